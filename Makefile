@@ -1,0 +1,30 @@
+# The two commands of the README: `make demo` and `make test`. Both set up what is missing first.
+PY := .venv/bin/python
+DEMO_DIR ?= $(CURDIR)/.demo/cluster
+
+.PHONY: setup test lint check demo demo-down cluster-up cluster-down
+
+setup:
+	@scripts/setup
+
+test: setup
+	$(PY) -m pytest
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+	.venv/bin/lint-imports
+
+check: lint test
+
+demo: setup
+	@scripts/demo
+
+demo-down:
+	@$(PY) -m testenv.cluster stop --dir $(DEMO_DIR)
+
+cluster-up: setup
+	@$(PY) -m testenv.cluster start --dir $(DEMO_DIR)
+
+cluster-down: demo-down

@@ -1,0 +1,1 @@
+"""Carry out a Plan phase by phase, writing only what differs -> ChangeSet."""

@@ -1,0 +1,39 @@
+"""The root Typer application and the exit codes every command shares."""
+
+from __future__ import annotations
+
+import typer
+
+from gitmoor import __version__
+
+app = typer.Typer(
+    name="gitmoor",
+    help="A GitOps agent that keeps Kubernetes clusters moored to Git.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"gitmoor {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(
+        False, "--version", callback=_show_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """gitmoor: pull-based GitOps for Kubernetes."""
+
+
+@app.command("version")
+def version_command() -> None:
+    """Print the version of gitmoor."""
+    typer.echo(f"gitmoor {__version__}")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""kstatus-style health of objects, and waiting on a ChangeSet. Writes nothing."""

@@ -1,0 +1,276 @@
+"""An async Kubernetes client on plain dicts: REST mapping by discovery, get/list, server-side
+apply (also as a dry run) and delete.
+
+kubernetes-asyncio supplies what is hard to get right (kubeconfig and in-cluster loading, TLS,
+client certificates, exec plugins, token refresh, the connection pool); the requests and their
+JSON are ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import aiohttp
+import orjson
+from kubernetes_asyncio import client as k8s_client
+from kubernetes_asyncio import config as k8s_config
+
+from gitmoor.errors import (
+    ConnectionFailedError,
+    KubeApiError,
+    KubeNotFoundError,
+    KubePermanentError,
+    KubeTransientError,
+    UnknownKindError,
+)
+from gitmoor.model import ObjectRef
+
+FIELD_MANAGER = "gitmoor"
+_TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+_ANY = {"Accept": "application/json"}
+
+
+@dataclass(frozen=True)
+class Resource:
+    """How one kind is served: its API path, plural name and scope."""
+
+    group: str
+    version: str
+    kind: str
+    plural: str
+    namespaced: bool
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(self, namespace: str = "", name: str = "") -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{quote(namespace, safe='')}"
+        base += f"/{self.plural}"
+        if name:
+            base += f"/{quote(name, safe='')}"
+        return base
+
+
+class Kube:
+    """One connection pool to one API server. Use as an async context manager."""
+
+    def __init__(self, configuration: k8s_client.Configuration) -> None:
+        self._api = k8s_client.ApiClient(configuration)
+        self._resources: dict[tuple[str, str], Resource] = {}
+        self._discovery_lock = asyncio.Lock()
+
+    @classmethod
+    async def from_kubeconfig(
+        cls, path: str | Path | None = None, *, context: str | None = None
+    ) -> Kube:
+        configuration = k8s_client.Configuration()
+        await k8s_config.load_kube_config(
+            config_file=str(path) if path else None,
+            context=context,
+            client_configuration=configuration,
+            persist_config=False,
+        )
+        return cls(configuration)
+
+    @classmethod
+    def in_cluster(cls) -> Kube:
+        configuration = k8s_client.Configuration()
+        k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
+            client_configuration=configuration
+        )
+        return cls(configuration)
+
+    async def __aenter__(self) -> Kube:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._api.close()
+
+    # -- raw requests ------------------------------------------------------------------------
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        ref: ObjectRef | None = None,
+    ) -> Any:
+        """Send one request; return the decoded JSON body or raise a typed error."""
+        if query:
+            path = f"{path}?{urlencode(query)}"
+        headers = {**_ANY, "Content-Type": content_type}
+        try:
+            response = await self._api.call_api(
+                path,
+                method,
+                header_params=headers,
+                body=body,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+            )
+            raw = await response.read()
+        except (aiohttp.ClientConnectionError, TimeoutError, OSError) as err:
+            raise ConnectionFailedError(
+                f"cannot reach the API server at {self._api.configuration.host}: {err}"
+            ) from err
+        if 200 <= response.status < 300:
+            return orjson.loads(raw) if raw else None
+        raise _api_error(method, path, response.status, raw, response.headers, ref)
+
+    # -- discovery ---------------------------------------------------------------------------
+    async def resource_for(self, api_version: str, kind: str) -> Resource:
+        """The Resource serving `kind` in `api_version`, asking the server when not cached."""
+        key = (api_version, kind)
+        if key in self._resources:
+            return self._resources[key]
+        async with self._discovery_lock:
+            if key not in self._resources:
+                await self._discover(api_version)
+        try:
+            return self._resources[key]
+        except KeyError:
+            raise UnknownKindError(api_version, kind) from None
+
+    async def _discover(self, api_version: str) -> None:
+        group, _, version = api_version.rpartition("/")
+        path = f"/apis/{group}/{version}" if group else f"/api/{version}"
+        try:
+            listing = await self.request("GET", path)
+        except KubeNotFoundError:
+            return  # the group/version is not served; resource_for reports the kind
+        for res in listing.get("resources", []):
+            if "/" in res["name"]:  # subresources such as deployments/status
+                continue
+            self._resources[(api_version, res["kind"])] = Resource(
+                group, version, res["kind"], res["name"], bool(res["namespaced"])
+            )
+
+    def forget(self, api_version: str) -> None:
+        """Drop cached mappings of a group/version, e.g. after its CRD changed."""
+        for key in [k for k in self._resources if k[0] == api_version]:
+            del self._resources[key]
+
+    # -- verbs on objects --------------------------------------------------------------------
+    async def get(
+        self, api_version: str, kind: str, name: str, namespace: str = ""
+    ) -> dict[str, Any] | None:
+        resource = await self.resource_for(api_version, kind)
+        ref = ObjectRef(resource.group, kind, namespace, name)
+        try:
+            obj: dict[str, Any] = await self.request("GET", resource.path(namespace, name), ref=ref)
+        except KubeNotFoundError:
+            return None
+        return obj
+
+    async def list(
+        self, api_version: str, kind: str, namespace: str = "", *, label_selector: str = ""
+    ) -> list[dict[str, Any]]:
+        resource = await self.resource_for(api_version, kind)
+        query = {"labelSelector": label_selector} if label_selector else None
+        result = await self.request("GET", resource.path(namespace), query=query)
+        items: list[dict[str, Any]] = result.get("items", [])
+        return items
+
+    async def apply(
+        self,
+        obj: dict[str, Any],
+        *,
+        field_manager: str = FIELD_MANAGER,
+        force: bool = True,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """Server-side apply `obj`; with `dry_run` the server validates and returns the result
+        without persisting it."""
+        ref = ObjectRef.from_object(obj)
+        resource = await self.resource_for(str(obj.get("apiVersion", "")), ref.kind)
+        query = {"fieldManager": field_manager}
+        if force:
+            query["force"] = "true"
+        if dry_run:
+            query["dryRun"] = "All"
+        # JSON is YAML, so the apply patch content type takes the JSON body as it is.
+        applied: dict[str, Any] = await self.request(
+            "PATCH",
+            resource.path(ref.namespace, ref.name),
+            query=query,
+            body=obj,
+            content_type="application/apply-patch+yaml",
+            ref=ref,
+        )
+        return applied
+
+    async def delete(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str = "",
+        *,
+        propagation: str = "Background",
+    ) -> bool:
+        """Delete an object; False when it was already gone."""
+        resource = await self.resource_for(api_version, kind)
+        ref = ObjectRef(resource.group, kind, namespace, name)
+        try:
+            await self.request(
+                "DELETE",
+                resource.path(namespace, name),
+                body={
+                    "kind": "DeleteOptions",
+                    "apiVersion": "v1",
+                    "propagationPolicy": propagation,
+                },
+                ref=ref,
+            )
+        except KubeNotFoundError:
+            return False
+        return True
+
+
+def _api_error(
+    method: str,
+    path: str,
+    status: int,
+    raw: bytes,
+    headers: Mapping[str, str],
+    ref: ObjectRef | None,
+) -> KubeApiError:
+    try:
+        body = orjson.loads(raw)
+        message = str(body.get("message") or raw[:500])
+        reason = str(body.get("reason") or "")
+    except (orjson.JSONDecodeError, AttributeError):
+        message, reason = raw[:500].decode(errors="replace"), ""
+    where = ref.subject if ref else f"{method} {path.split('?')[0]}"
+    text = f"{where}: {message} (HTTP {status}{', ' + reason if reason else ''})"
+    if status == 404:
+        return KubeNotFoundError(text, ref=ref, status=status, reason=reason)
+    if status in _TRANSIENT_STATUSES:
+        retry_after = headers.get("Retry-After")
+        return KubeTransientError(
+            text,
+            ref=ref,
+            status=status,
+            reason=reason,
+            retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None,
+        )
+    return KubePermanentError(text, ref=ref, status=status, reason=reason)

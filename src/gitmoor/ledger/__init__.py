@@ -1,0 +1,1 @@
+"""The deployment ledger: store and query Records (SQLite default, PostgreSQL shared)."""

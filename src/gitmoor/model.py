@@ -1,0 +1,41 @@
+"""Plain values that cross module borders. No I/O, no other gitmoor imports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, order=True)
+class ObjectRef:
+    """Identity of a Kubernetes object; the key of every map of objects.
+
+    `group` is empty for the core API group; `namespace` is empty for cluster-scoped objects.
+    """
+
+    group: str
+    kind: str
+    namespace: str
+    name: str
+
+    @classmethod
+    def from_object(cls, obj: dict[str, Any]) -> ObjectRef:
+        api_version = str(obj.get("apiVersion", ""))
+        group = api_version.rpartition("/")[0]
+        meta = obj.get("metadata") or {}
+        return cls(
+            group,
+            str(obj.get("kind", "")),
+            str(meta.get("namespace") or ""),
+            str(meta.get("name", "")),
+        )
+
+    @property
+    def subject(self) -> str:
+        """`Kind/namespace/name`, or `Kind/name` when cluster-scoped: how users read objects."""
+        if self.namespace:
+            return f"{self.kind}/{self.namespace}/{self.name}"
+        return f"{self.kind}/{self.name}"
+
+    def __str__(self) -> str:
+        return self.subject

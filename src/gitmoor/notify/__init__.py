@@ -1,0 +1,1 @@
+"""Events and notification sinks; never fails a reconcile."""

@@ -1,0 +1,3 @@
+"""Composes the stages per Sync: scheduling, rollback, status.
+
+The only module that knows the order of the stages."""

@@ -1,0 +1,1 @@
+"""One HTTP port: metrics, probes, authenticated webhooks, the JSON API."""

@@ -1,0 +1,81 @@
+"""Shared fixtures: one real control plane per test run, a fresh namespace per test."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from gitmoor.kube import Kube
+from testenv.cluster import ControlPlane, is_running
+
+_PLANE_KEY = pytest.StashKey[ControlPlane]()
+
+
+@pytest.fixture(scope="session")
+def control_plane(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[ControlPlane | None]:
+    """The local control plane, or None when GITMOOR_TEST_KUBECONFIG names a cluster to use."""
+    if os.environ.get("GITMOOR_TEST_KUBECONFIG"):
+        yield None
+        return
+    plane = ControlPlane(tmp_path_factory.mktemp("cluster"))
+    plane.start()
+    pytestconfig.stash[_PLANE_KEY] = plane
+    try:
+        yield plane
+    finally:
+        plane.stop()
+        assert plane.state is not None
+        survivors = [p for p in plane.state.processes if is_running(p)]
+        assert not survivors, f"control-plane processes outlived the test run: {survivors}"
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(control_plane: ControlPlane | None) -> Path:
+    if control_plane is None:
+        return Path(os.environ["GITMOOR_TEST_KUBECONFIG"])
+    return control_plane.kubeconfig
+
+
+@pytest.fixture
+async def kube(kubeconfig: Path) -> AsyncIterator[Kube]:
+    async with await Kube.from_kubeconfig(kubeconfig) as client:
+        yield client
+
+
+def _unique_name(request: pytest.FixtureRequest) -> str:
+    base = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
+    return f"{base}-{secrets.token_hex(3)}"
+
+
+@pytest.fixture
+def unique_name(request: pytest.FixtureRequest) -> str:
+    """A DNS-1123 name no other test uses, for objects a test creates."""
+    return _unique_name(request)
+
+
+@pytest.fixture
+async def namespace(kube: Kube, request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """A fresh namespace for one test, deleted afterwards (without waiting for it to go)."""
+    name = _unique_name(request)
+    await kube.apply(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+        field_manager="gitmoor-tests",
+    )
+    yield name
+    await kube.delete("v1", "Namespace", name)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    plane = item.config.stash.get(_PLANE_KEY, None)
+    if report.failed and plane is not None and "control_plane" in getattr(item, "fixturenames", ()):
+        report.sections.append(("control-plane logs (tails)", plane.all_log_tails(30)))

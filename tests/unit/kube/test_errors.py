@@ -1,0 +1,77 @@
+"""How API error statuses map onto the retry decision."""
+
+import orjson
+import pytest
+
+from gitmoor.errors import (
+    KubeNotFoundError,
+    KubePermanentError,
+    KubeTransientError,
+    PermanentError,
+    TransientError,
+)
+from gitmoor.kube.client import Resource, _api_error
+from gitmoor.model import ObjectRef
+
+REF = ObjectRef("apps", "Deployment", "prod", "web")
+
+
+def _status(code: int, message: str, reason: str) -> bytes:
+    return orjson.dumps({"kind": "Status", "code": code, "message": message, "reason": reason})
+
+
+@pytest.mark.parametrize("code", [429, 500, 503, 504])
+def test_throttling_and_server_errors_are_transient(code: int) -> None:
+    err = _api_error(
+        "PATCH",
+        "/apis/x",
+        code,
+        _status(code, "busy", "TooManyRequests"),
+        {"Retry-After": "3"},
+        REF,
+    )
+    assert isinstance(err, KubeTransientError)
+    assert isinstance(err, TransientError)
+    assert err.retry_after == 3.0
+
+
+def test_invalid_object_is_permanent_and_names_object_field_and_status() -> None:
+    message = 'Deployment.apps "web" is invalid: spec.replicas: Invalid value: -1'
+    err = _api_error("PATCH", "/apis/x", 422, _status(422, message, "Invalid"), {}, REF)
+    assert isinstance(err, KubePermanentError)
+    assert isinstance(err, PermanentError)
+    assert not isinstance(err, TransientError)
+    assert str(err).startswith("Deployment/prod/web: ")
+    assert "spec.replicas" in str(err)
+    assert "HTTP 422, Invalid" in str(err)
+    assert err.ref == REF
+
+
+def test_not_found_has_its_own_type() -> None:
+    err = _api_error("GET", "/api/v1/x", 404, _status(404, "not found", "NotFound"), {}, None)
+    assert isinstance(err, KubeNotFoundError)
+    assert "GET /api/v1/x" in str(err)
+
+
+def test_a_body_that_is_not_json_still_gives_a_readable_message() -> None:
+    err = _api_error("GET", "/healthz?x=1", 502, b"<html>bad gateway</html>", {}, None)
+    assert isinstance(err, KubeTransientError)
+    assert "bad gateway" in str(err)
+    assert "?x=1" not in str(err)
+
+
+def test_resource_paths_for_core_grouped_namespaced_and_cluster_scoped_kinds() -> None:
+    cm = Resource("", "v1", "ConfigMap", "configmaps", namespaced=True)
+    crd = Resource(
+        "apiextensions.k8s.io",
+        "v1",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+        namespaced=False,
+    )
+    assert cm.path("ns", "a") == "/api/v1/namespaces/ns/configmaps/a"
+    assert cm.path() == "/api/v1/configmaps"
+    assert (
+        crd.path("ignored", "x.y") == "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/x.y"
+    )
+    assert crd.api_version == "apiextensions.k8s.io/v1"
