@@ -12,6 +12,7 @@ import pytest
 
 from gitmoor.kube import Kube
 from testenv.cluster import ControlPlane, is_running
+from testenv.gitserver import GitServers
 
 _PLANE_KEY = pytest.StashKey[ControlPlane]()
 
@@ -70,6 +71,17 @@ async def namespace(kube: Kube, request: pytest.FixtureRequest) -> AsyncIterator
     )
     yield name
     await kube.delete("v1", "Namespace", name)
+
+
+@pytest.fixture(scope="session")
+def git_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServers]:
+    """HTTPS (TLS + basic auth) and SSH Git servers on loopback, shared by the whole run."""
+    servers = GitServers(tmp_path_factory.mktemp("git-servers"))
+    servers.start()
+    try:
+        yield servers
+    finally:
+        servers.stop()
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -70,3 +70,122 @@ class UnknownKindError(PermanentError):
 
 class ConnectionFailedError(TransientError):
     """The API server could not be reached at all."""
+
+
+# --- sources ------------------------------------------------------------------------------------
+
+
+class SourceError(GitmoorError):
+    """Fetching from Git failed. `url` never carries credentials."""
+
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class SourceUnavailableError(SourceError, TransientError):
+    """The server could not be reached or timed out: retry with backoff."""
+
+    def __init__(self, message: str, *, url: str, retry_after: float | None = None) -> None:
+        SourceError.__init__(self, message, url=url)
+        self.retry_after = retry_after
+
+
+class SourceAuthError(SourceError, TransientError):
+    """The server refused the credentials or the host key / certificate did not verify.
+
+    Transient on purpose: the fix (a corrected Secret, a rotated key) arrives without a change to
+    the GitSource, so the agent keeps retrying with backoff.
+    """
+
+    def __init__(self, message: str, *, url: str) -> None:
+        SourceError.__init__(self, message, url=url)
+        self.retry_after = None
+
+
+class RefNotFoundError(SourceError, TransientError):
+    """The branch, tag, semver range or commit matches nothing (yet)."""
+
+    def __init__(self, message: str, *, url: str) -> None:
+        SourceError.__init__(self, message, url=url)
+        self.retry_after = None
+
+
+class SourceConfigError(SourceError, PermanentError):
+    """The GitSource itself is wrong (bad URL, bad semver range, missing Secret key)."""
+
+
+# --- render -------------------------------------------------------------------------------------
+
+
+class RenderError(PermanentError):
+    """A manifest could not be rendered. `file` is relative to the rendered path."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        ref: ObjectRef | None = None,
+    ) -> None:
+        where = f"{file}:{line}" if file and line else (file or "")
+        prefix = ": ".join(p for p in (where, ref.subject if ref else "") if p)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+        self.file = file
+        self.line = line
+        self.ref = ref
+        self.cause = message
+
+
+class RenderErrors(PermanentError):
+    """Several render errors found in one pass: all are reported at once."""
+
+    def __init__(self, errors: list[RenderError]) -> None:
+        super().__init__("; ".join(str(e) for e in errors))
+        self.errors = errors
+
+
+# --- plan / apply / health ----------------------------------------------------------------------
+
+
+class ObjectFailure(GitmoorError):
+    """One object the API server refused (dry run or apply)."""
+
+    def __init__(self, ref: ObjectRef, message: str, *, where: str = "", field: str = "") -> None:
+        super().__init__(f"{ref.subject}: {message}")
+        self.ref = ref
+        self.where = where
+        self.field = field
+        self.cause = message
+
+
+class DryRunError(PermanentError):
+    """The server-side dry run refused objects of the revision; nothing was written."""
+
+    def __init__(self, failures: list[ObjectFailure]) -> None:
+        listed = "; ".join((f"{f.where}: " if f.where else "") + str(f) for f in failures)
+        super().__init__(f"dry run failed for {len(failures)} object(s): {listed}")
+        self.failures = failures
+
+
+class ApplyError(GitmoorError):
+    """Applying objects failed part-way; `failures` are the objects refused."""
+
+    def __init__(self, failures: list[ObjectFailure], *, transient: bool = False) -> None:
+        listed = "; ".join(str(f) for f in failures)
+        super().__init__(f"apply failed for {len(failures)} object(s): {listed}")
+        self.failures = failures
+        self.transient = transient
+
+
+class ImmutableFieldError(PermanentError):
+    """An object needs a field changed that the API server will not change in place."""
+
+    def __init__(self, ref: ObjectRef, message: str) -> None:
+        super().__init__(
+            f"{ref.subject}: {message} (immutable field; set spec.force: true on the Sync to "
+            "let gitmoor delete and recreate it)"
+        )
+        self.ref = ref
+        self.cause = message

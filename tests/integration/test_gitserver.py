@@ -7,7 +7,6 @@ import base64
 import os
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,19 +22,6 @@ from testenv.pki import CertificateAuthority
 from testenv.ports import wait_listening
 
 pytestmark = pytest.mark.gitserver
-
-
-# --- fixture: self-contained so it can move to tests/conftest.py as is -------------------------
-
-
-@pytest.fixture(scope="module")
-def git_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServers]:
-    servers = GitServers(tmp_path_factory.mktemp("git-servers"))
-    servers.start()
-    try:
-        yield servers
-    finally:
-        servers.stop()
 
 
 # --- helpers ------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Plain values that cross module borders. No I/O, no other gitmoor imports."""
+"""Identity of Kubernetes objects."""
 
 from __future__ import annotations
 

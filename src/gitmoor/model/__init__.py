@@ -1,0 +1,37 @@
+"""Plain values that cross module borders. No I/O, no other gitmoor imports."""
+
+from gitmoor.model.pipeline import (
+    Action,
+    Artifact,
+    ChangeSet,
+    Commit,
+    Health,
+    InventoryEntry,
+    Manifest,
+    ObjectChange,
+    Phase,
+    Plan,
+    PlannedObject,
+    Rendered,
+    Status,
+    Verdict,
+)
+from gitmoor.model.refs import ObjectRef
+
+__all__ = [
+    "Action",
+    "Artifact",
+    "ChangeSet",
+    "Commit",
+    "Health",
+    "InventoryEntry",
+    "Manifest",
+    "ObjectChange",
+    "ObjectRef",
+    "Phase",
+    "Plan",
+    "PlannedObject",
+    "Rendered",
+    "Status",
+    "Verdict",
+]

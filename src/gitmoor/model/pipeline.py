@@ -1,0 +1,225 @@
+"""The values one reconcile passes from stage to stage (see ARCHITECTURE.md).
+
+source -> Artifact -> render -> Manifests -> plan -> Plan -> apply -> ChangeSet -> health -> Verdict
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from gitmoor.model.refs import ObjectRef
+
+
+@dataclass(frozen=True)
+class Commit:
+    """What Git says about the commit a revision points at."""
+
+    sha: str
+    author: str
+    author_email: str
+    time: datetime
+    message: str
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A fetched revision, checked out into `path` with the source's ignore rules applied.
+
+    `revision` reads `main@sha1:<hex>` (or `v1.2.0@sha1:<hex>`, or `sha1:<hex>` for an exact
+    commit); `digest` (`sha256:<hex>`) covers the content that survived the ignore rules, so two
+    revisions with the same files have the same digest.
+    """
+
+    url: str
+    revision: str
+    digest: str
+    path: str
+    commit: Commit
+    fetched_at: datetime
+
+
+@dataclass(frozen=True, eq=False)
+class Manifest:
+    """One rendered object and where it came from.
+
+    `source` is the file relative to the rendered path (or `chart/templates/x.yaml` for Helm);
+    `line` is the 1-based line of the document's first line in that file, when known.
+    """
+
+    obj: dict[str, Any]
+    source: str
+    line: int | None = None
+
+    @property
+    def ref(self) -> ObjectRef:
+        return ObjectRef.from_object(self.obj)
+
+    @property
+    def api_version(self) -> str:
+        return str(self.obj.get("apiVersion", ""))
+
+    @property
+    def where(self) -> str:
+        """`file:line` (or just the file) for messages."""
+        return f"{self.source}:{self.line}" if self.line else self.source
+
+
+@dataclass(frozen=True)
+class Rendered:
+    manifests: tuple[Manifest, ...]
+    digest: str
+
+
+class Action(enum.StrEnum):
+    """What apply did, or would do, to one object."""
+
+    CREATED = "created"
+    CONFIGURED = "configured"
+    UNCHANGED = "unchanged"
+    DELETED = "deleted"
+    SKIPPED = "skipped"  # prune refused by policy (gitmoor.io/prune: disabled, not ours)
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, eq=False)
+class PlannedObject:
+    """An object of the desired revision and what it takes to bring the live one there.
+
+    `desired` is the manifest as it will be sent (ownership labels added, target namespace set);
+    `action` is CREATED when nothing is live, CONFIGURED when the dry run differs from live in a
+    field gitmoor manages, UNCHANGED otherwise; `changed` lists the differing field paths.
+    """
+
+    manifest: Manifest
+    desired: dict[str, Any]
+    api_version: str
+    action: Action
+    live_resource_version: str | None = None
+    changed: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> ObjectRef:
+        return ObjectRef.from_object(self.desired)
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Objects applied together, health-gated before the next phase starts.
+
+    `name` is `foundation` (CRDs and Namespaces), or `order-N` for explicit gitmoor.io/order phases
+    (the default order is 0).
+    """
+
+    name: str
+    objects: tuple[PlannedObject, ...]
+
+
+@dataclass(frozen=True)
+class InventoryEntry:
+    """One object a Sync applied: `id` is `<group>_<Kind>_<namespace>_<name>` (Flux-compatible
+    form, empty group/namespace left empty), `v` the apiVersion's version."""
+
+    id: str
+    v: str
+
+    @classmethod
+    def of(cls, ref: ObjectRef, api_version: str) -> InventoryEntry:
+        return cls(
+            f"{ref.group}_{ref.kind}_{ref.namespace}_{ref.name}", api_version.rpartition("/")[2]
+        )
+
+    @property
+    def ref(self) -> ObjectRef:
+        group, kind, namespace, name = self.id.split("_", 3)
+        return ObjectRef(group, kind, namespace, name)
+
+    @property
+    def api_version(self) -> str:
+        group = self.id.split("_", 1)[0]
+        return f"{group}/{self.v}" if group else self.v
+
+
+@dataclass(frozen=True)
+class Plan:
+    phases: tuple[Phase, ...]
+    prune: tuple[InventoryEntry, ...]
+    inventory: tuple[InventoryEntry, ...]
+
+    @property
+    def objects(self) -> tuple[PlannedObject, ...]:
+        return tuple(o for p in self.phases for o in p.objects)
+
+
+@dataclass(frozen=True)
+class ObjectChange:
+    ref: ObjectRef
+    api_version: str
+    action: Action
+    resource_version: str | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ChangeSet:
+    changes: tuple[ObjectChange, ...] = ()
+
+    def count(self, action: Action) -> int:
+        return sum(1 for c in self.changes if c.action is action)
+
+    @property
+    def written(self) -> tuple[ObjectChange, ...]:
+        return tuple(
+            c
+            for c in self.changes
+            if c.action in (Action.CREATED, Action.CONFIGURED, Action.DELETED)
+        )
+
+    def summary(self) -> str:
+        parts = [f"{self.count(a)} {a.value}" for a in Action if self.count(a)]
+        return ", ".join(parts) or "nothing to do"
+
+    def __add__(self, other: ChangeSet) -> ChangeSet:
+        return ChangeSet(self.changes + other.changes)
+
+
+class Status(enum.StrEnum):
+    """kstatus-style health of one object."""
+
+    CURRENT = "Current"
+    IN_PROGRESS = "InProgress"
+    FAILED = "Failed"
+    UNKNOWN = "Unknown"
+    NOT_FOUND = "NotFound"
+    TERMINATING = "Terminating"
+
+
+@dataclass(frozen=True)
+class Health:
+    ref: ObjectRef
+    status: Status
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of waiting on a set of objects."""
+
+    healthy: bool
+    timed_out: bool
+    objects: tuple[Health, ...] = field(default=())
+
+    @property
+    def not_ready(self) -> tuple[Health, ...]:
+        return tuple(h for h in self.objects if h.status is not Status.CURRENT)
+
+    def summary(self) -> str:
+        if self.healthy:
+            return f"{len(self.objects)} objects healthy"
+        shown = "; ".join(
+            f"{h.ref}: {h.status.value}" + (f" ({h.message})" if h.message else "")
+            for h in self.not_ready
+        )
+        return ("timed out waiting: " if self.timed_out else "unhealthy: ") + shown

@@ -1,0 +1,273 @@
+"""The gitmoor.io/v1alpha1 resources, GitSource and Sync, as validated models.
+
+These models are the single definition: the CRDs' openAPIV3Schema is generated from them
+(`gitmoor.model.crds`), and `gitmoor run --config FILE` loads the same documents through them.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from gitmoor.model.durations import parse_duration
+
+GROUP = "gitmoor.io"
+VERSION = "v1alpha1"
+API_VERSION: Literal["gitmoor.io/v1alpha1"] = "gitmoor.io/v1alpha1"
+
+_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+_DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+_SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:(?!//)")
+
+
+def _duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+Duration = Annotated[str, Field(pattern=_DURATION), AfterValidator(_duration)]
+Name = Annotated[str, Field(min_length=1, max_length=253, pattern=_DNS_SUBDOMAIN)]
+NamespaceName = Annotated[str, Field(min_length=1, max_length=63, pattern=_DNS_LABEL)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+# --- shared -------------------------------------------------------------------------------------
+
+
+class ObjectMeta(BaseModel):
+    """The part of metadata gitmoor reads; the rest is kept as is."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, alias_generator=to_camel)
+
+    name: Name
+    namespace: NamespaceName = "default"
+    generation: int | None = None
+    resource_version: str | None = None
+    uid: str | None = None
+
+
+class Condition(_Model):
+    """A standard Kubernetes condition (metav1.Condition)."""
+
+    type: str
+    status: Literal["True", "False", "Unknown"]
+    reason: str
+    message: str = ""
+    last_transition_time: datetime
+    observed_generation: int | None = None
+
+
+class LocalObjectReference(_Model):
+    name: Name
+
+
+# --- GitSource ----------------------------------------------------------------------------------
+
+
+class GitRef(_Model):
+    """Which revision to follow: at most one of branch, tag, semver, commit.
+
+    With none set, the remote's default branch (its HEAD) is followed.
+    """
+
+    branch: str | None = Field(default=None, min_length=1)
+    tag: str | None = Field(default=None, min_length=1)
+    semver: str | None = Field(
+        default=None,
+        min_length=1,
+        description="A range over tags, e.g. '>=1.2.0 <2.0.0' or '~1.4'.",
+    )
+    commit: str | None = Field(default=None, pattern=r"^[0-9a-f]{7,40}$")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> GitRef:
+        chosen = [k for k in ("branch", "tag", "semver", "commit") if getattr(self, k)]
+        if len(chosen) > 1:
+            raise ValueError(
+                f"ref takes one of branch, tag, semver, commit; got {', '.join(chosen)}"
+            )
+        return self
+
+
+class GitSourceSpec(_Model):
+    url: str = Field(
+        description="https://, ssh://, scp-like git@host:org/repo, or file:// URL; "
+        "credentials go in secretRef, never in the URL."
+    )
+    ref: GitRef = Field(default_factory=GitRef)
+    interval: Duration = "1m"
+    timeout: Duration = "60s"
+    secret_ref: LocalObjectReference | None = Field(
+        default=None,
+        description="Secret with username/password (or bearerToken) for HTTPS, identity and "
+        "known_hosts for SSH, and optionally caFile.",
+    )
+    ignore: str | None = Field(
+        default=None, description="gitignore-style patterns of paths to leave out of the artifact."
+    )
+    suspend: bool = False
+
+    @model_validator(mode="after")
+    def _url(self) -> GitSourceSpec:
+        url = self.url
+        if url.startswith(("https://", "http://", "ssh://")):
+            netloc = url.split("://", 1)[1].split("/", 1)[0]
+            if ":" in netloc.rpartition("@")[0] or (url.startswith("http") and "@" in netloc):
+                raise ValueError("url must not carry credentials: put them in a Secret (secretRef)")
+            return self
+        if url.startswith("file://") or _SCP_LIKE.match(url):
+            return self
+        raise ValueError(
+            f"url {url!r}: expected https://, ssh://, git@host:path (scp-like) or file://"
+        )
+
+
+class Artifact(_Model):
+    revision: str
+    digest: str
+    last_update_time: datetime
+    url: str = ""
+    message: str = Field(default="", description="The commit's subject line.")
+    author: str = ""
+
+
+class GitSourceStatus(_Model):
+    observed_generation: int | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+    artifact: Artifact | None = None
+
+
+class GitSource(_Model):
+    api_version: Literal["gitmoor.io/v1alpha1"] = API_VERSION
+    kind: Literal["GitSource"] = "GitSource"
+    metadata: ObjectMeta
+    spec: GitSourceSpec
+    status: GitSourceStatus | None = None
+
+
+# --- Sync ---------------------------------------------------------------------------------------
+
+
+class SourceReference(_Model):
+    kind: Literal["GitSource"] = "GitSource"
+    name: Name
+    namespace: NamespaceName | None = Field(
+        default=None, description="Defaults to the Sync's own namespace."
+    )
+
+
+class SyncReference(_Model):
+    name: Name
+    namespace: NamespaceName | None = Field(
+        default=None, description="Defaults to the Sync's own namespace."
+    )
+
+
+class ObjectReference(_Model):
+    api_version: str
+    kind: str
+    name: Name
+    namespace: NamespaceName | None = None
+
+
+class HelmSpec(_Model):
+    release_name: Name | None = Field(default=None, description="Defaults to the Sync's name.")
+    namespace: NamespaceName | None = Field(
+        default=None, description="Release namespace; defaults to targetNamespace or the Sync's."
+    )
+    values: dict[str, Any] = Field(
+        default_factory=dict,
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    values_files: list[str] = Field(
+        default_factory=list,
+        description="Files relative to the chart, merged in order before values.",
+    )
+
+
+class SyncSpec(_Model):
+    source_ref: SourceReference
+    path: str = Field(default="./", description="Directory in the source to render.")
+    interval: Duration = "5m"
+    retry_interval: Duration | None = Field(
+        default=None,
+        description="Upper bound of the backoff after a failure; defaults to interval.",
+    )
+    timeout: Duration = Field(default="5m", description="How long the health gate waits.")
+    prune: bool = True
+    wait: bool = Field(default=True, description="Health-gate every applied object.")
+    health_checks: list[ObjectReference] = Field(default_factory=list)
+    depends_on: list[SyncReference] = Field(default_factory=list)
+    target_namespace: NamespaceName | None = None
+    force: bool = Field(
+        default=False,
+        description="Delete and recreate objects whose immutable fields changed.",
+    )
+    helm: HelmSpec | None = None
+    suspend: bool = False
+
+    @model_validator(mode="after")
+    def _path(self) -> SyncSpec:
+        parts = self.path.replace("\\", "/").split("/")
+        if ".." in parts or self.path.startswith("/"):
+            raise ValueError(
+                f"path {self.path!r} must stay inside the source (no '..', not absolute)"
+            )
+        return self
+
+
+class InventoryItem(_Model):
+    id: str
+    v: str
+
+
+class Inventory(_Model):
+    entries: list[InventoryItem] = Field(default_factory=list)
+
+
+class HistoryEntry(_Model):
+    revision: str
+    result: str
+    reason: str = ""
+    message: str = ""
+    started_at: datetime
+    finished_at: datetime
+    changes: str = Field(default="", description="e.g. '2 created, 1 configured, 5 unchanged'.")
+
+
+class SyncStatus(_Model):
+    observed_generation: int | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+    last_attempted_revision: str | None = None
+    last_applied_revision: str | None = None
+    last_healthy_revision: str | None = None
+    last_handled_reconcile_at: str | None = None
+    inventory: Inventory | None = None
+    history: list[HistoryEntry] = Field(default_factory=list)
+
+
+class Sync(_Model):
+    api_version: Literal["gitmoor.io/v1alpha1"] = API_VERSION
+    kind: Literal["Sync"] = "Sync"
+    metadata: ObjectMeta
+    spec: SyncSpec
+    status: SyncStatus | None = None
+
+
+RESOURCES: tuple[type[GitSource] | type[Sync], ...] = (GitSource, Sync)
