@@ -28,11 +28,22 @@ class PermanentError(GitmoorError):
 class KubeApiError(GitmoorError):
     """The API server answered a request with an error status."""
 
-    def __init__(self, message: str, *, ref: ObjectRef | None, status: int, reason: str) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        ref: ObjectRef | None,
+        status: int,
+        reason: str,
+        causes: tuple[tuple[str, str], ...] = (),
+        detail: str = "",
+    ) -> None:
         super().__init__(message)
         self.ref = ref
         self.status = status
         self.reason = reason
+        self.causes = causes  # (field path, message) pairs from the API's status details
+        self.detail = detail or message  # the server's message without our prefix
 
 
 class KubeTransientError(KubeApiError, TransientError):
@@ -44,8 +55,12 @@ class KubeTransientError(KubeApiError, TransientError):
         status: int,
         reason: str,
         retry_after: float | None = None,
+        causes: tuple[tuple[str, str], ...] = (),
+        detail: str = "",
     ) -> None:
-        KubeApiError.__init__(self, message, ref=ref, status=status, reason=reason)
+        KubeApiError.__init__(
+            self, message, ref=ref, status=status, reason=reason, causes=causes, detail=detail
+        )
         self.retry_after = retry_after
 
 
@@ -170,13 +185,17 @@ class DryRunError(PermanentError):
 
 
 class ApplyError(GitmoorError):
-    """Applying objects failed part-way; `failures` are the objects refused."""
+    """Applying objects failed part-way; `failures` are the objects refused and `changes` what
+    was written before (a ChangeSet, typed loosely here to keep errors free of pipeline values)."""
 
-    def __init__(self, failures: list[ObjectFailure], *, transient: bool = False) -> None:
+    def __init__(
+        self, failures: list[ObjectFailure], *, transient: bool = False, changes: object = None
+    ) -> None:
         listed = "; ".join(str(f) for f in failures)
         super().__init__(f"apply failed for {len(failures)} object(s): {listed}")
         self.failures = failures
         self.transient = transient
+        self.changes = changes
 
 
 class ImmutableFieldError(PermanentError):

@@ -254,16 +254,23 @@ def _api_error(
     headers: Mapping[str, str],
     ref: ObjectRef | None,
 ) -> KubeApiError:
+    causes: tuple[tuple[str, str], ...] = ()
     try:
         body = orjson.loads(raw)
         message = str(body.get("message") or raw[:500])
         reason = str(body.get("reason") or "")
+        causes = tuple(
+            (str(c.get("field", "")), str(c.get("message", "")))
+            for c in (body.get("details") or {}).get("causes") or []
+        )
     except (orjson.JSONDecodeError, AttributeError):
         message, reason = raw[:500].decode(errors="replace"), ""
     where = ref.subject if ref else f"{method} {path.split('?')[0]}"
     text = f"{where}: {message} (HTTP {status}{', ' + reason if reason else ''})"
     if status == 404:
-        return KubeNotFoundError(text, ref=ref, status=status, reason=reason)
+        return KubeNotFoundError(
+            text, ref=ref, status=status, reason=reason, causes=causes, detail=message
+        )
     if status in _TRANSIENT_STATUSES:
         retry_after = headers.get("Retry-After")
         return KubeTransientError(
@@ -272,5 +279,9 @@ def _api_error(
             status=status,
             reason=reason,
             retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None,
+            causes=causes,
+            detail=message,
         )
-    return KubePermanentError(text, ref=ref, status=status, reason=reason)
+    return KubePermanentError(
+        text, ref=ref, status=status, reason=reason, causes=causes, detail=message
+    )

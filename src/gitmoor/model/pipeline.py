@@ -99,6 +99,7 @@ class PlannedObject:
     action: Action
     live_resource_version: str | None = None
     changed: tuple[str, ...] = ()
+    recreate: bool = False  # an immutable field changed and the Sync allows delete + create
 
     @property
     def ref(self) -> ObjectRef:

@@ -1,5 +1,26 @@
-"""Desired manifests + live objects + inventory -> Plan.
+"""desired manifests + live objects + previous inventory -> Plan (see ARCHITECTURE.md).
 
-Server-side dry run, normalised diff, phases, what to prune.
+Nothing in this package writes to the cluster: server-side dry runs are validated and discarded.
+"""
 
-Never mutates the cluster."""
+from gitmoor.model.labels import owned_by, owner_selector
+from gitmoor.plan.diff import changed_paths, differs, normalise
+from gitmoor.plan.ordering import FOUNDATION
+from gitmoor.plan.planner import live_objects, make_plan, phases, plan_objects
+from gitmoor.plan.prepare import Desired, Owner, prepare
+
+__all__ = [
+    "FOUNDATION",
+    "Desired",
+    "Owner",
+    "changed_paths",
+    "differs",
+    "live_objects",
+    "make_plan",
+    "normalise",
+    "owned_by",
+    "owner_selector",
+    "phases",
+    "plan_objects",
+    "prepare",
+]

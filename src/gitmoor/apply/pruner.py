@@ -1,0 +1,63 @@
+"""Delete what left the revision, and only what this Sync owns."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from gitmoor.concurrency import gather
+from gitmoor.errors import GitmoorError, KubeApiError, UnknownKindError
+from gitmoor.kube import Kube
+from gitmoor.model import Action, ChangeSet, InventoryEntry, ObjectChange
+from gitmoor.model.labels import PRUNE, PRUNE_DISABLED, annotation, owned_by
+
+_CONCURRENCY = 16
+_LAST = {("apiextensions.k8s.io", "CustomResourceDefinition"), ("", "Namespace")}
+
+
+async def prune(
+    kube: Kube, entries: Sequence[InventoryEntry], *, owner_name: str, owner_namespace: str
+) -> ChangeSet:
+    """Delete each entry still live, owned by the Sync and not marked `gitmoor.io/prune:
+    disabled`; the rest is reported as skipped with the reason. Namespaced objects go first,
+    then cluster-scoped ones, and Namespaces and CRDs last, since deleting those takes their
+    contents with them."""
+    waves: list[list[InventoryEntry]] = [[], [], []]
+    for e in entries:
+        ref = e.ref
+        waves[2 if (ref.group, ref.kind) in _LAST else 0 if ref.namespace else 1].append(e)
+    changes: list[ObjectChange] = []
+    gate = asyncio.Semaphore(_CONCURRENCY)
+
+    async def delete(e: InventoryEntry) -> None:
+        ref = e.ref
+        async with gate:
+            try:
+                live = await kube.get(e.api_version, ref.kind, ref.name, ref.namespace)
+            except UnknownKindError:
+                return  # its CRD went away, and the object with it
+            if live is None:
+                return
+            if not owned_by(live, owner_name, owner_namespace):
+                changes.append(
+                    ObjectChange(
+                        ref, e.api_version, Action.SKIPPED, message="not owned by this Sync"
+                    )
+                )
+                return
+            if annotation(live, PRUNE) == PRUNE_DISABLED:
+                changes.append(
+                    ObjectChange(ref, e.api_version, Action.SKIPPED, message=f"{PRUNE}: disabled")
+                )
+                return
+            try:
+                gone = await kube.delete(e.api_version, ref.kind, ref.name, ref.namespace)
+            except (KubeApiError, GitmoorError) as err:
+                changes.append(ObjectChange(ref, e.api_version, Action.FAILED, message=str(err)))
+                return
+            if gone:
+                changes.append(ObjectChange(ref, e.api_version, Action.DELETED))
+
+    for wave in waves:
+        await gather(delete(e) for e in wave)
+    return ChangeSet(tuple(sorted(changes, key=lambda c: c.ref)))

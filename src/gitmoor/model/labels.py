@@ -1,0 +1,27 @@
+"""The labels and annotations by which gitmoor marks and steers the objects it applies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+SYNC_NAME = "gitmoor.io/sync-name"
+SYNC_NAMESPACE = "gitmoor.io/sync-namespace"
+ORDER = "gitmoor.io/order"
+PRUNE = "gitmoor.io/prune"
+DRIFT = "gitmoor.io/drift"
+PRUNE_DISABLED = "disabled"
+
+
+def owner_selector(sync_name: str, sync_namespace: str) -> str:
+    """A label selector for everything one Sync applied."""
+    return f"{SYNC_NAME}={sync_name},{SYNC_NAMESPACE}={sync_namespace}"
+
+
+def owned_by(obj: dict[str, Any], sync_name: str, sync_namespace: str) -> bool:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return labels.get(SYNC_NAME) == sync_name and labels.get(SYNC_NAMESPACE) == sync_namespace
+
+
+def annotation(obj: dict[str, Any], key: str) -> str | None:
+    value = ((obj.get("metadata") or {}).get("annotations") or {}).get(key)
+    return None if value is None else str(value)

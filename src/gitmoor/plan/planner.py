@@ -1,0 +1,173 @@
+"""Server-side dry run of every desired object and a verdict per object: create, configure or
+leave alone. Nothing here writes: a dry run is validated by the server and then discarded."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from gitmoor.concurrency import gather
+from gitmoor.errors import DryRunError, KubeApiError, ObjectFailure
+from gitmoor.kube import Kube
+from gitmoor.model import Action, InventoryEntry, ObjectRef, Phase, Plan, PlannedObject, labels
+from gitmoor.plan.diff import differs
+from gitmoor.plan.ordering import FOUNDATION, sort_key
+from gitmoor.plan.prepare import Desired, Owner
+
+# Listing a kind once is cheaper than a GET per object from about this many objects on.
+_LIST_THRESHOLD = 8
+_CONCURRENCY = 16
+
+
+async def live_objects(
+    kube: Kube, desired: Sequence[Desired], owner: Owner
+) -> dict[ObjectRef, dict[str, Any]]:
+    """The live counterpart of each desired object that exists.
+
+    Kinds with many objects are listed once by the Sync's ownership labels; whatever that does not
+    find (objects not labelled by us yet, e.g. adopted ones) is read one by one.
+    """
+    by_kind: dict[tuple[str, str], list[Desired]] = defaultdict(list)
+    for d in desired:
+        by_kind[(d.api_version, d.ref.kind)].append(d)
+    live: dict[ObjectRef, dict[str, Any]] = {}
+    missing: list[Desired] = []
+    for (api_version, kind), items in by_kind.items():
+        if len(items) < _LIST_THRESHOLD:
+            missing.extend(items)
+            continue
+        listed = await kube.list(
+            api_version,
+            kind,
+            label_selector=labels.owner_selector(owner.name, owner.namespace),
+        )
+        wanted = {d.ref for d in items}
+        for obj in listed:
+            obj.setdefault("apiVersion", api_version)
+            obj.setdefault("kind", kind)
+            ref = ObjectRef.from_object(obj)
+            if ref in wanted:
+                live[ref] = obj
+        missing.extend(d for d in items if d.ref not in live)
+    gate = asyncio.Semaphore(_CONCURRENCY)
+
+    async def read(d: Desired) -> None:
+        async with gate:
+            obj = await kube.get(d.api_version, d.ref.kind, d.ref.name, d.ref.namespace)
+        if obj is not None:
+            live[d.ref] = obj
+
+    await gather(read(d) for d in missing)
+    return live
+
+
+async def plan_objects(
+    kube: Kube,
+    desired: Sequence[Desired],
+    owner: Owner,
+    *,
+    force_recreate: bool,
+    failures: Sequence[ObjectFailure] = (),
+) -> list[PlannedObject]:
+    """Dry-run every object; raise DryRunError listing every refused object (and any `failures`
+    found earlier), so one run reports all problems of a revision."""
+    live = await live_objects(kube, desired, owner)
+    gate = asyncio.Semaphore(_CONCURRENCY)
+    refused: list[ObjectFailure] = list(failures)
+
+    async def dry_run(d: Desired) -> PlannedObject | None:
+        current = live.get(d.ref)
+        async with gate:
+            try:
+                result = await kube.apply(d.obj, dry_run=True)
+            except KubeApiError as err:
+                if _immutable(err) and current is not None:
+                    if force_recreate:
+                        return PlannedObject(
+                            d.manifest,
+                            d.obj,
+                            d.api_version,
+                            Action.CONFIGURED,
+                            _resource_version(current),
+                            (_first_field(err),),
+                            recreate=True,
+                        )
+                    refused.append(
+                        ObjectFailure(
+                            d.ref,
+                            f"{err.detail} (immutable field; set spec.force: true on the Sync to "
+                            "delete and recreate it)",
+                            where=d.manifest.where,
+                            field=_first_field(err),
+                        )
+                    )
+                    return None
+                if isinstance(err, KubeApiError) and err.status >= 500:
+                    raise
+                refused.append(
+                    ObjectFailure(
+                        d.ref, err.detail, where=d.manifest.where, field=_first_field(err)
+                    )
+                )
+                return None
+        if current is None:
+            return PlannedObject(d.manifest, d.obj, d.api_version, Action.CREATED)
+        changed = differs(current, result)
+        return PlannedObject(
+            d.manifest,
+            d.obj,
+            d.api_version,
+            Action.CONFIGURED if changed else Action.UNCHANGED,
+            _resource_version(current),
+            tuple(changed),
+        )
+
+    planned: list[PlannedObject | None] = await gather(dry_run(d) for d in desired)
+    if refused:
+        raise DryRunError(sorted(refused, key=lambda f: sort_key(f.ref)))
+    return [p for p in planned if p is not None]
+
+
+def phases(planned: Sequence[PlannedObject], desired: Sequence[Desired]) -> tuple[Phase, ...]:
+    """Group planned objects into phases: foundation first, then `order-N` ascending."""
+    phase_of = {d.ref: (d.phase, d.order) for d in desired}
+    groups: dict[tuple[int, int, str], list[PlannedObject]] = defaultdict(list)
+    for p in planned:
+        name, order = phase_of[p.ref]
+        rank = (0, 0, name) if name == FOUNDATION else (1, order, name)
+        groups[rank].append(p)
+    return tuple(
+        Phase(name, tuple(sorted(groups[(a, b, name)], key=lambda p: sort_key(p.ref))))
+        for (a, b, name) in sorted(groups)
+    )
+
+
+def make_plan(
+    planned: Sequence[PlannedObject],
+    desired: Sequence[Desired],
+    previous: Sequence[InventoryEntry],
+) -> Plan:
+    inventory = tuple(sorted({InventoryEntry.of(d.ref, d.api_version) for d in desired}, key=_id))
+    keep = {e.id for e in inventory}
+    prune = tuple(e for e in previous if e.id not in keep)
+    return Plan(phases(planned, desired), prune, inventory)
+
+
+def _id(entry: InventoryEntry) -> str:
+    return entry.id
+
+
+def _resource_version(obj: dict[str, Any]) -> str | None:
+    value = (obj.get("metadata") or {}).get("resourceVersion")
+    return None if value is None else str(value)
+
+
+def _immutable(err: KubeApiError) -> bool:
+    text = err.detail.lower()
+    return err.status == 422 and ("immutable" in text or "may not change" in text)
+
+
+def _first_field(err: KubeApiError) -> str:
+    return next((f for f, _ in err.causes if f), "")

@@ -1,0 +1,141 @@
+"""From rendered manifests to the objects gitmoor will send: namespace, ownership labels, phase.
+
+Scope (namespaced or not) comes from discovery, or, for kinds whose CRD is part of the same
+revision and not installed yet, from that CRD's `spec.scope`.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from gitmoor.errors import ObjectFailure, UnknownKindError
+from gitmoor.kube import Kube
+from gitmoor.model import Manifest, ObjectRef, labels
+from gitmoor.plan.ordering import FOUNDATION, is_foundation, parse_order, phase_name
+
+
+@dataclass(frozen=True, eq=False)
+class Desired:
+    """A manifest ready to be sent, with the phase it belongs to."""
+
+    manifest: Manifest
+    obj: dict[str, Any]
+    phase: str
+    order: int
+
+    @property
+    def ref(self) -> ObjectRef:
+        return ObjectRef.from_object(self.obj)
+
+    @property
+    def api_version(self) -> str:
+        return str(self.obj["apiVersion"])
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The Sync the objects belong to."""
+
+    name: str
+    namespace: str
+
+
+def _crd_scopes(manifests: list[Manifest]) -> dict[tuple[str, str], bool]:
+    scopes: dict[tuple[str, str], bool] = {}
+    for m in manifests:
+        ref = m.ref
+        if (ref.group, ref.kind) != ("apiextensions.k8s.io", "CustomResourceDefinition"):
+            continue
+        spec = m.obj.get("spec") or {}
+        kind = (spec.get("names") or {}).get("kind")
+        if spec.get("group") and kind:
+            scopes[(str(spec["group"]), str(kind))] = spec.get("scope") == "Namespaced"
+    return scopes
+
+
+async def prepare(
+    kube: Kube,
+    manifests: list[Manifest],
+    owner: Owner,
+    *,
+    target_namespace: str | None,
+) -> tuple[list[Desired], list[ObjectFailure]]:
+    """Desired objects, and the manifests that cannot be applied at all (unknown kind, no
+    namespace, bad order annotation), each failure naming the object and its file."""
+    crd_scopes = _crd_scopes(manifests)
+    desired: list[Desired] = []
+    failures: list[ObjectFailure] = []
+    for manifest in manifests:
+        ref = manifest.ref
+        obj = copy.deepcopy(manifest.obj)
+        try:
+            namespaced = await _namespaced(kube, manifest.api_version, ref, crd_scopes)
+        except UnknownKindError as err:
+            failures.append(ObjectFailure(ref, str(err), where=manifest.where))
+            continue
+        meta = obj.setdefault("metadata", {})
+        if namespaced:
+            if target_namespace:
+                meta["namespace"] = target_namespace
+            elif not meta.get("namespace"):
+                failures.append(
+                    ObjectFailure(
+                        ref,
+                        "namespaced object has no metadata.namespace and the Sync sets no "
+                        "targetNamespace",
+                        where=manifest.where,
+                        field="metadata.namespace",
+                    )
+                )
+                continue
+        else:
+            meta.pop("namespace", None)
+        meta.setdefault("labels", {})
+        meta["labels"][labels.SYNC_NAME] = owner.name
+        meta["labels"][labels.SYNC_NAMESPACE] = owner.namespace
+        final_ref = ObjectRef.from_object(obj)
+        try:
+            order = parse_order(labels.annotation(obj, labels.ORDER))
+        except ValueError as err:
+            failures.append(
+                ObjectFailure(
+                    final_ref,
+                    str(err),
+                    where=manifest.where,
+                    field=f"metadata.annotations[{labels.ORDER}]",
+                )
+            )
+            continue
+        phase = FOUNDATION if is_foundation(final_ref) else phase_name(order)
+        desired.append(Desired(manifest, obj, phase, order))
+    _duplicates(desired, failures)
+    return desired, failures
+
+
+async def _namespaced(
+    kube: Kube, api_version: str, ref: ObjectRef, crd_scopes: dict[tuple[str, str], bool]
+) -> bool:
+    try:
+        return (await kube.resource_for(api_version, ref.kind)).namespaced
+    except UnknownKindError:
+        if (ref.group, ref.kind) in crd_scopes:
+            return crd_scopes[(ref.group, ref.kind)]
+        raise
+
+
+def _duplicates(desired: list[Desired], failures: list[ObjectFailure]) -> None:
+    # targetNamespace can make two different manifests the same object; render cannot see that.
+    seen: dict[ObjectRef, Desired] = {}
+    for d in list(desired):
+        first = seen.setdefault(d.ref, d)
+        if first is not d:
+            failures.append(
+                ObjectFailure(
+                    d.ref,
+                    f"defined twice: in {first.manifest.where} and in {d.manifest.where}",
+                    where=d.manifest.where,
+                )
+            )
+            desired.remove(d)
