@@ -9,7 +9,8 @@ JSON are ours.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import builtins
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -34,6 +35,16 @@ from gitmoor.model import ObjectRef
 FIELD_MANAGER = "gitmoor"
 _TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 _ANY = {"Accept": "application/json"}
+_REQUEST_TIMEOUT = 60.0
+_WATCH_SECONDS = 290  # the server ends each watch after this; we then resume from the last RV
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    """One change seen by a watch: type is ADDED, MODIFIED or DELETED."""
+
+    type: str
+    obj: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -113,6 +124,7 @@ class Kube:
         body: Any = None,
         content_type: str = "application/json",
         ref: ObjectRef | None = None,
+        timeout: float = _REQUEST_TIMEOUT,  # noqa: ASYNC109 - passed down to the HTTP client
     ) -> Any:
         """Send one request; return the decoded JSON body or raise a typed error."""
         if query:
@@ -126,6 +138,7 @@ class Kube:
                 body=body,
                 auth_settings=["BearerToken"],
                 _preload_content=False,
+                _request_timeout=timeout,
             )
             raw = await response.read()
         except (aiohttp.ClientConnectionError, TimeoutError, OSError) as err:
@@ -217,6 +230,120 @@ class Kube:
             ref=ref,
         )
         return applied
+
+    async def patch_merge(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str,
+        patch: dict[str, Any],
+        *,
+        subresource: str = "",
+    ) -> dict[str, Any]:
+        """A JSON merge patch, e.g. of `status` through the status subresource or of one
+        annotation; lists in `patch` replace the live lists whole."""
+        resource = await self.resource_for(api_version, kind)
+        ref = ObjectRef(resource.group, kind, namespace, name)
+        path = resource.path(namespace, name) + (f"/{subresource}" if subresource else "")
+        result: dict[str, Any] = await self.request(
+            "PATCH", path, body=patch, content_type="application/merge-patch+json", ref=ref
+        )
+        return result
+
+    async def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        ref = ObjectRef.from_object(obj)
+        resource = await self.resource_for(str(obj.get("apiVersion", "")), ref.kind)
+        result: dict[str, Any] = await self.request(
+            "POST", resource.path(ref.namespace), body=obj, ref=ref
+        )
+        return result
+
+    async def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """PUT: an update that fails with a conflict when metadata.resourceVersion is stale."""
+        ref = ObjectRef.from_object(obj)
+        resource = await self.resource_for(str(obj.get("apiVersion", "")), ref.kind)
+        result: dict[str, Any] = await self.request(
+            "PUT", resource.path(ref.namespace, ref.name), body=obj, ref=ref
+        )
+        return result
+
+    async def list_with_version(
+        self, api_version: str, kind: str, namespace: str = "", *, label_selector: str = ""
+    ) -> tuple[builtins.list[dict[str, Any]], str]:
+        """Items (with apiVersion and kind filled in) and the list's resourceVersion."""
+        resource = await self.resource_for(api_version, kind)
+        query = {"labelSelector": label_selector} if label_selector else None
+        result = await self.request("GET", resource.path(namespace), query=query)
+        items: list[dict[str, Any]] = result.get("items", [])
+        for item in items:
+            item.setdefault("apiVersion", api_version)
+            item.setdefault("kind", kind)
+        return items, str(result.get("metadata", {}).get("resourceVersion", ""))
+
+    async def watch(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str = "",
+        *,
+        resource_version: str,
+        label_selector: str = "",
+    ) -> AsyncIterator[WatchEvent]:
+        """Changes after `resource_version`, until the server ends the watch.
+
+        Bookmarks move the resume point silently. When the version is too old (410 Gone) this
+        raises KubeApiError with status 410: the caller lists again.
+        """
+        resource = await self.resource_for(api_version, kind)
+        query = {
+            "watch": "1",
+            "allowWatchBookmarks": "true",
+            "resourceVersion": resource_version,
+            "timeoutSeconds": str(_WATCH_SECONDS),
+        }
+        if label_selector:
+            query["labelSelector"] = label_selector
+        path = f"{resource.path(namespace)}?{urlencode(query)}"
+        try:
+            response = await self._api.call_api(
+                path,
+                "GET",
+                header_params=dict(_ANY),
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=aiohttp.ClientTimeout(
+                    sock_connect=_REQUEST_TIMEOUT, sock_read=_WATCH_SECONDS + 30
+                ),
+            )
+        except (aiohttp.ClientConnectionError, TimeoutError, OSError) as err:
+            raise ConnectionFailedError(
+                f"cannot reach the API server at {self._api.configuration.host}: {err}"
+            ) from err
+        try:
+            if response.status != 200:
+                raw = await response.read()
+                raise _api_error("GET", path, response.status, raw, response.headers, None)
+            while True:
+                try:
+                    line = await response.content.readline()
+                except (aiohttp.ClientError, TimeoutError, OSError) as err:
+                    raise ConnectionFailedError(f"watch of {kind} interrupted: {err}") from err
+                if not line:
+                    return
+                event = orjson.loads(line)
+                kind_of_event = str(event.get("type", ""))
+                obj = event.get("object") or {}
+                if kind_of_event == "ERROR":
+                    code = int(obj.get("code") or 500)
+                    raise _api_error("GET", path, code, orjson.dumps(obj), {}, None)
+                if kind_of_event == "BOOKMARK":
+                    continue
+                obj.setdefault("apiVersion", api_version)
+                obj.setdefault("kind", kind)
+                yield WatchEvent(kind_of_event, obj)
+        finally:
+            response.release()
 
     async def delete(
         self,
