@@ -126,6 +126,15 @@ class RefNotFoundError(SourceError, TransientError):
         self.retry_after = None
 
 
+class SecretNotFoundError(SourceError, TransientError):
+    """The Secret named by secretRef does not exist (yet): retried with backoff, since it is
+    often created after the GitSource."""
+
+    def __init__(self, message: str, *, url: str) -> None:
+        SourceError.__init__(self, message, url=url)
+        self.retry_after = None
+
+
 class SourceConfigError(SourceError, PermanentError):
     """The GitSource itself is wrong (bad URL, bad semver range, missing Secret key)."""
 

@@ -151,6 +151,7 @@ class GitSourceStatus(_Model):
     observed_generation: int | None = None
     conditions: list[Condition] = Field(default_factory=list)
     artifact: Artifact | None = None
+    last_handled_reconcile_at: str | None = None
 
 
 class GitSource(_Model):

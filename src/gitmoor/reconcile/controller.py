@@ -1,0 +1,486 @@
+"""The agent: watch GitSources and Syncs, reconcile each on its interval, on change and on
+request; one worker per key at a time, a bounded number at once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from gitmoor.errors import (
+    GitmoorError,
+    KubeApiError,
+    PermanentError,
+    SecretNotFoundError,
+    SourceConfigError,
+    TransientError,
+)
+from gitmoor.kube import Kube
+from gitmoor.model import Artifact, InventoryEntry
+from gitmoor.model.credentials import GitCredentials
+from gitmoor.model.durations import parse_duration
+from gitmoor.model.resources import API_VERSION, GitSource, Sync
+from gitmoor.reconcile import conditions as cond
+from gitmoor.reconcile import status as st
+from gitmoor.reconcile.graph import describe, find_cycle
+from gitmoor.reconcile.pipeline import Outcome, Stage, run
+from gitmoor.reconcile.queue import WorkQueue, backoff, jittered
+from gitmoor.sources import GitFetcher
+
+log = structlog.get_logger("gitmoor.agent")
+
+REQUESTED_AT = "gitmoor.io/reconcile-requested-at"
+_DEPENDENCY_RETRY = 5.0
+_SOURCE_RETRY = 2.0
+
+Key = tuple[str, str, str]  # (kind, namespace, name)
+
+
+@dataclass
+class AgentOptions:
+    cache_dir: Path
+    concurrency: int = 4
+    namespace: str = ""  # watch one namespace; empty: all
+    shutdown_grace: float = 20.0
+
+
+@dataclass
+class _Running:
+    task: asyncio.Task[Any]
+    revision: str = ""
+    stage: str = ""
+    superseded: bool = False
+
+
+@dataclass
+class _State:
+    failures: dict[Key, int] = field(default_factory=dict)
+    artifacts: dict[tuple[str, str], Artifact] = field(default_factory=dict)
+
+
+class Agent:
+    def __init__(self, kube: Kube, options: AgentOptions) -> None:
+        self.kube = kube
+        self.options = options
+        self.fetcher = GitFetcher(options.cache_dir)
+        self.queue: WorkQueue[Key] = WorkQueue()
+        self.objects: dict[Key, dict[str, Any]] = {}
+        self.running: dict[Key, _Running] = {}
+        self.state = _State()
+        self.synced = asyncio.Event()
+        self._synced_kinds: set[str] = set()
+        self._source_locks: dict[tuple[str, str], asyncio.Lock] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        """Reconcile until `stop` is set, then finish in-flight work within the grace period."""
+        gate = asyncio.Semaphore(self.options.concurrency)
+        async with asyncio.TaskGroup() as group:
+            watchers = [
+                group.create_task(self._informer("GitSource")),
+                group.create_task(self._informer("Sync")),
+            ]
+            dispatcher = group.create_task(self._dispatch(gate))
+            await stop.wait()
+            log.info("shutting down", running=len(self.running))
+            self.queue.close()
+            for task in watchers:
+                task.cancel()
+            dispatcher.cancel()
+            await self._drain()
+
+    async def _drain(self) -> None:
+        tasks = [r.task for r in self.running.values()]
+        if not tasks:
+            return
+        # Reconciles in a health wait can take minutes: those are cancelled now; the rest get
+        # the grace period to finish writing their status.
+        for r in self.running.values():
+            if r.stage == Stage.WAIT:
+                r.task.cancel()
+        _, pending = await asyncio.wait(tasks, timeout=self.options.shutdown_grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=5)
+
+    # -- watching ----------------------------------------------------------------------------
+    async def _informer(self, kind: str) -> None:
+        failures = 0
+        while True:
+            try:
+                items, version = await self.kube.list_with_version(
+                    API_VERSION, kind, self.options.namespace
+                )
+                seen = set()
+                for obj in items:
+                    key = self._key(obj)
+                    seen.add(key)
+                    self._observe(key, obj)
+                for key in [k for k in self.objects if k[0] == kind and k not in seen]:
+                    self._gone(key)
+                self._synced_kinds.add(kind)
+                if self._synced_kinds >= {"GitSource", "Sync"}:
+                    self.synced.set()
+                failures = 0
+                while True:
+                    async for event in self.kube.watch(
+                        API_VERSION, kind, self.options.namespace, resource_version=version
+                    ):
+                        key = self._key(event.obj)
+                        version = str(event.obj["metadata"].get("resourceVersion", version))
+                        if event.type == "DELETED":
+                            self._gone(key)
+                        else:
+                            self._observe(key, event.obj)
+            except KubeApiError as err:
+                if err.status != 410:
+                    failures += 1
+                    log.warning("watch failed", kind=kind, error=str(err))
+                    await asyncio.sleep(backoff(failures, base=1, cap=30))
+            except GitmoorError as err:
+                failures += 1
+                log.warning("watch failed", kind=kind, error=str(err))
+                await asyncio.sleep(backoff(failures, base=1, cap=30))
+
+    @staticmethod
+    def _key(obj: dict[str, Any]) -> Key:
+        meta = obj["metadata"]
+        return (str(obj["kind"]), str(meta.get("namespace", "")), str(meta["name"]))
+
+    def _observe(self, key: Key, obj: dict[str, Any]) -> None:
+        old = self.objects.get(key)
+        self.objects[key] = obj
+        if old is None:
+            self.queue.add(key)
+            return
+        meta, old_meta = obj["metadata"], old["metadata"]
+        requested = (meta.get("annotations") or {}).get(REQUESTED_AT)
+        if meta.get("generation") != old_meta.get("generation") or requested != (
+            old_meta.get("annotations") or {}
+        ).get(REQUESTED_AT):
+            self.queue.add(key)
+
+    def _gone(self, key: Key) -> None:
+        self.objects.pop(key, None)
+        self.queue.forget(key)
+        running = self.running.get(key)
+        if running is not None:
+            running.task.cancel()
+        if key[0] == "GitSource":
+            self.state.artifacts.pop((key[1], key[2]), None)
+
+    # -- dispatching -------------------------------------------------------------------------
+    async def _dispatch(self, gate: asyncio.Semaphore) -> None:
+        while True:
+            key = await self.queue.get()
+            await gate.acquire()
+            task = asyncio.create_task(self._work(key, gate), name=f"reconcile {key}")
+            self.running[key] = _Running(task)
+
+    async def _work(self, key: Key, gate: asyncio.Semaphore) -> None:
+        try:
+            obj = self.objects.get(key)
+            if obj is None:
+                return
+            handler: Callable[[Key, dict[str, Any]], Awaitable[float | None]]
+            handler = self._reconcile_source if key[0] == "GitSource" else self._reconcile_sync
+            try:
+                delay = await handler(key, obj)
+            except asyncio.CancelledError:
+                running = self.running.get(key)
+                if running is not None and running.superseded:
+                    self.queue.add(key)
+                    return
+                raise
+            except Exception:
+                log.exception("reconcile crashed", object=f"{key[0]}/{key[1]}/{key[2]}")
+                failures = self.state.failures[key] = self.state.failures.get(key, 0) + 1
+                delay = backoff(failures)
+            if delay is not None and key in self.objects:
+                self.queue.schedule(key, delay)
+        finally:
+            self.running.pop(key, None)
+            self.queue.done(key)
+            gate.release()
+
+    def _next(
+        self, key: Key, interval: str, error: GitmoorError | None, retry: str | None
+    ) -> float:
+        if error is None:
+            self.state.failures.pop(key, None)
+            return jittered(parse_duration(interval))
+        if isinstance(error, PermanentError):
+            # Retrying the same input cannot help: wait a whole interval, no hot loop.
+            self.state.failures.pop(key, None)
+            return jittered(parse_duration(interval))
+        failures = self.state.failures[key] = self.state.failures.get(key, 0) + 1
+        cap = parse_duration(retry or interval)
+        return backoff(failures, cap=cap)
+
+    # -- GitSource ---------------------------------------------------------------------------
+    async def _credentials(self, source: GitSource) -> GitCredentials | None:
+        ref = source.spec.secret_ref
+        if ref is None:
+            return None
+        secret = await self.kube.get("v1", "Secret", ref.name, source.metadata.namespace)
+        if secret is None:
+            raise SecretNotFoundError(
+                f"Secret {source.metadata.namespace}/{ref.name} named in spec.secretRef not found",
+                url=source.spec.url,
+            )
+        try:
+            return GitCredentials.from_secret_data(dict(secret.get("data") or {}))
+        except ValueError as err:
+            raise SourceConfigError(
+                f"Secret {source.metadata.namespace}/{ref.name}: {err}", url=source.spec.url
+            ) from None
+
+    async def fetch(self, source: GitSource) -> Artifact:
+        """Fetch (or confirm with a cheap remote check) the source's revision, one at a time."""
+        skey = (source.metadata.namespace, source.metadata.name)
+        lock = self._source_locks.setdefault(skey, asyncio.Lock())
+        async with lock:
+            credentials = await self._credentials(source)
+            artifact = await self.fetcher.fetch(
+                f"{skey[0]}/{skey[1]}",
+                source.spec,
+                credentials,
+                timeout=parse_duration(source.spec.timeout),
+            )
+        previous = self.state.artifacts.get(skey)
+        self.state.artifacts[skey] = artifact
+        if previous is None or previous.revision != artifact.revision:
+            self._source_changed(skey, artifact)
+        return artifact
+
+    def _source_changed(self, skey: tuple[str, str], artifact: Artifact) -> None:
+        for key, obj in list(self.objects.items()):
+            if key[0] != "Sync":
+                continue
+            ref = (obj.get("spec") or {}).get("sourceRef") or {}
+            if (ref.get("namespace") or key[1], ref.get("name")) != skey:
+                continue
+            running = self.running.get(key)
+            if (
+                running is not None
+                and running.stage == Stage.WAIT
+                and running.revision != artifact.revision
+            ):
+                # A newer revision makes waiting on the old one pointless.
+                running.superseded = True
+                running.task.cancel()
+            else:
+                self.queue.add(key)
+
+    async def _reconcile_source(self, key: Key, obj: dict[str, Any]) -> float | None:
+        try:
+            source = GitSource.model_validate(obj)
+        except ValueError as err:
+            await self._write_status(
+                key,
+                obj,
+                st.failed_before_apply(
+                    obj.get("status") or {},
+                    obj["metadata"].get("generation"),
+                    "InvalidSpec",
+                    str(err),
+                    stalled=True,
+                ),
+            )
+            return None
+        if source.spec.suspend:
+            return None
+        generation = obj["metadata"].get("generation")
+        requested = (obj["metadata"].get("annotations") or {}).get(REQUESTED_AT)
+        artifact: Artifact | None = None
+        error: GitmoorError | None = None
+        try:
+            artifact = await self.fetch(source)
+        except GitmoorError as err:
+            error = err
+            log.warning("fetch failed", source=f"{key[1]}/{key[2]}", error=str(err))
+        new = st.source_status(obj.get("status") or {}, generation, artifact, error)
+        if requested:
+            new["lastHandledReconcileAt"] = requested
+        await self._write_status(key, obj, new)
+        return self._next(key, source.spec.interval, error, None)
+
+    # -- Sync --------------------------------------------------------------------------------
+    async def _reconcile_sync(self, key: Key, obj: dict[str, Any]) -> float | None:
+        old = obj.get("status") or {}
+        generation = obj["metadata"].get("generation")
+        requested = (obj["metadata"].get("annotations") or {}).get(REQUESTED_AT)
+        try:
+            sync = Sync.model_validate(obj)
+        except ValueError as err:
+            await self._write_status(
+                key,
+                obj,
+                st.failed_before_apply(old, generation, "InvalidSpec", str(err), stalled=True),
+            )
+            return None
+        if sync.spec.suspend:
+            return None
+        waiting = await self._blocked(key, sync)
+        if waiting is not None:
+            reason, message, stalled, delay = waiting
+            new = st.failed_before_apply(old, generation, reason, message, stalled=stalled)
+            if requested:
+                new["lastHandledReconcileAt"] = requested
+            await self._write_status(key, obj, new)
+            return delay
+        src_ns = sync.spec.source_ref.namespace or sync.metadata.namespace
+        skey = (src_ns, sync.spec.source_ref.name)
+        artifact = self.state.artifacts.get(skey)
+        if artifact is None:
+            source_obj = self.objects.get(("GitSource", *skey))
+            if source_obj is None:
+                return await self._not_ready(
+                    key, obj, "SourceNotFound", f"GitSource {src_ns}/{skey[1]} not found", requested
+                )
+            try:
+                artifact = await self.fetch(GitSource.model_validate(source_obj))
+            except (GitmoorError, ValueError) as err:
+                return await self._not_ready(
+                    key,
+                    obj,
+                    "SourceNotReady",
+                    f"GitSource {src_ns}/{skey[1]} has no artifact: {err}",
+                    requested,
+                )
+        previous = [
+            InventoryEntry(e["id"], e["v"])
+            for e in ((old.get("inventory") or {}).get("entries") or [])
+        ]
+        running = self.running.get(key)
+        if running is not None:
+            running.revision = artifact.revision
+        if (
+            old.get("lastAppliedRevision") != artifact.revision
+            or old.get("observedGeneration") != generation
+        ):
+            await self._write_status(
+                key,
+                obj,
+                st.reconciling(old, generation, f"Reconciling revision {artifact.revision}"),
+            )
+            obj = self.objects.get(key, obj)
+            old = obj.get("status") or old
+
+        def on_stage(name: str) -> None:
+            if running is not None:
+                running.stage = name
+
+        outcome = Outcome(revision=artifact.revision)
+        try:
+            await run(self.kube, sync, artifact, previous, on_stage=on_stage, outcome=outcome)
+        except asyncio.CancelledError:
+            # Whatever was applied must stay in the inventory so a later prune finds it.
+            if outcome.inventory is not None:
+                with contextlib.suppress(GitmoorError):
+                    await asyncio.shield(
+                        self._write_status(
+                            key,
+                            obj,
+                            {
+                                **old,
+                                "inventory": {
+                                    "entries": [{"id": e.id, "v": e.v} for e in outcome.inventory]
+                                },
+                            },
+                        )
+                    )
+            raise
+        self._log_outcome(key, outcome)
+        new = st.sync_status(old, generation, outcome, wait=sync.spec.wait, handled=requested)
+        await self._write_status(key, obj, new)
+        return self._next(key, sync.spec.interval, outcome.error, sync.spec.retry_interval)
+
+    async def _not_ready(
+        self, key: Key, obj: dict[str, Any], reason: str, message: str, requested: str | None
+    ) -> float:
+        new = st.failed_before_apply(
+            obj.get("status") or {},
+            obj["metadata"].get("generation"),
+            reason,
+            message,
+            stalled=False,
+        )
+        if requested:
+            new["lastHandledReconcileAt"] = requested
+        await self._write_status(key, obj, new)
+        return _SOURCE_RETRY
+
+    async def _blocked(self, key: Key, sync: Sync) -> tuple[str, str, bool, float | None] | None:
+        """Why this Sync cannot run yet: (reason, message, stalled, retry delay), or None."""
+        ns = sync.metadata.namespace
+        edges: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        for k, o in self.objects.items():
+            if k[0] == "Sync":
+                deps = ((o.get("spec") or {}).get("dependsOn")) or []
+                edges[(k[1], k[2])] = [
+                    (d.get("namespace") or k[1], d.get("name", "")) for d in deps
+                ]
+        cycle = find_cycle((ns, sync.metadata.name), edges)
+        if cycle:
+            return "DependencyCycle", f"dependsOn forms a cycle: {describe(cycle)}", True, None
+        for dep in sync.spec.depends_on:
+            dkey = ("Sync", dep.namespace or ns, dep.name)
+            other = self.objects.get(dkey)
+            if other is None:
+                return (
+                    "DependencyNotReady",
+                    f"dependency Sync {dkey[1]}/{dkey[2]} not found",
+                    False,
+                    _DEPENDENCY_RETRY,
+                )
+            ostatus = other.get("status") or {}
+            ready = cond.is_true(other, cond.READY) and ostatus.get("observedGeneration") == other[
+                "metadata"
+            ].get("generation")
+            if not ready:
+                return (
+                    "DependencyNotReady",
+                    f"dependency Sync {dkey[1]}/{dkey[2]} is not ready",
+                    False,
+                    _DEPENDENCY_RETRY,
+                )
+        return None
+
+    def _log_outcome(self, key: Key, outcome: Outcome) -> None:
+        fields = {
+            "sync": f"{key[1]}/{key[2]}",
+            "revision": outcome.revision,
+            "changes": outcome.changes.summary(),
+            "duration_ms": round((outcome.finished - outcome.started) * 1000),
+        }
+        if outcome.error is None:
+            log.info("reconciled", **fields)
+        else:
+            log.warning("reconcile failed", stage=outcome.stage, error=str(outcome.error), **fields)
+
+    # -- status ------------------------------------------------------------------------------
+    async def _write_status(self, key: Key, obj: dict[str, Any], status: dict[str, Any]) -> None:
+        if status == (obj.get("status") or {}):
+            return  # nothing changed: no write
+        try:
+            updated = await self.kube.patch_merge(
+                API_VERSION, key[0], key[2], key[1], {"status": status}, subresource="status"
+            )
+        except KubeApiError as err:
+            if err.status == 404:
+                return
+            raise
+        except TransientError as err:
+            log.warning(
+                "status update failed", object=f"{key[0]}/{key[1]}/{key[2]}", error=str(err)
+            )
+            return
+        if key in self.objects:
+            self.objects[key] = updated

@@ -1,0 +1,207 @@
+"""Sync and GitSource status derived from what a reconcile returned, never gathered on the side."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from gitmoor.errors import (
+    ApplyError,
+    DryRunError,
+    GitmoorError,
+    ImmutableFieldError,
+    PermanentError,
+    RefNotFoundError,
+    RenderError,
+    RenderErrors,
+    SecretNotFoundError,
+    SourceAuthError,
+    SourceConfigError,
+    SourceUnavailableError,
+)
+from gitmoor.model import Artifact
+from gitmoor.reconcile import conditions as cond
+from gitmoor.reconcile.pipeline import HealthGateError, Outcome
+
+HISTORY = 5
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def error_reason(err: GitmoorError) -> tuple[str, bool]:
+    """(reason, stalled): the condition reason for an error and whether retrying the same
+    input can help."""
+    if isinstance(err, RenderError | RenderErrors):
+        return "BuildFailed", True
+    if isinstance(err, DryRunError):
+        return "ValidationFailed", True
+    if isinstance(err, ImmutableFieldError):
+        return "ImmutableFieldChanged", True
+    if isinstance(err, ApplyError):
+        return "ApplyFailed", not err.transient
+    if isinstance(err, HealthGateError):
+        return ("HealthCheckTimeout" if err.verdict.timed_out else "HealthCheckFailed"), False
+    if isinstance(err, SecretNotFoundError):
+        return "SecretNotFound", False
+    if isinstance(err, SourceAuthError):
+        return "AuthenticationFailed", False
+    if isinstance(err, RefNotFoundError):
+        return "RefNotFound", False
+    if isinstance(err, SourceUnavailableError):
+        return "GitOperationFailed", False
+    if isinstance(err, SourceConfigError):
+        return "InvalidSpec", True
+    if isinstance(err, PermanentError):
+        return "ReconciliationFailed", True
+    return "ReconciliationFailed", False
+
+
+def reconciling(old: dict[str, Any], generation: int | None, message: str) -> dict[str, Any]:
+    conditions = list(old.get("conditions") or [])
+    conditions = cond.set_condition(
+        conditions, cond.RECONCILING, True, "Progressing", message, generation
+    )
+    if not any(c.get("type") == cond.READY for c in conditions):
+        conditions = cond.set_condition(
+            conditions, cond.READY, None, "Progressing", message, generation
+        )
+    return {**old, "conditions": conditions}
+
+
+def sync_status(
+    old: dict[str, Any],
+    generation: int | None,
+    outcome: Outcome,
+    *,
+    wait: bool,
+    handled: str | None = None,
+) -> dict[str, Any]:
+    status = dict(old)
+    conditions = cond.remove_condition(list(old.get("conditions") or []), cond.RECONCILING)
+    status["observedGeneration"] = generation
+    status["lastAttemptedRevision"] = outcome.revision
+    if outcome.applied:
+        status["lastAppliedRevision"] = outcome.revision
+    if outcome.inventory is not None:
+        status["inventory"] = {"entries": [{"id": e.id, "v": e.v} for e in outcome.inventory]}
+    if handled:
+        status["lastHandledReconcileAt"] = handled
+    err = outcome.error
+    verdict = outcome.verdict
+    if err is None:
+        status["lastHealthyRevision"] = outcome.revision
+        conditions = cond.set_condition(
+            conditions,
+            cond.READY,
+            True,
+            "ReconciliationSucceeded",
+            f"Applied revision: {outcome.revision}",
+            generation,
+        )
+        conditions = cond.remove_condition(conditions, cond.STALLED)
+        if wait and verdict is not None:
+            conditions = cond.set_condition(
+                conditions, cond.HEALTHY, True, "Healthy", verdict.summary(), generation
+            )
+        elif not wait:
+            conditions = cond.set_condition(
+                conditions,
+                cond.HEALTHY,
+                None,
+                "HealthCheckDisabled",
+                "spec.wait is false: health is not checked",
+                generation,
+            )
+    else:
+        reason, stalled = error_reason(err)
+        conditions = cond.set_condition(conditions, cond.READY, False, reason, str(err), generation)
+        if stalled:
+            conditions = cond.set_condition(
+                conditions, cond.STALLED, True, reason, str(err), generation
+            )
+        else:
+            conditions = cond.remove_condition(conditions, cond.STALLED)
+        if isinstance(err, HealthGateError):
+            conditions = cond.set_condition(
+                conditions, cond.HEALTHY, False, reason, err.verdict.summary(), generation
+            )
+    status["conditions"] = conditions
+    if outcome.wrote or err is not None or old.get("lastAttemptedRevision") != outcome.revision:
+        entry = {
+            "revision": outcome.revision,
+            "result": "Failed" if err is not None else "Applied",
+            "reason": error_reason(err)[0] if err is not None else "ReconciliationSucceeded",
+            "message": cond._clip(str(err), 1000) if err is not None else "",
+            "startedAt": _iso(outcome.started),
+            "finishedAt": _iso(outcome.finished or outcome.started),
+            "changes": outcome.changes.summary(),
+        }
+        history = list(old.get("history") or [])
+        # A repeat of the same failure replaces its entry instead of flooding the history.
+        if history and _same_attempt(history[0], entry):
+            history[0] = entry
+        else:
+            history.insert(0, entry)
+        status["history"] = history[:HISTORY]
+    return status
+
+
+def _same_attempt(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    keys = ("revision", "result", "reason", "message")
+    return all(a.get(k) == b.get(k) for k in keys) and b["changes"] == a.get("changes")
+
+
+def failed_before_apply(
+    old: dict[str, Any], generation: int | None, reason: str, message: str, *, stalled: bool
+) -> dict[str, Any]:
+    """Status for a Sync that could not start (source not ready, dependency not ready, cycle)."""
+    conditions = cond.remove_condition(list(old.get("conditions") or []), cond.RECONCILING)
+    conditions = cond.set_condition(conditions, cond.READY, False, reason, message, generation)
+    if stalled:
+        conditions = cond.set_condition(conditions, cond.STALLED, True, reason, message, generation)
+    else:
+        conditions = cond.remove_condition(conditions, cond.STALLED)
+    return {**old, "observedGeneration": generation, "conditions": conditions}
+
+
+def source_status(
+    old: dict[str, Any], generation: int | None, artifact: Artifact | None, err: GitmoorError | None
+) -> dict[str, Any]:
+    status = dict(old)
+    status["observedGeneration"] = generation
+    conditions = cond.remove_condition(list(old.get("conditions") or []), cond.RECONCILING)
+    if artifact is not None:
+        status["artifact"] = {
+            "revision": artifact.revision,
+            "digest": artifact.digest,
+            "lastUpdateTime": (old.get("artifact") or {}).get("lastUpdateTime")
+            if (old.get("artifact") or {}).get("revision") == artifact.revision
+            else artifact.fetched_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "url": artifact.url,
+            "message": artifact.commit.message.splitlines()[0] if artifact.commit.message else "",
+            "author": artifact.commit.author,
+        }
+    if err is None:
+        revision = artifact.revision if artifact else ""
+        conditions = cond.set_condition(
+            conditions,
+            cond.READY,
+            True,
+            "Succeeded",
+            f"stored artifact for revision {revision}",
+            generation,
+        )
+        conditions = cond.remove_condition(conditions, cond.STALLED)
+    else:
+        reason, stalled = error_reason(err)
+        conditions = cond.set_condition(conditions, cond.READY, False, reason, str(err), generation)
+        if stalled:
+            conditions = cond.set_condition(
+                conditions, cond.STALLED, True, reason, str(err), generation
+            )
+        else:
+            conditions = cond.remove_condition(conditions, cond.STALLED)
+    status["conditions"] = conditions
+    return status
