@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from gitmoor import __version__
+from gitmoor.cli import agent, local, resources
 
 app = typer.Typer(
     name="gitmoor",
@@ -33,6 +34,15 @@ def root(
 def version_command() -> None:
     """Print the version of gitmoor."""
     typer.echo(f"gitmoor {__version__}")
+
+
+app.command("run")(agent.run)
+app.command("status")(resources.status)
+app.command("sync")(resources.sync)
+app.command("suspend")(resources.suspend)
+app.command("resume")(resources.resume)
+app.command("render")(local.render)
+app.command("install")(local.install)
 
 
 def main() -> None:

@@ -124,7 +124,7 @@ class Kube:
         body: Any = None,
         content_type: str = "application/json",
         ref: ObjectRef | None = None,
-        timeout: float = _REQUEST_TIMEOUT,  # noqa: ASYNC109 - passed down to the HTTP client
+        timeout: float = _REQUEST_TIMEOUT,
     ) -> Any:
         """Send one request; return the decoded JSON body or raise a typed error."""
         if query:

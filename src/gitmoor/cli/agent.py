@@ -1,0 +1,82 @@
+"""`gitmoor run`: the agent."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+import typer
+
+from gitmoor import logs
+from gitmoor.cli.common import CONTEXT, KUBECONFIG, err, kubeconfig_path, run_async
+from gitmoor.model.config import ConfigError, Resource, load_documents
+from gitmoor.reconcile.runner import Readiness, RunOptions, run_agent
+from gitmoor.server.probes import serve
+
+
+def _default_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "gitmoor" / "agent"
+
+
+def run(
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="GitSource/Sync documents to run out-of-cluster."
+    ),
+    kubeconfig: str | None = KUBECONFIG,
+    context: str | None = CONTEXT,
+    watch_namespace: str = typer.Option(
+        "", "--watch-namespace", help="Only reconcile resources in this namespace (default: all)."
+    ),
+    concurrency: int = typer.Option(4, min=1, help="Syncs reconciled at once."),
+    cache_dir: Path = typer.Option(None, "--cache-dir", help="Where Git checkouts are kept."),
+    leader_election: bool = typer.Option(
+        True, "--leader-election/--no-leader-election", help="Hold a Lease while active."
+    ),
+    lease_namespace: str = typer.Option(
+        None, "--lease-namespace", help="Namespace of the Lease (default: the agent's own)."
+    ),
+    http_port: int = typer.Option(
+        8080, "--http-port", help="Port of /healthz and /readyz; 0: off."
+    ),
+    http_host: str = typer.Option("0.0.0.0", "--http-host", help="Address to listen on."),  # noqa: S104
+    log_level: str = typer.Option("info", "--log-level"),
+    log_format: str = typer.Option("auto", "--log-format", help="json, console or auto."),
+) -> None:
+    """Run the agent: reconcile GitSources and Syncs until stopped (SIGTERM/SIGINT)."""
+    logs.configure(log_level, json=None if log_format == "auto" else log_format == "json")
+    resources: tuple[Resource, ...] = ()
+    if config is not None:
+        try:
+            resources = tuple(load_documents(config.read_text(), source=str(config)))
+        except (OSError, ConfigError) as problem:
+            err.print(f"[red]error:[/red] {problem}", highlight=False)
+            raise typer.Exit(1) from None
+    options = RunOptions(
+        cache_dir=cache_dir or _default_cache(),
+        kubeconfig=kubeconfig_path(kubeconfig),
+        context=context,
+        resources=resources,
+        namespace=watch_namespace,
+        concurrency=concurrency,
+        leader_election=leader_election,
+        lease_namespace=lease_namespace or os.environ.get("GITMOOR_NAMESPACE") or "gitmoor-system",
+        identity=os.environ.get("GITMOOR_POD_NAME", ""),
+    )
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        readiness = Readiness()
+        server = await serve(http_host, http_port, readiness) if http_port else None
+        try:
+            return await run_agent(options, stop, readiness)
+        finally:
+            if server is not None:
+                await server.cleanup()
+
+    raise typer.Exit(run_async(main))

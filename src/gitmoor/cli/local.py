@@ -1,0 +1,84 @@
+"""`gitmoor render` and `gitmoor install`: commands about manifests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+import yaml
+
+from gitmoor import install as installer
+from gitmoor.cli.common import CONTEXT, KUBECONFIG, Output, err, kubeconfig_path, out, run_async
+from gitmoor.errors import GitmoorError
+from gitmoor.reconcile.runner import CONFIG_MANAGER, connect
+from gitmoor.render import RenderOptions
+from gitmoor.render import render as render_path
+
+
+def _repository_root(path: Path) -> Path:
+    # Overlays reach outside their directory (../base): render from the checkout's root.
+    for parent in (path, *path.parents):
+        if (parent / ".git").exists():
+            return parent
+    return path
+
+
+def render(
+    path: Path = typer.Argument(..., exists=True, file_okay=False, help="Directory to render."),
+    values: list[Path] = typer.Option([], "--values", "-f", help="Helm values files (in order)."),
+    release_name: str = typer.Option("release", "--release-name", help="Helm release name."),
+    namespace: str = typer.Option("default", "--namespace", "-n", help="Helm release namespace."),
+    output: Output = typer.Option(Output.yaml, "--output", "-o", help="yaml or json."),
+) -> None:
+    """Render a directory the way the agent would (plain YAML, Kustomize or Helm) and print it."""
+    path = path.resolve()
+    root = _repository_root(path)
+    merged: dict = {}  # type: ignore[type-arg]
+    for file in values:
+        loaded = yaml.safe_load(file.read_text()) or {}
+        merged = {**merged, **loaded}
+    options = RenderOptions(release_name=release_name, namespace=namespace, values=merged)
+
+    async def main() -> list:  # type: ignore[type-arg]
+        rendered = await render_path(root, str(path.relative_to(root)) or ".", options)
+        return [m.obj for m in rendered.manifests]
+
+    try:
+        objects = run_async(main)
+    except typer.Exit:
+        raise
+    if output is Output.json:
+        typer.echo(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}, indent=2))
+    else:
+        typer.echo(installer.render_yaml(objects), nl=False)
+
+
+def install(
+    export: bool = typer.Option(False, "--export", help="Print the manifests instead of applying."),
+    namespace: str = typer.Option(installer.DEFAULT_NAMESPACE, "--namespace", "-n"),
+    image: str = typer.Option(installer.DEFAULT_IMAGE, "--image", help="The agent's image."),
+    kubeconfig: str | None = KUBECONFIG,
+    context: str | None = CONTEXT,
+) -> None:
+    """Install gitmoor (CRDs, RBAC, the agent Deployment), or print it with --export."""
+    objects = installer.manifests(namespace=namespace, image=image)
+    if export:
+        typer.echo(installer.render_yaml(objects), nl=False)
+        return
+
+    async def main() -> None:
+        async with await connect(kubeconfig_path(kubeconfig), context) as kube:
+            for obj in objects:
+                await kube.apply(obj, field_manager=CONFIG_MANAGER)
+                meta = obj["metadata"]
+                where = f"{meta['namespace']}/" if meta.get("namespace") else ""
+                out.print(f"applied {obj['kind']} {where}{meta['name']}", highlight=False)
+                if obj["kind"] == "CustomResourceDefinition":
+                    kube.forget(f"{obj['spec']['group']}/{obj['spec']['versions'][0]['name']}")
+
+    try:
+        run_async(main)
+    except GitmoorError as problem:
+        err.print(f"[red]error:[/red] {problem}", highlight=False)
+        raise typer.Exit(1) from None

@@ -1,0 +1,188 @@
+"""What the CLI asks of a cluster running gitmoor: status rows, "sync now and wait", suspend.
+
+The CLI never reconciles itself: it writes an annotation or a spec field and watches the
+status the agent writes, so the same rules apply whoever asks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from gitmoor.errors import GitmoorError, KubeNotFoundError
+from gitmoor.kube import Kube
+from gitmoor.model.resources import API_VERSION
+from gitmoor.reconcile import conditions as cond
+from gitmoor.reconcile.controller import REQUESTED_AT
+
+
+class OperationError(GitmoorError):
+    """A CLI operation could not be carried out (object missing, suspended, timed out)."""
+
+
+@dataclass(frozen=True)
+class SyncRow:
+    namespace: str
+    name: str
+    source: str
+    source_revision: str
+    applied_revision: str
+    ready: str
+    ready_reason: str
+    healthy: str
+    suspended: bool
+    last_change: str
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    namespace: str
+    name: str
+    url: str
+    revision: str
+    ready: str
+    ready_reason: str
+    suspended: bool
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _cond(obj: dict[str, Any], type_: str) -> dict[str, Any]:
+    return cond.get_condition(obj, type_) or {}
+
+
+async def status_rows(kube: Kube, namespace: str = "") -> tuple[list[SourceRow], list[SyncRow]]:
+    sources = await kube.list(API_VERSION, "GitSource", namespace)
+    syncs = await kube.list(API_VERSION, "Sync", namespace)
+    by_key = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in sources}
+    source_rows = [
+        SourceRow(
+            namespace=s["metadata"]["namespace"],
+            name=s["metadata"]["name"],
+            url=str(s["spec"].get("url", "")),
+            revision=str(((s.get("status") or {}).get("artifact") or {}).get("revision", "")),
+            ready=str(_cond(s, cond.READY).get("status", "Unknown")),
+            ready_reason=str(_cond(s, cond.READY).get("reason", "")),
+            suspended=bool(s["spec"].get("suspend")),
+            message=str(_cond(s, cond.READY).get("message", "")),
+        )
+        for s in sources
+    ]
+    sync_rows = []
+    for s in syncs:
+        meta, spec, status = s["metadata"], s["spec"], s.get("status") or {}
+        ref = spec.get("sourceRef") or {}
+        src_ns = ref.get("namespace") or meta["namespace"]
+        src = by_key.get((src_ns, ref.get("name", "")), {})
+        history = status.get("history") or []
+        ready = _cond(s, cond.READY)
+        sync_rows.append(
+            SyncRow(
+                namespace=meta["namespace"],
+                name=meta["name"],
+                source=f"{src_ns}/{ref.get('name', '')}",
+                source_revision=str(
+                    ((src.get("status") or {}).get("artifact") or {}).get("revision", "")
+                ),
+                applied_revision=str(status.get("lastAppliedRevision") or ""),
+                ready="Reconciling"
+                if cond.is_true(s, cond.RECONCILING)
+                else str(ready.get("status", "Unknown")),
+                ready_reason=str(ready.get("reason", "")),
+                healthy=str(_cond(s, cond.HEALTHY).get("status", "Unknown")),
+                suspended=bool(spec.get("suspend")),
+                last_change=str(history[0].get("finishedAt", "")) if history else "",
+                message=str(ready.get("message", "")),
+            )
+        )
+    return source_rows, sync_rows
+
+
+def _token() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+async def _get(kube: Kube, kind: str, name: str, namespace: str) -> dict[str, Any]:
+    obj = await kube.get(API_VERSION, kind, name, namespace)
+    if obj is None:
+        raise OperationError(f"{kind} {namespace}/{name} not found")
+    return obj
+
+
+async def _request_and_wait(
+    kube: Kube,
+    kind: str,
+    name: str,
+    namespace: str,
+    *,
+    deadline: float,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
+    token = _token()
+    await kube.patch_merge(
+        API_VERSION, kind, name, namespace, {"metadata": {"annotations": {REQUESTED_AT: token}}}
+    )
+    loop = asyncio.get_running_loop()
+    last = ""
+    while True:
+        obj = await _get(kube, kind, name, namespace)
+        status = obj.get("status") or {}
+        ready = _cond(obj, cond.RECONCILING) or _cond(obj, cond.READY)
+        reason, message = ready.get("reason", "Waiting"), ready.get("message", "")
+        line = f"{kind} {namespace}/{name}: {reason}: {message}"
+        if line != last:
+            progress(line)
+            last = line
+        if status.get("lastHandledReconcileAt") == token:
+            return obj
+        if loop.time() > deadline:
+            raise OperationError(
+                f"{kind} {namespace}/{name} was not reconciled in time: is the agent running?"
+            )
+        await asyncio.sleep(0.5)
+
+
+async def sync_now(
+    kube: Kube,
+    name: str,
+    namespace: str,
+    *,
+    timeout: float,
+    with_source: bool = True,
+    progress: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
+    """Ask the agent to fetch the source and reconcile the Sync now; return the Sync when the
+    agent has handled the request (Ready or not)."""
+    sync = await _get(kube, "Sync", name, namespace)
+    if sync["spec"].get("suspend"):
+        raise OperationError(f"Sync {namespace}/{name} is suspended: `gitmoor resume {name}` first")
+    deadline = asyncio.get_running_loop().time() + timeout
+    if with_source:
+        ref = sync["spec"].get("sourceRef") or {}
+        src_ns = ref.get("namespace") or namespace
+        source = await _request_and_wait(
+            kube, "GitSource", ref["name"], src_ns, deadline=deadline, progress=progress
+        )
+        if not cond.is_true(source, cond.READY):
+            raise OperationError(
+                f"GitSource {src_ns}/{ref['name']}: {_cond(source, cond.READY).get('message', '')}"
+            )
+    return await _request_and_wait(
+        kube, "Sync", name, namespace, deadline=deadline, progress=progress
+    )
+
+
+async def set_suspended(kube: Kube, kind: str, name: str, namespace: str, value: bool) -> None:
+    try:
+        await kube.patch_merge(API_VERSION, kind, name, namespace, {"spec": {"suspend": value}})
+    except KubeNotFoundError:
+        raise OperationError(f"{kind} {namespace}/{name} not found") from None

@@ -1,0 +1,157 @@
+"""`gitmoor run`: connect, install what --config needs, win leadership, reconcile until told
+to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from gitmoor.errors import GitmoorError, UnknownKindError
+from gitmoor.health import wait_healthy
+from gitmoor.kube import Kube
+from gitmoor.model import ObjectRef
+from gitmoor.model.config import Resource, to_document
+from gitmoor.model.crds import crds
+from gitmoor.reconcile.controller import Agent, AgentOptions
+from gitmoor.reconcile.leader import LeaderElector
+
+log = structlog.get_logger("gitmoor.run")
+
+CONFIG_MANAGER = "gitmoor-config"
+
+
+@dataclass
+class RunOptions:
+    cache_dir: Path
+    kubeconfig: Path | None = None
+    context: str | None = None
+    resources: tuple[Resource, ...] = ()
+    namespace: str = ""
+    concurrency: int = 4
+    leader_election: bool = True
+    lease_namespace: str = "gitmoor-system"
+    lease_name: str = "gitmoor-leader"
+    identity: str = ""
+
+
+async def connect(kubeconfig: Path | None, context: str | None) -> Kube:
+    if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return Kube.in_cluster()
+    return await Kube.from_kubeconfig(kubeconfig, context=context)
+
+
+async def install_crds(kube: Kube, *, timeout: float = 60.0) -> None:
+    """Apply gitmoor's CRDs (a no-op when they are current) and wait until they are served."""
+    targets: list[tuple[ObjectRef, str]] = []
+    for crd in crds():
+        await kube.apply(crd, field_manager=CONFIG_MANAGER)
+        targets.append((ObjectRef.from_object(crd), str(crd["apiVersion"])))
+    verdict = await wait_healthy(kube, targets, timeout=timeout)
+    if not verdict.healthy:
+        raise GitmoorError(f"gitmoor's CRDs did not become established: {verdict.summary()}")
+    for crd in crds():
+        for version in crd["spec"]["versions"]:
+            kube.forget(f"{crd['spec']['group']}/{version['name']}")
+
+
+async def ensure_namespace(kube: Kube, name: str) -> None:
+    if await kube.get("v1", "Namespace", name) is None:
+        await kube.apply(
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+            field_manager=CONFIG_MANAGER,
+        )
+
+
+async def apply_config(kube: Kube, resources: tuple[Resource, ...]) -> None:
+    """The documents of --config become resources in the cluster, exactly as if applied with
+    kubectl: from then on the agent runs the same way in and out of the cluster."""
+    await install_crds(kube)
+    for namespace in sorted({r.metadata.namespace for r in resources}):
+        await ensure_namespace(kube, namespace)
+    for resource in resources:
+        doc: dict[str, Any] = to_document(resource)
+        await kube.apply(doc, field_manager=CONFIG_MANAGER)
+        log.info(
+            "applied",
+            object=f"{resource.kind}/{resource.metadata.namespace}/{resource.metadata.name}",
+        )
+
+
+@dataclass
+class Readiness:
+    """What /readyz reports: the agent leads and its caches are synced."""
+
+    agent: Agent | None = None
+
+    def __call__(self) -> bool:
+        return self.agent is not None and self.agent.synced.is_set()
+
+
+async def run_agent(
+    options: RunOptions, stop: asyncio.Event, readiness: Readiness | None = None
+) -> int:
+    """Run until `stop`; returns the process exit code (1 when leadership was lost)."""
+    kube = await connect(options.kubeconfig, options.context)
+    async with kube:
+        if options.resources:
+            await apply_config(kube, options.resources)
+        else:
+            try:
+                await kube.resource_for("gitmoor.io/v1alpha1", "Sync")
+            except UnknownKindError:
+                raise GitmoorError(
+                    "gitmoor's CRDs are not installed: run `gitmoor install` (or pass --config)"
+                ) from None
+        elector: LeaderElector | None = None
+        if options.leader_election:
+            if options.resources:
+                await ensure_namespace(kube, options.lease_namespace)
+            identity = options.identity or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+            elector = LeaderElector(
+                kube, namespace=options.lease_namespace, name=options.lease_name, identity=identity
+            )
+            if not await elector.acquire(stop):
+                return 0
+        agent = Agent(
+            kube,
+            AgentOptions(
+                cache_dir=options.cache_dir,
+                concurrency=options.concurrency,
+                namespace=options.namespace,
+            ),
+        )
+        agent_stop = asyncio.Event()
+        lost = False
+
+        async def watch_leadership() -> None:
+            nonlocal lost
+            if elector is None:
+                return
+            await elector.keep()
+            lost = True
+            agent_stop.set()
+
+        async def forward_stop() -> None:
+            await stop.wait()
+            agent_stop.set()
+
+        keeper = asyncio.create_task(watch_leadership())
+        forwarder = asyncio.create_task(forward_stop())
+        if readiness is not None:
+            readiness.agent = agent
+        try:
+            await agent.run(agent_stop)
+        finally:
+            keeper.cancel()
+            forwarder.cancel()
+            if elector is not None and not lost:
+                await elector.release()
+        log.info("stopped", lost_leadership=lost)
+        return 1 if lost else 0
