@@ -1,0 +1,189 @@
+"""Drive a real gitmoor agent (in the test's event loop) against the real control plane and Git
+servers: one agent per test, watching only the test's namespace, its Lease there too."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gitmoor.kube import Kube
+from gitmoor.model.resources import API_VERSION
+from gitmoor.reconcile import conditions as cond
+from gitmoor.reconcile.runner import RunOptions, run_agent
+from testenv.gitserver import GitServers, Repo, Worktree
+from testenv.wait import eventually
+
+Obj = dict[str, Any]
+
+
+def b64(text: str | bytes) -> str:
+    raw = text.encode() if isinstance(text, str) else text
+    return base64.b64encode(raw).decode()
+
+
+class AgentHarness:
+    def __init__(self, kube: Kube, kubeconfig: Path, namespace: str, workdir: Path) -> None:
+        self.kube = kube
+        self.kubeconfig = kubeconfig
+        self.namespace = namespace
+        self.workdir = workdir
+        self._task: asyncio.Task[int] | None = None
+        self._stop = asyncio.Event()
+
+    # -- the agent ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._stop = asyncio.Event()
+        options = RunOptions(
+            cache_dir=self.workdir / "agent-cache",
+            kubeconfig=self.kubeconfig,
+            namespace=self.namespace,
+            lease_namespace=self.namespace,
+            concurrency=4,
+        )
+        self._task = asyncio.create_task(run_agent(options, self._stop))
+
+    async def stop(self) -> int:
+        if self._task is None:
+            return 0
+        self._stop.set()
+        task, self._task = self._task, None
+        return await asyncio.wait_for(task, timeout=60)
+
+    def check_alive(self) -> None:
+        if self._task is not None and self._task.done():
+            self._task.result()  # raises what killed the agent
+            raise AssertionError("the agent stopped on its own")
+
+    # -- repositories ------------------------------------------------------------------------
+    def repo(self, servers: GitServers, name: str) -> tuple[Repo, Worktree]:
+        repo = servers.create_repo(name)
+        tree = Worktree.init(self.workdir / f"{name}-work", remote=repo.file_url)
+        return repo, tree
+
+    async def https_secret(
+        self, servers: GitServers, name: str, *, password: str | None = None
+    ) -> None:
+        await self.secret(
+            name,
+            {
+                "username": servers.username,
+                "password": password if password is not None else servers.password,
+                "caFile": servers.ca_path.read_text(),
+            },
+        )
+
+    async def ssh_secret(
+        self, servers: GitServers, name: str, *, known_hosts: str | None = None
+    ) -> None:
+        await self.secret(
+            name,
+            {
+                "identity": servers.ssh_key_path.read_text(),
+                "known_hosts": known_hosts
+                if known_hosts is not None
+                else servers.known_hosts_path.read_text(),
+            },
+        )
+
+    async def secret(self, name: str, data: dict[str, str]) -> None:
+        await self.kube.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": name, "namespace": self.namespace},
+                "data": {k: b64(v) for k, v in data.items()},
+            },
+            field_manager="gitmoor-tests",
+        )
+
+    # -- resources ---------------------------------------------------------------------------
+    async def source(self, name: str, url: str, **spec: Any) -> Obj:
+        body = {"url": url, "interval": "2s", **spec}
+        return await self.kube.apply(
+            {
+                "apiVersion": API_VERSION,
+                "kind": "GitSource",
+                "metadata": {"name": name, "namespace": self.namespace},
+                "spec": body,
+            },
+            field_manager="gitmoor-tests",
+        )
+
+    async def sync(self, name: str, source: str, path: str = "./", **spec: Any) -> Obj:
+        body = {
+            "sourceRef": {"name": source},
+            "path": path,
+            "interval": "30s",
+            "retryInterval": "5s",
+            "timeout": "60s",
+            **spec,
+        }
+        return await self.kube.apply(
+            {
+                "apiVersion": API_VERSION,
+                "kind": "Sync",
+                "metadata": {"name": name, "namespace": self.namespace},
+                "spec": body,
+            },
+            field_manager="gitmoor-tests",
+        )
+
+    async def get(self, kind: str, name: str) -> Obj | None:
+        return await self.kube.get(API_VERSION, kind, name, self.namespace)
+
+    async def wait_for(
+        self,
+        kind: str,
+        name: str,
+        accept: Callable[[Obj], bool],
+        *,
+        within: float = 90,
+        what: str = "",
+    ) -> Obj:
+        async def probe() -> Obj:
+            self.check_alive()
+            return await self.get(kind, name) or {}
+
+        return await eventually(probe, accept, within=within, what=what or f"{kind} {name}")
+
+    async def wait_applied(self, name: str, sha: str, *, within: float = 90) -> Obj:
+        """The Sync is Ready with its lastAppliedRevision at commit `sha`."""
+        return await self.wait_for(
+            "Sync",
+            name,
+            lambda o: (
+                str((o.get("status") or {}).get("lastAppliedRevision", "")).endswith(sha)
+                and cond.is_true(o, cond.READY)
+            ),
+            within=within,
+            what=f"Sync {name} Ready at {sha[:10]}",
+        )
+
+    async def wait_condition(
+        self,
+        kind: str,
+        name: str,
+        type_: str,
+        status: str,
+        *,
+        reason: str | None = None,
+        within: float = 90,
+    ) -> Obj:
+        def accept(o: Obj) -> bool:
+            c = cond.get_condition(o, type_)
+            return bool(c and c["status"] == status and (reason is None or c["reason"] == reason))
+
+        return await self.wait_for(
+            kind, name, accept, within=within, what=f"{kind} {name} {type_}={status} {reason or ''}"
+        )
+
+    async def resource_version(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> str | None:
+        obj = await self.kube.get(
+            api_version, kind, name, self.namespace if namespace is None else namespace
+        )
+        return None if obj is None else str(obj["metadata"]["resourceVersion"])
