@@ -1,3 +1,14 @@
-"""Artifact + path -> manifests: plain YAML/JSON, Kustomize, Helm, SOPS; errors carry file and line.
+"""Artifact + path -> manifests: plain YAML/JSON, Kustomize, Helm; errors carry file and line.
 
-Never reads the cluster."""
+Never reads the cluster. One problem raises `gitmoor.errors.RenderError`; several found in one
+pass raise `gitmoor.errors.RenderErrors` listing them all. A kustomize or Helm run that takes
+too long raises `RenderTimeoutError`, a `TransientError`.
+"""
+
+from gitmoor.render.helm import merge_values
+from gitmoor.render.options import RenderOptions
+from gitmoor.render.paths import detect
+from gitmoor.render.renderer import render
+from gitmoor.render.tools import RenderTimeoutError
+
+__all__ = ["RenderOptions", "RenderTimeoutError", "detect", "merge_values", "render"]

@@ -1,0 +1,126 @@
+"""YAML and JSON text -> documents that remember the file and line they came from.
+
+YAML is read the way kubectl reads it (YAML 1.1 through go-yaml v2): booleans such as `yes` are
+booleans, timestamps stay strings, and a key given twice in one mapping is an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import yaml
+
+from gitmoor.errors import RenderError
+
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+class _Loader(yaml.CSafeLoader):
+    """libyaml's parser with kubectl's reading of timestamps and duplicate keys."""
+
+    # go-yaml v2 hands timestamps to kubectl as strings: dates in a ConfigMap stay text.
+    yaml_implicit_resolvers = {  # noqa: RUF012 - PyYAML's own class-level table
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != _TIMESTAMP]
+        for first, resolvers in yaml.CSafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[tuple[str, str], int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE:
+                continue
+            key = (key_node.tag, key_node.value)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping",
+                    node.start_mark,
+                    f"found key {key_node.value!r} twice (first on line {seen[key]})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+@dataclass(frozen=True)
+class Document:
+    """One parsed document. `item_lines` holds the line of each entry of a top-level `items`
+    sequence, so the objects of a `List` keep their own lines."""
+
+    obj: Any
+    source: str
+    line: int | None
+    item_lines: tuple[int, ...] = ()
+
+
+def parse_yaml(data: bytes | str, source: str, *, lines: bool = True) -> Iterator[Document]:
+    """Every non-empty document of a YAML stream; raises RenderError at the first syntax error
+    with the line of the problem (documents before it have been yielded)."""
+    loader = _Loader(data)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None or node.tag == "tag:yaml.org,2002:null":
+                continue
+            obj = loader.construct_document(node)
+            if obj is None:
+                continue
+            if lines:
+                yield Document(obj, source, node.start_mark.line + 1, _item_lines(node))
+            else:
+                yield Document(obj, source, None)
+    except yaml.MarkedYAMLError as err:
+        raise _syntax_error(err, source) from err
+    except yaml.YAMLError as err:  # e.g. bytes that are not UTF-8 or UTF-16
+        raise RenderError(f"cannot read YAML: {err}", file=source) from err
+    finally:
+        loader.dispose()
+
+
+def load_single(data: bytes | str, source: str) -> Any:
+    """The first document of a YAML file (None when it has none), read like a manifest."""
+    for document in parse_yaml(data, source):
+        return document.obj
+    return None
+
+
+def parse_json(data: bytes, source: str) -> Iterator[Document]:
+    """The one document of a JSON file (none when the file is blank)."""
+    text = data.lstrip()
+    if not text:
+        return
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError as err:
+        raise RenderError(f"invalid JSON: {err.msg}", file=source, line=err.lineno) from err
+    line = data[: len(data) - len(text)].count(b"\n") + 1
+    yield Document(obj, source, line)
+
+
+def _item_lines(node: yaml.Node) -> tuple[int, ...]:
+    if not isinstance(node, yaml.MappingNode):
+        return ()
+    for key, value in node.value:
+        if isinstance(key, yaml.ScalarNode) and key.value == "items":
+            if isinstance(value, yaml.SequenceNode):
+                return tuple(item.start_mark.line + 1 for item in value.value)
+            return ()
+    return ()
+
+
+def _syntax_error(err: yaml.MarkedYAMLError, source: str) -> RenderError:
+    mark = err.problem_mark or err.context_mark
+    problem = err.problem or "invalid YAML"
+    context = err.context or ""
+    if (
+        context
+        and err.context_mark
+        and err.problem_mark
+        and err.context_mark.line != err.problem_mark.line
+    ):
+        context = f"{context} (which starts on line {err.context_mark.line + 1})"
+    message = f"invalid YAML: {problem}" + (f" {context}" if context else "")
+    return RenderError(message, file=source, line=mark.line + 1 if mark else None)

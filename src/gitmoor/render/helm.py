@@ -1,0 +1,186 @@
+"""A Helm chart directory, rendered offline like `helm template`.
+
+Values: the chart's `values.yaml`, then each of `values_files` in order, then `values`, merged
+deeply (a mapping merges key by key, anything else replaces; a null removes a chart default).
+Objects from the chart's `crds/` come first. NOTES.txt is not an object and test hooks
+(`helm.sh/hook: test...`) are not part of a release's running state: both are left out. Other
+hooks are kept as ordinary objects, applied with everything else.
+
+The Helm SDK runs in a worker process (`gitmoor.render.helm_worker`), never in this one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import orjson
+
+from gitmoor.errors import RenderError
+from gitmoor.model import Manifest
+from gitmoor.render.digest import json_default
+from gitmoor.render.documents import Document, load_single, parse_yaml
+from gitmoor.render.objects import to_manifests
+from gitmoor.render.options import RenderOptions
+from gitmoor.render.paths import check_symlinks, resolve_relative
+from gitmoor.render.problems import Problems
+from gitmoor.render.process import ToolTimeoutError, clean_env, run_tool
+from gitmoor.render.tools import RenderTimeoutError
+
+HOOK = "helm.sh/hook"
+_TEMPLATE_AT = re.compile(r"[^\s(/]+/((?:charts/[^/\s]+/)*templates/[^\s:()]+):(\d+)")
+_MAX_STDERR = 2000
+# The worker must import this very gitmoor, installed or not.
+_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
+
+
+async def render_helm(root: Path, directory: Path, options: RenderOptions) -> list[Manifest]:
+    """The objects the chart in `directory` renders to; `root` is the resolved artifact."""
+    await asyncio.to_thread(check_symlinks, root, directory)
+    values = await asyncio.to_thread(_user_values, root, directory, options)
+    request = orjson.dumps(
+        {
+            "chart": str(directory),
+            "values": values,
+            "release_name": options.release_name,
+            "namespace": options.namespace,
+        },
+        default=json_default,
+        option=orjson.OPT_NON_STR_KEYS,
+    )
+    answer = await _run_worker(request, options.timeout)
+    error = answer.get("error")
+    if isinstance(error, dict):
+        raise _helm_error(str(error.get("kind")), str(error.get("message", "")))
+    return await asyncio.to_thread(_parse, answer)
+
+
+def merge_values(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """`override` over `base`: mappings merge key by key, anything else replaces."""
+    merged = dict(base)
+    for key, value in override.items():
+        current = merged.get(key)
+        if isinstance(current, Mapping) and isinstance(value, Mapping):
+            merged[key] = merge_values(current, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _user_values(root: Path, directory: Path, options: RenderOptions) -> dict[str, Any]:
+    problems = Problems()
+    values: dict[str, Any] = {}
+    for name in options.values_files:
+        try:
+            path = resolve_relative(root, directory, name, what="values file")
+            data = path.read_bytes()
+        except RenderError as err:
+            problems.add(err)
+            continue
+        except OSError as err:
+            problems.add(RenderError(f"cannot read values file: {err.strerror}", file=name))
+            continue
+        try:
+            loaded = load_single(data, name)
+        except RenderError as err:
+            problems.add(err)
+            continue
+        if loaded is None:
+            continue
+        if not isinstance(loaded, dict):
+            problems.add(RenderError("a values file must hold a mapping", file=name, line=1))
+            continue
+        values = merge_values(values, loaded)
+    problems.raise_if_any()
+    return merge_values(values, options.values)
+
+
+async def _run_worker(request: bytes, time_limit: float) -> dict[str, Any]:
+    argv = [sys.executable, "-m", "gitmoor.render.helm_worker"]
+    try:
+        done = await run_tool(
+            argv, env=clean_env(PYTHONPATH=_PACKAGE_PARENT), time_limit=time_limit, stdin=request
+        )
+    except ToolTimeoutError as err:
+        raise RenderTimeoutError(f"Chart.yaml: helm: {err}") from err
+    tail = done.stderr.decode(errors="replace").strip()[-_MAX_STDERR:]
+    if done.returncode != 0:
+        raise RenderError(f"the Helm renderer failed (exit {done.returncode}): {tail}")
+    try:
+        answer = orjson.loads(done.stdout)
+    except orjson.JSONDecodeError as err:
+        raise RenderError(f"the Helm renderer answered garbage: {err}; {tail}") from err
+    if not isinstance(answer, dict):
+        raise RenderError("the Helm renderer answered garbage: not a JSON object")
+    return answer
+
+
+def _helm_error(kind: str, message: str) -> RenderError:
+    text = message.strip()
+    if kind == "render":
+        at = _TEMPLATE_AT.search(text)
+        if at:
+            return RenderError(f"helm: {text}", file=at.group(1), line=int(at.group(2)))
+        return RenderError(f"helm: {text}")
+    if kind == "values":
+        return RenderError(f"invalid values: {text}")
+    if kind == "chart":
+        return RenderError(f"cannot load the chart: {text}", file="Chart.yaml")
+    if kind == "release":
+        return RenderError(f"invalid Helm release: {text}")
+    return RenderError(f"helm: {text}")
+
+
+def _parse(answer: dict[str, Any]) -> list[Manifest]:
+    problems = Problems()
+    manifests = to_manifests(_documents(answer, problems), problems)
+    problems.raise_if_any()
+    return manifests
+
+
+def _documents(answer: dict[str, Any], problems: Problems) -> Iterator[Document]:
+    crds = sorted(answer.get("crds") or [], key=lambda c: str(c.get("filename", "")))
+    for crd in crds:
+        # CRD files are used as written: their lines are real.
+        yield from _parse_file(str(crd["data"]), _in_chart(str(crd["filename"])), problems, True)
+    templates: dict[str, str] = answer.get("templates") or {}
+    for name in sorted(templates):
+        if PurePosixPath(name).name == "NOTES.txt":
+            continue
+        for document in _parse_file(templates[name], _in_chart(name), problems, False):
+            if not _is_test_hook(document.obj):
+                yield document
+
+
+def _parse_file(text: str, source: str, problems: Problems, lines: bool) -> Iterator[Document]:
+    try:
+        yield from parse_yaml(text, source, lines=lines)
+    except RenderError as err:
+        # A rendered template's line numbers are those of the output, not of the template.
+        if lines or err.line is None:
+            problems.add(err)
+        else:
+            problems.add(
+                RenderError(f"{err.cause} (line {err.line} of the rendered output)", file=source)
+            )
+
+
+def _in_chart(name: str) -> str:
+    """`templates/x.yaml` from `<chart>/templates/x.yaml`: relative to the chart directory."""
+    return name.partition("/")[2] or name
+
+
+def _is_test_hook(obj: Any) -> bool:
+    if not isinstance(obj, dict) or not isinstance(obj.get("metadata"), dict):
+        return False
+    annotations = obj["metadata"].get("annotations")
+    if not isinstance(annotations, dict):
+        return False
+    hook = annotations.get(HOOK)
+    if not isinstance(hook, str):
+        return False
+    return any(part.strip().startswith("test") for part in hook.split(","))

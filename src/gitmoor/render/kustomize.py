@@ -1,0 +1,215 @@
+"""A kustomization directory, built by `kubectl kustomize`.
+
+kustomize keeps no record of which file an object came from unless asked: gitmoor builds through
+a throwaway kustomization that includes the directory and asks for `originAnnotations`, reads
+each object's source from them and strips them again. Only if the directory's own kustomization
+asks for origin annotations are they left on the objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gitmoor.errors import RenderError
+from gitmoor.model import Manifest
+from gitmoor.render.documents import Document, parse_yaml
+from gitmoor.render.objects import to_manifests
+from gitmoor.render.paths import is_inside, kustomization_file
+from gitmoor.render.problems import Problems
+from gitmoor.render.process import ToolTimeoutError, clean_env, run_tool
+from gitmoor.render.tools import RenderTimeoutError, kubectl
+
+ORIGIN = "config.kubernetes.io/origin"
+_MAX_MESSAGE = 2000
+_YAML_LINE = re.compile(r"yaml: line (\d+)")
+_REMOTE = re.compile(r"^([a-z][a-z0-9+.-]*://|git@|[\w.-]+\.[a-z]{2,}/)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class _Build:
+    """One kustomize run: the directory it builds and where origin paths are relative to."""
+
+    target: Path
+    origin_base: Path
+    strip_origin: bool
+
+
+async def render_kustomize(root: Path, directory: Path, time_limit: float) -> list[Manifest]:
+    """The objects `kubectl kustomize` builds from `directory`; `root` is the resolved artifact."""
+    kfile = kustomization_file(directory)
+    assert kfile is not None, "render_kustomize needs a kustomization directory"
+    kfile_name = kfile.name
+    await asyncio.to_thread(_check_local_bases, root, directory, directory)
+    top = await asyncio.to_thread(_read_kustomization, kfile)
+    with tempfile.TemporaryDirectory(prefix="gitmoor-kustomize-") as scratch:
+        if "originAnnotations" in (top.get("buildMetadata") or []):
+            build = _Build(directory, directory, strip_origin=False)
+        else:
+            wrapper = await asyncio.to_thread(_write_wrapper, Path(scratch), directory, top)
+            build = _Build(wrapper, wrapper, strip_origin=True)
+        output = await _kustomize(build.target, time_limit, kfile_name)
+        if isinstance(output, str) and build.target != directory:
+            # Through the wrapper, kustomize's message drags the wrapper's paths along: build the
+            # directory itself to report what its author will recognise.
+            build = _Build(directory, directory, strip_origin=False)
+            output = await _kustomize(directory, time_limit, kfile_name)
+        if isinstance(output, str):
+            raise _kustomize_error(output, root, directory, kfile_name)
+        return await asyncio.to_thread(_parse, output, build, directory, kfile_name)
+
+
+async def _kustomize(target: Path, time_limit: float, kfile: str) -> bytes | str:
+    """The built YAML, or kustomize's message (str) when it failed."""
+    argv = [str(kubectl()), "kustomize", str(target)]
+    try:
+        done = await run_tool(argv, env=clean_env(), time_limit=time_limit, cwd=target)
+    except ToolTimeoutError as err:
+        raise RenderTimeoutError(f"{kfile}: kustomize: {err}") from err
+    if done.returncode == 0:
+        return done.stdout
+    return done.stderr.decode(errors="replace")
+
+
+def _parse(output: bytes, build: _Build, directory: Path, kfile: str) -> list[Manifest]:
+    problems = Problems()
+    documents = _with_sources(parse_yaml(output, kfile, lines=False), build, directory, kfile)
+    manifests = to_manifests(documents, problems)
+    problems.raise_if_any()
+    return manifests
+
+
+def _with_sources(
+    documents: Iterator[Document], build: _Build, directory: Path, kfile: str
+) -> Iterator[Document]:
+    for document in documents:
+        obj = document.obj
+        source = kfile
+        annotations = _annotations(obj)
+        if annotations is not None and isinstance(annotations.get(ORIGIN), str):
+            source = _origin_source(annotations[ORIGIN], build.origin_base, directory) or kfile
+            if build.strip_origin:
+                del annotations[ORIGIN]
+                if not annotations:
+                    del obj["metadata"]["annotations"]
+        yield Document(obj, source, None)
+
+
+def _annotations(obj: Any) -> dict[str, Any] | None:
+    if not isinstance(obj, dict):
+        return None
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        return None
+    annotations = meta.get("annotations")
+    return annotations if isinstance(annotations, dict) else None
+
+
+def _origin_source(text: str, base: Path, directory: Path) -> str | None:
+    """The file an origin annotation names, relative to the rendered directory."""
+    try:
+        origin = yaml.load(text, Loader=yaml.CSafeLoader)
+    except yaml.YAMLError:
+        return None
+    if not isinstance(origin, dict):
+        return None
+    path = origin.get("path") or origin.get("configuredIn")
+    if not isinstance(path, str):
+        return None
+    if isinstance(origin.get("repo"), str):
+        ref = origin.get("ref")
+        return f"{origin['repo']}//{path}" + (f"?ref={ref}" if isinstance(ref, str) else "")
+    absolute = os.path.normpath(base / path)
+    return Path(os.path.relpath(absolute, directory)).as_posix()
+
+
+def _read_kustomization(kfile: Path) -> dict[str, Any]:
+    """The kustomization's fields, or nothing when it does not parse (kustomize says why)."""
+    try:
+        loaded = yaml.load(kfile.read_bytes(), Loader=yaml.CSafeLoader)
+    except (OSError, yaml.YAMLError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _write_wrapper(scratch: Path, directory: Path, top: dict[str, Any]) -> Path:
+    """A kustomization in `scratch` that includes `directory` and asks for origins."""
+    wrapper = scratch.resolve()
+    wrapped: dict[str, Any] = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        # kustomize refuses absolute paths here; a relative one reaches anywhere.
+        "resources": [os.path.relpath(directory, wrapper)],
+        "buildMetadata": ["originAnnotations"],
+    }
+    if "sortOptions" in top:
+        # Honoured only in the top kustomization, which the wrapper now is.
+        wrapped["sortOptions"] = top["sortOptions"]
+    (wrapper / "kustomization.yaml").write_text(yaml.safe_dump(wrapped))
+    return wrapper
+
+
+def _check_local_bases(
+    root: Path, directory: Path, rendered: Path, seen: set[Path] | None = None
+) -> None:
+    """Refuse resources, bases and components that lead out of the artifact.
+
+    kustomize itself keeps files a kustomization reads inside its own directory, but lets it
+    include other kustomization directories from anywhere on disk.
+    """
+    seen = seen if seen is not None else set()
+    if directory in seen:
+        return
+    seen.add(directory)
+    kfile = kustomization_file(directory)
+    if kfile is None:
+        return
+    top = _read_kustomization(kfile)
+    where = Path(os.path.relpath(kfile, rendered)).as_posix()
+    for field in ("resources", "bases", "components"):
+        entries = top.get(field)
+        if not isinstance(entries, list):
+            continue
+        for entry in entries:
+            if not isinstance(entry, str) or _REMOTE.match(entry):
+                continue
+            target = directory / entry
+            if not os.path.lexists(target):
+                continue  # kustomize reports it, or fetches it as a remote base
+            if not is_inside(root, target):
+                raise RenderError(f"{field} entry {entry!r} leads outside the source", file=where)
+            if target.is_dir():
+                _check_local_bases(root, target.resolve(), rendered, seen)
+
+
+def _kustomize_error(message: str, root: Path, directory: Path, kfile: str) -> RenderError:
+    text = message.strip()
+    for prefix in ("error: ", "Error: "):
+        text = text.removeprefix(prefix)
+    text = _relative_paths(text, root, directory)
+    if len(text) > _MAX_MESSAGE:
+        text = text[:_MAX_MESSAGE] + "..."
+    line = _YAML_LINE.search(text) if text.startswith("invalid Kustomization") else None
+    return RenderError(
+        f"kustomize: {text}" if text else "kustomize failed without a message",
+        file=kfile,
+        line=int(line.group(1)) if line else None,
+    )
+
+
+def _relative_paths(text: str, root: Path, directory: Path) -> str:
+    """Absolute paths into the artifact, rewritten relative to the rendered directory."""
+    pattern = re.compile(re.escape(str(root)) + r"(?:/[^\s'\":,]*)?")
+
+    def relative(match: re.Match[str]) -> str:
+        return Path(os.path.relpath(match.group(0), directory)).as_posix()
+
+    return pattern.sub(relative, text)

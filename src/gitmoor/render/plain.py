@@ -1,0 +1,85 @@
+"""A directory of plain manifests: every `*.yaml`, `*.yml` and `*.json` below it, in path order.
+
+Hidden files and directories (a leading dot) are left out. A symlink is followed only while it
+stays inside the artifact; one leading out is an error, never read.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+
+from gitmoor.errors import RenderError
+from gitmoor.model import Manifest
+from gitmoor.render.documents import Document, parse_json, parse_yaml
+from gitmoor.render.objects import to_manifests
+from gitmoor.render.paths import is_inside
+from gitmoor.render.problems import Problems
+
+_YAML = (".yaml", ".yml")
+_JSON = ".json"
+
+
+def render_plain(root: Path, directory: Path) -> list[Manifest]:
+    """The objects of every manifest file below `directory`; raises every problem at once.
+
+    Blocking: the caller runs it in a thread.
+    """
+    problems = Problems()
+    files = sorted(_manifest_files(root, directory, problems), key=lambda f: f[0].parts)
+    manifests = to_manifests(_documents(files, problems), problems)
+    problems.raise_if_any()
+    return manifests
+
+
+def _documents(files: list[tuple[PurePosixPath, Path]], problems: Problems) -> Iterator[Document]:
+    for relative, path in files:
+        source = relative.as_posix()
+        try:
+            data = path.read_bytes()
+        except OSError as err:
+            problems.add(RenderError(f"cannot read: {err.strerror}", file=source))
+            continue
+        parse = parse_json if path.suffix.lower() == _JSON else parse_yaml
+        try:
+            yield from parse(data, source)
+        except RenderError as err:
+            problems.add(err)
+
+
+def _manifest_files(
+    root: Path, directory: Path, problems: Problems
+) -> Iterator[tuple[PurePosixPath, Path]]:
+    """(path relative to `directory`, path) of each manifest file, symlinked directories
+    followed once each."""
+    visited: set[Path] = set()
+    pending = [(PurePosixPath(), directory)]
+    while pending:
+        relative_dir, current = pending.pop()
+        real = current.resolve()
+        if real in visited:
+            continue
+        visited.add(real)
+        try:
+            entries = list(os.scandir(current))
+        except OSError as err:
+            problems.add(RenderError(f"cannot list: {err.strerror}", file=str(relative_dir)))
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            relative = relative_dir / entry.name
+            path = Path(entry.path)
+            is_dir = entry.is_dir()
+            if not is_dir and not entry.name.lower().endswith((*_YAML, _JSON)):
+                continue
+            if entry.is_symlink() and not is_inside(root, path):
+                problems.add(
+                    RenderError("is a symlink leading outside the source", file=str(relative))
+                )
+                continue
+            if is_dir:
+                pending.append((relative, path))
+            elif entry.is_file():
+                yield relative, path

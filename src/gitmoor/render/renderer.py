@@ -1,0 +1,49 @@
+"""Artifact directory + path -> Rendered: pick the renderer by what the directory holds."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+from gitmoor.model import Manifest, Rendered
+from gitmoor.render.digest import manifests_digest
+from gitmoor.render.helm import render_helm
+from gitmoor.render.kustomize import render_kustomize
+from gitmoor.render.options import RenderOptions
+from gitmoor.render.paths import detect, resolve_path
+from gitmoor.render.plain import render_plain
+
+log = logging.getLogger(__name__)
+
+
+async def render(root: Path, path: str, options: RenderOptions) -> Rendered:
+    """Render `path` of the artifact checked out at `root`.
+
+    A kustomization (`kustomization.yaml`, `kustomization.yml` or `Kustomization`) is built with
+    kustomize, a `Chart.yaml` is templated with Helm, anything else is read as plain manifests.
+
+    Raises `RenderError` for one problem and `RenderErrors` (all of them) for several; both are
+    permanent. `RenderTimeoutError` (transient) when kustomize or Helm ran out of time.
+    """
+    started = time.monotonic()
+    real_root = await asyncio.to_thread(root.resolve)
+    directory = await asyncio.to_thread(resolve_path, real_root, path)
+    kind = await asyncio.to_thread(detect, directory)
+    manifests: list[Manifest]
+    if kind == "kustomize":
+        manifests = await render_kustomize(real_root, directory, options.timeout)
+    elif kind == "helm":
+        manifests = await render_helm(real_root, directory, options)
+    else:
+        manifests = await asyncio.to_thread(render_plain, real_root, directory)
+    digest = await asyncio.to_thread(manifests_digest, manifests)
+    log.debug(
+        "rendered %s (%s): %d objects in %.2fs",
+        path,
+        kind,
+        len(manifests),
+        time.monotonic() - started,
+    )
+    return Rendered(tuple(manifests), digest)

@@ -1,0 +1,145 @@
+"""The install manifests: what they hold, in which order, and the agent's narrow RBAC."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from gitmoor.install import DEFAULT_IMAGE, manifests, render_yaml
+from gitmoor.model.crds import crds
+
+
+def _by_kind(objs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objs if o["kind"] == kind]
+
+
+def _one(objs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    (obj,) = [o for o in _by_kind(objs, kind) if o["metadata"]["name"] == name]
+    return obj
+
+
+def test_crds_and_the_namespace_come_first() -> None:
+    objs = manifests()
+    assert objs[:2] == crds()
+    assert objs[2] == {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": "gitmoor-system", "labels": {"app.kubernetes.io/part-of": "gitmoor"}},
+    }
+    assert [o["kind"] for o in objs[3:]] == [
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
+        "ClusterRoleBinding",
+        "Service",
+        "Deployment",
+    ]
+
+
+def test_namespace_and_image_are_chosen_by_the_caller() -> None:
+    objs = manifests(namespace="ops", image="registry.example.com/gitmoor:1.2.3")
+    cluster_scoped = {"CustomResourceDefinition", "Namespace", "ClusterRole", "ClusterRoleBinding"}
+    for obj in objs:
+        if obj["kind"] not in cluster_scoped:
+            assert obj["metadata"]["namespace"] == "ops", obj["kind"]
+        for subject in obj.get("subjects", []):
+            assert subject == {"kind": "ServiceAccount", "name": "gitmoor", "namespace": "ops"}
+    (container,) = _one(objs, "Deployment", "gitmoor")["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "registry.example.com/gitmoor:1.2.3"
+    assert DEFAULT_IMAGE.startswith("ghcr.io/gitmoor/gitmoor:")
+
+
+def test_the_agent_runs_as_one_locked_down_replica() -> None:
+    deployment = _one(manifests(), "Deployment", "gitmoor")
+    spec = deployment["spec"]
+    pod = spec["template"]["spec"]
+    (container,) = pod["containers"]
+    assert spec["replicas"] == 1
+    assert pod["serviceAccountName"] == "gitmoor"
+    assert [*container["command"], *container["args"]] == ["gitmoor", "run"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] != 0
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert set(container["resources"]) == {"requests", "limits"}
+    # The writable places are volumes, and every mount has its volume.
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert set(mounts) == {"/tmp", "/var/cache/gitmoor", "/var/lib/gitmoor"}
+    assert set(mounts.values()) == set(volumes)
+    assert all("emptyDir" in v for v in volumes.values())
+
+
+def test_probes_and_the_service_use_the_named_http_port() -> None:
+    objs = manifests()
+    deployment = _one(objs, "Deployment", "gitmoor")
+    pod = deployment["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    service = _one(objs, "Service", "gitmoor")
+    assert service["spec"]["ports"] == [{"name": "http", "port": 8080, "targetPort": "http"}]
+    selector = service["spec"]["selector"]
+    assert selector == deployment["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= pod["metadata"]["labels"].items()
+
+
+def _rules(role: dict[str, Any]) -> set[tuple[str, str, str]]:
+    return {
+        (group, resource, verb)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+
+
+def test_the_agents_own_role_is_narrow() -> None:
+    objs = manifests()
+    granted = _rules(_one(objs, "ClusterRole", "gitmoor"))
+    assert ("gitmoor.io", "syncs", "watch") in granted
+    assert ("gitmoor.io", "gitsources/status", "patch") in granted
+    assert ("gitmoor.io", "syncs/status", "update") in granted
+    assert ("", "events", "create") in granted
+    assert ("events.k8s.io", "events", "patch") in granted
+    # Secrets are read by name only: no listing, no writing.
+    assert {(g, r, v) for g, r, v in granted if r == "secrets"} == {("", "secrets", "get")}
+    assert not any("*" in part for entry in granted for part in entry)
+    assert not any(r == "leases" for _, r, _ in granted)
+    binding = _one(objs, "ClusterRoleBinding", "gitmoor")
+    assert binding["roleRef"]["name"] == "gitmoor"
+
+
+def test_leases_are_granted_in_the_agents_namespace_only() -> None:
+    objs = manifests(namespace="ops")
+    role = _one(objs, "Role", "gitmoor-leader-election")
+    assert role["metadata"]["namespace"] == "ops"
+    assert _rules(role) == {
+        ("coordination.k8s.io", "leases", verb) for verb in ("get", "create", "update")
+    }
+    binding = _one(objs, "RoleBinding", "gitmoor-leader-election")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": "gitmoor-leader-election",
+    }
+
+
+def test_applying_arbitrary_manifests_is_one_documented_binding() -> None:
+    binding = _one(manifests(), "ClusterRoleBinding", "gitmoor-apply")
+    assert binding["roleRef"]["name"] == "cluster-admin"
+    assert "Narrow this binding" in binding["metadata"]["annotations"]["kubernetes.io/description"]
+
+
+def test_render_yaml_is_multi_document_yaml_that_loads_back() -> None:
+    objs = manifests()
+    text = render_yaml(objs)
+    assert text.startswith("---\n")
+    assert text.count("\n---\n") == len(objs) - 1
+    assert list(yaml.safe_load_all(text)) == objs
+    assert text.index("kind: CustomResourceDefinition") < text.index("kind: Deployment")
