@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from gitmoor.errors import ConnectionFailedError, GitmoorError, UnknownKindError
+from gitmoor.reconcile.operations import OperationError
 
 T = TypeVar("T")
 
@@ -20,7 +21,7 @@ T = TypeVar("T")
 OK = 0
 FAILED = 1  # the operation ran and failed (not Ready, render errors)
 USAGE = 2  # wrong arguments (Typer's own code)
-ENVIRONMENT = 3  # cannot reach the cluster, CRDs missing, object not found
+ENVIRONMENT = 3  # cannot reach the cluster, CRDs missing, object not found or suspended
 
 out = Console()
 err = Console(stderr=True)
@@ -50,7 +51,7 @@ def run_async(main: Callable[[], Awaitable[T]]) -> T:
     """Run a coroutine; turn gitmoor errors into a message and an exit code."""
     try:
         return asyncio.run(_call(main))
-    except (ConnectionFailedError, UnknownKindError) as problem:
+    except (ConnectionFailedError, UnknownKindError, OperationError) as problem:
         err.print(f"[red]error:[/red] {problem}", highlight=False)
         raise typer.Exit(ENVIRONMENT) from None
     except GitmoorError as problem:

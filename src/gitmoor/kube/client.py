@@ -398,6 +398,12 @@ def _api_error(
         return KubeNotFoundError(
             text, ref=ref, status=status, reason=reason, causes=causes, detail=message
         )
+    if status == 500 and "failed to create typed patch object" in message:
+        # Server-side apply answers a manifest whose field has the wrong type with a 500; it is
+        # the manifest that is wrong, and retrying it cannot help.
+        return KubePermanentError(
+            text, ref=ref, status=status, reason=reason or "Invalid", causes=causes, detail=message
+        )
     if status in _TRANSIENT_STATUSES:
         retry_after = headers.get("Retry-After")
         return KubeTransientError(

@@ -133,9 +133,8 @@ class GitSourceSpec(_Model):
             return self
         if url.startswith("file://") or _SCP_LIKE.match(url):
             return self
-        raise ValueError(
-            f"url {url!r}: expected https://, ssh://, git@host:path (scp-like) or file://"
-        )
+        # The value is not echoed: a malformed URL may still hold a password.
+        raise ValueError("url: expected https://, ssh://, git@host:path (scp-like) or file://")
 
 
 class Artifact(_Model):

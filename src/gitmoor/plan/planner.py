@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gitmoor.concurrency import gather
-from gitmoor.errors import DryRunError, KubeApiError, ObjectFailure
+from gitmoor.errors import DryRunError, KubeApiError, ObjectFailure, TransientError
 from gitmoor.kube import Kube
 from gitmoor.model import Action, InventoryEntry, ObjectRef, Phase, Plan, PlannedObject, labels
 from gitmoor.plan.diff import differs
@@ -104,7 +104,7 @@ async def plan_objects(
                         )
                     )
                     return None
-                if isinstance(err, KubeApiError) and err.status >= 500:
+                if isinstance(err, TransientError):
                     raise
                 refused.append(
                     ObjectFailure(

@@ -97,7 +97,7 @@ async def test_suspend_and_resume_commands(
     await harness.source("repo", repo.file_url)
     await harness.sync("app", "repo")
     await harness.wait_applied("app", sha)
-    code, out, err = await gitmoor("suspend", "app", "-n", ns, kubeconfig=harness.kubeconfig)
+    code, _, err = await gitmoor("suspend", "app", "-n", ns, kubeconfig=harness.kubeconfig)
     assert code == 0, err
     assert (await harness.get("Sync", "app") or {})["spec"]["suspend"] is True
     code, _, err = await gitmoor("sync", "app", "-n", ns, kubeconfig=harness.kubeconfig)

@@ -22,8 +22,10 @@ async def test_kustomize_overlay_is_rendered_and_applied(
         "overlay",
         {
             "base/kustomization.yaml": "resources:\n  - web.yaml\n  - config.yaml\n",
-            "base/web.yaml": deployment("web", "placeholder"),
-            "base/config.yaml": configmap("settings", "placeholder", tier="base"),
+            "base/web.yaml": deployment("web", "x").replace("  namespace: x\n", ""),
+            "base/config.yaml": configmap("settings", "x", tier="base").replace(
+                "  namespace: x\n", ""
+            ),
             "overlays/prod/kustomization.yaml": (
                 f"namespace: {ns}\nnamePrefix: prod-\nresources:\n  - ../../base\n"
                 "patches:\n  - path: replicas.yaml\n"
