@@ -66,9 +66,7 @@ def main() -> int:
     env = {**os.environ, "KUBECONFIG": kubeconfig, "COLUMNS": os.environ.get("COLUMNS", "160")}
     print(f"kubeconfig: {kubeconfig}")
 
-    step(
-        "serving the example repository over HTTPS (git http-backend, nginx, TLS, basic auth)"
-    )
+    step("serving the example repository over HTTPS (git http-backend, nginx, TLS, basic auth)")
     servers = GitServers(work / "git").start()
     agent: subprocess.Popen[bytes] | None = None
     try:
