@@ -31,6 +31,12 @@ from gitmoor.reconcile.operations import (
 from gitmoor.reconcile.runner import connect
 
 
+def _short(revision: str) -> str:
+    """`main@sha1:0123456789ab`: enough of the hash to find the commit, short enough for a table."""
+    name, sep, digest = revision.rpartition("sha1:")
+    return f"{name}{sep}{digest[:12]}" if sep else revision
+
+
 def _colour(value: str) -> str:
     return {"True": "[green]True[/green]", "False": "[red]False[/red]"}.get(value, value)
 
@@ -63,7 +69,7 @@ def status(
         table.add_column(column, overflow="fold")
     for s in sources:
         ready = "suspended" if s.suspended else _colour(s.ready)
-        table.add_row(s.namespace, s.name, s.url, s.revision, ready, s.message)
+        table.add_row(s.namespace, s.name, s.url, _short(s.revision), ready, s.message)
     out.print(table)
     table = Table(title="Syncs", title_justify="left")
     for column in (
@@ -82,8 +88,8 @@ def status(
         table.add_row(
             y.namespace,
             y.name,
-            y.source_revision,
-            y.applied_revision,
+            _short(y.source_revision),
+            _short(y.applied_revision),
             ready,
             _colour(y.healthy),
             y.last_change,
