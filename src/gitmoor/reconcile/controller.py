@@ -36,7 +36,7 @@ log = structlog.get_logger("gitmoor.agent")
 
 REQUESTED_AT = "gitmoor.io/reconcile-requested-at"
 _DEPENDENCY_RETRY = 5.0
-_SOURCE_RETRY = 2.0
+_SOURCE_RETRY_CAP = 60.0
 
 Key = tuple[str, str, str]  # (kind, namespace, name)
 
@@ -344,7 +344,19 @@ class Agent:
                 return await self._not_ready(
                     key, obj, "SourceNotFound", f"GitSource {src_ns}/{skey[1]} not found", requested
                 )
+            if not (source_obj.get("status") or {}).get("artifact"):
+                # The source reports its own problem and wakes its Syncs when it succeeds.
+                ready = cond.get_condition(source_obj, cond.READY) or {}
+                return await self._not_ready(
+                    key,
+                    obj,
+                    "SourceNotReady",
+                    f"GitSource {src_ns}/{skey[1]} has no artifact yet"
+                    + (f": {ready['message']}" if ready.get("message") else ""),
+                    requested,
+                )
             try:
+                # Known to the cluster but not to this process (a restart): a cheap check.
                 artifact = await self.fetch(GitSource.model_validate(source_obj))
             except (GitmoorError, ValueError) as err:
                 return await self._not_ready(
@@ -415,7 +427,8 @@ class Agent:
         if requested:
             new["lastHandledReconcileAt"] = requested
         await self._write_status(key, obj, new)
-        return _SOURCE_RETRY
+        failures = self.state.failures[key] = self.state.failures.get(key, 0) + 1
+        return backoff(failures, cap=_SOURCE_RETRY_CAP)
 
     async def _blocked(self, key: Key, sync: Sync) -> tuple[str, str, bool, float | None] | None:
         """Why this Sync cannot run yet: (reason, message, stalled, retry delay), or None."""
