@@ -116,13 +116,7 @@ def sync_status(
             )
     else:
         reason, stalled = error_reason(err)
-        conditions = cond.set_condition(conditions, cond.READY, False, reason, str(err), generation)
-        if stalled:
-            conditions = cond.set_condition(
-                conditions, cond.STALLED, True, reason, str(err), generation
-            )
-        else:
-            conditions = cond.remove_condition(conditions, cond.STALLED)
+        conditions = _not_ready(conditions, reason, str(err), generation, stalled=stalled)
         if isinstance(err, HealthGateError):
             conditions = cond.set_condition(
                 conditions, cond.HEALTHY, False, reason, err.verdict.summary(), generation
@@ -158,11 +152,7 @@ def failed_before_apply(
 ) -> dict[str, Any]:
     """Status for a Sync that could not start (source not ready, dependency not ready, cycle)."""
     conditions = cond.remove_condition(list(old.get("conditions") or []), cond.RECONCILING)
-    conditions = cond.set_condition(conditions, cond.READY, False, reason, message, generation)
-    if stalled:
-        conditions = cond.set_condition(conditions, cond.STALLED, True, reason, message, generation)
-    else:
-        conditions = cond.remove_condition(conditions, cond.STALLED)
+    conditions = _not_ready(conditions, reason, message, generation, stalled=stalled)
     return {**old, "observedGeneration": generation, "conditions": conditions}
 
 
@@ -196,12 +186,21 @@ def source_status(
         conditions = cond.remove_condition(conditions, cond.STALLED)
     else:
         reason, stalled = error_reason(err)
-        conditions = cond.set_condition(conditions, cond.READY, False, reason, str(err), generation)
-        if stalled:
-            conditions = cond.set_condition(
-                conditions, cond.STALLED, True, reason, str(err), generation
-            )
-        else:
-            conditions = cond.remove_condition(conditions, cond.STALLED)
+        conditions = _not_ready(conditions, reason, str(err), generation, stalled=stalled)
     status["conditions"] = conditions
     return status
+
+
+def _not_ready(
+    conditions: list[dict[str, Any]],
+    reason: str,
+    message: str,
+    generation: int | None,
+    *,
+    stalled: bool,
+) -> list[dict[str, Any]]:
+    """Ready=False, and Stalled=True only when retrying the same input cannot help."""
+    conditions = cond.set_condition(conditions, cond.READY, False, reason, message, generation)
+    if stalled:
+        return cond.set_condition(conditions, cond.STALLED, True, reason, message, generation)
+    return cond.remove_condition(conditions, cond.STALLED)
