@@ -27,7 +27,7 @@ from gitmoor.model.durations import parse_duration
 from gitmoor.model.resources import API_VERSION, GitSource, Sync
 from gitmoor.reconcile import conditions as cond
 from gitmoor.reconcile import status as st
-from gitmoor.reconcile.graph import describe, find_cycle
+from gitmoor.model.graph import describe, find_cycle
 from gitmoor.reconcile.pipeline import Outcome, Stage, run
 from gitmoor.reconcile.queue import WorkQueue, backoff, jittered
 from gitmoor.sources import GitFetcher

@@ -5,7 +5,7 @@ import asyncio
 from gitmoor.errors import DryRunError, ObjectFailure, SourceAuthError
 from gitmoor.model import ChangeSet, ObjectRef
 from gitmoor.reconcile import conditions as cond
-from gitmoor.reconcile.graph import describe, find_cycle
+from gitmoor.model.graph import describe, find_cycle
 from gitmoor.reconcile.pipeline import Outcome
 from gitmoor.reconcile.queue import WorkQueue, backoff
 from gitmoor.reconcile.status import error_reason, sync_status
