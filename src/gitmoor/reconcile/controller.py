@@ -24,10 +24,10 @@ from gitmoor.kube import Kube
 from gitmoor.model import Artifact, InventoryEntry
 from gitmoor.model.credentials import GitCredentials
 from gitmoor.model.durations import parse_duration
+from gitmoor.model.graph import describe, find_cycle
 from gitmoor.model.resources import API_VERSION, GitSource, Sync
 from gitmoor.reconcile import conditions as cond
 from gitmoor.reconcile import status as st
-from gitmoor.model.graph import describe, find_cycle
 from gitmoor.reconcile.pipeline import Outcome, Stage, run
 from gitmoor.reconcile.queue import WorkQueue, backoff, jittered
 from gitmoor.sources import GitFetcher

@@ -4,8 +4,8 @@ import asyncio
 
 from gitmoor.errors import DryRunError, ObjectFailure, SourceAuthError
 from gitmoor.model import ChangeSet, ObjectRef
-from gitmoor.reconcile import conditions as cond
 from gitmoor.model.graph import describe, find_cycle
+from gitmoor.reconcile import conditions as cond
 from gitmoor.reconcile.pipeline import Outcome
 from gitmoor.reconcile.queue import WorkQueue, backoff
 from gitmoor.reconcile.status import error_reason, sync_status
