@@ -105,6 +105,9 @@ def sync(
     with_source: bool = typer.Option(
         True, "--with-source/--no-source", help="Fetch the GitSource first."
     ),
+    force: bool = typer.Option(
+        False, "--force", help="Retry a revision that an atomic Sync rolled back."
+    ),
     kubeconfig: str | None = KUBECONFIG,
     context: str | None = CONTEXT,
 ) -> None:
@@ -127,6 +130,7 @@ def sync(
                     namespace,
                     timeout=seconds,
                     with_source=with_source,
+                    force=force,
                     progress=progress,
                 )
 

@@ -219,6 +219,11 @@ class SyncSpec(_Model):
         default=False,
         description="Delete and recreate objects whose immutable fields changed.",
     )
+    atomic: bool = Field(
+        default=False,
+        description="When apply or the health gate fails, restore the last healthy revision and "
+        "do not retry the failed one until a new commit, a spec change or `gitmoor sync --force`.",
+    )
     helm: HelmSpec | None = None
     suspend: bool = False
 
@@ -257,6 +262,9 @@ class SyncStatus(_Model):
     last_attempted_revision: str | None = None
     last_applied_revision: str | None = None
     last_healthy_revision: str | None = None
+    last_failed_revision: str | None = Field(
+        default=None, description="Set when an atomic Sync rolled this revision back."
+    )
     last_handled_reconcile_at: str | None = None
     inventory: Inventory | None = None
     history: list[HistoryEntry] = Field(default_factory=list)

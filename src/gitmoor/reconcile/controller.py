@@ -12,7 +12,9 @@ from typing import Any
 
 import structlog
 
+from gitmoor.apply import prune as apply_prune
 from gitmoor.errors import (
+    ApplyError,
     GitmoorError,
     KubeApiError,
     PermanentError,
@@ -27,14 +29,19 @@ from gitmoor.model.durations import parse_duration
 from gitmoor.model.graph import describe, find_cycle
 from gitmoor.model.resources import API_VERSION, GitSource, Sync
 from gitmoor.reconcile import conditions as cond
+from gitmoor.reconcile import events
 from gitmoor.reconcile import status as st
-from gitmoor.reconcile.pipeline import Outcome, Stage, run
+from gitmoor.reconcile.pipeline import HealthGateError, Outcome, Stage, restore, run
 from gitmoor.reconcile.queue import WorkQueue, backoff, jittered
+from gitmoor.reconcile.snapshots import Snapshot, SnapshotStore
 from gitmoor.sources import GitFetcher
 
 log = structlog.get_logger("gitmoor.agent")
 
 REQUESTED_AT = "gitmoor.io/reconcile-requested-at"
+# Set to the same value as REQUESTED_AT: retry even a revision that was rolled back.
+FORCE_AT = "gitmoor.io/force-requested-at"
+FINALIZER = "gitmoor.io/finalizer"
 _DEPENDENCY_RETRY = 5.0
 _SOURCE_RETRY_CAP = 60.0
 
@@ -68,6 +75,7 @@ class Agent:
         self.kube = kube
         self.options = options
         self.fetcher = GitFetcher(options.cache_dir)
+        self.snapshots = SnapshotStore(options.cache_dir / "healthy")
         self.queue: WorkQueue[Key] = WorkQueue()
         self.objects: dict[Key, dict[str, Any]] = {}
         self.running: dict[Key, _Running] = {}
@@ -161,6 +169,9 @@ class Agent:
             return
         meta, old_meta = obj["metadata"], old["metadata"]
         requested = (meta.get("annotations") or {}).get(REQUESTED_AT)
+        if meta.get("deletionTimestamp") and not old_meta.get("deletionTimestamp"):
+            self.queue.add(key)
+            return
         if meta.get("generation") != old_meta.get("generation") or requested != (
             old_meta.get("annotations") or {}
         ).get(REQUESTED_AT):
@@ -325,8 +336,13 @@ class Agent:
                 st.failed_before_apply(old, generation, "InvalidSpec", str(err), stalled=True),
             )
             return None
+        if obj["metadata"].get("deletionTimestamp"):
+            await self._finalize(key, obj, sync)
+            return None
         if sync.spec.suspend:
             return None
+        if FINALIZER not in (obj["metadata"].get("finalizers") or []):
+            obj = await self._add_finalizer(key, obj)
         waiting = await self._blocked(key, sync)
         if waiting is not None:
             reason, message, stalled, delay = waiting
@@ -370,6 +386,19 @@ class Agent:
             InventoryEntry(e["id"], e["v"])
             for e in ((old.get("inventory") or {}).get("entries") or [])
         ]
+        annotations = obj["metadata"].get("annotations") or {}
+        forced = bool(requested) and annotations.get(FORCE_AT) == requested
+        if (
+            sync.spec.atomic
+            and old.get("lastFailedRevision") == artifact.revision
+            and old.get("observedGeneration") == generation
+            and not forced
+        ):
+            # Rolled back already: retrying the same revision would only fail and roll back
+            # again. A new commit, a spec change or `gitmoor sync --force` tries it again.
+            if requested and old.get("lastHandledReconcileAt") != requested:
+                await self._write_status(key, obj, {**old, "lastHandledReconcileAt": requested})
+            return jittered(parse_duration(sync.spec.interval))
         running = self.running.get(key)
         if running is not None:
             running.revision = artifact.revision
@@ -410,9 +439,99 @@ class Agent:
                     )
             raise
         self._log_outcome(key, outcome)
-        new = st.sync_status(old, generation, outcome, wait=sync.spec.wait, handled=requested)
+        ns, name = key[1], key[2]
+        if outcome.error is None:
+            if outcome.desired and old.get("lastHealthyRevision") != outcome.revision:
+                self.snapshots.save(ns, name, Snapshot(outcome.revision, outcome.desired))
+            new = st.sync_status(old, generation, outcome, wait=sync.spec.wait, handled=requested)
+            new.pop("lastFailedRevision", None)
+            recovered = old.get("lastFailedRevision") or (
+                cond.get_condition(obj, cond.READY) and not cond.is_true(obj, cond.READY)
+            )
+            if recovered or outcome.wrote:
+                message = f"applied revision {outcome.revision}: {outcome.changes.summary()}"
+                await events.emit(self.kube, obj, events.NORMAL, "ReconciliationSucceeded", message)
+        elif sync.spec.atomic and isinstance(outcome.error, ApplyError | HealthGateError):
+            new = await self._roll_back(
+                key, obj, sync, outcome, old, generation, requested, on_stage
+            )
+        else:
+            new = st.sync_status(old, generation, outcome, wait=sync.spec.wait, handled=requested)
+            if outcome.wrote or old.get("lastAttemptedRevision") != outcome.revision:
+                reason = st.error_reason(outcome.error)[0]
+                await events.emit(self.kube, obj, events.WARNING, reason, str(outcome.error))
         await self._write_status(key, obj, new)
+        if new.get("lastFailedRevision") == outcome.revision and outcome.error is not None:
+            return jittered(parse_duration(sync.spec.interval))
         return self._next(key, sync.spec.interval, outcome.error, sync.spec.retry_interval)
+
+    async def _roll_back(
+        self,
+        key: Key,
+        obj: dict[str, Any],
+        sync: Sync,
+        failed: Outcome,
+        old: dict[str, Any],
+        generation: int | None,
+        requested: str | None,
+        on_stage: Callable[[str], None],
+    ) -> dict[str, Any]:
+        snapshot = self.snapshots.load(key[1], key[2])
+        if snapshot is None or snapshot.revision == failed.revision:
+            new = st.rolled_back(old, generation, failed, None, handled=requested)
+            message = new_message(new)
+            await events.emit(self.kube, obj, events.WARNING, "RollbackImpossible", message)
+            return new
+        log.warning(
+            "rolling back",
+            sync=f"{key[1]}/{key[2]}",
+            failed=failed.revision,
+            to=snapshot.revision,
+            error=str(failed.error),
+        )
+        failed_inventory = failed.inventory or failed.partial
+        restored = await restore(self.kube, sync, snapshot, failed_inventory, on_stage=on_stage)
+        self._log_outcome(key, restored)
+        new = st.rolled_back(old, generation, failed, restored, handled=requested)
+        reason = "RolledBack" if restored.error is None else "RollbackFailed"
+        await events.emit(self.kube, obj, events.WARNING, reason, new_message(new))
+        return new
+
+    # -- deletion ----------------------------------------------------------------------------
+    async def _add_finalizer(self, key: Key, obj: dict[str, Any]) -> dict[str, Any]:
+        finalizers = [*(obj["metadata"].get("finalizers") or []), FINALIZER]
+        patch = {"metadata": {"finalizers": finalizers, "resourceVersion": _rv(obj)}}
+        try:
+            updated = await self.kube.patch_merge(API_VERSION, key[0], key[2], key[1], patch)
+        except KubeApiError as err:
+            if err.status in (404, 409):
+                return obj  # changed meanwhile: the next event brings it back here
+            raise
+        self.objects[key] = updated
+        return updated
+
+    async def _finalize(self, key: Key, obj: dict[str, Any], sync: Sync) -> None:
+        """A deleted Sync takes what it applied with it when it prunes (like `kubectl delete` of
+        the whole revision); a suspended one, or one with prune off, leaves everything."""
+        if FINALIZER not in (obj["metadata"].get("finalizers") or []):
+            return
+        entries = [
+            InventoryEntry(e["id"], e["v"])
+            for e in (((obj.get("status") or {}).get("inventory") or {}).get("entries") or [])
+        ]
+        if sync.spec.prune and not sync.spec.suspend and entries:
+            changes = await apply_prune(
+                self.kube, entries, owner_name=key[2], owner_namespace=key[1]
+            )
+            log.info("pruned on deletion", sync=f"{key[1]}/{key[2]}", changes=changes.summary())
+        self.snapshots.delete(key[1], key[2])
+        finalizers = [f for f in obj["metadata"].get("finalizers") or [] if f != FINALIZER]
+        patch = {"metadata": {"finalizers": finalizers, "resourceVersion": _rv(obj)}}
+        try:
+            await self.kube.patch_merge(API_VERSION, key[0], key[2], key[1], patch)
+        except KubeApiError as err:
+            if err.status not in (404, 409):
+                raise
 
     async def _not_ready(
         self, key: Key, obj: dict[str, Any], reason: str, message: str, requested: str | None
@@ -480,11 +599,14 @@ class Agent:
 
     # -- status ------------------------------------------------------------------------------
     async def _write_status(self, key: Key, obj: dict[str, Any], status: dict[str, Any]) -> None:
-        if status == (obj.get("status") or {}):
+        current = obj.get("status") or {}
+        if status == current:
             return  # nothing changed: no write
+        # A merge patch keeps what it does not mention: fields we dropped are nulled explicitly.
+        patch = {**status, **{k: None for k in current if k not in status}}
         try:
             updated = await self.kube.patch_merge(
-                API_VERSION, key[0], key[2], key[1], {"status": status}, subresource="status"
+                API_VERSION, key[0], key[2], key[1], {"status": patch}, subresource="status"
             )
         except KubeApiError as err:
             if err.status == 404:
@@ -497,3 +619,14 @@ class Agent:
             return
         if key in self.objects:
             self.objects[key] = updated
+
+
+def new_message(status: dict[str, Any]) -> str:
+    for c in status.get("conditions") or []:
+        if c.get("type") == cond.READY:
+            return str(c.get("message", ""))
+    return ""
+
+
+def _rv(obj: dict[str, Any]) -> str:
+    return str(obj["metadata"]["resourceVersion"])

@@ -16,7 +16,7 @@ from gitmoor.errors import GitmoorError, KubeNotFoundError
 from gitmoor.kube import Kube
 from gitmoor.model.resources import API_VERSION
 from gitmoor.reconcile import conditions as cond
-from gitmoor.reconcile.controller import REQUESTED_AT
+from gitmoor.reconcile.controller import FORCE_AT, REQUESTED_AT
 
 
 class OperationError(GitmoorError):
@@ -126,10 +126,14 @@ async def _request_and_wait(
     *,
     deadline: float,
     progress: Callable[[str], None],
+    force: bool = False,
 ) -> dict[str, Any]:
     token = _token()
+    annotations = {REQUESTED_AT: token}
+    if force:
+        annotations[FORCE_AT] = token
     await kube.patch_merge(
-        API_VERSION, kind, name, namespace, {"metadata": {"annotations": {REQUESTED_AT: token}}}
+        API_VERSION, kind, name, namespace, {"metadata": {"annotations": annotations}}
     )
     loop = asyncio.get_running_loop()
     last = ""
@@ -158,10 +162,12 @@ async def sync_now(
     *,
     timeout: float,
     with_source: bool = True,
+    force: bool = False,
     progress: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
     """Ask the agent to fetch the source and reconcile the Sync now; return the Sync when the
-    agent has handled the request (Ready or not)."""
+    agent has handled the request (Ready or not). `force` retries a revision that an atomic
+    Sync rolled back."""
     sync = await _get(kube, "Sync", name, namespace)
     if sync["spec"].get("suspend"):
         raise OperationError(f"Sync {namespace}/{name} is suspended: `gitmoor resume {name}` first")
@@ -177,7 +183,7 @@ async def sync_now(
                 f"GitSource {src_ns}/{ref['name']}: {_cond(source, cond.READY).get('message', '')}"
             )
     return await _request_and_wait(
-        kube, "Sync", name, namespace, deadline=deadline, progress=progress
+        kube, "Sync", name, namespace, deadline=deadline, progress=progress, force=force
     )
 
 

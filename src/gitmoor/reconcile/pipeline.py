@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -22,12 +23,15 @@ from gitmoor.model import (
     Artifact,
     ChangeSet,
     InventoryEntry,
+    Manifest,
+    ObjectChange,
     ObjectRef,
     Phase,
     Verdict,
 )
 from gitmoor.model.durations import parse_duration
 from gitmoor.model.resources import Sync
+from gitmoor.reconcile.snapshots import Snapshot
 from gitmoor.render import RenderOptions, render
 
 log = structlog.get_logger("gitmoor.reconcile")
@@ -54,6 +58,10 @@ class Outcome:
     started: float = field(default_factory=time.time)
     finished: float = 0.0
     applied: bool = False  # every object of the revision was applied (health aside)
+    # What may exist now: the previous inventory plus everything this attempt may have created.
+    partial: tuple[InventoryEntry, ...] = ()
+    # The objects of the revision as sent (labels, namespace): the snapshot a rollback restores.
+    desired: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def wrote(self) -> bool:
@@ -93,120 +101,184 @@ async def run(
     have been created, so a later prune finds them.
     """
     outcome = outcome or Outcome(revision=artifact.revision)
-    partial: tuple[InventoryEntry, ...] = ()
 
+    async def body(stage: Callable[[str], None]) -> None:
+        stage(Stage.RENDER)
+        rendered = await render(Path(artifact.path), sync.spec.path, render_options(sync))
+        await _converge(kube, sync, list(rendered.manifests), previous, outcome, stage)
+
+    return await _attempt(outcome, on_stage, body)
+
+
+async def restore(
+    kube: Kube,
+    sync: Sync,
+    snapshot: Snapshot,
+    failed_inventory: Sequence[InventoryEntry],
+    *,
+    on_stage: Callable[[str], None] = lambda _: None,
+    outcome: Outcome | None = None,
+) -> Outcome:
+    """Bring back the last healthy revision from its local snapshot (no Git, no render): its
+    objects are applied again and whatever only the failed revision created is pruned."""
+    outcome = outcome or Outcome(revision=snapshot.revision)
+    manifests = [
+        Manifest(obj, source=f"snapshot of {snapshot.revision}") for obj in snapshot.objects
+    ]
+
+    async def body(stage: Callable[[str], None]) -> None:
+        await _converge(kube, sync, manifests, failed_inventory, outcome, stage, prune=True)
+
+    return await _attempt(outcome, on_stage, body)
+
+
+async def _attempt(
+    outcome: Outcome,
+    on_stage: Callable[[str], None],
+    body: Callable[[Callable[[str], None]], Awaitable[None]],
+) -> Outcome:
     def stage(name: str) -> None:
         outcome.stage = name
         on_stage(name)
 
-    owner = plan.Owner(sync.metadata.name, sync.metadata.namespace)
-    timeout = parse_duration(sync.spec.timeout)
     try:
-        stage(Stage.RENDER)
-        rendered = await render(Path(artifact.path), sync.spec.path, render_options(sync))
-
-        stage(Stage.PLAN)
-        desired, failures = await plan.prepare(
-            kube, list(rendered.manifests), owner, target_namespace=sync.spec.target_namespace
-        )
-        foundation = [d for d in desired if d.phase == plan.FOUNDATION]
-        rest = [d for d in desired if d.phase != plan.FOUNDATION]
-        if failures and not foundation:
-            raise DryRunError(list(failures))
-        # CRDs and Namespaces first: the rest cannot even be dry-run before they exist.
-        if foundation:
-            planned = await plan.plan_objects(
-                kube, foundation, owner, force_recreate=sync.spec.force, failures=failures
-            )
-            base = plan.phases(planned, foundation)[0]
-            stage(Stage.APPLY)
-            outcome.changes = await apply.apply_phase(kube, base)
-            stage(Stage.WAIT)
-            verdict = await health.wait_healthy(kube, _targets(base), timeout=timeout)
-            if not verdict.healthy:
-                outcome.verdict = verdict
-                raise HealthGateError(verdict)
-            for d in foundation:
-                if d.ref.kind == "CustomResourceDefinition":
-                    spec = d.obj.get("spec") or {}
-                    for v in spec.get("versions") or []:
-                        kube.forget(f"{spec.get('group')}/{v.get('name')}")
-            stage(Stage.PLAN)
-            desired, failures = await plan.prepare(
-                kube, list(rendered.manifests), owner, target_namespace=sync.spec.target_namespace
-            )
-            rest = [d for d in desired if d.phase != plan.FOUNDATION]
-        planned_rest = await plan.plan_objects(
-            kube, rest, owner, force_recreate=sync.spec.force, failures=failures
-        )
-        the_plan = plan.make_plan(planned_rest, desired, previous)
-        partial = tuple(sorted({*previous, *the_plan.inventory}, key=_id))
-        phases = the_plan.phases
-        log.info(
-            "planned",
-            objects=len(desired),
-            to_write=sum(1 for p in the_plan.objects if p.action is not Action.UNCHANGED),
-            to_prune=len(the_plan.prune),
-        )
-
-        for index, phase in enumerate(phases):
-            stage(Stage.APPLY)
-            outcome.changes = outcome.changes + await apply.apply_phase(kube, phase)
-            last = index == len(phases) - 1
-            outcome.applied = last
-            # Explicit order phases are always gated; the last one only when the Sync waits.
-            if (not last) or sync.spec.wait:
-                stage(Stage.WAIT)
-                verdict = await health.wait_healthy(kube, _targets(phase), timeout=timeout)
-                outcome.verdict = verdict
-                if not verdict.healthy:
-                    raise HealthGateError(verdict)
-        outcome.applied = True
-        outcome.inventory = the_plan.inventory
-
-        if sync.spec.prune and the_plan.prune:
-            stage(Stage.PRUNE)
-            outcome.changes = outcome.changes + await apply.prune(
-                kube, the_plan.prune, owner_name=owner.name, owner_namespace=owner.namespace
-            )
-        elif the_plan.prune:
-            # Without prune the objects stay, and so do they in the inventory.
-            outcome.inventory = tuple(sorted({*the_plan.inventory, *the_plan.prune}, key=_id))
-
-        extra = [
-            (
-                ObjectRef(
-                    c.api_version.rpartition("/")[0],
-                    c.kind,
-                    c.namespace or sync.metadata.namespace,
-                    c.name,
-                ),
-                c.api_version,
-            )
-            for c in sync.spec.health_checks
-        ]
-        if extra:
-            stage(Stage.WAIT)
-            verdict = await health.wait_healthy(kube, extra, timeout=timeout)
-            outcome.verdict = _combine(outcome.verdict, verdict)
-            if not verdict.healthy:
-                raise HealthGateError(outcome.verdict)
-        if outcome.verdict is None and sync.spec.wait:
-            outcome.verdict = Verdict(healthy=True, timed_out=False)
+        await body(stage)
     except GitmoorError as err:
         outcome.error = err
         changes = getattr(err, "changes", None)
         if isinstance(changes, ChangeSet):
             outcome.changes = outcome.changes + changes
-        if outcome.inventory is None and partial:
-            outcome.inventory = partial
+        if outcome.inventory is None and outcome.partial:
+            outcome.inventory = outcome.partial
     except asyncio.CancelledError:
-        if outcome.inventory is None and partial:
-            outcome.inventory = partial
+        if outcome.inventory is None and outcome.partial:
+            outcome.inventory = outcome.partial
         raise
     finally:
         outcome.finished = time.time()
     return outcome
+
+
+async def _converge(
+    kube: Kube,
+    sync: Sync,
+    manifests: list[Manifest],
+    previous: Sequence[InventoryEntry],
+    outcome: Outcome,
+    stage: Callable[[str], None],
+    *,
+    prune: bool | None = None,
+) -> None:
+    """Validate every object, then apply phase by phase, health-gate, and prune. Raises."""
+    owner = plan.Owner(sync.metadata.name, sync.metadata.namespace)
+    timeout = parse_duration(sync.spec.timeout)
+    target = sync.spec.target_namespace
+
+    stage(Stage.PLAN)
+    desired, failures = await plan.prepare(kube, manifests, owner, target_namespace=target)
+    foundation = [d for d in desired if d.phase == plan.FOUNDATION]
+    rest = [d for d in desired if d.phase != plan.FOUNDATION]
+    if failures and not foundation:
+        raise DryRunError(list(failures))
+    created: list[ObjectChange] = []
+    # CRDs and Namespaces first: the rest cannot even be dry-run before they exist.
+    if foundation:
+        planned = await plan.plan_objects(
+            kube, foundation, owner, force_recreate=sync.spec.force, failures=failures
+        )
+        base = plan.phases(planned, foundation)[0]
+        stage(Stage.APPLY)
+        outcome.changes = await apply.apply_phase(kube, base)
+        created = [c for c in outcome.changes.changes if c.action is Action.CREATED]
+        outcome.partial = tuple(
+            sorted(
+                {*previous, *(InventoryEntry.of(d.ref, d.api_version) for d in foundation)}, key=_id
+            )
+        )
+        stage(Stage.WAIT)
+        verdict = await health.wait_healthy(kube, _targets(base), timeout=timeout)
+        if not verdict.healthy:
+            outcome.verdict = verdict
+            raise HealthGateError(verdict)
+        for d in foundation:
+            if d.ref.kind == "CustomResourceDefinition":
+                spec = d.obj.get("spec") or {}
+                for v in spec.get("versions") or []:
+                    kube.forget(f"{spec.get('group')}/{v.get('name')}")
+        stage(Stage.PLAN)
+        desired, failures = await plan.prepare(kube, manifests, owner, target_namespace=target)
+        rest = [d for d in desired if d.phase != plan.FOUNDATION]
+    try:
+        planned_rest = await plan.plan_objects(
+            kube, rest, owner, force_recreate=sync.spec.force, failures=failures
+        )
+    except DryRunError:
+        # Nothing of this revision may stay behind when it is refused: the CRDs and Namespaces
+        # created only so that the rest could be validated go again.
+        if created:
+            outcome.changes = outcome.changes + await _remove(kube, created, owner)
+            outcome.partial = tuple(previous)
+        raise
+    the_plan = plan.make_plan(planned_rest, desired, previous)
+    outcome.partial = tuple(sorted({*previous, *the_plan.inventory}, key=_id))
+    outcome.desired = [d.obj for d in desired]
+    log.info(
+        "planned",
+        objects=len(desired),
+        to_write=sum(1 for p in the_plan.objects if p.action is not Action.UNCHANGED),
+        to_prune=len(the_plan.prune),
+    )
+
+    phases = the_plan.phases
+    for index, phase in enumerate(phases):
+        stage(Stage.APPLY)
+        outcome.changes = outcome.changes + await apply.apply_phase(kube, phase)
+        last = index == len(phases) - 1
+        outcome.applied = last
+        # Explicit order phases are always gated; the last one only when the Sync waits.
+        if (not last) or sync.spec.wait:
+            stage(Stage.WAIT)
+            verdict = await health.wait_healthy(kube, _targets(phase), timeout=timeout)
+            outcome.verdict = verdict
+            if not verdict.healthy:
+                raise HealthGateError(verdict)
+    outcome.applied = True
+    outcome.inventory = the_plan.inventory
+
+    if (sync.spec.prune if prune is None else prune) and the_plan.prune:
+        stage(Stage.PRUNE)
+        outcome.changes = outcome.changes + await apply.prune(
+            kube, the_plan.prune, owner_name=owner.name, owner_namespace=owner.namespace
+        )
+    elif the_plan.prune:
+        # Without prune the objects stay, and so do they in the inventory.
+        outcome.inventory = tuple(sorted({*the_plan.inventory, *the_plan.prune}, key=_id))
+
+    extra = [
+        (
+            ObjectRef(
+                c.api_version.rpartition("/")[0],
+                c.kind,
+                c.namespace or sync.metadata.namespace,
+                c.name,
+            ),
+            c.api_version,
+        )
+        for c in sync.spec.health_checks
+    ]
+    if extra:
+        stage(Stage.WAIT)
+        verdict = await health.wait_healthy(kube, extra, timeout=timeout)
+        outcome.verdict = _combine(outcome.verdict, verdict)
+        if not verdict.healthy:
+            raise HealthGateError(outcome.verdict)
+    if outcome.verdict is None and sync.spec.wait:
+        outcome.verdict = Verdict(healthy=True, timed_out=False)
+
+
+async def _remove(kube: Kube, created: Sequence[ObjectChange], owner: plan.Owner) -> ChangeSet:
+    entries = [InventoryEntry.of(c.ref, c.api_version) for c in created]
+    return await apply.prune(kube, entries, owner_name=owner.name, owner_namespace=owner.namespace)
 
 
 class HealthGateError(GitmoorError):

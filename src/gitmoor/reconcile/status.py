@@ -204,3 +204,64 @@ def _not_ready(
     if stalled:
         return cond.set_condition(conditions, cond.STALLED, True, reason, message, generation)
     return cond.remove_condition(conditions, cond.STALLED)
+
+
+def rolled_back(
+    old: dict[str, Any],
+    generation: int | None,
+    failed: Outcome,
+    restored: Outcome | None,
+    *,
+    handled: str | None = None,
+) -> dict[str, Any]:
+    """Status after an atomic Sync's revision failed: restored (Ready=False, RolledBack), or not
+    (nothing healthy kept to restore, or the restore failed too)."""
+    err = failed.error
+    assert err is not None
+    reason, _ = error_reason(err)
+    status = sync_status(old, generation, failed, wait=True, handled=handled)
+    status["lastFailedRevision"] = failed.revision
+    conditions = list(status["conditions"])
+    if restored is None:
+        message = (
+            f"revision {failed.revision} failed ({reason}: {err}); "
+            "no healthy revision kept to roll back to"
+        )
+        conditions = _not_ready(conditions, reason, message, generation, stalled=False)
+    elif restored.error is not None:
+        message = (
+            f"revision {failed.revision} failed ({reason}: {err}); rolling back to "
+            f"{restored.revision} failed too: {restored.error}"
+        )
+        conditions = _not_ready(conditions, "RollbackFailed", message, generation, stalled=False)
+        if restored.inventory is not None:
+            status["inventory"] = _inventory(restored)
+    else:
+        message = (
+            f"revision {failed.revision} failed ({reason}: {err}); restored {restored.revision}"
+        )
+        conditions = _not_ready(conditions, "RolledBack", message, generation, stalled=False)
+        status["lastAppliedRevision"] = restored.revision
+        status["lastHealthyRevision"] = restored.revision
+        status["inventory"] = _inventory(restored)
+        if restored.verdict is not None:
+            conditions = cond.set_condition(
+                conditions, cond.HEALTHY, True, "Healthy", restored.verdict.summary(), generation
+            )
+        entry = {
+            "revision": restored.revision,
+            "result": "RolledBack",
+            "reason": "RolledBack",
+            "message": cond._clip(f"restored after {failed.revision} failed", 1000),
+            "startedAt": _iso(restored.started),
+            "finishedAt": _iso(restored.finished or restored.started),
+            "changes": restored.changes.summary(),
+        }
+        status["history"] = [entry, *status.get("history", [])][:HISTORY]
+    status["conditions"] = conditions
+    return status
+
+
+def _inventory(outcome: Outcome) -> dict[str, Any]:
+    entries = outcome.inventory or ()
+    return {"entries": [{"id": e.id, "v": e.v} for e in entries]}
