@@ -18,6 +18,7 @@ import base64
 import ctypes
 import json
 import os
+import shutil
 import signal
 import ssl
 import subprocess
@@ -158,7 +159,21 @@ class ControlPlane:
         return self.directory / "logs"
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def start(self, *, timeout: float = 120.0) -> State:
+    def start(self, *, timeout: float = 120.0, attempts: int = 3) -> State:
+        """Start the control plane. Ports are picked free, but another process may take one
+        before our component binds it: then everything started is stopped and it starts again
+        on new ports."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._start_once(timeout=timeout)
+            except ClusterError as err:
+                if "address already in use" not in str(err) or attempt == attempts:
+                    raise
+                self.stop()
+                shutil.rmtree(self.directory / "etcd-data", ignore_errors=True)
+        raise AssertionError("unreachable")
+
+    def _start_once(self, *, timeout: float) -> State:
         existing = State.load(self.directory)
         if existing and any(is_running(p) for p in existing.processes):
             raise ClusterError(

@@ -41,6 +41,7 @@ app.command("status")(resources.status)
 app.command("sync")(resources.sync)
 app.command("suspend")(resources.suspend)
 app.command("resume")(resources.resume)
+app.command("rollback")(resources.rollback)
 app.command("render")(local.render)
 app.command("install")(local.install)
 

@@ -24,10 +24,13 @@ from gitmoor.model.durations import parse_duration
 from gitmoor.reconcile import conditions as cond
 from gitmoor.reconcile.operations import (
     OperationError,
+    RollbackResult,
     set_suspended,
     status_rows,
     sync_now,
+    unpin,
 )
+from gitmoor.reconcile.operations import rollback as rollback_to
 from gitmoor.reconcile.runner import connect
 
 
@@ -85,6 +88,8 @@ def status(
         table.add_column(column, overflow="fold")
     for y in syncs:
         ready = "suspended" if y.suspended else _colour(y.ready)
+        if y.pinned:
+            ready += f" (pinned {_short(y.pinned)})"
         table.add_row(
             y.namespace,
             y.name,
@@ -193,3 +198,55 @@ def resume(
 ) -> None:
     """Reconcile a suspended Sync (or GitSource) again, at once."""
     _suspend(name, namespace, source, False, kubeconfig, context)
+    if not source:
+
+        async def main() -> None:
+            async with await connect(kubeconfig_path(kubeconfig), context) as kube:
+                await unpin(kube, name, namespace)
+
+        run_async(main)
+
+
+def rollback(
+    name: str = typer.Argument(..., help="The Sync to roll back."),
+    namespace: str = NAMESPACE,
+    to: str = typer.Option(
+        None,
+        "--to",
+        help="Revision (main@sha1:<hex>) or commit sha; default: the previous healthy one.",
+    ),
+    timeout: str = typer.Option("5m", "--timeout"),
+    kubeconfig: str | None = KUBECONFIG,
+    context: str | None = CONTEXT,
+) -> None:
+    """Apply an earlier revision now and pin the Sync to it until `gitmoor resume`."""
+    seconds = parse_duration(timeout)
+
+    async def main() -> RollbackResult:
+        async with await connect(kubeconfig_path(kubeconfig), context) as kube:
+            return await rollback_to(
+                kube,
+                name,
+                namespace,
+                to=to,
+                timeout=seconds,
+                progress=lambda line: err.print(f"  {line}", highlight=False),
+            )
+
+    result = run_async(main)
+    ready = cond.get_condition(result.sync, cond.READY) or {}
+    if ready.get("status") != "True":
+        out.print(
+            f"[red]✘[/red] Sync {namespace}/{name}: {ready.get('reason', '')}: "
+            f"{ready.get('message', '')}",
+            highlight=False,
+        )
+        raise typer.Exit(FAILED)
+    out.print(
+        f"[green]✔[/green] Sync {namespace}/{name} rolled back to {result.pinned} and pinned "
+        f"there; `gitmoor resume {name} -n {namespace}` follows Git again.",
+        highlight=False,
+    )
+    hint = result.revert_hint()
+    if hint:
+        out.print(f"To make Git say the same, commit the revert:\n  {hint}", highlight=False)

@@ -262,6 +262,9 @@ class SyncStatus(_Model):
     last_attempted_revision: str | None = None
     last_applied_revision: str | None = None
     last_healthy_revision: str | None = None
+    pinned_revision: str | None = Field(
+        default=None, description="Set while `gitmoor rollback` pins the Sync to a revision."
+    )
     last_failed_revision: str | None = Field(
         default=None, description="Set when an atomic Sync rolled this revision back."
     )

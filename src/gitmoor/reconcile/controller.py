@@ -27,7 +27,7 @@ from gitmoor.model import Artifact, InventoryEntry
 from gitmoor.model.credentials import GitCredentials
 from gitmoor.model.durations import parse_duration
 from gitmoor.model.graph import describe, find_cycle
-from gitmoor.model.resources import API_VERSION, GitSource, Sync
+from gitmoor.model.resources import API_VERSION, GitRef, GitSource, Sync
 from gitmoor.reconcile import conditions as cond
 from gitmoor.reconcile import events
 from gitmoor.reconcile import status as st
@@ -42,6 +42,8 @@ REQUESTED_AT = "gitmoor.io/reconcile-requested-at"
 # Set to the same value as REQUESTED_AT: retry even a revision that was rolled back.
 FORCE_AT = "gitmoor.io/force-requested-at"
 FINALIZER = "gitmoor.io/finalizer"
+# `gitmoor rollback` pins a Sync to a commit; `gitmoor resume` removes the pin.
+PINNED = "gitmoor.io/pinned-revision"
 _DEPENDENCY_RETRY = 5.0
 _SOURCE_RETRY_CAP = 60.0
 
@@ -382,11 +384,23 @@ class Agent:
                     f"GitSource {src_ns}/{skey[1]} has no artifact: {err}",
                     requested,
                 )
+        annotations = obj["metadata"].get("annotations") or {}
+        pinned = annotations.get(PINNED)
+        if pinned:
+            try:
+                artifact = await self._pinned_artifact(skey, pinned)
+            except (GitmoorError, ValueError) as err:
+                return await self._not_ready(
+                    key,
+                    obj,
+                    "PinnedRevisionUnavailable",
+                    f"pinned revision {pinned}: {err}",
+                    requested,
+                )
         previous = [
             InventoryEntry(e["id"], e["v"])
             for e in ((old.get("inventory") or {}).get("entries") or [])
         ]
-        annotations = obj["metadata"].get("annotations") or {}
         forced = bool(requested) and annotations.get(FORCE_AT) == requested
         if (
             sync.spec.atomic
@@ -445,6 +459,7 @@ class Agent:
                 self.snapshots.save(ns, name, Snapshot(outcome.revision, outcome.desired))
             new = st.sync_status(old, generation, outcome, wait=sync.spec.wait, handled=requested)
             new.pop("lastFailedRevision", None)
+            _mark_pinned(new, pinned, generation)
             recovered = old.get("lastFailedRevision") or (
                 cond.get_condition(obj, cond.READY) and not cond.is_true(obj, cond.READY)
             )
@@ -457,6 +472,7 @@ class Agent:
             )
         else:
             new = st.sync_status(old, generation, outcome, wait=sync.spec.wait, handled=requested)
+            _mark_pinned(new, pinned, generation)
             if outcome.wrote or old.get("lastAttemptedRevision") != outcome.revision:
                 reason = st.error_reason(outcome.error)[0]
                 await events.emit(self.kube, obj, events.WARNING, reason, str(outcome.error))
@@ -496,6 +512,22 @@ class Agent:
         reason = "RolledBack" if restored.error is None else "RollbackFailed"
         await events.emit(self.kube, obj, events.WARNING, reason, new_message(new))
         return new
+
+    async def _pinned_artifact(self, skey: tuple[str, str], pinned: str) -> Artifact:
+        """The artifact of a pinned commit (`gitmoor rollback`), fetched by its sha."""
+        sha = pinned.rpartition("sha1:")[2] or pinned
+        current = self.state.artifacts.get(skey)
+        if current is not None and current.commit.sha.startswith(sha):
+            return current
+        source_obj = self.objects.get(("GitSource", *skey))
+        if source_obj is None:
+            raise GitmoorError(f"GitSource {skey[0]}/{skey[1]} not found")
+        source = GitSource.model_validate(source_obj)
+        spec = source.spec.model_copy(update={"ref": GitRef(commit=sha)})
+        credentials = await self._credentials(source)
+        return await self.fetcher.fetch(
+            f"{skey[0]}/{skey[1]}#pinned", spec, credentials, timeout=parse_duration(spec.timeout)
+        )
 
     # -- deletion ----------------------------------------------------------------------------
     async def _add_finalizer(self, key: Key, obj: dict[str, Any]) -> dict[str, Any]:
@@ -630,3 +662,13 @@ def new_message(status: dict[str, Any]) -> str:
 
 def _rv(obj: dict[str, Any]) -> str:
     return str(obj["metadata"]["resourceVersion"])
+
+
+def _mark_pinned(status: dict[str, Any], pinned: str | None, generation: int | None) -> None:
+    if not pinned:
+        status.pop("pinnedRevision", None)
+        return
+    status["pinnedRevision"] = pinned
+    for c in status.get("conditions") or []:
+        if c.get("type") == cond.READY and c.get("status") == "True":
+            c["message"] = f"{c['message']} (pinned by gitmoor rollback; `gitmoor resume` unpins)"

@@ -16,7 +16,7 @@ from gitmoor.errors import GitmoorError, KubeNotFoundError
 from gitmoor.kube import Kube
 from gitmoor.model.resources import API_VERSION
 from gitmoor.reconcile import conditions as cond
-from gitmoor.reconcile.controller import FORCE_AT, REQUESTED_AT
+from gitmoor.reconcile.controller import FORCE_AT, PINNED, REQUESTED_AT
 
 
 class OperationError(GitmoorError):
@@ -36,6 +36,7 @@ class SyncRow:
     suspended: bool
     last_change: str
     message: str
+    pinned: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -101,6 +102,7 @@ async def status_rows(kube: Kube, namespace: str = "") -> tuple[list[SourceRow],
                 healthy=str(_cond(s, cond.HEALTHY).get("status", "Unknown")),
                 suspended=bool(spec.get("suspend")),
                 last_change=str(history[0].get("finishedAt", "")) if history else "",
+                pinned=str((meta.get("annotations") or {}).get(PINNED) or ""),
                 message=str(ready.get("message", "")),
             )
         )
@@ -192,3 +194,73 @@ async def set_suspended(kube: Kube, kind: str, name: str, namespace: str, value:
         await kube.patch_merge(API_VERSION, kind, name, namespace, {"spec": {"suspend": value}})
     except KubeNotFoundError:
         raise OperationError(f"{kind} {namespace}/{name} not found") from None
+
+
+@dataclass(frozen=True)
+class RollbackResult:
+    sync: dict[str, Any]
+    pinned: str
+    head: str  # the source's current revision: what Git says should run
+
+    def revert_hint(self) -> str:
+        """The commit that makes Git the truth again: revert everything after the pin."""
+        good = self.pinned.rpartition("sha1:")[2] or self.pinned
+        head = self.head.rpartition("sha1:")[2]
+        if not head or head.startswith(good) or good.startswith(head):
+            return ""
+        return (
+            f"git revert --no-commit {good[:12]}..{head[:12]} && "
+            f'git commit -m "Revert to {good[:12]} (rolled back with gitmoor)"'
+        )
+
+
+def previous_healthy(sync: dict[str, Any]) -> str | None:
+    """The newest revision in the Sync's history that was applied healthy and is not the one
+    applied now."""
+    status = sync.get("status") or {}
+    current = status.get("lastAppliedRevision")
+    for entry in status.get("history") or []:
+        if entry.get("result") in ("Applied", "RolledBack") and entry.get("revision") != current:
+            return str(entry["revision"])
+    return None
+
+
+async def rollback(
+    kube: Kube,
+    name: str,
+    namespace: str,
+    *,
+    to: str | None,
+    timeout: float,
+    progress: Callable[[str], None] = lambda _: None,
+) -> RollbackResult:
+    """Pin the Sync to `to` (default: the previous healthy revision), wait until the agent has
+    applied it, and return what Git should be told."""
+    sync = await _get(kube, "Sync", name, namespace)
+    target = to or previous_healthy(sync)
+    if not target:
+        raise OperationError(
+            f"Sync {namespace}/{name} has no earlier healthy revision in its history: pass --to"
+        )
+    await kube.patch_merge(
+        API_VERSION, "Sync", name, namespace, {"metadata": {"annotations": {PINNED: target}}}
+    )
+    deadline = asyncio.get_running_loop().time() + timeout
+    result = await _request_and_wait(
+        kube, "Sync", name, namespace, deadline=deadline, progress=progress
+    )
+    ref = sync["spec"].get("sourceRef") or {}
+    source = await kube.get(
+        API_VERSION, "GitSource", ref.get("name", ""), ref.get("namespace") or namespace
+    )
+    head = str((((source or {}).get("status") or {}).get("artifact") or {}).get("revision", ""))
+    return RollbackResult(result, target, head)
+
+
+async def unpin(kube: Kube, name: str, namespace: str) -> None:
+    try:
+        await kube.patch_merge(
+            API_VERSION, "Sync", name, namespace, {"metadata": {"annotations": {PINNED: None}}}
+        )
+    except KubeNotFoundError:
+        raise OperationError(f"Sync {namespace}/{name} not found") from None

@@ -1,0 +1,67 @@
+"""`gitmoor rollback` applies an earlier revision, pins the Sync there, and says how to make Git
+agree; `gitmoor resume` follows Git again."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gitmoor.reconcile import conditions as cond
+from testenv.gitserver import GitServers
+from tests.integration.agent.harness import AgentHarness
+from tests.integration.agent.manifests import configmap
+from tests.integration.agent.test_cli import gitmoor
+
+pytestmark = [pytest.mark.cluster, pytest.mark.gitserver]
+
+
+async def test_rollback_pins_an_earlier_revision_until_resume(
+    harness: AgentHarness, git_servers: GitServers, unique_name: str
+) -> None:
+    ns = harness.namespace
+    repo, tree = harness.repo(git_servers, unique_name)
+    await harness.source("repo", repo.file_url)
+    await harness.sync("app", "repo")
+    shas = []
+    for version in ("1", "2", "3"):
+        shas.append(tree.commit(f"v{version}", {"cm.yaml": configmap("settings", ns, v=version)}))
+        tree.push()
+        await harness.wait_applied("app", shas[-1])
+
+    code, out, err = await gitmoor("rollback", "app", "-n", ns, kubeconfig=harness.kubeconfig)
+    assert code == 0, err
+    assert f"rolled back to main@sha1:{shas[1]}" in out
+    assert f"git revert --no-commit {shas[1][:12]}..{shas[2][:12]}" in out
+    live = await harness.kube.get("v1", "ConfigMap", "settings", ns)
+    assert live is not None
+    assert live["data"] == {"v": "2"}
+    sync = await harness.get("Sync", "app")
+    assert sync is not None
+    assert sync["status"]["pinnedRevision"] == f"main@sha1:{shas[1]}"
+    assert sync["status"]["lastAppliedRevision"].endswith(shas[1])
+
+    # Automation does not undo the rollback: a new commit is fetched but not applied.
+    sha4 = tree.commit("v4", {"cm.yaml": configmap("settings", ns, v="4")})
+    tree.push()
+    code, _, err = await gitmoor("sync", "app", "-n", ns, kubeconfig=harness.kubeconfig)
+    assert code == 0, err
+    live = await harness.kube.get("v1", "ConfigMap", "settings", ns)
+    assert live is not None
+    assert live["data"] == {"v": "2"}
+    code, out, _ = await gitmoor("status", "-n", ns, "-o", "json", kubeconfig=harness.kubeconfig)
+    assert json.loads(out)["syncs"][0]["pinned"] == f"main@sha1:{shas[1]}"
+
+    code, _, err = await gitmoor(
+        "rollback", "app", "-n", ns, "--to", shas[0], kubeconfig=harness.kubeconfig
+    )
+    assert code == 0, err
+    live = await harness.kube.get("v1", "ConfigMap", "settings", ns)
+    assert live is not None
+    assert live["data"] == {"v": "1"}
+
+    code, _, err = await gitmoor("resume", "app", "-n", ns, kubeconfig=harness.kubeconfig)
+    assert code == 0, err
+    sync = await harness.wait_applied("app", sha4)
+    assert "pinnedRevision" not in sync["status"]
+    assert cond.is_true(sync, cond.READY)
