@@ -50,6 +50,20 @@ _SOURCE_RETRY_CAP = 60.0
 Key = tuple[str, str, str]  # (kind, namespace, name)
 
 
+class Trigger:
+    """What made a reconcile happen, as the ledger records it."""
+
+    INTERVAL = "interval"
+    RESOURCE = "resource"  # the GitSource/Sync itself changed
+    SOURCE = "source"  # its source has a new revision
+    CLI = "cli"  # gitmoor sync / rollback
+    WEBHOOK = "webhook"
+    STARTUP = "startup"
+
+
+_PASSED_ON = (Trigger.INTERVAL, Trigger.WEBHOOK, Trigger.CLI)
+
+
 @dataclass
 class AgentOptions:
     cache_dir: Path
@@ -85,6 +99,9 @@ class Agent:
         self.synced = asyncio.Event()
         self._synced_kinds: set[str] = set()
         self._source_locks: dict[tuple[str, str], asyncio.Lock] = {}
+        # Why each queued key is due; popped when its reconcile starts (default: its interval).
+        self.triggers: dict[Key, str] = {}
+        self.current_trigger: dict[Key, str] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -167,17 +184,21 @@ class Agent:
         old = self.objects.get(key)
         self.objects[key] = obj
         if old is None:
-            self.queue.add(key)
+            self._enqueue(key, Trigger.STARTUP if not self.synced.is_set() else Trigger.RESOURCE)
             return
         meta, old_meta = obj["metadata"], old["metadata"]
         requested = (meta.get("annotations") or {}).get(REQUESTED_AT)
         if meta.get("deletionTimestamp") and not old_meta.get("deletionTimestamp"):
-            self.queue.add(key)
-            return
-        if meta.get("generation") != old_meta.get("generation") or requested != (
-            old_meta.get("annotations") or {}
-        ).get(REQUESTED_AT):
-            self.queue.add(key)
+            self._enqueue(key, Trigger.RESOURCE)
+        elif requested != (old_meta.get("annotations") or {}).get(REQUESTED_AT):
+            self._enqueue(key, Trigger.CLI)
+        elif meta.get("generation") != old_meta.get("generation"):
+            self._enqueue(key, Trigger.RESOURCE)
+
+    def _enqueue(self, key: Key, trigger: str) -> None:
+        """Reconcile `key` now, remembering why (the ledger records it)."""
+        self.triggers.setdefault(key, trigger)
+        self.queue.add(key)
 
     def _gone(self, key: Key) -> None:
         self.objects.pop(key, None)
@@ -197,6 +218,7 @@ class Agent:
             self.running[key] = _Running(task)
 
     async def _work(self, key: Key, gate: asyncio.Semaphore) -> None:
+        self.current_trigger[key] = self.triggers.pop(key, Trigger.INTERVAL)
         try:
             obj = self.objects.get(key)
             if obj is None:
@@ -208,7 +230,7 @@ class Agent:
             except asyncio.CancelledError:
                 running = self.running.get(key)
                 if running is not None and running.superseded:
-                    self.queue.add(key)
+                    self._enqueue(key, Trigger.SOURCE)
                     return
                 raise
             except Exception:
@@ -289,7 +311,9 @@ class Agent:
                 running.superseded = True
                 running.task.cancel()
             else:
-                self.queue.add(key)
+                # A commit found by polling, a webhook or a CLI request is what caused this.
+                cause = self.current_trigger.get(("GitSource", *skey), Trigger.INTERVAL)
+                self._enqueue(key, cause if cause in _PASSED_ON else Trigger.SOURCE)
 
     async def _reconcile_source(self, key: Key, obj: dict[str, Any]) -> float | None:
         try:
