@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import signal
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import typer
@@ -12,8 +14,10 @@ import typer
 from gitmoor import logs
 from gitmoor.cli.common import CONTEXT, KUBECONFIG, err, kubeconfig_path, run_async
 from gitmoor.model.config import ConfigError, Resource, load_documents
-from gitmoor.reconcile.runner import Readiness, RunOptions, run_agent
-from gitmoor.server.probes import serve
+from gitmoor.model.notifications import Provider, PushEvent
+from gitmoor.reconcile.runner import Readiness, RunOptions, connect, run_agent
+from gitmoor.server.app import serve
+from gitmoor.server.hooks import CachedSecrets, HookReceiver, secret_values
 
 
 def _default_cache() -> Path:
@@ -42,6 +46,12 @@ def run(
         8080, "--http-port", help="Port of /healthz and /readyz; 0: off."
     ),
     http_host: str = typer.Option("0.0.0.0", "--http-host", help="Address to listen on."),  # noqa: S104
+    webhook_secret: str = typer.Option(
+        "gitmoor-webhooks",
+        "--webhook-secret",
+        help="Secret (in the lease namespace) holding the webhook keys: github, gitlab, gitea, "
+        "generic.",
+    ),
     log_level: str = typer.Option("info", "--log-level"),
     log_format: str = typer.Option("auto", "--log-format", help="json, console or auto."),
 ) -> None:
@@ -72,7 +82,10 @@ def run(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         readiness = Readiness()
-        server = await serve(http_host, http_port, readiness) if http_port else None
+        hooks = HookReceiver(
+            CachedSecrets(webhook_secrets(options, webhook_secret)), forward_push(readiness)
+        )
+        server = await serve(http_host, http_port, readiness, hooks=hooks) if http_port else None
         try:
             return await run_agent(options, stop, readiness)
         finally:
@@ -80,3 +93,27 @@ def run(
                 await server.cleanup()
 
     raise typer.Exit(run_async(main))
+
+
+def webhook_secrets(
+    options: RunOptions, name: str
+) -> Callable[[Provider], Awaitable[Sequence[bytes]]]:
+    async def secrets_for(provider: Provider) -> Sequence[bytes]:
+        async with await connect(options.kubeconfig, options.context) as kube:
+            secret = await kube.get("v1", "Secret", name, options.lease_namespace)
+        if secret is None:
+            return []  # no keys: every delivery is refused with 401
+        data = {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
+        return secret_values(data, provider)
+
+    return secrets_for
+
+
+def forward_push(readiness: Readiness) -> Callable[[PushEvent], int]:
+    def on_push(event: PushEvent) -> int:
+        if readiness.agent is None:
+            # Not leading (yet): the sender gets a 5xx and retries against the leader.
+            raise RuntimeError("this agent is not the active one")
+        return readiness.agent.on_push(event)
+
+    return on_push

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from gitmoor import __version__
-from gitmoor.cli import agent, local, resources
+from gitmoor.cli import agent, local, resources, validate
 
 app = typer.Typer(
     name="gitmoor",
@@ -44,6 +44,7 @@ app.command("resume")(resources.resume)
 app.command("rollback")(resources.rollback)
 app.command("render")(local.render)
 app.command("install")(local.install)
+app.command("validate")(validate.validate)
 
 
 def main() -> None:

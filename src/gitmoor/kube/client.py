@@ -22,6 +22,7 @@ import orjson
 from kubernetes_asyncio import client as k8s_client
 from kubernetes_asyncio import config as k8s_config
 
+from gitmoor import metrics
 from gitmoor.errors import (
     ConnectionFailedError,
     KubeApiError,
@@ -142,9 +143,11 @@ class Kube:
             )
             raw = await response.read()
         except (aiohttp.ClientConnectionError, TimeoutError, OSError) as err:
+            metrics.API_REQUESTS.labels(method, "error").inc()
             raise ConnectionFailedError(
                 f"cannot reach the API server at {self._api.configuration.host}: {err}"
             ) from err
+        metrics.API_REQUESTS.labels(method, str(response.status)).inc()
         if 200 <= response.status < 300:
             return orjson.loads(raw) if raw else None
         raise _api_error(method, path, response.status, raw, response.headers, ref)

@@ -20,6 +20,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from gitmoor.model.durations import parse_duration
+from gitmoor.model.notifications import NotificationSink
 
 GROUP = "gitmoor.io"
 VERSION = "v1alpha1"
@@ -225,6 +226,10 @@ class SyncSpec(_Model):
         "do not retry the failed one until a new commit, a spec change or `gitmoor sync --force`.",
     )
     helm: HelmSpec | None = None
+    notifications: list[NotificationSink] = Field(
+        default_factory=list,
+        description="Where to report failure, rollback, drift and recovery.",
+    )
     suspend: bool = False
 
     @model_validator(mode="after")

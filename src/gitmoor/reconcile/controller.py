@@ -4,7 +4,9 @@ request; one worker per key at a time, a bounded number at once."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +14,7 @@ from typing import Any
 
 import structlog
 
+from gitmoor import metrics
 from gitmoor.apply import prune as apply_prune
 from gitmoor.errors import (
     ApplyError,
@@ -27,7 +30,9 @@ from gitmoor.model import Artifact, InventoryEntry
 from gitmoor.model.credentials import GitCredentials
 from gitmoor.model.durations import parse_duration
 from gitmoor.model.graph import describe, find_cycle
+from gitmoor.model.notifications import NotificationEvent, NotificationKind, PushEvent
 from gitmoor.model.resources import API_VERSION, GitRef, GitSource, Sync
+from gitmoor.notify import Notifier
 from gitmoor.reconcile import conditions as cond
 from gitmoor.reconcile import events
 from gitmoor.reconcile import status as st
@@ -92,6 +97,7 @@ class Agent:
         self.options = options
         self.fetcher = GitFetcher(options.cache_dir)
         self.snapshots = SnapshotStore(options.cache_dir / "healthy")
+        self.notifier = Notifier(self._read_secret)
         self.queue: WorkQueue[Key] = WorkQueue()
         self.objects: dict[Key, dict[str, Any]] = {}
         self.running: dict[Key, _Running] = {}
@@ -107,6 +113,13 @@ class Agent:
     async def run(self, stop: asyncio.Event) -> None:
         """Reconcile until `stop` is set, then finish in-flight work within the grace period."""
         gate = asyncio.Semaphore(self.options.concurrency)
+        await self.notifier.start()
+        try:
+            await self._run(gate, stop)
+        finally:
+            await self.notifier.close()
+
+    async def _run(self, gate: asyncio.Semaphore, stop: asyncio.Event) -> None:
         async with asyncio.TaskGroup() as group:
             watchers = [
                 group.create_task(self._informer("GitSource")),
@@ -202,12 +215,77 @@ class Agent:
 
     def _gone(self, key: Key) -> None:
         self.objects.pop(key, None)
+        (metrics.forget_source if key[0] == "GitSource" else metrics.forget_sync)(key[1], key[2])
         self.queue.forget(key)
         running = self.running.get(key)
         if running is not None:
             running.task.cancel()
         if key[0] == "GitSource":
             self.state.artifacts.pop((key[1], key[2]), None)
+
+    # -- webhooks ----------------------------------------------------------------------------
+    def on_push(self, event: PushEvent) -> int:
+        """A push announced by a webhook: every GitSource it may concern checks its remote now.
+        Returns how many matched."""
+        matched = 0
+        for key, obj in list(self.objects.items()):
+            if key[0] != "GitSource":
+                continue
+            spec = obj.get("spec") or {}
+            ref = spec.get("ref") or {}
+            if event.concerns(
+                str(spec.get("url", "")),
+                branch=ref.get("branch"),
+                tag=ref.get("tag"),
+                semver=ref.get("semver"),
+                commit=ref.get("commit"),
+            ):
+                self._enqueue(key, Trigger.WEBHOOK)
+                matched += 1
+        log.info("push webhook", ref=event.ref, revision=event.revision, matched=matched)
+        return matched
+
+    async def _read_secret(self, namespace: str, name: str) -> dict[str, bytes]:
+        secret = await self.kube.get("v1", "Secret", name, namespace)
+        if secret is None:
+            raise SecretNotFoundError(f"Secret {namespace}/{name} not found", url="")
+        return {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
+
+    def _notify(
+        self,
+        sync: Sync,
+        kind: NotificationKind,
+        revision: str,
+        reason: str,
+        message: str,
+        *,
+        restored: str = "",
+    ) -> None:
+        if not sync.spec.notifications:
+            return
+        source = (
+            self.objects.get(
+                (
+                    "GitSource",
+                    sync.spec.source_ref.namespace or sync.metadata.namespace,
+                    sync.spec.source_ref.name,
+                )
+            )
+            or {}
+        )
+        self.notifier.notify(
+            NotificationEvent(
+                kind=kind,
+                namespace=sync.metadata.namespace,
+                name=sync.metadata.name,
+                revision=revision,
+                reason=reason,
+                message=message,
+                sinks=tuple(sync.spec.notifications),
+                source_url=str((source.get("spec") or {}).get("url", "")),
+                restored_revision=restored,
+            )
+        )
 
     # -- dispatching -------------------------------------------------------------------------
     async def _dispatch(self, gate: asyncio.Semaphore) -> None:
@@ -337,15 +415,25 @@ class Agent:
         requested = (obj["metadata"].get("annotations") or {}).get(REQUESTED_AT)
         artifact: Artifact | None = None
         error: GitmoorError | None = None
+        started = time.monotonic()
+        before = self.state.artifacts.get((key[1], key[2]))
         try:
             artifact = await self.fetch(source)
+            result = "unchanged" if before and before.revision == artifact.revision else "success"
         except GitmoorError as err:
             error = err
+            result = "failure"
             log.warning("fetch failed", source=f"{key[1]}/{key[2]}", error=str(err))
+        metrics.GIT_FETCH_DURATION.labels(key[1], key[2], result).observe(
+            time.monotonic() - started
+        )
+        metrics.GIT_FETCHES.labels(key[1], key[2], result).inc()
         new = st.source_status(obj.get("status") or {}, generation, artifact, error)
         if requested:
             new["lastHandledReconcileAt"] = requested
         await self._write_status(key, obj, new)
+        for c in new.get("conditions") or []:
+            metrics.set_condition("GitSource", key[1], key[2], str(c["type"]), str(c["status"]))
         return self._next(key, source.spec.interval, error, None)
 
     # -- Sync --------------------------------------------------------------------------------
@@ -501,9 +589,64 @@ class Agent:
                 reason = st.error_reason(outcome.error)[0]
                 await events.emit(self.kube, obj, events.WARNING, reason, str(outcome.error))
         await self._write_status(key, obj, new)
+        self._account(key, sync, outcome, new, old)
         if new.get("lastFailedRevision") == outcome.revision and outcome.error is not None:
             return jittered(parse_duration(sync.spec.interval))
         return self._next(key, sync.spec.interval, outcome.error, sync.spec.retry_interval)
+
+    def _account(
+        self, key: Key, sync: Sync, outcome: Outcome, new: dict[str, Any], old: dict[str, Any]
+    ) -> None:
+        """Metrics and notifications, both derived from the outcome and the status written."""
+        ns, name = key[1], key[2]
+        ready: dict[str, Any] = next(
+            (c for c in new.get("conditions") or [] if c.get("type") == cond.READY), {}
+        )
+        reason = str(ready.get("reason", ""))
+        if outcome.error is None:
+            result = "success"
+        elif reason in ("RolledBack", "RollbackFailed"):
+            result = "rollback"
+        else:
+            result = (
+                "stalled"
+                if any(
+                    c.get("type") == cond.STALLED and c.get("status") == "True"
+                    for c in new.get("conditions") or []
+                )
+                else "failure"
+            )
+        metrics.RECONCILE_DURATION.labels(ns, name, result).observe(
+            max(0.0, outcome.finished - outcome.started)
+        )
+        metrics.RECONCILES.labels(ns, name, result).inc()
+        for c in new.get("conditions") or []:
+            metrics.set_condition("Sync", ns, name, str(c["type"]), str(c["status"]))
+        entries = ((new.get("inventory") or {}).get("entries")) or []
+        metrics.MANAGED_OBJECTS.labels(ns, name).set(len(entries))
+
+        was_ready = next(
+            (
+                c.get("status") == "True"
+                for c in old.get("conditions") or []
+                if c.get("type") == cond.READY
+            ),
+            None,
+        )
+        message = str(ready.get("message", ""))
+        if result == "rollback":
+            self._notify(
+                sync,
+                NotificationKind.ROLLBACK,
+                outcome.revision,
+                reason,
+                message,
+                restored=str(new.get("lastAppliedRevision", "")),
+            )
+        elif outcome.error is not None:
+            self._notify(sync, NotificationKind.FAILURE, outcome.revision, reason, message)
+        elif was_ready is False:
+            self._notify(sync, NotificationKind.RECOVERY, outcome.revision, reason, message)
 
     async def _roll_back(
         self,

@@ -9,10 +9,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
+from gitmoor.cli.agent import forward_push, webhook_secrets
 from gitmoor.kube import Kube
 from gitmoor.model.resources import API_VERSION
 from gitmoor.reconcile import conditions as cond
-from gitmoor.reconcile.runner import RunOptions, run_agent
+from gitmoor.reconcile.runner import Readiness, RunOptions, run_agent
+from gitmoor.server.app import bound_port, serve
+from gitmoor.server.hooks import CachedSecrets, HookReceiver
 from testenv.gitserver import GitServers, Repo, Worktree
 from testenv.wait import eventually
 
@@ -32,9 +37,14 @@ class AgentHarness:
         self.workdir = workdir
         self._task: asyncio.Task[int] | None = None
         self._stop = asyncio.Event()
+        self._server: web.AppRunner | None = None
+        self.readiness = Readiness()
+        self.http_url = ""
 
     # -- the agent ---------------------------------------------------------------------------
-    async def start(self) -> None:
+    async def start(self, *, http: bool = False) -> None:
+        """Start the agent; with `http`, also its HTTP port (probes, /metrics, /hooks) on a free
+        loopback port, wired exactly as `gitmoor run` wires it."""
         self._stop = asyncio.Event()
         options = RunOptions(
             cache_dir=self.workdir / "agent-cache",
@@ -43,9 +53,20 @@ class AgentHarness:
             lease_namespace=self.namespace,
             concurrency=4,
         )
-        self._task = asyncio.create_task(run_agent(options, self._stop))
+        self.readiness = Readiness()
+        if http:
+            hooks = HookReceiver(
+                CachedSecrets(webhook_secrets(options, "gitmoor-webhooks"), ttl=0),
+                forward_push(self.readiness),
+            )
+            self._server = await serve("127.0.0.1", 0, self.readiness, hooks=hooks)
+            self.http_url = f"http://127.0.0.1:{bound_port(self._server)}"
+        self._task = asyncio.create_task(run_agent(options, self._stop, self.readiness))
 
     async def stop(self) -> int:
+        if self._server is not None:
+            await self._server.cleanup()
+            self._server = None
         if self._task is None:
             return 0
         self._stop.set()

@@ -1,0 +1,98 @@
+"""gitmoor's own resources in the validated paths: GitSource and Sync documents.
+
+They are checked by the very models `gitmoor run --config` loads them with (so the messages are
+the same), then as a whole: every Sync's path exists, and dependsOn has no cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+
+from gitmoor.model.config import ConfigError, load_documents
+from gitmoor.model.graph import describe, find_cycle
+from gitmoor.model.resources import API_VERSION, GitSource, Sync
+from gitmoor.validate.problems import parse_field_path
+from gitmoor.validate.schema import Finding
+from gitmoor.validate.units import RenderSpec, SyncKey, normalise
+
+KINDS = ("GitSource", "Sync")
+
+
+def is_gitmoor(obj: Mapping[str, Any]) -> bool:
+    return obj.get("apiVersion") == API_VERSION and obj.get("kind") in KINDS
+
+
+def model_findings(obj: Mapping[str, Any]) -> tuple[list[Finding], GitSource | Sync | None]:
+    """What the GitSource or Sync model says about `obj`, and the resource when it is valid."""
+    text = yaml.safe_dump(dict(obj), sort_keys=False)
+    try:
+        loaded = load_documents(text, source="-")
+    except ConfigError as err:
+        return [(parse_field_path(p.field), p.message) for p in err.problems], None
+    return [], loaded[0] if loaded else None
+
+
+@dataclass(frozen=True)
+class FoundSync:
+    """A valid Sync, under the namespace it would really have."""
+
+    key: SyncKey
+    sync: Sync
+
+    @property
+    def path(self) -> str:
+        return normalise(self.sync.spec.path)
+
+    def render_spec(self) -> RenderSpec:
+        """What the agent renders this Sync's path with (see reconcile's `render_options`)."""
+        helm = self.sync.spec.helm
+        return RenderSpec(
+            release_name=(helm.release_name if helm else None) or self.key.name,
+            namespace=(helm.namespace if helm else None)
+            or self.sync.spec.target_namespace
+            or self.key.namespace,
+            values=dict(helm.values) if helm else {},
+            values_files=tuple(helm.values_files) if helm else (),
+        )
+
+    def depends_on(self) -> list[SyncKey]:
+        return [
+            SyncKey(d.namespace or self.key.namespace, d.name) for d in self.sync.spec.depends_on
+        ]
+
+    def source(self) -> tuple[str, str]:
+        ref = self.sync.spec.source_ref
+        return ref.namespace or self.key.namespace, ref.name
+
+
+def path_problem(found: FoundSync, root: Path) -> str | None:
+    """Why a Sync's path cannot be rendered from the repository at `root`, if it cannot."""
+    target = root.joinpath(*PurePosixPath(found.path).parts)
+    if not target.exists():
+        return f"{found.sync.spec.path!r} does not exist in the repository"
+    if not target.is_dir():
+        return f"{found.sync.spec.path!r} is not a directory"
+    return None
+
+
+def cycles(syncs: Mapping[SyncKey, FoundSync]) -> dict[SyncKey, tuple[int, str]]:
+    """For each Sync on a dependsOn cycle: the index of its dependsOn entry that closes the
+    cycle, and the cycle as `ns/a -> ns/b -> ns/a`."""
+    edges = {
+        (key.namespace, key.name): [(d.namespace, d.name) for d in found.depends_on()]
+        for key, found in syncs.items()
+    }
+    out: dict[SyncKey, tuple[int, str]] = {}
+    for key, found in syncs.items():
+        cycle = find_cycle((key.namespace, key.name), edges)
+        if cycle is None:
+            continue
+        following = SyncKey(*cycle[1])
+        index = found.depends_on().index(following)
+        out[key] = (index, describe(cycle))
+    return out

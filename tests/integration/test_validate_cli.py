@@ -1,0 +1,388 @@
+"""`gitmoor validate` as a user runs it on a repository: real rendering (plain, kubectl kustomize,
+the Helm worker), real files, one run reporting every problem at its file and line.
+
+The command is not registered in the root app yet, so the tests mount it in an app of their own.
+The last tests hold validate's judgement against the real API server.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from typer.testing import CliRunner, Result
+
+from gitmoor.cli.validate import validate
+from gitmoor.errors import KubeApiError, UnknownKindError
+from gitmoor.kube import Kube
+from gitmoor.model import Manifest
+from gitmoor.validate.builtin import BuiltinCatalog
+from gitmoor.validate.crds import CustomKinds
+from gitmoor.validate.objects import check_object
+
+DATA = Path(__file__).parents[1] / "data" / "validate"
+
+app = typer.Typer()
+app.command("validate")(validate)
+
+
+@app.callback()
+def _root() -> None:
+    """A stand-in for the gitmoor root app."""
+
+
+def gitmoor(*args: str | Path) -> Result:
+    return CliRunner().invoke(app, ["validate", *(str(a) for a in args)])
+
+
+@pytest.fixture
+def checkout(tmp_path: Path) -> Callable[[str], Path]:
+    """A Git checkout holding a copy of tests/data/validate/<name>; returns its root."""
+
+    def make(name: str) -> Path:
+        root = tmp_path / name
+        shutil.copytree(DATA / name, root)
+        subprocess.run(["git", "init", "-q", str(root)], check=True)
+        return root
+
+    return make
+
+
+# Each seeded mistake: where it is, the object, the field, and words of the message.
+MISTAKES = [
+    ("apps/infra/broken.yaml:7", "", "", "invalid YAML: did not find expected key"),
+    (
+        "apps/infra/widget.yaml:6",
+        "Widget/web/gear",
+        "spec.size",
+        'expected an integer, got a string ("large")',
+    ),
+    ("apps/web/api.yaml:6", "Deployment/web/api", "spec.selector", "required field is missing"),
+    (
+        "apps/web/deployment.yaml:7",
+        "Deployment/web/web",
+        "spec.replicas",
+        'expected an integer, got a string ("three")',
+    ),
+    (
+        "apps/web/deployment.yaml:19",
+        "Deployment/web/web",
+        "spec.template.spec.containers[0].port",
+        "unknown field",
+    ),
+    (
+        "apps/web/monitor.yaml:2",
+        "ServiceMonitor/web/web",
+        "kind",
+        "unknown kind ServiceMonitor in monitoring.coreos.com/v1",
+    ),
+    (
+        "apps/web/payments.yaml:5",
+        "Service/payments/payments",
+        "metadata.namespace",
+        "namespace 'payments' is declared nowhere",
+    ),
+    (
+        "apps/web/settings.yaml:3",
+        "ConfigMap/settings",
+        "metadata.namespace",
+        "the object is namespaced but has no namespace, and no target namespace is set",
+    ),
+    (
+        "apps/web/shared.yaml:1",
+        "ConfigMap/web/shared",
+        "",
+        "defined twice: also at apps/infra/shared.yaml:1 (by Sync gitmoor-system/infra)",
+    ),
+    (
+        "clusters/prod/sources.yaml:10",
+        "GitSource/gitmoor-system/fleet",
+        "spec.interval",
+        "invalid duration '5 minutes'",
+    ),
+    (
+        "clusters/prod/syncs.yaml:32",
+        "Sync/gitmoor-system/reports",
+        "spec.path",
+        "'apps/reports' does not exist in the repository",
+    ),
+    (
+        "clusters/prod/syncs.yaml:45",
+        "Sync/gitmoor-system/frontend",
+        "spec.dependsOn[1]",
+        "dependsOn cycle: gitmoor-system/frontend -> gitmoor-system/backend -> "
+        "gitmoor-system/frontend",
+    ),
+    (
+        "clusters/prod/syncs.yaml:57",
+        "Sync/gitmoor-system/backend",
+        "spec.dependsOn[0]",
+        "dependsOn cycle: gitmoor-system/backend -> gitmoor-system/frontend -> "
+        "gitmoor-system/backend",
+    ),
+]
+
+
+def test_one_run_reports_every_seeded_mistake_at_its_file_and_line(
+    checkout: Callable[[str], Path],
+) -> None:
+    root = checkout("broken")
+    result = gitmoor(root / "clusters" / "prod")
+    assert result.exit_code == 1, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == len(MISTAKES), result.stdout
+    for line, (where, subject, field, words) in zip(lines, MISTAKES, strict=True):
+        prefix = ": ".join(p for p in (where, subject, field) if p) + ": "
+        assert line.startswith(prefix), (line, prefix)
+        assert words in line, (line, words)
+    assert "13 error(s) in 19 objects in 5 directories (Kubernetes 1.37)" in result.stderr
+
+
+def test_a_clean_repository_with_plain_kustomize_and_helm_syncs_passes(
+    checkout: Callable[[str], Path],
+) -> None:
+    root = checkout("clean")
+    result = gitmoor(root / "clusters" / "prod")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert "valid: 14 objects in 4 directories (Kubernetes 1.37)" in result.stderr
+
+
+def test_json_output_lists_problems_for_scripts(checkout: Callable[[str], Path]) -> None:
+    root = checkout("broken")
+    result = gitmoor(root / "clusters" / "prod", "-o", "json")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["valid"] is False
+    assert report["errors"] == len(MISTAKES)
+    assert report["warnings"] == 0
+    assert report["kubernetesVersion"] == "1.37"
+    assert report["directories"] == [
+        "clusters/prod",
+        "apps/infra (Sync gitmoor-system/infra)",
+        "apps/web (Sync gitmoor-system/web)",
+        "apps/frontend (Sync gitmoor-system/frontend)",
+        "apps/backend (Sync gitmoor-system/backend)",
+    ]
+    replicas = next(p for p in report["problems"] if p["field"] == "spec.replicas")
+    assert replicas == {
+        "file": "apps/web/deployment.yaml",
+        "line": 7,
+        "object": "Deployment/web/web",
+        "field": "spec.replicas",
+        "message": 'expected an integer, got a string ("three")',
+        "severity": "error",
+        "check": "schema",
+    }
+    assert {p["check"] for p in report["problems"]} == {
+        "render",
+        "schema",
+        "kind",
+        "namespace",
+        "duplicate",
+        "gitmoor",
+    }
+
+
+def test_github_output_is_one_annotation_per_problem(checkout: Callable[[str], Path]) -> None:
+    root = checkout("broken")
+    result = gitmoor(root / "clusters" / "prod", "--output", "github")
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert len(lines) == len(MISTAKES)
+    assert all(line.startswith("::error file=") for line in lines)
+    assert (
+        "::error file=apps/web/deployment.yaml,line=7,title=gitmoor validate::"
+        'Deployment/web/web: spec.replicas: expected an integer, got a string ("three")'
+    ) in lines
+
+
+def test_crds_given_on_the_command_line_define_kinds(
+    checkout: Callable[[str], Path], tmp_path: Path
+) -> None:
+    root = checkout("broken")
+    crd = tmp_path / "servicemonitors.yaml"
+    crd.write_text(SERVICE_MONITOR_CRD)
+    result = gitmoor(root / "clusters" / "prod", "--crds", crd, "-o", "json")
+    problems = json.loads(result.stdout)["problems"]
+    assert not [p for p in problems if p["object"].startswith("ServiceMonitor")]
+    assert len(problems) == len(MISTAKES) - 1
+
+    # The same CRD with a stricter schema: the monitor's endpoint port must be a number.
+    crd.write_text(SERVICE_MONITOR_CRD.replace("port: {type: string}", "port: {type: integer}"))
+    result = gitmoor(root / "clusters" / "prod", "--crds", tmp_path, "-o", "json")
+    [monitor] = [
+        p for p in json.loads(result.stdout)["problems"] if p["file"].endswith("monitor.yaml")
+    ]
+    assert (monitor["line"], monitor["field"]) == (8, "spec.endpoints[0].port")
+
+
+def test_a_kustomize_overlay_validates_and_its_problems_name_the_files(
+    checkout: Callable[[str], Path],
+) -> None:
+    root = checkout("clean")
+    overlay = root / "apps" / "web" / "overlays" / "prod"
+    assert gitmoor(overlay, "--known-namespace", "web").exit_code == 0
+
+    (overlay / "replicas.yaml").write_text(
+        'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: "3"\n'
+    )
+    result = gitmoor(overlay, "--known-namespace", "web")
+    assert result.exit_code == 1
+    # kustomize records where the object came from: the base; the line is the field's there.
+    assert result.stdout.splitlines() == [
+        "apps/web/base/deployment.yaml:8: Deployment/web/web: spec.replicas: expected an "
+        'integer, got a string ("3")'
+    ]
+
+
+def test_a_helm_chart_validates_with_the_values_given(
+    checkout: Callable[[str], Path], tmp_path: Path
+) -> None:
+    root = checkout("clean")
+    chart = root / "charts" / "shop"
+    options = ["--release-name", "shop", "--target-namespace", "shop", "--known-namespace", "shop"]
+    result = gitmoor(chart, *options)
+    assert result.exit_code == 0, result.output
+
+    values = tmp_path / "broken-values.yaml"
+    values.write_text("replicas: two\n")
+    result = gitmoor(chart, *options, "--helm-values", values)
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        "charts/shop/templates/deployment.yaml: Deployment/shop/shop: spec.replicas: expected "
+        'an integer, got a string ("two")',
+        "charts/shop/templates/gadget.yaml: Gadget/shop/shop-gadget: spec.size: expected an "
+        'integer, got a string ("two")',
+    ]
+
+
+def test_a_syncs_helm_values_are_the_ones_validated(checkout: Callable[[str], Path]) -> None:
+    root = checkout("clean")
+    syncs = root / "clusters" / "prod" / "gitmoor.yaml"
+    syncs.write_text(syncs.read_text().replace("greeting: welcome", "replicas: 0"))
+    result = gitmoor(root / "clusters" / "prod")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        "charts/shop/templates/gadget.yaml: Gadget/shop/shop-gadget: spec.size: must be at least 1"
+    ]
+
+
+def test_wrong_arguments_exit_2(checkout: Callable[[str], Path], tmp_path: Path) -> None:
+    root = checkout("clean")
+    result = gitmoor(root, "--kubernetes-version", "1.99")
+    assert result.exit_code == 2
+    assert "1.25 to 1.37" in result.output
+    assert gitmoor(tmp_path / "missing").exit_code == 2
+    not_a_mapping = tmp_path / "values.yaml"
+    not_a_mapping.write_text("- a\n- b\n")
+    assert gitmoor(root / "charts" / "shop", "-f", not_a_mapping).exit_code == 2
+
+
+def test_an_older_kubernetes_release_is_checked_with_its_own_schemas(
+    checkout: Callable[[str], Path],
+) -> None:
+    root = checkout("clean")
+    platform = root / "apps" / "platform"
+    (platform / "gpus.yaml").write_text(
+        "apiVersion: resource.k8s.io/v1\nkind: DeviceClass\nmetadata:\n  name: gpu\nspec: {}\n"
+    )
+    assert gitmoor(platform).exit_code == 0
+    result = gitmoor(platform, "--kubernetes-version", "1.30")
+    assert result.exit_code == 1
+    assert result.stdout.startswith(
+        "apps/platform/gpus.yaml:2: DeviceClass/gpu: kind: Kubernetes 1.30 has no kind DeviceClass"
+    )
+
+
+SERVICE_MONITOR_CRD = """\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: servicemonitors.monitoring.coreos.com
+spec:
+  group: monitoring.coreos.com
+  names: {kind: ServiceMonitor, plural: servicemonitors}
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              properties:
+                endpoints:
+                  type: array
+                  items:
+                    type: object
+                    properties:
+                      port: {type: string}
+"""
+
+
+# --- against the real API server ----------------------------------------------------------------
+
+
+@pytest.mark.cluster
+async def test_the_scope_of_every_built_in_kind_agrees_with_the_api_server(kube: Kube) -> None:
+    compared = 0
+    for kind in BuiltinCatalog.load().kinds():
+        try:
+            served = await kube.resource_for(kind.api_version, kind.kind)
+        except UnknownKindError:
+            continue  # a kind this control plane's release or feature gates do not serve
+        assert served.namespaced == kind.namespaced, kind
+        compared += 1
+    assert compared > 40
+
+
+def _deployment(namespace: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": namespace},
+        "spec": {
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]},
+            },
+            **spec,
+        },
+    }
+
+
+@pytest.mark.cluster
+async def test_what_validate_refuses_the_api_server_refuses_too(kube: Kube, namespace: str) -> None:
+    unknown_field = _deployment(namespace)
+    unknown_field["spec"]["template"]["spec"]["containers"][0]["port"] = 80
+    no_selector = _deployment(namespace)
+    del no_selector["spec"]["selector"]
+    cases = {
+        "valid": _deployment(namespace, replicas=2),
+        "wrong type": _deployment(namespace, replicas="three"),
+        "unknown field": unknown_field,
+        "missing field": no_selector,
+    }
+    catalog = BuiltinCatalog.load()
+    for case, obj in cases.items():
+        checked = check_object(
+            Manifest(obj, "x.yaml", 1), builtin=catalog, custom=CustomKinds(), target_namespace=None
+        )
+        refused_here = bool(checked.findings)
+        try:
+            await kube.apply(obj, field_manager="gitmoor-tests", dry_run=True)
+            refused_there = False
+        except KubeApiError:
+            refused_there = True
+        assert refused_here == refused_there == (case != "valid"), case

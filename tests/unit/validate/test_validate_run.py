@@ -1,0 +1,257 @@
+"""Validation as a whole, over rendered directories: which directories, with which settings, and
+the checks across objects. The renderer is an in-memory stand-in: rendering is tested on its own
+(tests/unit/render) and together with validation in tests/integration/test_validate_cli.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitmoor.errors import RenderError, RenderErrors
+from gitmoor.model import Manifest
+from gitmoor.validate import Options, Rendering, RenderSpec, Report, Severity, validate
+
+
+def configmap(name: str, namespace: str | None = "web") -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name}
+    if namespace:
+        meta["namespace"] = namespace
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {"a": "b"}}
+
+
+def namespace(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+
+
+def sync(name: str, path: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "gitmoor.io/v1alpha1",
+        "kind": "Sync",
+        "metadata": {"name": name, "namespace": "gitmoor-system"},
+        "spec": {"sourceRef": {"name": "fleet"}, "path": path, **spec},
+    }
+
+
+SOURCE = {
+    "apiVersion": "gitmoor.io/v1alpha1",
+    "kind": "GitSource",
+    "metadata": {"name": "fleet", "namespace": "gitmoor-system"},
+    "spec": {"url": "https://git.example.com/fleet.git"},
+}
+BASICS = [namespace("gitmoor-system"), namespace("web"), SOURCE]
+
+
+class Repository:
+    """Directories of a repository and what rendering each gives; records every render."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.renderings: dict[str, Rendering] = {}
+        self.calls: list[tuple[str, RenderSpec]] = []
+
+    def add(self, directory: str, *objects: dict[str, Any], errors: tuple[Any, ...] = ()) -> None:
+        (self.root / directory).mkdir(parents=True, exist_ok=True)
+        manifests = tuple(Manifest(o, f"{i}.yaml", 1) for i, o in enumerate(objects))
+        self.renderings[directory] = Rendering(manifests, errors)
+
+    async def render(self, path: str, spec: RenderSpec) -> Rendering:
+        self.calls.append((path, spec))
+        return self.renderings[path]
+
+    async def validate(self, *paths: str, **options: Any) -> Report:
+        return await validate(self.root, list(paths), self.render, options=Options(**options))
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repository:
+    return Repository(tmp_path)
+
+
+def lines(report: Report) -> list[str]:
+    return [str(p) for p in report.problems]
+
+
+async def test_the_paths_of_syncs_are_rendered_with_each_syncs_own_settings(
+    repo: Repository,
+) -> None:
+    helm = {"releaseName": "shop", "values": {"replicas": 2}, "valuesFiles": ["prod.yaml"]}
+    repo.add("clusters", *BASICS, sync("shop", "./charts/shop", targetNamespace="web", helm=helm))
+    repo.add("charts/shop", configmap("shop", None))
+    report = await repo.validate("clusters")
+    assert lines(report) == []
+    assert repo.calls[1] == (
+        "charts/shop",
+        RenderSpec(
+            release_name="shop",
+            namespace="web",
+            values={"replicas": 2},
+            values_files=("prod.yaml",),
+        ),
+    )
+    assert report.directories == ("clusters", "charts/shop (Sync gitmoor-system/shop)")
+    assert report.objects == 5
+
+
+async def test_syncs_found_in_a_syncs_path_are_followed_too(repo: Repository) -> None:
+    repo.add("clusters", *BASICS, sync("apps", "apps"))
+    repo.add("apps", sync("web", "apps/web"))
+    repo.add("apps/web", configmap("web"))
+    report = await repo.validate("clusters")
+    assert [c[0] for c in repo.calls] == ["clusters", "apps", "apps/web"]
+    assert lines(report) == []
+
+
+async def test_a_path_that_is_also_a_syncs_path_is_validated_as_the_syncs(
+    repo: Repository,
+) -> None:
+    repo.add("clusters", *BASICS, sync("web", "apps", targetNamespace="web"))
+    repo.add("apps", configmap("settings", None))
+    # Given on its own, apps has a ConfigMap without namespace; the Sync gives it one.
+    report = await repo.validate("clusters", "apps")
+    assert lines(report) == []
+    assert report.directories == ("clusters", "apps (Sync gitmoor-system/web)")
+
+
+async def test_without_following_syncs_only_the_paths_are_validated(repo: Repository) -> None:
+    repo.add("clusters", *BASICS, sync("web", "apps/missing"))
+    report = await repo.validate("clusters", follow_syncs=False)
+    assert [c[0] for c in repo.calls] == ["clusters"]
+    assert lines(report) == []
+
+
+async def test_two_syncs_applying_the_same_object_is_a_duplicate(repo: Repository) -> None:
+    repo.add("clusters", *BASICS, sync("a", "apps"), sync("b", "apps"))
+    repo.add("apps", configmap("settings"))
+    report = await repo.validate("clusters")
+    assert lines(report) == [
+        "apps/0.yaml:1: ConfigMap/web/settings: defined twice: also at apps/0.yaml:1 "
+        "(by Sync gitmoor-system/a)"
+    ]
+    assert report.errors == 1
+
+
+async def test_a_target_namespace_can_make_two_objects_one(repo: Repository) -> None:
+    repo.add("apps", namespace("web"), configmap("settings", "one"), configmap("settings", "two"))
+    report = await repo.validate("apps", target_namespace="web")
+    assert lines(report) == [
+        "apps/2.yaml:1: ConfigMap/web/settings: defined twice: also at apps/1.yaml:1"
+    ]
+
+
+async def test_namespaces_must_be_declared_somewhere_known_or_built_in(repo: Repository) -> None:
+    repo.add(
+        "apps",
+        configmap("a", "web"),
+        configmap("b", "kube-system"),
+        configmap("c", "elsewhere"),
+        configmap("d", "payments"),
+    )
+    repo.add("platform", namespace("web"))
+    report = await repo.validate("apps", "platform", known_namespaces=frozenset({"elsewhere"}))
+    [problem] = report.problems
+    assert problem.file == "apps/3.yaml"
+    assert problem.field == "metadata.namespace"
+    assert problem.check == "namespace"
+    assert problem.message.startswith("namespace 'payments' is declared nowhere")
+
+
+async def test_a_target_namespace_declared_nowhere_says_where_it_came_from(
+    repo: Repository,
+) -> None:
+    repo.add("clusters", *BASICS, sync("web", "apps", targetNamespace="shop"))
+    repo.add("apps", configmap("settings", "web"))
+    [problem] = (await repo.validate("clusters")).problems
+    assert problem.subject == "ConfigMap/shop/settings"
+    assert "'shop' (the Sync's targetNamespace) is declared nowhere" in problem.message
+
+
+async def test_references_to_syncs_and_sources_declared_nowhere_are_warnings(
+    repo: Repository,
+) -> None:
+    other = sync("web", "apps", dependsOn=[{"name": "database"}])
+    other["spec"]["sourceRef"] = {"name": "other", "namespace": "flux"}
+    repo.add("clusters", *BASICS, other)
+    repo.add("apps")
+    report = await repo.validate("clusters")
+    assert report.errors == 0
+    assert report.warnings == 2
+    assert {(p.field, p.severity) for p in report.problems} == {
+        ("spec.dependsOn[0]", Severity.WARNING),
+        ("spec.sourceRef", Severity.WARNING),
+    }
+
+
+async def test_a_dependency_cycle_is_reported_on_each_sync_of_it(repo: Repository) -> None:
+    repo.add(
+        "clusters",
+        *BASICS,
+        sync("a", "apps/a", dependsOn=[{"name": "b"}]),
+        sync("b", "apps/b", dependsOn=[{"name": "c"}]),
+        sync("c", "apps/c", dependsOn=[{"name": "a"}, {"name": "d"}]),
+        sync("d", "apps/d"),
+    )
+    for name in "abcd":
+        repo.add(f"apps/{name}")
+    report = await repo.validate("clusters")
+    assert [(p.subject, p.field) for p in report.problems] == [
+        ("Sync/gitmoor-system/a", "spec.dependsOn[0]"),
+        ("Sync/gitmoor-system/b", "spec.dependsOn[0]"),
+        ("Sync/gitmoor-system/c", "spec.dependsOn[0]"),
+    ]
+    assert report.problems[0].message.startswith(
+        "dependsOn cycle: gitmoor-system/a -> gitmoor-system/b -> gitmoor-system/c -> "
+        "gitmoor-system/a"
+    )
+
+
+async def test_invalid_gitmoor_resources_are_reported_with_the_models_words(
+    repo: Repository,
+) -> None:
+    source = {**SOURCE, "spec": {"url": "https://git.example.com/x.git", "interval": "soon"}}
+    leaky = {**SOURCE, "metadata": {"name": "leaky", "namespace": "gitmoor-system"}}
+    leaky["spec"] = {"url": "https://u:hunter2@git.example.com/x.git"}
+    bad_sync = sync("web", "apps", prune="yes please")
+    repo.add("clusters", namespace("gitmoor-system"), source, leaky, bad_sync)
+    report = await repo.validate("clusters")
+    found = [(p.subject, p.field, p.message, p.check) for p in report.problems]
+    assert found == [
+        (
+            "GitSource/gitmoor-system/fleet",
+            "spec.interval",
+            "invalid duration 'soon': expected e.g. 30s, 5m, 1h30m",
+            "gitmoor",
+        ),
+        (
+            "GitSource/gitmoor-system/leaky",
+            "spec",
+            "url must not carry credentials: put them in a Secret (secretRef)",
+            "gitmoor",
+        ),
+        (
+            "Sync/gitmoor-system/web",
+            "spec.prune",
+            "Input should be a valid boolean, unable to interpret input",
+            "gitmoor",
+        ),
+    ]
+    assert all("hunter2" not in p.message for p in report.problems)
+
+
+async def test_render_errors_are_reported_at_files_of_the_repository(repo: Repository) -> None:
+    errors = RenderErrors(
+        [
+            RenderError("invalid YAML: bad indentation", file="broken.yaml", line=4),
+            RenderError("kustomize: accumulating resources", file="kustomization.yaml"),
+        ]
+    )
+    repo.add("apps/web", namespace("web"), configmap("still-checked", None), errors=(errors,))
+    report = await repo.validate("apps/web")
+    assert lines(report) == [
+        "apps/web/1.yaml:1: ConfigMap/still-checked: metadata.namespace: the object is "
+        "namespaced but has no namespace, and no target namespace is set (set "
+        "metadata.namespace, the Sync's targetNamespace, or --target-namespace)",
+        "apps/web/broken.yaml:4: invalid YAML: bad indentation",
+        "apps/web/kustomization.yaml: kustomize: accumulating resources",
+    ]
