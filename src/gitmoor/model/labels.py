@@ -10,6 +10,7 @@ ORDER = "gitmoor.io/order"
 PRUNE = "gitmoor.io/prune"
 DRIFT = "gitmoor.io/drift"
 PRUNE_DISABLED = "disabled"
+DRIFT_IGNORE = "ignore"
 
 
 def owner_selector(sync_name: str, sync_namespace: str) -> str:

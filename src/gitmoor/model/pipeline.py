@@ -100,6 +100,8 @@ class PlannedObject:
     live_resource_version: str | None = None
     changed: tuple[str, ...] = ()
     recreate: bool = False  # an immutable field changed and the Sync allows delete + create
+    # The fields the manifest sets, as the server would store them: what drift is measured by.
+    baseline: dict[str, Any] | None = None
 
     @property
     def ref(self) -> ObjectRef:

@@ -220,6 +220,11 @@ class SyncSpec(_Model):
         default=False,
         description="Delete and recreate objects whose immutable fields changed.",
     )
+    drift: Literal["correct", "report"] = Field(
+        default="correct",
+        description="correct: re-apply a drifted object within seconds; report: set Drifted, "
+        "notify, and leave it (only new revisions are applied).",
+    )
     atomic: bool = Field(
         default=False,
         description="When apply or the health gate fails, restore the last healthy revision and "

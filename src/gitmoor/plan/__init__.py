@@ -4,7 +4,7 @@ Nothing in this package writes to the cluster: server-side dry runs are validate
 """
 
 from gitmoor.model.labels import owned_by, owner_selector
-from gitmoor.plan.diff import changed_paths, differs, normalise
+from gitmoor.plan.diff import changed_paths, differs, normalise, project
 from gitmoor.plan.ordering import FOUNDATION
 from gitmoor.plan.planner import live_objects, make_plan, phases, plan_objects
 from gitmoor.plan.prepare import Desired, Owner, prepare
@@ -23,4 +23,5 @@ __all__ = [
     "phases",
     "plan_objects",
     "prepare",
+    "project",
 ]

@@ -47,3 +47,23 @@ def _walk(a: Any, b: Any, path: str, found: list[str], limit: int) -> None:
 def differs(live: dict[str, Any], dry_run: dict[str, Any]) -> list[str]:
     """The changed paths between a live object and its dry-run result, after normalising."""
     return changed_paths(normalise(live), normalise(dry_run))
+
+
+def project(shape: Any, obj: Any) -> Any:
+    """The part of `obj` that `shape` (a manifest) speaks about.
+
+    Maps keep the keys of `shape`; lists of named maps (containers, ports, env) are matched by
+    `name`, so items others add (an injected sidecar) are not part of it; other lists are taken
+    whole. `status` is never part of it. Comparing projections of the same shape tells whether
+    anything the manifest sets has changed, whoever else writes to the object.
+    """
+    if isinstance(shape, dict):
+        if not isinstance(obj, dict):
+            return obj
+        return {k: project(v, obj.get(k)) for k, v in shape.items() if k != "status" and k in obj}
+    if isinstance(shape, list) and isinstance(obj, list):
+        if shape and all(isinstance(i, dict) and "name" in i for i in shape):
+            by_name = {i.get("name"): i for i in obj if isinstance(i, dict)}
+            return [project(i, by_name.get(i["name"])) for i in shape]
+        return obj
+    return obj

@@ -12,7 +12,7 @@ from gitmoor.concurrency import gather
 from gitmoor.errors import DryRunError, KubeApiError, ObjectFailure, TransientError
 from gitmoor.kube import Kube
 from gitmoor.model import Action, InventoryEntry, ObjectRef, Phase, Plan, PlannedObject, labels
-from gitmoor.plan.diff import differs
+from gitmoor.plan.diff import differs, project
 from gitmoor.plan.ordering import FOUNDATION, sort_key
 from gitmoor.plan.prepare import Desired, Owner
 
@@ -112,9 +112,17 @@ async def plan_objects(
                     )
                 )
                 return None
+        # What the object will look like in the fields the manifest sets, as the server writes
+        # them (defaults and canonical forms included): the yardstick for drift later.
+        baseline = project(d.obj, result)
         if current is None:
-            return PlannedObject(d.manifest, d.obj, d.api_version, Action.CREATED)
+            return PlannedObject(
+                d.manifest, d.obj, d.api_version, Action.CREATED, baseline=baseline
+            )
         changed = differs(current, result)
+        if changed and labels.annotation(d.obj, labels.DRIFT) == labels.DRIFT_IGNORE:
+            # Applied once, then left to whoever changes it: not even a full reconcile rewrites it.
+            changed = []
         return PlannedObject(
             d.manifest,
             d.obj,
@@ -122,6 +130,7 @@ async def plan_objects(
             Action.CONFIGURED if changed else Action.UNCHANGED,
             _resource_version(current),
             tuple(changed),
+            baseline=baseline,
         )
 
     planned: list[PlannedObject | None] = await gather(dry_run(d) for d in desired)

@@ -60,7 +60,7 @@ def is_true(obj: dict[str, Any] | None, type_: str) -> bool:
     return bool(c and c.get("status") == "True")
 
 
-_ORDER = {READY: 0, HEALTHY: 1, RECONCILING: 2, STALLED: 3}
+_ORDER = {READY: 0, HEALTHY: 1, "Drifted": 2, RECONCILING: 3, STALLED: 4}
 
 
 def _ordered(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from gitmoor.errors import (
     TransientError,
 )
 from gitmoor.kube import Kube
-from gitmoor.model import Artifact, InventoryEntry
+from gitmoor.model import Artifact, InventoryEntry, ObjectRef
 from gitmoor.model.credentials import GitCredentials
 from gitmoor.model.durations import parse_duration
 from gitmoor.model.graph import describe, find_cycle
@@ -36,6 +36,7 @@ from gitmoor.notify import Notifier
 from gitmoor.reconcile import conditions as cond
 from gitmoor.reconcile import events
 from gitmoor.reconcile import status as st
+from gitmoor.reconcile.drift import Drift, DriftMonitor
 from gitmoor.reconcile.pipeline import HealthGateError, Outcome, Stage, restore, run
 from gitmoor.reconcile.queue import WorkQueue, backoff, jittered
 from gitmoor.reconcile.snapshots import Snapshot, SnapshotStore
@@ -98,6 +99,10 @@ class Agent:
         self.fetcher = GitFetcher(options.cache_dir)
         self.snapshots = SnapshotStore(options.cache_dir / "healthy")
         self.notifier = Notifier(self._read_secret)
+        self.drift = DriftMonitor(kube, self._on_drift)
+        # `drift: report` Syncs: what differs from Git, per Sync, until the next apply.
+        self.reported: dict[tuple[str, str], dict[ObjectRef, tuple[str, ...]]] = {}
+        self._corrections: dict[ObjectRef, list[float]] = {}
         self.queue: WorkQueue[Key] = WorkQueue()
         self.objects: dict[Key, dict[str, Any]] = {}
         self.running: dict[Key, _Running] = {}
@@ -117,6 +122,7 @@ class Agent:
         try:
             await self._run(gate, stop)
         finally:
+            await self.drift.close()
             await self.notifier.close()
 
     async def _run(self, gate: asyncio.Semaphore, stop: asyncio.Event) -> None:
@@ -451,9 +457,11 @@ class Agent:
             )
             return None
         if obj["metadata"].get("deletionTimestamp"):
+            self.drift.forget((key[1], key[2]))
             await self._finalize(key, obj, sync)
             return None
         if sync.spec.suspend:
+            self.drift.forget((key[1], key[2]))
             return None
         if FINALIZER not in (obj["metadata"].get("finalizers") or []):
             obj = await self._add_finalizer(key, obj)
@@ -545,8 +553,26 @@ class Agent:
                 running.stage = name
 
         outcome = Outcome(revision=artifact.revision)
+        sk = (key[1], key[2])
+        # `drift: report` applies new revisions and spec changes (and what a user asks for), but
+        # never rewrites the revision it already applied: it reports what differs instead.
+        detect_only = (
+            sync.spec.drift == "report"
+            and old.get("lastAppliedRevision") == artifact.revision
+            and old.get("observedGeneration") == generation
+            and not (requested and old.get("lastHandledReconcileAt") != requested)
+        )
+        self.drift.pause(sk)
         try:
-            await run(self.kube, sync, artifact, previous, on_stage=on_stage, outcome=outcome)
+            await run(
+                self.kube,
+                sync,
+                artifact,
+                previous,
+                on_stage=on_stage,
+                outcome=outcome,
+                detect_only=detect_only,
+            )
         except asyncio.CancelledError:
             # Whatever was applied must stay in the inventory so a later prune finds it.
             if outcome.inventory is not None:
@@ -567,9 +593,22 @@ class Agent:
         self._log_outcome(key, outcome)
         ns, name = key[1], key[2]
         if outcome.error is None:
-            if outcome.desired and old.get("lastHealthyRevision") != outcome.revision:
+            self.drift.track(sk, outcome.tracked)
+            if detect_only:
+                self.reported[sk] = dict(outcome.drifted)
+            else:
+                self.reported.pop(sk, None)
+            if (
+                outcome.desired
+                and not detect_only
+                and old.get("lastHealthyRevision") != outcome.revision
+            ):
                 self.snapshots.save(ns, name, Snapshot(outcome.revision, outcome.desired))
             new = st.sync_status(old, generation, outcome, wait=sync.spec.wait, handled=requested)
+            new = st.with_drift(new, generation, self.reported.get(sk, {}))
+            metrics.DRIFTED_OBJECTS.labels(ns, name).set(len(self.reported.get(sk, {})))
+            if outcome.drifted and detect_only:
+                self._notify_drift(sync, outcome.revision, new)
             new.pop("lastFailedRevision", None)
             _mark_pinned(new, pinned, generation)
             recovered = old.get("lastFailedRevision") or (
@@ -579,10 +618,12 @@ class Agent:
                 message = f"applied revision {outcome.revision}: {outcome.changes.summary()}"
                 await events.emit(self.kube, obj, events.NORMAL, "ReconciliationSucceeded", message)
         elif sync.spec.atomic and isinstance(outcome.error, ApplyError | HealthGateError):
+            self.drift.resume(sk)
             new = await self._roll_back(
                 key, obj, sync, outcome, old, generation, requested, on_stage
             )
         else:
+            self.drift.resume(sk)
             new = st.sync_status(old, generation, outcome, wait=sync.spec.wait, handled=requested)
             _mark_pinned(new, pinned, generation)
             if outcome.wrote or old.get("lastAttemptedRevision") != outcome.revision:
@@ -675,6 +716,8 @@ class Agent:
         failed_inventory = failed.inventory or failed.partial
         restored = await restore(self.kube, sync, snapshot, failed_inventory, on_stage=on_stage)
         self._log_outcome(key, restored)
+        if restored.error is None:
+            self.drift.track((key[1], key[2]), restored.tracked)
         new = st.rolled_back(old, generation, failed, restored, handled=requested)
         reason = "RolledBack" if restored.error is None else "RollbackFailed"
         await events.emit(self.kube, obj, events.WARNING, reason, new_message(new))
@@ -695,6 +738,61 @@ class Agent:
         return await self.fetcher.fetch(
             f"{skey[0]}/{skey[1]}#pinned", spec, credentials, timeout=parse_duration(spec.timeout)
         )
+
+    # -- drift -------------------------------------------------------------------------------
+    async def _on_drift(self, drift: Drift) -> None:
+        key = ("Sync", *drift.sync)
+        obj = self.objects.get(key)
+        if obj is None or (obj.get("spec") or {}).get("suspend"):
+            return
+        what = "deleted" if drift.deleted else ", ".join(drift.fields)
+        mode = (obj.get("spec") or {}).get("drift", "correct")
+        if mode == "correct" and not self._fighting(drift.ref):
+            await self.kube.apply(drift.desired)
+            log.info(
+                "drift corrected",
+                sync=f"{drift.sync[0]}/{drift.sync[1]}",
+                object=str(drift.ref),
+                fields=what,
+            )
+            await events.emit(
+                self.kube, obj, events.NORMAL, "DriftCorrected", f"{drift.ref}: {what}"
+            )
+            return
+        sync = Sync.model_validate(obj)
+        found = self.reported.setdefault(drift.sync, {})
+        if found.get(drift.ref) == drift.fields:
+            return
+        found[drift.ref] = drift.fields
+        generation = obj["metadata"].get("generation")
+        new = st.with_drift(obj.get("status") or {}, generation, found)
+        await self._write_status(key, obj, new)
+        metrics.DRIFTED_OBJECTS.labels(*drift.sync).set(len(found))
+        log.warning(
+            "drift", sync=f"{drift.sync[0]}/{drift.sync[1]}", object=str(drift.ref), fields=what
+        )
+        self._notify_drift(sync, str((obj.get("status") or {}).get("lastAppliedRevision", "")), new)
+
+    def _fighting(self, ref: ObjectRef) -> bool:
+        """Another writer keeps changing what we correct: stop correcting, report instead."""
+        now = time.monotonic()
+        recent = [t for t in self._corrections.get(ref, []) if now - t < 60] + [now]
+        self._corrections[ref] = recent
+        if len(recent) > 5:
+            log.warning(
+                "another writer keeps changing this object; reporting instead", object=str(ref)
+            )
+            return True
+        return False
+
+    def _notify_drift(self, sync: Sync, revision: str, status: dict[str, Any]) -> None:
+        drifted = next(
+            (c for c in status.get("conditions") or [] if c.get("type") == st.DRIFTED), None
+        )
+        if drifted is not None:
+            self._notify(
+                sync, NotificationKind.DRIFT, revision, "DriftDetected", str(drifted["message"])
+            )
 
     # -- deletion ----------------------------------------------------------------------------
     async def _add_finalizer(self, key: Key, obj: dict[str, Any]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from gitmoor.model import (
     ObjectChange,
     ObjectRef,
     Phase,
+    PlannedObject,
     Verdict,
 )
 from gitmoor.model.durations import parse_duration
@@ -35,6 +36,13 @@ from gitmoor.reconcile.snapshots import Snapshot
 from gitmoor.render import RenderOptions, render
 
 log = structlog.get_logger("gitmoor.reconcile")
+
+
+@dataclass(frozen=True)
+class Tracked:
+    api_version: str
+    desired: dict[str, Any]
+    baseline: dict[str, Any]
 
 
 class Stage:
@@ -62,6 +70,12 @@ class Outcome:
     partial: tuple[InventoryEntry, ...] = ()
     # The objects of the revision as sent (labels, namespace): the snapshot a rollback restores.
     desired: list[dict[str, Any]] = field(default_factory=list)
+    # Per object: its apiVersion, the object as sent, and the server's view of the fields it
+    # sets (PlannedObject.baseline): what the drift monitor compares live objects with.
+    tracked: dict[ObjectRef, Tracked] = field(default_factory=dict)
+    # With `drift: report`, a reconcile of the revision already applied writes nothing and
+    # lists here what differs from Git: object -> changed fields (empty: the object is missing).
+    drifted: dict[ObjectRef, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def wrote(self) -> bool:
@@ -93,8 +107,12 @@ async def run(
     *,
     on_stage: Callable[[str], None] = lambda _: None,
     outcome: Outcome | None = None,
+    detect_only: bool = False,
 ) -> Outcome:
     """Reconcile `sync` onto `artifact`. Never raises GitmoorError: it lands in Outcome.error.
+
+    With `detect_only`, nothing is written: differences from Git are listed in
+    `Outcome.drifted` (a `drift: report` Sync on the revision it already applied).
 
     When cancelled (a newer revision arrived, or shutdown), `outcome` (pass one in to see it)
     still tells what was written and carries an inventory that includes every object that may
@@ -105,7 +123,9 @@ async def run(
     async def body(stage: Callable[[str], None]) -> None:
         stage(Stage.RENDER)
         rendered = await render(Path(artifact.path), sync.spec.path, render_options(sync))
-        await _converge(kube, sync, list(rendered.manifests), previous, outcome, stage)
+        await _converge(
+            kube, sync, list(rendered.manifests), previous, outcome, stage, detect_only=detect_only
+        )
 
     return await _attempt(outcome, on_stage, body)
 
@@ -168,6 +188,7 @@ async def _converge(
     stage: Callable[[str], None],
     *,
     prune: bool | None = None,
+    detect_only: bool = False,
 ) -> None:
     """Validate every object, then apply phase by phase, health-gate, and prune. Raises."""
     owner = plan.Owner(sync.metadata.name, sync.metadata.namespace)
@@ -182,11 +203,24 @@ async def _converge(
         raise DryRunError(list(failures))
     created: list[ObjectChange] = []
     # CRDs and Namespaces first: the rest cannot even be dry-run before they exist.
+    if detect_only:
+        planned_all = await plan.plan_objects(
+            kube, desired, owner, force_recreate=False, failures=failures
+        )
+        _track(outcome, planned_all)
+        outcome.drifted = {
+            p.ref: p.changed for p in planned_all if p.action is not Action.UNCHANGED
+        }
+        outcome.desired = [d.obj for d in desired]
+        outcome.inventory = tuple(previous)
+        outcome.applied = True
+        return
     if foundation:
         planned = await plan.plan_objects(
             kube, foundation, owner, force_recreate=sync.spec.force, failures=failures
         )
         base = plan.phases(planned, foundation)[0]
+        _track(outcome, planned)
         stage(Stage.APPLY)
         outcome.changes = await apply.apply_phase(kube, base)
         created = [c for c in outcome.changes.changes if c.action is Action.CREATED]
@@ -220,6 +254,7 @@ async def _converge(
             outcome.partial = tuple(previous)
         raise
     the_plan = plan.make_plan(planned_rest, desired, previous)
+    _track(outcome, planned_rest)
     outcome.partial = tuple(sorted({*previous, *the_plan.inventory}, key=_id))
     outcome.desired = [d.obj for d in desired]
     log.info(
@@ -274,6 +309,12 @@ async def _converge(
             raise HealthGateError(outcome.verdict)
     if outcome.verdict is None and sync.spec.wait:
         outcome.verdict = Verdict(healthy=True, timed_out=False)
+
+
+def _track(outcome: Outcome, planned: Sequence[PlannedObject]) -> None:
+    for p in planned:
+        if p.baseline is not None:
+            outcome.tracked[p.ref] = Tracked(p.api_version, p.desired, p.baseline)
 
 
 async def _remove(kube: Kube, created: Sequence[ObjectChange], owner: plan.Owner) -> ChangeSet:

@@ -19,7 +19,7 @@ from gitmoor.errors import (
     SourceConfigError,
     SourceUnavailableError,
 )
-from gitmoor.model import Artifact
+from gitmoor.model import Artifact, ObjectRef
 from gitmoor.reconcile import conditions as cond
 from gitmoor.reconcile.pipeline import HealthGateError, Outcome
 
@@ -265,3 +265,22 @@ def rolled_back(
 def _inventory(outcome: Outcome) -> dict[str, Any]:
     entries = outcome.inventory or ()
     return {"entries": [{"id": e.id, "v": e.v} for e in entries]}
+
+
+DRIFTED = "Drifted"
+
+
+def with_drift(
+    status: dict[str, Any], generation: int | None, drifted: dict[ObjectRef, tuple[str, ...]]
+) -> dict[str, Any]:
+    """Drifted=True listing each object that differs from Git and how, or no Drifted at all."""
+    conditions = list(status.get("conditions") or [])
+    if not drifted:
+        return {**status, "conditions": cond.remove_condition(conditions, DRIFTED)}
+    parts = [
+        f"{ref.subject} ({', '.join(fields) if fields else 'deleted'})"
+        for ref, fields in sorted(drifted.items())
+    ]
+    message = f"{len(parts)} object(s) differ from Git: " + "; ".join(parts)
+    conditions = cond.set_condition(conditions, DRIFTED, True, "DriftDetected", message, generation)
+    return {**status, "conditions": conditions}

@@ -170,6 +170,26 @@ class AgentHarness:
 
         return await eventually(probe, accept, within=within, what=what or f"{kind} {name}")
 
+    async def wait_for_object(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        accept: Callable[[Obj], bool],
+        *,
+        within: float = 60,
+    ) -> Obj:
+        """A managed object (not a gitmoor resource) in the test namespace, once it satisfies
+        `accept`."""
+
+        async def probe() -> Obj:
+            self.check_alive()
+            return await self.kube.get(api_version, kind, name, self.namespace) or {}
+
+        return await eventually(
+            probe, lambda o: bool(o) and accept(o), within=within, what=f"{kind} {name}"
+        )
+
     async def wait_applied(self, name: str, sha: str, *, within: float = 90) -> Obj:
         """The Sync is Ready with its lastAppliedRevision at commit `sha`."""
         return await self.wait_for(
