@@ -99,6 +99,7 @@ class Agent:
         self.fetcher = GitFetcher(options.cache_dir)
         self.snapshots = SnapshotStore(options.cache_dir / "healthy")
         self.notifier = Notifier(self._read_secret)
+        self.events = events.EventRecorder(kube)
         self.drift = DriftMonitor(kube, self._on_drift)
         # `drift: report` Syncs: what differs from Git, per Sync, until the next apply.
         self.reported: dict[tuple[str, str], dict[ObjectRef, tuple[str, ...]]] = {}
@@ -303,6 +304,11 @@ class Agent:
 
     async def _work(self, key: Key, gate: asyncio.Semaphore) -> None:
         self.current_trigger[key] = self.triggers.pop(key, Trigger.INTERVAL)
+        # Every log line of this reconcile (this task's context) names what it is about.
+        structlog.contextvars.bind_contextvars(
+            **{"source" if key[0] == "GitSource" else "sync": f"{key[1]}/{key[2]}"},
+            trigger=self.current_trigger[key],
+        )
         try:
             obj = self.objects.get(key)
             if obj is None:
@@ -440,6 +446,13 @@ class Agent:
         await self._write_status(key, obj, new)
         for c in new.get("conditions") or []:
             metrics.set_condition("GitSource", key[1], key[2], str(c["type"]), str(c["status"]))
+        if error is not None:
+            await self.events.emit(obj, events.WARNING, st.error_reason(error)[0], str(error))
+        elif artifact is not None and (before is None or before.revision != artifact.revision):
+            subject = artifact.commit.message.splitlines()[0] if artifact.commit.message else ""
+            await self.events.emit(
+                obj, events.NORMAL, "NewArtifact", f"{artifact.revision}: {subject}"
+            )
         return self._next(key, source.spec.interval, error, None)
 
     # -- Sync --------------------------------------------------------------------------------
@@ -552,6 +565,7 @@ class Agent:
             if running is not None:
                 running.stage = name
 
+        structlog.contextvars.bind_contextvars(revision=artifact.revision)
         outcome = Outcome(revision=artifact.revision)
         sk = (key[1], key[2])
         # `drift: report` applies new revisions and spec changes (and what a user asks for), but
@@ -616,7 +630,7 @@ class Agent:
             )
             if recovered or outcome.wrote:
                 message = f"applied revision {outcome.revision}: {outcome.changes.summary()}"
-                await events.emit(self.kube, obj, events.NORMAL, "ReconciliationSucceeded", message)
+                await self.events.emit(obj, events.NORMAL, "ReconciliationSucceeded", message)
         elif sync.spec.atomic and isinstance(outcome.error, ApplyError | HealthGateError):
             self.drift.resume(sk)
             new = await self._roll_back(
@@ -628,7 +642,7 @@ class Agent:
             _mark_pinned(new, pinned, generation)
             if outcome.wrote or old.get("lastAttemptedRevision") != outcome.revision:
                 reason = st.error_reason(outcome.error)[0]
-                await events.emit(self.kube, obj, events.WARNING, reason, str(outcome.error))
+                await self.events.emit(obj, events.WARNING, reason, str(outcome.error))
         await self._write_status(key, obj, new)
         self._account(key, sync, outcome, new, old)
         if new.get("lastFailedRevision") == outcome.revision and outcome.error is not None:
@@ -704,7 +718,7 @@ class Agent:
         if snapshot is None or snapshot.revision == failed.revision:
             new = st.rolled_back(old, generation, failed, None, handled=requested)
             message = new_message(new)
-            await events.emit(self.kube, obj, events.WARNING, "RollbackImpossible", message)
+            await self.events.emit(obj, events.WARNING, "RollbackImpossible", message)
             return new
         log.warning(
             "rolling back",
@@ -720,7 +734,7 @@ class Agent:
             self.drift.track((key[1], key[2]), restored.tracked)
         new = st.rolled_back(old, generation, failed, restored, handled=requested)
         reason = "RolledBack" if restored.error is None else "RollbackFailed"
-        await events.emit(self.kube, obj, events.WARNING, reason, new_message(new))
+        await self.events.emit(obj, events.WARNING, reason, new_message(new))
         return new
 
     async def _pinned_artifact(self, skey: tuple[str, str], pinned: str) -> Artifact:
@@ -755,9 +769,7 @@ class Agent:
                 object=str(drift.ref),
                 fields=what,
             )
-            await events.emit(
-                self.kube, obj, events.NORMAL, "DriftCorrected", f"{drift.ref}: {what}"
-            )
+            await self.events.emit(obj, events.NORMAL, "DriftCorrected", f"{drift.ref}: {what}")
             return
         sync = Sync.model_validate(obj)
         found = self.reported.setdefault(drift.sync, {})
@@ -771,6 +783,7 @@ class Agent:
         log.warning(
             "drift", sync=f"{drift.sync[0]}/{drift.sync[1]}", object=str(drift.ref), fields=what
         )
+        await self.events.emit(obj, events.WARNING, "DriftDetected", f"{drift.ref}: {what}")
         self._notify_drift(sync, str((obj.get("status") or {}).get("lastAppliedRevision", "")), new)
 
     def _fighting(self, ref: ObjectRef) -> bool:

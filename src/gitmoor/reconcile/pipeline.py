@@ -157,10 +157,21 @@ async def _attempt(
     on_stage: Callable[[str], None],
     body: Callable[[Callable[[str], None]], Awaitable[None]],
 ) -> Outcome:
+    started = {"at": time.monotonic()}
+
+    def finish_stage() -> None:
+        took = round((time.monotonic() - started["at"]) * 1000)
+        log.info("stage", stage=outcome.stage, duration_ms=took)
+
     def stage(name: str) -> None:
+        # One line per stage, with its duration; the sync and revision come from the context.
+        if outcome.stage:
+            finish_stage()
+        started["at"] = time.monotonic()
         outcome.stage = name
         on_stage(name)
 
+    outcome.stage = ""
     try:
         await body(stage)
     except GitmoorError as err:
@@ -175,6 +186,8 @@ async def _attempt(
             outcome.inventory = outcome.partial
         raise
     finally:
+        if outcome.stage:
+            finish_stage()
         outcome.finished = time.time()
     return outcome
 

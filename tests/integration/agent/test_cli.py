@@ -182,6 +182,12 @@ async def test_run_with_config_file_applies_and_stops_cleanly_on_sigterm(
     assert process.returncode == 0, err.decode()[-3000:]
     lines = [json.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
     assert any(line.get("event") == "reconciled" for line in lines)
+    stages = [line for line in lines if line.get("event") == "stage"]
+    assert {line["stage"] for line in stages} >= {"render", "plan", "apply", "wait"}
+    for line in stages:
+        assert line["sync"] == f"{ns}/app"
+        assert line["revision"] == f"main@sha1:{sha}"
+        assert isinstance(line["duration_ms"], int)
     lease = await kube.get("coordination.k8s.io/v1", "Lease", "gitmoor-leader", ns)
     assert lease is not None
     assert not lease["spec"].get("holderIdentity"), "the lease was not released on shutdown"

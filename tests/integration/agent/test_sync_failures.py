@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -9,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from gitmoor.reconcile import conditions as cond
 from testenv.gitserver import GitServers
 from testenv.ports import free_port
+from testenv.wait import eventually
 from tests.integration.agent.harness import AgentHarness
 from tests.integration.agent.manifests import configmap, deployment
 
@@ -118,6 +121,23 @@ async def test_wrong_credentials_are_reported_and_recovered_from(
     assert "authentication" in message.lower()
     sync = await harness.wait_condition("Sync", "app", cond.READY, "False")
     assert not cond.is_true(sync, cond.STALLED)
+
+    # Each retry fails the same way: kubectl sees one Event whose count grows.
+    async def auth_events() -> list[dict[str, Any]]:
+        found = await harness.kube.list("v1", "Event", ns)
+        return [
+            e
+            for e in found
+            if e["reason"] == "AuthenticationFailed" and e["involvedObject"]["name"] == "repo"
+        ]
+
+    folded = await eventually(
+        auth_events,
+        lambda es: len(es) == 1 and es[0]["count"] >= 2,
+        within=60,
+        what="folded events",
+    )
+    assert "wrong-password" not in folded[0]["message"]
 
     await harness.https_secret(git_servers, "git-auth")  # fixed
     await harness.wait_applied("app", sha, within=120)
