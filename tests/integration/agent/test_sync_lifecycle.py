@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import aiohttp
 import pytest
 
 from gitmoor.reconcile import conditions as cond
@@ -104,9 +105,14 @@ async def test_only_one_agent_is_active_and_a_standby_takes_over(
     first = lease["spec"]["holderIdentity"]
 
     standby = AgentHarness(harness.kube, harness.kubeconfig, ns, harness.workdir / "standby")
-    await standby.start()
+    await standby.start(http=True)
     try:
         await asyncio.sleep(3)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{standby.http_url}/readyz") as response,
+        ):
+            assert response.status == 503, "a standby must not report ready"
         lease = await harness.kube.get("coordination.k8s.io/v1", "Lease", "gitmoor-leader", ns)
         assert lease is not None
         assert lease["spec"]["holderIdentity"] == first, "the standby took a held lease"

@@ -80,8 +80,13 @@ async def test_signed_webhook_applies_a_push_without_waiting_for_the_interval(
     assert answer["matched"] == 1
     await h.wait_applied("app", sha2, within=30)
 
-    async with aiohttp.ClientSession() as session, session.get(f"{h.http_url}/metrics") as r:
-        text = await r.text()
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{h.http_url}/healthz") as r:
+            assert r.status == 200
+        async with session.get(f"{h.http_url}/readyz") as r:
+            assert r.status == 200
+        async with session.get(f"{h.http_url}/metrics") as r:
+            text = await r.text()
     samples = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(text)
