@@ -1,1 +1,37 @@
-"""The deployment ledger: store and query Records (SQLite default, PostgreSQL shared)."""
+"""The deployment ledger: store and query Records (SQLite default, PostgreSQL shared).
+
+ledger = await Ledger.open("sqlite:///var/lib/gitmoor/ledger.db", cluster="prod-eu")
+record_id = await ledger.begin(record)          # in_progress
+await ledger.finish(record_id, final_record)    # applied / failed / rolled_back
+await ledger.where("nginx:1.27")                # where it runs now, and since when
+"""
+
+from gitmoor.ledger.deployments import Deployment
+from gitmoor.ledger.dora import Dora
+from gitmoor.ledger.errors import (
+    LedgerConfigError,
+    LedgerError,
+    LedgerNotFoundError,
+    LedgerSchemaError,
+    LedgerUnavailableError,
+    RecordFinishedError,
+    RecordNotFoundError,
+)
+from gitmoor.ledger.store import Ledger
+from gitmoor.ledger.urls import ENV_VAR, IN_CLUSTER_URL, local_default
+
+__all__ = [
+    "ENV_VAR",
+    "IN_CLUSTER_URL",
+    "Deployment",
+    "Dora",
+    "Ledger",
+    "LedgerConfigError",
+    "LedgerError",
+    "LedgerNotFoundError",
+    "LedgerSchemaError",
+    "LedgerUnavailableError",
+    "RecordFinishedError",
+    "RecordNotFoundError",
+    "local_default",
+]

@@ -1,0 +1,154 @@
+"""The ledger's tables (SQLAlchemy Core). Migrations in `migrations/versions` create them; a test
+checks that the migrated database and these definitions agree.
+
+`ledger_records` holds one row per attempt. Its `deployed_*` columns are derived from the final
+state when it is written (see `Record.deployed_revision` / `deployed_at`): they make "what runs
+now / then" an indexed lookup instead of a replay of history. `ledger_objects` holds the refs and
+actions of an attempt's objects (never their content), `ledger_images` its container images.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.types import TypeDecorator
+
+VERSION_TABLE = "ledger_schema_version"
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime on every backend.
+
+    PostgreSQL stores `timestamptz`. SQLite has no time type: values are stored as naive UTC
+    text of one fixed format, so comparing and sorting them in SQL is comparing instants.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"the ledger stores aware datetimes only, got {value!r}")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# SQLite makes an INTEGER PRIMARY KEY the rowid (auto-incrementing); PostgreSQL gets a bigint.
+_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+records = Table(
+    "ledger_records",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("cluster", String, nullable=False),
+    Column("environment", String, nullable=False),
+    Column("sync_namespace", String, nullable=False),
+    Column("sync_name", String, nullable=False),
+    Column("source_url", Text, nullable=False),
+    Column("revision", String, nullable=False),
+    Column("commit_sha", String, nullable=False),
+    Column("commit_author", Text, nullable=False),
+    Column("commit_time", UTCDateTime(), nullable=True),
+    Column("commit_message", Text, nullable=False),
+    Column("trigger", String(16), nullable=False),
+    Column("result", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("applied_at", UTCDateTime(), nullable=True),
+    Column("healthy_at", UTCDateTime(), nullable=True),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Column("created", Integer, nullable=False),
+    Column("configured", Integer, nullable=False),
+    Column("deleted", Integer, nullable=False),
+    Column("unchanged", Integer, nullable=False),
+    Column("rolled_back_to", String, nullable=True),
+    Column("deployed_revision", String, nullable=True),
+    Column("deployed_sha", String, nullable=True),
+    Column("deployed_at", UTCDateTime(), nullable=True),
+    # Never reuse an id, even the highest one after it was pruned.
+    sqlite_autoincrement=True,
+)
+Index(
+    "ix_ledger_records_sync_started",
+    records.c.cluster,
+    records.c.sync_namespace,
+    records.c.sync_name,
+    records.c.started_at,
+)
+Index(
+    "ix_ledger_records_sync_deployed",
+    records.c.cluster,
+    records.c.sync_namespace,
+    records.c.sync_name,
+    records.c.deployed_at,
+)
+Index("ix_ledger_records_cluster_result", records.c.cluster, records.c.result)
+Index("ix_ledger_records_environment_started", records.c.environment, records.c.started_at)
+Index("ix_ledger_records_started", records.c.started_at)
+Index("ix_ledger_records_deployed_sha", records.c.deployed_sha)
+
+objects = Table(
+    "ledger_objects",
+    metadata,
+    Column(
+        "record_id",
+        _ID,
+        ForeignKey("ledger_records.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("position", Integer, primary_key=True),
+    Column("api_group", String, nullable=False),
+    Column("kind", String, nullable=False),
+    Column("namespace", String, nullable=False),
+    Column("name", String, nullable=False),
+    Column("api_version", String, nullable=False),
+    Column("action", String(16), nullable=False),
+)
+
+images = Table(
+    "ledger_images",
+    metadata,
+    Column(
+        "record_id",
+        _ID,
+        ForeignKey("ledger_records.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("image", String, primary_key=True),
+)
+Index("ix_ledger_images_image", images.c.image)

@@ -1,0 +1,532 @@
+"""The ledger: one row per reconcile attempt, and the queries over them.
+
+SQLAlchemy Core over a synchronous engine, driven from asyncio through a small thread pool of
+the ledger's own: every database call runs in one of its threads, never on the event loop. The
+attempt rows are values (`Record`), written whole and read whole; set-based queries (latest row
+per sync, windows, aggregates) are what the ledger does, so there is no ORM state to keep.
+
+Crash safety: `begin` commits an `in_progress` row, `finish` replaces it with the final state,
+objects and images in one transaction. A crash leaves either the `in_progress` row (marked
+`interrupted` by `interrupted()` when the agent starts again) or the final row, never a mix.
+
+How each database is set up (WAL, busy timeout, write locks, pool) is in `engines`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    and_,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError, SQLAlchemyError
+from sqlalchemy.sql.elements import ColumnElement
+
+from gitmoor.ledger import migrate, rows
+from gitmoor.ledger.deployments import Deployment, run_start
+from gitmoor.ledger.dora import Dora, dora_of
+from gitmoor.ledger.engines import WORKERS, WRITE, postgres_engine, sqlite_engine
+from gitmoor.ledger.errors import (
+    LedgerError,
+    LedgerNotFoundError,
+    LedgerSchemaError,
+    LedgerUnavailableError,
+    RecordFinishedError,
+    RecordNotFoundError,
+)
+from gitmoor.ledger.lookup import ImageQuery, RevisionQuery, parse_query
+from gitmoor.ledger.schema import images, objects, records
+from gitmoor.ledger.urls import engine_url, redacted, sqlite_file
+from gitmoor.model.record import Record, Result
+
+T = TypeVar("T")
+
+_CHUNK = 500  # ids per IN (...): far below every backend's parameter limit
+
+_INTERRUPTED_REASON = "Interrupted"
+_INTERRUPTED_MESSAGE = (
+    "the agent stopped before this attempt finished; what it wrote is unknown, the next "
+    "attempt converges the cluster"
+)
+
+
+def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]
+
+
+def _sync_key(row: Any) -> tuple[str, str, str]:
+    return (row.cluster, row.sync_namespace, row.sync_name)
+
+
+def _latest_deployed(*, before: datetime | None = None) -> Select[Any]:
+    """Per sync, the id of the latest record that deployed something (at or before `before`)."""
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=(records.c.cluster, records.c.sync_namespace, records.c.sync_name),
+            order_by=(records.c.deployed_at.desc(), records.c.id.desc()),
+        )
+        .label("rank")
+    )
+    condition: ColumnElement[bool] = records.c.deployed_at.is_not(None)
+    if before is not None:
+        condition = and_(condition, records.c.deployed_at <= before)
+    ranked = select(records.c.id, rank).where(condition).subquery()
+    return select(ranked.c.id).where(ranked.c.rank == 1)
+
+
+class Ledger:
+    """The deployment ledger at one database. Open with `await Ledger.open(url)`."""
+
+    def __init__(self, engine: Engine, *, url: str) -> None:
+        self._engine = engine
+        # Writes take SQLite's write lock at BEGIN (see `engines`); PostgreSQL ignores the option.
+        self._writer = engine.execution_options(**{WRITE: True})
+        self._executor = ThreadPoolExecutor(WORKERS, thread_name_prefix="gitmoor-ledger")
+        self.url = url  # password masked
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    @classmethod
+    async def open(cls, url: str, *, cluster: str | None = None, create: bool = True) -> Ledger:
+        """Open the ledger at `url`, creating and migrating its schema as needed.
+
+        `url` is `sqlite:///path/ledger.db` (relative; `sqlite:////abs/path` absolute) or
+        `postgresql://user@host:port/db`. With `cluster`, this cluster's leftover `in_progress`
+        records are marked `interrupted`: pass it from the agent (once it leads), never from a
+        reader such as the CLI, which must not touch attempts an agent is running. With
+        `create=False` a missing SQLite file is an error instead of a new empty ledger.
+        """
+        parsed = engine_url(url)
+        shown = redacted(url)
+        path = sqlite_file(parsed)
+        if path is not None:
+            if not create and not path.is_file():
+                raise LedgerNotFoundError(f"no ledger at {path}", url=shown)
+            if create:
+                await asyncio.to_thread(Path(path).parent.mkdir, parents=True, exist_ok=True)
+        engine = sqlite_engine(parsed) if path is not None else postgres_engine(parsed)
+        ledger = cls(engine, url=shown)
+        try:
+            await ledger._call(ledger._migrate)
+            if cluster is not None:
+                await ledger.interrupted(cluster=cluster)
+        except BaseException:
+            await ledger.close()
+            raise
+        return ledger
+
+    async def close(self) -> None:
+        """Wait for running calls, then close every connection."""
+        await asyncio.to_thread(self._shutdown)
+
+    def _shutdown(self) -> None:
+        self._executor.shutdown(wait=True)
+        self._engine.dispose()
+
+    async def __aenter__(self) -> Ledger:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        call = functools.partial(self._guarded, fn, *args, **kwargs)
+        return await loop.run_in_executor(self._executor, call)
+
+    def _guarded(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run `fn` in a worker thread; database errors become ledger errors."""
+        try:
+            return fn(*args, **kwargs)
+        except (OperationalError, DisconnectionError) as problem:
+            raise LedgerUnavailableError(
+                f"ledger {self.url} unavailable: {self._cause(problem)}", url=self.url
+            ) from problem
+        except DBAPIError as problem:
+            if problem.connection_invalidated:
+                raise LedgerUnavailableError(
+                    f"ledger {self.url} unavailable: {self._cause(problem)}", url=self.url
+                ) from problem
+            raise LedgerError(
+                f"ledger {self.url}: {self._cause(problem)}", url=self.url
+            ) from problem
+        except SQLAlchemyError as problem:
+            raise LedgerError(f"ledger {self.url}: {problem}", url=self.url) from problem
+
+    @staticmethod
+    def _cause(problem: SQLAlchemyError) -> str:
+        origin = getattr(problem, "orig", None) or problem
+        lines = str(origin).strip().splitlines()
+        return lines[0] if lines else type(origin).__name__
+
+    def _migrate(self) -> None:
+        try:
+            with self._writer.begin() as connection:
+                migrate.upgrade(connection)
+        except migrate.UnknownSchemaError as problem:
+            raise LedgerSchemaError(
+                f"ledger {self.url} has schema version {problem.version}, which this gitmoor "
+                f"does not know (it knows up to {migrate.head()}): upgrade gitmoor",
+                url=self.url,
+            ) from None
+
+    # -- writing ---------------------------------------------------------------------------------
+    async def begin(self, record: Record) -> int:
+        """Store the start of an attempt as an `in_progress` row (whatever `record.result` says;
+        its objects and images wait for `finish`); returns the record id."""
+        return await self._call(self._begin, record)
+
+    def _begin(self, record: Record) -> int:
+        values = rows.record_values(record)
+        values.update(
+            result=Result.IN_PROGRESS.value,
+            deployed_revision=None,
+            deployed_sha=None,
+            deployed_at=None,
+        )
+        with self._writer.begin() as connection:
+            inserted = connection.execute(records.insert().values(**values))
+            key = inserted.inserted_primary_key
+            assert key is not None
+            return int(key[0])
+
+    async def finish(self, record_id: int, record: Record) -> None:
+        """Write the final state of attempt `record_id`: the row, its objects and its images, in
+        one transaction. The row must be `in_progress` (or `interrupted`, when another agent
+        took it for dead); `record.result` must be final."""
+        if record.result is Result.IN_PROGRESS:
+            raise ValueError("finish needs a final result, not in_progress")
+        await self._call(self._finish, record_id, record)
+
+    def _finish(self, record_id: int, record: Record) -> None:
+        with self._writer.begin() as connection:
+            current = connection.execute(
+                select(records.c.result).where(records.c.id == record_id).with_for_update()
+            ).scalar_one_or_none()
+            if current is None:
+                raise RecordNotFoundError(
+                    f"ledger {self.url} has no record {record_id} to finish",
+                    url=self.url,
+                    record_id=record_id,
+                )
+            if current not in (Result.IN_PROGRESS.value, Result.INTERRUPTED.value):
+                raise RecordFinishedError(
+                    f"ledger record {record_id} is already finished ({current})",
+                    url=self.url,
+                    record_id=record_id,
+                )
+            connection.execute(
+                update(records).where(records.c.id == record_id).values(rows.record_values(record))
+            )
+            connection.execute(delete(objects).where(objects.c.record_id == record_id))
+            connection.execute(delete(images).where(images.c.record_id == record_id))
+            if record.objects:
+                connection.execute(objects.insert(), rows.object_rows(record_id, record.objects))
+            if record.images:
+                connection.execute(images.insert(), rows.image_rows(record_id, record.images))
+
+    async def interrupted(self, *, cluster: str) -> int:
+        """Mark this cluster's `in_progress` records `interrupted`; returns how many.
+
+        Call it when an agent starts leading, before its first attempt: any `in_progress` row of
+        its cluster then belongs to an agent that stopped mid-attempt. `finished_at` stays empty
+        (when the attempt really ended is unknown)."""
+        return await self._call(self._interrupted, cluster)
+
+    def _interrupted(self, cluster: str) -> int:
+        with self._writer.begin() as connection:
+            changed = connection.execute(
+                update(records)
+                .where(records.c.cluster == cluster, records.c.result == Result.IN_PROGRESS.value)
+                .values(
+                    result=Result.INTERRUPTED.value,
+                    reason=_INTERRUPTED_REASON,
+                    message=_INTERRUPTED_MESSAGE,
+                )
+            )
+            return int(changed.rowcount)
+
+    async def prune(
+        self, *, older_than: timedelta | None = None, keep_per_sync: int | None = None
+    ) -> int:
+        """Delete old records; returns how many.
+
+        A record goes when it started more than `older_than` ago, or when its sync has
+        `keep_per_sync` newer records (either rule suffices; neither given deletes nothing).
+        Kept whatever the rules say: `in_progress` records, each sync's latest deploying record
+        (so `where` and `at` still know what runs now), and the first record of the run of
+        its current revision (so "since" stays exact for revisions)."""
+        if keep_per_sync is not None and keep_per_sync < 0:
+            raise ValueError("keep_per_sync must be 0 or more")
+        if older_than is None and keep_per_sync is None:
+            return 0
+        cutoff = datetime.now(UTC) - older_than if older_than is not None else None
+        return await self._call(self._prune, cutoff, keep_per_sync)
+
+    def _prune(self, cutoff: datetime | None, keep: int | None) -> int:
+        key = (records.c.cluster, records.c.sync_namespace, records.c.sync_name)
+        rank = func.row_number().over(
+            partition_by=key, order_by=(records.c.started_at.desc(), records.c.id.desc())
+        )
+        ranked = select(*key, records.c.id, records.c.started_at, rank.label("rank")).where(
+            records.c.result != Result.IN_PROGRESS.value
+        )
+        ranked_sq = ranked.subquery()
+        rules = []
+        if cutoff is not None:
+            rules.append(ranked_sq.c.started_at < cutoff)
+        if keep is not None:
+            rules.append(ranked_sq.c.rank > keep)
+        with self._writer.begin() as connection:
+            candidates = connection.execute(
+                select(
+                    ranked_sq.c.id,
+                    ranked_sq.c.cluster,
+                    ranked_sq.c.sync_namespace,
+                    ranked_sq.c.sync_name,
+                ).where(or_(*rules))
+            ).all()
+            if not candidates:
+                return 0
+            protected: set[int] = set()
+            for sync in {_sync_key(row) for row in candidates}:
+                protected |= self._anchors(connection, sync)
+            doomed = sorted({row.id for row in candidates} - protected)
+            for chunk in _chunks(doomed):
+                connection.execute(delete(objects).where(objects.c.record_id.in_(chunk)))
+                connection.execute(delete(images).where(images.c.record_id.in_(chunk)))
+                connection.execute(delete(records).where(records.c.id.in_(chunk)))
+            return len(doomed)
+
+    @staticmethod
+    def _anchors(connection: Connection, sync: tuple[str, str, str]) -> set[int]:
+        """The latest deploying record of a sync and the first of its current revision's run."""
+        states = Ledger._deployed_states(connection, sync)
+        if not states:
+            return set()
+        latest = states[0]
+        first = latest.id
+        for state in states:
+            if not _same_deployed(state, latest):
+                break
+            first = state.id
+        return {latest.id, first}
+
+    @staticmethod
+    def _deployed_states(connection: Connection, sync: tuple[str, str, str]) -> list[Any]:
+        """A sync's deploying records, newest first: id, deployed revision/sha/time."""
+        cluster, namespace, name = sync
+        return list(
+            connection.execute(
+                select(
+                    records.c.id,
+                    records.c.deployed_revision,
+                    records.c.deployed_sha,
+                    records.c.deployed_at,
+                )
+                .where(
+                    records.c.cluster == cluster,
+                    records.c.sync_namespace == namespace,
+                    records.c.sync_name == name,
+                    records.c.deployed_at.is_not(None),
+                )
+                .order_by(records.c.deployed_at.desc(), records.c.id.desc())
+            ).all()
+        )
+
+    # -- reading ---------------------------------------------------------------------------------
+    async def get(self, record_id: int) -> Record | None:
+        """One record with its objects and images."""
+        found = await self._call(
+            self._select, select(*rows.COLUMNS).where(records.c.id == record_id)
+        )
+        return found[0] if found else None
+
+    def _select(self, query: Select[Any], *, with_objects: bool = True) -> list[Record]:
+        with self._engine.connect() as connection:
+            found = connection.execute(query).mappings().all()
+            ids = [int(row["id"]) for row in found]
+            object_map: dict[int, list[Any]] = {i: [] for i in ids}
+            image_map: dict[int, list[str]] = {i: [] for i in ids}
+            if with_objects:
+                for chunk in _chunks(ids):
+                    for row in connection.execute(
+                        select(objects)
+                        .where(objects.c.record_id.in_(chunk))
+                        .order_by(objects.c.record_id, objects.c.position)
+                    ).mappings():
+                        object_map[int(row["record_id"])].append(rows.object_of(row))
+            for chunk in _chunks(ids):
+                for image_row in connection.execute(
+                    select(images.c.record_id, images.c.image).where(images.c.record_id.in_(chunk))
+                ):
+                    image_map[int(image_row.record_id)].append(image_row.image)
+        return [
+            rows.record_of(row, object_map[int(row["id"])], image_map[int(row["id"])])
+            for row in found
+        ]
+
+    async def history(
+        self,
+        *,
+        sync: str | None = None,
+        namespace: str | None = None,
+        environment: str | None = None,
+        cluster: str | None = None,
+        since: datetime | None = None,
+        limit: int = 50,
+    ) -> list[Record]:
+        """Attempts, newest first (by start), with their objects and images.
+
+        Filters: `sync` (the Sync's name), `namespace` (its namespace), `environment`, `cluster`,
+        `since` (started at or after). At most `limit` records."""
+        query = select(*rows.COLUMNS)
+        if sync is not None:
+            query = query.where(records.c.sync_name == sync)
+        if namespace is not None:
+            query = query.where(records.c.sync_namespace == namespace)
+        if environment is not None:
+            query = query.where(records.c.environment == environment)
+        if cluster is not None:
+            query = query.where(records.c.cluster == cluster)
+        if since is not None:
+            query = query.where(records.c.started_at >= since)
+        query = query.order_by(records.c.started_at.desc(), records.c.id.desc()).limit(limit)
+        return await self._call(self._select, query)
+
+    async def at(self, when: datetime, *, environment: str | None = None) -> list[Record]:
+        """What ran at `when`: per sync, the latest record whose deployed time is at or before
+        `when` (its `deployed_revision` is what ran), ordered by environment, cluster, sync.
+
+        `environment` filters on that record's environment. A sync that had deployed nothing
+        yet at `when` is absent."""
+        latest = _latest_deployed(before=when)
+        query = select(*rows.COLUMNS).where(records.c.id.in_(latest))
+        if environment is not None:
+            query = query.where(records.c.environment == environment)
+        query = query.order_by(
+            records.c.environment,
+            records.c.cluster,
+            records.c.sync_namespace,
+            records.c.sync_name,
+        )
+        return await self._call(self._select, query)
+
+    async def where(self, what: str) -> list[Deployment]:
+        """Every sync, in every cluster sharing this ledger, where a revision or an image is
+        deployed now, and since when (see `gitmoor.ledger.deployments` for the exact rule and
+        `gitmoor.ledger.lookup` for how `what` is read). Raises ValueError when `what` is
+        neither a revision nor an image."""
+        return await self._call(self._where, parse_query(what))
+
+    def _where(self, query: RevisionQuery | ImageQuery) -> list[Deployment]:
+        current = select(
+            *rows.COLUMNS,
+            records.c.deployed_revision,
+            records.c.deployed_sha,
+            records.c.deployed_at,
+        ).where(records.c.id.in_(_latest_deployed()))
+        if isinstance(query, RevisionQuery):
+            current = current.where(
+                records.c.deployed_sha.startswith(query.sha_prefix, autoescape=True)
+            )
+        else:
+            with_image = select(images.c.record_id).where(images.c.image.in_(query.spellings))
+            current = current.where(records.c.id.in_(with_image))
+        found: list[Deployment] = []
+        with self._engine.connect() as connection:
+            for row in connection.execute(current).all():
+                sync = _sync_key(row)
+                states = self._deployed_states(connection, sync)
+                if isinstance(query, RevisionQuery):
+                    matches: Callable[[Any], bool] = functools.partial(_same_deployed, row)
+                else:
+                    having = self._ids_with_images(connection, sync, query.spellings)
+                    matches = functools.partial(_has, having)
+                since = run_start((s.deployed_at, matches(s)) for s in states)
+                assert since is not None
+                now_images = connection.execute(
+                    select(images.c.image).where(images.c.record_id == row.id)
+                ).scalars()
+                found.append(
+                    Deployment(
+                        environment=row.environment,
+                        cluster=row.cluster,
+                        sync_namespace=row.sync_namespace,
+                        sync_name=row.sync_name,
+                        revision=row.deployed_revision,
+                        commit_sha=row.deployed_sha or "",
+                        since=since,
+                        deployed_at=row.deployed_at,
+                        record_id=int(row.id),
+                        images=tuple(sorted(now_images)),
+                    )
+                )
+        found.sort(key=lambda d: (d.environment, d.cluster, d.sync_namespace, d.sync_name))
+        return found
+
+    @staticmethod
+    def _ids_with_images(
+        connection: Connection, sync: tuple[str, str, str], spellings: Iterable[str]
+    ) -> set[int]:
+        cluster, namespace, name = sync
+        return set(
+            connection.execute(
+                select(images.c.record_id)
+                .join(records, records.c.id == images.c.record_id)
+                .where(
+                    records.c.cluster == cluster,
+                    records.c.sync_namespace == namespace,
+                    records.c.sync_name == name,
+                    images.c.image.in_(list(spellings)),
+                )
+            ).scalars()
+        )
+
+    async def dora(
+        self,
+        *,
+        environment: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Dora:
+        """DORA figures over [since, until] (default: all history up to now), optionally for one
+        environment; the definitions are in `gitmoor.ledger.dora`."""
+        end = until or datetime.now(UTC)
+        return await self._call(self._dora, environment, since, end)
+
+    def _dora(self, environment: str | None, since: datetime | None, until: datetime) -> Dora:
+        query = select(*rows.COLUMNS).where(records.c.started_at <= until)
+        if since is not None:
+            # Attempts in the window, plus what each sync ran when it opened.
+            baseline = _latest_deployed(before=since)
+            query = query.where(or_(records.c.started_at >= since, records.c.id.in_(baseline)))
+        if environment is not None:
+            query = query.where(records.c.environment == environment)
+        return dora_of(self._select(query, with_objects=False), since=since, until=until)
+
+
+def _same_deployed(a: Any, b: Any) -> bool:
+    """Two deploying rows ran the same commit (by sha; by revision text when there is none)."""
+    if a.deployed_sha and b.deployed_sha:
+        return bool(a.deployed_sha == b.deployed_sha)
+    return bool(a.deployed_revision == b.deployed_revision)
+
+
+def _has(ids: set[int], state: Any) -> bool:
+    return int(state.id) in ids
