@@ -13,6 +13,7 @@ import pytest
 from gitmoor.kube import Kube
 from testenv.cluster import ControlPlane, is_running
 from testenv.gitserver import GitServers
+from testenv.postgres import Postgres
 
 _PLANE_KEY = pytest.StashKey[ControlPlane]()
 
@@ -82,6 +83,18 @@ def git_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServers
         yield servers
     finally:
         servers.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A PostgreSQL server on loopback (Debian's binaries), shared by the whole run."""
+    server = Postgres().start()
+    pid = server.pid
+    try:
+        yield server
+    finally:
+        server.stop()
+        assert not server.running, f"PostgreSQL (pid {pid}) outlived the test run"
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -13,6 +13,7 @@ import typer
 
 from gitmoor import logs
 from gitmoor.cli.common import CONTEXT, KUBECONFIG, err, kubeconfig_path, run_async
+from gitmoor.ledger import IN_CLUSTER_URL, local_default
 from gitmoor.model.config import ConfigError, Resource, load_documents
 from gitmoor.model.notifications import Provider, PushEvent
 from gitmoor.reconcile.runner import Readiness, RunOptions, connect, run_agent
@@ -52,6 +53,19 @@ def run(
         help="Secret (in the lease namespace) holding the webhook keys: github, gitlab, gitea, "
         "generic.",
     ),
+    ledger: str = typer.Option(
+        None,
+        "--ledger",
+        envvar="GITMOOR_LEDGER",
+        help="Ledger URL: sqlite:///PATH or postgresql://...; 'none' turns it off. Default: "
+        f"{IN_CLUSTER_URL} in a cluster, else ~/.local/state/gitmoor/ledger.db.",
+    ),
+    cluster_name: str = typer.Option(
+        None, "--cluster-name", envvar="GITMOOR_CLUSTER", help="This cluster's name in the ledger."
+    ),
+    environment: str = typer.Option(
+        "", "--environment", help="Default environment of Syncs in the ledger (default: cluster)."
+    ),
     log_level: str = typer.Option("info", "--log-level"),
     log_format: str = typer.Option("auto", "--log-format", help="json, console or auto."),
 ) -> None:
@@ -74,6 +88,9 @@ def run(
         leader_election=leader_election,
         lease_namespace=lease_namespace or os.environ.get("GITMOOR_NAMESPACE") or "gitmoor-system",
         identity=os.environ.get("GITMOOR_POD_NAME", ""),
+        ledger_url=_ledger_url(ledger),
+        cluster=cluster_name or context or "default",
+        environment=environment,
     )
 
     async def main() -> int:
@@ -117,3 +134,11 @@ def forward_push(readiness: Readiness) -> Callable[[PushEvent], int]:
         return readiness.agent.on_push(event)
 
     return on_push
+
+
+def _ledger_url(value: str | None) -> str | None:
+    if value == "none":
+        return None
+    if value:
+        return value
+    return IN_CLUSTER_URL if os.environ.get("KUBERNETES_SERVICE_HOST") else local_default()

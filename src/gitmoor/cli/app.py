@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from gitmoor import __version__
-from gitmoor.cli import agent, local, resources, validate
+from gitmoor.cli import agent, ledger, local, resources, validate
 
 app = typer.Typer(
     name="gitmoor",
@@ -45,6 +45,10 @@ app.command("rollback")(resources.rollback)
 app.command("render")(local.render)
 app.command("install")(local.install)
 app.command("validate")(validate.validate)
+app.command("history")(ledger.history)
+app.command("where")(ledger.where)
+app.command("at")(ledger.at)
+app.command("dora")(ledger.dora)
 
 
 def main() -> None:

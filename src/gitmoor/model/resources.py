@@ -231,6 +231,12 @@ class SyncSpec(_Model):
         "do not retry the failed one until a new commit, a spec change or `gitmoor sync --force`.",
     )
     helm: HelmSpec | None = None
+    environment: str | None = Field(
+        default=None,
+        max_length=63,
+        description="The ledger's name for where this Sync deploys (e.g. prod); default: the "
+        "agent's --environment, else its cluster name.",
+    )
     notifications: list[NotificationSink] = Field(
         default_factory=list,
         description="Where to report failure, rollback, drift and recovery.",

@@ -26,15 +26,17 @@ from gitmoor.errors import (
     TransientError,
 )
 from gitmoor.kube import Kube
+from gitmoor.ledger import Ledger, LedgerError
 from gitmoor.model import Artifact, InventoryEntry, ObjectRef
 from gitmoor.model.credentials import GitCredentials
 from gitmoor.model.durations import parse_duration
 from gitmoor.model.graph import describe, find_cycle
 from gitmoor.model.notifications import NotificationEvent, NotificationKind, PushEvent
+from gitmoor.model.record import Record
 from gitmoor.model.resources import API_VERSION, GitRef, GitSource, Sync
 from gitmoor.notify import Notifier
 from gitmoor.reconcile import conditions as cond
-from gitmoor.reconcile import events
+from gitmoor.reconcile import events, records
 from gitmoor.reconcile import status as st
 from gitmoor.reconcile.drift import Drift, DriftMonitor
 from gitmoor.reconcile.pipeline import HealthGateError, Outcome, Stage, restore, run
@@ -76,6 +78,9 @@ class AgentOptions:
     concurrency: int = 4
     namespace: str = ""  # watch one namespace; empty: all
     shutdown_grace: float = 20.0
+    ledger: Ledger | None = None
+    cluster: str = "default"
+    environment: str = ""
 
 
 @dataclass
@@ -104,6 +109,7 @@ class Agent:
         # `drift: report` Syncs: what differs from Git, per Sync, until the next apply.
         self.reported: dict[tuple[str, str], dict[ObjectRef, tuple[str, ...]]] = {}
         self._corrections: dict[ObjectRef, list[float]] = {}
+        self._restored: dict[tuple[str, str], Outcome] = {}
         self.queue: WorkQueue[Key] = WorkQueue()
         self.objects: dict[Key, dict[str, Any]] = {}
         self.running: dict[Key, _Running] = {}
@@ -576,6 +582,15 @@ class Agent:
             and old.get("observedGeneration") == generation
             and not (requested and old.get("lastHandledReconcileAt") != requested)
         )
+        record_id: int | None = None
+        begun: Record | None = None
+        if not detect_only and (
+            old.get("lastAppliedRevision") != artifact.revision
+            or old.get("observedGeneration") != generation
+            or (requested and old.get("lastHandledReconcileAt") != requested)
+        ):
+            begun = self._record_start(key, sync, artifact, bool(pinned), outcome.started)
+            record_id = await self._ledger_begin(begun)
         self.drift.pause(sk)
         try:
             await run(
@@ -645,6 +660,19 @@ class Agent:
                 await self.events.emit(obj, events.WARNING, reason, str(outcome.error))
         await self._write_status(key, obj, new)
         self._account(key, sync, outcome, new, old)
+        if begun is None and (outcome.wrote or outcome.error is not None) and not detect_only:
+            # An interval run that changed the cluster (or tried to) is an attempt too.
+            begun = self._record_start(key, sync, artifact, bool(pinned), outcome.started)
+            record_id = await self._ledger_begin(begun)
+        if begun is not None and record_id is not None:
+            final = records.finished(
+                begun,
+                outcome,
+                reason=_ready_reason(new),
+                message=new_message(new),
+                restored=self._restored.pop(sk, None),
+            )
+            await self._ledger_finish(record_id, final)
         if new.get("lastFailedRevision") == outcome.revision and outcome.error is not None:
             return jittered(parse_duration(sync.spec.interval))
         return self._next(key, sync.spec.interval, outcome.error, sync.spec.retry_interval)
@@ -729,6 +757,7 @@ class Agent:
         )
         failed_inventory = failed.inventory or failed.partial
         restored = await restore(self.kube, sync, snapshot, failed_inventory, on_stage=on_stage)
+        self._restored[(key[1], key[2])] = restored
         self._log_outcome(key, restored)
         if restored.error is None:
             self.drift.track((key[1], key[2]), restored.tracked)
@@ -752,6 +781,41 @@ class Agent:
         return await self.fetcher.fetch(
             f"{skey[0]}/{skey[1]}#pinned", spec, credentials, timeout=parse_duration(spec.timeout)
         )
+
+    # -- ledger ------------------------------------------------------------------------------
+    def _record_start(
+        self, key: Key, sync: Sync, artifact: Artifact, pinned: bool, at: float
+    ) -> Record:
+        src_ns = sync.spec.source_ref.namespace or sync.metadata.namespace
+        source = self.objects.get(("GitSource", src_ns, sync.spec.source_ref.name)) or {}
+        return records.started(
+            namespace=key[1],
+            name=key[2],
+            environment=sync.spec.environment or self.options.environment or self.options.cluster,
+            cluster=self.options.cluster,
+            source_url=str((source.get("spec") or {}).get("url", "")),
+            artifact=artifact,
+            trigger=self.current_trigger.get(key, Trigger.INTERVAL),
+            pinned=pinned,
+            at=at,
+        )
+
+    async def _ledger_begin(self, record: Record) -> int | None:
+        if self.options.ledger is None:
+            return None
+        try:
+            return await self.options.ledger.begin(record)
+        except LedgerError as err:
+            log.warning("ledger unavailable: attempt not recorded", error=str(err))
+            return None
+
+    async def _ledger_finish(self, record_id: int, record: Record) -> None:
+        if self.options.ledger is None:
+            return
+        try:
+            await self.options.ledger.finish(record_id, record)
+        except LedgerError as err:
+            log.warning("ledger unavailable: attempt left in progress", error=str(err))
 
     # -- drift -------------------------------------------------------------------------------
     async def _on_drift(self, drift: Drift) -> None:
@@ -950,3 +1014,10 @@ def _mark_pinned(status: dict[str, Any], pinned: str | None, generation: int | N
     for c in status.get("conditions") or []:
         if c.get("type") == cond.READY and c.get("status") == "True":
             c["message"] = f"{c['message']} (pinned by gitmoor rollback; `gitmoor resume` unpins)"
+
+
+def _ready_reason(status: dict[str, Any]) -> str:
+    for c in status.get("conditions") or []:
+        if c.get("type") == cond.READY:
+            return str(c.get("reason", ""))
+    return ""

@@ -66,6 +66,7 @@ class Outcome:
     started: float = field(default_factory=time.time)
     finished: float = 0.0
     applied: bool = False  # every object of the revision was applied (health aside)
+    applied_at: float = 0.0
     # What may exist now: the previous inventory plus everything this attempt may have created.
     partial: tuple[InventoryEntry, ...] = ()
     # The objects of the revision as sent (labels, namespace): the snapshot a rollback restores.
@@ -283,6 +284,8 @@ async def _converge(
         outcome.changes = outcome.changes + await apply.apply_phase(kube, phase)
         last = index == len(phases) - 1
         outcome.applied = last
+        if last:
+            outcome.applied_at = time.time()
         # Explicit order phases are always gated; the last one only when the Sync waits.
         if (not last) or sync.spec.wait:
             stage(Stage.WAIT)
@@ -291,6 +294,7 @@ async def _converge(
             if not verdict.healthy:
                 raise HealthGateError(verdict)
     outcome.applied = True
+    outcome.applied_at = outcome.applied_at or time.time()
     outcome.inventory = the_plan.inventory
 
     if (sync.spec.prune if prune is None else prune) and the_plan.prune:

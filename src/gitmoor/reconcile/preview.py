@@ -129,10 +129,10 @@ async def preview(kube: Kube, root: Path, path: str, target: Target) -> Preview:
     desired, failures = await plan.prepare(
         kube, list(rendered.manifests), owner, target_namespace=target.target_namespace
     )
-    if target.owner is None:
-        desired = await _with_live_owners(kube, desired, owner)
     waiting = await _not_servable_yet(kube, desired)
     checkable = [d for d in desired if d.ref not in waiting]
+    if target.owner is None:
+        checkable = await _with_live_owners(kube, checkable, owner)
     force = bool(target.sync and target.sync.spec.force)
     planned = await plan.plan_objects(
         kube, checkable, owner, force_recreate=force, failures=failures

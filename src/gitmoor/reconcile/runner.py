@@ -16,6 +16,7 @@ import structlog
 from gitmoor.errors import GitmoorError, UnknownKindError
 from gitmoor.health import wait_healthy
 from gitmoor.kube import Kube
+from gitmoor.ledger import Ledger
 from gitmoor.model import ObjectRef
 from gitmoor.model.config import Resource, to_document
 from gitmoor.model.crds import crds
@@ -39,6 +40,9 @@ class RunOptions:
     lease_namespace: str = "gitmoor-system"
     lease_name: str = "gitmoor-leader"
     identity: str = ""
+    ledger_url: str | None = None  # None: no ledger
+    cluster: str = "default"
+    environment: str = ""
 
 
 async def connect(kubeconfig: Path | None, context: str | None) -> Kube:
@@ -119,12 +123,22 @@ async def run_agent(
             )
             if not await elector.acquire(stop):
                 return 0
+        # Opened once leading: the attempts this cluster's agent left in progress when it
+        # stopped (or crashed) are marked interrupted here, never lost.
+        ledger = (
+            await Ledger.open(options.ledger_url, cluster=options.cluster)
+            if options.ledger_url
+            else None
+        )
         agent = Agent(
             kube,
             AgentOptions(
                 cache_dir=options.cache_dir,
                 concurrency=options.concurrency,
                 namespace=options.namespace,
+                ledger=ledger,
+                cluster=options.cluster,
+                environment=options.environment,
             ),
         )
         agent_stop = asyncio.Event()
@@ -151,6 +165,8 @@ async def run_agent(
         finally:
             keeper.cancel()
             forwarder.cancel()
+            if ledger is not None:
+                await ledger.close()
             if elector is not None and not lost:
                 await elector.release()
         log.info("stopped", lost_leadership=lost)

@@ -40,6 +40,10 @@ class AgentHarness:
         self._server: web.AppRunner | None = None
         self.readiness = Readiness()
         self.http_url = ""
+        # Each test's agent stands for one cluster, with a ledger of its own unless shared.
+        self.ledger_url: str | None = f"sqlite:///{workdir / 'ledger.db'}"
+        self.cluster = namespace
+        self.environment = ""
 
     # -- the agent ---------------------------------------------------------------------------
     async def start(self, *, http: bool = False) -> None:
@@ -52,6 +56,9 @@ class AgentHarness:
             namespace=self.namespace,
             lease_namespace=self.namespace,
             concurrency=4,
+            ledger_url=self.ledger_url,
+            cluster=self.cluster,
+            environment=self.environment,
         )
         self.readiness = Readiness()
         if http:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -30,17 +30,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             and callspec.params.get("backend") == "postgres"
         ):
             item.add_marker("postgres")
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[Postgres]:
-    server = Postgres().start()
-    pid = server.pid
-    try:
-        yield server
-    finally:
-        server.stop()
-        assert not server.running, f"PostgreSQL (pid {pid}) outlived the test run"
 
 
 def new_database(postgres: Postgres) -> str:

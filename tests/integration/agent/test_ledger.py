@@ -1,0 +1,254 @@
+"""The deployment ledger, written by real agents: every attempt recorded, crash-safe, and
+`history`/`where`/`at`/`dora` answering across environments that share one PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gitmoor.kube import Kube
+from gitmoor.ledger import Ledger
+from gitmoor.model.record import Result
+from gitmoor.reconcile import conditions as cond
+from testenv.gitserver import GitServers, Worktree
+from testenv.postgres import Postgres
+from testenv.wait import eventually
+from tests.integration.agent.harness import AgentHarness
+from tests.integration.agent.manifests import configmap, deployment
+from tests.integration.agent.test_cli import gitmoor
+
+pytestmark = [pytest.mark.cluster, pytest.mark.gitserver]
+
+STUCK = "      nodeSelector:\n        no-such-label: anywhere\n"
+
+
+async def _ledger_cli(
+    *args: str, url: str, kubeconfig: Path
+) -> list[dict[str, object]] | dict[str, object]:
+    code, out, err = await gitmoor(*args, "--ledger", url, "-o", "json", kubeconfig=kubeconfig)
+    assert code == 0, err
+    return json.loads(out)  # type: ignore[no-any-return]
+
+
+async def test_every_attempt_is_recorded_with_its_objects_and_a_rollback(
+    harness: AgentHarness, git_servers: GitServers, unique_name: str
+) -> None:
+    h, ns = harness, harness.namespace
+    repo, tree = h.repo(git_servers, unique_name)
+    await h.source("repo", repo.file_url)
+    await h.sync("app", "repo", atomic=True, timeout="8s")
+    v1 = tree.commit(
+        "v1", {"web.yaml": deployment("web", ns), "cm.yaml": configmap("c", ns, v="1")}
+    )
+    tree.push()
+    await h.wait_applied("app", v1)
+    v2 = tree.commit("v2: nginx 1.28", {"web.yaml": deployment("web", ns, image="nginx:1.28")})
+    tree.push()
+    await h.wait_applied("app", v2)
+    v3 = tree.commit(
+        "v3: stuck", {"web.yaml": deployment("web", ns, image="nginx:1.29", extra_spec=STUCK)}
+    )
+    tree.push()
+    await h.wait_condition("Sync", "app", cond.READY, "False", reason="RolledBack", within=120)
+
+    assert h.ledger_url is not None
+    async with await Ledger.open(h.ledger_url) as ledger:
+        records = await ledger.history(sync="app", namespace=ns)
+    by_sha = {r.commit_sha: r for r in records}
+    assert by_sha[v1].result is Result.APPLIED
+    assert by_sha[v1].created == 2
+    assert by_sha[v2].result is Result.APPLIED
+    assert by_sha[v2].configured == 1
+    assert by_sha[v2].images == ("nginx:1.28",)
+    assert by_sha[v2].commit_message == "v2: nginx 1.28"
+    assert by_sha[v2].commit_author.startswith("Gitmoor Test")
+    assert by_sha[v2].applied_at is not None
+    assert by_sha[v2].healthy_at is not None
+    bad = by_sha[v3]
+    assert bad.result is Result.ROLLED_BACK
+    assert bad.rolled_back_to == f"main@sha1:{v2}"
+    assert bad.reason == "RolledBack"
+    assert bad.images == ("nginx:1.28",), "a rollback leaves the restored revision's images running"
+    assert {(o.ref.kind, o.ref.name) for o in bad.objects} >= {("Deployment", "web")}
+    assert by_sha[v1].environment == ns  # the cluster name, when neither Sync nor agent says
+
+    # The CLI answers the same from the same ledger.
+    rows = await _ledger_cli("history", "app", "-n", ns, url=h.ledger_url, kubeconfig=h.kubeconfig)
+    assert isinstance(rows, list)
+    assert [r["result"] for r in rows][:3] == ["rolled_back", "applied", "applied"]
+    where = await _ledger_cli("where", "nginx:1.28", url=h.ledger_url, kubeconfig=h.kubeconfig)
+    assert isinstance(where, list)
+    assert [(w["sync_namespace"], w["sync_name"]) for w in where] == [(ns, "app")]
+
+
+async def test_an_agent_killed_mid_attempt_leaves_an_interrupted_record_and_recovers(
+    kube: Kube,
+    kubeconfig: Path,
+    namespace: str,
+    git_servers: GitServers,
+    unique_name: str,
+    tmp_path: Path,
+) -> None:
+    ns = namespace
+    repo = git_servers.create_repo(unique_name)
+    tree = Worktree.init(tmp_path / "work", remote=repo.file_url)
+    tree.commit("stuck", {"web.yaml": deployment("web", ns, extra_spec=STUCK)})
+    tree.push()
+    config = tmp_path / "gitmoor.yaml"
+    config.write_text(
+        yaml.safe_dump_all(
+            [
+                {
+                    "apiVersion": "gitmoor.io/v1alpha1",
+                    "kind": "GitSource",
+                    "metadata": {"name": "repo", "namespace": ns},
+                    "spec": {"url": repo.file_url, "interval": "2s"},
+                },
+                {
+                    "apiVersion": "gitmoor.io/v1alpha1",
+                    "kind": "Sync",
+                    "metadata": {"name": "app", "namespace": ns},
+                    "spec": {"sourceRef": {"name": "repo"}, "timeout": "10m"},
+                },
+            ]
+        )
+    )
+    ledger_url = f"sqlite:///{tmp_path / 'ledger.db'}"
+
+    async def agent() -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "gitmoor",
+            "run",
+            "--config",
+            str(config),
+            "--watch-namespace",
+            ns,
+            "--lease-namespace",
+            ns,
+            "--http-port",
+            "0",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--ledger",
+            ledger_url,
+            "--cluster-name",
+            "east",
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+            env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+        )
+
+    first = await agent()
+    try:
+        # In the middle of the attempt: applied, now waiting for a health that never comes.
+        await eventually(
+            lambda: kube.get("apps/v1", "Deployment", "web", ns),
+            lambda o: bool(o),
+            within=90,
+            what="the stuck revision to be applied",
+        )
+        async with await Ledger.open(ledger_url) as ledger:
+            (running,) = await ledger.history(sync="app", namespace=ns)
+        assert running.result is Result.IN_PROGRESS
+    finally:
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+
+    fixed = tree.commit("fixed", {"web.yaml": deployment("web", ns)})
+    tree.push()
+    second = await agent()
+    try:
+        await eventually(
+            lambda: kube.get("gitmoor.io/v1alpha1", "Sync", "app", ns),
+            lambda o: (
+                bool(o)
+                and str((o.get("status") or {}).get("lastAppliedRevision", "")).endswith(fixed)
+                and cond.is_true(o, cond.READY)
+            ),
+            within=120,
+            what="the restarted agent to apply the fix",
+        )
+    finally:
+        second.send_signal(signal.SIGTERM)
+        await second.wait()
+    async with await Ledger.open(ledger_url) as ledger:
+        records = await ledger.history(sync="app", namespace=ns)
+    results = [(r.commit_sha == fixed, r.result) for r in reversed(records)]
+    assert results[0] == (False, Result.INTERRUPTED)
+    assert results[-1] == (True, Result.APPLIED)
+    assert all(r.cluster == "east" for r in records)
+
+
+async def test_two_environments_share_one_postgres_ledger(
+    kube: Kube,
+    kubeconfig: Path,
+    git_servers: GitServers,
+    unique_name: str,
+    tmp_path: Path,
+    postgres: Postgres,
+) -> None:
+    url = postgres.create_database(f"shared_{unique_name.replace('-', '_')[-20:]}")
+    repo = git_servers.create_repo(unique_name)
+    tree = Worktree.init(tmp_path / "work", remote=repo.file_url)
+    names = [f"{unique_name[:40]}-stg", f"{unique_name[:40]}-prd"]
+    agents: list[AgentHarness] = []
+    for ns, env in zip(names, ("staging", "prod"), strict=True):
+        await kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+        h = AgentHarness(kube, kubeconfig, ns, tmp_path / env)
+        h.ledger_url, h.cluster, h.environment = url, f"cluster-{env}", env
+        await h.start()
+        agents.append(h)
+    staging, prod = agents
+    try:
+
+        def files(version: str) -> dict[str, str]:
+            return {
+                "web.yaml": deployment("web", "placeholder", image=f"shop:{version}").replace(
+                    "  namespace: placeholder\n", ""
+                )
+            }
+
+        v1 = tree.commit("v1", files("1.0.0"))
+        tree.tag("v1.0.0")
+        tree.push(tags=True)
+        await staging.source("repo", repo.file_url)
+        await staging.sync("shop", "repo", targetNamespace=staging.namespace, wait=False)
+        await prod.source("repo", repo.file_url, ref={"semver": ">=1.0.0"})
+        await prod.sync("shop", "repo", targetNamespace=prod.namespace, wait=False)
+        await staging.wait_applied("shop", v1)
+        await prod.wait_applied("shop", v1)
+        between = datetime.now(UTC)
+        await asyncio.sleep(1.5)
+        v2 = tree.commit("v2", files("2.0.0"))
+        tree.push()
+        await staging.wait_applied("shop", v2)
+    finally:
+        for h in agents:
+            await h.stop()
+
+    async with await Ledger.open(url) as ledger:
+        where_v1 = await ledger.where(v1[:10])
+        where_v2 = await ledger.where("shop:2.0.0")
+        at_between = await ledger.at(between, environment="staging")
+        stg_history = await ledger.history(environment="staging")
+        dora = await ledger.dora(environment="staging")
+    assert {d.environment for d in where_v1} == {"prod"}
+    assert {d.environment for d in where_v2} == {"staging"}
+    assert [r.commit_sha for r in at_between] == [v1]
+    assert [r.commit_sha for r in stg_history] == [v2, v1]
+    assert dora.deployments == 2
+
+    # The CLI sees both clusters from anywhere that reaches the shared ledger.
+    rows = await _ledger_cli("where", v1[:10], url=url, kubeconfig=kubeconfig)
+    assert isinstance(rows, list)
+    assert len(rows) == 1
