@@ -14,6 +14,7 @@ import typer
 from gitmoor import logs
 from gitmoor.cli.common import CONTEXT, KUBECONFIG, err, kubeconfig_path, run_async
 from gitmoor.ledger import IN_CLUSTER_URL, local_default
+from gitmoor.ledger.times import parse_age
 from gitmoor.model.config import ConfigError, Resource, load_documents
 from gitmoor.model.notifications import Provider, PushEvent
 from gitmoor.reconcile.runner import Readiness, RunOptions, connect, run_agent
@@ -60,6 +61,11 @@ def run(
         help="Ledger URL: sqlite:///PATH or postgresql://...; 'none' turns it off. Default: "
         f"{IN_CLUSTER_URL} in a cluster, else ~/.local/state/gitmoor/ledger.db.",
     ),
+    ledger_retention: str = typer.Option(
+        "365d",
+        "--ledger-retention",
+        help="Prune ledger records older than this (e.g. 90d); 0: keep all.",
+    ),
     cluster_name: str = typer.Option(
         None, "--cluster-name", envvar="GITMOOR_CLUSTER", help="This cluster's name in the ledger."
     ),
@@ -89,6 +95,7 @@ def run(
         lease_namespace=lease_namespace or os.environ.get("GITMOOR_NAMESPACE") or "gitmoor-system",
         identity=os.environ.get("GITMOOR_POD_NAME", ""),
         ledger_url=_ledger_url(ledger),
+        ledger_retention=_age(ledger_retention),
         cluster=cluster_name or context or "default",
         environment=environment,
     )
@@ -142,3 +149,9 @@ def _ledger_url(value: str | None) -> str | None:
     if value:
         return value
     return IN_CLUSTER_URL if os.environ.get("KUBERNETES_SERVICE_HOST") else local_default()
+
+
+def _age(text: str) -> float | None:
+    if text.strip() in ("0", ""):
+        return None
+    return parse_age(text).total_seconds()

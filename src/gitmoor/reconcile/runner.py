@@ -8,6 +8,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ class RunOptions:
     lease_name: str = "gitmoor-leader"
     identity: str = ""
     ledger_url: str | None = None  # None: no ledger
+    ledger_retention: float | None = None  # seconds; records older than this are pruned
     cluster: str = "default"
     environment: str = ""
 
@@ -156,7 +158,22 @@ async def run_agent(
             await stop.wait()
             agent_stop.set()
 
+        async def retain() -> None:
+            if ledger is None or not options.ledger_retention:
+                return
+            while True:
+                try:
+                    pruned = await ledger.prune(
+                        older_than=timedelta(seconds=options.ledger_retention)
+                    )
+                    if pruned:
+                        log.info("ledger pruned", records=pruned)
+                except GitmoorError as err:
+                    log.warning("ledger retention failed", error=str(err))
+                await asyncio.sleep(6 * 3600)
+
         keeper = asyncio.create_task(watch_leadership())
+        retention = asyncio.create_task(retain())
         forwarder = asyncio.create_task(forward_stop())
         if readiness is not None:
             readiness.agent = agent
@@ -165,6 +182,7 @@ async def run_agent(
         finally:
             keeper.cancel()
             forwarder.cancel()
+            retention.cancel()
             if ledger is not None:
                 await ledger.close()
             if elector is not None and not lost:
