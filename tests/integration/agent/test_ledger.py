@@ -189,15 +189,22 @@ async def test_an_agent_killed_mid_attempt_leaves_an_interrupted_record_and_reco
     assert all(r.cluster == "east" for r in records)
 
 
-async def test_two_environments_share_one_postgres_ledger(
+@pytest.mark.parametrize("backend", ["postgres", "sqlite"])
+async def test_two_environments_share_one_ledger(
     kube: Kube,
     kubeconfig: Path,
     git_servers: GitServers,
     unique_name: str,
     tmp_path: Path,
-    postgres: Postgres,
+    request: pytest.FixtureRequest,
+    backend: str,
+    crds: None,
 ) -> None:
-    url = postgres.create_database(f"shared_{unique_name.replace('-', '_')[-20:]}")
+    if backend == "postgres":
+        postgres: Postgres = request.getfixturevalue("postgres")
+        url = postgres.create_database(f"shared_{unique_name.replace('-', '_')[-20:]}")
+    else:
+        url = f"sqlite:///{tmp_path / 'shared-ledger.db'}"
     repo = git_servers.create_repo(unique_name)
     tree = Worktree.init(tmp_path / "work", remote=repo.file_url)
     names = [f"{unique_name[:40]}-stg", f"{unique_name[:40]}-prd"]
