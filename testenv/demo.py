@@ -137,6 +137,7 @@ def main() -> int:
         print(config.read_text())
 
         step("running the agent: gitmoor run --config gitmoor.yaml")
+        ledger = f"sqlite:///{work / 'ledger.db'}"
         log = (work / "agent.log").open("wb")
         agent = subprocess.Popen(
             [
@@ -152,12 +153,16 @@ def main() -> int:
                 str(work / "cache"),
                 "--log-format",
                 "json",
+                "--ledger",
+                ledger,
+                "--cluster-name",
+                "demo",
             ],
             env=env,
             stdout=log,
             stderr=log,
         )
-        print(f"agent pid {agent.pid}, logs in {work / 'agent.log'}")
+        print(f"agent pid {agent.pid}, logs in {work / 'agent.log'}, ledger {ledger}")
 
         step("waiting for the first revision to be applied and healthy")
         _wait_for_sync(env)
@@ -199,6 +204,10 @@ def main() -> int:
             env,
         )
         run([KUBECTL, "get", "syncs,gitsources", "-n", NS], env)
+
+        step("the deployment ledger: every attempt, and where a revision runs")
+        run([*GITMOOR, "history", "shop", "-n", NS, "--ledger", ledger], env)
+        run([*GITMOOR, "where", second[:12], "--ledger", ledger], env)
 
         if args.keep:
             step("the agent and the Git server keep running: Ctrl-C to stop them")

@@ -584,10 +584,11 @@ class Agent:
         )
         record_id: int | None = None
         begun: Record | None = None
+        # A record is begun before writing whenever the attempt may change the cluster: a new
+        # revision or spec. Re-running the applied revision is recorded only if it wrote.
         if not detect_only and (
             old.get("lastAppliedRevision") != artifact.revision
             or old.get("observedGeneration") != generation
-            or (requested and old.get("lastHandledReconcileAt") != requested)
         ):
             begun = self._record_start(key, sync, artifact, bool(pinned), outcome.started)
             record_id = await self._ledger_begin(begun)
