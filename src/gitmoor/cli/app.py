@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from gitmoor import __version__
-from gitmoor.cli import agent, ledger, local, resources, validate
+from gitmoor.cli import agent, bootstrap, diff, ledger, local, resources, validate
 
 app = typer.Typer(
     name="gitmoor",
@@ -45,6 +45,8 @@ app.command("rollback")(resources.rollback)
 app.command("render")(local.render)
 app.command("install")(local.install)
 app.command("validate")(validate.validate)
+app.command("diff")(diff.diff)
+app.command("bootstrap")(bootstrap.bootstrap)
 app.command("history")(ledger.history)
 app.command("where")(ledger.where)
 app.command("at")(ledger.at)

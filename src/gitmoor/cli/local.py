@@ -58,11 +58,17 @@ def install(
     export: bool = typer.Option(False, "--export", help="Print the manifests instead of applying."),
     namespace: str = typer.Option(installer.DEFAULT_NAMESPACE, "--namespace", "-n"),
     image: str = typer.Option(installer.DEFAULT_IMAGE, "--image", help="The agent's image."),
+    ledger_volume: str = typer.Option(
+        None, "--ledger-volume", help="Size of a PersistentVolumeClaim for the ledger, e.g. 1Gi."
+    ),
+    storage_class: str = typer.Option(None, "--storage-class", help="StorageClass of that claim."),
     kubeconfig: str | None = KUBECONFIG,
     context: str | None = CONTEXT,
 ) -> None:
     """Install gitmoor (CRDs, RBAC, the agent Deployment), or print it with --export."""
-    objects = installer.manifests(namespace=namespace, image=image)
+    objects = installer.manifests(
+        namespace=namespace, image=image, ledger_volume=ledger_volume, storage_class=storage_class
+    )
     if export:
         typer.echo(installer.render_yaml(objects), nl=False)
         return

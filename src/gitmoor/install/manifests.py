@@ -8,6 +8,9 @@ RBAC is split by purpose so each part can be read, audited and narrowed on its o
 - ClusterRoleBinding `gitmoor-apply` to `cluster-admin`: applying arbitrary manifests from Git
   needs write access to whatever those manifests hold. This is the binding to narrow (to the
   kinds your Syncs manage), or to drop once tenants' Syncs run as their own serviceAccountName.
+
+The ledger (SQLite by default) lives on the `data` volume: an emptyDir unless `ledger_volume`
+asks for a PersistentVolumeClaim, which keeps the history across restarts of the agent's Pod.
 """
 
 from __future__ import annotations
@@ -23,23 +26,33 @@ DEFAULT_IMAGE = f"ghcr.io/gitmoor/gitmoor:{__version__}"
 NAME = "gitmoor"
 APPLY_BINDING = "gitmoor-apply"
 LEADER_ELECTION = "gitmoor-leader-election"
+DATA_CLAIM = "gitmoor-data"
 HTTP_PORT = 8080
 # A path inside the agent's container (an emptyDir), not on the machine rendering this.
 _TMP = "/tmp"  # noqa: S108
-# The image's non-root user; fixed so file ownership on volumes is predictable.
-_UID = 65532
+# The image's non-root user (the Dockerfile's USER); fixed so file ownership on volumes is
+# predictable.
+UID = 65532
+_DATA = "/var/lib/gitmoor"
 
 _PART_OF = {"app.kubernetes.io/part-of": NAME}
 _SELECTOR = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/component": "agent"}
 
 
 def manifests(
-    *, namespace: str = DEFAULT_NAMESPACE, image: str = DEFAULT_IMAGE
+    *,
+    namespace: str = DEFAULT_NAMESPACE,
+    image: str = DEFAULT_IMAGE,
+    ledger_volume: str | None = None,
+    storage_class: str | None = None,
 ) -> list[dict[str, Any]]:
     """CRDs, Namespace, ServiceAccount, RBAC, Service and the agent Deployment.
 
-    CRDs and the Namespace come first, so applying the list in order always works.
+    CRDs and the Namespace come first, so applying the list in order always works. With
+    `ledger_volume` (a size such as `1Gi`) the ledger gets a PersistentVolumeClaim of that size
+    (of `storage_class`, else the cluster's default class) instead of an emptyDir.
     """
+    claim = [_data_claim(namespace, ledger_volume, storage_class)] if ledger_volume else []
     return [
         *crds(),
         _namespace(namespace),
@@ -49,8 +62,9 @@ def manifests(
         _leader_election_role(namespace),
         _leader_election_binding(namespace),
         _apply_binding(namespace),
+        *claim,
         _service(namespace),
-        _deployment(namespace, image),
+        _deployment(namespace, image, persistent=bool(ledger_volume)),
     ]
 
 
@@ -171,7 +185,23 @@ def _service(namespace: str) -> dict[str, Any]:
     }
 
 
-def _deployment(namespace: str, image: str) -> dict[str, Any]:
+def _data_claim(namespace: str, size: str, storage_class: str | None) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        # One agent writes the ledger at a time (Recreate strategy), from one node.
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": size}},
+    }
+    if storage_class:
+        spec["storageClassName"] = storage_class
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": _meta(DATA_CLAIM, namespace),
+        "spec": spec,
+    }
+
+
+def _deployment(namespace: str, image: str, *, persistent: bool) -> dict[str, Any]:
     labels = {**_PART_OF, **_SELECTOR}
     container = {
         "name": NAME,
@@ -186,6 +216,8 @@ def _deployment(namespace: str, image: str) -> dict[str, Any]:
             # The root filesystem is read-only: git, helm and kustomize write here instead.
             {"name": "HOME", "value": _TMP},
             {"name": "XDG_CACHE_HOME", "value": "/var/cache/gitmoor"},
+            # The default SQLite ledger goes under $XDG_STATE_HOME: on the data volume.
+            {"name": "XDG_STATE_HOME", "value": _DATA},
         ],
         "ports": [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}],
         "livenessProbe": {
@@ -210,7 +242,7 @@ def _deployment(namespace: str, image: str) -> dict[str, Any]:
         "volumeMounts": [
             {"name": "tmp", "mountPath": _TMP},
             {"name": "cache", "mountPath": "/var/cache/gitmoor"},
-            {"name": "data", "mountPath": "/var/lib/gitmoor"},
+            {"name": "data", "mountPath": _DATA},
         ],
     }
     return {
@@ -228,17 +260,17 @@ def _deployment(namespace: str, image: str) -> dict[str, Any]:
                     "serviceAccountName": NAME,
                     "securityContext": {
                         "runAsNonRoot": True,
-                        "runAsUser": _UID,
-                        "runAsGroup": _UID,
-                        "fsGroup": _UID,
+                        "runAsUser": UID,
+                        "runAsGroup": UID,
+                        "fsGroup": UID,
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
                     "containers": [container],
                     "volumes": [
                         {"name": "tmp", "emptyDir": {}},
                         {"name": "cache", "emptyDir": {}},
-                        # The ledger's home; an emptyDir until the ledger gets a volume claim.
-                        {"name": "data", "emptyDir": {}},
+                        # The ledger's home.
+                        _data_volume(persistent),
                     ],
                 },
             },
@@ -248,3 +280,9 @@ def _deployment(namespace: str, image: str) -> dict[str, Any]:
 
 def _field_env(name: str, field_path: str) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": field_path}}}
+
+
+def _data_volume(persistent: bool) -> dict[str, Any]:
+    if persistent:
+        return {"name": "data", "persistentVolumeClaim": {"claimName": DATA_CLAIM}}
+    return {"name": "data", "emptyDir": {}}

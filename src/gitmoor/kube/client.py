@@ -85,12 +85,17 @@ class Kube:
         cls, path: str | Path | None = None, *, context: str | None = None
     ) -> Kube:
         configuration = k8s_client.Configuration()
-        await k8s_config.load_kube_config(
-            config_file=str(path) if path else None,
-            context=context,
-            client_configuration=configuration,
-            persist_config=False,
-        )
+        try:
+            await k8s_config.load_kube_config(
+                config_file=str(path) if path else None,
+                context=context,
+                client_configuration=configuration,
+                persist_config=False,
+            )
+        except (k8s_config.ConfigException, OSError) as err:
+            raise ConnectionFailedError(
+                f"cannot use kubeconfig {path or '~/.kube/config'}: {err}"
+            ) from None
         return cls(configuration)
 
     @classmethod
