@@ -661,6 +661,8 @@ class Agent:
                 await self.events.emit(obj, events.WARNING, reason, str(outcome.error))
         await self._write_status(key, obj, new)
         self._account(key, sync, outcome, new, old)
+        if outcome.error is None:
+            self._wake_dependants(key)
         if begun is None and (outcome.wrote or outcome.error is not None) and not detect_only:
             # An interval run that changed the cluster (or tried to) is an attempt too.
             begun = self._record_start(key, sync, artifact, bool(pinned), outcome.started)
@@ -907,6 +909,17 @@ class Agent:
         except KubeApiError as err:
             if err.status not in (404, 409):
                 raise
+
+    def _wake_dependants(self, key: Key) -> None:
+        """Syncs waiting on this one need not wait for their dependency retry."""
+        for other, obj in list(self.objects.items()):
+            if other[0] != "Sync" or other == key:
+                continue
+            for dep in (obj.get("spec") or {}).get("dependsOn") or []:
+                if (dep.get("namespace") or other[1], dep.get("name")) == (key[1], key[2]):
+                    if not cond.is_true(obj, cond.READY):
+                        self._enqueue(other, Trigger.RESOURCE)
+                    break
 
     async def _not_ready(
         self, key: Key, obj: dict[str, Any], reason: str, message: str, requested: str | None
