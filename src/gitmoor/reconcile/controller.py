@@ -302,6 +302,9 @@ class Agent:
 
     # -- dispatching -------------------------------------------------------------------------
     async def _dispatch(self, gate: asyncio.Semaphore) -> None:
+        # Nothing runs before both caches are filled: a Sync must not find its GitSource
+        # "missing" only because that list came back second.
+        await self.synced.wait()
         while True:
             key = await self.queue.get()
             await gate.acquire()
