@@ -79,6 +79,8 @@ class AgentOptions:
     namespace: str = ""  # watch one namespace; empty: all
     shutdown_grace: float = 20.0
     ledger: Ledger | None = None
+    # While the watch covers a Sync, its unchanged revision is fully re-planned only this often.
+    full_resync: float = 3600.0
     cluster: str = "default"
     environment: str = ""
 
@@ -110,6 +112,7 @@ class Agent:
         self.reported: dict[tuple[str, str], dict[ObjectRef, tuple[str, ...]]] = {}
         self._corrections: dict[ObjectRef, list[float]] = {}
         self._restored: dict[tuple[str, str], Outcome] = {}
+        self._full_at: dict[tuple[str, str], float] = {}
         self.queue: WorkQueue[Key] = WorkQueue()
         self.objects: dict[Key, dict[str, Any]] = {}
         self.running: dict[Key, _Running] = {}
@@ -575,8 +578,22 @@ class Agent:
                 running.stage = name
 
         structlog.contextvars.bind_contextvars(revision=artifact.revision)
-        outcome = Outcome(revision=artifact.revision)
         sk = (key[1], key[2])
+        asked = bool(requested and old.get("lastHandledReconcileAt") != requested)
+        if (
+            not asked
+            and old.get("lastAppliedRevision") == artifact.revision
+            and old.get("observedGeneration") == generation
+            and cond.is_true(obj, cond.READY)
+            and self.drift.count(sk) > 0
+            and time.monotonic() - self._full_at.get(sk, 0.0) < self.options.full_resync
+        ):
+            # Nothing new, and the watch reports any drift within seconds: an unchanged
+            # revision costs nothing here. A full reconcile still runs every `full_resync`.
+            log.debug("unchanged, watched: nothing to do")
+            return jittered(parse_duration(sync.spec.interval))
+        self._full_at[sk] = time.monotonic()
+        outcome = Outcome(revision=artifact.revision)
         # `drift: report` applies new revisions and spec changes (and what a user asks for), but
         # never rewrites the revision it already applied: it reports what differs instead.
         detect_only = (
