@@ -25,7 +25,7 @@ from gitmoor.errors import (
     SourceConfigError,
     TransientError,
 )
-from gitmoor.kube import Kube
+from gitmoor.kube import Kube, WatchEvent
 from gitmoor.ledger import Ledger, LedgerError
 from gitmoor.model import Artifact, InventoryEntry, ObjectRef
 from gitmoor.model.credentials import GitCredentials
@@ -39,6 +39,7 @@ from gitmoor.reconcile import conditions as cond
 from gitmoor.reconcile import events, records
 from gitmoor.reconcile import status as st
 from gitmoor.reconcile.drift import Drift, DriftMonitor
+from gitmoor.reconcile.informer import follow
 from gitmoor.reconcile.pipeline import HealthGateError, Outcome, Stage, restore, run
 from gitmoor.reconcile.queue import WorkQueue, backoff, jittered
 from gitmoor.reconcile.snapshots import Snapshot, SnapshotStore
@@ -167,42 +168,33 @@ class Agent:
 
     # -- watching ----------------------------------------------------------------------------
     async def _informer(self, kind: str) -> None:
-        failures = 0
-        while True:
-            try:
-                items, version = await self.kube.list_with_version(
-                    API_VERSION, kind, self.options.namespace
-                )
-                seen = set()
-                for obj in items:
-                    key = self._key(obj)
-                    seen.add(key)
-                    self._observe(key, obj)
-                for key in [k for k in self.objects if k[0] == kind and k not in seen]:
-                    self._gone(key)
-                self._synced_kinds.add(kind)
-                if self._synced_kinds >= {"GitSource", "Sync"}:
-                    self.synced.set()
-                failures = 0
-                while True:
-                    async for event in self.kube.watch(
-                        API_VERSION, kind, self.options.namespace, resource_version=version
-                    ):
-                        key = self._key(event.obj)
-                        version = str(event.obj["metadata"].get("resourceVersion", version))
-                        if event.type == "DELETED":
-                            self._gone(key)
-                        else:
-                            self._observe(key, event.obj)
-            except KubeApiError as err:
-                if err.status != 410:
-                    failures += 1
-                    log.warning("watch failed", kind=kind, error=str(err))
-                    await asyncio.sleep(backoff(failures, base=1, cap=30))
-            except GitmoorError as err:
-                failures += 1
-                log.warning("watch failed", kind=kind, error=str(err))
-                await asyncio.sleep(backoff(failures, base=1, cap=30))
+        async def listed(items: list[dict[str, Any]]) -> None:
+            seen = set()
+            for obj in items:
+                key = self._key(obj)
+                seen.add(key)
+                self._observe(key, obj)
+            for key in [k for k in self.objects if k[0] == kind and k not in seen]:
+                self._gone(key)
+            self._synced_kinds.add(kind)
+            if self._synced_kinds >= {"GitSource", "Sync"}:
+                self.synced.set()
+
+        async def changed(event: WatchEvent) -> None:
+            key = self._key(event.obj)
+            if event.type == "DELETED":
+                self._gone(key)
+            else:
+                self._observe(key, event.obj)
+
+        await follow(
+            self.kube,
+            API_VERSION,
+            kind,
+            namespace=self.options.namespace,
+            on_list=listed,
+            on_event=changed,
+        )
 
     @staticmethod
     def _key(obj: dict[str, Any]) -> Key:

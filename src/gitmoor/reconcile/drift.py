@@ -16,8 +16,8 @@ from typing import Any
 
 import structlog
 
-from gitmoor.errors import GitmoorError, KubeApiError
-from gitmoor.kube import Kube
+from gitmoor.errors import GitmoorError
+from gitmoor.kube import Kube, WatchEvent
 from gitmoor.model import ObjectRef
 from gitmoor.model.labels import (
     DRIFT,
@@ -28,8 +28,8 @@ from gitmoor.model.labels import (
     owned_by,
 )
 from gitmoor.plan import changed_paths, project
+from gitmoor.reconcile.informer import follow
 from gitmoor.reconcile.pipeline import Tracked
-from gitmoor.reconcile.queue import backoff
 
 log = structlog.get_logger("gitmoor.drift")
 
@@ -103,43 +103,29 @@ class DriftMonitor:
             )
 
     async def _watch(self, api_version: str, kind: str) -> None:
-        failures = 0
-        selector = f"{SYNC_NAME},{SYNC_NAMESPACE}"
-        while True:
-            try:
-                items, version = await self._kube.list_with_version(
-                    api_version, kind, label_selector=selector
-                )
-                # Deleted while we were not watching: the list is the truth.
-                present = {ObjectRef.from_object(i) for i in items}
-                for ref, (_, tracked) in list(self._objects.items()):
-                    if (
-                        ref.kind == kind
-                        and tracked.api_version == api_version
-                        and ref not in present
-                    ):
-                        await self._deleted(ref)
-                for item in items:
-                    await self._check(item)
-                failures = 0
-                while True:
-                    async for event in self._kube.watch(
-                        api_version, kind, resource_version=version, label_selector=selector
-                    ):
-                        version = str(event.obj["metadata"].get("resourceVersion", version))
-                        if event.type == "DELETED":
-                            await self._deleted(ObjectRef.from_object(event.obj))
-                        else:
-                            await self._check(event.obj)
-            except KubeApiError as err:
-                if err.status != 410:
-                    failures += 1
-                    log.warning("drift watch failed", kind=kind, error=str(err))
-                    await asyncio.sleep(backoff(failures, base=1, cap=30))
-            except GitmoorError as err:
-                failures += 1
-                log.warning("drift watch failed", kind=kind, error=str(err))
-                await asyncio.sleep(backoff(failures, base=1, cap=30))
+        async def listed(items: list[dict[str, Any]]) -> None:
+            # Deleted while we were not watching: the list is the truth.
+            present = {ObjectRef.from_object(i) for i in items}
+            for ref, (_, tracked) in list(self._objects.items()):
+                if ref.kind == kind and tracked.api_version == api_version and ref not in present:
+                    await self._deleted(ref)
+            for item in items:
+                await self._check(item)
+
+        async def changed(event: WatchEvent) -> None:
+            if event.type == "DELETED":
+                await self._deleted(ObjectRef.from_object(event.obj))
+            else:
+                await self._check(event.obj)
+
+        await follow(
+            self._kube,
+            api_version,
+            kind,
+            on_list=listed,
+            on_event=changed,
+            label_selector=f"{SYNC_NAME},{SYNC_NAMESPACE}",
+        )
 
     async def _check(self, live: dict[str, Any]) -> None:
         ref = ObjectRef.from_object(live)
