@@ -30,7 +30,6 @@ from gitmoor.ledger import Ledger, LedgerError
 from gitmoor.model import Artifact, InventoryEntry, ObjectRef
 from gitmoor.model.credentials import GitCredentials
 from gitmoor.model.durations import parse_duration
-from gitmoor.model.graph import describe, find_cycle
 from gitmoor.model.notifications import NotificationEvent, NotificationKind, PushEvent
 from gitmoor.model.record import Record
 from gitmoor.model.resources import API_VERSION, GitRef, GitSource, Sync
@@ -38,6 +37,7 @@ from gitmoor.notify import Notifier
 from gitmoor.reconcile import conditions as cond
 from gitmoor.reconcile import events, records
 from gitmoor.reconcile import status as st
+from gitmoor.reconcile.dependencies import blocked
 from gitmoor.reconcile.drift import Drift, DriftMonitor
 from gitmoor.reconcile.informer import follow
 from gitmoor.reconcile.pipeline import HealthGateError, Outcome, Stage, restore, run
@@ -53,7 +53,6 @@ FORCE_AT = "gitmoor.io/force-requested-at"
 FINALIZER = "gitmoor.io/finalizer"
 # `gitmoor rollback` pins a Sync to a commit; `gitmoor resume` removes the pin.
 PINNED = "gitmoor.io/pinned-revision"
-_DEPENDENCY_RETRY = 5.0
 _SOURCE_RETRY_CAP = 60.0
 
 Key = tuple[str, str, str]  # (kind, namespace, name)
@@ -482,14 +481,16 @@ class Agent:
             return None
         if FINALIZER not in (obj["metadata"].get("finalizers") or []):
             obj = await self._add_finalizer(key, obj)
-        waiting = await self._blocked(key, sync)
+        syncs = {(k[1], k[2]): o for k, o in self.objects.items() if k[0] == "Sync"}
+        waiting = blocked(sync, syncs)
         if waiting is not None:
-            reason, message, stalled, delay = waiting
-            new = st.failed_before_apply(old, generation, reason, message, stalled=stalled)
+            new = st.failed_before_apply(
+                old, generation, waiting.reason, waiting.message, stalled=waiting.stalled
+            )
             if requested:
                 new["lastHandledReconcileAt"] = requested
             await self._write_status(key, obj, new)
-            return delay
+            return waiting.retry
         src_ns = sync.spec.source_ref.namespace or sync.metadata.namespace
         skey = (src_ns, sync.spec.source_ref.name)
         artifact = self.state.artifacts.get(skey)
@@ -948,42 +949,6 @@ class Agent:
         await self._write_status(key, obj, new)
         failures = self.state.failures[key] = self.state.failures.get(key, 0) + 1
         return backoff(failures, cap=_SOURCE_RETRY_CAP)
-
-    async def _blocked(self, key: Key, sync: Sync) -> tuple[str, str, bool, float | None] | None:
-        """Why this Sync cannot run yet: (reason, message, stalled, retry delay), or None."""
-        ns = sync.metadata.namespace
-        edges: dict[tuple[str, str], list[tuple[str, str]]] = {}
-        for k, o in self.objects.items():
-            if k[0] == "Sync":
-                deps = ((o.get("spec") or {}).get("dependsOn")) or []
-                edges[(k[1], k[2])] = [
-                    (d.get("namespace") or k[1], d.get("name", "")) for d in deps
-                ]
-        cycle = find_cycle((ns, sync.metadata.name), edges)
-        if cycle:
-            return "DependencyCycle", f"dependsOn forms a cycle: {describe(cycle)}", True, None
-        for dep in sync.spec.depends_on:
-            dkey = ("Sync", dep.namespace or ns, dep.name)
-            other = self.objects.get(dkey)
-            if other is None:
-                return (
-                    "DependencyNotReady",
-                    f"dependency Sync {dkey[1]}/{dkey[2]} not found",
-                    False,
-                    _DEPENDENCY_RETRY,
-                )
-            ostatus = other.get("status") or {}
-            ready = cond.is_true(other, cond.READY) and ostatus.get("observedGeneration") == other[
-                "metadata"
-            ].get("generation")
-            if not ready:
-                return (
-                    "DependencyNotReady",
-                    f"dependency Sync {dkey[1]}/{dkey[2]} is not ready",
-                    False,
-                    _DEPENDENCY_RETRY,
-                )
-        return None
 
     def _log_outcome(self, key: Key, outcome: Outcome) -> None:
         fields = {
