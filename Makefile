@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 DEMO_DIR ?= $(CURDIR)/.demo/cluster
 
-.PHONY: setup test lint check demo demo-down cluster-up cluster-down
+.PHONY: setup test lint check demo demo-down cluster-up cluster-down bench
 
 setup:
 	@scripts/setup
@@ -28,3 +28,7 @@ cluster-up: setup
 	@$(PY) -m testenv.cluster start --dir $(DEMO_DIR)
 
 cluster-down: demo-down
+
+# Scenarios S1-S5 on gitmoor and on Flux, side by side; BENCH_ARGS=--quick for a smoke run.
+bench: setup
+	$(PY) -m benchmarks $(BENCH_ARGS)
