@@ -12,7 +12,8 @@ so three things are taken out before anything is reported:
   controllers cannot elect a leader out of cluster, so neither tool is charged for them),
   the IPAddress the apiserver allocates for each Service, and the POSTs of ConfigMaps and
   ServiceAccounts: both tools create with server-side apply (APPLY), so those are the
-  controller-manager's `kube-root-ca.crt` and `default` ServiceAccount in each new namespace.
+  controller-manager's `kube-root-ca.crt` and `default` ServiceAccount in each new namespace;
+  and discovery (`GET /api`, `/apis`), which the controller-manager repeats every 30 seconds.
 
 Reads are GET and LIST (discovery included); writes are POST, PUT, PATCH, APPLY, DELETE and
 DELETECOLLECTION without `dryRun`; dry runs are those same verbs with `dryRun=All`, counted on
@@ -51,6 +52,8 @@ HOUSEKEEPING: tuple[tuple[str, str, str], ...] = (
     ("subjectaccessreviews", "*", "*"),
     ("tokenreviews", "*", "*"),
     ("ipaddresses", "*", "*"),
+    ("", "api", "GET"),
+    ("", "apis", "GET"),
     ("configmaps", "", "POST"),
     ("serviceaccounts", "", "POST"),
 )

@@ -284,7 +284,6 @@ class Gitmoor(Tool):
         self.profile_dir = profile_dir
         self.port = 0
         self._hook_key = secrets.token_hex(16)
-        self.profiles: list[Path] = []
 
     def crds(self) -> list[Obj]:
         return gitmoor_crds()
@@ -302,7 +301,6 @@ class Gitmoor(Tool):
         if self.profile_dir is not None:
             self.profile_dir.mkdir(parents=True, exist_ok=True)
             out = self.profile_dir / f"gitmoor-{run_dir.name}.prof"
-            self.profiles.append(out)
             python += ["-m", "cProfile", "-o", str(out)]
         argv = [
             *python,
