@@ -8,6 +8,7 @@ where the YAML shows it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,7 +170,7 @@ def _document(
         problems.append(
             ConfigProblem(
                 source,
-                _line_of(node, ("kind",)) or line,
+                line_of(node, ("kind",)) or line,
                 subject,
                 "kind",
                 f"expected GitSource or Sync ({API_VERSION}), got {kind!r}",
@@ -184,7 +185,7 @@ def _document(
             problems.append(
                 ConfigProblem(
                     source,
-                    _line_of(node, loc) or line,
+                    line_of(node, loc) or line,
                     subject,
                     _field_path(loc),
                     _describe(detail),
@@ -248,7 +249,7 @@ def _describe(detail: ErrorDetails) -> str:
     return message
 
 
-def _line_of(node: yaml.Node, loc: tuple[int | str, ...]) -> int | None:
+def line_of(node: yaml.Node, loc: Sequence[int | str]) -> int | None:
     """The line of the deepest node along `loc` that the document has."""
     line: int | None = None
     current: yaml.Node | None = node

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from gitmoor.model.config import line_of
+
 _Loader: type[yaml.CSafeLoader] | type[yaml.SafeLoader] = (
     yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
 )
@@ -44,7 +46,7 @@ class Locator:
         found = _by_line(objects, line) if line else _by_identity(objects, obj)
         if found is None:
             return line
-        return _walk(found.node, path) or found.line
+        return line_of(found.node, path) or found.line
 
     def _objects(self, file: Path) -> list[_Object]:
         file = file if file.is_absolute() else self._root / file
@@ -97,28 +99,6 @@ def _by_identity(objects: list[_Object], obj: dict[str, Any]) -> _Object | None:
     name = meta.get("name") if isinstance(meta, dict) else None
     matches = [o for o in objects if o.kind == obj.get("kind") and o.name == name]
     return matches[0] if len(matches) == 1 else None
-
-
-def _walk(node: yaml.Node, path: Sequence[str | int]) -> int | None:
-    line: int | None = None
-    current: yaml.Node | None = node
-    for part in path:
-        if isinstance(current, yaml.MappingNode) and isinstance(part, str):
-            entry = next(
-                ((k, v) for k, v in current.value if getattr(k, "value", None) == part), None
-            )
-            if entry is None:
-                break
-            line = entry[0].start_mark.line + 1
-            current = entry[1]
-        elif isinstance(current, yaml.SequenceNode) and isinstance(part, int):
-            if part >= len(current.value):
-                break
-            current = current.value[part]
-            line = current.start_mark.line + 1
-        else:
-            break
-    return line
 
 
 def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
