@@ -2,6 +2,7 @@
 
 from gitmoor.model.pipeline import (
     Action,
+    Applied,
     Artifact,
     ChangeSet,
     Commit,
@@ -20,6 +21,7 @@ from gitmoor.model.refs import ObjectRef
 
 __all__ = [
     "Action",
+    "Applied",
     "Artifact",
     "ChangeSet",
     "Commit",

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from gitmoor.model.refs import ObjectRef
 
 
@@ -84,6 +86,50 @@ class Action(enum.StrEnum):
     FAILED = "failed"
 
 
+def _canonical(obj: Any) -> bytes:
+    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """An object as gitmoor last applied it, kept as JSON bytes: an agent holds one per managed
+    object for as long as it runs, and bytes are a fraction of the size of nested dicts.
+
+    `sent` is the object as sent; `baseline` the fields it sets as the server stored them (what
+    drift is measured by). Two manifests are the same when their canonical bytes are.
+    """
+
+    api_version: str
+    sent: bytes
+    baseline: bytes
+    ignore_drift: bool = False
+
+    @classmethod
+    def of(
+        cls,
+        api_version: str,
+        desired: dict[str, Any],
+        baseline: dict[str, Any],
+        *,
+        ignore_drift: bool = False,
+    ) -> Applied:
+        return cls(api_version, _canonical(desired), _canonical(baseline), ignore_drift)
+
+    def desired(self) -> dict[str, Any]:
+        value: dict[str, Any] = orjson.loads(self.sent)
+        return value
+
+    def baseline_object(self) -> dict[str, Any]:
+        value: dict[str, Any] = orjson.loads(self.baseline)
+        return value
+
+    def same_manifest(self, desired: dict[str, Any]) -> bool:
+        return _canonical(desired) == self.sent
+
+    def same_baseline(self, projection: Any) -> bool:
+        return _canonical(projection) == self.baseline
+
+
 @dataclass(frozen=True, eq=False)
 class PlannedObject:
     """An object of the desired revision and what it takes to bring the live one there.
@@ -102,6 +148,8 @@ class PlannedObject:
     recreate: bool = False  # an immutable field changed and the Sync allows delete + create
     # The fields the manifest sets, as the server would store them: what drift is measured by.
     baseline: dict[str, Any] | None = None
+    # Set when the plan carried the object over from the last apply without asking the server.
+    applied: Applied | None = None
 
     @property
     def ref(self) -> ObjectRef:

@@ -6,15 +6,24 @@ Nothing in this package writes to the cluster: server-side dry runs are validate
 from gitmoor.model.labels import owned_by, owner_selector
 from gitmoor.plan.diff import changed_paths, differs, normalise, project
 from gitmoor.plan.ordering import FOUNDATION
-from gitmoor.plan.planner import live_objects, make_plan, phases, plan_objects
+from gitmoor.plan.planner import (
+    carried_over,
+    listed_objects,
+    live_objects,
+    make_plan,
+    phases,
+    plan_objects,
+)
 from gitmoor.plan.prepare import Desired, Owner, prepare
 
 __all__ = [
     "FOUNDATION",
     "Desired",
     "Owner",
+    "carried_over",
     "changed_paths",
     "differs",
+    "listed_objects",
     "live_objects",
     "make_plan",
     "normalise",

@@ -5,13 +5,22 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gitmoor.concurrency import gather
 from gitmoor.errors import DryRunError, KubeApiError, ObjectFailure, TransientError
 from gitmoor.kube import Kube
-from gitmoor.model import Action, InventoryEntry, ObjectRef, Phase, Plan, PlannedObject, labels
+from gitmoor.model import (
+    Action,
+    Applied,
+    InventoryEntry,
+    ObjectRef,
+    Phase,
+    Plan,
+    PlannedObject,
+    labels,
+)
 from gitmoor.plan.diff import differs, project
 from gitmoor.plan.ordering import FOUNDATION, sort_key
 from gitmoor.plan.prepare import Desired, Owner
@@ -29,14 +38,29 @@ async def live_objects(
     Kinds with many objects are listed once by the Sync's ownership labels; whatever that does not
     find (objects not labelled by us yet, e.g. adopted ones) is read one by one.
     """
+    live = await listed_objects(kube, desired, owner)
+    gate = asyncio.Semaphore(_CONCURRENCY)
+
+    async def read(d: Desired) -> None:
+        async with gate:
+            obj = await kube.get(d.api_version, d.ref.kind, d.ref.name, d.ref.namespace)
+        if obj is not None:
+            live[d.ref] = obj
+
+    await gather(read(d) for d in desired if d.ref not in live)
+    return live
+
+
+async def listed_objects(
+    kube: Kube, desired: Sequence[Desired], owner: Owner
+) -> dict[ObjectRef, dict[str, Any]]:
+    """The live objects of kinds with many desired objects, listed by ownership labels."""
     by_kind: dict[tuple[str, str], list[Desired]] = defaultdict(list)
     for d in desired:
         by_kind[(d.api_version, d.ref.kind)].append(d)
     live: dict[ObjectRef, dict[str, Any]] = {}
-    missing: list[Desired] = []
     for (api_version, kind), items in by_kind.items():
         if len(items) < _LIST_THRESHOLD:
-            missing.extend(items)
             continue
         listed = await kube.list(
             api_version,
@@ -50,17 +74,29 @@ async def live_objects(
             ref = ObjectRef.from_object(obj)
             if ref in wanted:
                 live[ref] = obj
-        missing.extend(d for d in items if d.ref not in live)
-    gate = asyncio.Semaphore(_CONCURRENCY)
-
-    async def read(d: Desired) -> None:
-        async with gate:
-            obj = await kube.get(d.api_version, d.ref.kind, d.ref.name, d.ref.namespace)
-        if obj is not None:
-            live[d.ref] = obj
-
-    await gather(read(d) for d in missing)
     return live
+
+
+def carried_over(
+    desired: Sequence[Desired], known: Mapping[ObjectRef, Applied]
+) -> tuple[list[PlannedObject], list[Desired]]:
+    """Split `desired` into objects sent exactly like this before (and, the caller vouches,
+    unchanged since: the drift watch saw no change) and the objects the server must check."""
+    same: list[PlannedObject] = []
+    check: list[Desired] = []
+    for d in desired:
+        applied = known.get(d.ref)
+        if (
+            applied is not None
+            and applied.api_version == d.api_version
+            and applied.same_manifest(d.obj)
+        ):
+            same.append(
+                PlannedObject(d.manifest, d.obj, d.api_version, Action.UNCHANGED, applied=applied)
+            )
+        else:
+            check.append(d)
+    return same, check
 
 
 async def plan_objects(
@@ -70,12 +106,25 @@ async def plan_objects(
     *,
     force_recreate: bool,
     failures: Sequence[ObjectFailure] = (),
+    known: Mapping[ObjectRef, Applied] | None = None,
 ) -> list[PlannedObject]:
     """Dry-run every object; raise DryRunError listing every refused object (and any `failures`
-    found earlier), so one run reports all problems of a revision."""
-    live = await live_objects(kube, desired, owner)
+    found earlier), so one run reports all problems of a revision.
+
+    With `known` (what was last applied, vouched for by the drift watch), objects whose manifest
+    is byte for byte the one applied then are carried over without a request: a revision that
+    changes one object of thousands costs one dry run, not thousands.
+    """
+    carried, check = carried_over(desired, known) if known else ([], list(desired))
+    live = await listed_objects(kube, check, owner)
     gate = asyncio.Semaphore(_CONCURRENCY)
     refused: list[ObjectFailure] = list(failures)
+
+    reads = asyncio.Semaphore(_CONCURRENCY)  # not `gate`: a dry run holding it may read
+
+    async def read(d: Desired) -> dict[str, Any] | None:
+        async with reads:
+            return await kube.get(d.api_version, d.ref.kind, d.ref.name, d.ref.namespace)
 
     async def dry_run(d: Desired) -> PlannedObject | None:
         current = live.get(d.ref)
@@ -83,6 +132,8 @@ async def plan_objects(
             try:
                 result = await kube.apply(d.obj, dry_run=True)
             except KubeApiError as err:
+                if _immutable(err):
+                    current = current or await read(d)
                 if _immutable(err) and current is not None:
                     if force_recreate:
                         return PlannedObject(
@@ -112,6 +163,10 @@ async def plan_objects(
                     )
                 )
                 return None
+        # A dry run of an object that does not exist comes back without a resourceVersion: only
+        # objects that exist but were not listed (few of a kind, or not labelled by us) are read.
+        if current is None and _resource_version(result):
+            current = await read(d)
         # What the object will look like in the fields the manifest sets, as the server writes
         # them (defaults and canonical forms included): the yardstick for drift later.
         baseline = project(d.obj, result)
@@ -133,10 +188,10 @@ async def plan_objects(
             baseline=baseline,
         )
 
-    planned: list[PlannedObject | None] = await gather(dry_run(d) for d in desired)
+    planned: list[PlannedObject | None] = await gather(dry_run(d) for d in check)
     if refused:
         raise DryRunError(sorted(refused, key=lambda f: sort_key(f.ref)))
-    return [p for p in planned if p is not None]
+    return carried + [p for p in planned if p is not None]
 
 
 def phases(planned: Sequence[PlannedObject], desired: Sequence[Desired]) -> tuple[Phase, ...]:

@@ -27,7 +27,7 @@ from gitmoor.errors import (
 )
 from gitmoor.kube import Kube, WatchEvent
 from gitmoor.ledger import Ledger, LedgerError
-from gitmoor.model import Artifact, InventoryEntry, ObjectRef
+from gitmoor.model import Applied, Artifact, InventoryEntry, ObjectRef
 from gitmoor.model.credentials import GitCredentials
 from gitmoor.model.durations import parse_duration
 from gitmoor.model.notifications import NotificationEvent, NotificationKind, PushEvent
@@ -573,19 +573,23 @@ class Agent:
         structlog.contextvars.bind_contextvars(revision=artifact.revision)
         sk = (key[1], key[2])
         asked = bool(requested and old.get("lastHandledReconcileAt") != requested)
-        if (
+        # The drift watch vouches for what the last apply left while the Sync is Ready, nothing
+        # was asked for, and the last full reconcile is recent; otherwise everything is checked.
+        watched = (
             not asked
-            and old.get("lastAppliedRevision") == artifact.revision
-            and old.get("observedGeneration") == generation
             and cond.is_true(obj, cond.READY)
             and self.drift.count(sk) > 0
             and time.monotonic() - self._full_at.get(sk, 0.0) < self.options.full_resync
+        )
+        if (
+            watched
+            and old.get("lastAppliedRevision") == artifact.revision
+            and old.get("observedGeneration") == generation
         ):
             # Nothing new, and the watch reports any drift within seconds: an unchanged
             # revision costs nothing here. A full reconcile still runs every `full_resync`.
             log.debug("unchanged, watched: nothing to do")
             return jittered(parse_duration(sync.spec.interval))
-        self._full_at[sk] = time.monotonic()
         outcome = Outcome(revision=artifact.revision)
         # `drift: report` applies new revisions and spec changes (and what a user asks for), but
         # never rewrites the revision it already applied: it reports what differs instead.
@@ -593,8 +597,15 @@ class Agent:
             sync.spec.drift == "report"
             and old.get("lastAppliedRevision") == artifact.revision
             and old.get("observedGeneration") == generation
-            and not (requested and old.get("lastHandledReconcileAt") != requested)
+            and not asked
         )
+        known: dict[ObjectRef, Applied] | None = None
+        if watched and not detect_only:
+            # Objects found drifted (and left so: `drift: report`, or a fight) are checked anew.
+            drifted = self.reported.get(sk, {})
+            known = {r: a for r, a in self.drift.tracked(sk).items() if r not in drifted}
+        else:
+            self._full_at[sk] = time.monotonic()
         record_id: int | None = None
         begun: Record | None = None
         # A record is begun before writing whenever the attempt may change the cluster: a new
@@ -615,6 +626,7 @@ class Agent:
                 on_stage=on_stage,
                 outcome=outcome,
                 detect_only=detect_only,
+                known=known,
             )
         except asyncio.CancelledError:
             # Whatever was applied must stay in the inventory so a later prune finds it.

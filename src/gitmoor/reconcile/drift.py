@@ -1,10 +1,10 @@
 """Drift by watching: the objects gitmoor manages are watched, and a change away from what Git
 says (in the fields the manifests set) is seen within seconds, not at the next interval.
 
-Per object only what comparison needs is kept: the fields the manifest sets as the server stored
-them (the baseline) and the object as sent (to re-apply it). Fields the manifests do not set
-(an HPA's replicas left out of Git, a webhook's defaults, a sidecar) are never compared, so they
-are never fought over.
+Per object only what comparison needs is kept, as JSON bytes (model.Applied): the fields the
+manifest sets as the server stored them (the baseline) and the object as sent (to re-apply it).
+Fields the manifests do not set (an HPA's replicas left out of Git, a webhook's defaults, a
+sidecar) are never compared, so they are never fought over.
 """
 
 from __future__ import annotations
@@ -14,22 +14,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import structlog
 
 from gitmoor.errors import GitmoorError
 from gitmoor.kube import Kube, WatchEvent
-from gitmoor.model import ObjectRef
-from gitmoor.model.labels import (
-    DRIFT,
-    DRIFT_IGNORE,
-    SYNC_NAME,
-    SYNC_NAMESPACE,
-    annotation,
-    owned_by,
-)
+from gitmoor.model import Applied, ObjectRef
+from gitmoor.model.labels import SYNC_NAME, SYNC_NAMESPACE, owned_by
 from gitmoor.plan import changed_paths, project
 from gitmoor.reconcile.informer import follow
-from gitmoor.reconcile.pipeline import Tracked
 
 log = structlog.get_logger("gitmoor.drift")
 
@@ -53,45 +46,59 @@ class DriftMonitor:
     def __init__(self, kube: Kube, on_drift: OnDrift) -> None:
         self._kube = kube
         self._on_drift = on_drift
-        self._objects: dict[ObjectRef, tuple[SyncKey, Tracked]] = {}
+        self._objects: dict[ObjectRef, tuple[SyncKey, Applied]] = {}
         self._by_sync: dict[SyncKey, set[ObjectRef]] = {}
         self._paused: set[SyncKey] = set()
+        # Objects that changed while their Sync was paused, as last seen (None: deleted): checked
+        # against what the reconcile applied once it resumes.
+        self._missed: dict[SyncKey, dict[ObjectRef, bytes | None]] = {}
         self._watches: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._rechecks: set[asyncio.Task[None]] = set()
 
     # -- what to watch -----------------------------------------------------------------------
-    def track(self, sync: SyncKey, objects: dict[ObjectRef, Tracked]) -> None:
+    def track(self, sync: SyncKey, objects: dict[ObjectRef, Applied]) -> None:
         """From now on compare these objects of `sync` (replacing what it had) and resume."""
         for ref in self._by_sync.pop(sync, set()):
             self._objects.pop(ref, None)
-        kept = {
-            ref: t for ref, t in objects.items() if annotation(t.desired, DRIFT) != DRIFT_IGNORE
-        }
+        kept = {ref: a for ref, a in objects.items() if not a.ignore_drift}
         self._by_sync[sync] = set(kept)
-        for ref, tracked in kept.items():
-            self._objects[ref] = (sync, tracked)
-            self._ensure_watch(tracked.api_version, ref.kind)
-        self._paused.discard(sync)
+        for ref, applied in kept.items():
+            self._objects[ref] = (sync, applied)
+            self._ensure_watch(applied.api_version, ref.kind)
+        self.resume(sync)
+
+    def tracked(self, sync: SyncKey) -> dict[ObjectRef, Applied]:
+        """What `sync` last applied, as compared with the live objects now."""
+        return {ref: self._objects[ref][1] for ref in self._by_sync.get(sync, ())}
 
     def pause(self, sync: SyncKey) -> None:
         """While a Sync reconciles, its own writes are not drift."""
         self._paused.add(sync)
 
     def resume(self, sync: SyncKey) -> None:
-        """Compare again with what was tracked before (a reconcile failed before applying)."""
+        """Compare again; what changed while paused (someone else's edit among our own writes)
+        is read and compared once more."""
         self._paused.discard(sync)
+        missed = self._missed.pop(sync, {})
+        if missed:
+            task = asyncio.create_task(self._recheck(missed), name="drift recheck")
+            self._rechecks.add(task)
+            task.add_done_callback(self._rechecks.discard)
 
     def forget(self, sync: SyncKey) -> None:
         for ref in self._by_sync.pop(sync, set()):
             self._objects.pop(ref, None)
         self._paused.discard(sync)
+        self._missed.pop(sync, None)
 
     def count(self, sync: SyncKey) -> int:
         return len(self._by_sync.get(sync, ()))
 
     async def close(self) -> None:
-        for task in self._watches.values():
+        tasks = [*self._watches.values(), *self._rechecks]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._watches.values(), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._watches.clear()
 
     # -- watching ----------------------------------------------------------------------------
@@ -106,8 +113,8 @@ class DriftMonitor:
         async def listed(items: list[dict[str, Any]]) -> None:
             # Deleted while we were not watching: the list is the truth.
             present = {ObjectRef.from_object(i) for i in items}
-            for ref, (_, tracked) in list(self._objects.items()):
-                if ref.kind == kind and tracked.api_version == api_version and ref not in present:
+            for ref, (_, applied) in list(self._objects.items()):
+                if ref.kind == kind and applied.api_version == api_version and ref not in present:
                     await self._deleted(ref)
             for item in items:
                 await self._check(item)
@@ -130,26 +137,31 @@ class DriftMonitor:
     async def _check(self, live: dict[str, Any]) -> None:
         ref = ObjectRef.from_object(live)
         entry = self._objects.get(ref)
-        if entry is None:
+        if entry is None or live["metadata"].get("deletionTimestamp"):
             return
-        sync, tracked = entry
-        if sync in self._paused or live["metadata"].get("deletionTimestamp"):
+        sync, applied = entry
+        if sync in self._paused:
+            self._missed.setdefault(sync, {})[ref] = orjson.dumps(live)
             return
-        now = project(tracked.baseline, live)
-        if now == tracked.baseline:
+        baseline = applied.baseline_object()
+        now = project(baseline, live)
+        if applied.same_baseline(now):
             return
-        fields = tuple(changed_paths(tracked.baseline, now))
-        await self._report(Drift(sync, ref, tracked.api_version, tracked.desired, fields, False))
+        fields = tuple(changed_paths(baseline, now))
+        await self._report(Drift(sync, ref, applied.api_version, applied.desired(), fields, False))
 
     async def _deleted(self, ref: ObjectRef) -> None:
         entry = self._objects.get(ref)
-        if entry is None or entry[0] in self._paused:
+        if entry is None:
             return
-        sync, tracked = entry
+        sync, applied = entry
+        if sync in self._paused:
+            self._missed.setdefault(sync, {})[ref] = None
+            return
         # A watch by label also says "deleted" when an object merely lost our labels: someone
         # took it over on purpose. Like prune, drift then leaves it to them.
         try:
-            live = await self._kube.get(tracked.api_version, ref.kind, ref.name, ref.namespace)
+            live = await self._kube.get(applied.api_version, ref.kind, ref.name, ref.namespace)
         except GitmoorError:
             live = None
         if live is not None and not owned_by(live, sync[1], sync[0]):
@@ -160,7 +172,29 @@ class DriftMonitor:
         if live is not None:
             await self._check(live)
             return
-        await self._report(Drift(sync, ref, tracked.api_version, tracked.desired, (), True))
+        await self._report(Drift(sync, ref, applied.api_version, applied.desired(), (), True))
+
+    async def _recheck(self, missed: dict[ObjectRef, bytes | None]) -> None:
+        # Mostly these are the reconcile's own writes, which agree with what it applied; the
+        # others are read again, since the last event seen may predate the reconcile's write.
+        for ref, raw in missed.items():
+            entry = self._objects.get(ref)
+            if entry is None:
+                continue
+            applied = entry[1]
+            if raw is not None:
+                seen = orjson.loads(raw)
+                if applied.same_baseline(project(applied.baseline_object(), seen)):
+                    continue
+            try:
+                live = await self._kube.get(applied.api_version, ref.kind, ref.name, ref.namespace)
+            except GitmoorError as err:
+                log.warning("drift recheck failed", object=str(ref), error=str(err))
+                continue
+            if live is None:
+                await self._deleted(ref)
+            else:
+                await self._check(live)
 
     async def _report(self, drift: Drift) -> None:
         try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from gitmoor.errors import DryRunError, GitmoorError
 from gitmoor.kube import Kube
 from gitmoor.model import (
     Action,
+    Applied,
     Artifact,
     ChangeSet,
     InventoryEntry,
@@ -29,6 +30,7 @@ from gitmoor.model import (
     Phase,
     PlannedObject,
     Verdict,
+    labels,
 )
 from gitmoor.model.durations import parse_duration
 from gitmoor.model.resources import Sync
@@ -36,13 +38,6 @@ from gitmoor.reconcile.snapshots import Snapshot
 from gitmoor.render import RenderOptions, render
 
 log = structlog.get_logger("gitmoor.reconcile")
-
-
-@dataclass(frozen=True)
-class Tracked:
-    api_version: str
-    desired: dict[str, Any]
-    baseline: dict[str, Any]
 
 
 class Stage:
@@ -73,7 +68,7 @@ class Outcome:
     desired: list[dict[str, Any]] = field(default_factory=list)
     # Per object: its apiVersion, the object as sent, and the server's view of the fields it
     # sets (PlannedObject.baseline): what the drift monitor compares live objects with.
-    tracked: dict[ObjectRef, Tracked] = field(default_factory=dict)
+    tracked: dict[ObjectRef, Applied] = field(default_factory=dict)
     # With `drift: report`, a reconcile of the revision already applied writes nothing and
     # lists here what differs from Git: object -> changed fields (empty: the object is missing).
     drifted: dict[ObjectRef, tuple[str, ...]] = field(default_factory=dict)
@@ -109,11 +104,16 @@ async def run(
     on_stage: Callable[[str], None] = lambda _: None,
     outcome: Outcome | None = None,
     detect_only: bool = False,
+    known: Mapping[ObjectRef, Applied] | None = None,
 ) -> Outcome:
     """Reconcile `sync` onto `artifact`. Never raises GitmoorError: it lands in Outcome.error.
 
     With `detect_only`, nothing is written: differences from Git are listed in
     `Outcome.drifted` (a `drift: report` Sync on the revision it already applied).
+
+    `known` is what the last apply left, when the caller vouches that it is still live as sent
+    (the drift watch saw no change): objects whose manifests did not change are not dry-run
+    again. A changed CRD or Namespace makes every object be checked.
 
     When cancelled (a newer revision arrived, or shutdown), `outcome` (pass one in to see it)
     still tells what was written and carries an inventory that includes every object that may
@@ -125,7 +125,14 @@ async def run(
         stage(Stage.RENDER)
         rendered = await render(Path(artifact.path), sync.spec.path, render_options(sync))
         await _converge(
-            kube, sync, list(rendered.manifests), previous, outcome, stage, detect_only=detect_only
+            kube,
+            sync,
+            list(rendered.manifests),
+            previous,
+            outcome,
+            stage,
+            detect_only=detect_only,
+            known=known,
         )
 
     return await _attempt(outcome, on_stage, body)
@@ -203,6 +210,7 @@ async def _converge(
     *,
     prune: bool | None = None,
     detect_only: bool = False,
+    known: Mapping[ObjectRef, Applied] | None = None,
 ) -> None:
     """Validate every object, then apply phase by phase, health-gate, and prune. Raises."""
     owner = plan.Owner(sync.metadata.name, sync.metadata.namespace)
@@ -215,6 +223,8 @@ async def _converge(
     rest = [d for d in desired if d.phase != plan.FOUNDATION]
     if failures and not foundation:
         raise DryRunError(list(failures))
+    if known and foundation and plan.carried_over(foundation, known)[1]:
+        known = None  # a new or changed CRD or Namespace may change how the rest validates
     created: list[ObjectChange] = []
     # CRDs and Namespaces first: the rest cannot even be dry-run before they exist.
     if detect_only:
@@ -231,7 +241,7 @@ async def _converge(
         return
     if foundation:
         planned = await plan.plan_objects(
-            kube, foundation, owner, force_recreate=sync.spec.force, failures=failures
+            kube, foundation, owner, force_recreate=sync.spec.force, failures=failures, known=known
         )
         base = plan.phases(planned, foundation)[0]
         _track(outcome, planned)
@@ -258,7 +268,7 @@ async def _converge(
         rest = [d for d in desired if d.phase != plan.FOUNDATION]
     try:
         planned_rest = await plan.plan_objects(
-            kube, rest, owner, force_recreate=sync.spec.force, failures=failures
+            kube, rest, owner, force_recreate=sync.spec.force, failures=failures, known=known
         )
     except DryRunError:
         # Nothing of this revision may stay behind when it is refused: the CRDs and Namespaces
@@ -330,8 +340,15 @@ async def _converge(
 
 def _track(outcome: Outcome, planned: Sequence[PlannedObject]) -> None:
     for p in planned:
-        if p.baseline is not None:
-            outcome.tracked[p.ref] = Tracked(p.api_version, p.desired, p.baseline)
+        if p.applied is not None:
+            outcome.tracked[p.ref] = p.applied
+        elif p.baseline is not None:
+            outcome.tracked[p.ref] = Applied.of(
+                p.api_version,
+                p.desired,
+                p.baseline,
+                ignore_drift=labels.annotation(p.desired, labels.DRIFT) == labels.DRIFT_IGNORE,
+            )
 
 
 async def _remove(kube: Kube, created: Sequence[ObjectChange], owner: plan.Owner) -> ChangeSet:
