@@ -302,6 +302,8 @@ class Gitmoor(Tool):
             self.profile_dir.mkdir(parents=True, exist_ok=True)
             out = self.profile_dir / f"gitmoor-{run_dir.name}.prof"
             python += ["-m", "cProfile", "-o", str(out)]
+        elif os.environ.get("GITMOOR_MEMTRACE"):
+            python += ["-m", "benchmarks.memtrace"]
         argv = [
             *python,
             "-m",

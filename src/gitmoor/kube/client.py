@@ -3,13 +3,15 @@ apply (also as a dry run) and delete.
 
 kubernetes-asyncio supplies what is hard to get right (kubeconfig and in-cluster loading, TLS,
 client certificates, exec plugins, token refresh, the connection pool); the requests and their
-JSON are ours.
+JSON are ours: bodies are encoded once with orjson and sent on the library's connection pool,
+skipping its generic serialisation, which walks every body and re-encodes it with `json`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import builtins
+import os
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +40,11 @@ _TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 _ANY = {"Accept": "application/json"}
 _REQUEST_TIMEOUT = 60.0
 _WATCH_SECONDS = 290  # the server ends each watch after this; we then resume from the last RV
+# Requests in flight at once (watches apart): every HTTP/1.1 request holds a TLS connection, and
+# each costs a 256 KiB read buffer in asyncio plus OpenSSL's state for as long as it lives.
+_MAX_REQUESTS = 32
+_USER_AGENT = "gitmoor"  # also the field manager the server records for non-apply writes
+_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY")
 
 
 @dataclass(frozen=True)
@@ -76,9 +83,22 @@ class Kube:
     """One connection pool to one API server. Use as an async context manager."""
 
     def __init__(self, configuration: k8s_client.Configuration) -> None:
+        # No limit in the pool itself: each watch holds a connection for minutes, and a full
+        # pool would starve requests. `_MAX_REQUESTS` bounds the others.
+        configuration.connection_pool_maxsize = 0
         self._api = k8s_client.ApiClient(configuration)
+        self._in_flight = asyncio.Semaphore(_MAX_REQUESTS)
         self._resources: dict[tuple[str, str], Resource] = {}
         self._discovery_lock = asyncio.Lock()
+        self._session: aiohttp.ClientSession | None = None
+        rest = self._api.rest_client
+        self._options: dict[str, Any] = {}
+        if rest.proxy:
+            self._options["proxy"] = rest.proxy
+        if rest.proxy_headers:
+            self._options["proxy_headers"] = rest.proxy_headers
+        if rest.server_hostname:
+            self._options["server_hostname"] = rest.server_hostname
 
     @classmethod
     async def from_kubeconfig(
@@ -118,7 +138,51 @@ class Kube:
         await self.close()
 
     async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
         await self._api.close()
+
+    def _pool(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            # The library's connector (TLS context, client certificate, pool size), in a session
+            # that consults the environment only when a proxy is configured there: otherwise
+            # every request would hop to threads to read ~/.netrc and the proxy variables.
+            self._session = aiohttp.ClientSession(
+                connector=self._api.rest_client.pool_manager.connector,
+                connector_owner=False,
+                trust_env=any(os.environ.get(v) for v in _PROXY_VARIABLES),
+                read_bufsize=2**21,  # watch events of large objects exceed the default
+            )
+        return self._session
+
+    async def _open(
+        self,
+        method: str,
+        path: str,
+        *,
+        data: bytes | None = None,
+        content_type: str = "application/json",
+        timeout: aiohttp.ClientTimeout,
+    ) -> aiohttp.ClientResponse:
+        headers = {**_ANY, "User-Agent": _USER_AGENT}
+        if data is not None:
+            headers["Content-Type"] = content_type
+        # Bearer tokens (static, from a file, or from an exec plugin) are refreshed here.
+        await self._api.update_params_for_auth(headers, [], ["BearerToken"])
+        try:
+            return await self._pool().request(
+                method,
+                f"{self._api.configuration.host}{path}",
+                data=data,
+                headers=headers,
+                timeout=timeout,
+                **self._options,
+            )
+        except (aiohttp.ClientConnectionError, TimeoutError, OSError) as err:
+            metrics.API_REQUESTS.labels(method, "error").inc()
+            raise ConnectionFailedError(
+                f"cannot reach the API server at {self._api.configuration.host}: {err}"
+            ) from err
 
     # -- raw requests ------------------------------------------------------------------------
     async def request(
@@ -135,23 +199,24 @@ class Kube:
         """Send one request; return the decoded JSON body or raise a typed error."""
         if query:
             path = f"{path}?{urlencode(query)}"
-        headers = {**_ANY, "Content-Type": content_type}
-        try:
-            response = await self._api.call_api(
-                path,
+        data = None if body is None else orjson.dumps(body)
+        async with self._in_flight:
+            response = await self._open(
                 method,
-                header_params=headers,
-                body=body,
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=timeout,
+                path,
+                data=data,
+                content_type=content_type,
+                timeout=aiohttp.ClientTimeout(total=timeout),
             )
-            raw = await response.read()
-        except (aiohttp.ClientConnectionError, TimeoutError, OSError) as err:
-            metrics.API_REQUESTS.labels(method, "error").inc()
-            raise ConnectionFailedError(
-                f"cannot reach the API server at {self._api.configuration.host}: {err}"
-            ) from err
+            try:
+                raw = await response.read()
+            except (aiohttp.ClientError, TimeoutError, OSError) as err:
+                metrics.API_REQUESTS.labels(method, "error").inc()
+                raise ConnectionFailedError(
+                    f"cannot reach the API server at {self._api.configuration.host}: {err}"
+                ) from err
+            finally:
+                response.release()
         metrics.API_REQUESTS.labels(method, str(response.status)).inc()
         if 200 <= response.status < 300:
             return orjson.loads(raw) if raw else None
@@ -313,21 +378,13 @@ class Kube:
         if label_selector:
             query["labelSelector"] = label_selector
         path = f"{resource.path(namespace)}?{urlencode(query)}"
-        try:
-            response = await self._api.call_api(
-                path,
-                "GET",
-                header_params=dict(_ANY),
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=aiohttp.ClientTimeout(
-                    sock_connect=_REQUEST_TIMEOUT, sock_read=_WATCH_SECONDS + 30
-                ),
-            )
-        except (aiohttp.ClientConnectionError, TimeoutError, OSError) as err:
-            raise ConnectionFailedError(
-                f"cannot reach the API server at {self._api.configuration.host}: {err}"
-            ) from err
+        response = await self._open(
+            "GET",
+            path,
+            timeout=aiohttp.ClientTimeout(
+                sock_connect=_REQUEST_TIMEOUT, sock_read=_WATCH_SECONDS + 30
+            ),
+        )
         try:
             if response.status != 200:
                 raw = await response.read()

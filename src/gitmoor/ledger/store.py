@@ -27,16 +27,19 @@ from sqlalchemy import (
     Engine,
     Select,
     and_,
+    column,
     delete,
     func,
+    inspect,
     or_,
     select,
+    table,
     update,
 )
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError, SQLAlchemyError
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnClause, ColumnElement
 
-from gitmoor.ledger import migrate, rows
+from gitmoor.ledger import rows
 from gitmoor.ledger.deployments import Deployment, run_start
 from gitmoor.ledger.dora import Dora, dora_of
 from gitmoor.ledger.engines import WORKERS, WRITE, postgres_engine, sqlite_engine
@@ -49,7 +52,7 @@ from gitmoor.ledger.errors import (
     RecordNotFoundError,
 )
 from gitmoor.ledger.lookup import ImageQuery, RevisionQuery, parse_query
-from gitmoor.ledger.schema import images, objects, records
+from gitmoor.ledger.schema import HEAD, VERSION_TABLE, images, objects, records
 from gitmoor.ledger.urls import engine_url, redacted, sqlite_file
 from gitmoor.model.record import Record, Result
 
@@ -67,6 +70,15 @@ _INTERRUPTED_MESSAGE = (
 def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
     for start in range(0, len(ids), _CHUNK):
         yield ids[start : start + _CHUNK]
+
+
+def _schema_version(connection: Connection) -> str | None:
+    """The ledger's schema version by a plain query; None without a version table."""
+    if not inspect(connection).has_table(VERSION_TABLE):
+        return None
+    version: ColumnClause[str] = column("version_num")
+    row = connection.execute(select(version).select_from(table(VERSION_TABLE))).first()
+    return None if row is None else str(row[0])
 
 
 def _sync_key(row: Any) -> tuple[str, str, str]:
@@ -175,6 +187,13 @@ class Ledger:
         return lines[0] if lines else type(origin).__name__
 
     def _migrate(self) -> None:
+        with self._engine.connect() as connection:
+            if _schema_version(connection) == HEAD:
+                return
+        # Alembic (about 12 MiB once imported) is loaded only when there is something to do,
+        # so a long-running agent on an up-to-date ledger never carries it.
+        from gitmoor.ledger import migrate
+
         try:
             with self._writer.begin() as connection:
                 migrate.upgrade(connection)

@@ -87,7 +87,8 @@ class Action(enum.StrEnum):
 
 
 def _canonical(obj: Any) -> bytes:
-    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+    # orjson hands back its 4 KiB working buffer; a copy of the exact size is what is kept.
+    return bytes(memoryview(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from typing import Any
 
 import structlog
 
+from gitmoor import memory
 from gitmoor.errors import GitmoorError, UnknownKindError
 from gitmoor.health import wait_healthy
 from gitmoor.kube import Kube
@@ -25,6 +26,8 @@ from gitmoor.reconcile.controller import Agent, AgentOptions
 from gitmoor.reconcile.leader import LeaderElector
 
 log = structlog.get_logger("gitmoor.run")
+
+_TRIM_EVERY = 30.0  # seconds between handing freed heap memory back to the system
 
 CONFIG_MANAGER = "gitmoor-config"
 
@@ -172,6 +175,13 @@ async def run_agent(
                     log.warning("ledger retention failed", error=str(err))
                 await asyncio.sleep(6 * 3600)
 
+        async def trim() -> None:
+            # Cheap (milliseconds) and harmless when nothing was freed.
+            while True:
+                await asyncio.sleep(_TRIM_EVERY)
+                memory.release()
+
+        trimmer = asyncio.create_task(trim())
         keeper = asyncio.create_task(watch_leadership())
         retention = asyncio.create_task(retain())
         forwarder = asyncio.create_task(forward_stop())
@@ -181,6 +191,7 @@ async def run_agent(
             await agent.run(agent_stop)
         finally:
             keeper.cancel()
+            trimmer.cancel()
             forwarder.cancel()
             retention.cancel()
             if ledger is not None:

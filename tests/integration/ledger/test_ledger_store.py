@@ -279,6 +279,7 @@ async def test_reopening_migrates_nothing_and_keeps_every_record(ledger_url: str
                 text(f"SELECT version_num FROM {schema.VERSION_TABLE}")  # noqa: S608
             ).all()
             assert versions == [(migrate.head(),)]
+            assert migrate.head() == schema.HEAD
             # The migrated database is exactly what the code's table definitions describe.
             from alembic.autogenerate import compare_metadata
             from alembic.runtime.migration import MigrationContext
@@ -408,3 +409,33 @@ async def test_sqlite_runs_in_wal_mode_and_concurrent_writers_queue_instead_of_f
             assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     finally:
         engine.dispose()
+
+
+async def test_an_up_to_date_ledger_opens_without_loading_alembic(tmp_path: Path) -> None:
+    # A long-running agent should not carry the migration machinery when there is nothing to
+    # migrate: each open runs in a fresh interpreter that reports whether Alembic got loaded.
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    program = textwrap.dedent(
+        f"""
+        import asyncio, sys
+        from gitmoor.ledger import Ledger
+
+        async def main() -> None:
+            async with await Ledger.open({url!r}):
+                pass
+
+        asyncio.run(main())
+        print("alembic" in sys.modules)
+        """
+    )
+
+    async def open_once() -> str:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", program, stdout=asyncio.subprocess.PIPE
+        )
+        out, _ = await process.communicate()
+        assert process.returncode == 0
+        return out.decode().strip()
+
+    assert await open_once() == "True"  # a new ledger is created by its migrations
+    assert await open_once() == "False"
