@@ -17,7 +17,7 @@ from gitmoor.ledger import IN_CLUSTER_URL, local_default
 from gitmoor.ledger.times import parse_age
 from gitmoor.model.config import ConfigError, Resource, load_documents
 from gitmoor.model.notifications import Provider, PushEvent
-from gitmoor.reconcile.runner import Readiness, RunOptions, connect, run_agent
+from gitmoor.reconcile.runner import Readiness, RunOptions, run_agent
 from gitmoor.server.app import serve
 from gitmoor.server.hooks import CachedSecrets, HookReceiver, secret_values
 
@@ -107,7 +107,8 @@ def run(
             loop.add_signal_handler(sig, stop.set)
         readiness = Readiness()
         hooks = HookReceiver(
-            CachedSecrets(webhook_secrets(options, webhook_secret)), forward_push(readiness)
+            CachedSecrets(webhook_secrets(readiness, webhook_secret, options.lease_namespace)),
+            forward_push(readiness),
         )
         server = await serve(http_host, http_port, readiness, hooks=hooks) if http_port else None
         try:
@@ -120,11 +121,15 @@ def run(
 
 
 def webhook_secrets(
-    options: RunOptions, name: str
+    readiness: Readiness, name: str, namespace: str
 ) -> Callable[[Provider], Awaitable[Sequence[bytes]]]:
+    """The keys of the webhook Secret `namespace/name`, read with the running agent's client."""
+
     async def secrets_for(provider: Provider) -> Sequence[bytes]:
-        async with await connect(options.kubeconfig, options.context) as kube:
-            secret = await kube.get("v1", "Secret", name, options.lease_namespace)
+        if readiness.agent is None:
+            # Not leading (yet): the sender gets a 503 and retries, against the leader.
+            raise RuntimeError("this agent is not the active one")
+        secret = await readiness.agent.kube.get("v1", "Secret", name, namespace)
         if secret is None:
             return []  # no keys: every delivery is refused with 401
         data = {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}

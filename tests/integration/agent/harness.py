@@ -63,7 +63,9 @@ class AgentHarness:
         self.readiness = Readiness()
         if http:
             hooks = HookReceiver(
-                CachedSecrets(webhook_secrets(options, "gitmoor-webhooks"), ttl=0),
+                CachedSecrets(
+                    webhook_secrets(self.readiness, "gitmoor-webhooks", self.namespace), ttl=0
+                ),
                 forward_push(self.readiness),
             )
             self._server = await serve("127.0.0.1", 0, self.readiness, hooks=hooks)
