@@ -27,7 +27,7 @@ from gitmoor.errors import (
 )
 from gitmoor.kube import Kube, WatchEvent
 from gitmoor.ledger import Ledger, LedgerError
-from gitmoor.model import Applied, Artifact, InventoryEntry, ObjectRef
+from gitmoor.model import Applied, Artifact, Health, InventoryEntry, ObjectRef
 from gitmoor.model.credentials import GitCredentials
 from gitmoor.model.durations import parse_duration
 from gitmoor.model.notifications import NotificationEvent, NotificationKind, PushEvent
@@ -107,7 +107,7 @@ class Agent:
         self.snapshots = SnapshotStore(options.cache_dir / "healthy")
         self.notifier = Notifier(self._read_secret)
         self.events = events.EventRecorder(kube)
-        self.drift = DriftMonitor(kube, self._on_drift)
+        self.drift = DriftMonitor(kube, self._on_drift, self._on_health)
         # `drift: report` Syncs: what differs from Git, per Sync, until the next apply.
         self.reported: dict[tuple[str, str], dict[ObjectRef, tuple[str, ...]]] = {}
         self._corrections: dict[ObjectRef, list[float]] = {}
@@ -575,9 +575,11 @@ class Agent:
         asked = bool(requested and old.get("lastHandledReconcileAt") != requested)
         # The drift watch vouches for what the last apply left while the Sync is Ready, nothing
         # was asked for, and the last full reconcile is recent; otherwise everything is checked.
+        ready = cond.get_condition(obj, cond.READY) or {}
         watched = (
             not asked
-            and cond.is_true(obj, cond.READY)
+            # Degraded since it applied is still applied: the watch reports when it recovers.
+            and (ready.get("status") == "True" or ready.get("reason") == st.DEGRADED)
             and self.drift.count(sk) > 0
             and time.monotonic() - self._full_at.get(sk, 0.0) < self.options.full_resync
         )
@@ -878,6 +880,41 @@ class Agent:
         await self.events.emit(obj, events.WARNING, "DriftDetected", f"{drift.ref}: {what}")
         self._notify_drift(sync, str((obj.get("status") or {}).get("lastAppliedRevision", "")), new)
 
+    async def _on_health(self, sk: tuple[str, str], failing: tuple[Health, ...]) -> None:
+        """A health-gated Sync whose applied objects turn Failed goes Ready=False at once (not
+        at its next reconcile), and Ready again when they are Current again."""
+        key = ("Sync", *sk)
+        obj = self.objects.get(key)
+        if obj is None:
+            return
+        spec = obj.get("spec") or {}
+        if spec.get("suspend") or not spec.get("wait", True):
+            return
+        ready = cond.get_condition(obj, cond.READY) or {}
+        old = obj.get("status") or {}
+        generation = obj["metadata"].get("generation")
+        revision = str(old.get("lastAppliedRevision", ""))
+        sync = Sync.model_validate(obj)
+        if failing and ready.get("status") == "True":
+            new = st.degraded(old, generation, failing)
+            message = new_message(new)
+            log.warning("health degraded", sync=f"{sk[0]}/{sk[1]}", message=message)
+            await self._write_status(key, obj, new)
+            await self.events.emit(obj, events.WARNING, st.DEGRADED, message)
+            _condition_metrics(sk, new)
+            self._notify(sync, NotificationKind.FAILURE, revision, st.DEGRADED, message)
+        elif failing and ready.get("reason") == st.DEGRADED:
+            await self._write_status(key, obj, st.degraded(old, generation, failing))
+        elif not failing and ready.get("reason") == st.DEGRADED:
+            new = st.recovered(old, generation)
+            log.info("health recovered", sync=f"{sk[0]}/{sk[1]}")
+            await self._write_status(key, obj, new)
+            await self.events.emit(obj, events.NORMAL, "HealthRecovered", new_message(new))
+            _condition_metrics(sk, new)
+            self._notify(
+                sync, NotificationKind.RECOVERY, revision, "HealthRecovered", "healthy again"
+            )
+
     def _fighting(self, ref: ObjectRef) -> bool:
         """Another writer keeps changing what we correct: stop correcting, report instead."""
         now = time.monotonic()
@@ -996,6 +1033,11 @@ class Agent:
             return
         if key in self.objects:
             self.objects[key] = updated
+
+
+def _condition_metrics(sk: tuple[str, str], status: dict[str, Any]) -> None:
+    for c in status.get("conditions") or []:
+        metrics.set_condition("Sync", sk[0], sk[1], str(c["type"]), str(c["status"]))
 
 
 def new_message(status: dict[str, Any]) -> str:

@@ -18,8 +18,9 @@ import orjson
 import structlog
 
 from gitmoor.errors import GitmoorError
+from gitmoor.health import compute
 from gitmoor.kube import Kube, WatchEvent
-from gitmoor.model import Applied, ObjectRef
+from gitmoor.model import Applied, Health, ObjectRef, Status
 from gitmoor.model.labels import SYNC_NAME, SYNC_NAMESPACE, owned_by
 from gitmoor.plan import changed_paths, project
 from gitmoor.reconcile.informer import follow
@@ -40,12 +41,19 @@ class Drift:
 
 
 OnDrift = Callable[[Drift], Awaitable[None]]
+# A Sync's objects that turned Failed since its last apply (and are not Current again yet);
+# called whenever that set changes, with the set as it is now.
+OnHealth = Callable[[SyncKey, tuple[Health, ...]], Awaitable[None]]
 
 
 class DriftMonitor:
-    def __init__(self, kube: Kube, on_drift: OnDrift) -> None:
+    def __init__(self, kube: Kube, on_drift: OnDrift, on_health: OnHealth | None = None) -> None:
         self._kube = kube
         self._on_drift = on_drift
+        self._on_health = on_health
+        # Per Sync, objects seen Failed since it last applied, until they are Current again:
+        # the same watch that sees drift sees a rollout fail or a workload degrade.
+        self._failing: dict[SyncKey, dict[ObjectRef, Health]] = {}
         self._objects: dict[ObjectRef, tuple[SyncKey, Applied]] = {}
         self._by_sync: dict[SyncKey, set[ObjectRef]] = {}
         self._paused: set[SyncKey] = set()
@@ -62,6 +70,8 @@ class DriftMonitor:
             self._objects.pop(ref, None)
         kept = {ref: a for ref, a in objects.items() if not a.ignore_drift}
         self._by_sync[sync] = set(kept)
+        # What was just applied passed its health gate (or has none): failing starts afresh.
+        self._failing.pop(sync, None)
         for ref, applied in kept.items():
             self._objects[ref] = (sync, applied)
             self._ensure_watch(applied.api_version, ref.kind)
@@ -90,6 +100,10 @@ class DriftMonitor:
             self._objects.pop(ref, None)
         self._paused.discard(sync)
         self._missed.pop(sync, None)
+        self._failing.pop(sync, None)
+
+    def failing(self, sync: SyncKey) -> tuple[Health, ...]:
+        return tuple(self._failing.get(sync, {}).values())
 
     def count(self, sync: SyncKey) -> int:
         return len(self._by_sync.get(sync, ()))
@@ -143,6 +157,7 @@ class DriftMonitor:
         if sync in self._paused:
             self._missed.setdefault(sync, {})[ref] = orjson.dumps(live)
             return
+        await self._observe_health(sync, ref, live)
         baseline = applied.baseline_object()
         now = project(baseline, live)
         if applied.same_baseline(now):
@@ -195,6 +210,25 @@ class DriftMonitor:
                 await self._deleted(ref)
             else:
                 await self._check(live)
+
+    async def _observe_health(self, sync: SyncKey, ref: ObjectRef, live: dict[str, Any]) -> None:
+        if self._on_health is None:
+            return
+        health = compute(live)
+        failing = self._failing.setdefault(sync, {})
+        if health.status is Status.FAILED:
+            changed = ref not in failing or failing[ref].message != health.message
+            failing[ref] = health
+        elif health.status is Status.CURRENT:
+            changed = failing.pop(ref, None) is not None
+        else:
+            changed = False  # progressing: it stays failing until it is Current again
+        if not changed:
+            return
+        try:
+            await self._on_health(sync, tuple(failing.values()))
+        except Exception:
+            log.exception("handling a health change failed", object=str(ref))
 
     async def _report(self, drift: Drift) -> None:
         try:

@@ -19,7 +19,7 @@ from gitmoor.errors import (
     SourceConfigError,
     SourceUnavailableError,
 )
-from gitmoor.model import Artifact, ObjectRef
+from gitmoor.model import Artifact, Health, ObjectRef, Verdict
 from gitmoor.reconcile import conditions as cond
 from gitmoor.reconcile.pipeline import HealthGateError, Outcome
 
@@ -283,4 +283,40 @@ def with_drift(
     ]
     message = f"{len(parts)} object(s) differ from Git: " + "; ".join(parts)
     conditions = cond.set_condition(conditions, DRIFTED, True, "DriftDetected", message, generation)
+    return {**status, "conditions": conditions}
+
+
+DEGRADED = "HealthDegraded"
+
+
+def degraded(
+    status: dict[str, Any], generation: int | None, failing: tuple[Health, ...]
+) -> dict[str, Any]:
+    """Ready=False and Healthy=False: objects of the applied revision turned Failed since."""
+    verdict = Verdict(healthy=False, timed_out=False, objects=failing)
+    message = (
+        f"revision {status.get('lastAppliedRevision', '')} was applied and healthy; since then "
+        + verdict.summary()
+    )
+    conditions = list(status.get("conditions") or [])
+    conditions = cond.set_condition(conditions, cond.READY, False, DEGRADED, message, generation)
+    conditions = cond.set_condition(conditions, cond.HEALTHY, False, DEGRADED, message, generation)
+    return {**status, "conditions": conditions}
+
+
+def recovered(status: dict[str, Any], generation: int | None) -> dict[str, Any]:
+    """Ready and Healthy again after `degraded`: every Failed object is Current again."""
+    revision = status.get("lastAppliedRevision", "")
+    conditions = list(status.get("conditions") or [])
+    conditions = cond.set_condition(
+        conditions,
+        cond.READY,
+        True,
+        "ReconciliationSucceeded",
+        f"Applied revision: {revision}",
+        generation,
+    )
+    conditions = cond.set_condition(
+        conditions, cond.HEALTHY, True, "Healthy", "healthy again", generation
+    )
     return {**status, "conditions": conditions}
