@@ -491,50 +491,11 @@ class Agent:
                 new["lastHandledReconcileAt"] = requested
             await self._write_status(key, obj, new)
             return waiting.retry
-        src_ns = sync.spec.source_ref.namespace or sync.metadata.namespace
-        skey = (src_ns, sync.spec.source_ref.name)
-        artifact = self.state.artifacts.get(skey)
-        if artifact is None:
-            source_obj = self.objects.get(("GitSource", *skey))
-            if source_obj is None:
-                return await self._not_ready(
-                    key, obj, "SourceNotFound", f"GitSource {src_ns}/{skey[1]} not found", requested
-                )
-            if not (source_obj.get("status") or {}).get("artifact"):
-                # The source reports its own problem and wakes its Syncs when it succeeds.
-                ready = cond.get_condition(source_obj, cond.READY) or {}
-                return await self._not_ready(
-                    key,
-                    obj,
-                    "SourceNotReady",
-                    f"GitSource {src_ns}/{skey[1]} has no artifact yet"
-                    + (f": {ready['message']}" if ready.get("message") else ""),
-                    requested,
-                )
-            try:
-                # Known to the cluster but not to this process (a restart): a cheap check.
-                artifact = await self.fetch(GitSource.model_validate(source_obj))
-            except (GitmoorError, ValueError) as err:
-                return await self._not_ready(
-                    key,
-                    obj,
-                    "SourceNotReady",
-                    f"GitSource {src_ns}/{skey[1]} has no artifact: {err}",
-                    requested,
-                )
         annotations = obj["metadata"].get("annotations") or {}
         pinned = annotations.get(PINNED)
-        if pinned:
-            try:
-                artifact = await self._pinned_artifact(skey, pinned)
-            except (GitmoorError, ValueError) as err:
-                return await self._not_ready(
-                    key,
-                    obj,
-                    "PinnedRevisionUnavailable",
-                    f"pinned revision {pinned}: {err}",
-                    requested,
-                )
+        artifact, delay = await self._sync_artifact(key, obj, sync, requested)
+        if artifact is None:
+            return delay
         previous = [
             InventoryEntry(e["id"], e["v"])
             for e in ((old.get("inventory") or {}).get("entries") or [])
@@ -648,7 +609,55 @@ class Agent:
                     )
             raise
         self._log_outcome(key, outcome)
-        ns, name = key[1], key[2]
+        new = await self._settle(
+            key,
+            obj,
+            sync,
+            outcome,
+            old,
+            requested,
+            pinned,
+            detect_only=detect_only,
+            on_stage=on_stage,
+        )
+        await self._write_status(key, obj, new)
+        self._account(key, sync, outcome, new, old)
+        if outcome.error is None:
+            self._wake_dependants(key)
+        if begun is None and (outcome.wrote or outcome.error is not None) and not detect_only:
+            # An interval run that changed the cluster (or tried to) is an attempt too.
+            begun = self._record_start(key, sync, artifact, bool(pinned), outcome.started)
+            record_id = await self._ledger_begin(begun)
+        if begun is not None and record_id is not None:
+            final = records.finished(
+                begun,
+                outcome,
+                reason=_ready_reason(new),
+                message=new_message(new),
+                restored=self._restored.pop(sk, None),
+            )
+            await self._ledger_finish(record_id, final)
+        if new.get("lastFailedRevision") == outcome.revision and outcome.error is not None:
+            return jittered(parse_duration(sync.spec.interval))
+        return self._next(key, sync.spec.interval, outcome.error, sync.spec.retry_interval)
+
+    async def _settle(
+        self,
+        key: Key,
+        obj: dict[str, Any],
+        sync: Sync,
+        outcome: Outcome,
+        old: dict[str, Any],
+        requested: str | None,
+        pinned: str | None,
+        *,
+        detect_only: bool,
+        on_stage: Callable[[str], None],
+    ) -> dict[str, Any]:
+        """After an attempt: what the drift watch compares, the snapshot, Events, a rollback
+        when an atomic Sync failed; returns the status to write."""
+        generation = obj["metadata"].get("generation")
+        ns, name = sk = (key[1], key[2])
         if outcome.error is None:
             self.drift.track(sk, outcome.tracked)
             if detect_only:
@@ -686,26 +695,57 @@ class Agent:
             if outcome.wrote or old.get("lastAttemptedRevision") != outcome.revision:
                 reason = st.error_reason(outcome.error)[0]
                 await self.events.emit(obj, events.WARNING, reason, str(outcome.error))
-        await self._write_status(key, obj, new)
-        self._account(key, sync, outcome, new, old)
-        if outcome.error is None:
-            self._wake_dependants(key)
-        if begun is None and (outcome.wrote or outcome.error is not None) and not detect_only:
-            # An interval run that changed the cluster (or tried to) is an attempt too.
-            begun = self._record_start(key, sync, artifact, bool(pinned), outcome.started)
-            record_id = await self._ledger_begin(begun)
-        if begun is not None and record_id is not None:
-            final = records.finished(
-                begun,
-                outcome,
-                reason=_ready_reason(new),
-                message=new_message(new),
-                restored=self._restored.pop(sk, None),
-            )
-            await self._ledger_finish(record_id, final)
-        if new.get("lastFailedRevision") == outcome.revision and outcome.error is not None:
-            return jittered(parse_duration(sync.spec.interval))
-        return self._next(key, sync.spec.interval, outcome.error, sync.spec.retry_interval)
+        return new
+
+    async def _sync_artifact(
+        self, key: Key, obj: dict[str, Any], sync: Sync, requested: str | None
+    ) -> tuple[Artifact | None, float | None]:
+        """The artifact the Sync is to apply: its source's, or the pinned commit's. Without one,
+        the Sync's status says why and the delay until the next try comes back instead."""
+        src_ns = sync.spec.source_ref.namespace or sync.metadata.namespace
+        skey = (src_ns, sync.spec.source_ref.name)
+        artifact = self.state.artifacts.get(skey)
+        if artifact is None:
+            source_obj = self.objects.get(("GitSource", *skey))
+            if source_obj is None:
+                return None, await self._not_ready(
+                    key, obj, "SourceNotFound", f"GitSource {src_ns}/{skey[1]} not found", requested
+                )
+            if not (source_obj.get("status") or {}).get("artifact"):
+                # The source reports its own problem and wakes its Syncs when it succeeds.
+                ready = cond.get_condition(source_obj, cond.READY) or {}
+                return None, await self._not_ready(
+                    key,
+                    obj,
+                    "SourceNotReady",
+                    f"GitSource {src_ns}/{skey[1]} has no artifact yet"
+                    + (f": {ready['message']}" if ready.get("message") else ""),
+                    requested,
+                )
+            try:
+                # Known to the cluster but not to this process (a restart): a cheap check.
+                artifact = await self.fetch(GitSource.model_validate(source_obj))
+            except (GitmoorError, ValueError) as err:
+                return None, await self._not_ready(
+                    key,
+                    obj,
+                    "SourceNotReady",
+                    f"GitSource {src_ns}/{skey[1]} has no artifact: {err}",
+                    requested,
+                )
+        pinned = (obj["metadata"].get("annotations") or {}).get(PINNED)
+        if pinned:
+            try:
+                artifact = await self._pinned_artifact(skey, pinned)
+            except (GitmoorError, ValueError) as err:
+                return None, await self._not_ready(
+                    key,
+                    obj,
+                    "PinnedRevisionUnavailable",
+                    f"pinned revision {pinned}: {err}",
+                    requested,
+                )
+        return artifact, None
 
     def _account(
         self, key: Key, sync: Sync, outcome: Outcome, new: dict[str, Any], old: dict[str, Any]
