@@ -17,11 +17,9 @@ from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import Connection
 
-from gitmoor.ledger.schema import VERSION_TABLE
+from gitmoor.ledger.schema import SCHEMA_LOCK, VERSION_TABLE
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-# Any fixed 64-bit key: it only has to be the same for every gitmoor.
-_ADVISORY_LOCK = 0x6769746D6F6F72
 
 
 class UnknownSchemaError(Exception):
@@ -55,7 +53,7 @@ def current(connection: Connection) -> str | None:
 def upgrade(connection: Connection) -> None:
     """Migrate to `head()`; a no-op when the database is there already."""
     if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK})")
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})")
     config = _config(connection)
     version = current(connection)
     if version is not None:

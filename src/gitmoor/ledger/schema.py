@@ -31,6 +31,9 @@ VERSION_TABLE = "ledger_schema_version"
 # The newest migration in `migrations/versions` (a test checks it against Alembic's head): a
 # ledger at this version is opened without loading Alembic at all.
 HEAD = "0001"
+# Any fixed 64-bit key for PostgreSQL's advisory lock around creating or migrating the schema:
+# it only has to be the same for every gitmoor.
+SCHEMA_LOCK = 0x6769746D6F6F72
 
 metadata = MetaData(
     naming_convention={

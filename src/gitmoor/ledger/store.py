@@ -23,9 +23,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import (
+    Column,
     Connection,
     Engine,
+    MetaData,
+    PrimaryKeyConstraint,
     Select,
+    String,
+    Table,
     and_,
     column,
     delete,
@@ -52,7 +57,15 @@ from gitmoor.ledger.errors import (
     RecordNotFoundError,
 )
 from gitmoor.ledger.lookup import ImageQuery, RevisionQuery, parse_query
-from gitmoor.ledger.schema import HEAD, VERSION_TABLE, images, objects, records
+from gitmoor.ledger.schema import (
+    HEAD,
+    SCHEMA_LOCK,
+    VERSION_TABLE,
+    images,
+    metadata,
+    objects,
+    records,
+)
 from gitmoor.ledger.urls import engine_url, redacted, sqlite_file
 from gitmoor.model.record import Record, Result
 
@@ -70,6 +83,15 @@ _INTERRUPTED_MESSAGE = (
 def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
     for start in range(0, len(ids), _CHUNK):
         yield ids[start : start + _CHUNK]
+
+
+# Alembic's own version table, as Alembic would create it (it reads and updates it later).
+_version_table = Table(
+    VERSION_TABLE,
+    MetaData(),
+    Column("version_num", String(32), nullable=False),
+    PrimaryKeyConstraint("version_num", name=f"{VERSION_TABLE}_pkc"),
+)
 
 
 def _schema_version(connection: Connection) -> str | None:
@@ -190,8 +212,21 @@ class Ledger:
         with self._engine.connect() as connection:
             if _schema_version(connection) == HEAD:
                 return
-        # Alembic (about 12 MiB once imported) is loaded only when there is something to do,
-        # so a long-running agent on an up-to-date ledger never carries it.
+        with self._writer.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})")
+            if _schema_version(connection) == HEAD:
+                return  # another agent created it meanwhile
+            if not inspect(connection).has_table(records.name):
+                # A new ledger is created whole from the table definitions and stamped with
+                # the newest version (what Alembic's cookbook advises for a fresh database; a
+                # test checks that migrations and definitions agree).
+                metadata.create_all(connection)
+                _version_table.create(connection)
+                connection.execute(_version_table.insert().values(version_num=HEAD))
+                return
+        # Alembic (about 12 MiB once imported) is loaded only to upgrade an older ledger, so a
+        # long-running agent never carries it otherwise.
         from gitmoor.ledger import migrate
 
         try:

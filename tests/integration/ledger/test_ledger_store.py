@@ -280,7 +280,8 @@ async def test_reopening_migrates_nothing_and_keeps_every_record(ledger_url: str
             ).all()
             assert versions == [(migrate.head(),)]
             assert migrate.head() == schema.HEAD
-            # The migrated database is exactly what the code's table definitions describe.
+            # Alembic reads the version a new ledger is stamped with: later upgrades start there.
+            assert migrate.current(connection) == migrate.head()
             from alembic.autogenerate import compare_metadata
             from alembic.runtime.migration import MigrationContext
 
@@ -290,6 +291,31 @@ async def test_reopening_migrates_nothing_and_keeps_every_record(ledger_url: str
             assert compare_metadata(context, schema.metadata) == []
     finally:
         engine.dispose()
+
+
+async def test_the_migrations_build_exactly_the_schema_a_new_ledger_is_created_with(
+    ledger_url: str,
+) -> None:
+    # A new ledger is created from the table definitions; an old one is upgraded by the
+    # migrations. Both must end up the same.
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    engine = sync_engine(ledger_url)
+    try:
+        with engine.begin() as connection:
+            migrate.upgrade(connection)
+        with engine.connect() as connection:
+            context = MigrationContext.configure(
+                connection, opts={"version_table": schema.VERSION_TABLE}
+            )
+            assert compare_metadata(context, schema.metadata) == []
+            assert migrate.current(connection) == schema.HEAD
+    finally:
+        engine.dispose()
+    async with await Ledger.open(ledger_url) as ledger:
+        kept = await record(ledger, applied(attempt("v1", 0, images=("web:1",))))
+        assert (await ledger.get(kept)) is not None
 
 
 async def test_a_ledger_written_by_a_newer_gitmoor_is_refused_clearly(ledger_url: str) -> None:
@@ -413,7 +439,7 @@ async def test_sqlite_runs_in_wal_mode_and_concurrent_writers_queue_instead_of_f
 
 async def test_an_up_to_date_ledger_opens_without_loading_alembic(tmp_path: Path) -> None:
     # A long-running agent should not carry the migration machinery when there is nothing to
-    # migrate: each open runs in a fresh interpreter that reports whether Alembic got loaded.
+    # upgrade: each open runs in a fresh interpreter that reports whether Alembic got loaded.
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     program = textwrap.dedent(
         f"""
@@ -437,5 +463,5 @@ async def test_an_up_to_date_ledger_opens_without_loading_alembic(tmp_path: Path
         assert process.returncode == 0
         return out.decode().strip()
 
-    assert await open_once() == "True"  # a new ledger is created by its migrations
-    assert await open_once() == "False"
+    assert await open_once() == "False"  # a new ledger, created from the table definitions
+    assert await open_once() == "False"  # the same ledger, up to date
