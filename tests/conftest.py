@@ -18,6 +18,21 @@ from testenv.postgres import Postgres
 _PLANE_KEY = pytest.StashKey[ControlPlane]()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Nothing a test runs (agents as processes, CLI commands) may write into the user's own
+    state, such as the default local ledger: it goes to this run's temporary directory."""
+    saved = {name: os.environ.get(name) for name in ("XDG_STATE_HOME", "GITMOOR_LEDGER")}
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("xdg-state"))
+    os.environ.pop("GITMOOR_LEDGER", None)
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture(scope="session")
 def control_plane(
     tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
