@@ -48,3 +48,35 @@ spec:
     - port: 80
       targetPort: 8080
 """
+
+
+def crd(group: str, kind: str, *, version_extra: str = "") -> str:
+    """A namespaced CRD serving `v1` of `kind`, any content allowed, no status subresource (a
+    test can write the status as a controller would); `version_extra` is more YAML for the
+    version, indented by six spaces (printer columns, say)."""
+    plural = f"{kind.lower()}s"
+    return f"""apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: {plural}.{group}
+spec:
+  group: {group}
+  names: {{kind: {kind}, plural: {plural}, singular: {kind.lower()}, listKind: {kind}List}}
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+{version_extra}      schema:
+        openAPIV3Schema:
+          type: object
+          x-kubernetes-preserve-unknown-fields: true
+"""
+
+
+def custom(api_version: str, kind: str, name: str, namespace: str, spec: str) -> str:
+    """One custom resource whose spec is the YAML mapping `spec` (flow style: `{size: small}`)."""
+    return (
+        f"apiVersion: {api_version}\nkind: {kind}\nmetadata:\n  name: {name}\n"
+        f"  namespace: {namespace}\nspec: {spec}\n"
+    )

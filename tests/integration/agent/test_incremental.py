@@ -16,7 +16,7 @@ from benchmarks.kubeapi import KubeAPI
 from gitmoor.reconcile.operations import sync_now
 from testenv.gitserver import GitServers
 from tests.integration.agent.harness import AgentHarness
-from tests.integration.agent.manifests import configmap
+from tests.integration.agent.manifests import configmap, crd, custom
 
 pytestmark = [pytest.mark.cluster, pytest.mark.gitserver]
 
@@ -153,29 +153,14 @@ async def test_an_edit_made_while_a_reconcile_runs_is_corrected_after_it(
 
 
 def _crd(group: str, column: str) -> str:
-    return f"""apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: widgets.{group}
-spec:
-  group: {group}
-  names: {{kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}}
-  scope: Namespaced
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      additionalPrinterColumns:
-        - {{name: {column}, type: string, jsonPath: .spec.size}}
-      schema:
-        openAPIV3Schema:
-          type: object
-          properties:
-            spec:
-              type: object
-              properties:
-                size: {{type: string}}
-"""
+    return crd(
+        group,
+        "Widget",
+        version_extra=(
+            "      additionalPrinterColumns:\n"
+            f"        - {{name: {column}, type: string, jsonPath: .spec.size}}\n"
+        ),
+    )
 
 
 async def test_a_changed_crd_has_every_object_checked_again(
@@ -184,10 +169,7 @@ async def test_a_changed_crd_has_every_object_checked_again(
     h, ns = harness, harness.namespace
     group = f"{unique_name}.example.com"
     widgets = {
-        f"w{i}.yaml": (
-            f"apiVersion: {group}/v1\nkind: Widget\nmetadata:\n  name: w{i}\n  namespace: {ns}\n"
-            "spec:\n  size: small\n"
-        )
+        f"w{i}.yaml": custom(f"{group}/v1", "Widget", f"w{i}", ns, "{size: small}")
         for i in range(5)
     }
     repo, tree = h.repo(git_servers, unique_name)
