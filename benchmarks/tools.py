@@ -186,8 +186,15 @@ class Tool(abc.ABC):
         return "\n".join(parts)
 
     # -- resources -------------------------------------------------------------------------
-    @abc.abstractmethod
-    def source_spec(self, url: str, interval: str) -> Obj: ...
+    def source_spec(self, url: str, interval: str) -> Obj:
+        # The same for both tools: GitSource and GitRepository share these fields.
+        return {
+            "url": url,
+            "ref": {"branch": "main"},
+            "interval": interval,
+            "timeout": "120s",
+            "secretRef": {"name": GIT_SECRET},
+        }
 
     @abc.abstractmethod
     def sync_spec(self, source: str, path: str, interval: str, wait: bool) -> Obj: ...
@@ -334,15 +341,6 @@ class Gitmoor(Tool):
     def ready(self) -> bool:
         return _http_get(f"http://{LOOPBACK}:{self.port}/readyz")[0] == 200
 
-    def source_spec(self, url: str, interval: str) -> Obj:
-        return {
-            "url": url,
-            "ref": {"branch": "main"},
-            "interval": interval,
-            "timeout": "120s",
-            "secretRef": {"name": GIT_SECRET},
-        }
-
     def sync_spec(self, source: str, path: str, interval: str, wait: bool) -> Obj:
         return {
             "sourceRef": {"name": source},
@@ -459,15 +457,6 @@ class Flux(Tool):
             _http_get(f"http://{LOOPBACK}:{port}/readyz")[0] == 200
             for port in (p.source_health, p.kustomize_health)
         )
-
-    def source_spec(self, url: str, interval: str) -> Obj:
-        return {
-            "url": url,
-            "ref": {"branch": "main"},
-            "interval": interval,
-            "timeout": "120s",
-            "secretRef": {"name": GIT_SECRET},
-        }
 
     def sync_spec(self, source: str, path: str, interval: str, wait: bool) -> Obj:
         return {

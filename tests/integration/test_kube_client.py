@@ -34,6 +34,7 @@ async def test_writes_are_recorded_under_gitmoors_name(kube: Kube, namespace: st
 async def test_many_requests_at_once_all_complete(kube: Kube, namespace: str) -> None:
     # More than the client lets through at once: the rest wait for a connection, none fails.
     names = [f"cm-{i:03}" for i in range(120)]
-    await asyncio.gather(*(kube.apply(_configmap(n, namespace, v="1")) for n in names))
+    applies = asyncio.gather(*(kube.apply(_configmap(n, namespace, v="1")) for n in names))
+    await asyncio.wait_for(applies, timeout=120)  # a starved pool would hang here
     listed = await kube.list("v1", "ConfigMap", namespace)
     assert set(names) <= {o["metadata"]["name"] for o in listed}

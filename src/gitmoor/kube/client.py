@@ -155,6 +155,12 @@ class Kube:
             )
         return self._session
 
+    def _unreachable(self, method: str, err: Exception) -> ConnectionFailedError:
+        metrics.API_REQUESTS.labels(method, "error").inc()
+        return ConnectionFailedError(
+            f"cannot reach the API server at {self._api.configuration.host}: {err}"
+        )
+
     async def _open(
         self,
         method: str,
@@ -179,10 +185,7 @@ class Kube:
                 **self._options,
             )
         except (aiohttp.ClientConnectionError, TimeoutError, OSError) as err:
-            metrics.API_REQUESTS.labels(method, "error").inc()
-            raise ConnectionFailedError(
-                f"cannot reach the API server at {self._api.configuration.host}: {err}"
-            ) from err
+            raise self._unreachable(method, err) from err
 
     # -- raw requests ------------------------------------------------------------------------
     async def request(
@@ -211,10 +214,7 @@ class Kube:
             try:
                 raw = await response.read()
             except (aiohttp.ClientError, TimeoutError, OSError) as err:
-                metrics.API_REQUESTS.labels(method, "error").inc()
-                raise ConnectionFailedError(
-                    f"cannot reach the API server at {self._api.configuration.host}: {err}"
-                ) from err
+                raise self._unreachable(method, err) from err
             finally:
                 response.release()
         metrics.API_REQUESTS.labels(method, str(response.status)).inc()

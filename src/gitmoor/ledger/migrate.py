@@ -17,7 +17,7 @@ from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import Connection
 
-from gitmoor.ledger.schema import SCHEMA_LOCK, VERSION_TABLE
+from gitmoor.ledger.schema import VERSION_TABLE, lock_schema
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -52,8 +52,7 @@ def current(connection: Connection) -> str | None:
 
 def upgrade(connection: Connection) -> None:
     """Migrate to `head()`; a no-op when the database is there already."""
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})")
+    lock_schema(connection)
     config = _config(connection)
     version = current(connection)
     if version is not None:

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
+    Connection,
     DateTime,
     Dialect,
     ForeignKey,
@@ -33,7 +34,16 @@ VERSION_TABLE = "ledger_schema_version"
 HEAD = "0001"
 # Any fixed 64-bit key for PostgreSQL's advisory lock around creating or migrating the schema:
 # it only has to be the same for every gitmoor.
-SCHEMA_LOCK = 0x6769746D6F6F72
+_SCHEMA_LOCK = 0x6769746D6F6F72
+
+
+def lock_schema(connection: Connection) -> None:
+    """Agents opening one shared PostgreSQL ledger at once create or migrate it one after the
+    other (the lock ends with the transaction); SQLite's write lock (BEGIN IMMEDIATE) does the
+    same for a file."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
+
 
 metadata = MetaData(
     naming_convention={

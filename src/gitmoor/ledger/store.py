@@ -32,17 +32,15 @@ from sqlalchemy import (
     String,
     Table,
     and_,
-    column,
     delete,
     func,
     inspect,
     or_,
     select,
-    table,
     update,
 )
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError, SQLAlchemyError
-from sqlalchemy.sql.elements import ColumnClause, ColumnElement
+from sqlalchemy.sql.elements import ColumnElement
 
 from gitmoor.ledger import rows
 from gitmoor.ledger.deployments import Deployment, run_start
@@ -59,9 +57,9 @@ from gitmoor.ledger.errors import (
 from gitmoor.ledger.lookup import ImageQuery, RevisionQuery, parse_query
 from gitmoor.ledger.schema import (
     HEAD,
-    SCHEMA_LOCK,
     VERSION_TABLE,
     images,
+    lock_schema,
     metadata,
     objects,
     records,
@@ -98,8 +96,7 @@ def _schema_version(connection: Connection) -> str | None:
     """The ledger's schema version by a plain query; None without a version table."""
     if not inspect(connection).has_table(VERSION_TABLE):
         return None
-    version: ColumnClause[str] = column("version_num")
-    row = connection.execute(select(version).select_from(table(VERSION_TABLE))).first()
+    row = connection.execute(select(_version_table.c.version_num)).first()
     return None if row is None else str(row[0])
 
 
@@ -213,8 +210,7 @@ class Ledger:
             if _schema_version(connection) == HEAD:
                 return
         with self._writer.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})")
+            lock_schema(connection)
             if _schema_version(connection) == HEAD:
                 return  # another agent created it meanwhile
             if not inspect(connection).has_table(records.name):
@@ -225,13 +221,15 @@ class Ledger:
                 _version_table.create(connection)
                 connection.execute(_version_table.insert().values(version_num=HEAD))
                 return
+            self._upgrade(connection)
+
+    def _upgrade(self, connection: Connection) -> None:
         # Alembic (about 12 MiB once imported) is loaded only to upgrade an older ledger, so a
         # long-running agent never carries it otherwise.
         from gitmoor.ledger import migrate
 
         try:
-            with self._writer.begin() as connection:
-                migrate.upgrade(connection)
+            migrate.upgrade(connection)
         except migrate.UnknownSchemaError as problem:
             raise LedgerSchemaError(
                 f"ledger {self.url} has schema version {problem.version}, which this gitmoor "

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from gitmoor.model import labels
 from gitmoor.model.refs import ObjectRef
 
 
@@ -103,18 +104,12 @@ class Applied:
     api_version: str
     sent: bytes
     baseline: bytes
-    ignore_drift: bool = False
+    ignore_drift: bool = False  # annotated `gitmoor.io/drift: ignore`
 
     @classmethod
-    def of(
-        cls,
-        api_version: str,
-        desired: dict[str, Any],
-        baseline: dict[str, Any],
-        *,
-        ignore_drift: bool = False,
-    ) -> Applied:
-        return cls(api_version, _canonical(desired), _canonical(baseline), ignore_drift)
+    def of(cls, api_version: str, desired: dict[str, Any], baseline: dict[str, Any]) -> Applied:
+        ignore = labels.annotation(desired, labels.DRIFT) == labels.DRIFT_IGNORE
+        return cls(api_version, _canonical(desired), _canonical(baseline), ignore)
 
     def desired(self) -> dict[str, Any]:
         value: dict[str, Any] = orjson.loads(self.sent)
@@ -126,9 +121,6 @@ class Applied:
 
     def same_manifest(self, desired: dict[str, Any]) -> bool:
         return _canonical(desired) == self.sent
-
-    def same_baseline(self, projection: Any) -> bool:
-        return _canonical(projection) == self.baseline
 
 
 @dataclass(frozen=True, eq=False)

@@ -132,9 +132,7 @@ async def plan_objects(
             try:
                 result = await kube.apply(d.obj, dry_run=True)
             except KubeApiError as err:
-                if _immutable(err):
-                    current = current or await read(d)
-                if _immutable(err) and current is not None:
+                if _immutable(err) and (current := current or await read(d)) is not None:
                     if force_recreate:
                         return PlannedObject(
                             d.manifest,

@@ -37,7 +37,7 @@ from gitmoor.notify import Notifier
 from gitmoor.reconcile import conditions as cond
 from gitmoor.reconcile import events, records
 from gitmoor.reconcile import status as st
-from gitmoor.reconcile.dependencies import blocked
+from gitmoor.reconcile.dependencies import blocked, dependants
 from gitmoor.reconcile.drift import Drift, DriftMonitor
 from gitmoor.reconcile.informer import follow
 from gitmoor.reconcile.pipeline import HealthGateError, Outcome, Stage, restore, run
@@ -481,8 +481,7 @@ class Agent:
             return None
         if FINALIZER not in (obj["metadata"].get("finalizers") or []):
             obj = await self._add_finalizer(key, obj)
-        syncs = {(k[1], k[2]): o for k, o in self.objects.items() if k[0] == "Sync"}
-        waiting = blocked(sync, syncs)
+        waiting = blocked(sync, self._syncs())
         if waiting is not None:
             new = st.failed_before_apply(
                 old, generation, waiting.reason, waiting.message, stalled=waiting.stalled
@@ -493,7 +492,7 @@ class Agent:
             return waiting.retry
         annotations = obj["metadata"].get("annotations") or {}
         pinned = annotations.get(PINNED)
-        artifact, delay = await self._sync_artifact(key, obj, sync, requested)
+        artifact, delay = await self._sync_artifact(key, obj, sync, requested, pinned)
         if artifact is None:
             return delay
         previous = [
@@ -698,7 +697,12 @@ class Agent:
         return new
 
     async def _sync_artifact(
-        self, key: Key, obj: dict[str, Any], sync: Sync, requested: str | None
+        self,
+        key: Key,
+        obj: dict[str, Any],
+        sync: Sync,
+        requested: str | None,
+        pinned: str | None,
     ) -> tuple[Artifact | None, float | None]:
         """The artifact the Sync is to apply: its source's, or the pinned commit's. Without one,
         the Sync's status says why and the delay until the next try comes back instead."""
@@ -733,7 +737,6 @@ class Agent:
                     f"GitSource {src_ns}/{skey[1]} has no artifact: {err}",
                     requested,
                 )
-        pinned = (obj["metadata"].get("annotations") or {}).get(PINNED)
         if pinned:
             try:
                 artifact = await self._pinned_artifact(skey, pinned)
@@ -773,8 +776,7 @@ class Agent:
             max(0.0, outcome.finished - outcome.started)
         )
         metrics.RECONCILES.labels(ns, name, result).inc()
-        for c in new.get("conditions") or []:
-            metrics.set_condition("Sync", ns, name, str(c["type"]), str(c["status"]))
+        _condition_metrics((ns, name), new)
         entries = ((new.get("inventory") or {}).get("entries")) or []
         metrics.MANAGED_OBJECTS.labels(ns, name).set(len(entries))
 
@@ -927,14 +929,13 @@ class Agent:
         obj = self.objects.get(key)
         if obj is None:
             return
-        spec = obj.get("spec") or {}
-        if spec.get("suspend") or not spec.get("wait", True):
+        sync = Sync.model_validate(obj)
+        if sync.spec.suspend or not sync.spec.wait:
             return
         ready = cond.get_condition(obj, cond.READY) or {}
         old = obj.get("status") or {}
         generation = obj["metadata"].get("generation")
         revision = str(old.get("lastAppliedRevision", ""))
-        sync = Sync.model_validate(obj)
         if failing and ready.get("status") == "True":
             new = st.degraded(old, generation, failing)
             message = new_message(new)
@@ -1012,16 +1013,15 @@ class Agent:
             if err.status not in (404, 409):
                 raise
 
+    def _syncs(self) -> dict[tuple[str, str], dict[str, Any]]:
+        return {(k[1], k[2]): o for k, o in self.objects.items() if k[0] == "Sync"}
+
     def _wake_dependants(self, key: Key) -> None:
         """Syncs waiting on this one need not wait for their dependency retry."""
-        for other, obj in list(self.objects.items()):
-            if other[0] != "Sync" or other == key:
-                continue
-            for dep in (obj.get("spec") or {}).get("dependsOn") or []:
-                if (dep.get("namespace") or other[1], dep.get("name")) == (key[1], key[2]):
-                    if not cond.is_true(obj, cond.READY):
-                        self._enqueue(other, Trigger.RESOURCE)
-                    break
+        syncs = self._syncs()
+        for sk in dependants((key[1], key[2]), syncs):
+            if not cond.is_true(syncs[sk], cond.READY):
+                self._enqueue(("Sync", *sk), Trigger.RESOURCE)
 
     async def _not_ready(
         self, key: Key, obj: dict[str, Any], reason: str, message: str, requested: str | None

@@ -25,10 +25,7 @@ class Blocked:
 def blocked(sync: Sync, syncs: Mapping[SyncKey, dict[str, Any]]) -> Blocked | None:
     """Why `sync` cannot run yet given all Syncs known (`syncs`, live objects), or None."""
     ns = sync.metadata.namespace
-    edges = {
-        key: [(d.get("namespace") or key[0], d.get("name", "")) for d in _depends_on(obj)]
-        for key, obj in syncs.items()
-    }
+    edges = {key: _depends_on(key, obj) for key, obj in syncs.items()}
     cycle = find_cycle((ns, sync.metadata.name), edges)
     if cycle:
         return Blocked("DependencyCycle", f"dependsOn forms a cycle: {describe(cycle)}", True, None)
@@ -55,5 +52,11 @@ def blocked(sync: Sync, syncs: Mapping[SyncKey, dict[str, Any]]) -> Blocked | No
     return None
 
 
-def _depends_on(obj: dict[str, Any]) -> list[dict[str, Any]]:
-    return list((obj.get("spec") or {}).get("dependsOn") or [])
+def dependants(target: SyncKey, syncs: Mapping[SyncKey, dict[str, Any]]) -> list[SyncKey]:
+    """The Syncs whose `dependsOn` names `target`."""
+    return [key for key, obj in syncs.items() if target in _depends_on(key, obj)]
+
+
+def _depends_on(key: SyncKey, obj: dict[str, Any]) -> list[SyncKey]:
+    deps = (obj.get("spec") or {}).get("dependsOn") or []
+    return [(d.get("namespace") or key[0], d.get("name", "")) for d in deps]

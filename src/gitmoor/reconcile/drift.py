@@ -47,7 +47,7 @@ OnHealth = Callable[[SyncKey, tuple[Health, ...]], Awaitable[None]]
 
 
 class DriftMonitor:
-    def __init__(self, kube: Kube, on_drift: OnDrift, on_health: OnHealth | None = None) -> None:
+    def __init__(self, kube: Kube, on_drift: OnDrift, on_health: OnHealth) -> None:
         self._kube = kube
         self._on_drift = on_drift
         self._on_health = on_health
@@ -102,9 +102,6 @@ class DriftMonitor:
         self._missed.pop(sync, None)
         self._failing.pop(sync, None)
 
-    def failing(self, sync: SyncKey) -> tuple[Health, ...]:
-        return tuple(self._failing.get(sync, {}).values())
-
     def count(self, sync: SyncKey) -> int:
         return len(self._by_sync.get(sync, ()))
 
@@ -158,11 +155,9 @@ class DriftMonitor:
             self._missed.setdefault(sync, {})[ref] = orjson.dumps(live)
             return
         await self._observe_health(sync, ref, live)
-        baseline = applied.baseline_object()
-        now = project(baseline, live)
-        if applied.same_baseline(now):
+        fields = _drifted(applied, live)
+        if not fields:
             return
-        fields = tuple(changed_paths(baseline, now))
         await self._report(Drift(sync, ref, applied.api_version, applied.desired(), fields, False))
 
     async def _deleted(self, ref: ObjectRef) -> None:
@@ -197,10 +192,8 @@ class DriftMonitor:
             if entry is None:
                 continue
             applied = entry[1]
-            if raw is not None:
-                seen = orjson.loads(raw)
-                if applied.same_baseline(project(applied.baseline_object(), seen)):
-                    continue
+            if raw is not None and not _drifted(applied, orjson.loads(raw)):
+                continue
             try:
                 live = await self._kube.get(applied.api_version, ref.kind, ref.name, ref.namespace)
             except GitmoorError as err:
@@ -212,8 +205,6 @@ class DriftMonitor:
                 await self._check(live)
 
     async def _observe_health(self, sync: SyncKey, ref: ObjectRef, live: dict[str, Any]) -> None:
-        if self._on_health is None:
-            return
         health = compute(live)
         failing = self._failing.setdefault(sync, {})
         if health.status is Status.FAILED:
@@ -235,3 +226,10 @@ class DriftMonitor:
             await self._on_drift(drift)
         except Exception:
             log.exception("handling drift failed", object=str(drift.ref))
+
+
+def _drifted(applied: Applied, live: dict[str, Any]) -> tuple[str, ...]:
+    """The fields the manifest sets that differ live from what the server stored at the apply."""
+    baseline = applied.baseline_object()
+    now = project(baseline, live)
+    return () if now == baseline else tuple(changed_paths(baseline, now))

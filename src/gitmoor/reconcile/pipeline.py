@@ -30,7 +30,6 @@ from gitmoor.model import (
     Phase,
     PlannedObject,
     Verdict,
-    labels,
 )
 from gitmoor.model.durations import parse_duration
 from gitmoor.model.resources import Sync
@@ -343,12 +342,7 @@ def _track(outcome: Outcome, planned: Sequence[PlannedObject]) -> None:
         if p.applied is not None:
             outcome.tracked[p.ref] = p.applied
         elif p.baseline is not None:
-            outcome.tracked[p.ref] = Applied.of(
-                p.api_version,
-                p.desired,
-                p.baseline,
-                ignore_drift=labels.annotation(p.desired, labels.DRIFT) == labels.DRIFT_IGNORE,
-            )
+            outcome.tracked[p.ref] = Applied.of(p.api_version, p.desired, p.baseline)
 
 
 async def _remove(kube: Kube, created: Sequence[ObjectChange], owner: plan.Owner) -> ChangeSet:

@@ -84,11 +84,18 @@ async def test_without_the_health_gate_a_failing_object_leaves_ready_alone(
     api_version, _ = await _widget_applied(h, git_servers, unique_name, wait=False)
     try:
         stalled = {"type": "Stalled", "status": "True", "reason": "DiskFull", "message": "x"}
+        # The same edit also drifts the spec: its correction shows the agent saw the event.
         await h.kube.patch_merge(
-            api_version, "Widget", "w1", ns, {"status": {"conditions": [stalled]}}
+            api_version,
+            "Widget",
+            "w1",
+            ns,
+            {"spec": {"size": "large"}, "status": {"conditions": [stalled]}},
         )
-        # Time for the watch to deliver the change, and for a (wrong) status write to land.
-        await asyncio.sleep(3)
+        await h.wait_for_object(
+            api_version, "Widget", "w1", lambda o: o["spec"]["size"] == "small", within=20
+        )
+        await asyncio.sleep(1)  # time for a (wrong) status write to land
         sync = await h.get("Sync", "app")
         assert sync is not None
         assert cond.is_true(sync, cond.READY)

@@ -53,9 +53,11 @@ def test_another_api_version_of_the_same_object_is_checked() -> None:
     assert len(check) == 1
 
 
-def test_applied_round_trips_and_compares_baselines() -> None:
+def test_applied_round_trips_and_knows_when_drift_is_ignored() -> None:
     applied = Applied.of("v1", _cm("a", v="1"), {"data": {"v": "1"}})
     assert applied.desired() == _cm("a", v="1")
     assert applied.baseline_object() == {"data": {"v": "1"}}
-    assert applied.same_baseline({"data": {"v": "1"}})
-    assert not applied.same_baseline({"data": {"v": "2"}})
+    assert not applied.ignore_drift
+    ignored = _cm("b", v="1")
+    ignored["metadata"]["annotations"] = {"gitmoor.io/drift": "ignore"}
+    assert Applied.of("v1", ignored, {}).ignore_drift
