@@ -277,7 +277,10 @@ async def _wait_objects(
     remaining = max(0.0, deadline - asyncio.get_running_loop().time())
     verdict = await wait_healthy(kube, targets, timeout=remaining, on_progress=report)
     if not verdict.healthy:
-        raise BootstrapError(f"not ready in time: {verdict.summary()}")
+        raise BootstrapError(
+            f"not ready in time: {verdict.summary()}; run `gitmoor bootstrap` again with a longer "
+            "--timeout, or look at those objects' events (kubectl describe)"
+        )
 
 
 async def wait_ready(
