@@ -26,7 +26,7 @@ from gitmoor.render.digest import json_default
 from gitmoor.render.documents import Document, load_single, parse_yaml
 from gitmoor.render.objects import to_manifests
 from gitmoor.render.options import RenderOptions
-from gitmoor.render.paths import check_symlinks, resolve_relative
+from gitmoor.render.paths import check_tree, resolve_relative
 from gitmoor.render.problems import Problems
 from gitmoor.render.process import ToolTimeoutError, clean_env, run_tool
 from gitmoor.render.tools import RenderTimeoutError
@@ -40,7 +40,7 @@ _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 
 async def render_helm(root: Path, directory: Path, options: RenderOptions) -> list[Manifest]:
     """The objects the chart in `directory` renders to; `root` is the resolved artifact."""
-    await asyncio.to_thread(check_symlinks, root, directory)
+    await asyncio.to_thread(check_tree, root, directory)
     values = await asyncio.to_thread(_user_values, root, directory, options)
     request = orjson.dumps(
         {

@@ -51,17 +51,61 @@ def resolve_relative(root: Path, base: Path, relative: str, *, what: str) -> Pat
     return target
 
 
-def check_symlinks(root: Path, directory: Path) -> None:
-    """Refuse a tree holding a symlink that leads out of `root`: a tool reading the tree (Helm
-    follows symlinks) must not pull files of the agent's own disk into manifests."""
+def check_tree(root: Path, directory: Path) -> None:
+    """Refuse a tree a tool will read whole (Helm loads every file of a chart, following
+    symlinks) when anything in it really resolves outside `root`, leads nowhere, or loops.
+
+    Each entry is resolved by the operating system (`realpath`), never judged by the text of a
+    link: a link to `up1/..` where `up1 -> ..` climbs one level per link however harmless its
+    text looks. Symlinked directories are walked too, each real directory once.
+    """
     problems = Problems()
-    for current, dirs, files in os.walk(directory):
-        for name in (*dirs, *files):
-            path = Path(current, name)
-            if path.is_symlink() and not is_inside(root, path):
-                where = path.relative_to(directory).as_posix()
-                problems.add(RenderError("is a symlink leading outside the source", file=where))
+    seen: set[str] = set()
+    # (real directory, path shown to the author, real directories above it on this walk)
+    pending: list[tuple[str, PurePosixPath, frozenset[str]]] = []
+    real_top = _real(directory)
+    if real_top is None or not _inside(root, real_top):
+        raise RenderError(f"{directory} leads outside the source")
+    pending.append((real_top, PurePosixPath(), frozenset()))
+    while pending:
+        real_dir, shown_dir, above = pending.pop()
+        if real_dir in seen:
+            continue
+        seen.add(real_dir)
+        try:
+            entries = sorted(os.scandir(real_dir), key=lambda e: e.name)
+        except OSError as err:
+            problems.add(RenderError(f"cannot list: {err.strerror}", file=str(shown_dir)))
+            continue
+        for entry in entries:
+            shown = (shown_dir / entry.name).as_posix()
+            if not entry.is_symlink():
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append((entry.path, shown_dir / entry.name, above | {real_dir}))
+                continue
+            target = _real(entry.path)
+            if target is None:
+                problems.add(RenderError("is a symlink that leads nowhere or loops", file=shown))
+            elif not _inside(root, target):
+                problems.add(RenderError("is a symlink leading outside the source", file=shown))
+            elif Path(target).is_dir():
+                if target == real_dir or target in above:
+                    problems.add(RenderError("is a symlink to a directory above it", file=shown))
+                else:
+                    pending.append((target, shown_dir / entry.name, above | {real_dir}))
     problems.raise_if_any()
+
+
+def _real(path: str | Path) -> str | None:
+    """Where the operating system resolves `path` to, or None when it cannot (missing, loop)."""
+    try:
+        return os.path.realpath(path, strict=True)
+    except (OSError, RuntimeError):
+        return None
+
+
+def _inside(root: Path, real: str) -> bool:
+    return real == str(root) or real.startswith(str(root).rstrip(os.sep) + os.sep)
 
 
 def resolve_path(root: Path, path: str) -> Path:

@@ -2,7 +2,9 @@
 
 The tar comes from our own `git archive`, but the tree in it comes from whoever controls the
 remote, so every entry is checked: nothing is written outside the destination, symlinks may only
-point inside it, and only files, directories and symlinks are created.
+point inside it, and only files, directories and symlinks are created. A link's text is not
+enough to judge it (`b -> a/..` climbs out when `a -> ..`): once the tree is written, every link
+is resolved by the operating system and removed when it leads out, nowhere, or through a loop.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ def unpack_tree(archive: Path, destination: Path, rules: IgnoreRules) -> Unpacke
             else:
                 _write_file(tar, member, target)
             files += 1
+    refused.extend(_remove_escaping_links(root))
     if refused:
         log.warning("left out %d unsafe archive entries: %s", len(refused), ", ".join(refused[:5]))
     return Unpacked(files, ignored, tuple(refused))
@@ -78,6 +81,35 @@ def _link_stays_inside(name: str, target: str) -> bool:
         return False
     resolved = posixpath.normpath(posixpath.join(posixpath.dirname(name), target))
     return resolved != ".." and not resolved.startswith("../")
+
+
+def _remove_escaping_links(root: Path) -> list[str]:
+    """Remove every symlink below `root` that does not really resolve inside it; their names.
+
+    Removing a link can leave others pointing through it dangling, never somewhere new, so the
+    passes repeat until one removes nothing.
+    """
+    removed: list[str] = []
+    prefix = str(root).rstrip(os.sep) + os.sep
+    while True:
+        bad: list[Path] = []
+        for current, dirs, files in os.walk(root):
+            for name in (*dirs, *files):
+                path = Path(current, name)
+                if not path.is_symlink():
+                    continue
+                try:
+                    real = os.path.realpath(path, strict=True)
+                except (OSError, RuntimeError):
+                    bad.append(path)
+                    continue
+                if real != str(root) and not real.startswith(prefix):
+                    bad.append(path)
+        if not bad:
+            return removed
+        for path in bad:
+            path.unlink()
+            removed.append(path.relative_to(root).as_posix())
 
 
 def _write_file(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -> None:

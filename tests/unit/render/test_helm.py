@@ -9,8 +9,10 @@ import pytest
 
 from gitmoor.errors import RenderError, RenderErrors
 from gitmoor.render import RenderOptions, merge_values, render
+from testenv.hostile import chained_symlink_chart
 
 CHART = "chart/shop"
+CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\n"
 
 
 def by_subject(rendered) -> dict[str, dict]:
@@ -252,3 +254,62 @@ async def test_a_chart_with_a_symlink_leading_out_is_refused(tree, tmp_path: Pat
 
     assert caught.value.file == "files/token"
     assert "symlink leading outside the source" in str(caught.value)
+
+
+async def test_a_chart_reaching_out_through_chained_directory_links_is_refused(
+    tmp_path: Path,
+) -> None:
+    # The hole of issue 12: every link's text stays inside the tree, yet `files/ext/k` is a file
+    # of the agent's own disk. Only resolving each path for real sees it.
+    secret = tmp_path / "kubeconfig"
+    secret.write_text("client-key-data: SENTINEL-CHAIN-KEY\n")
+    root = tmp_path / "repo"
+    chained_symlink_chart(root, secret)
+    assert (root / "chart" / "files" / "ext" / "k").read_text() == secret.read_text()
+
+    with pytest.raises(RenderError) as caught:
+        await render(root, "chart", RenderOptions(release_name="r", namespace="n"))
+
+    assert caught.value.file == "files/ext/k"
+    assert "symlink leading outside the source" in str(caught.value)
+    assert "SENTINEL" not in f"{caught.value} {caught.value!r}"
+
+
+async def test_a_chart_with_a_directory_link_looping_back_is_refused(tree) -> None:
+    root = tree(
+        {
+            "app/Chart.yaml": "apiVersion: v2\nname: app\nversion: 1.0.0\n",
+            "app/templates/cm.yaml": CONFIGMAP,
+        }
+    )
+    (root / "app" / "files").mkdir()
+    (root / "app" / "files" / "again").symlink_to("..")
+
+    with pytest.raises(RenderError) as caught:
+        await render(root, "app", RenderOptions(release_name="r", namespace="n"))
+
+    assert caught.value.file == "files/again"
+    assert "a directory above it" in str(caught.value)
+
+
+def test_gitmoor_render_does_not_print_a_file_reached_through_chained_links(
+    tmp_path: Path,
+) -> None:
+    secret = tmp_path / "kubeconfig"
+    secret.write_text("client-key-data: SENTINEL-CHAIN-KEY\n")
+    work = tmp_path / "work"
+    chained_symlink_chart(work, secret)
+    subprocess.run(["git", "init", "--quiet", str(work)], check=True)
+
+    done = subprocess.run(
+        [sys.executable, "-m", "gitmoor", "render", str(work / "chart")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert done.returncode != 0
+    assert "SENTINEL" not in done.stdout + done.stderr
+    assert "files/ext/k" in done.stderr
+    assert "symlink leading outside the source" in done.stderr
+    assert "Traceback" not in done.stderr

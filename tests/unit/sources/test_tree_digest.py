@@ -3,6 +3,7 @@ never writes outside the artifact."""
 
 import io
 import os
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from gitmoor.sources.digest import tree_digest
 from gitmoor.sources.ignore import IgnoreRules
 from gitmoor.sources.tree import unpack_tree
+from testenv.hostile import chained_symlink_chart
 
 
 def make_tree(root: Path, files: dict[str, str], *, executable: tuple[str, ...] = ()) -> Path:
@@ -170,3 +172,38 @@ def test_unpack_applies_ignore_rules_and_leaves_no_empty_directories(tmp_path: P
         "app",
         "app/deploy.yaml",
     ]
+
+
+def test_links_whose_text_stays_inside_but_which_resolve_outside_are_removed(
+    tmp_path: Path,
+) -> None:
+    # `chain/upN -> up(N-1)/..` reads as staying in `chain/`, yet climbs one level per link once
+    # the tree is on disk: only the operating system's resolution tells.
+    secret = tmp_path / "kubeconfig"
+    secret.write_text("SENTINEL-CHAIN-KEY")
+    work = tmp_path / "work"
+    chained_symlink_chart(work, secret)
+    subprocess.run(["git", "init", "--quiet", str(work)], check=True)
+    subprocess.run(["git", "-C", str(work), "add", "--all"], check=True)
+    archive = tmp_path / "tree.tar"
+    tree_id = subprocess.run(
+        ["git", "-C", str(work), "write-tree"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    subprocess.run(
+        ["git", "-C", str(work), "archive", "--format=tar", f"--output={archive}", tree_id],
+        check=True,
+    )
+    destination = tmp_path / "artifact"
+    destination.mkdir()
+
+    unpacked = unpack_tree(archive, destination, IgnoreRules(None))
+
+    assert "chain2/k" in unpacked.refused
+    assert "chain/up2" in unpacked.refused
+    assert "chain/up1" not in unpacked.refused  # `..` of chain/ is the artifact itself
+    root = destination.resolve()
+    for path in destination.rglob("*"):
+        if path.is_symlink():
+            assert Path(os.path.realpath(path, strict=True)).is_relative_to(root), path
+    assert not (destination / "chart" / "files" / "ext" / "k").exists()
+    assert (destination / "chart" / "templates" / "leak.yaml").is_file()
