@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from gitmoor.model import ObjectRef
+from gitmoor.model import ObjectRef, Verdict
 
 
 class GitmoorError(Exception):
@@ -81,6 +81,10 @@ class UnknownKindError(PermanentError):
         )
         self.api_version = api_version
         self.kind = kind
+
+
+class NotLeaderError(TransientError):
+    """A write refused by the agent itself: its leadership is not surely held."""
 
 
 class ConnectionFailedError(TransientError):
@@ -217,3 +221,50 @@ class ImmutableFieldError(PermanentError):
         )
         self.ref = ref
         self.cause = message
+
+
+class HealthGateError(GitmoorError):
+    """Applied objects did not all turn healthy within the Sync's timeout (or one Failed)."""
+
+    def __init__(self, verdict: Verdict) -> None:
+        super().__init__(verdict.summary())
+        self.verdict = verdict
+
+
+# --- reconcile: why a Sync cannot run (yet) ------------------------------------------------------
+
+
+class NotReadyError(TransientError):
+    """Something the Sync needs is not there yet (its source, a dependency, a pinned commit):
+    retried with backoff, and whatever it waits for wakes it when it arrives. `reason` is the
+    condition reason shown on the Sync."""
+
+    def __init__(self, reason: str, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.reason = reason
+
+
+class DependencyCycleError(PermanentError):
+    """`dependsOn` forms a cycle: waiting cannot help, only a spec change."""
+
+
+class CrashError(GitmoorError):
+    """A reconcile raised something gitmoor did not raise on purpose (a bug): the Sync says so
+    and is retried with backoff instead of staying `Reconciling` for ever."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(f"internal error: {type(error).__name__}: {error}")
+        self.error = error
+
+
+class EmptyRevisionError(PermanentError):
+    """The revision renders no objects and the Sync does not allow that (`allowEmpty`)."""
+
+
+class PruneBlockedError(PermanentError):
+    """Applying the revision would prune more of the inventory than `pruneLimit` allows."""
+
+    def __init__(self, message: str, *, pruned: int, inventory: int) -> None:
+        super().__init__(message)
+        self.pruned = pruned
+        self.inventory = inventory

@@ -41,6 +41,12 @@ CONDITION = Gauge(
     ["kind", *_SYNC, "type", "status"],
     registry=REGISTRY,
 )
+DRIFT_CORRECTIONS = Counter(
+    "gitmoor_sync_drift_corrections",
+    "Drifted objects put back as Git has them, by result.",
+    [*_SYNC, "result"],
+    registry=REGISTRY,
+)
 DRIFTED_OBJECTS = Gauge(
     "gitmoor_sync_drifted_objects",
     "Managed objects of a Sync that differ from Git right now.",
@@ -100,7 +106,13 @@ def set_condition(kind: str, namespace: str, name: str, type_: str, status: str)
 def forget_sync(namespace: str, name: str) -> None:
     """Drop every series of a deleted Sync, so it vanishes from dashboards."""
     labels = {"namespace": namespace, "name": name}
-    for metric in (RECONCILE_DURATION, RECONCILES, DRIFTED_OBJECTS, MANAGED_OBJECTS):
+    for metric in (
+        RECONCILE_DURATION,
+        RECONCILES,
+        DRIFT_CORRECTIONS,
+        DRIFTED_OBJECTS,
+        MANAGED_OBJECTS,
+    ):
         metric.remove_by_labels(labels)
     CONDITION.remove_by_labels({"kind": "Sync", **labels})
 

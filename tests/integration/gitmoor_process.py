@@ -99,6 +99,9 @@ class AgentProcess:
                 await process.wait()
         return process.returncode
 
+    def alive(self) -> bool:
+        return self._process is not None and self._process.returncode is None
+
     def tail(self, lines: int = 40) -> str:
         if not self.log.is_file():
             return "(no agent log)"

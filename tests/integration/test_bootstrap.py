@@ -23,12 +23,14 @@ from gitmoor.kube import Kube
 from gitmoor.reconcile import conditions as cond
 from testenv.cluster import ControlPlane
 from testenv.gitserver import GitServers, Worktree
+from testenv.wait import eventually
 from tests.integration.agent.manifests import configmap, deployment
 from tests.integration.gitmoor_process import AgentProcess, gitmoor
 
 pytestmark = [pytest.mark.cluster, pytest.mark.gitserver]
 
 ROOT = Path(__file__).parents[2]
+_API = "gitmoor.io/v1alpha1"
 
 
 @pytest.fixture(scope="module")
@@ -167,6 +169,47 @@ async def test_install_then_bootstrap_gets_to_ready_and_a_second_run_changes_not
         assert re.search(r"Nothing changed: all \d+ objects were already in place", out), out
         assert [await _version(fresh_kube, *w) for w in watched] == before
         assert await _generations(fresh_kube) == generations
+
+        # One command must not wipe the cluster: deleting the Sync that manages everything,
+        # gitmoor's CRDs included, leaves every application and gitmoor itself running.
+        assert await fresh_kube.delete(_API, "Sync", "cluster", "gitmoor-system")
+        await eventually(
+            lambda: fresh_kube.get(_API, "Sync", "cluster", "gitmoor-system"),
+            lambda gone: gone is None,
+            within=60,
+            what="the bootstrap Sync to be deleted",
+        )
+        for kind, name, ns in [
+            ("CustomResourceDefinition", "syncs.gitmoor.io", ""),
+            ("CustomResourceDefinition", "gitsources.gitmoor.io", ""),
+            ("Namespace", "demo", ""),
+            ("Namespace", "gitmoor-system", ""),
+            ("ConfigMap", "settings", "demo"),
+            ("ConfigMap", "app", "demo"),
+            ("Deployment", "gitmoor", "gitmoor-system"),
+            ("Sync", "apps", "gitmoor-system"),
+        ]:
+            api = {"CustomResourceDefinition": "apiextensions.k8s.io/v1", "Sync": _API}.get(
+                kind, "apps/v1" if kind == "Deployment" else "v1"
+            )
+            assert await fresh_kube.get(api, kind, name, ns) is not None, f"{kind} {ns}/{name}"
+        apps = await fresh_kube.get(_API, "Sync", "apps", "gitmoor-system")
+        assert apps is not None
+        assert not apps["metadata"].get("deletionTimestamp")
+        assert agent.alive(), agent.tail()
+
+        # Uninstalling removes gitmoor and its CRDs, and leaves the applications running.
+        code, out, err = await gitmoor("uninstall", kubeconfig=kubeconfig)
+        assert code == 0, f"{out}\n{err}\n{agent.tail()}"
+        assert "left 1 object(s) of Sync gitmoor-system/apps running" in out
+        crd = await fresh_kube.get(
+            "apiextensions.k8s.io/v1", "CustomResourceDefinition", "syncs.gitmoor.io"
+        )
+        assert crd is None
+        assert await fresh_kube.get("v1", "ConfigMap", "app", "demo") is not None
+        assert await fresh_kube.get("v1", "ConfigMap", "settings", "demo") is not None
+        assert await fresh_kube.get("apps/v1", "Deployment", "web", "demo") is not None
+        assert await fresh_kube.get("apps/v1", "Deployment", "gitmoor", "gitmoor-system") is None
     finally:
         await agent.stop()
 

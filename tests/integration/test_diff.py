@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gitmoor.commands.run import install_crds
 from gitmoor.kube import Kube
-from gitmoor.reconcile.runner import install_crds
 from testenv.gitserver import GitServers, Worktree
 from testenv.ports import free_port
 from tests.integration.agent.harness import AgentHarness

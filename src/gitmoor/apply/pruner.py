@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
+from gitmoor.apply import guards
 from gitmoor.concurrency import gather
 from gitmoor.errors import GitmoorError, KubeApiError, UnknownKindError
 from gitmoor.kube import Kube
-from gitmoor.model import Action, ChangeSet, InventoryEntry, ObjectChange
+from gitmoor.model import Action, ChangeSet, InventoryEntry, ObjectChange, ObjectRef
 from gitmoor.model.labels import PRUNE, PRUNE_DISABLED, annotation, owned_by
 
 _CONCURRENCY = 16
@@ -21,7 +23,8 @@ async def prune(
     """Delete each entry still live, owned by the Sync and not marked `gitmoor.io/prune:
     disabled`; the rest is reported as skipped with the reason. Namespaced objects go first,
     then cluster-scoped ones, and Namespaces and CRDs last, since deleting those takes their
-    contents with them."""
+    contents with them: a CRD whose custom resources, or a Namespace whose objects, are not all
+    this Sync's is kept (`Action.KEPT`, with what holds it)."""
     waves: list[list[InventoryEntry]] = [[], [], []]
     for e in entries:
         ref = e.ref
@@ -50,6 +53,10 @@ async def prune(
                     ObjectChange(ref, e.api_version, Action.SKIPPED, message=f"{PRUNE}: disabled")
                 )
                 return
+            in_use = await _in_use(kube, ref, live, owner_name, owner_namespace)
+            if in_use:
+                changes.append(ObjectChange(ref, e.api_version, Action.KEPT, message=in_use))
+                return
             try:
                 gone = await kube.delete(e.api_version, ref.kind, ref.name, ref.namespace)
             except (KubeApiError, GitmoorError) as err:
@@ -61,3 +68,13 @@ async def prune(
     for wave in waves:
         await gather(delete(e) for e in wave)
     return ChangeSet(tuple(sorted(changes, key=lambda c: c.ref)))
+
+
+async def _in_use(
+    kube: Kube, ref: ObjectRef, live: dict[str, Any], owner_name: str, owner_namespace: str
+) -> str:
+    if (ref.group, ref.kind) == guards.CRD:
+        return await guards.crd_in_use(kube, live, owner_name, owner_namespace)
+    if (ref.group, ref.kind) == guards.NAMESPACE:
+        return await guards.namespace_in_use(kube, ref.name, owner_name, owner_namespace)
+    return ""

@@ -13,11 +13,11 @@ import typer
 
 from gitmoor import logs
 from gitmoor.cli.common import CONTEXT, KUBECONFIG, err, kubeconfig_path, run_async
+from gitmoor.commands.run import Readiness, RunOptions, run_agent
 from gitmoor.ledger import IN_CLUSTER_URL, local_default
 from gitmoor.ledger.times import parse_age
 from gitmoor.model.config import ConfigError, Resource, load_documents
 from gitmoor.model.notifications import Provider, PushEvent
-from gitmoor.reconcile.runner import Readiness, RunOptions, run_agent
 from gitmoor.server.app import serve
 from gitmoor.server.hooks import CachedSecrets, HookReceiver, secret_values
 

@@ -14,10 +14,7 @@ from rich.text import Text
 
 from gitmoor import install as installer
 from gitmoor.cli.common import CONTEXT, FAILED, KUBECONFIG, err, kubeconfig_path, out, run_async
-from gitmoor.model import Action
-from gitmoor.model.credentials import GitCredentials
-from gitmoor.model.durations import parse_duration
-from gitmoor.reconcile.bootstrap import (
+from gitmoor.commands.bootstrap import (
     DEFAULT_NAME,
     AgentMode,
     BootstrapError,
@@ -25,8 +22,11 @@ from gitmoor.reconcile.bootstrap import (
     BootstrapSpec,
     BootstrapSpecError,
 )
-from gitmoor.reconcile.bootstrap import bootstrap as run_bootstrap
-from gitmoor.reconcile.runner import connect
+from gitmoor.commands.bootstrap import bootstrap as run_bootstrap
+from gitmoor.commands.run import connect
+from gitmoor.model import Action
+from gitmoor.model.credentials import GitCredentials
+from gitmoor.model.durations import parse_duration
 
 
 def bootstrap(

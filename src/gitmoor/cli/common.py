@@ -12,8 +12,8 @@ from typing import TypeVar
 import typer
 from rich.console import Console
 
+from gitmoor.commands.operations import OperationError
 from gitmoor.errors import ConnectionFailedError, GitmoorError, UnknownKindError
-from gitmoor.reconcile.operations import OperationError
 
 T = TypeVar("T")
 

@@ -24,9 +24,9 @@ from gitmoor.cli.common import (
     out,
     run_async,
 )
+from gitmoor.commands.preview import Entry, Preview, Target, preview, sync_target
+from gitmoor.commands.run import connect
 from gitmoor.errors import DryRunError, RenderError, RenderErrors
-from gitmoor.reconcile.preview import Entry, Preview, Target, preview, sync_target
-from gitmoor.reconcile.runner import connect
 from gitmoor.render import RenderOptions
 
 

@@ -10,8 +10,11 @@ import yaml
 
 from gitmoor import install as installer
 from gitmoor.cli.common import CONTEXT, KUBECONFIG, Output, err, kubeconfig_path, out, run_async
+from gitmoor.commands.run import CONFIG_MANAGER, connect
+from gitmoor.commands.uninstall import Uninstalled
+from gitmoor.commands.uninstall import uninstall as remove_gitmoor
 from gitmoor.errors import GitmoorError
-from gitmoor.reconcile.runner import CONFIG_MANAGER, connect
+from gitmoor.model.durations import parse_duration
 from gitmoor.render import RenderOptions
 from gitmoor.render import render as render_path
 
@@ -88,3 +91,36 @@ def install(
     except GitmoorError as problem:
         err.print(f"[red]error:[/red] {problem}", highlight=False)
         raise typer.Exit(1) from None
+
+
+def uninstall(
+    namespace: str = typer.Option(installer.DEFAULT_NAMESPACE, "--namespace", "-n"),
+    timeout: str = typer.Option("2m", "--timeout", help="How long to wait for the CRDs to go."),
+    kubeconfig: str | None = KUBECONFIG,
+    context: str | None = CONTEXT,
+) -> None:
+    """Remove the agent and gitmoor's CRDs; every object the Syncs applied keeps running."""
+    seconds = parse_duration(timeout)
+
+    async def main() -> Uninstalled:
+        async with await connect(kubeconfig_path(kubeconfig), context) as kube:
+            return await remove_gitmoor(
+                kube,
+                namespace=namespace,
+                timeout=seconds,
+                progress=lambda line: err.print(f"  {line}", highlight=False),
+            )
+
+    try:
+        done = run_async(main)
+    except GitmoorError as problem:
+        err.print(f"[red]error:[/red] {problem}", highlight=False)
+        raise typer.Exit(1) from None
+    for gone in done.left:
+        out.print(
+            f"left {gone.objects} object(s) of Sync {gone.namespace}/{gone.name} running",
+            highlight=False,
+        )
+    for subject in done.kept:
+        out.print(f"kept {subject}", highlight=False)
+    out.print(f"removed gitmoor ({len(done.removed)} objects)", highlight=False)

@@ -20,9 +20,7 @@ from gitmoor.cli.common import (
     out,
     run_async,
 )
-from gitmoor.model.durations import parse_duration
-from gitmoor.reconcile import conditions as cond
-from gitmoor.reconcile.operations import (
+from gitmoor.commands.operations import (
     OperationError,
     RollbackResult,
     set_suspended,
@@ -30,8 +28,10 @@ from gitmoor.reconcile.operations import (
     sync_now,
     unpin,
 )
-from gitmoor.reconcile.operations import rollback as rollback_to
-from gitmoor.reconcile.runner import connect
+from gitmoor.commands.operations import rollback as rollback_to
+from gitmoor.commands.run import connect
+from gitmoor.model.durations import parse_duration
+from gitmoor.reconcile import conditions as cond
 
 
 def _short(revision: str) -> str:
@@ -113,6 +113,9 @@ def sync(
     force: bool = typer.Option(
         False, "--force", help="Retry a revision that an atomic Sync rolled back."
     ),
+    allow_prune: bool = typer.Option(
+        False, "--allow-prune", help="Let this attempt prune more than the Sync's pruneLimit."
+    ),
     kubeconfig: str | None = KUBECONFIG,
     context: str | None = CONTEXT,
 ) -> None:
@@ -136,6 +139,7 @@ def sync(
                     timeout=seconds,
                     with_source=with_source,
                     force=force,
+                    allow_prune=allow_prune,
                     progress=progress,
                 )
 

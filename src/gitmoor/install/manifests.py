@@ -19,6 +19,7 @@ from typing import Any
 
 from gitmoor import __version__
 from gitmoor.model.crds import crds
+from gitmoor.model.labels import PRUNE, PRUNE_DISABLED
 from gitmoor.model.resources import GROUP
 
 DEFAULT_NAMESPACE = "gitmoor-system"
@@ -54,7 +55,7 @@ def manifests(
     """
     claim = [_data_claim(namespace, ledger_volume, storage_class)] if ledger_volume else []
     return [
-        *crds(),
+        *(_kept_on_prune(crd) for crd in crds()),
         _namespace(namespace),
         _service_account(namespace),
         _agent_cluster_role(),
@@ -74,7 +75,16 @@ def _meta(name: str, namespace: str = "", **extra: Any) -> dict[str, Any]:
         meta["namespace"] = namespace
     meta["labels"] = dict(_PART_OF)
     meta.update(extra)
+    # A Sync that applies gitmoor (bootstrap) never prunes gitmoor: a commit that drops these
+    # manifests must not uninstall the agent, its permissions and its CRDs.
+    meta["annotations"] = {**(meta.get("annotations") or {}), PRUNE: PRUNE_DISABLED}
     return meta
+
+
+def _kept_on_prune(crd: dict[str, Any]) -> dict[str, Any]:
+    meta = dict(crd["metadata"])
+    meta["annotations"] = {**(meta.get("annotations") or {}), PRUNE: PRUNE_DISABLED}
+    return {**crd, "metadata": meta}
 
 
 def _namespace(namespace: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -91,6 +91,7 @@ class Kube:
         self._resources: dict[tuple[str, str], Resource] = {}
         self._discovery_lock = asyncio.Lock()
         self._session: aiohttp.ClientSession | None = None
+        self._fence: Callable[[str, str], None] | None = None
         rest = self._api.rest_client
         self._options: dict[str, Any] = {}
         if rest.proxy:
@@ -187,6 +188,10 @@ class Kube:
         except (aiohttp.ClientConnectionError, TimeoutError, OSError) as err:
             raise self._unreachable(method, err) from err
 
+    def fence(self, check: Callable[[str, str], None] | None) -> None:
+        """Call `check(method, path)` before every write; it raises to refuse one."""
+        self._fence = check
+
     # -- raw requests ------------------------------------------------------------------------
     async def request(
         self,
@@ -204,6 +209,9 @@ class Kube:
             path = f"{path}?{urlencode(query)}"
         data = None if body is None else orjson.dumps(body)
         async with self._in_flight:
+            # Checked last, once the request may go out: a deposed leader writes nothing.
+            if self._fence is not None and method != "GET":
+                self._fence(method, path)
             response = await self._open(
                 method,
                 path,
@@ -249,6 +257,29 @@ class Kube:
             self._resources[(api_version, res["kind"])] = Resource(
                 group, version, res["kind"], res["name"], bool(res["namespaced"])
             )
+
+    async def namespaced_kinds(self) -> list[tuple[str, str]]:
+        """(apiVersion, kind) of every namespaced resource that can be listed, in each group's
+        preferred version: what a Namespace can hold."""
+        found: list[tuple[str, str]] = []
+        versions = ["v1"]
+        groups = await self.request("GET", "/apis")
+        for group in groups.get("groups") or []:
+            preferred = (group.get("preferredVersion") or {}).get("groupVersion")
+            if preferred:
+                versions.append(str(preferred))
+        for api_version in versions:
+            path = f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
+            try:
+                listing = await self.request("GET", path)
+            except KubeApiError:
+                continue  # an aggregated API that is down says nothing about the rest
+            for res in listing.get("resources") or []:
+                if "/" in res["name"] or not res.get("namespaced"):
+                    continue
+                if "list" in (res.get("verbs") or []):
+                    found.append((api_version, str(res["kind"])))
+        return found
 
     def forget(self, api_version: str) -> None:
         """Drop cached mappings of a group/version, e.g. after its CRD changed."""

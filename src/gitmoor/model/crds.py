@@ -267,6 +267,8 @@ class _Walker:
         out: dict[str, Any] = {}
         def_name = node.pop("__def__", None)
         kind = node.get("type")
+        if node.get("x-kubernetes-int-or-string"):
+            return {k: copy.deepcopy(v) for k, v in node.items() if k != "type"}
         if kind is None:
             raise ValueError(f"{path}: no type can be stated structurally for {node!r}")
         if kind == "null":
@@ -374,6 +376,10 @@ class _Walker:
                 inner = self._flatten(options[0], path)
                 def_name = inner.pop("__def__", None) or def_name
                 node = {**inner, **node}
+            elif types == ["integer", "string"]:
+                # Kubernetes' IntOrString (`maxUnavailable: 1` or `"25%"`).
+                kept = {k: v for k, v in node.items() if k in ("description", "default")}
+                node = {**kept, "x-kubernetes-int-or-string": True}
             else:
                 raise ValueError(f"{path}: a union of {types} has no structural form")
         if def_name:

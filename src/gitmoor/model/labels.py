@@ -26,3 +26,14 @@ def owned_by(obj: dict[str, Any], sync_name: str, sync_namespace: str) -> bool:
 def annotation(obj: dict[str, Any], key: str) -> str | None:
     value = ((obj.get("metadata") or {}).get("annotations") or {}).get(key)
     return None if value is None else str(value)
+
+
+# Annotations on gitmoor's own resources, written by the CLI and read by the agent.
+FINALIZER = "gitmoor.io/finalizer"
+REQUESTED_AT = "gitmoor.io/reconcile-requested-at"  # `gitmoor sync`: reconcile now
+# Set to the same value as REQUESTED_AT: retry even a revision that was rolled back.
+FORCE_AT = "gitmoor.io/force-requested-at"
+# `gitmoor rollback` pins a Sync to a commit; `gitmoor resume` removes the pin.
+PINNED = "gitmoor.io/pinned-revision"
+# Set to the same value as REQUESTED_AT: accept a prune over the Sync's pruneLimit once.
+ALLOW_PRUNE_AT = "gitmoor.io/allow-prune-requested-at"

@@ -84,6 +84,7 @@ class Action(enum.StrEnum):
     UNCHANGED = "unchanged"
     DELETED = "deleted"
     SKIPPED = "skipped"  # prune refused by policy (gitmoor.io/prune: disabled, not ours)
+    KEPT = "kept"  # prune held back: a CRD or Namespace still holds what is not ours
     FAILED = "failed"
 
 

@@ -21,7 +21,8 @@ class Trigger(enum.StrEnum):
     """What started an attempt."""
 
     INTERVAL = "interval"
-    RESOURCE = "resource"  # the GitSource or Sync changed, or a managed object drifted
+    RESOURCE = "resource"  # the GitSource or Sync changed
+    DRIFT = "drift"  # a managed object was changed or deleted outside Git
     WEBHOOK = "webhook"
     CLI = "cli"
     STARTUP = "startup"
@@ -118,8 +119,11 @@ class Record:
         """The revision running once this attempt ended, when the attempt decided it.
 
         `applied` -> `revision`; `rolled_back` -> `rolled_back_to`; any other result leaves the
-        running revision to earlier records (None).
+        running revision to earlier records (None). A drift correction deploys nothing: it puts
+        back what an earlier record deployed (None).
         """
+        if self.trigger is Trigger.DRIFT:
+            return None
         if self.result is Result.APPLIED:
             return self.revision
         if self.result is Result.ROLLED_BACK:
@@ -132,6 +136,8 @@ class Record:
         (the moment its objects were written), `finished_at` for a rollback (the moment the
         restored revision was back). Falls back to the later times that exist; None when the
         attempt deployed nothing."""
+        if self.trigger is Trigger.DRIFT:
+            return None
         if self.result is Result.APPLIED:
             return self.applied_at or self.finished_at or self.started_at
         if self.result is Result.ROLLED_BACK and self.rolled_back_to:

@@ -15,6 +15,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -212,6 +213,22 @@ class SyncSpec(_Model):
     )
     timeout: Duration = Field(default="5m", description="How long the health gate waits.")
     prune: bool = True
+    deletion_policy: Literal["Delete", "Orphan"] | None = Field(
+        default=None,
+        description="What deleting this Sync does to what it applied: Delete prunes it, Orphan "
+        "leaves it running. Defaults to Delete when prune is on, else Orphan.",
+    )
+    allow_empty: bool = Field(
+        default=False,
+        description="Accept a revision that renders no objects (refused by default: an emptied "
+        "kustomization must not prune everything).",
+    )
+    prune_limit: int | str = Field(
+        default="50%",
+        description="Hold a revision that would prune more than this share of the inventory "
+        '("50%") or this many objects (10) until the spec changes or `gitmoor sync '
+        '--allow-prune`; "100%" turns the check off.',
+    )
     wait: bool = Field(default=True, description="Health-gate every applied object.")
     health_checks: list[ObjectReference] = Field(default_factory=list)
     depends_on: list[SyncReference] = Field(default_factory=list)
@@ -242,6 +259,24 @@ class SyncSpec(_Model):
         description="Where to report failure, rollback, drift and recovery.",
     )
     suspend: bool = False
+
+    @field_validator("prune_limit")
+    @classmethod
+    def _prune_limit(cls, value: int | str) -> int | str:
+        if isinstance(value, int):
+            if value < 0:
+                raise ValueError("pruneLimit must not be negative")
+            return value
+        text = value.strip()
+        number = text[:-1] if text.endswith("%") else text
+        if not number.isdigit() or (text.endswith("%") and int(number) > 100):
+            raise ValueError(f"pruneLimit {value!r} must be a count (10) or a percentage (25%)")
+        return text if text.endswith("%") else int(number)
+
+    @property
+    def deletes_on_removal(self) -> bool:
+        """Whether deleting the Sync prunes what it applied."""
+        return (self.deletion_policy or ("Delete" if self.prune else "Orphan")) == "Delete"
 
     @model_validator(mode="after")
     def _path(self) -> SyncSpec:

@@ -5,6 +5,7 @@ Nothing in this package writes to the cluster: server-side dry runs are validate
 
 from gitmoor.model.labels import owned_by, owner_selector
 from gitmoor.plan.diff import changed_paths, differs, normalise, project
+from gitmoor.plan.limits import over_prune_limit
 from gitmoor.plan.ordering import FOUNDATION
 from gitmoor.plan.planner import (
     carried_over,
@@ -27,6 +28,7 @@ __all__ = [
     "live_objects",
     "make_plan",
     "normalise",
+    "over_prune_limit",
     "owned_by",
     "owner_selector",
     "phases",

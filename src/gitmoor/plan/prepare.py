@@ -6,6 +6,7 @@ revision and not installed yet, from that CRD's `spec.scope`.
 
 from __future__ import annotations
 
+import base64
 import copy
 from dataclasses import dataclass
 from typing import Any
@@ -92,6 +93,8 @@ async def prepare(
                 continue
         else:
             meta.pop("namespace", None)
+        if (ref.group, ref.kind) == ("", "Secret"):
+            _string_data_as_data(obj)
         meta.setdefault("labels", {})
         meta["labels"][labels.SYNC_NAME] = owner.name
         meta["labels"][labels.SYNC_NAMESPACE] = owner.namespace
@@ -139,3 +142,16 @@ def _duplicates(desired: list[Desired], failures: list[ObjectFailure]) -> None:
                 )
             )
             desired.remove(d)
+
+
+def _string_data_as_data(secret: dict[str, Any]) -> None:
+    """A Secret's `stringData` written as the `data` the API server turns it into (stringData
+    wins over data): the server never returns stringData, so only `data` can be compared with
+    the live Secret, and a hand-edited value is seen as drift."""
+    strings = secret.pop("stringData", None)
+    if not isinstance(strings, dict) or not strings:
+        return
+    data = dict(secret.get("data") or {})
+    for key, value in strings.items():
+        data[str(key)] = base64.b64encode(str(value).encode()).decode()
+    secret["data"] = data

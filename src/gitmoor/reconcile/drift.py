@@ -10,6 +10,7 @@ sidecar) are never compared, so they are never fought over.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -91,7 +92,9 @@ class DriftMonitor:
         self._paused.discard(sync)
         missed = self._missed.pop(sync, {})
         if missed:
-            task = asyncio.create_task(self._recheck(missed), name="drift recheck")
+            task = asyncio.create_task(
+                self._recheck(missed), name="drift recheck", context=contextvars.Context()
+            )
             self._rechecks.add(task)
             task.add_done_callback(self._rechecks.discard)
 
@@ -116,8 +119,12 @@ class DriftMonitor:
     def _ensure_watch(self, api_version: str, kind: str) -> None:
         key = (api_version, kind)
         if key not in self._watches:
+            # An empty context: the reconcile that happens to start a watch must not lend it
+            # its Sync and revision for every log line the watch ever writes.
             self._watches[key] = asyncio.create_task(
-                self._watch(api_version, kind), name=f"drift watch {kind}"
+                self._watch(api_version, kind),
+                name=f"drift watch {kind}",
+                context=contextvars.Context(),
             )
 
     async def _watch(self, api_version: str, kind: str) -> None:

@@ -12,7 +12,7 @@ import structlog
 
 from gitmoor.errors import GitmoorError, KubeApiError
 from gitmoor.kube import Kube, WatchEvent
-from gitmoor.reconcile.queue import backoff
+from gitmoor.reconcile.retry import backoff
 
 log = structlog.get_logger("gitmoor.informer")
 

@@ -2,21 +2,34 @@
 
 The holder renews every `renew` seconds; others take over once `duration` seconds pass without a
 renewal. Updates carry the resourceVersion they read, so two candidates cannot both win.
+
+Leadership is fenced: the holder counts its lease from the moment it *sent* its last successful
+renewal, and stops every write `duration - deadline` seconds before a rival could take over
+(`check`, installed in the client, refuses a write outside that window). A paused process
+(SIGSTOP, a long GC, a frozen VM) that wakes up past its lease writes nothing, whatever its
+coroutines were in the middle of.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from datetime import UTC, datetime
 
 import structlog
 
-from gitmoor.errors import GitmoorError, KubeApiError, KubeNotFoundError
+from gitmoor.errors import GitmoorError, KubeApiError, KubeNotFoundError, NotLeaderError
 from gitmoor.kube import Kube
 
 log = structlog.get_logger("gitmoor.leader")
 _LEASE = "coordination.k8s.io/v1"
+
+
+def _now() -> float:
+    # CLOCK_MONOTONIC runs on while the process is stopped: a paused leader sees the time it
+    # lost as soon as it runs again.
+    return time.monotonic()
 
 
 def _micro_now() -> str:
@@ -38,7 +51,8 @@ class LeaderElector:
         name: str,
         identity: str,
         duration: float = 15.0,
-        renew: float = 5.0,
+        renew: float = 2.0,
+        deadline: float = 10.0,
     ) -> None:
         self._kube = kube
         self.namespace = namespace
@@ -46,10 +60,36 @@ class LeaderElector:
         self.identity = identity
         self.duration = duration
         self.renew = renew
+        # Writes stop this long after the last renewal was sent: well before `duration`.
+        self.deadline = min(deadline, duration - renew)
         self.is_leader = False
+        self._valid_until = 0.0  # monotonic; writes are allowed before it
+
+    @property
+    def holds(self) -> bool:
+        """Leader, and surely so: the lease cannot have passed to anybody yet."""
+        return self.is_leader and _now() < self._valid_until
+
+    def check(self, method: str, path: str) -> None:
+        """The write fence (installed in the client): refuse a write unless `holds`; the
+        lease's own renewals always pass."""
+        if path.startswith(f"/apis/{_LEASE}/namespaces/{self.namespace}/leases"):
+            return
+        if not self.holds:
+            raise NotLeaderError(
+                f"{method} refused: this agent's lease {self.namespace}/{self.name} is not "
+                "surely held (lost, expired, or not renewed in time)"
+            )
 
     async def try_acquire(self) -> bool:
         """One attempt to take or renew the lease."""
+        sent = _now()
+        if await self._try_acquire():
+            self._valid_until = sent + self.deadline
+            return True
+        return False
+
+    async def _try_acquire(self) -> bool:
         try:
             lease = await self._kube.get(_LEASE, "Lease", self.name, self.namespace)
         except KubeNotFoundError:
@@ -111,22 +151,21 @@ class LeaderElector:
         return False
 
     async def keep(self) -> None:
-        """Renew until renewals fail for a whole lease duration; then return (leadership lost)."""
-        loop = asyncio.get_running_loop()
-        last_ok = loop.time()
+        """Renew until the lease is lost or could not be renewed before the fence closed; then
+        return (leadership lost: stop everything, and try to acquire again)."""
         while True:
-            await asyncio.sleep(self.renew)
+            wait = max(0.0, min(self.renew, self._valid_until - _now()))
+            await asyncio.sleep(wait)
             try:
                 if await self.try_acquire():
-                    last_ok = loop.time()
                     continue
                 log.error("lost leadership to another agent")
                 self.is_leader = False
                 return
             except GitmoorError as err:
                 log.warning("lease renewal failed", error=str(err))
-            if loop.time() - last_ok > self.duration - self.renew:
-                log.error("could not renew the lease in time; stepping down")
+            if not self.holds:
+                log.error("could not renew the lease in time; writes stopped")
                 self.is_leader = False
                 return
 

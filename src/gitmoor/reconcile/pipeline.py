@@ -9,14 +9,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import structlog
 
 from gitmoor import apply, health, plan
-from gitmoor.errors import DryRunError, GitmoorError
+from gitmoor.errors import (
+    DryRunError,
+    EmptyRevisionError,
+    GitmoorError,
+    HealthGateError,
+    PruneBlockedError,
+)
 from gitmoor.kube import Kube
 from gitmoor.model import (
     Action,
@@ -33,48 +37,11 @@ from gitmoor.model import (
 )
 from gitmoor.model.durations import parse_duration
 from gitmoor.model.resources import Sync
+from gitmoor.reconcile.outcome import Outcome, Stage
 from gitmoor.reconcile.snapshots import Snapshot
 from gitmoor.render import RenderOptions, render
 
 log = structlog.get_logger("gitmoor.reconcile")
-
-
-class Stage:
-    RENDER = "render"
-    PLAN = "plan"
-    APPLY = "apply"
-    WAIT = "wait"
-    PRUNE = "prune"
-
-
-@dataclass
-class Outcome:
-    """What one reconcile did. `error` is set when it stopped early; `stage` says where."""
-
-    revision: str
-    stage: str = Stage.RENDER
-    changes: ChangeSet = field(default_factory=ChangeSet)
-    inventory: tuple[InventoryEntry, ...] | None = None
-    verdict: Verdict | None = None
-    error: GitmoorError | None = None
-    started: float = field(default_factory=time.time)
-    finished: float = 0.0
-    applied: bool = False  # every object of the revision was applied (health aside)
-    applied_at: float = 0.0
-    # What may exist now: the previous inventory plus everything this attempt may have created.
-    partial: tuple[InventoryEntry, ...] = ()
-    # The objects of the revision as sent (labels, namespace): the snapshot a rollback restores.
-    desired: list[dict[str, Any]] = field(default_factory=list)
-    # Per object: its apiVersion, the object as sent, and the server's view of the fields it
-    # sets (PlannedObject.baseline): what the drift monitor compares live objects with.
-    tracked: dict[ObjectRef, Applied] = field(default_factory=dict)
-    # With `drift: report`, a reconcile of the revision already applied writes nothing and
-    # lists here what differs from Git: object -> changed fields (empty: the object is missing).
-    drifted: dict[ObjectRef, tuple[str, ...]] = field(default_factory=dict)
-
-    @property
-    def wrote(self) -> bool:
-        return bool(self.changes.written)
 
 
 def render_options(sync: Sync) -> RenderOptions:
@@ -100,10 +67,11 @@ async def run(
     artifact: Artifact,
     previous: Sequence[InventoryEntry],
     *,
-    on_stage: Callable[[str], None] = lambda _: None,
+    on_stage: Callable[[Stage], None] = lambda _: None,
     outcome: Outcome | None = None,
     detect_only: bool = False,
     known: Mapping[ObjectRef, Applied] | None = None,
+    allow_prune: bool = False,
 ) -> Outcome:
     """Reconcile `sync` onto `artifact`. Never raises GitmoorError: it lands in Outcome.error.
 
@@ -120,9 +88,14 @@ async def run(
     """
     outcome = outcome or Outcome(revision=artifact.revision)
 
-    async def body(stage: Callable[[str], None]) -> None:
+    async def body(stage: Callable[[Stage], None]) -> None:
         stage(Stage.RENDER)
         rendered = await render(Path(artifact.path), sync.spec.path, render_options(sync))
+        if not rendered.manifests and not sync.spec.allow_empty:
+            raise EmptyRevisionError(
+                f"path {sync.spec.path!r} renders no objects at {artifact.revision}; nothing "
+                "was applied or pruned (set spec.allowEmpty: true if that is intended)"
+            )
         await _converge(
             kube,
             sync,
@@ -132,6 +105,7 @@ async def run(
             stage,
             detect_only=detect_only,
             known=known,
+            prune_limit=None if allow_prune else sync.spec.prune_limit,
         )
 
     return await _attempt(outcome, on_stage, body)
@@ -143,7 +117,7 @@ async def restore(
     snapshot: Snapshot,
     failed_inventory: Sequence[InventoryEntry],
     *,
-    on_stage: Callable[[str], None] = lambda _: None,
+    on_stage: Callable[[Stage], None] = lambda _: None,
     outcome: Outcome | None = None,
 ) -> Outcome:
     """Bring back the last healthy revision from its local snapshot (no Git, no render): its
@@ -153,7 +127,7 @@ async def restore(
         Manifest(obj, source=f"snapshot of {snapshot.revision}") for obj in snapshot.objects
     ]
 
-    async def body(stage: Callable[[str], None]) -> None:
+    async def body(stage: Callable[[Stage], None]) -> None:
         await _converge(kube, sync, manifests, failed_inventory, outcome, stage, prune=True)
 
     return await _attempt(outcome, on_stage, body)
@@ -161,8 +135,8 @@ async def restore(
 
 async def _attempt(
     outcome: Outcome,
-    on_stage: Callable[[str], None],
-    body: Callable[[Callable[[str], None]], Awaitable[None]],
+    on_stage: Callable[[Stage], None],
+    body: Callable[[Callable[[Stage], None]], Awaitable[None]],
 ) -> Outcome:
     started = {"at": time.monotonic()}
 
@@ -170,7 +144,7 @@ async def _attempt(
         took = round((time.monotonic() - started["at"]) * 1000)
         log.info("stage", stage=outcome.stage, duration_ms=took)
 
-    def stage(name: str) -> None:
+    def stage(name: Stage) -> None:
         # One line per stage, with its duration; the sync and revision come from the context.
         if outcome.stage:
             finish_stage()
@@ -178,7 +152,7 @@ async def _attempt(
         outcome.stage = name
         on_stage(name)
 
-    outcome.stage = ""
+    outcome.stage = Stage.NONE
     try:
         await body(stage)
     except GitmoorError as err:
@@ -205,11 +179,12 @@ async def _converge(
     manifests: list[Manifest],
     previous: Sequence[InventoryEntry],
     outcome: Outcome,
-    stage: Callable[[str], None],
+    stage: Callable[[Stage], None],
     *,
     prune: bool | None = None,
     detect_only: bool = False,
     known: Mapping[ObjectRef, Applied] | None = None,
+    prune_limit: int | str | None = None,
 ) -> None:
     """Validate every object, then apply phase by phase, health-gate, and prune. Raises."""
     owner = plan.Owner(sync.metadata.name, sync.metadata.namespace)
@@ -218,6 +193,9 @@ async def _converge(
 
     stage(Stage.PLAN)
     desired, failures = await plan.prepare(kube, manifests, owner, target_namespace=target)
+    if prune_limit is not None and sync.spec.prune and not detect_only:
+        kept = {d.ref for d in desired} | {f.ref for f in failures}
+        _check_prune_limit(prune_limit, kept, previous)
     foundation = [d for d in desired if d.phase == plan.FOUNDATION]
     rest = [d for d in desired if d.phase != plan.FOUNDATION]
     if failures and not foundation:
@@ -308,9 +286,15 @@ async def _converge(
 
     if (sync.spec.prune if prune is None else prune) and the_plan.prune:
         stage(Stage.PRUNE)
-        outcome.changes = outcome.changes + await apply.prune(
+        pruned = await apply.prune(
             kube, the_plan.prune, owner_name=owner.name, owner_namespace=owner.namespace
         )
+        outcome.changes = outcome.changes + pruned
+        # Kept because others still use them: tried again at the next attempt.
+        kept = {c.ref for c in pruned.changes if c.action is Action.KEPT}
+        if kept:
+            held = [e for e in the_plan.prune if e.ref in kept]
+            outcome.inventory = tuple(sorted({*the_plan.inventory, *held}, key=_id))
     elif the_plan.prune:
         # Without prune the objects stay, and so do they in the inventory.
         outcome.inventory = tuple(sorted({*the_plan.inventory, *the_plan.prune}, key=_id))
@@ -337,6 +321,21 @@ async def _converge(
         outcome.verdict = Verdict(healthy=True, timed_out=False)
 
 
+def _check_prune_limit(
+    limit: int | str, kept: set[ObjectRef], previous: Sequence[InventoryEntry]
+) -> None:
+    """Before anything is written: a revision pruning too much of the inventory is held."""
+    pruned = sum(1 for e in previous if e.ref not in kept)
+    why = plan.over_prune_limit(limit, pruned, len(previous))
+    if why is not None:
+        raise PruneBlockedError(
+            f"{why}; nothing was applied. Check the commit; if the deletion is intended, run "
+            "`gitmoor sync NAME --allow-prune` or raise spec.pruneLimit",
+            pruned=pruned,
+            inventory=len(previous),
+        )
+
+
 def _track(outcome: Outcome, planned: Sequence[PlannedObject]) -> None:
     for p in planned:
         if p.applied is not None:
@@ -348,12 +347,6 @@ def _track(outcome: Outcome, planned: Sequence[PlannedObject]) -> None:
 async def _remove(kube: Kube, created: Sequence[ObjectChange], owner: plan.Owner) -> ChangeSet:
     entries = [InventoryEntry.of(c.ref, c.api_version) for c in created]
     return await apply.prune(kube, entries, owner_name=owner.name, owner_namespace=owner.namespace)
-
-
-class HealthGateError(GitmoorError):
-    def __init__(self, verdict: Verdict) -> None:
-        super().__init__(verdict.summary())
-        self.verdict = verdict
 
 
 def _combine(a: Verdict | None, b: Verdict) -> Verdict:

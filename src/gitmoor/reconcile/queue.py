@@ -6,21 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
-import random
 from collections.abc import Hashable
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
-
-
-def jittered(seconds: float, spread: float = 0.1) -> float:
-    """`seconds` +/- `spread`, so many objects with one interval do not fire together."""
-    return seconds * (1 + random.uniform(-spread, spread))  # noqa: S311 - not cryptographic
-
-
-def backoff(failures: int, *, base: float = 2.0, cap: float = 300.0) -> float:
-    """Exponential backoff after `failures` consecutive failures (1 -> base), capped, jittered."""
-    return jittered(min(cap, base * 2 ** max(0, failures - 1)), 0.2)
 
 
 class WorkQueue(Generic[K]):

@@ -3,64 +3,64 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from gitmoor.model import Action, Artifact
+from gitmoor.model import Action, Artifact, ChangeSet, Commit, ObjectChange
 from gitmoor.model.record import ObjectAction, Record, Result, Trigger, images_in
-from gitmoor.reconcile.pipeline import Outcome
-
-# The agent's reasons for a reconcile, as the ledger names them.
-_TRIGGERS = {
-    "interval": Trigger.INTERVAL,
-    "resource": Trigger.RESOURCE,
-    "source": Trigger.RESOURCE,
-    "startup": Trigger.STARTUP,
-    "cli": Trigger.CLI,
-    "webhook": Trigger.WEBHOOK,
-}
+from gitmoor.reconcile.outcome import Outcome
 
 
 def _at(ts: float | None) -> datetime | None:
     return datetime.fromtimestamp(ts, UTC) if ts else None
 
 
+@dataclass(frozen=True)
+class Place:
+    """Which Sync an attempt belongs to, and where it deploys."""
+
+    namespace: str
+    name: str
+    environment: str
+    cluster: str
+    source_url: str
+
+    def record(self, revision: str, trigger: Trigger, at: float, commit: Commit | None) -> Record:
+        return Record(
+            sync_namespace=self.namespace,
+            sync_name=self.name,
+            environment=self.environment,
+            cluster=self.cluster,
+            source_url=self.source_url,
+            revision=revision,
+            trigger=trigger,
+            started_at=_at(at) or datetime.now(UTC),
+            commit_sha=commit.sha if commit else revision.rpartition("sha1:")[2],
+            commit_author=_author(commit),
+            commit_time=commit.time if commit else None,
+            commit_message=commit.message.splitlines()[0] if commit and commit.message else "",
+        )
+
+
 def started(
-    *,
-    namespace: str,
-    name: str,
-    environment: str,
-    cluster: str,
-    source_url: str,
-    artifact: Artifact,
-    trigger: str,
-    pinned: bool,
-    at: float,
+    place: Place, artifact: Artifact, *, trigger: Trigger, pinned: bool, at: float
 ) -> Record:
     """The in-progress record written before anything of the attempt touches the cluster."""
-    commit = artifact.commit
-    return Record(
-        sync_namespace=namespace,
-        sync_name=name,
-        environment=environment,
-        cluster=cluster,
-        source_url=source_url,
-        revision=artifact.revision,
-        trigger=Trigger.ROLLBACK if pinned else _TRIGGERS.get(trigger, Trigger.INTERVAL),
-        started_at=_at(at) or datetime.now(UTC),
-        commit_sha=commit.sha,
-        commit_author=f"{commit.author} <{commit.author_email}>"
-        if commit.author_email
-        else commit.author,
-        commit_time=commit.time,
-        commit_message=commit.message.splitlines()[0] if commit.message else "",
-    )
+    chosen = Trigger.ROLLBACK if pinned else trigger
+    return place.record(artifact.revision, chosen, at, artifact.commit)
+
+
+def _author(commit: Commit | None) -> str:
+    if commit is None:
+        return ""
+    return f"{commit.author} <{commit.author_email}>" if commit.author_email else commit.author
 
 
 def finished(
     begun: Record, outcome: Outcome, *, reason: str, message: str, restored: Outcome | None = None
 ) -> Record:
     """The final state of an attempt; with `restored`, the rollback that followed it."""
-    changes = outcome.changes + restored.changes if restored is not None else outcome.changes
+    changes = _merged(outcome.changes, restored.changes) if restored else outcome.changes
     if outcome.error is None:
         result = Result.APPLIED
     elif restored is not None and restored.error is None:
@@ -85,3 +85,39 @@ def finished(
         images=images_in(running.desired),
         rolled_back_to=restored.revision if result is Result.ROLLED_BACK and restored else None,
     )
+
+
+def interrupted(begun: Record, outcome: Outcome, *, message: str) -> Record:
+    """An attempt cut short (a newer revision, the Sync deleted, the agent stopping)."""
+    changes = outcome.changes
+    return dataclasses.replace(
+        begun,
+        finished_at=datetime.now(UTC),
+        result=Result.INTERRUPTED,
+        reason="Interrupted",
+        message=message[:4000],
+        created=changes.count(Action.CREATED),
+        configured=changes.count(Action.CONFIGURED),
+        deleted=changes.count(Action.DELETED),
+        unchanged=changes.count(Action.UNCHANGED),
+        objects=tuple(ObjectAction.of(c) for c in changes.changes),
+    )
+
+
+def _merged(first: ChangeSet, then: ChangeSet) -> ChangeSet:
+    """One attempt and the rollback that followed, one entry per object: a write by either
+    counts (the later one wins); an object both left alone is unchanged once."""
+    by_ref: dict[object, ObjectChange] = {c.ref: c for c in first.changes}
+    for change in then.changes:
+        earlier = by_ref.get(change.ref)
+        if change.action is Action.UNCHANGED and earlier is not None:
+            continue
+        by_ref[change.ref] = change
+    return ChangeSet(tuple(by_ref.values()))
+
+
+def correction(place: Place, revision: str, artifact: Artifact | None, *, at: float) -> Record:
+    """The record of a drift correction: it re-applies `revision`, already deployed. The commit
+    is named when the source's artifact is that revision."""
+    commit = artifact.commit if artifact is not None and artifact.revision == revision else None
+    return place.record(revision, Trigger.DRIFT, at, commit)

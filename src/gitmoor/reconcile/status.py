@@ -5,57 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from gitmoor.errors import (
-    ApplyError,
-    DryRunError,
-    GitmoorError,
-    ImmutableFieldError,
-    PermanentError,
-    RefNotFoundError,
-    RenderError,
-    RenderErrors,
-    SecretNotFoundError,
-    SourceAuthError,
-    SourceConfigError,
-    SourceUnavailableError,
-)
-from gitmoor.model import Artifact, Health, ObjectRef, Verdict
+from gitmoor.errors import GitmoorError, HealthGateError
+from gitmoor.model import Action, Artifact, Health, ObjectRef, Verdict
 from gitmoor.reconcile import conditions as cond
-from gitmoor.reconcile.pipeline import HealthGateError, Outcome
+from gitmoor.reconcile.outcome import Outcome
+from gitmoor.reconcile.retry import reason_of
 
 HISTORY = 5
 
 
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def error_reason(err: GitmoorError) -> tuple[str, bool]:
-    """(reason, stalled): the condition reason for an error and whether retrying the same
-    input can help."""
-    if isinstance(err, RenderError | RenderErrors):
-        return "BuildFailed", True
-    if isinstance(err, DryRunError):
-        return "ValidationFailed", True
-    if isinstance(err, ImmutableFieldError):
-        return "ImmutableFieldChanged", True
-    if isinstance(err, ApplyError):
-        return "ApplyFailed", not err.transient
-    if isinstance(err, HealthGateError):
-        return ("HealthCheckTimeout" if err.verdict.timed_out else "HealthCheckFailed"), False
-    if isinstance(err, SecretNotFoundError):
-        return "SecretNotFound", False
-    if isinstance(err, SourceAuthError):
-        return "AuthenticationFailed", False
-    if isinstance(err, RefNotFoundError):
-        return "RefNotFound", False
-    if isinstance(err, SourceUnavailableError):
-        return "GitOperationFailed", False
-    if isinstance(err, SourceConfigError):
-        return "InvalidSpec", True
-    if isinstance(err, PermanentError):
-        return "ReconciliationFailed", True
-    return "ReconciliationFailed", False
 
 
 def reconciling(old: dict[str, Any], generation: int | None, message: str) -> dict[str, Any]:
@@ -115,18 +75,20 @@ def sync_status(
                 generation,
             )
     else:
-        reason, stalled = error_reason(err)
+        reason, stalled = reason_of(err)
         conditions = _not_ready(conditions, reason, str(err), generation, stalled=stalled)
         if isinstance(err, HealthGateError):
             conditions = cond.set_condition(
                 conditions, cond.HEALTHY, False, reason, err.verdict.summary(), generation
             )
+    if outcome.applied or err is None:
+        conditions = _kept(conditions, outcome, generation)
     status["conditions"] = conditions
     if outcome.wrote or err is not None or old.get("lastAttemptedRevision") != outcome.revision:
         entry = {
             "revision": outcome.revision,
             "result": "Failed" if err is not None else "Applied",
-            "reason": error_reason(err)[0] if err is not None else "ReconciliationSucceeded",
+            "reason": reason_of(err)[0] if err is not None else "ReconciliationSucceeded",
             "message": cond._clip(str(err), 1000) if err is not None else "",
             "startedAt": _iso(outcome.started),
             "finishedAt": _iso(outcome.finished or outcome.started),
@@ -140,6 +102,21 @@ def sync_status(
             history.insert(0, entry)
         status["history"] = history[:HISTORY]
     return status
+
+
+KEPT = "Kept"
+
+
+def _kept(
+    conditions: list[dict[str, Any]], outcome: Outcome, generation: int | None
+) -> list[dict[str, Any]]:
+    """Kept=True while prune holds back objects others still use (a CRD with their custom
+    resources, a Namespace with their objects); gone once nothing is held."""
+    held = [c for c in outcome.changes.changes if c.action is Action.KEPT]
+    if not held:
+        return cond.remove_condition(conditions, KEPT)
+    message = "; ".join(f"kept {c.ref.subject}: {c.message}" for c in held)
+    return cond.set_condition(conditions, KEPT, True, "StillInUse", message, generation)
 
 
 def _same_attempt(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -185,7 +162,7 @@ def source_status(
         )
         conditions = cond.remove_condition(conditions, cond.STALLED)
     else:
-        reason, stalled = error_reason(err)
+        reason, stalled = reason_of(err)
         conditions = _not_ready(conditions, reason, str(err), generation, stalled=stalled)
     status["conditions"] = conditions
     return status
@@ -218,7 +195,7 @@ def rolled_back(
     (nothing healthy kept to restore, or the restore failed too)."""
     err = failed.error
     assert err is not None
-    reason, _ = error_reason(err)
+    reason, _ = reason_of(err)
     status = sync_status(old, generation, failed, wait=True, handled=handled)
     status["lastFailedRevision"] = failed.revision
     conditions = list(status["conditions"])

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from gitmoor.commands.run import install_crds
 from gitmoor.kube import Kube
-from gitmoor.reconcile.runner import install_crds
 from tests.integration.agent.harness import AgentHarness
 
 

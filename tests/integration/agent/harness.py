@@ -12,10 +12,10 @@ from typing import Any
 from aiohttp import web
 
 from gitmoor.cli.agent import forward_push, webhook_secrets
+from gitmoor.commands.run import Readiness, RunOptions, run_agent
 from gitmoor.kube import Kube
 from gitmoor.model.resources import API_VERSION
 from gitmoor.reconcile import conditions as cond
-from gitmoor.reconcile.runner import Readiness, RunOptions, run_agent
 from gitmoor.server.app import bound_port, serve
 from gitmoor.server.hooks import CachedSecrets, HookReceiver
 from testenv.gitserver import GitServers, Repo, Worktree

@@ -35,6 +35,10 @@ spec:
 {extra_spec}"""
 
 
+# A pod spec no node can run: its Deployment never becomes Available.
+UNSCHEDULABLE = "      nodeSelector:\n        no-such-label: anywhere\n"
+
+
 def service(name: str, namespace: str) -> str:
     return f"""apiVersion: v1
 kind: Service

@@ -13,7 +13,7 @@ import pytest
 from benchmarks.apimetrics import MetricKey, parse
 from benchmarks.kubeapi import KubeAPI
 
-from gitmoor.reconcile.operations import sync_now
+from gitmoor.commands.operations import sync_now
 from testenv.gitserver import GitServers
 from tests.integration.agent.harness import AgentHarness
 from tests.integration.agent.manifests import configmap, crd, custom

@@ -12,7 +12,7 @@ import pytest
 from gitmoor.reconcile import conditions as cond
 from testenv.gitserver import GitServers
 from tests.integration.agent.harness import AgentHarness
-from tests.integration.agent.manifests import configmap, deployment
+from tests.integration.agent.manifests import UNSCHEDULABLE, configmap, deployment
 
 pytestmark = [pytest.mark.cluster, pytest.mark.gitserver]
 
@@ -64,9 +64,7 @@ async def test_a_newer_revision_cancels_the_health_wait_on_the_old_one(
 ) -> None:
     ns = harness.namespace
     repo, tree = harness.repo(git_servers, unique_name)
-    stuck = deployment(
-        "web", ns, extra_spec="      nodeSelector:\n        no-such-label: anywhere\n"
-    )
+    stuck = deployment("web", ns, extra_spec=UNSCHEDULABLE)
     sha = tree.commit("stuck", {"web.yaml": stuck})
     tree.push()
     await harness.source("repo", repo.file_url, interval="1s")

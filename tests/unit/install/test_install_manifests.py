@@ -21,11 +21,15 @@ def _one(objs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
 
 def test_crds_and_the_namespace_come_first() -> None:
     objs = manifests()
-    assert objs[:2] == crds()
+    assert [o["spec"] for o in objs[:2]] == [c["spec"] for c in crds()]
     assert objs[2] == {
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": {"name": "gitmoor-system", "labels": {"app.kubernetes.io/part-of": "gitmoor"}},
+        "metadata": {
+            "name": "gitmoor-system",
+            "labels": {"app.kubernetes.io/part-of": "gitmoor"},
+            "annotations": {"gitmoor.io/prune": "disabled"},
+        },
     }
     assert [o["kind"] for o in objs[3:]] == [
         "ServiceAccount",
@@ -143,3 +147,11 @@ def test_render_yaml_is_multi_document_yaml_that_loads_back() -> None:
     assert text.count("\n---\n") == len(objs) - 1
     assert list(yaml.safe_load_all(text)) == objs
     assert text.index("kind: CustomResourceDefinition") < text.index("kind: Deployment")
+
+
+def test_a_sync_applying_gitmoor_never_prunes_gitmoor() -> None:
+    # A commit that drops the install manifests from the bootstrap repository must not
+    # uninstall the agent, its permissions or its CRDs.
+    for obj in manifests(ledger_volume="1Gi"):
+        annotations = obj["metadata"].get("annotations") or {}
+        assert annotations.get("gitmoor.io/prune") == "disabled", obj["kind"]

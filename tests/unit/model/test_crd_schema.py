@@ -39,7 +39,8 @@ def _at(schema: dict[str, Any], path: str) -> dict[str, Any]:
 @pytest.mark.parametrize("model", [GitSource, Sync])
 def test_schema_is_structural(model: type[GitSource] | type[Sync]) -> None:
     for path, node in _nodes(_schema(model)):
-        assert node.get("type"), f"{path or 'root'} has no type"
+        # Kubernetes' one exception to "every node has a type": int-or-string.
+        assert node.get("type") or node.get("x-kubernetes-int-or-string"), f"{path} has no type"
         assert not _FORBIDDEN & node.keys(), f"{path}: {sorted(_FORBIDDEN & node.keys())}"
         assert not ("properties" in node and "additionalProperties" in node), path
         assert node.get("additionalProperties") is not False, path
@@ -234,6 +235,10 @@ class IntOrText(BaseModel):
     port: int | str
 
 
+class FloatOrText(BaseModel):
+    port: float | str
+
+
 class Anything(BaseModel):
     value: Any
 
@@ -244,10 +249,17 @@ class Tree(BaseModel):
 
 @pytest.mark.parametrize(
     ("model", "field"),
-    [(IntOrText, "port"), (Anything, "value"), (Tree, r"children\[\]")],
+    [(FloatOrText, "port"), (Anything, "value"), (Tree, r"children\[\]")],
 )
 def test_constructs_without_a_structural_form_are_refused_by_name(
     model: type[BaseModel], field: str
 ) -> None:
     with pytest.raises(ValueError, match=rf"^{field}: "):
         structural_schema(model)
+
+
+def test_an_int_or_a_string_is_kubernetes_int_or_string() -> None:
+    # How `pruneLimit: 10` and `pruneLimit: "25%"` both stay valid, as maxUnavailable does.
+    assert structural_schema(IntOrText)["properties"]["port"] == {
+        "x-kubernetes-int-or-string": True
+    }

@@ -6,9 +6,11 @@ from gitmoor.errors import DryRunError, ObjectFailure, SourceAuthError
 from gitmoor.model import ChangeSet, ObjectRef
 from gitmoor.model.graph import describe, find_cycle
 from gitmoor.reconcile import conditions as cond
-from gitmoor.reconcile.pipeline import Outcome
-from gitmoor.reconcile.queue import WorkQueue, backoff
-from gitmoor.reconcile.status import error_reason, sync_status
+from gitmoor.reconcile.outcome import Outcome
+from gitmoor.reconcile.queue import WorkQueue
+from gitmoor.reconcile.retry import backoff
+from gitmoor.reconcile.retry import reason_of as error_reason
+from gitmoor.reconcile.status import sync_status
 
 
 async def test_queue_hands_out_due_keys_once_and_reruns_a_key_asked_for_while_running() -> None:

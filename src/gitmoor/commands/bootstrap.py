@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from gitmoor import install, plan
+from gitmoor.commands.run import CONFIG_MANAGER
 from gitmoor.errors import GitmoorError
 from gitmoor.health import wait_healthy
 from gitmoor.kube import Kube
@@ -32,7 +33,6 @@ from gitmoor.model import Action, ChangeSet, InventoryEntry, ObjectChange, Objec
 from gitmoor.model.credentials import GitCredentials
 from gitmoor.model.resources import API_VERSION, GROUP, GitSource, Sync
 from gitmoor.reconcile import conditions as cond
-from gitmoor.reconcile.runner import CONFIG_MANAGER
 
 DEFAULT_NAME = "cluster"
 PART_OF = "gitmoor"
@@ -104,6 +104,9 @@ class BootstrapSpec:
             "path": self.path,
             "interval": self.sync_interval,
             "prune": True,
+            # Deleting this one Sync must not take gitmoor, its CRDs and every application
+            # with it: what it applied stays.
+            "deletionPolicy": "Orphan",
             "wait": False,
         }
         return _validated(Sync, self._doc("Sync", spec))

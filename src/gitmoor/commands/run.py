@@ -22,7 +22,7 @@ from gitmoor.ledger import Ledger
 from gitmoor.model import ObjectRef
 from gitmoor.model.config import Resource, to_document
 from gitmoor.model.crds import crds
-from gitmoor.reconcile.controller import Agent, AgentOptions
+from gitmoor.reconcile.agent import Agent, AgentOptions
 from gitmoor.reconcile.leader import LeaderElector
 
 log = structlog.get_logger("gitmoor.run")
@@ -106,7 +106,9 @@ class Readiness:
 async def run_agent(
     options: RunOptions, stop: asyncio.Event, readiness: Readiness | None = None
 ) -> int:
-    """Run until `stop`; returns the process exit code (1 when leadership was lost)."""
+    """Run until `stop`; returns the process exit code. Losing leadership (a rival, or an API
+    server outage longer than the lease) cancels everything in flight at once and waits to
+    lead again: the agent never exits for it."""
     kube = await connect(options.kubeconfig, options.context)
     async with kube:
         if options.resources:
@@ -126,77 +128,96 @@ async def run_agent(
             elector = LeaderElector(
                 kube, namespace=options.lease_namespace, name=options.lease_name, identity=identity
             )
-            if not await elector.acquire(stop):
-                return 0
-        # Opened once leading: the attempts this cluster's agent left in progress when it
-        # stopped (or crashed) are marked interrupted here, never lost.
-        ledger = (
-            await Ledger.open(options.ledger_url, cluster=options.cluster)
-            if options.ledger_url
-            else None
-        )
-        agent = Agent(
-            kube,
-            AgentOptions(
-                cache_dir=options.cache_dir,
-                concurrency=options.concurrency,
-                namespace=options.namespace,
-                ledger=ledger,
-                cluster=options.cluster,
-                environment=options.environment,
-            ),
-        )
-        agent_stop = asyncio.Event()
-        lost = False
-
-        async def watch_leadership() -> None:
-            nonlocal lost
-            if elector is None:
-                return
-            await elector.keep()
-            lost = True
-            agent_stop.set()
-
-        async def forward_stop() -> None:
-            await stop.wait()
-            agent_stop.set()
-
-        async def retain() -> None:
-            if ledger is None or not options.ledger_retention:
-                return
-            while True:
-                try:
-                    pruned = await ledger.prune(
-                        older_than=timedelta(seconds=options.ledger_retention)
-                    )
-                    if pruned:
-                        log.info("ledger pruned", records=pruned)
-                except GitmoorError as err:
-                    log.warning("ledger retention failed", error=str(err))
-                await asyncio.sleep(6 * 3600)
-
-        async def trim() -> None:
-            # Cheap (milliseconds) and harmless when nothing was freed.
-            while True:
-                await asyncio.sleep(_TRIM_EVERY)
-                memory.release()
-
-        trimmer = asyncio.create_task(trim())
-        keeper = asyncio.create_task(watch_leadership())
-        retention = asyncio.create_task(retain())
-        forwarder = asyncio.create_task(forward_stop())
-        if readiness is not None:
-            readiness.agent = agent
+            # No write leaves this process unless the lease is surely held.
+            kube.fence(elector.check)
+        ledger: Ledger | None = None
+        tasks = [asyncio.create_task(_trim())]
         try:
-            await agent.run(agent_stop)
+            while not stop.is_set():
+                if elector is not None and not await elector.acquire(stop):
+                    break
+                if ledger is None and options.ledger_url:
+                    # Opened once leading: the attempts this cluster's agent left in progress
+                    # when it stopped (or crashed) are marked interrupted here, never lost.
+                    ledger = await Ledger.open(options.ledger_url, cluster=options.cluster)
+                    tasks.append(asyncio.create_task(_retain(ledger, options.ledger_retention)))
+                if not await _lead(kube, options, ledger, elector, stop, readiness):
+                    break
+                # An API server outage or a rival: everything in flight was cancelled; wait
+                # for the lease again and start afresh from the cluster's state.
+                log.warning("leadership lost; waiting to lead again")
         finally:
-            keeper.cancel()
-            trimmer.cancel()
-            forwarder.cancel()
-            retention.cancel()
+            for task in tasks:
+                task.cancel()
             if ledger is not None:
                 await ledger.close()
-            if elector is not None and not lost:
+            if elector is not None:
                 await elector.release()
-        log.info("stopped", lost_leadership=lost)
-        return 1 if lost else 0
+        log.info("stopped")
+        return 0
+
+
+async def _lead(
+    kube: Kube,
+    options: RunOptions,
+    ledger: Ledger | None,
+    elector: LeaderElector | None,
+    stop: asyncio.Event,
+    readiness: Readiness | None,
+) -> bool:
+    """Reconcile while leading; True when leadership was lost (rather than `stop` set)."""
+    agent = Agent(
+        kube,
+        AgentOptions(
+            cache_dir=options.cache_dir,
+            concurrency=options.concurrency,
+            namespace=options.namespace,
+            ledger=ledger,
+            cluster=options.cluster,
+            environment=options.environment,
+        ),
+    )
+    if readiness is not None:
+        readiness.agent = agent
+    done = asyncio.Event()
+    lost = asyncio.Event()
+
+    async def keep() -> None:
+        if elector is not None:
+            await elector.keep()
+            lost.set()
+            done.set()
+
+    async def forward_stop() -> None:
+        await stop.wait()
+        done.set()
+
+    helpers = [asyncio.create_task(keep()), asyncio.create_task(forward_stop())]
+    try:
+        await agent.run(done, abort=lost)
+    finally:
+        for task in helpers:
+            task.cancel()
+        if readiness is not None and readiness.agent is agent:
+            readiness.agent = None
+    return lost.is_set() and not stop.is_set()
+
+
+async def _retain(ledger: Ledger, retention: float | None) -> None:
+    if not retention:
+        return
+    while True:
+        try:
+            pruned = await ledger.prune(older_than=timedelta(seconds=retention))
+            if pruned:
+                log.info("ledger pruned", records=pruned)
+        except GitmoorError as err:
+            log.warning("ledger retention failed", error=str(err))
+        await asyncio.sleep(6 * 3600)
+
+
+async def _trim() -> None:
+    # Cheap (milliseconds) and harmless when nothing was freed.
+    while True:
+        await asyncio.sleep(_TRIM_EVERY)
+        memory.release()

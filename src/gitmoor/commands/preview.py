@@ -19,12 +19,12 @@ from typing import Any
 import yaml
 
 from gitmoor import plan
+from gitmoor.commands.operations import OperationError
 from gitmoor.concurrency import gather
 from gitmoor.errors import KubeApiError, UnknownKindError
 from gitmoor.kube import Kube
 from gitmoor.model import Action, InventoryEntry, ObjectRef, PlannedObject, labels
 from gitmoor.model.resources import API_VERSION, Sync
-from gitmoor.reconcile.operations import OperationError
 from gitmoor.reconcile.pipeline import render_options
 from gitmoor.render import RenderOptions, render
 

@@ -14,9 +14,9 @@ from typing import Any
 
 from gitmoor.errors import GitmoorError, KubeNotFoundError
 from gitmoor.kube import Kube
+from gitmoor.model.labels import ALLOW_PRUNE_AT, FORCE_AT, PINNED, REQUESTED_AT
 from gitmoor.model.resources import API_VERSION
 from gitmoor.reconcile import conditions as cond
-from gitmoor.reconcile.controller import FORCE_AT, PINNED, REQUESTED_AT
 
 
 class OperationError(GitmoorError):
@@ -129,11 +129,14 @@ async def _request_and_wait(
     deadline: float,
     progress: Callable[[str], None],
     force: bool = False,
+    allow_prune: bool = False,
 ) -> dict[str, Any]:
     token = _token()
     annotations = {REQUESTED_AT: token}
     if force:
         annotations[FORCE_AT] = token
+    if allow_prune:
+        annotations[ALLOW_PRUNE_AT] = token
     await kube.patch_merge(
         API_VERSION, kind, name, namespace, {"metadata": {"annotations": annotations}}
     )
@@ -165,11 +168,12 @@ async def sync_now(
     timeout: float,
     with_source: bool = True,
     force: bool = False,
+    allow_prune: bool = False,
     progress: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
     """Ask the agent to fetch the source and reconcile the Sync now; return the Sync when the
     agent has handled the request (Ready or not). `force` retries a revision that an atomic
-    Sync rolled back."""
+    Sync rolled back; `allow_prune` lets this one attempt prune more than `pruneLimit`."""
     sync = await _get(kube, "Sync", name, namespace)
     if sync["spec"].get("suspend"):
         raise OperationError(f"Sync {namespace}/{name} is suspended: `gitmoor resume {name}` first")
@@ -185,7 +189,14 @@ async def sync_now(
                 f"GitSource {src_ns}/{ref['name']}: {_cond(source, cond.READY).get('message', '')}"
             )
     return await _request_and_wait(
-        kube, "Sync", name, namespace, deadline=deadline, progress=progress, force=force
+        kube,
+        "Sync",
+        name,
+        namespace,
+        deadline=deadline,
+        progress=progress,
+        force=force,
+        allow_prune=allow_prune,
     )
 
 

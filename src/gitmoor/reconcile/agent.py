@@ -1,0 +1,350 @@
+"""The agent's runtime: watch GitSources and Syncs, queue their keys, reconcile each with one
+worker per key at a time and a bounded number at once, and drain on shutdown.
+
+Which reconciler a key goes to is all it knows of reconciling; whatever a reconciler raises
+ends in a published report (`report.crashed`), so nothing stays half-written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextvars
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from gitmoor import metrics
+from gitmoor.errors import GitmoorError, SecretNotFoundError
+from gitmoor.kube import Kube, WatchEvent
+from gitmoor.ledger import Ledger
+from gitmoor.model import Artifact, Health
+from gitmoor.model.durations import parse_duration
+from gitmoor.model.labels import REQUESTED_AT
+from gitmoor.model.notifications import PushEvent
+from gitmoor.model.record import Trigger
+from gitmoor.model.resources import API_VERSION
+from gitmoor.notify import Notifier
+from gitmoor.reconcile import report
+from gitmoor.reconcile.cache import Cache, Obj, key_of
+from gitmoor.reconcile.drift import Drift, DriftMonitor
+from gitmoor.reconcile.events import EventRecorder
+from gitmoor.reconcile.informer import follow
+from gitmoor.reconcile.memory import Key, Memory
+from gitmoor.reconcile.outcome import Stage
+from gitmoor.reconcile.publish import Publisher
+from gitmoor.reconcile.queue import WorkQueue
+from gitmoor.reconcile.retry import jittered
+from gitmoor.reconcile.snapshots import SnapshotStore
+from gitmoor.reconcile.source import SourceReconciler
+from gitmoor.reconcile.sync import Placement, SyncReconciler
+
+log = structlog.get_logger("gitmoor.agent")
+
+# What made a source look that its Syncs inherit when it finds a new revision.
+_PASSED_ON = (Trigger.INTERVAL, Trigger.WEBHOOK, Trigger.CLI)
+_CRASH_INTERVAL = 300.0  # the cap of the backoff after a crash, when the spec cannot be read
+
+
+@dataclass
+class AgentOptions:
+    cache_dir: Path
+    concurrency: int = 4
+    namespace: str = ""  # watch one namespace; empty: all
+    shutdown_grace: float = 20.0
+    ledger: Ledger | None = None
+    # While the watch covers a Sync, its unchanged revision is fully re-planned only this often.
+    full_resync: float = 3600.0
+    cluster: str = "default"
+    environment: str = ""
+
+
+class Agent:
+    def __init__(self, kube: Kube, options: AgentOptions) -> None:
+        self.kube = kube
+        self.options = options
+        self.cache = Cache()
+        self.memory = Memory()
+        self.queue: WorkQueue[Key] = WorkQueue()
+        self.running: dict[Key, asyncio.Task[Any]] = {}
+        self.notifier = Notifier(self._read_secret)
+        self.drift = DriftMonitor(kube, self._on_drift, self._on_health)
+        self.publish = Publisher(
+            kube,
+            self.cache,
+            self.memory,
+            self.drift,
+            EventRecorder(kube),
+            self.notifier,
+            SnapshotStore(options.cache_dir / "healthy"),
+            options.ledger,
+        )
+        self.sources = SourceReconciler(
+            kube, self.cache, self.memory, self.publish, options.cache_dir, self._new_artifact
+        )
+        self.syncs = SyncReconciler(
+            kube,
+            self.cache,
+            self.memory,
+            self.sources,
+            self.drift,
+            self.publish,
+            self.publish.snapshots,
+            Placement(options.cluster, options.environment, options.full_resync),
+            self.enqueue,
+            self._later,
+        )
+        self._listed: set[str] = set()
+
+    @property
+    def synced(self) -> asyncio.Event:
+        return self.cache.synced
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event, *, abort: asyncio.Event | None = None) -> None:
+        """Reconcile until `stop` is set, then finish in-flight work within the grace period;
+        with `abort` set too (leadership lost), cancel it at once: its writes would be refused."""
+        gate = asyncio.Semaphore(self.options.concurrency)
+        await self.notifier.start()
+        try:
+            async with asyncio.TaskGroup() as group:
+                watchers = [
+                    group.create_task(self._informer("GitSource")),
+                    group.create_task(self._informer("Sync")),
+                ]
+                dispatcher = group.create_task(self._dispatch(gate))
+                await stop.wait()
+                log.info("shutting down", running=len(self.running))
+                self.queue.close()
+                for task in [*watchers, dispatcher]:
+                    task.cancel()
+                await self._drain(at_once=abort is not None and abort.is_set())
+        finally:
+            await self.drift.close()
+            await self.notifier.close()
+
+    async def _drain(self, *, at_once: bool = False) -> None:
+        tasks = list(self.running.values())
+        if not tasks:
+            return
+        if at_once:
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks, timeout=5)
+            return
+        # Reconciles in a health wait can take minutes: those are cancelled now; the rest get
+        # the grace period to finish writing their status.
+        for key, task in self.running.items():
+            progress = self.syncs.progress.get(key)
+            if progress is not None and progress.stage is Stage.WAIT:
+                task.cancel()
+        _, pending = await asyncio.wait(tasks, timeout=self.options.shutdown_grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=5)
+
+    # -- watching ----------------------------------------------------------------------------
+    async def _informer(self, kind: str) -> None:
+        async def listed(items: list[Obj]) -> None:
+            seen = set()
+            for obj in items:
+                key = key_of(obj)
+                seen.add(key)
+                self._observe(key, obj)
+            for key in [k for k in self.cache.keys(kind) if k not in seen]:
+                self._gone(key)
+            self._listed.add(kind)
+            if self._listed >= {"GitSource", "Sync"}:
+                self.cache.synced.set()
+
+        async def changed(event: WatchEvent) -> None:
+            key = key_of(event.obj)
+            if event.type == "DELETED":
+                self._gone(key)
+            else:
+                self._observe(key, event.obj)
+
+        await follow(
+            self.kube,
+            API_VERSION,
+            kind,
+            namespace=self.options.namespace,
+            on_list=listed,
+            on_event=changed,
+        )
+
+    def _observe(self, key: Key, obj: Obj) -> None:
+        old = self.cache.put(key, obj)
+        if old is None:
+            self.enqueue(key, Trigger.STARTUP if not self.synced.is_set() else Trigger.RESOURCE)
+            return
+        meta, old_meta = obj["metadata"], old["metadata"]
+        requested = (meta.get("annotations") or {}).get(REQUESTED_AT)
+        if meta.get("deletionTimestamp") and not old_meta.get("deletionTimestamp"):
+            # Deleting cancels the work in flight at once, as a newer revision does.
+            running = self.running.get(key)
+            if running is not None:
+                running.cancel()
+            self.enqueue(key, Trigger.RESOURCE)
+        elif requested != (old_meta.get("annotations") or {}).get(REQUESTED_AT):
+            self.enqueue(key, Trigger.CLI)
+        elif meta.get("generation") != old_meta.get("generation"):
+            self.enqueue(key, Trigger.RESOURCE)
+
+    def enqueue(self, key: Key, trigger: Trigger) -> None:
+        """Reconcile `key` now, remembering why (the ledger records it)."""
+        memory = self.memory.of(key)
+        if memory.due is None:
+            memory.due = trigger
+        self.queue.add(key)
+
+    def _later(self, key: Key, delay: float) -> None:
+        """Look at `key` again after `delay` (a drift correction that failed), why: drift."""
+        memory = self.memory.of(key)
+        if memory.due is None:
+            memory.due = Trigger.DRIFT
+        self.queue.add(key, delay)
+
+    def _gone(self, key: Key) -> None:
+        self.cache.drop(key)
+        (metrics.forget_source if key.kind == "GitSource" else metrics.forget_sync)(*key.short)
+        self.queue.forget(key)
+        running = self.running.get(key)
+        if running is not None:
+            running.cancel()
+        else:
+            self._forget(key)
+
+    def _forget(self, key: Key) -> None:
+        self.memory.forget(key)
+        self.publish.forget(key)
+        if key.kind == "Sync":
+            self.drift.forget(key.short)
+
+    # -- push triggers -----------------------------------------------------------------------
+    def on_push(self, event: PushEvent) -> int:
+        """A push announced by a webhook: every GitSource it may concern checks its remote now.
+        Returns how many matched."""
+        matched = 0
+        for key, obj in self.cache.items("GitSource"):
+            spec = obj.get("spec") or {}
+            ref = spec.get("ref") or {}
+            if event.concerns(
+                str(spec.get("url", "")),
+                branch=ref.get("branch"),
+                tag=ref.get("tag"),
+                semver=ref.get("semver"),
+                commit=ref.get("commit"),
+            ):
+                self.enqueue(key, Trigger.WEBHOOK)
+                matched += 1
+        log.info("push webhook", ref=event.ref, revision=event.revision, matched=matched)
+        return matched
+
+    def _new_artifact(self, source: Key, artifact: Artifact, cause: Trigger) -> None:
+        """A source found a new revision: its Syncs reconcile now, and one still waiting on the
+        health of an older revision gives that up."""
+        trigger = cause if cause in _PASSED_ON else Trigger.RESOURCE
+        for key, obj in self.cache.items("Sync"):
+            ref = (obj.get("spec") or {}).get("sourceRef") or {}
+            if Key("GitSource", ref.get("namespace") or key.namespace, ref.get("name", "")) != (
+                source
+            ):
+                continue
+            progress = self.syncs.progress.get(key)
+            running = self.running.get(key)
+            if (
+                running is not None
+                and progress is not None
+                and progress.stage is Stage.WAIT
+                and progress.revision != artifact.revision
+            ):
+                running.cancel()
+            self.enqueue(key, trigger)
+
+    async def _read_secret(self, namespace: str, name: str) -> dict[str, bytes]:
+        secret = await self.kube.get("v1", "Secret", name, namespace)
+        if secret is None:
+            raise SecretNotFoundError(f"Secret {namespace}/{name} not found", url="")
+        return {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
+
+    # -- what the drift watch reports goes to the Sync reconciler ---------------------------
+    async def _on_drift(self, drift: Drift) -> None:
+        await self.syncs.on_drift(drift)
+
+    async def _on_health(self, sk: tuple[str, str], failing: tuple[Health, ...]) -> None:
+        await self.syncs.on_health(sk, failing)
+
+    # -- dispatching -------------------------------------------------------------------------
+    async def _dispatch(self, gate: asyncio.Semaphore) -> None:
+        # Nothing runs before both caches are filled: a Sync must not find its GitSource
+        # "missing" only because that list came back second.
+        await self.synced.wait()
+        while True:
+            key = await self.queue.get()
+            await gate.acquire()
+            # A fresh context per reconcile: its log context is its own.
+            task = asyncio.create_task(
+                self._work(key, gate), name=f"reconcile {key}", context=contextvars.Context()
+            )
+            self.running[key] = task
+
+    async def _work(self, key: Key, gate: asyncio.Semaphore) -> None:
+        memory = self.memory.of(key)
+        memory.trigger, memory.due = memory.due or Trigger.INTERVAL, None
+        # Every log line of this reconcile (this task's context) names what it is about.
+        structlog.contextvars.bind_contextvars(
+            **{"source" if key.kind == "GitSource" else "sync": f"{key.namespace}/{key.name}"},
+            trigger=memory.trigger.value,
+        )
+        delay: float | None = None
+        try:
+            reconciler = self.sources if key.kind == "GitSource" else self.syncs
+            delay = await reconciler.reconcile(key)
+        except asyncio.CancelledError:
+            if key not in self.cache.keys(key.kind):
+                return
+            # Superseded by a newer revision, or cut short by a deletion: look again now (a
+            # closed queue, when stopping, takes nothing).
+            self.enqueue(key, Trigger.RESOURCE)
+            return
+        except Exception as err:
+            delay = await self._crashed(key, err)
+        finally:
+            self.running.pop(key, None)
+            self.queue.done(key)
+            gate.release()
+            if self.cache.get(key) is None:
+                self._forget(key)
+        if delay is not None and self.cache.get(key) is not None:
+            self.queue.schedule(key, delay)
+
+    async def _crashed(self, key: Key, error: Exception) -> float | None:
+        log.exception("reconcile crashed", object=str(key))
+        obj = self.cache.get(key)
+        if obj is None:
+            return None
+        interval = _interval(obj)
+        answer = report.crashed(
+            obj,
+            error,
+            begun=self.publish.begun(key),
+            failures=self.memory.of(key).failures,
+            interval=interval,
+            kind=key.kind,
+        )
+        try:
+            return await self.publish(key, answer)
+        except Exception:
+            log.exception("could not report the crash", object=str(key))
+            return jittered(interval)
+
+
+def _interval(obj: Obj) -> float:
+    try:
+        return parse_duration(str((obj.get("spec") or {}).get("interval") or "5m"))
+    except (ValueError, GitmoorError):
+        return _CRASH_INTERVAL

@@ -1,0 +1,57 @@
+"""The agent's view of its own resources (GitSources and Syncs), filled by their watches."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from gitmoor.model.resources import Sync
+from gitmoor.reconcile.memory import Key
+
+Obj = dict[str, Any]
+
+
+def key_of(obj: Obj) -> Key:
+    meta = obj["metadata"]
+    return Key(str(obj["kind"]), str(meta.get("namespace", "")), str(meta["name"]))
+
+
+class Cache:
+    def __init__(self) -> None:
+        self._objects: dict[Key, Obj] = {}
+        self.synced = asyncio.Event()  # both kinds listed once
+
+    def get(self, key: Key) -> Obj | None:
+        return self._objects.get(key)
+
+    def put(self, key: Key, obj: Obj) -> Obj | None:
+        """Store `obj`; returns what was there before."""
+        old = self._objects.get(key)
+        self._objects[key] = obj
+        return old
+
+    def refresh(self, key: Key, obj: Obj) -> None:
+        """A newer copy from our own write, kept only while the object is known."""
+        if key in self._objects:
+            self._objects[key] = obj
+
+    def drop(self, key: Key) -> None:
+        self._objects.pop(key, None)
+
+    def keys(self, kind: str) -> list[Key]:
+        return [k for k in self._objects if k.kind == kind]
+
+    def items(self, kind: str) -> list[tuple[Key, Obj]]:
+        return [(k, o) for k, o in self._objects.items() if k.kind == kind]
+
+    def syncs(self) -> dict[tuple[str, str], Obj]:
+        return {k.short: o for k, o in self._objects.items() if k.kind == "Sync"}
+
+    @staticmethod
+    def source_key(sync: Sync) -> Key:
+        ref = sync.spec.source_ref
+        return Key("GitSource", ref.namespace or sync.metadata.namespace, ref.name)
+
+    def source_url(self, sync: Sync) -> str:
+        source = self._objects.get(self.source_key(sync)) or {}
+        return str((source.get("spec") or {}).get("url", ""))

@@ -1,0 +1,69 @@
+"""What the agent remembers of each GitSource and Sync between reconciles, one value per key,
+forgotten with the object."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from gitmoor.model import Artifact, ObjectRef
+from gitmoor.model.record import Trigger
+
+
+class Key(NamedTuple):
+    kind: str  # GitSource or Sync
+    namespace: str
+    name: str
+
+    @property
+    def short(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}"
+
+
+@dataclass
+class SourceMemory:
+    failures: int = 0
+    due: Trigger | None = None  # why it is queued (None: its interval)
+    trigger: Trigger = Trigger.INTERVAL  # why the current or last reconcile ran
+    artifact: Artifact | None = None  # the last fetched
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+@dataclass
+class SyncMemory:
+    failures: int = 0
+    due: Trigger | None = None
+    trigger: Trigger = Trigger.INTERVAL
+    full_at: float = -math.inf  # monotonic time of the last full attempt
+    # `drift: report`: what differs from Git, per object, until the next apply.
+    reported: dict[ObjectRef, tuple[str, ...]] = field(default_factory=dict)
+    # Recent corrections per object (monotonic times): another writer fighting us shows here.
+    corrections: dict[ObjectRef, list[float]] = field(default_factory=dict)
+    begun: int | None = None  # the ledger record of the attempt in progress
+
+
+class Memory:
+    def __init__(self) -> None:
+        self._sources: dict[Key, SourceMemory] = {}
+        self._syncs: dict[Key, SyncMemory] = {}
+
+    def source(self, key: Key) -> SourceMemory:
+        return self._sources.setdefault(key, SourceMemory())
+
+    def sync(self, key: Key) -> SyncMemory:
+        return self._syncs.setdefault(key, SyncMemory())
+
+    def of(self, key: Key) -> SourceMemory | SyncMemory:
+        return self.source(key) if key.kind == "GitSource" else self.sync(key)
+
+    def forget(self, key: Key) -> None:
+        self._sources.pop(key, None)
+        self._syncs.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._sources) + len(self._syncs)

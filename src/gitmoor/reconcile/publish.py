@@ -1,0 +1,199 @@
+"""The one place a reconcile's effects happen: the status patch (none when nothing changed),
+Events, notifications, metrics, ledger records, drift tracking, snapshots and log lines, all
+carried out from a `Report`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+
+from gitmoor import metrics
+from gitmoor.errors import KubeApiError, TransientError
+from gitmoor.kube import Kube
+from gitmoor.ledger import Ledger, LedgerError
+from gitmoor.model.notifications import NotificationEvent
+from gitmoor.model.record import Record
+from gitmoor.model.resources import API_VERSION, Sync
+from gitmoor.notify import Notifier
+from gitmoor.reconcile.cache import Cache, Obj
+from gitmoor.reconcile.drift import DriftMonitor
+from gitmoor.reconcile.events import EventRecorder
+from gitmoor.reconcile.memory import Key, Memory
+from gitmoor.reconcile.report import DriftAction, Report
+from gitmoor.reconcile.retry import jittered
+from gitmoor.reconcile.snapshots import SnapshotStore
+
+log = structlog.get_logger("gitmoor.agent")
+
+
+@dataclass(frozen=True)
+class Begun:
+    """A ledger record opened before an attempt wrote anything."""
+
+    id: int
+    record: Record
+
+
+class Publisher:
+    def __init__(
+        self,
+        kube: Kube,
+        cache: Cache,
+        memory: Memory,
+        drift: DriftMonitor,
+        events: EventRecorder,
+        notifier: Notifier,
+        snapshots: SnapshotStore,
+        ledger: Ledger | None,
+    ) -> None:
+        self.kube = kube
+        self.cache = cache
+        self.memory = memory
+        self.drift = drift
+        self.events = events
+        self.notifier = notifier
+        self.snapshots = snapshots
+        self.ledger = ledger
+        # Records in progress, per key and slot: a drift correction (slot "drift") may overlap
+        # the Sync's own attempt.
+        self._begun: dict[tuple[Key, str], Begun] = {}
+
+    def begun(self, key: Key, slot: str = "") -> Record | None:
+        """The record of the attempt in progress for `key`, if one was opened."""
+        found = self._begun.get((key, slot))
+        return None if found is None else found.record
+
+    def forget(self, key: Key) -> None:
+        for held in [k for k in self._begun if k[0] == key]:
+            del self._begun[held]
+
+    async def __call__(
+        self,
+        key: Key,
+        report: Report,
+        *,
+        sync: Sync | None = None,
+        revision: str = "",
+        slot: str = "",
+    ) -> float | None:
+        """Carry out `report` for the resource `key`; returns the delay until the next try."""
+        bound = log.bind(**{_role(key): f"{key.namespace}/{key.name}"})
+        if revision:
+            bound = bound.bind(revision=revision)
+        await self._ledger((key, slot), report, bound)
+        self._drift(key, report)
+        if report.snapshot is not None:
+            self.snapshots.save(key.namespace, key.name, report.snapshot)
+        obj = self.cache.get(key)
+        if report.status is not None and obj is not None:
+            obj = await self._write_status(key, obj, report.status, bound) or obj
+        if obj is not None:
+            for event in report.events:
+                await self.events.emit(obj, event.type, event.reason, event.message)
+        if sync is not None and sync.spec.notifications:
+            for note in report.notes:
+                self.notifier.notify(
+                    NotificationEvent(
+                        kind=note.kind,
+                        namespace=key.namespace,
+                        name=key.name,
+                        revision=note.revision,
+                        reason=note.reason,
+                        message=note.message,
+                        sinks=tuple(sync.spec.notifications),
+                        source_url=self.cache.source_url(sync),
+                        restored_revision=note.restored,
+                    )
+                )
+        self._metrics(key, report)
+        if report.log is not None:
+            getattr(bound, report.log.level)(report.log.event, **report.log.fields)
+        memory = self.memory.of(key)
+        if report.retry is not None:
+            memory.failures = report.retry.failures
+            if report.retry.delay is not None:
+                return jittered(report.retry.delay)
+        return None
+
+    async def _ledger(
+        self, key: tuple[Key, str], report: Report, bound: structlog.BoundLogger
+    ) -> None:
+        if report.begin is not None:
+            self._begun.pop(key, None)
+            if self.ledger is not None:
+                try:
+                    record_id = await self.ledger.begin(report.begin)
+                except LedgerError as err:
+                    bound.warning("ledger unavailable: attempt not recorded", error=str(err))
+                else:
+                    self._begun[key] = Begun(record_id, report.begin)
+        if report.finish is not None:
+            begun = self._begun.pop(key, None)
+            if begun is not None and self.ledger is not None:
+                try:
+                    await self.ledger.finish(begun.id, report.finish)
+                except LedgerError as err:
+                    bound.warning("ledger unavailable: attempt left in progress", error=str(err))
+
+    def _drift(self, key: Key, report: Report) -> None:
+        if key.kind != "Sync":
+            return
+        if report.drift is DriftAction.TRACK:
+            self.drift.track(key.short, report.tracked)
+        elif report.drift is DriftAction.RESUME:
+            self.drift.resume(key.short)
+        elif report.drift is DriftAction.FORGET:
+            self.drift.forget(key.short)
+        if report.reported is not None:
+            self.memory.sync(key).reported = dict(report.reported)
+            metrics.DRIFTED_OBJECTS.labels(*key.short).set(len(report.reported))
+
+    def _metrics(self, key: Key, report: Report) -> None:
+        ns, name = key.short
+        if report.result is not None:
+            metrics.RECONCILE_DURATION.labels(ns, name, report.result.value).observe(report.seconds)
+            metrics.RECONCILES.labels(ns, name, report.result.value).inc()
+        if report.correction is not None:
+            metrics.DRIFT_CORRECTIONS.labels(ns, name, report.correction).inc()
+        if report.fetch is not None:
+            result, seconds = report.fetch
+            metrics.GIT_FETCH_DURATION.labels(ns, name, result).observe(seconds)
+            metrics.GIT_FETCHES.labels(ns, name, result).inc()
+        if report.status is not None:
+            for c in report.status.get("conditions") or []:
+                metrics.set_condition(key.kind, ns, name, str(c["type"]), str(c["status"]))
+            if key.kind == "Sync" and report.result is not None:
+                entries = (report.status.get("inventory") or {}).get("entries") or []
+                metrics.MANAGED_OBJECTS.labels(ns, name).set(len(entries))
+
+    async def _write_status(
+        self, key: Key, obj: Obj, status: Obj, bound: structlog.BoundLogger
+    ) -> Obj | None:
+        current = obj.get("status") or {}
+        if status == current:
+            return None  # nothing changed: no write
+        # A merge patch keeps what it does not mention: fields we dropped are nulled explicitly.
+        patch = {**status, **{k: None for k in current if k not in status}}
+        try:
+            updated = await self.kube.patch_merge(
+                API_VERSION,
+                key.kind,
+                key.name,
+                key.namespace,
+                {"status": patch},
+                subresource="status",
+            )
+        except KubeApiError as err:
+            if err.status == 404:
+                return None
+            raise
+        except TransientError as err:
+            bound.warning("status update failed", error=str(err))
+            return None
+        self.cache.refresh(key, updated)
+        return updated
+
+
+def _role(key: Key) -> str:
+    return "source" if key.kind == "GitSource" else "sync"

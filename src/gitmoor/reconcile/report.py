@@ -1,0 +1,578 @@
+"""Every effect of a reconcile as one value: the status to write, the Events, notifications,
+ledger record, metrics, drift tracking, snapshot and the next try, derived from what happened.
+
+Pure: the functions here read values and return a `Report`; `publish` carries it out.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from gitmoor.errors import (
+    ApplyError,
+    CrashError,
+    GitmoorError,
+    HealthGateError,
+)
+from gitmoor.model import Action, Applied, Artifact, ChangeSet, Health, ObjectRef
+from gitmoor.model.labels import PINNED, REQUESTED_AT
+from gitmoor.model.notifications import NotificationKind
+from gitmoor.model.record import Record
+from gitmoor.reconcile import conditions as cond
+from gitmoor.reconcile import records
+from gitmoor.reconcile import status as st
+from gitmoor.reconcile.decide import Mode, Run, Skip
+from gitmoor.reconcile.outcome import Outcome
+from gitmoor.reconcile.retry import Retry, backoff_delay, classify, reason_of
+from gitmoor.reconcile.snapshots import Snapshot
+
+NORMAL = "Normal"
+WARNING = "Warning"
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Note:
+    """A notification to the Sync's sinks."""
+
+    kind: NotificationKind
+    revision: str
+    reason: str
+    message: str
+    restored: str = ""
+
+
+class Result(enum.StrEnum):
+    """How a reconcile ended, as the metrics count it."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+    STALLED = "stalled"
+    ROLLBACK = "rollback"
+
+
+class DriftAction(enum.StrEnum):
+    NONE = "none"
+    TRACK = "track"  # compare these objects from now on (and resume)
+    RESUME = "resume"  # compare again what was compared before
+    FORGET = "forget"  # stop watching this Sync's objects
+
+
+@dataclass(frozen=True)
+class LogLine:
+    level: str  # info or warning
+    event: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Report:
+    status: dict[str, Any] | None = None  # the whole new status; None leaves it as it is
+    events: tuple[Event, ...] = ()
+    notes: tuple[Note, ...] = ()
+    begin: Record | None = None  # a ledger record to open before anything is written
+    finish: Record | None = None  # the final state of the record in progress
+    result: Result | None = None  # counted in the reconcile metrics, with `seconds`
+    seconds: float = 0.0
+    retry: Retry | None = None  # None: nothing scheduled (a watch event or a wake-up comes)
+    drift: DriftAction = DriftAction.NONE
+    tracked: dict[ObjectRef, Applied] = field(default_factory=dict)
+    reported: dict[ObjectRef, tuple[str, ...]] | None = None  # `drift: report` findings
+    snapshot: Snapshot | None = None
+    fetch: tuple[str, float] | None = None  # a GitSource's (result, seconds)
+    correction: str | None = None  # a drift correction's result, counted
+    log: LogLine | None = None
+
+    @property
+    def delay(self) -> float | None:
+        return None if self.retry is None else self.retry.delay
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every Sync report needs besides the outcome: the Sync as read, and its spec."""
+
+    obj: dict[str, Any]
+    interval: float
+    retry_interval: float | None
+    wait: bool
+    failures: int = 0
+
+    @property
+    def old(self) -> dict[str, Any]:
+        return dict(self.obj.get("status") or {})
+
+    @property
+    def generation(self) -> int | None:
+        value = self.obj["metadata"].get("generation")
+        return None if value is None else int(value)
+
+    @property
+    def requested(self) -> str | None:
+        value = (self.obj["metadata"].get("annotations") or {}).get(REQUESTED_AT)
+        return str(value) if value else None
+
+    @property
+    def pinned(self) -> str | None:
+        value = (self.obj["metadata"].get("annotations") or {}).get(PINNED)
+        return str(value) if value else None
+
+    def success(self) -> Retry:
+        return Retry("", False, self.interval, 0)
+
+    def after(self, error: BaseException) -> Retry:
+        return classify(
+            error,
+            failures=self.failures,
+            interval=self.interval,
+            retry_interval=self.retry_interval,
+        )
+
+
+# -- before an attempt ------------------------------------------------------------------------
+
+
+def invalid(obj: dict[str, Any], error: Exception) -> Report:
+    """The resource's spec does not parse: nothing to do until it changes."""
+    status = st.failed_before_apply(
+        dict(obj.get("status") or {}),
+        obj["metadata"].get("generation"),
+        "InvalidSpec",
+        str(error),
+        stalled=True,
+    )
+    return Report(status=status, retry=None)
+
+
+def waiting(ctx: Context, error: GitmoorError) -> Report:
+    """The Sync cannot start: its source, a dependency or a pinned commit is not there."""
+    reason, stalled = reason_of(error)
+    status = st.failed_before_apply(ctx.old, ctx.generation, reason, str(error), stalled=stalled)
+    if ctx.requested:
+        status["lastHandledReconcileAt"] = ctx.requested
+    return Report(status=status, retry=ctx.after(error))
+
+
+def skipped(ctx: Context, skip: Skip) -> Report:
+    status = None
+    old = ctx.old
+    if ctx.requested and old.get("lastHandledReconcileAt") != ctx.requested:
+        status = {**old, "lastHandledReconcileAt": ctx.requested}
+    return Report(status=status, retry=ctx.success(), log=LogLine("debug", skip.why))
+
+
+def started(ctx: Context, run: Run, record: Record | None) -> Report:
+    """Before anything is written: new content says Reconciling and opens its ledger record."""
+    if not run.new_content:
+        return Report()
+    revision = record.revision if record is not None else ""
+    status = st.reconciling(ctx.old, ctx.generation, f"Reconciling revision {revision}")
+    return Report(status=status, begin=record)
+
+
+# -- after an attempt -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Restored:
+    """An atomic Sync's rollback: to what (None: nothing healthy kept), and how it went."""
+
+    outcome: Outcome | None
+
+
+def finished(
+    ctx: Context,
+    run: Run,
+    outcome: Outcome,
+    *,
+    begun: Record | None,
+    unbegun: Record,
+    restored: Restored | None,
+    healthy_revision: str,
+) -> Report:
+    """Everything that follows an attempt. `begun` is the record opened before it (None when
+    the attempt was not expected to change anything); `unbegun` is the record to open now if it
+    did change something after all. `healthy_revision` is the last one saved for rollbacks."""
+    old, generation, detect = ctx.old, ctx.generation, run.mode is Mode.DETECT
+    events: list[Event] = []
+    notes: list[Note] = []
+    snapshot = None
+    reported = None
+    tracked: dict[ObjectRef, Applied] = {}
+    drift = DriftAction.RESUME
+    if outcome.error is None:
+        drift, tracked = DriftAction.TRACK, outcome.tracked
+        reported = dict(outcome.drifted) if detect else {}
+        if outcome.desired and not detect and healthy_revision != outcome.revision:
+            snapshot = Snapshot(outcome.revision, outcome.desired)
+        new = st.sync_status(old, generation, outcome, wait=ctx.wait, handled=ctx.requested)
+        new = st.with_drift(new, generation, reported)
+        new.pop("lastFailedRevision", None)
+        _mark_pinned(new, ctx.pinned)
+        if outcome.drifted and detect:
+            notes.extend(_drift_note(outcome.revision, new))
+        recovered = old.get("lastFailedRevision") or (
+            cond.get_condition(ctx.obj, cond.READY) and not cond.is_true(ctx.obj, cond.READY)
+        )
+        if recovered or outcome.wrote:
+            message = f"applied revision {outcome.revision}: {outcome.changes.summary()}"
+            events.append(Event(NORMAL, "ReconciliationSucceeded", message))
+        for kept in outcome.changes.changes:
+            if kept.action is Action.KEPT:
+                message = f"not pruned {kept.ref.subject}: {kept.message}"
+                events.append(Event(WARNING, "PruneKept", message))
+    elif restored is not None:
+        new = st.rolled_back(old, generation, outcome, restored.outcome, handled=ctx.requested)
+        back = restored.outcome
+        if back is None:
+            events.append(Event(WARNING, "RollbackImpossible", _ready_message(new)))
+        else:
+            if back.error is None:
+                drift, tracked = DriftAction.TRACK, back.tracked
+            reason = "RolledBack" if back.error is None else "RollbackFailed"
+            events.append(Event(WARNING, reason, _ready_message(new)))
+    else:
+        new = st.sync_status(old, generation, outcome, wait=ctx.wait, handled=ctx.requested)
+        _mark_pinned(new, ctx.pinned)
+        if outcome.wrote or old.get("lastAttemptedRevision") != outcome.revision:
+            events.append(Event(WARNING, reason_of(outcome.error)[0], str(outcome.error)))
+    result = _result(outcome, new)
+    notes.extend(_notes(outcome, new, old, result))
+    finish = begin = None
+    if begun is None and (outcome.wrote or outcome.error is not None) and not detect:
+        # An interval run that changed the cluster (or tried to) is an attempt too.
+        begun = begin = unbegun
+    if begun is not None:
+        finish = records.finished(
+            begun,
+            outcome,
+            reason=_ready_reason(new),
+            message=_ready_message(new),
+            restored=restored.outcome if restored is not None else None,
+        )
+    if outcome.error is None:
+        retry = ctx.success()
+    elif restored is not None:
+        # Rolled back (or could not be): the same revision would fail again; a new commit,
+        # a spec change or `gitmoor sync --force` wakes it.
+        retry = Retry(reason_of(outcome.error)[0], False, ctx.interval, 0)
+    else:
+        retry = ctx.after(outcome.error)
+    return Report(
+        status=new,
+        events=tuple(events),
+        notes=tuple(notes),
+        begin=begin,
+        finish=finish,
+        result=result,
+        seconds=max(0.0, (outcome.finished or outcome.started) - outcome.started),
+        retry=retry,
+        drift=drift,
+        tracked=tracked,
+        reported=reported,
+        snapshot=snapshot,
+        log=_outcome_line(outcome),
+    )
+
+
+def rollback_due(atomic: bool, outcome: Outcome) -> bool:
+    return atomic and isinstance(outcome.error, ApplyError | HealthGateError)
+
+
+def cancelled(ctx: Context, outcome: Outcome, begun: Record | None, why: str) -> Report:
+    """Cut short: whatever was applied stays in the inventory so a later prune finds it."""
+    status = None
+    progress = outcome.progress
+    if progress is not None:
+        status = {**ctx.old, "inventory": {"entries": [{"id": e.id, "v": e.v} for e in progress]}}
+    finish = records.interrupted(begun, outcome, message=why) if begun is not None else None
+    return Report(status=status, finish=finish, drift=DriftAction.RESUME)
+
+
+def crashed(
+    obj: dict[str, Any],
+    error: BaseException,
+    *,
+    begun: Record | None,
+    failures: int,
+    interval: float,
+    kind: str = "Sync",
+) -> Report:
+    """A reconcile raised what nobody expected: say so on the resource and finish its record,
+    so nothing stays `Reconciling` or in progress."""
+    crash = error if isinstance(error, CrashError) else CrashError(error)
+    retry = classify(crash, failures=failures, interval=interval)
+    status = st.failed_before_apply(
+        dict(obj.get("status") or {}),
+        obj["metadata"].get("generation"),
+        retry.reason,
+        str(crash),
+        stalled=False,
+    )
+    finish = None
+    if begun is not None:
+        outcome = Outcome(revision=begun.revision, error=crash)
+        finish = records.finished(begun, outcome, reason=retry.reason, message=str(crash))
+    revision = str((obj.get("status") or {}).get("lastAttemptedRevision") or "")
+    return Report(
+        status=status,
+        events=(Event(WARNING, retry.reason, str(crash)),),
+        notes=(Note(NotificationKind.FAILURE, revision, retry.reason, str(crash)),)
+        if kind == "Sync"
+        else (),
+        finish=finish,
+        result=Result.FAILURE if kind == "Sync" else None,
+        retry=retry,
+        drift=DriftAction.RESUME if kind == "Sync" else DriftAction.NONE,
+        log=LogLine("error", "reconcile crashed", {"error": str(crash)}),
+    )
+
+
+def pruned_on_deletion(changes: ChangeSet) -> Report:
+    """A deleted Sync pruned what it applied; what others still use was kept."""
+    events = tuple(
+        Event(WARNING, "PruneKept", f"not pruned {c.ref.subject}: {c.message}")
+        for c in changes.changes
+        if c.action is Action.KEPT
+    )
+    return Report(
+        events=events, log=LogLine("info", "pruned on deletion", {"changes": changes.summary()})
+    )
+
+
+def orphaned(count: int, why: str) -> Report:
+    message = f"deleted; left the {count} object(s) it applied in place: {why}"
+    return Report(events=(Event(NORMAL, "Orphaned", message),), log=LogLine("info", message))
+
+
+# -- sources ----------------------------------------------------------------------------------
+
+
+def fetched(
+    obj: dict[str, Any],
+    *,
+    artifact: Artifact | None,
+    error: GitmoorError | None,
+    before: Artifact | None,
+    seconds: float,
+    failures: int,
+    interval: float,
+) -> Report:
+    old = dict(obj.get("status") or {})
+    generation = obj["metadata"].get("generation")
+    requested = (obj["metadata"].get("annotations") or {}).get(REQUESTED_AT)
+    new = st.source_status(old, generation, artifact, error)
+    if requested:
+        new["lastHandledReconcileAt"] = requested
+    events: tuple[Event, ...] = ()
+    if error is not None:
+        result = "failure"
+        events = (Event(WARNING, reason_of(error)[0], str(error)),)
+        retry = classify(error, failures=failures, interval=interval)
+    else:
+        assert artifact is not None
+        changed = before is None or before.revision != artifact.revision
+        result = "success" if changed else "unchanged"
+        if changed:
+            message = artifact.commit.message
+            subject = message.splitlines()[0] if message else ""
+            events = (Event(NORMAL, "NewArtifact", f"{artifact.revision}: {subject}"),)
+        retry = Retry("", False, interval, 0)
+    return Report(status=new, events=events, retry=retry, fetch=(result, seconds))
+
+
+# -- after the apply: drift and health seen by the watch ------------------------------------
+
+
+def corrected(begun: Record | None, changes: ChangeSet) -> Report:
+    """Drifted objects put back: one attempt with its record (trigger `drift`)."""
+    outcome = _correction_outcome(begun, changes, None)
+    finish = None
+    if begun is not None:
+        finish = records.finished(
+            begun, outcome, reason="DriftCorrected", message=changes.summary()
+        )
+    events = tuple(
+        Event(NORMAL, "DriftCorrected", f"{c.ref}: {c.message}") for c in changes.written
+    )
+    fields = {"objects": [str(c.ref) for c in changes.written], "changes": changes.summary()}
+    return Report(
+        events=events,
+        finish=finish,
+        correction="success",
+        log=LogLine("info", "drift corrected", fields),
+    )
+
+
+def correction_failed(ctx: Context, begun: Record | None, error: ApplyError) -> Report:
+    """A correction the API server refused: the Sync is not Ready until one succeeds (the next
+    attempt, with backoff, corrects it again)."""
+    changes = error.changes if isinstance(error.changes, ChangeSet) else ChangeSet()
+    outcome = _correction_outcome(begun, changes, error)
+    reason = "DriftCorrectionFailed"
+    message = f"could not put drifted objects back as Git has them: {error}"
+    finish = None
+    if begun is not None:
+        finish = records.finished(begun, outcome, reason=reason, message=message)
+    status = st.failed_before_apply(ctx.old, ctx.generation, reason, message, stalled=False)
+    revision = str(ctx.old.get("lastAppliedRevision") or "")
+    delay = backoff_delay(ctx.failures + 1, cap=ctx.retry_interval or ctx.interval)
+    return Report(
+        status=status,
+        events=(Event(WARNING, reason, message),),
+        notes=(Note(NotificationKind.FAILURE, revision, reason, message),),
+        finish=finish,
+        correction="failure",
+        retry=Retry(reason, False, delay, ctx.failures + 1),
+        log=LogLine("warning", "drift correction failed", {"error": str(error)}),
+    )
+
+
+def _correction_outcome(
+    begun: Record | None, changes: ChangeSet, error: GitmoorError | None
+) -> Outcome:
+    now = time.time()
+    started = begun.started_at.timestamp() if begun is not None else now
+    return Outcome(
+        revision=begun.revision if begun is not None else "",
+        changes=changes,
+        error=error,
+        started=started,
+        finished=now,
+        applied=error is None,
+        applied_at=now if error is None else 0.0,
+    )
+
+
+def drift_reported(
+    obj: dict[str, Any], found: dict[ObjectRef, tuple[str, ...]], ref: ObjectRef, what: str
+) -> Report:
+    status = st.with_drift(dict(obj.get("status") or {}), obj["metadata"].get("generation"), found)
+    revision = str((obj.get("status") or {}).get("lastAppliedRevision") or "")
+    return Report(
+        status=status,
+        events=(Event(WARNING, "DriftDetected", f"{ref}: {what}"),),
+        notes=tuple(_drift_note(revision, status)),
+        reported=dict(found),
+        log=LogLine("warning", "drift", {"object": str(ref), "fields": what}),
+    )
+
+
+def health_changed(obj: dict[str, Any], failing: tuple[Health, ...]) -> Report | None:
+    """A health-gated Sync whose applied objects turn Failed goes Ready=False at once, and
+    Ready again when they are Current again; None when nothing is to be said."""
+    ready = cond.get_condition(obj, cond.READY) or {}
+    old = dict(obj.get("status") or {})
+    generation = obj["metadata"].get("generation")
+    revision = str(old.get("lastAppliedRevision", ""))
+    if failing and ready.get("status") == "True":
+        new = st.degraded(old, generation, failing)
+        message = _ready_message(new)
+        return Report(
+            status=new,
+            events=(Event(WARNING, st.DEGRADED, message),),
+            notes=(Note(NotificationKind.FAILURE, revision, st.DEGRADED, message),),
+            log=LogLine("warning", "health degraded", {"message": message}),
+        )
+    if failing and ready.get("reason") == st.DEGRADED:
+        return Report(status=st.degraded(old, generation, failing))
+    if not failing and ready.get("reason") == st.DEGRADED:
+        new = st.recovered(old, generation)
+        return Report(
+            status=new,
+            events=(Event(NORMAL, "HealthRecovered", _ready_message(new)),),
+            notes=(Note(NotificationKind.RECOVERY, revision, "HealthRecovered", "healthy again"),),
+            log=LogLine("info", "health recovered"),
+        )
+    return None
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _result(outcome: Outcome, new: dict[str, Any]) -> Result:
+    if outcome.error is None:
+        return Result.SUCCESS
+    reason = _ready_reason(new)
+    if reason in ("RolledBack", "RollbackFailed"):
+        return Result.ROLLBACK
+    stalled = any(
+        c.get("type") == cond.STALLED and c.get("status") == "True"
+        for c in new.get("conditions") or []
+    )
+    return Result.STALLED if stalled else Result.FAILURE
+
+
+def _notes(
+    outcome: Outcome, new: dict[str, Any], old: dict[str, Any], result: Result
+) -> list[Note]:
+    reason, message = _ready_reason(new), _ready_message(new)
+    if result is Result.ROLLBACK:
+        restored = str(new.get("lastAppliedRevision", ""))
+        return [Note(NotificationKind.ROLLBACK, outcome.revision, reason, message, restored)]
+    if outcome.error is not None:
+        return [Note(NotificationKind.FAILURE, outcome.revision, reason, message)]
+    was_ready = next(
+        (
+            c.get("status") == "True"
+            for c in old.get("conditions") or []
+            if c.get("type") == cond.READY
+        ),
+        None,
+    )
+    if was_ready is False:
+        return [Note(NotificationKind.RECOVERY, outcome.revision, reason, message)]
+    return []
+
+
+def _drift_note(revision: str, status: dict[str, Any]) -> list[Note]:
+    drifted = next((c for c in status.get("conditions") or [] if c.get("type") == st.DRIFTED), None)
+    if drifted is None:
+        return []
+    return [Note(NotificationKind.DRIFT, revision, "DriftDetected", str(drifted["message"]))]
+
+
+def _outcome_line(outcome: Outcome) -> LogLine:
+    fields: dict[str, Any] = {
+        "revision": outcome.revision,
+        "changes": outcome.changes.summary(),
+        "duration_ms": round(((outcome.finished or outcome.started) - outcome.started) * 1000),
+    }
+    if outcome.error is None:
+        return LogLine("info", "reconciled", fields)
+    fields.update(stage=str(outcome.stage), error=str(outcome.error))
+    return LogLine("warning", "reconcile failed", fields)
+
+
+def _mark_pinned(status: dict[str, Any], pinned: str | None) -> None:
+    if not pinned:
+        status.pop("pinnedRevision", None)
+        return
+    status["pinnedRevision"] = pinned
+    for c in status.get("conditions") or []:
+        if c.get("type") == cond.READY and c.get("status") == "True":
+            c["message"] = f"{c['message']} (pinned by gitmoor rollback; `gitmoor resume` unpins)"
+
+
+def _ready_reason(status: dict[str, Any]) -> str:
+    return str(_ready(status).get("reason", ""))
+
+
+def _ready_message(status: dict[str, Any]) -> str:
+    return str(_ready(status).get("message", ""))
+
+
+def _ready(status: dict[str, Any]) -> dict[str, Any]:
+    for c in status.get("conditions") or []:
+        if c.get("type") == cond.READY:
+            return dict(c)
+    return {}

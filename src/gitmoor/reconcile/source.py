@@ -1,0 +1,168 @@
+"""GitSources: fetch (or confirm with a cheap remote check) the revision the ref names, say so in
+the source's status, and hand Syncs the artifact they are to apply."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitmoor.errors import GitmoorError, NotReadyError, SecretNotFoundError, SourceConfigError
+from gitmoor.kube import Kube
+from gitmoor.model import Artifact
+from gitmoor.model.credentials import GitCredentials
+from gitmoor.model.durations import parse_duration
+from gitmoor.model.record import Trigger
+from gitmoor.model.resources import GitRef, GitSource, Sync
+from gitmoor.reconcile import conditions as cond
+from gitmoor.reconcile import report
+from gitmoor.reconcile.cache import Cache
+from gitmoor.reconcile.memory import Key, Memory
+from gitmoor.reconcile.publish import Publisher
+from gitmoor.sources import GitFetcher
+
+# (source key, its new artifact, what made the source look): the runtime wakes its Syncs.
+OnNewArtifact = Callable[[Key, Artifact, Trigger], None]
+
+
+@dataclass(frozen=True)
+class SourceAnswer:
+    """The artifact a Sync is to apply, or why there is none."""
+
+    artifact: Artifact | None
+    problem: GitmoorError | None = None
+
+
+class SourceReconciler:
+    def __init__(
+        self,
+        kube: Kube,
+        cache: Cache,
+        memory: Memory,
+        publish: Publisher,
+        cache_dir: Path,
+        on_new_artifact: OnNewArtifact,
+    ) -> None:
+        self.kube = kube
+        self.cache = cache
+        self.memory = memory
+        self.publish = publish
+        self.fetcher = GitFetcher(cache_dir)
+        self.on_new_artifact = on_new_artifact
+
+    async def reconcile(self, key: Key) -> float | None:
+        obj = self.cache.get(key)
+        if obj is None:
+            return None
+        try:
+            source = GitSource.model_validate(obj)
+        except ValueError as err:
+            return await self.publish(key, report.invalid(obj, err))
+        if source.spec.suspend:
+            return None
+        memory = self.memory.source(key)
+        before = memory.artifact
+        started = time.monotonic()
+        artifact: Artifact | None = None
+        error: GitmoorError | None = None
+        try:
+            artifact = await self.fetch(key, source)
+        except GitmoorError as err:
+            error = err
+        answer = report.fetched(
+            obj,
+            artifact=artifact,
+            error=error,
+            before=before,
+            seconds=time.monotonic() - started,
+            failures=memory.failures,
+            interval=parse_duration(source.spec.interval),
+        )
+        return await self.publish(key, answer)
+
+    async def fetch(self, key: Key, source: GitSource) -> Artifact:
+        """Fetch the source's revision, one fetch per source at a time; a new revision wakes
+        the Syncs that read it."""
+        memory = self.memory.source(key)
+        async with memory.lock:
+            credentials = await self._credentials(source)
+            artifact = await self.fetcher.fetch(
+                f"{key.namespace}/{key.name}",
+                source.spec,
+                credentials,
+                timeout=parse_duration(source.spec.timeout),
+            )
+        previous, memory.artifact = memory.artifact, artifact
+        if previous is None or previous.revision != artifact.revision:
+            self.on_new_artifact(key, artifact, memory.trigger)
+        return artifact
+
+    async def artifact_for(self, sync: Sync, pinned: str | None) -> SourceAnswer:
+        """The artifact `sync` is to apply: its source's, or the pinned commit's."""
+        key = self.cache.source_key(sync)
+        named = f"GitSource {key.namespace}/{key.name}"
+        artifact = self.memory.source(key).artifact
+        if artifact is None:
+            obj = self.cache.get(key)
+            if obj is None:
+                return SourceAnswer(None, NotReadyError("SourceNotFound", f"{named} not found"))
+            if not (obj.get("status") or {}).get("artifact"):
+                # The source reports its own problem and wakes its Syncs when it succeeds.
+                ready = cond.get_condition(obj, cond.READY) or {}
+                detail = f": {ready['message']}" if ready.get("message") else ""
+                return SourceAnswer(
+                    None, NotReadyError("SourceNotReady", f"{named} has no artifact yet{detail}")
+                )
+            try:
+                # Known to the cluster but not to this process (a restart): a cheap check.
+                artifact = await self.fetch(key, GitSource.model_validate(obj))
+            except (GitmoorError, ValueError) as err:
+                return SourceAnswer(
+                    None, NotReadyError("SourceNotReady", f"{named} has no artifact: {err}")
+                )
+        if pinned:
+            try:
+                artifact = await self._pinned(key, artifact, pinned)
+            except (GitmoorError, ValueError) as err:
+                return SourceAnswer(
+                    None,
+                    NotReadyError("PinnedRevisionUnavailable", f"pinned revision {pinned}: {err}"),
+                )
+        return SourceAnswer(artifact)
+
+    async def _pinned(self, key: Key, current: Artifact, pinned: str) -> Artifact:
+        """The artifact of a pinned commit (`gitmoor rollback`), fetched by its sha."""
+        sha = pinned.rpartition("sha1:")[2] or pinned
+        if current.commit.sha.startswith(sha):
+            return current
+        obj = self.cache.get(key)
+        if obj is None:
+            raise GitmoorError(f"GitSource {key.namespace}/{key.name} not found")
+        source = GitSource.model_validate(obj)
+        spec = source.spec.model_copy(update={"ref": GitRef(commit=sha)})
+        credentials = await self._credentials(source)
+        return await self.fetcher.fetch(
+            f"{key.namespace}/{key.name}#pinned",
+            spec,
+            credentials,
+            timeout=parse_duration(spec.timeout),
+        )
+
+    async def _credentials(self, source: GitSource) -> GitCredentials | None:
+        ref = source.spec.secret_ref
+        if ref is None:
+            return None
+        namespace = source.metadata.namespace
+        secret = await self.kube.get("v1", "Secret", ref.name, namespace)
+        if secret is None:
+            raise SecretNotFoundError(
+                f"Secret {namespace}/{ref.name} named in spec.secretRef not found",
+                url=source.spec.url,
+            )
+        try:
+            return GitCredentials.from_secret_data(dict(secret.get("data") or {}))
+        except ValueError as err:
+            raise SourceConfigError(
+                f"Secret {namespace}/{ref.name}: {err}", url=source.spec.url
+            ) from None

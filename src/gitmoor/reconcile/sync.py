@@ -1,0 +1,380 @@
+"""Syncs: one reconcile read top to bottom, the rollback of an atomic Sync, what deleting a
+Sync does, and the reactions to drift and health the watch reports."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from gitmoor import apply
+from gitmoor.apply import prune as apply_prune
+from gitmoor.errors import (
+    ApplyError,
+    DependencyCycleError,
+    GitmoorError,
+    KubeApiError,
+    NotReadyError,
+)
+from gitmoor.kube import Kube
+from gitmoor.model import Artifact, Health, InventoryEntry
+from gitmoor.model.durations import parse_duration
+from gitmoor.model.labels import ALLOW_PRUNE_AT, FINALIZER, REQUESTED_AT
+from gitmoor.model.record import Record, Trigger
+from gitmoor.model.resources import API_VERSION, Sync
+from gitmoor.reconcile import conditions as cond
+from gitmoor.reconcile import decide, pipeline, records, report
+from gitmoor.reconcile.cache import Cache, Obj
+from gitmoor.reconcile.dependencies import Blocked, blocked, dependants
+from gitmoor.reconcile.drift import Drift, DriftMonitor
+from gitmoor.reconcile.memory import Key, Memory
+from gitmoor.reconcile.outcome import Outcome, Stage
+from gitmoor.reconcile.publish import Publisher
+from gitmoor.reconcile.snapshots import SnapshotStore
+from gitmoor.reconcile.source import SourceReconciler
+
+log = structlog.get_logger("gitmoor.agent")
+_FIGHT_WINDOW = 60.0  # seconds
+_FIGHT_LIMIT = 5  # corrections of one object within the window before we stop fighting
+_DRIFT = "drift"  # the publisher's slot for a correction's ledger record
+_CRD = ("apiextensions.k8s.io/v1", "CustomResourceDefinition", "syncs.gitmoor.io")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where this agent records its attempts."""
+
+    cluster: str
+    environment: str
+    full_resync: float  # seconds between full attempts of an unchanged, watched revision
+
+
+@dataclass
+class Progress:
+    """The attempt running for a Sync, as the runtime sees it (to cancel a superseded one)."""
+
+    revision: str = ""
+    stage: Stage = Stage.NONE
+
+
+class SyncReconciler:
+    def __init__(
+        self,
+        kube: Kube,
+        cache: Cache,
+        memory: Memory,
+        sources: SourceReconciler,
+        drift: DriftMonitor,
+        publish: Publisher,
+        snapshots: SnapshotStore,
+        placement: Placement,
+        wake: Callable[[Key, Trigger], None],
+        later: Callable[[Key, float], None],
+    ) -> None:
+        self.kube = kube
+        self.cache = cache
+        self.memory = memory
+        self.sources = sources
+        self.drift = drift
+        self.publish = publish
+        self.snapshots = snapshots
+        self.placement = placement
+        self.wake = wake
+        self.later = later
+        self.progress: dict[Key, Progress] = {}
+
+    async def reconcile(self, key: Key) -> float | None:
+        obj = self.cache.get(key)
+        if obj is None:
+            return None
+        try:
+            sync = Sync.model_validate(obj)
+        except ValueError as err:
+            return await self.publish(key, report.invalid(obj, err))
+        if (obj := await self.lifecycle(key, obj, sync)) is None:
+            return None
+        ctx = self.context(key, obj, sync)
+        if (why := blocked(sync, self.cache.syncs())) is not None:
+            return await self.publish(key, report.waiting(ctx, _blocked_error(why)), sync=sync)
+        source = await self.sources.artifact_for(sync, ctx.pinned)
+        if source.artifact is None:
+            assert source.problem is not None
+            return await self.publish(key, report.waiting(ctx, source.problem), sync=sync)
+        artifact = source.artifact
+        attempt = decide.attempt(self.facts(key, obj, sync, artifact))
+        if isinstance(attempt, decide.Skip):
+            return await self.publish(key, report.skipped(ctx, attempt), sync=sync)
+        structlog.contextvars.bind_contextvars(revision=artifact.revision)
+        progress = self.progress.setdefault(key, Progress())
+        progress.revision = artifact.revision
+        record = self.record(key, sync, artifact, ctx)
+        await self.publish(key, report.started(ctx, attempt, record), sync=sync)
+        ctx = dataclasses.replace(ctx, obj=self.cache.get(key) or obj)
+        outcome = Outcome(revision=artifact.revision)
+        self.drift.pause(key.short)
+        try:
+            await pipeline.run(
+                self.kube,
+                sync,
+                artifact,
+                _inventory(ctx.obj),
+                on_stage=lambda stage: setattr(progress, "stage", stage),
+                outcome=outcome,
+                detect_only=attempt.mode is decide.Mode.DETECT,
+                known=self.known(key, attempt),
+                allow_prune=_allowed_prune(ctx.obj),
+            )
+            restored = (
+                await self.roll_back(key, sync, outcome)
+                if report.rollback_due(sync.spec.atomic, outcome)
+                else None
+            )
+        except asyncio.CancelledError:
+            cut = f"cancelled while applying {artifact.revision} (superseded, deleted or stopping)"
+            begun = self.publish.begun(key)
+            await asyncio.shield(self.publish(key, report.cancelled(ctx, outcome, begun, cut)))
+            raise
+        finally:
+            self.progress.pop(key, None)
+        answer = report.finished(
+            ctx,
+            attempt,
+            outcome,
+            begun=self.publish.begun(key),
+            unbegun=record,
+            restored=restored,
+            healthy_revision=str(ctx.old.get("lastHealthyRevision") or ""),
+        )
+        delay = await self.publish(key, answer, sync=sync, revision=artifact.revision)
+        if outcome.error is None:
+            self.wake_dependants(key)
+        return delay
+
+    # -- the parts of a reconcile ------------------------------------------------------------
+    def context(self, key: Key, obj: Obj, sync: Sync) -> report.Context:
+        return report.Context(
+            obj=obj,
+            interval=parse_duration(sync.spec.interval),
+            retry_interval=parse_duration(sync.spec.retry_interval)
+            if sync.spec.retry_interval
+            else None,
+            wait=sync.spec.wait,
+            failures=self.memory.sync(key).failures,
+        )
+
+    def facts(self, key: Key, obj: Obj, sync: Sync, artifact: Artifact) -> decide.Facts:
+        memory = self.memory.sync(key)
+        return decide.facts(
+            obj,
+            artifact.revision,
+            atomic=sync.spec.atomic,
+            report_drift=sync.spec.drift == "report",
+            watched=self.drift.count(key.short),
+            since_full=time.monotonic() - memory.full_at,
+            full_every=self.placement.full_resync,
+        )
+
+    def known(self, key: Key, attempt: decide.Run) -> dict[Any, Any] | None:
+        """What the drift watch vouches for (an incremental attempt); None: check everything."""
+        memory = self.memory.sync(key)
+        if attempt.mode is not decide.Mode.INCREMENTAL:
+            memory.full_at = time.monotonic()
+            return None
+        drifted = memory.reported
+        return {r: a for r, a in self.drift.tracked(key.short).items() if r not in drifted}
+
+    def place(self, key: Key, sync: Sync) -> records.Place:
+        environment = sync.spec.environment or self.placement.environment
+        return records.Place(
+            key.namespace,
+            key.name,
+            environment or self.placement.cluster,
+            self.placement.cluster,
+            self.cache.source_url(sync),
+        )
+
+    def record(self, key: Key, sync: Sync, artifact: Artifact, ctx: report.Context) -> Record:
+        trigger = self.memory.sync(key).trigger
+        pinned = bool(ctx.pinned)
+        return records.started(
+            self.place(key, sync), artifact, trigger=trigger, pinned=pinned, at=time.time()
+        )
+
+    async def roll_back(self, key: Key, sync: Sync, failed: Outcome) -> report.Restored:
+        """Restore the last healthy revision of an atomic Sync whose attempt failed. The drift
+        watch stays paused: the restore's own writes are not drift."""
+        snapshot = self.snapshots.load(key.namespace, key.name)
+        if snapshot is None or snapshot.revision == failed.revision:
+            return report.Restored(None)
+        log.warning(
+            "rolling back", failed=failed.revision, to=snapshot.revision, error=str(failed.error)
+        )
+        failed_inventory = failed.inventory or failed.partial
+        restored = await pipeline.restore(self.kube, sync, snapshot, failed_inventory)
+        return report.Restored(restored)
+
+    def wake_dependants(self, key: Key) -> None:
+        """Syncs waiting on this one need not wait for their dependency retry."""
+        syncs = self.cache.syncs()
+        for other in dependants(key.short, syncs):
+            if not _ready(syncs[other]):
+                self.wake(Key("Sync", *other), Trigger.RESOURCE)
+
+    # -- lifecycle: finalizer, suspension, deletion ------------------------------------------
+    async def lifecycle(self, key: Key, obj: Obj, sync: Sync) -> Obj | None:
+        """The Sync to reconcile (with its finalizer), or None when there is nothing to do."""
+        if obj["metadata"].get("deletionTimestamp"):
+            await self.publish(key, report.Report(drift=report.DriftAction.FORGET))
+            await self.finalize(key, obj, sync)
+            return None
+        if sync.spec.suspend:
+            await self.publish(key, report.Report(drift=report.DriftAction.FORGET))
+            return None
+        if FINALIZER in (obj["metadata"].get("finalizers") or []):
+            return obj
+        finalizers = [*(obj["metadata"].get("finalizers") or []), FINALIZER]
+        patch = {"metadata": {"finalizers": finalizers, "resourceVersion": _rv(obj)}}
+        try:
+            updated = await self.kube.patch_merge(
+                API_VERSION, key.kind, key.name, key.namespace, patch
+            )
+        except KubeApiError as err:
+            if err.status in (404, 409):
+                return obj  # changed meanwhile: the next event brings it back here
+            raise
+        self.cache.refresh(key, updated)
+        return updated
+
+    async def finalize(self, key: Key, obj: Obj, sync: Sync) -> None:
+        """A deleted Sync takes what it applied with it only when its deletionPolicy says
+        Delete, and never while gitmoor itself is being uninstalled (its CRD deleted)."""
+        if FINALIZER not in (obj["metadata"].get("finalizers") or []):
+            return
+        entries = _inventory(obj)
+        left = ""
+        if not entries:
+            pass
+        elif not sync.spec.deletes_on_removal or sync.spec.suspend:
+            left = "its deletionPolicy is Orphan" if not sync.spec.suspend else "it is suspended"
+        elif await self._uninstalling():
+            left = "gitmoor's CRD is being deleted (uninstall)"
+        else:
+            changes = await apply_prune(
+                self.kube, entries, owner_name=key.name, owner_namespace=key.namespace
+            )
+            await self.publish(key, report.pruned_on_deletion(changes))
+        if left:
+            await self.publish(key, report.orphaned(len(entries), left))
+        self.snapshots.delete(key.namespace, key.name)
+        finalizers = [f for f in obj["metadata"].get("finalizers") or [] if f != FINALIZER]
+        patch = {"metadata": {"finalizers": finalizers, "resourceVersion": _rv(obj)}}
+        try:
+            await self.kube.patch_merge(API_VERSION, key.kind, key.name, key.namespace, patch)
+        except KubeApiError as err:
+            if err.status not in (404, 409):
+                raise
+
+    async def _uninstalling(self) -> bool:
+        """gitmoor's Sync CRD is being deleted: every Sync goes with it, and none may take its
+        applications along."""
+        try:
+            crd = await self.kube.get(_CRD[0], _CRD[1], _CRD[2])
+        except GitmoorError:
+            return True  # cannot tell: pruning is the one thing that cannot be undone
+        return crd is None or bool(crd["metadata"].get("deletionTimestamp"))
+
+    # -- what the watch reports after the apply ----------------------------------------------
+    async def on_drift(self, drift: Drift) -> None:
+        key = Key("Sync", *drift.sync)
+        obj = self.cache.get(key)
+        if obj is None or (obj.get("spec") or {}).get("suspend"):
+            return
+        what = "deleted" if drift.deleted else ", ".join(drift.fields)
+        mode = (obj.get("spec") or {}).get("drift", "correct")
+        if mode == "correct" and not self._fighting(key, drift):
+            await self.correct(key, obj, drift)
+            return
+        found = dict(self.memory.sync(key).reported)
+        if found.get(drift.ref) == drift.fields:
+            return
+        found[drift.ref] = drift.fields
+        sync = Sync.model_validate(obj)
+        await self.publish(key, report.drift_reported(obj, found, drift.ref, what), sync=sync)
+
+    async def correct(self, key: Key, obj: Obj, drift: Drift) -> None:
+        """Put a drifted object back through `apply`, as one attempt with its ledger record;
+        a refused correction makes the Sync not Ready and is tried again with backoff."""
+        sync = Sync.model_validate(obj)
+        ctx = self.context(key, obj, sync)
+        revision = str(ctx.old.get("lastAppliedRevision") or "")
+        artifact = self.memory.source(self.cache.source_key(sync)).artifact
+        record = records.correction(self.place(key, sync), revision, artifact, at=time.time())
+        await self.publish(key, report.Report(begin=record), slot=_DRIFT)
+        fix = apply.Correction(drift.ref, drift.api_version, drift.desired, drift.fields)
+        try:
+            changes = await apply.correct(self.kube, [fix])
+        except ApplyError as err:
+            answer = report.correction_failed(ctx, self.publish.begun(key, _DRIFT), err)
+        else:
+            answer = report.corrected(self.publish.begun(key, _DRIFT), changes)
+        delay = await self.publish(key, answer, sync=sync, revision=revision, slot=_DRIFT)
+        if delay is not None:
+            self.later(key, delay)
+
+    async def on_health(self, sk: tuple[str, str], failing: tuple[Health, ...]) -> None:
+        key = Key("Sync", *sk)
+        obj = self.cache.get(key)
+        if obj is None:
+            return
+        sync = Sync.model_validate(obj)
+        if sync.spec.suspend or not sync.spec.wait:
+            return
+        answer = report.health_changed(obj, failing)
+        if answer is not None:
+            await self.publish(key, answer, sync=sync)
+
+    def _fighting(self, key: Key, drift: Drift) -> bool:
+        """Another writer keeps changing what we correct: stop correcting, report instead."""
+        now = time.monotonic()
+        corrections = self.memory.sync(key).corrections
+        recent = [t for t in corrections.get(drift.ref, []) if now - t < _FIGHT_WINDOW] + [now]
+        corrections[drift.ref] = recent
+        if len(recent) > _FIGHT_LIMIT:
+            log.warning(
+                "another writer keeps changing this object; reporting instead",
+                object=str(drift.ref),
+            )
+            return True
+        return False
+
+
+def _blocked_error(why: Blocked) -> GitmoorError:
+    if why.stalled:
+        return DependencyCycleError(why.message)
+    return NotReadyError(why.reason, why.message, retry_after=why.retry)
+
+
+def _inventory(obj: Obj) -> list[InventoryEntry]:
+    entries = ((obj.get("status") or {}).get("inventory") or {}).get("entries") or []
+    return [InventoryEntry(e["id"], e["v"]) for e in entries]
+
+
+def _allowed_prune(obj: Obj) -> bool:
+    """`gitmoor sync --allow-prune`: the request being handled carries the permission."""
+    annotations = obj["metadata"].get("annotations") or {}
+    requested = annotations.get(REQUESTED_AT)
+    handled = (obj.get("status") or {}).get("lastHandledReconcileAt")
+    return bool(requested) and requested != handled and annotations.get(ALLOW_PRUNE_AT) == requested
+
+
+def _ready(obj: Obj) -> bool:
+    return cond.is_true(obj, cond.READY)
+
+
+def _rv(obj: Obj) -> str:
+    return str(obj["metadata"]["resourceVersion"])

@@ -1,0 +1,197 @@
+"""The agent's decisions, from YAML case tables: what follows an error (retry), whether a Sync
+needs an attempt and of which kind (decide), and when a revision prunes too much."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gitmoor.errors import (
+    ApplyError,
+    CrashError,
+    DependencyCycleError,
+    DryRunError,
+    EmptyRevisionError,
+    HealthGateError,
+    ImmutableFieldError,
+    KubeTransientError,
+    NotReadyError,
+    PruneBlockedError,
+    RefNotFoundError,
+    RenderError,
+    RenderErrors,
+    SecretNotFoundError,
+    SourceAuthError,
+    SourceConfigError,
+    SourceUnavailableError,
+)
+from gitmoor.model import ObjectRef, Verdict
+from gitmoor.plan import over_prune_limit
+from gitmoor.reconcile import decide
+from gitmoor.reconcile.retry import RULES, classify
+from gitmoor.render.tools import RenderTimeoutError
+
+CASES = Path(__file__).parent / "cases"
+REF = ObjectRef("apps", "Deployment", "web", "web")
+
+
+def load(name: str) -> list[Any]:
+    return [
+        pytest.param(case, id=case["case"]) for case in yaml.safe_load((CASES / name).read_text())
+    ]
+
+
+def build(spec: str) -> Exception:
+    """An error as the case names it: `Type` or `Type(arguments)`."""
+    name, _, args = spec.partition("(")
+    args = args.rstrip(")")
+    if name == "ApplyError":
+        return ApplyError([], transient=args == "transient")
+    if name == "KubeTransientError":
+        after = float(re.search(r"retry_after=(\d+)", args).group(1))  # type: ignore[union-attr]
+        return KubeTransientError("throttled", ref=None, status=429, reason="", retry_after=after)
+    if name == "NotReadyError":
+        reason, _, rest = args.partition(",")
+        after = re.search(r"retry_after=(\d+)", rest)
+        return NotReadyError(
+            reason, "waiting", retry_after=float(after.group(1)) if after else None
+        )
+    if name == "HealthGateError":
+        return HealthGateError(Verdict(healthy=False, timed_out=args == "timed_out"))
+    if name == "PruneBlockedError":
+        return PruneBlockedError("too much", pruned=9, inventory=10)
+    if name == "CrashError":
+        return CrashError(KeyError("status"))
+    if name == "DryRunError":
+        return DryRunError([])
+    simple: dict[str, Any] = {
+        "RenderError": lambda: RenderError("bad"),
+        "RenderTimeoutError": lambda: RenderTimeoutError("slow"),
+        "EmptyRevisionError": lambda: EmptyRevisionError("empty"),
+        "DependencyCycleError": lambda: DependencyCycleError("a -> b -> a"),
+        "SourceUnavailableError": lambda: SourceUnavailableError("down", url="https://x"),
+        "SourceAuthError": lambda: SourceAuthError("denied", url="https://x"),
+        "SourceConfigError": lambda: SourceConfigError("bad url", url="https://x"),
+        "RenderErrors": lambda: RenderErrors([RenderError("a"), RenderError("b")]),
+        "SecretNotFoundError": lambda: SecretNotFoundError("no Secret", url="https://x"),
+        "RefNotFoundError": lambda: RefNotFoundError("no branch", url="https://x"),
+        "ImmutableFieldError": lambda: ImmutableFieldError(REF, "spec.selector"),
+    }
+    return simple[name]()  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("case", load("retry.yaml"))
+def test_retry(case: dict[str, Any]) -> None:
+    retry = classify(
+        build(case["error"]),
+        failures=case.get("failures", 0),
+        interval=300.0,
+        retry_interval=case.get("retry_interval", 60.0),
+    )
+
+    assert (retry.reason, retry.stalled) == (case["reason"], case["stalled"])
+    assert retry.delay == case["delay"]
+    assert retry.failures == case["failures_after"]
+
+
+def test_every_retry_rule_is_covered_by_a_case() -> None:
+    covered = {build(c.values[0]["error"]).__class__ for c in load("retry.yaml")}
+    ruled = {rule.error for rule in RULES}
+    assert not {r for r in ruled if not any(issubclass(c, r) for c in covered)}, (
+        "a rule of the retry table has no case"
+    )
+
+
+_DEFAULT_FACTS: dict[str, Any] = {
+    "revision": "r1",
+    "generation": 1,
+    "observed_generation": 1,
+    "applied_revision": "r1",
+    "failed_revision": "",
+    "ready": "True",
+    "ready_reason": "ReconciliationSucceeded",
+    "requested": "",
+    "handled": "",
+    "forced": False,
+    "atomic": False,
+    "report_drift": False,
+    "watched": 3,
+    "since_full": 10.0,
+    "full_every": 3600.0,
+}
+
+
+@pytest.mark.parametrize("case", load("decide.yaml"))
+def test_decide(case: dict[str, Any]) -> None:
+    facts = decide.Facts(**{**_DEFAULT_FACTS, **case.get("facts", {})})
+
+    got = decide.attempt(facts)
+
+    if case["expect"] == "skip":
+        assert isinstance(got, decide.Skip), got
+    else:
+        assert isinstance(got, decide.Run), got
+        expected = case["expect"]
+        assert (got.mode.value, got.new_content, got.asked) == (
+            expected["mode"],
+            expected["new_content"],
+            expected["asked"],
+        )
+
+
+def test_facts_are_read_from_the_sync_as_the_api_server_returns_it() -> None:
+    obj = {
+        "metadata": {
+            "generation": 4,
+            "annotations": {
+                "gitmoor.io/reconcile-requested-at": "t9",
+                "gitmoor.io/force-requested-at": "t9",
+            },
+        },
+        "status": {
+            "observedGeneration": 3,
+            "lastAppliedRevision": "main@sha1:a",
+            "lastHandledReconcileAt": "t8",
+            "conditions": [{"type": "Ready", "status": "False", "reason": "HealthDegraded"}],
+        },
+    }
+
+    facts = decide.facts(
+        obj, "main@sha1:b", atomic=True, report_drift=False, watched=2, since_full=5, full_every=9
+    )
+
+    assert (facts.generation, facts.observed_generation) == (4, 3)
+    assert (facts.requested, facts.handled, facts.forced) == ("t9", "t8", True)
+    assert (facts.ready, facts.ready_reason) == ("False", "HealthDegraded")
+    assert facts.applied_revision == "main@sha1:a"
+
+
+@pytest.mark.parametrize("case", load("prune_limit.yaml"))
+def test_prune_limit(case: dict[str, Any]) -> None:
+    why = over_prune_limit(case["limit"], case["pruned"], case["inventory"])
+
+    assert (why is not None) == case["held"], why
+    if why is not None:
+        assert f"prune {case['pruned']} of {case['inventory']}" in why
+
+
+def test_the_readme_shows_the_retry_table_the_agent_uses() -> None:
+    readme = (Path(__file__).parents[3] / "README.md").read_text()
+    table = readme.split("| error | reason | stalled | next try |")[1].split("\n\n")[0]
+    shown: set[tuple[str, bool]] = set()
+    for row in table.strip().splitlines()[1:]:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        for reason in re.findall(r"`(\w+)`", cells[1]):
+            shown.add((reason, cells[2] == "yes"))
+    ruled = {(rule.reason, rule.stalled) for rule in RULES if rule.reason}
+    assert ruled <= shown, f"rules missing from the README: {sorted(ruled - shown)}"
+    assert {r for r, _ in shown} - {r for r, _ in ruled} <= {
+        "SourceNotFound",
+        "SourceNotReady",
+        "DependencyNotReady",
+        "PinnedRevisionUnavailable",
+    }, "the README shows reasons the table does not have"
