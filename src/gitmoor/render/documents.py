@@ -1,7 +1,8 @@
 """YAML and JSON text -> documents that remember the file and line they came from.
 
 YAML is read the way kubectl reads it (YAML 1.1 through go-yaml v2): booleans such as `yes` are
-booleans, timestamps stay strings, and a key given twice in one mapping is an error.
+booleans, timestamps and a bare `=` stay strings, and a key given twice in one mapping is an
+error.
 """
 
 from __future__ import annotations
@@ -17,14 +18,17 @@ from gitmoor.errors import RenderError
 
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _MERGE = "tag:yaml.org,2002:merge"
+_VALUE = "tag:yaml.org,2002:value"
 
 
 class _Loader(yaml.CSafeLoader):
-    """libyaml's parser with kubectl's reading of timestamps and duplicate keys."""
+    """libyaml's parser with kubectl's reading of timestamps, `=` and duplicate keys."""
 
-    # go-yaml v2 hands timestamps to kubectl as strings: dates in a ConfigMap stay text.
+    # go-yaml v2 hands timestamps to kubectl as strings: dates in a ConfigMap stay text. It has
+    # no YAML 1.1 "value" type either, for which PyYAML resolves a bare `=` and then has no
+    # constructor: kubectl reads it as the string "=" (kube-prometheus CRDs list it in enums).
     yaml_implicit_resolvers = {  # noqa: RUF012 - PyYAML's own class-level table
-        first: [(tag, regexp) for tag, regexp in resolvers if tag != _TIMESTAMP]
+        first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_TIMESTAMP, _VALUE)]
         for first, resolvers in yaml.CSafeLoader.yaml_implicit_resolvers.items()
     }
 
