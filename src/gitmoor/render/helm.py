@@ -24,6 +24,7 @@ from gitmoor.errors import RenderError
 from gitmoor.model import Manifest
 from gitmoor.render.digest import json_default
 from gitmoor.render.documents import Document, load_single, parse_yaml
+from gitmoor.render.files import read_bounded
 from gitmoor.render.limits import Limits
 from gitmoor.render.objects import to_manifests
 from gitmoor.render.options import RenderOptions
@@ -78,7 +79,7 @@ def _user_values(root: Path, directory: Path, options: RenderOptions) -> dict[st
     for name in options.values_files:
         try:
             path = resolve_relative(root, directory, name, what="values file")
-            data = path.read_bytes()
+            data = read_bounded(path, name, options.limits)
         except RenderError as err:
             problems.add(err)
             continue

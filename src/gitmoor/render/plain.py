@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 from gitmoor.errors import RenderError
 from gitmoor.model import Manifest
 from gitmoor.render.documents import Document, parse_json, parse_yaml
+from gitmoor.render.files import read_bounded
 from gitmoor.render.limits import DEFAULT_LIMITS, Limits
 from gitmoor.render.objects import to_manifests
 from gitmoor.render.paths import is_inside
@@ -40,9 +41,12 @@ def _documents(
     for relative, path in files:
         source = relative.as_posix()
         try:
-            data = path.read_bytes()
+            data = read_bounded(path, source, limits)
         except OSError as err:
             problems.add(RenderError(f"cannot read: {err.strerror}", file=source))
+            continue
+        except RenderError as err:
+            problems.add(err)
             continue
         parse = parse_json if path.suffix.lower() == _JSON else parse_yaml
         try:

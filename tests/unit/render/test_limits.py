@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import tracemalloc
 from collections.abc import Callable
 from typing import Any
@@ -177,6 +178,48 @@ async def test_a_deep_manifest_is_a_render_error_not_a_digest_crash(tree) -> Non
         "cm.json: JSON nested deeper than 100 levels",
         "cm.yaml:5: YAML nested deeper than 100 levels",
     ]
+
+
+# --- file size ----------------------------------------------------------------------------------
+
+
+async def test_a_file_over_the_size_limit_is_refused_and_one_at_it_read(tree) -> None:
+    at_limit = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n"
+    over = '{"kind": "ConfigMap"}' + " " * len(at_limit)
+    root = tree({"a/cm.yaml": at_limit, "b/cm.json": over})
+    limits = Limits(max_file_bytes=len(at_limit))
+    options = RenderOptions(release_name="a", namespace="b", limits=limits)
+
+    assert len((await render(root, "a", options)).manifests) == 1
+    with pytest.raises(RenderError) as caught:
+        await render(root, "b", options)
+    assert str(caught.value) == (
+        f"cm.json: the file is {len(over)} bytes, over the limit of {len(at_limit)} bytes per file"
+    )
+
+
+def test_a_huge_file_is_refused_before_it_is_read(tree) -> None:
+    root = tree({"ok.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n"})
+    with (root / "huge.yaml").open("wb") as huge:
+        huge.truncate(40 * MIB)  # sparse: 40 MiB that cost no disk and would cost memory
+
+    error = refused_within(4 * MIB, lambda: asyncio.run(render(root, ".", OPTIONS)))
+
+    assert str(error) == "huge.yaml: the file is 40 MiB, over the limit of 32 MiB per file"
+
+
+async def test_a_values_file_over_the_size_limit_is_refused(copy_data) -> None:
+    root = copy_data("chart")
+    (root / "chart/shop/big-values.yaml").write_text("replicas: 2\n" * 10)
+    limits = Limits(max_file_bytes=100)
+    options = RenderOptions(
+        release_name="web", namespace="store", values_files=("big-values.yaml",), limits=limits
+    )
+
+    with pytest.raises(
+        RenderError, match=r"^big-values\.yaml: the file is 120 bytes, over the limit of 100 bytes"
+    ):
+        await render(root, "chart/shop", options)
 
 
 # --- the limits themselves ----------------------------------------------------------------------
