@@ -139,7 +139,7 @@ def _helm_error(kind: str, message: str) -> RenderError:
 
 def _parse(answer: dict[str, Any], limits: Limits) -> list[Manifest]:
     problems = Problems()
-    manifests = to_manifests(_documents(answer, problems, limits), problems)
+    manifests = to_manifests(_documents(answer, problems, limits), problems, limits)
     problems.raise_if_any()
     return manifests
 

@@ -88,7 +88,7 @@ def _parse(
     problems = Problems()
     parsed = parse_yaml(output, kfile, lines=False, limits=limits)
     documents = _with_sources(parsed, build, directory, kfile)
-    manifests = to_manifests(documents, problems)
+    manifests = to_manifests(documents, problems, limits)
     problems.raise_if_any()
     return manifests
 

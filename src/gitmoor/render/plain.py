@@ -30,7 +30,7 @@ def render_plain(root: Path, directory: Path, limits: Limits = DEFAULT_LIMITS) -
     """
     problems = Problems()
     files = sorted(_manifest_files(root, directory, problems), key=lambda f: f[0].parts)
-    manifests = to_manifests(_documents(files, problems, limits), problems)
+    manifests = to_manifests(_documents(files, problems, limits), problems, limits)
     problems.raise_if_any()
     return manifests
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gitmoor.errors import RenderError, RenderErrors
 from gitmoor.render import RenderOptions, render
-from gitmoor.render.documents import parse_json, parse_yaml
+from gitmoor.render.documents import Document, parse_json, parse_yaml
 from gitmoor.render.limits import DEFAULT_LIMITS, Limits
+from gitmoor.render.objects import to_manifests
+from gitmoor.render.problems import Problems
 
 OPTIONS = RenderOptions(release_name="shop", namespace="shop")
 MIB = 1024 * 1024
@@ -220,6 +223,62 @@ async def test_a_values_file_over_the_size_limit_is_refused(copy_data) -> None:
         RenderError, match=r"^big-values\.yaml: the file is 120 bytes, over the limit of 100 bytes"
     ):
         await render(root, "chart/shop", options)
+
+
+# --- objects ------------------------------------------------------------------------------------
+
+
+def configmaps(*names: str) -> str:
+    return "---\n".join(
+        f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {n}}}\n" for n in names
+    )
+
+
+async def test_objects_beyond_the_limit_are_refused_and_list_items_count_one_by_one(tree) -> None:
+    items = "".join(
+        f"- {{apiVersion: v1, kind: Secret, metadata: {{name: s{i}}}}}\n" for i in (1, 2)
+    )
+    root = tree({"a.yaml": configmaps("a", "b"), "b.yaml": f"kind: List\nitems:\n{items}"})
+
+    def options(max_objects: int) -> RenderOptions:
+        return RenderOptions(
+            release_name="a", namespace="b", limits=Limits(max_objects=max_objects)
+        )
+
+    assert len((await render(root, ".", options(4))).manifests) == 4
+    with pytest.raises(RenderError) as caught:
+        await render(root, ".", options(3))
+    assert str(caught.value) == (
+        "b.yaml:4: more than 3 objects, the limit for one render: split the path into several Syncs"
+    )
+
+
+def test_files_after_the_object_limit_are_not_read() -> None:
+    problems = Problems()
+    read: list[str] = []
+
+    def documents() -> Iterator[Document]:
+        for name in ("a.yaml", "b.yaml", "c.yaml"):
+            read.append(name)
+            yield from parse_yaml(configmaps(f"{name[0]}1", f"{name[0]}2"), name)
+
+    manifests = to_manifests(documents(), problems, Limits(max_objects=3))
+
+    assert [m.ref.name for m in manifests] == ["a1", "a2", "b1"]
+    assert read == ["a.yaml", "b.yaml"]
+    assert [str(e) for e in problems.errors] == [
+        "b.yaml:5: more than 3 objects, the limit for one render: split the path into several Syncs"
+    ]
+
+
+async def test_kustomize_and_helm_output_keep_to_the_object_limit(data: Path) -> None:
+    limits = Limits(max_objects=2)
+    options = RenderOptions(release_name="web", namespace="store", limits=limits)
+
+    with pytest.raises(RenderError, match=r"more than 2 objects, the limit for one render"):
+        await render(data, "kustomize/overlays/prod", options)
+    with pytest.raises(RenderError, match=r"more than 2 objects, the limit for one render"):
+        await render(data, "chart/shop", options)
 
 
 # --- the limits themselves ----------------------------------------------------------------------
