@@ -20,6 +20,7 @@ import yaml
 from gitmoor.errors import RenderError
 from gitmoor.render.composer import BoundedLoader, LimitExceeded
 from gitmoor.render.limits import DEFAULT_LIMITS, Limits
+from gitmoor.render.text import json_text_error, yaml_reader_error
 
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _MERGE = "tag:yaml.org,2002:merge"
@@ -88,7 +89,9 @@ def parse_yaml(
         raise RenderError(err.problem, file=source, line=err.line) from err
     except yaml.MarkedYAMLError as err:
         raise _syntax_error(err, source) from err
-    except yaml.YAMLError as err:  # e.g. bytes that are not UTF-8 or UTF-16
+    except yaml.reader.ReaderError as err:
+        raise yaml_reader_error(err, data, source) from err
+    except yaml.YAMLError as err:
         raise RenderError(f"cannot read YAML: {err}", file=source) from err
     finally:
         loader.dispose()
@@ -109,7 +112,10 @@ def parse_json(data: bytes, source: str, *, limits: Limits = DEFAULT_LIMITS) -> 
     try:
         obj = orjson.loads(data)
     except orjson.JSONDecodeError as err:
-        raise RenderError(f"invalid JSON: {err.msg}", file=source, line=err.lineno) from err
+        not_text = json_text_error(data, source)
+        raise not_text or RenderError(
+            f"invalid JSON: {err.msg}", file=source, line=err.lineno
+        ) from err
     line = data[: len(data) - len(text)].count(b"\n") + 1
     # orjson reads up to 1024 levels but writes only 254: refuse what could not be digested.
     if _nests_deeper(obj, limits.max_depth):
