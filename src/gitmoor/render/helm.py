@@ -24,6 +24,8 @@ from gitmoor.errors import RenderError
 from gitmoor.model import Manifest
 from gitmoor.render.digest import json_default
 from gitmoor.render.documents import Document, load_single, parse_yaml
+from gitmoor.render.files import read_bounded
+from gitmoor.render.limits import Limits
 from gitmoor.render.objects import to_manifests
 from gitmoor.render.options import RenderOptions
 from gitmoor.render.paths import check_tree, resolve_relative
@@ -56,7 +58,7 @@ async def render_helm(root: Path, directory: Path, options: RenderOptions) -> li
     error = answer.get("error")
     if isinstance(error, dict):
         raise _helm_error(str(error.get("kind")), str(error.get("message", "")))
-    return await asyncio.to_thread(_parse, answer)
+    return await asyncio.to_thread(_parse, answer, options.limits)
 
 
 def merge_values(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -77,7 +79,7 @@ def _user_values(root: Path, directory: Path, options: RenderOptions) -> dict[st
     for name in options.values_files:
         try:
             path = resolve_relative(root, directory, name, what="values file")
-            data = path.read_bytes()
+            data = read_bounded(path, name, options.limits)
         except RenderError as err:
             problems.add(err)
             continue
@@ -85,7 +87,7 @@ def _user_values(root: Path, directory: Path, options: RenderOptions) -> dict[st
             problems.add(RenderError(f"cannot read values file: {err.strerror}", file=name))
             continue
         try:
-            loaded = load_single(data, name)
+            loaded = load_single(data, name, limits=options.limits)
         except RenderError as err:
             problems.add(err)
             continue
@@ -135,30 +137,34 @@ def _helm_error(kind: str, message: str) -> RenderError:
     return RenderError(f"helm: {text}")
 
 
-def _parse(answer: dict[str, Any]) -> list[Manifest]:
+def _parse(answer: dict[str, Any], limits: Limits) -> list[Manifest]:
     problems = Problems()
-    manifests = to_manifests(_documents(answer, problems), problems)
+    manifests = to_manifests(_documents(answer, problems, limits), problems, limits)
     problems.raise_if_any()
     return manifests
 
 
-def _documents(answer: dict[str, Any], problems: Problems) -> Iterator[Document]:
+def _documents(answer: dict[str, Any], problems: Problems, limits: Limits) -> Iterator[Document]:
     crds = sorted(answer.get("crds") or [], key=lambda c: str(c.get("filename", "")))
     for crd in crds:
         # CRD files are used as written: their lines are real.
-        yield from _parse_file(str(crd["data"]), _in_chart(str(crd["filename"])), problems, True)
+        source = _in_chart(str(crd["filename"]))
+        yield from _parse_file(str(crd["data"]), source, problems, limits, lines=True)
     templates: dict[str, str] = answer.get("templates") or {}
     for name in sorted(templates):
         if PurePosixPath(name).name == "NOTES.txt":
             continue
-        for document in _parse_file(templates[name], _in_chart(name), problems, False):
+        parsed = _parse_file(templates[name], _in_chart(name), problems, limits, lines=False)
+        for document in parsed:
             if not _is_test_hook(document.obj):
                 yield document
 
 
-def _parse_file(text: str, source: str, problems: Problems, lines: bool) -> Iterator[Document]:
+def _parse_file(
+    text: str, source: str, problems: Problems, limits: Limits, *, lines: bool
+) -> Iterator[Document]:
     try:
-        yield from parse_yaml(text, source, lines=lines)
+        yield from parse_yaml(text, source, lines=lines, limits=limits)
     except RenderError as err:
         # A rendered template's line numbers are those of the output, not of the template.
         if lines or err.line is None:

@@ -22,6 +22,7 @@ import yaml
 from gitmoor.errors import RenderError
 from gitmoor.model import Manifest
 from gitmoor.render.documents import Document, parse_yaml
+from gitmoor.render.limits import Limits
 from gitmoor.render.objects import to_manifests
 from gitmoor.render.paths import is_inside, kustomization_file
 from gitmoor.render.problems import Problems
@@ -43,7 +44,9 @@ class _Build:
     strip_origin: bool
 
 
-async def render_kustomize(root: Path, directory: Path, time_limit: float) -> list[Manifest]:
+async def render_kustomize(
+    root: Path, directory: Path, time_limit: float, limits: Limits
+) -> list[Manifest]:
     """The objects `kubectl kustomize` builds from `directory`; `root` is the resolved artifact."""
     kfile = kustomization_file(directory)
     assert kfile is not None, "render_kustomize needs a kustomization directory"
@@ -64,7 +67,7 @@ async def render_kustomize(root: Path, directory: Path, time_limit: float) -> li
             output = await _kustomize(directory, time_limit, kfile_name)
         if isinstance(output, str):
             raise _kustomize_error(output, root, directory, kfile_name)
-        return await asyncio.to_thread(_parse, output, build, directory, kfile_name)
+        return await asyncio.to_thread(_parse, output, build, directory, kfile_name, limits)
 
 
 async def _kustomize(target: Path, time_limit: float, kfile: str) -> bytes | str:
@@ -79,10 +82,13 @@ async def _kustomize(target: Path, time_limit: float, kfile: str) -> bytes | str
     return done.stderr.decode(errors="replace")
 
 
-def _parse(output: bytes, build: _Build, directory: Path, kfile: str) -> list[Manifest]:
+def _parse(
+    output: bytes, build: _Build, directory: Path, kfile: str, limits: Limits
+) -> list[Manifest]:
     problems = Problems()
-    documents = _with_sources(parse_yaml(output, kfile, lines=False), build, directory, kfile)
-    manifests = to_manifests(documents, problems)
+    parsed = parse_yaml(output, kfile, lines=False, limits=limits)
+    documents = _with_sources(parsed, build, directory, kfile)
+    manifests = to_manifests(documents, problems, limits)
     problems.raise_if_any()
     return manifests
 

@@ -1,4 +1,5 @@
-"""Documents -> Manifests: every object named, Lists flattened, no object defined twice."""
+"""Documents -> Manifests: every object named, Lists flattened, no object defined twice, no
+more objects than `Limits.max_objects`."""
 
 from __future__ import annotations
 
@@ -8,17 +9,30 @@ from typing import Any
 from gitmoor.errors import RenderError
 from gitmoor.model import Manifest, ObjectRef
 from gitmoor.render.documents import Document
+from gitmoor.render.limits import DEFAULT_LIMITS, Limits
 from gitmoor.render.problems import Problems
 
 _NEEDS = "every object needs apiVersion, kind and metadata.name"
 
 
-def to_manifests(documents: Iterable[Document], problems: Problems) -> list[Manifest]:
-    """The objects of `documents` in order; a bad or duplicate object goes to `problems`."""
+def to_manifests(
+    documents: Iterable[Document], problems: Problems, limits: Limits = DEFAULT_LIMITS
+) -> list[Manifest]:
+    """The objects of `documents` in order; a bad or duplicate object goes to `problems`. Past
+    `limits.max_objects` objects, that goes to `problems` and the rest is not read."""
     manifests: list[Manifest] = []
     seen: dict[ObjectRef, Manifest] = {}
+    count = 0
     for document in documents:
         for obj, line in _flatten(document):
+            count += 1
+            if count > limits.max_objects:
+                too_many = (
+                    f"more than {limits.max_objects:,} objects, the limit for one render: "
+                    "split the path into several Syncs"
+                )
+                problems.add(RenderError(too_many, file=document.source, line=line))
+                return manifests
             error = _identity_error(obj)
             if error is not None:
                 problems.add(RenderError(error, file=document.source, line=line))

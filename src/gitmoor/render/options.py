@@ -1,4 +1,4 @@
-"""What a render needs besides the directory: the Helm release it would be."""
+"""What a render needs besides the directory: the Helm release it would be, and its limits."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
+
+from gitmoor.render.limits import DEFAULT_LIMITS, Limits
 
 DEFAULT_TIMEOUT = 120.0
 
@@ -17,7 +19,8 @@ class RenderOptions:
     `release_name` and `namespace` name the Helm release (they are ignored for plain and Kustomize
     directories); `values_files` are relative to the chart directory and merged in order, then
     `values` over them, like `helm template -f a.yaml -f b.yaml --values`. `timeout` bounds each
-    external tool run (kubectl kustomize, the Helm worker) in seconds.
+    external tool run (kubectl kustomize, the Helm worker) in seconds. `limits` bound what
+    reading the manifests may cost (`gitmoor.render.limits`).
     """
 
     release_name: str
@@ -25,3 +28,4 @@ class RenderOptions:
     values: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     values_files: tuple[str, ...] = ()
     timeout: float = DEFAULT_TIMEOUT
+    limits: Limits = DEFAULT_LIMITS

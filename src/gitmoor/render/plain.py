@@ -13,6 +13,8 @@ from pathlib import Path, PurePosixPath
 from gitmoor.errors import RenderError
 from gitmoor.model import Manifest
 from gitmoor.render.documents import Document, parse_json, parse_yaml
+from gitmoor.render.files import read_bounded
+from gitmoor.render.limits import DEFAULT_LIMITS, Limits
 from gitmoor.render.objects import to_manifests
 from gitmoor.render.paths import is_inside
 from gitmoor.render.problems import Problems
@@ -21,29 +23,34 @@ _YAML = (".yaml", ".yml")
 _JSON = ".json"
 
 
-def render_plain(root: Path, directory: Path) -> list[Manifest]:
+def render_plain(root: Path, directory: Path, limits: Limits = DEFAULT_LIMITS) -> list[Manifest]:
     """The objects of every manifest file below `directory`; raises every problem at once.
 
     Blocking: the caller runs it in a thread.
     """
     problems = Problems()
     files = sorted(_manifest_files(root, directory, problems), key=lambda f: f[0].parts)
-    manifests = to_manifests(_documents(files, problems), problems)
+    manifests = to_manifests(_documents(files, problems, limits), problems, limits)
     problems.raise_if_any()
     return manifests
 
 
-def _documents(files: list[tuple[PurePosixPath, Path]], problems: Problems) -> Iterator[Document]:
+def _documents(
+    files: list[tuple[PurePosixPath, Path]], problems: Problems, limits: Limits
+) -> Iterator[Document]:
     for relative, path in files:
         source = relative.as_posix()
         try:
-            data = path.read_bytes()
+            data = read_bounded(path, source, limits)
         except OSError as err:
             problems.add(RenderError(f"cannot read: {err.strerror}", file=source))
             continue
+        except RenderError as err:
+            problems.add(err)
+            continue
         parse = parse_json if path.suffix.lower() == _JSON else parse_yaml
         try:
-            yield from parse(data, source)
+            yield from parse(data, source, limits=limits)
         except RenderError as err:
             problems.add(err)
 

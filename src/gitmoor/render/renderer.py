@@ -33,11 +33,11 @@ async def render(root: Path, path: str, options: RenderOptions) -> Rendered:
     kind = await asyncio.to_thread(detect, directory)
     manifests: list[Manifest]
     if kind == "kustomize":
-        manifests = await render_kustomize(real_root, directory, options.timeout)
+        manifests = await render_kustomize(real_root, directory, options.timeout, options.limits)
     elif kind == "helm":
         manifests = await render_helm(real_root, directory, options)
     else:
-        manifests = await asyncio.to_thread(render_plain, real_root, directory)
+        manifests = await asyncio.to_thread(render_plain, real_root, directory, options.limits)
     digest = await asyncio.to_thread(manifests_digest, manifests)
     log.debug(
         "rendered %s (%s): %d objects in %.2fs",

@@ -8,8 +8,9 @@ restated here so that jsonschema does the same:
   otherwise an unlisted field is refused (as server-side apply refuses it);
 - `x-kubernetes-embedded-resource: true` is an object with its own apiVersion, kind, metadata;
 - OpenAPI's boolean `exclusiveMinimum`/`exclusiveMaximum` become JSON Schema's numeric ones.
-`metadata` at the top is checked against the built-in ObjectMeta instead. CEL rules
-(`x-kubernetes-validations`) and formats are left to the server's dry run.
+`metadata` at the top is checked against the built-in ObjectMeta instead. `pattern`s are RE2,
+as in the API server (`gitmoor.validate.patterns`). CEL rules (`x-kubernetes-validations`) and
+formats are left to the server's dry run.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
+from jsonschema.protocols import Validator
 
 from gitmoor.model import Manifest
+from gitmoor.validate.patterns import SCHEMA_FORMATS, CrdValidator, invalid_patterns
 
 CRD_GROUP = "apiextensions.k8s.io"
 CRD_KIND = "CustomResourceDefinition"
@@ -51,8 +54,9 @@ _IDENTITY: dict[str, Any] = {
 class CustomVersion:
     name: str
     served: bool
-    validator: Draft202012Validator | None  # None: the version has no (usable) schema
-    schema_error: str = ""
+    validator: Validator | None  # None: the version has no (usable) schema
+    # Why the schema is unusable, each at a path below openAPIV3Schema.
+    schema_problems: tuple[tuple[tuple[str | int, ...], str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -121,9 +125,8 @@ def crd_schema_findings(crd: Mapping[str, Any]) -> list[tuple[tuple[str | int, .
     out: list[tuple[tuple[str | int, ...], str]] = []
     for index, entry in enumerate(entries if isinstance(entries, list) else ()):
         if isinstance(entry, Mapping) and isinstance(entry.get("name"), str):
-            problem = _version(entry).schema_error
-            if problem:
-                out.append((("spec", "versions", index, "schema", "openAPIV3Schema"), problem))
+            at = ("spec", "versions", index, "schema", "openAPIV3Schema")
+            out.extend(((*at, *path), problem) for path, problem in _version(entry).schema_problems)
     return out
 
 
@@ -133,12 +136,16 @@ def _version(entry: Mapping[str, Any]) -> CustomVersion:
     openapi = schema.get("openAPIV3Schema") if isinstance(schema, Mapping) else None
     if not isinstance(openapi, Mapping):
         return CustomVersion(name, served, None)
+    patterns = tuple(invalid_patterns(openapi))
+    if patterns:
+        return CustomVersion(name, served, None, patterns)
     converted = to_json_schema(openapi, top=True)
     try:
-        Draft202012Validator.check_schema(converted)
+        Draft202012Validator.check_schema(converted, format_checker=SCHEMA_FORMATS)
     except SchemaError as err:
-        return CustomVersion(name, served, None, f"unusable openAPIV3Schema: {err.message}")
-    return CustomVersion(name, served, Draft202012Validator(converted))
+        problem = f"unusable openAPIV3Schema: {err.message}"
+        return CustomVersion(name, served, None, (((), problem),))
+    return CustomVersion(name, served, CrdValidator(converted))
 
 
 def to_json_schema(

@@ -10,8 +10,9 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from jsonschema import Draft202012Validator, ValidationError
+from jsonschema import ValidationError
 from jsonschema.exceptions import best_match
+from jsonschema.protocols import Validator
 
 Path = tuple[str | int, ...]
 Finding = tuple[Path, str]
@@ -29,7 +30,7 @@ _TYPE_NAMES = {
 
 
 def schema_findings(
-    validator: Draft202012Validator, instance: Any, *, show_values: bool = True
+    validator: Validator, instance: Any, *, show_values: bool = True
 ) -> list[Finding]:
     """Every schema violation of `instance`, each at the path of the offending field."""
     found: list[Finding] = []

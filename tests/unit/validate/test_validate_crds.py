@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
+import pytest
 import yaml
 
 from gitmoor.model import Manifest
@@ -175,11 +177,104 @@ def test_the_crd_decides_the_scope() -> None:
     assert checked.findings == ()
 
 
+def with_size_rule(rule: str, value: Any) -> dict[str, Any]:
+    """The CRD with `rule: value` on spec.size, as a deep copy."""
+    changed = copy.deepcopy(CRD)
+    version = changed["spec"]["versions"][0]
+    version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["size"][rule] = value
+    return changed
+
+
 def test_a_crd_whose_schema_cannot_be_used_is_reported_on_the_crd() -> None:
-    broken = yaml.safe_load(yaml.safe_dump(CRD))
-    broken["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"][
-        "size"
-    ]["pattern"] = "[unclosed"
-    found = findings(broken)
-    assert len(found) == 1
-    assert found[0].startswith("spec.versions[0].schema.openAPIV3Schema: unusable openAPIV3Schema")
+    found = findings(with_size_rule("minLength", -1))
+    assert found == [
+        "spec.versions[0].schema.openAPIV3Schema: unusable openAPIV3Schema: "
+        "-1 is less than the minimum of 0"
+    ]
+
+
+def with_pattern(pattern: str) -> dict[str, Any]:
+    """The CRD with string fields `spec.name` matching `pattern` and `spec.names` (a list)."""
+    crd = copy.deepcopy(CRD)
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    fields = schema["properties"]["spec"]["properties"]
+    fields["name"] = {"type": "string", "pattern": pattern}
+    fields["names"] = {"type": "array", "items": {"type": "string"}}
+    return crd
+
+
+def pattern_findings(crd: dict[str, Any], name: str = "x") -> tuple[list[str], list[str]]:
+    """(findings on the CRD, findings on a Widget whose spec.name is `name`)."""
+    kinds = CustomKinds()
+    kinds.add_all([(Manifest(crd, "crd.yaml", 1), "crd.yaml")])
+    out = []
+    for obj in (crd, widget(name=name)):
+        checked = check_object(
+            Manifest(obj, "w.yaml", 1),
+            builtin=BuiltinCatalog.load(),
+            custom=kinds,
+            target_namespace=None,
+        )
+        out.append(sorted(f"{field_path(p)}: {m}" for (p, m), _ in checked.findings))
+    return out[0], out[1]
+
+
+# (pattern, value, whether the API server accepts the value) where RE2 and Python's re differ
+RE2_PATTERNS = [
+    ("^((?i)january|february)$", "JANUARY", True),  # a flag group mid-pattern: Python refuses
+    ("^((?i)january|february)$", "FeBrUaRy", True),
+    ("^((?i)january|february)$", "march", False),
+    (r"^\d+$", "2024", True),
+    (r"^\d+$", "\u0662\u0660\u0662\u0664", False),  # Arabic-Indic digits: \d is ASCII in RE2
+    (r"^\w+$", "é", False),  # and so is \w
+    (r"^[\p{Greek}]+$", "αβγ", True),  # Unicode classes, which Python's re lacks
+]
+
+
+@pytest.mark.parametrize(("pattern", "value", "accepted"), RE2_PATTERNS)
+def test_crd_patterns_are_matched_as_re2_matches_them(
+    pattern: str, value: str, accepted: bool
+) -> None:
+    on_crd, on_object = pattern_findings(with_pattern(pattern), value)
+
+    assert on_crd == []
+    expected = (
+        []
+        if accepted
+        else [f'spec.name: a string ("{value}") does not match the pattern {pattern}']
+    )
+    assert on_object == expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "reason"),
+    [
+        ("[unclosed", "missing ]: [unclosed"),
+        ("^(?=a)b", "invalid perl operator: (?="),  # lookahead: Python takes it, Go does not
+        (r"(a)\1", "invalid escape sequence: \\1"),  # backreference
+    ],
+)
+def test_a_pattern_re2_cannot_compile_is_reported_on_the_crd_as_the_api_server_does(
+    pattern: str, reason: str
+) -> None:
+    on_crd, on_object = pattern_findings(with_pattern(pattern))
+
+    assert on_crd == [
+        "spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.name.pattern: "
+        f'Invalid value: "{pattern}": must be a valid regular expression, but isn\'t: {reason}'
+    ]
+    assert on_object == []  # the CRD's objects cannot be checked against a broken schema
+
+
+def test_invalid_patterns_are_found_in_items_and_combinators_too() -> None:
+    crd = with_pattern("^ok$")
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    spec["properties"]["names"]["items"]["pattern"] = "(?<=a)"
+    spec["anyOf"] = [{"properties": {"name": {"pattern": "a**"}}}]
+
+    on_crd, _ = pattern_findings(crd)
+
+    assert [finding.partition(": Invalid")[0] for finding in on_crd] == [
+        "spec.versions[0].schema.openAPIV3Schema.properties.spec.anyOf[0].properties.name.pattern",
+        "spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.names.items.pattern",
+    ]
