@@ -42,6 +42,7 @@ _PARAM_FLAGS: dict[str, type] = {
     "s4_sync_interval": str,
     "s5_objects": int,
     "s5_interval": str,
+    "s7_objects": int,
     "s2_interval": str,
     "s2_window": float,
 }

@@ -63,6 +63,13 @@ SHOWN: dict[str, list[tuple[str, str]]] = {
         ("steady_rss_mib", "steady RSS MiB"),
         ("peak_rss_mib", "peak RSS MiB"),
     ],
+    "S7": [
+        ("wall_s", "wall s"),
+        ("cpu_s", "tool CPU s"),
+        ("writes", "writes"),
+        ("peak_rss_mib", "peak RSS MiB"),
+        ("server_cpu_s", "apiserver+etcd CPU s"),
+    ],
     "S5": [
         ("wall_s", "time to correct s"),
         ("writes", "writes (all)"),

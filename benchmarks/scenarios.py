@@ -20,6 +20,8 @@ S4 scale       -- `s4_sources` sources and syncs of `s4_objects` objects each: t
 S5 drift       -- one managed ConfigMap edited out of band among `s5_objects`: the time until the
                   tool restores it, and its writes. gitmoor watches what it manages; Flux
                   corrects drift at its Kustomization interval. Both get the same `s5_interval`.
+S7 one big Sync -- S1 with `s7_objects` (50,000) objects in one Sync: the inventory and every
+                  status write must fit the API server's request limit (issue 11).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class Params:
     s4_source_interval: str = "1m"
     s4_sync_interval: str = "5m"
     s5_objects: int = 10_000
+    s7_objects: int = 50_000
     s5_interval: str = "1m"
     s2_interval: str = "20s"
     s2_window: float = 60.0
@@ -69,6 +72,7 @@ class Params:
             s4_source_interval="5s",
             s4_sync_interval="10s",
             s5_objects=200,
+            s7_objects=2_000,
             s5_interval="5s",
             s2_interval="5s",
             s2_window=10.0,
@@ -87,11 +91,23 @@ def _unit(tool: Tool, scenario: str, tag: str, suffix: str = "") -> str:
 def s1_cold_apply(
     session: Session, tools: list[Tool], params: Params, tag: str
 ) -> dict[str, Results]:
+    return {"S1": _cold_apply(session, tools, params, tag, "S1", params.s1_objects)}
+
+
+def s7_one_big_sync(
+    session: Session, tools: list[Tool], params: Params, tag: str
+) -> dict[str, Results]:
+    return {"S7": _cold_apply(session, tools, params, tag, "S7", params.s7_objects)}
+
+
+def _cold_apply(
+    session: Session, tools: list[Tool], params: Params, tag: str, scenario: str, objects: int
+) -> Results:
     results: Results = {t.name: [] for t in tools}
     for index in range(params.runs):
         for tool in tools:
-            name = _unit(tool, "s1", tag, str(index))
-            layout = Layout(name, params.namespaces, params.s1_objects)
+            name = _unit(tool, scenario.lower(), tag, str(index))
+            layout = Layout(name, params.namespaces, objects)
             repo = session.repository(name, content.files(layout, root=PATH))
             tool.start()
             try:
@@ -103,9 +119,9 @@ def s1_cold_apply(
                 run = session.measure(tool, act)
             finally:
                 session.clean(tool, layout.all_namespaces)
-            say(f"S1 {tool.name} run {index + 1}: {run.wall:.2f}s")
+            say(f"{scenario} {tool.name} run {index + 1}: {run.wall:.2f}s")
             results[tool.name].append(run)
-    return {"S1": results}
+    return results
 
 
 @dataclass
@@ -335,6 +351,7 @@ SCENARIOS: dict[str, tuple[str, Scenario]] = {
     "S3": ("one change", s3_one_change),
     "S4": ("scale", s4_scale),
     "S5": ("drift", s5_drift),
+    "S7": ("one big Sync", s7_one_big_sync),
 }
 TITLES = {
     "S1": "cold apply",
@@ -343,4 +360,5 @@ TITLES = {
     "S3": "one change",
     "S4": "scale",
     "S5": "drift",
+    "S7": "one Sync of 50,000 objects",
 }

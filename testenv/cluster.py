@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import ctypes
 import json
 import os
@@ -148,6 +149,7 @@ class ControlPlane:
         self.tie_to_parent = tie_to_parent
         self.state: State | None = None
         self._popen: dict[str, subprocess.Popen[bytes]] = {}
+        self._argv: dict[str, list[str]] = {}
 
     # -- paths -------------------------------------------------------------------------------
     @property
@@ -377,8 +379,30 @@ class ControlPlane:
         if ticks is None:
             raise ClusterError(f"{name} exited at once:\n{self.log_tail(name)}")
         self._popen[name] = popen
+        self._argv[name] = argv
         self.state.processes.append(Process(name, popen.pid, ticks, str(log_path)))
         self.state.save()
+
+    # -- faults, for tests -------------------------------------------------------------------
+    def kill(self, name: str) -> None:
+        """SIGKILL one component (e.g. kube-apiserver), as a crash would."""
+        assert self.state is not None
+        for proc in [p for p in self.state.processes if p.name == name]:
+            if is_running(proc):
+                os.kill(proc.pid, signal.SIGKILL)
+                while is_running(proc):
+                    self._reap(proc)
+                    time.sleep(0.02)
+            self._reap(proc)
+            self.state.processes.remove(proc)
+        self.state.save()
+
+    def relaunch(self, name: str, *, timeout: float = 60.0) -> None:
+        """Start a killed component again with the arguments it had; waits for the API server
+        to be ready when that is the one."""
+        self._launch(name, self._argv[name])
+        if name == "kube-apiserver":
+            self._wait_ready(timeout)
 
     def _check_alive(self) -> None:
         assert self.state is not None
@@ -538,3 +562,15 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+@contextlib.contextmanager
+def throwaway(directory: Path) -> Iterator[ControlPlane]:
+    """A control plane of its own for tests that must not touch the shared one (cluster-wide
+    installs, a killed API server); stopped without letting watches drain."""
+    plane = ControlPlane(directory)
+    plane.start()
+    try:
+        yield plane
+    finally:
+        plane.stop(grace=1.0)

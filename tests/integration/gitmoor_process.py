@@ -55,11 +55,17 @@ class AgentProcess:
     """`gitmoor run` against one cluster, its log in a file, stopped with SIGTERM."""
 
     def __init__(
-        self, kubeconfig: Path, workdir: Path, *, lease_namespace: str = "gitmoor-system"
+        self,
+        kubeconfig: Path,
+        workdir: Path,
+        *,
+        lease_namespace: str = "gitmoor-system",
+        args: tuple[str, ...] = (),
     ) -> None:
         self.kubeconfig = kubeconfig
         self.workdir = workdir
         self.lease_namespace = lease_namespace
+        self.args = args  # more arguments of `gitmoor run` (--watch-namespace, --config)
         self.log = workdir / "agent.log"
         self._process: asyncio.subprocess.Process | None = None
 
@@ -79,6 +85,7 @@ class AgentProcess:
                 str(self.workdir / "cache"),
                 "--log-format",
                 "json",
+                *self.args,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
@@ -98,6 +105,20 @@ class AgentProcess:
                     process.kill()
                 await process.wait()
         return process.returncode
+
+    def signal(self, sig: signal.Signals) -> None:
+        assert self._process is not None
+        self._process.send_signal(sig)
+
+    def logged(self, event: str) -> int:
+        """How many log lines the agent wrote with this event."""
+        if not self.log.is_file():
+            return 0
+        return sum(
+            1
+            for line in self.log.read_text(errors="replace").splitlines()
+            if f'"event": "{event}"' in line
+        )
 
     def alive(self) -> bool:
         return self._process is not None and self._process.returncode is None

@@ -21,7 +21,7 @@ from gitmoor.install import manifests
 from gitmoor.install.manifests import UID
 from gitmoor.kube import Kube
 from gitmoor.reconcile import conditions as cond
-from testenv.cluster import ControlPlane
+from testenv.cluster import ControlPlane, throwaway
 from testenv.gitserver import GitServers, Worktree
 from testenv.wait import eventually
 from tests.integration.agent.manifests import configmap, deployment
@@ -35,13 +35,8 @@ _API = "gitmoor.io/v1alpha1"
 
 @pytest.fixture(scope="module")
 def fresh_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    plane = ControlPlane(tmp_path_factory.mktemp("bootstrap-cluster"))
-    plane.start()
-    try:
+    with throwaway(tmp_path_factory.mktemp("bootstrap-cluster")) as plane:
         yield plane
-    finally:
-        # A throwaway cluster: no need to let the apiserver drain its watches.
-        plane.stop(grace=1.0)
 
 
 @pytest.fixture

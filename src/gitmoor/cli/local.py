@@ -83,8 +83,6 @@ def install(
                 meta = obj["metadata"]
                 where = f"{meta['namespace']}/" if meta.get("namespace") else ""
                 out.print(f"applied {obj['kind']} {where}{meta['name']}", highlight=False)
-                if obj["kind"] == "CustomResourceDefinition":
-                    kube.forget(f"{obj['spec']['group']}/{obj['spec']['versions'][0]['name']}")
 
     try:
         run_async(main)

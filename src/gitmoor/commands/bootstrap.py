@@ -29,7 +29,14 @@ from gitmoor.commands.run import CONFIG_MANAGER
 from gitmoor.errors import GitmoorError
 from gitmoor.health import wait_healthy
 from gitmoor.kube import Kube
-from gitmoor.model import Action, ChangeSet, InventoryEntry, ObjectChange, ObjectRef, Verdict
+from gitmoor.model import (
+    Action,
+    ChangeSet,
+    ObjectChange,
+    ObjectRef,
+    Verdict,
+    inventory,
+)
 from gitmoor.model.credentials import GitCredentials
 from gitmoor.model.resources import API_VERSION, GROUP, GitSource, Sync
 from gitmoor.reconcile import conditions as cond
@@ -227,8 +234,7 @@ async def bootstrap(
         changes.append(await ensure(kube, obj))
     await _wait_objects(kube, definitions, deadline, progress)
     for obj in definitions:
-        for version in obj["spec"]["versions"]:
-            kube.forget(f"{obj['spec']['group']}/{version['name']}")
+        kube.forget_crd(obj)
 
     progress(f"installing the agent into namespace {spec.namespace}")
     rest = [o for o in objects if o["kind"] != "CustomResourceDefinition"]
@@ -367,10 +373,9 @@ async def _states(kube: Kube, spec: BootstrapSpec) -> tuple[str, tuple[State, ..
 
 
 def _child_syncs(sync: dict[str, Any]) -> list[tuple[str, str]]:
-    entries = (((sync.get("status") or {}).get("inventory") or {}).get("entries")) or []
     children = []
-    for e in entries:
-        ref = InventoryEntry(str(e.get("id", "")), str(e.get("v", ""))).ref
+    for entry in inventory.decode((sync.get("status") or {}).get("inventory")):
+        ref = entry.ref
         if (ref.group, ref.kind) == (GROUP, "Sync"):
             children.append((ref.namespace, ref.name))
     return children

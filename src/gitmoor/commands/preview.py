@@ -23,7 +23,7 @@ from gitmoor.commands.operations import OperationError
 from gitmoor.concurrency import gather
 from gitmoor.errors import KubeApiError, UnknownKindError
 from gitmoor.kube import Kube
-from gitmoor.model import Action, InventoryEntry, ObjectRef, PlannedObject, labels
+from gitmoor.model import Action, InventoryEntry, ObjectRef, PlannedObject, inventory, labels
 from gitmoor.model.resources import API_VERSION, Sync
 from gitmoor.reconcile.pipeline import render_options
 from gitmoor.render import RenderOptions, render
@@ -109,13 +109,11 @@ async def sync_target(kube: Kube, name: str, namespace: str) -> Target:
         sync = Sync.model_validate(obj)
     except ValueError as err:
         raise OperationError(f"Sync {namespace}/{name} is not valid: {err}") from None
-    status = sync.status
-    entries = status.inventory.entries if status and status.inventory else []
     return Target(
         sync,
         render_options(sync),
         sync.spec.target_namespace,
-        tuple(InventoryEntry(e.id, e.v) for e in entries),
+        tuple(inventory.decode((obj.get("status") or {}).get("inventory"))),
     )
 
 

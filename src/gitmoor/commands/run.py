@@ -66,8 +66,7 @@ async def install_crds(kube: Kube, *, timeout: float = 60.0) -> None:
     if not verdict.healthy:
         raise GitmoorError(f"gitmoor's CRDs did not become established: {verdict.summary()}")
     for crd in crds():
-        for version in crd["spec"]["versions"]:
-            kube.forget(f"{crd['spec']['group']}/{version['name']}")
+        kube.forget_crd(crd)
 
 
 async def ensure_namespace(kube: Kube, name: str) -> None:

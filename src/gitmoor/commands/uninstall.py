@@ -16,6 +16,7 @@ from typing import Any
 from gitmoor import install
 from gitmoor.errors import GitmoorError, KubeApiError, KubeNotFoundError, UnknownKindError
 from gitmoor.kube import Kube
+from gitmoor.model import inventory
 from gitmoor.model.labels import FINALIZER
 from gitmoor.model.resources import API_VERSION
 
@@ -53,7 +54,7 @@ async def uninstall(
         Left(
             s["metadata"]["namespace"],
             s["metadata"]["name"],
-            len(((s.get("status") or {}).get("inventory") or {}).get("entries") or []),
+            inventory.count((s.get("status") or {}).get("inventory")),
         )
         for s in syncs
     )

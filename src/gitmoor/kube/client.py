@@ -36,6 +36,7 @@ from gitmoor.errors import (
 from gitmoor.model import ObjectRef
 
 FIELD_MANAGER = "gitmoor"
+_CRD = ("apiextensions.k8s.io", "CustomResourceDefinition")
 _TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 _ANY = {"Accept": "application/json"}
 _REQUEST_TIMEOUT = 60.0
@@ -281,6 +282,13 @@ class Kube:
                     found.append((api_version, str(res["kind"])))
         return found
 
+    def forget_crd(self, crd: dict[str, Any]) -> None:
+        """Drop the cached mappings of every version a CustomResourceDefinition serves: after
+        it is applied (and again once established) its kinds may have changed."""
+        spec = crd.get("spec") or {}
+        for version in spec.get("versions") or []:
+            self.forget(f"{spec.get('group')}/{version.get('name')}")
+
     def forget(self, api_version: str) -> None:
         """Drop cached mappings of a group/version, e.g. after its CRD changed."""
         for key in [k for k in self._resources if k[0] == api_version]:
@@ -333,6 +341,8 @@ class Kube:
             content_type="application/apply-patch+yaml",
             ref=ref,
         )
+        if not dry_run and (ref.group, ref.kind) == _CRD:
+            self.forget_crd(obj)
         return applied
 
     async def patch_merge(

@@ -294,7 +294,14 @@ class InventoryItem(_Model):
 
 
 class Inventory(_Model):
-    entries: list[InventoryItem] = Field(default_factory=list)
+    count: int | None = Field(default=None, description="How many objects the Sync manages.")
+    entries: list[InventoryItem] = Field(
+        default_factory=list, description="Every object, while the list stays small."
+    )
+    compressed: str | None = Field(
+        default=None,
+        description="The entries as base64 of gzip of their JSON, for large inventories.",
+    )
 
 
 class HistoryEntry(_Model):

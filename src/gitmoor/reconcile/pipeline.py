@@ -237,9 +237,7 @@ async def _converge(
             raise HealthGateError(verdict)
         for d in foundation:
             if d.ref.kind == "CustomResourceDefinition":
-                spec = d.obj.get("spec") or {}
-                for v in spec.get("versions") or []:
-                    kube.forget(f"{spec.get('group')}/{v.get('name')}")
+                kube.forget_crd(d.obj)
         stage(Stage.PLAN)
         desired, failures = await plan.prepare(kube, manifests, owner, target_namespace=target)
         rest = [d for d in desired if d.phase != plan.FOUNDATION]

@@ -12,6 +12,7 @@ from gitmoor import metrics
 from gitmoor.errors import KubeApiError, TransientError
 from gitmoor.kube import Kube
 from gitmoor.ledger import Ledger, LedgerError
+from gitmoor.model import inventory
 from gitmoor.model.notifications import NotificationEvent
 from gitmoor.model.record import Record
 from gitmoor.model.resources import API_VERSION, Sync
@@ -164,8 +165,8 @@ class Publisher:
             for c in report.status.get("conditions") or []:
                 metrics.set_condition(key.kind, ns, name, str(c["type"]), str(c["status"]))
             if key.kind == "Sync" and report.result is not None:
-                entries = (report.status.get("inventory") or {}).get("entries") or []
-                metrics.MANAGED_OBJECTS.labels(ns, name).set(len(entries))
+                managed = inventory.count(report.status.get("inventory"))
+                metrics.MANAGED_OBJECTS.labels(ns, name).set(managed)
 
     async def _write_status(
         self, key: Key, obj: Obj, status: Obj, bound: structlog.BoundLogger

@@ -17,7 +17,7 @@ from gitmoor.errors import (
     GitmoorError,
     HealthGateError,
 )
-from gitmoor.model import Action, Applied, Artifact, ChangeSet, Health, ObjectRef
+from gitmoor.model import Action, Applied, Artifact, ChangeSet, Health, ObjectRef, inventory
 from gitmoor.model.labels import PINNED, REQUESTED_AT
 from gitmoor.model.notifications import NotificationKind
 from gitmoor.model.record import Record
@@ -293,7 +293,7 @@ def cancelled(ctx: Context, outcome: Outcome, begun: Record | None, why: str) ->
     status = None
     progress = outcome.progress
     if progress is not None:
-        status = {**ctx.old, "inventory": {"entries": [{"id": e.id, "v": e.v} for e in progress]}}
+        status = {**ctx.old, "inventory": inventory.encode(progress)}
     finish = records.interrupted(begun, outcome, message=why) if begun is not None else None
     return Report(status=status, finish=finish, drift=DriftAction.RESUME)
 

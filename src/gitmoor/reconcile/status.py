@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gitmoor.errors import GitmoorError, HealthGateError
-from gitmoor.model import Action, Artifact, Health, ObjectRef, Verdict
+from gitmoor.model import Action, Artifact, Health, ObjectRef, Verdict, inventory
 from gitmoor.reconcile import conditions as cond
 from gitmoor.reconcile.outcome import Outcome
 from gitmoor.reconcile.retry import reason_of
@@ -45,7 +45,7 @@ def sync_status(
     if outcome.applied:
         status["lastAppliedRevision"] = outcome.revision
     if outcome.inventory is not None:
-        status["inventory"] = {"entries": [{"id": e.id, "v": e.v} for e in outcome.inventory]}
+        status["inventory"] = inventory.encode(outcome.inventory)
     if handled:
         status["lastHandledReconcileAt"] = handled
     err = outcome.error
@@ -240,8 +240,7 @@ def rolled_back(
 
 
 def _inventory(outcome: Outcome) -> dict[str, Any]:
-    entries = outcome.inventory or ()
-    return {"entries": [{"id": e.id, "v": e.v} for e in entries]}
+    return inventory.encode(outcome.inventory or ())
 
 
 DRIFTED = "Drifted"

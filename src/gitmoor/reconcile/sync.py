@@ -22,7 +22,7 @@ from gitmoor.errors import (
     NotReadyError,
 )
 from gitmoor.kube import Kube
-from gitmoor.model import Artifact, Health, InventoryEntry
+from gitmoor.model import Artifact, Health, InventoryEntry, inventory
 from gitmoor.model.durations import parse_duration
 from gitmoor.model.labels import ALLOW_PRUNE_AT, FINALIZER, REQUESTED_AT
 from gitmoor.model.record import Record, Trigger
@@ -360,8 +360,7 @@ def _blocked_error(why: Blocked) -> GitmoorError:
 
 
 def _inventory(obj: Obj) -> list[InventoryEntry]:
-    entries = ((obj.get("status") or {}).get("inventory") or {}).get("entries") or []
-    return [InventoryEntry(e["id"], e["v"]) for e in entries]
+    return inventory.decode((obj.get("status") or {}).get("inventory"))
 
 
 def _allowed_prune(obj: Obj) -> bool:

@@ -22,6 +22,7 @@ import orjson
 
 from gitmoor.errors import RenderError
 from gitmoor.model import Manifest
+from gitmoor.render.chartdeps import check_vendored
 from gitmoor.render.digest import json_default
 from gitmoor.render.documents import Document, load_single, parse_yaml
 from gitmoor.render.files import read_bounded
@@ -43,6 +44,7 @@ _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 async def render_helm(root: Path, directory: Path, options: RenderOptions) -> list[Manifest]:
     """The objects the chart in `directory` renders to; `root` is the resolved artifact."""
     await asyncio.to_thread(check_tree, root, directory)
+    await asyncio.to_thread(check_vendored, directory)
     values = await asyncio.to_thread(_user_values, root, directory, options)
     request = orjson.dumps(
         {

@@ -10,9 +10,11 @@ import pytest
 
 from gitmoor.commands.operations import sync_now
 from gitmoor.ledger import Ledger
+from gitmoor.model import InventoryEntry, inventory
 from gitmoor.model.record import Result
 from gitmoor.reconcile import conditions as cond
-from gitmoor.reconcile import pipeline
+from gitmoor.reconcile import pipeline, status
+from gitmoor.reconcile.outcome import Outcome
 from testenv.gitserver import GitServers
 from testenv.wait import eventually
 from tests.integration.agent.harness import AgentHarness
@@ -278,3 +280,22 @@ async def test_a_crashing_reconcile_ends_failed_and_recovers(
     # The backoff brings it back once the cause is gone; no restart needed.
     monkeypatch.setattr(pipeline, "run", real_run)
     await harness.wait_applied("app", sha, within=60)
+
+
+async def test_the_status_of_a_sync_of_fifty_thousand_objects_is_accepted(
+    harness: AgentHarness, unique_name: str
+) -> None:
+    # One file of 50,000 objects once applied, then the status write exceeded the API server's
+    # limit and was retried for ever: the inventory was never written.
+    ns = harness.namespace
+    await harness.sync("big", "repo", suspend=True)  # the agent leaves a suspended Sync alone
+    many = tuple(InventoryEntry(f"_ConfigMap_{ns}_object-{i:05d}", "v1") for i in range(50_000))
+    outcome = Outcome(revision="main@sha1:" + "a" * 40, applied=True, inventory=many)
+    new = status.sync_status({}, 1, outcome, wait=False)
+
+    await harness.kube.patch_merge(API, "Sync", "big", ns, {"status": new}, subresource="status")
+
+    stored = await harness.get("Sync", "big")
+    assert stored is not None
+    assert inventory.decode(stored["status"]["inventory"]) == list(many)
+    assert stored["status"]["inventory"]["count"] == 50_000

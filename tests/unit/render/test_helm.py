@@ -313,3 +313,61 @@ def test_gitmoor_render_does_not_print_a_file_reached_through_chained_links(
     assert "files/ext/k" in done.stderr
     assert "symlink leading outside the source" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def _dependent_chart(tree) -> Path:
+    return tree(
+        {
+            "app/Chart.yaml": """
+            apiVersion: v2
+            name: app
+            version: 1.0.0
+            dependencies:
+              - name: redis
+                version: 19.0.0
+                repository: https://charts.example.com
+              - name: common
+                version: 2.0.0
+                repository: https://charts.example.com
+            """,
+            "app/templates/cm.yaml": CONFIGMAP,
+        }
+    )
+
+
+async def test_a_chart_whose_dependencies_are_not_vendored_is_refused(tree) -> None:
+    # Helm's SDK would render the rest and say nothing: a Sync would prune the database.
+    root = _dependent_chart(tree)
+
+    with pytest.raises(RenderError) as caught:
+        await render(root, "app", RenderOptions(release_name="r", namespace="n"))
+
+    assert caught.value.file == "Chart.yaml"
+    assert "redis 19.0.0 from https://charts.example.com" in str(caught.value)
+    assert "common 2.0.0" in str(caught.value)
+    assert "helm dependency build" in str(caught.value)
+
+
+async def test_vendored_dependencies_as_directories_or_archives_render(
+    tree, tmp_path: Path
+) -> None:
+    root = _dependent_chart(tree)
+    redis = root / "app" / "charts" / "redis"
+    (redis / "templates").mkdir(parents=True)
+    (redis / "Chart.yaml").write_text("apiVersion: v2\nname: redis\nversion: 19.0.0\n")
+    (redis / "templates" / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: redis}\n"
+    )
+    common = tmp_path / "common"
+    common.mkdir()
+    (common / "Chart.yaml").write_text(
+        "apiVersion: v2\nname: common\nversion: 2.0.0\ntype: library\n"
+    )
+    shutil.make_archive(str(root / "app" / "charts" / "common-2.0.0"), "gztar", tmp_path, "common")
+    (root / "app" / "charts" / "common-2.0.0.tar.gz").rename(
+        root / "app" / "charts" / "common-2.0.0.tgz"
+    )
+
+    rendered = await render(root, "app", RenderOptions(release_name="r", namespace="n"))
+
+    assert sorted(m.ref.name for m in rendered.manifests) == ["cm", "redis"]

@@ -1,0 +1,76 @@
+"""A chart's dependencies must be in its `charts/` directory before it renders: without them
+Helm's SDK renders the rest and says nothing, and a Sync would prune the missing part."""
+
+from __future__ import annotations
+
+import tarfile
+from pathlib import Path
+from typing import Any
+
+from gitmoor.errors import RenderError
+from gitmoor.render.documents import load_single
+
+
+def check_vendored(chart: Path) -> None:
+    """Raise RenderError naming every dependency of `chart` (Chart.yaml, or requirements.yaml
+    of an apiVersion v1 chart) that `charts/` does not hold, as a directory or an archive."""
+    wanted = _dependencies(chart)
+    if not wanted:
+        return
+    present = _vendored(chart / "charts")
+    missing = [d for d in wanted if str(d.get("name", "")) not in present]
+    if not missing:
+        return
+    listed = ", ".join(
+        f"{d.get('name')} {d.get('version', '')} from {d.get('repository', '?')}".strip()
+        for d in missing
+    )
+    raise RenderError(
+        f"dependencies not in charts/: {listed}. Vendor them (`helm dependency build`) and "
+        "commit charts/; nothing was rendered",
+        file="Chart.yaml",
+    )
+
+
+def _dependencies(chart: Path) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for name in ("Chart.yaml", "requirements.yaml"):
+        path = chart / name
+        if not path.is_file():
+            continue
+        loaded = load_single(path.read_bytes(), name)
+        if isinstance(loaded, dict):
+            found += [d for d in loaded.get("dependencies") or [] if isinstance(d, dict)]
+    return found
+
+
+def _vendored(charts: Path) -> set[str]:
+    """Names of the charts in `charts/`: subdirectories and .tgz archives, by their Chart.yaml."""
+    names: set[str] = set()
+    if not charts.is_dir():
+        return names
+    for entry in charts.iterdir():
+        if entry.is_dir() and (entry / "Chart.yaml").is_file():
+            loaded = load_single((entry / "Chart.yaml").read_bytes(), "Chart.yaml")
+            if isinstance(loaded, dict) and loaded.get("name"):
+                names.add(str(loaded["name"]))
+        elif entry.suffix == ".tgz" and entry.is_file():
+            names |= _archived(entry)
+    return names
+
+
+def _archived(archive: Path) -> set[str]:
+    try:
+        with tarfile.open(archive, mode="r:gz") as tar:
+            for member in tar:
+                parts = member.name.split("/")
+                if len(parts) == 2 and parts[1] == "Chart.yaml" and member.isfile():
+                    handle = tar.extractfile(member)
+                    if handle is None:
+                        continue
+                    loaded = load_single(handle.read(1 << 20), "Chart.yaml")
+                    if isinstance(loaded, dict) and loaded.get("name"):
+                        return {str(loaded["name"])}
+    except (OSError, tarfile.TarError):
+        return set()
+    return set()
