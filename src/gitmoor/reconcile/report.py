@@ -521,15 +521,9 @@ def _notes(
         return [Note(NotificationKind.ROLLBACK, outcome.revision, reason, message, restored)]
     if outcome.error is not None:
         return [Note(NotificationKind.FAILURE, outcome.revision, reason, message)]
-    was_ready = next(
-        (
-            c.get("status") == "True"
-            for c in old.get("conditions") or []
-            if c.get("type") == cond.READY
-        ),
-        None,
-    )
-    if was_ready is False:
+    # A new Sync that waited for its source has nothing to recover from: it never ran.
+    was_ready = _ready(old).get("status")
+    if was_ready == "False" and old.get("lastAttemptedRevision"):
         return [Note(NotificationKind.RECOVERY, outcome.revision, reason, message)]
     return []
 

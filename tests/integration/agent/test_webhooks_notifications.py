@@ -5,26 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import orjson
 import pytest
-from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from gitmoor.notify import signature
 from gitmoor.reconcile import conditions as cond
 from testenv.gitserver import GitServers
-from testenv.ports import free_port
+from tests.integration.agent.conftest import NOTIFY_KEY
 from tests.integration.agent.harness import AgentHarness
 from tests.integration.agent.manifests import configmap
 
 pytestmark = [pytest.mark.cluster, pytest.mark.gitserver]
 
 KEY = b"ci-webhook-key"
-NOTIFY_KEY = b"notification-key"
 
 
 @pytest.fixture
@@ -118,36 +115,6 @@ async def test_signed_webhook_applies_a_push_without_waiting_for_the_interval(
     )
     assert samples[("gitmoor_sync_managed_objects", (("name", "app"), ("namespace", ns)))] == 1
     assert any(name == "gitmoor_kube_api_requests_total" for name, _ in samples)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
-    received: list[dict[str, Any]] = []
-
-    async def handle(request: web.Request) -> web.Response:
-        body = await request.read()
-        check = signature.verify(
-            [NOTIFY_KEY],
-            body,
-            timestamp=request.headers.get(signature.TIMESTAMP_HEADER, ""),
-            signature=request.headers.get(signature.SIGNATURE_HEADER, ""),
-            now=time.time(),
-        )
-        if check is not signature.Check.OK:
-            return web.Response(status=401)
-        received.append(orjson.loads(body))
-        return web.Response(status=204)
-
-    app = web.Application()
-    app.router.add_post("/notify", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}/notify", received
-    finally:
-        await runner.cleanup()
 
 
 async def test_failure_and_recovery_are_notified_signed(

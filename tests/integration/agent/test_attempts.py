@@ -1,0 +1,184 @@
+"""What counts as one attempt: a rollback is one record, one Event and one notification (never
+drift); a drift correction is an attempt of its own in the ledger, and one the API server
+refuses keeps the Sync not Ready until it succeeds."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from typing import Any
+
+import pytest
+
+from gitmoor.ledger import Ledger
+from gitmoor.model.record import Record, Result, Trigger
+from gitmoor.reconcile import conditions as cond
+from testenv.gitserver import GitServers
+from testenv.wait import eventually
+from tests.integration.agent.conftest import NOTIFY_KEY
+from tests.integration.agent.harness import AgentHarness
+from tests.integration.agent.manifests import UNSCHEDULABLE, configmap, deployment
+
+pytestmark = [pytest.mark.cluster, pytest.mark.gitserver]
+
+
+async def records(harness: AgentHarness, name: str) -> list[Record]:
+    assert harness.ledger_url is not None
+    async with await Ledger.open(harness.ledger_url) as ledger:
+        return await ledger.history(sync=name, namespace=harness.namespace)
+
+
+async def sync_events(harness: AgentHarness, name: str) -> list[dict[str, Any]]:
+    events = await harness.kube.list("v1", "Event", harness.namespace)
+    return [
+        e
+        for e in events
+        if e["involvedObject"]["kind"] == "Sync" and e["involvedObject"]["name"] == name
+    ]
+
+
+async def test_a_rollback_is_one_attempt_with_one_record_event_and_notification(
+    harness: AgentHarness,
+    git_servers: GitServers,
+    unique_name: str,
+    receiver: tuple[str, list[dict[str, Any]]],
+) -> None:
+    url, received = receiver
+    ns = harness.namespace
+    repo, tree = harness.repo(git_servers, unique_name)
+    files = {f"cm{i}.yaml": configmap(f"cm{i}", ns, v="1") for i in range(6)}
+    sha = tree.commit("healthy", {"web.yaml": deployment("web", ns), **files})
+    tree.push()
+    await harness.secret("notify-key", {"hmacKey": NOTIFY_KEY.decode()})
+    await harness.source("repo", repo.file_url)
+    sink = {"type": "webhook", "url": url, "secretRef": {"name": "notify-key"}}
+    await harness.sync("app", "repo", atomic=True, timeout="8s", notifications=[sink])
+    await harness.wait_applied("app", sha)
+    await harness.wait_condition("Sync", "app", cond.HEALTHY, "True")
+
+    bad = tree.commit(
+        "stuck", {"web.yaml": deployment("web", ns, image="nginx:1.28", extra_spec=UNSCHEDULABLE)}
+    )
+    tree.push()
+    await harness.wait_condition("Sync", "app", cond.READY, "False", reason="RolledBack")
+    # A later, known notification: once it is in, everything the rollback sent is too.
+    fixed = tree.commit("fixed", {"web.yaml": deployment("web", ns, image="nginx:1.28")})
+    tree.push()
+    await harness.wait_applied("app", fixed)
+    await eventually(
+        lambda: asyncio.sleep(0, received),
+        lambda got: any(n["kind"] == "recovery" for n in got),
+        within=30,
+        what="the recovery notification",
+    )
+
+    kinds = [n["kind"] for n in received]
+    assert kinds == ["rollback", "recovery"], received
+    reasons = [e["reason"] for e in await sync_events(harness, "app")]
+    assert reasons.count("RolledBack") == 1
+    assert not {"DriftCorrected", "HealthDegraded", "HealthRecovered"} & set(reasons), reasons
+    attempts = [r for r in await records(harness, "app") if r.revision.endswith(bad)]
+    assert [r.result for r in attempts] == [Result.ROLLED_BACK]
+    (rollback,) = attempts
+    # One entry per object: 7 objects, the Deployment configured (and put back), none counted
+    # twice.
+    assert rollback.configured == 1
+    assert rollback.created + rollback.configured + rollback.unchanged == 7
+    assert rollback.rolled_back_to is not None
+    assert rollback.rolled_back_to.endswith(sha)
+
+
+async def test_a_hand_edited_secret_from_string_data_is_put_back_and_recorded(
+    harness: AgentHarness, git_servers: GitServers, unique_name: str
+) -> None:
+    ns = harness.namespace
+    repo, tree = harness.repo(git_servers, unique_name)
+    secret = (
+        f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: {ns}\n"
+        "stringData:\n  password: from-git\n"
+    )
+    sha = tree.commit("a secret", {"secret.yaml": secret})
+    tree.push()
+    await harness.source("repo", repo.file_url)
+    await harness.sync("app", "repo")
+    await harness.wait_applied("app", sha)
+
+    edited = base64.b64encode(b"by-hand").decode()
+    await harness.kube.patch_merge("v1", "Secret", "db", ns, {"data": {"password": edited}})
+
+    live = await harness.wait_for_object(
+        "v1",
+        "Secret",
+        "db",
+        lambda s: base64.b64decode(s["data"]["password"]) == b"from-git",
+        within=30,
+    )
+    assert live["data"]["password"] != edited
+    corrections = await eventually(
+        lambda: records(harness, "app"),
+        lambda found: any(r.trigger is Trigger.DRIFT for r in found),
+        within=30,
+        what="the correction in the ledger",
+    )
+    (correction,) = [r for r in corrections if r.trigger is Trigger.DRIFT]
+    assert correction.result is Result.APPLIED
+    assert correction.revision.endswith(sha)
+    assert [(o.ref.kind, o.ref.name) for o in correction.objects] == [("Secret", "db")]
+    assert correction.configured == 1
+    # It deploys nothing new: `where`/`at` still see the apply of the revision.
+    assert correction.deployed_revision is None
+
+
+async def test_a_refused_correction_keeps_the_sync_not_ready_until_it_succeeds(
+    harness: AgentHarness, git_servers: GitServers, unique_name: str
+) -> None:
+    ns = harness.namespace
+    other = f"{ns}-held"
+    await harness.kube.apply(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": other}},
+        field_manager="gitmoor-tests",
+    )
+    # Holds the namespace in Terminating once it is deleted: writes into it are refused (403).
+    await harness.kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "blocker", "namespace": other, "finalizers": ["test/hold"]},
+        },
+        field_manager="gitmoor-tests",
+    )
+    repo, tree = harness.repo(git_servers, unique_name)
+    sha = tree.commit("v1", {"cm.yaml": configmap("app", other, v="1")})
+    tree.push()
+    await harness.source("repo", repo.file_url)
+    await harness.sync("app", "repo")
+    await harness.wait_applied("app", sha)
+    try:
+        await harness.kube.delete("v1", "Namespace", other)
+        sync = await harness.wait_condition(
+            "Sync", "app", cond.READY, "False", reason="DriftCorrectionFailed", within=60
+        )
+        message = (cond.get_condition(sync, cond.READY) or {})["message"]
+        assert f"ConfigMap/{other}/app" in message
+        assert "terminated" in message
+        found = await records(harness, "app")
+        assert any(r.trigger is Trigger.DRIFT and r.result is Result.FAILED for r in found)
+    finally:
+        await harness.kube.patch_merge(
+            "v1", "ConfigMap", "blocker", other, {"metadata": {"finalizers": None}}
+        )
+    await eventually(
+        lambda: harness.kube.get("v1", "Namespace", other),
+        lambda gone: gone is None,
+        within=60,
+        what="the namespace to be gone",
+    )
+    await harness.kube.apply(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": other}},
+        field_manager="gitmoor-tests",
+    )
+
+    # Retried with backoff, no commit and no restart: Ready again, the object back.
+    await harness.wait_condition("Sync", "app", cond.READY, "True", within=90)
+    assert await harness.kube.get("v1", "ConfigMap", "app", other) is not None
+    await harness.kube.delete("v1", "Namespace", other)
