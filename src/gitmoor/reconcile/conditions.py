@@ -30,7 +30,9 @@ def set_condition(
     """A new list with `type_` set; status None means Unknown."""
     text = "Unknown" if status is None else ("True" if status else "False")
     old = next((c for c in conditions if c.get("type") == type_), None)
-    when = old["lastTransitionTime"] if old and old.get("status") == text else now()
+    same = old is not None and old.get("status") == text
+    when = (old or {}).get("lastTransitionTime") if same else None
+    when = when or now()
     new = {
         "type": type_,
         "status": text,

@@ -4,6 +4,8 @@ needs an attempt and of which kind (decide), and when a revision prunes too much
 from __future__ import annotations
 
 import re
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +31,26 @@ from gitmoor.errors import (
     SourceConfigError,
     SourceUnavailableError,
 )
-from gitmoor.model import ObjectRef, Verdict
+from gitmoor.model import Action, ChangeSet, ObjectChange, ObjectRef, Verdict
+from gitmoor.model.record import Record, Result, Trigger
 from gitmoor.plan import over_prune_limit
-from gitmoor.reconcile import decide
+from gitmoor.reconcile import decide, report
+from gitmoor.reconcile.outcome import Outcome
 from gitmoor.reconcile.retry import RULES, classify
 from gitmoor.render.tools import RenderTimeoutError
 
 CASES = Path(__file__).parent / "cases"
 REF = ObjectRef("apps", "Deployment", "web", "web")
+RECORD = Record(
+    sync_namespace="web",
+    sync_name="app",
+    environment="prod",
+    cluster="east",
+    source_url="https://git.example.com/apps.git",
+    revision="main@sha1:new",
+    trigger=Trigger.INTERVAL,
+    started_at=datetime(2026, 12, 1, tzinfo=UTC),
+)
 
 
 def load(name: str) -> list[Any]:
@@ -195,3 +209,97 @@ def test_the_readme_shows_the_retry_table_the_agent_uses() -> None:
         "DependencyNotReady",
         "PinnedRevisionUnavailable",
     }, "the README shows reasons the table does not have"
+
+
+def _outcome(spec: dict[str, Any], revision: str) -> Outcome:
+    ref = ObjectRef("apps", "Deployment", "web", "web")
+    changes: list[ObjectChange] = []
+    if spec.get("wrote"):
+        changes.append(ObjectChange(ref, "apps/v1", Action.CONFIGURED))
+    if spec.get("kept"):
+        crd = ObjectRef("apiextensions.k8s.io", "CustomResourceDefinition", "", "w.example.com")
+        changes.append(ObjectChange(crd, "apiextensions.k8s.io/v1", Action.KEPT, message="used"))
+    error = build(spec["error"]) if spec.get("error") else None
+    return Outcome(
+        revision=revision,
+        changes=ChangeSet(tuple(changes)),
+        error=error,  # type: ignore[arg-type]
+        applied=error is None,
+        finished=time.time(),
+    )
+
+
+@pytest.mark.parametrize("case", load("report.yaml"))
+def test_report(case: dict[str, Any]) -> None:
+    old = case["old"]
+    status: dict[str, Any] = {
+        "conditions": [{"type": "Ready", "status": old["ready"], "reason": old["reason"]}],
+        "observedGeneration": 1,
+    }
+    if old["attempted"]:
+        status["lastAttemptedRevision"] = status["lastAppliedRevision"] = "main@sha1:old"
+    obj = {"metadata": {"name": "app", "namespace": "web", "generation": 1}, "status": status}
+    ctx = report.Context(obj=obj, interval=300.0, retry_interval=60.0, wait=True)
+    outcome = _outcome(case["outcome"], "main@sha1:new")
+    restored = None
+    if "restored" in case:
+        back = None
+        if case["restored"] != "none":
+            back = _outcome({"wrote": True}, "main@sha1:old")
+            if case["restored"] == "failed":
+                back.error = ApplyError([], transient=False)
+                back.applied = False
+        restored = report.Restored(back)
+    begun = RECORD if case.get("begun", True) else None
+    run = decide.Run(decide.Mode.FULL, new_content=bool(begun), asked=False)
+
+    got = report.finished(
+        ctx, run, outcome, begun=begun, unbegun=RECORD, restored=restored, healthy_revision=""
+    )
+
+    expect = case["expect"]
+    assert got.status is not None
+    ready = next(c for c in got.status["conditions"] if c["type"] == "Ready")
+    assert [ready["status"], ready["reason"]] == expect["ready"]
+    stalled = any(
+        c["type"] == "Stalled" and c["status"] == "True" for c in got.status["conditions"]
+    )
+    assert stalled == expect["stalled"]
+    assert [e.reason for e in got.events] == expect["events"]
+    assert [n.kind.value for n in got.notes] == expect["notes"]
+    if expect["record"] is None:
+        assert got.finish is None
+    else:
+        assert got.finish is not None
+        assert got.finish.result.value == expect["record"]
+    assert got.retry is not None
+    assert got.retry.delay == expect["retry"]
+    kept = any(c["type"] == "Kept" for c in got.status["conditions"])
+    assert kept == expect.get("kept", False)
+    assert not any(c["type"] == "Reconciling" for c in got.status["conditions"])
+
+
+def test_a_crash_ends_failed_with_its_record_finished() -> None:
+    obj = {
+        "metadata": {"name": "app", "namespace": "web", "generation": 2},
+        "status": {
+            "conditions": [
+                {"type": "Ready", "status": "Unknown", "reason": "Progressing"},
+                {"type": "Reconciling", "status": "True", "reason": "Progressing"},
+            ]
+        },
+    }
+
+    got = report.crashed(obj, KeyError("spec"), begun=RECORD, failures=2, interval=300.0)
+
+    assert got.status is not None
+    types = {c["type"]: c for c in got.status["conditions"]}
+    assert "Reconciling" not in types
+    assert types["Ready"]["status"] == "False"
+    assert types["Ready"]["reason"] == "ReconciliationFailed"
+    assert "KeyError" in types["Ready"]["message"]
+    assert got.finish is not None
+    assert got.finish.result is Result.FAILED
+    assert [n.kind.value for n in got.notes] == ["failure"]
+    assert got.retry is not None
+    assert got.retry.delay == 8  # the third consecutive failure
