@@ -268,3 +268,8 @@ class PruneBlockedError(PermanentError):
         super().__init__(message)
         self.pruned = pruned
         self.inventory = inventory
+
+
+class CrossNamespaceRefError(PermanentError):
+    """A Sync names a GitSource of another namespace that does not grant it access, while the
+    agent refuses cross-namespace references."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitmoor.errors import GitmoorError, UnknownKindError
+from gitmoor.errors import GitmoorError, KubeApiError, UnknownKindError
 from gitmoor.kube import Kube
 from gitmoor.model.labels import owned_by
 
@@ -45,6 +45,9 @@ async def crd_in_use(kube: Kube, crd: dict[str, Any], owner_name: str, owner_nam
         items = await kube.list(api_version, kind, "")
     except UnknownKindError:
         return ""
+    except GitmoorError as err:
+        # Not allowed to look (a tenant's identity), or the server failed: keep it.
+        return f"cannot tell whether others use it: {err}"
     others = [{**i, "kind": kind} for i in items if not owned_by(i, owner_name, owner_namespace)]
     if not others:
         return ""
@@ -56,13 +59,21 @@ async def namespace_in_use(
 ) -> str:
     """Why the Namespace must stay (objects in it that are not this Sync's), or ''."""
     found: list[dict[str, Any]] = []
-    for api_version, kind in await kube.namespaced_kinds():
+    try:
+        kinds = await kube.namespaced_kinds()
+    except GitmoorError as err:
+        return f"cannot tell whether others use it: {err}"
+    for api_version, kind in kinds:
         if (api_version, kind) in _RECORDS:
             continue
         try:
             items = await kube.list(api_version, kind, namespace)
-        except (UnknownKindError, GitmoorError):
-            continue  # not listable: it cannot be judged, and the API server will say so
+        except KubeApiError as err:
+            if err.status == 403:
+                return f"cannot tell whether others use it: {err}"
+            continue  # an aggregated API that is down holds nothing a deletion would take
+        except GitmoorError:
+            continue  # the kind went away meanwhile
         found.extend(
             {**i, "apiVersion": api_version, "kind": kind}
             for i in items

@@ -39,6 +39,10 @@ async def prune(
                 live = await kube.get(e.api_version, ref.kind, ref.name, ref.namespace)
             except UnknownKindError:
                 return  # its CRD went away, and the object with it
+            except KubeApiError as err:
+                # Not even allowed to look (a tenant's ServiceAccount): certainly not to delete.
+                changes.append(ObjectChange(ref, e.api_version, Action.FAILED, message=err.detail))
+                return
             if live is None:
                 return
             if not owned_by(live, owner_name, owner_namespace):

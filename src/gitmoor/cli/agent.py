@@ -18,6 +18,7 @@ from gitmoor.ledger import IN_CLUSTER_URL, local_default
 from gitmoor.ledger.times import parse_age
 from gitmoor.model.config import ConfigError, Resource, load_documents
 from gitmoor.model.notifications import Provider, PushEvent
+from gitmoor.reconcile.tenancy import Tenancy
 from gitmoor.server.app import serve
 from gitmoor.server.hooks import CachedSecrets, HookReceiver, secret_values
 
@@ -34,7 +35,9 @@ def run(
     kubeconfig: str | None = KUBECONFIG,
     context: str | None = CONTEXT,
     watch_namespace: str = typer.Option(
-        "", "--watch-namespace", help="Only reconcile resources in this namespace (default: all)."
+        "",
+        "--watch-namespace",
+        help="Only reconcile resources in these namespaces, comma-separated (default: all).",
     ),
     concurrency: int = typer.Option(4, min=1, help="Syncs reconciled at once."),
     cache_dir: Path = typer.Option(None, "--cache-dir", help="Where Git checkouts are kept."),
@@ -72,6 +75,18 @@ def run(
     environment: str = typer.Option(
         "", "--environment", help="Default environment of Syncs in the ledger (default: cluster)."
     ),
+    default_service_account: str = typer.Option(
+        None,
+        "--default-service-account",
+        help="Syncs that set no serviceAccountName act as this ServiceAccount of their own "
+        "namespace (default: as the agent).",
+    ),
+    no_cross_namespace_refs: bool = typer.Option(
+        False,
+        "--no-cross-namespace-refs",
+        help="Refuse a Sync that names a GitSource of another namespace, unless that GitSource "
+        "lists the Sync's namespace in spec.accessFrom.",
+    ),
     log_level: str = typer.Option("info", "--log-level"),
     log_format: str = typer.Option("auto", "--log-format", help="json, console or auto."),
 ) -> None:
@@ -98,6 +113,10 @@ def run(
         ledger_retention=_age(ledger_retention),
         cluster=cluster_name or context or "default",
         environment=environment,
+        tenancy=Tenancy(
+            default_service_account=default_service_account or None,
+            cross_namespace_refs=not no_cross_namespace_refs,
+        ),
     )
 
     async def main() -> int:

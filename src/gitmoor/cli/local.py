@@ -65,12 +65,29 @@ def install(
         None, "--ledger-volume", help="Size of a PersistentVolumeClaim for the ledger, e.g. 1Gi."
     ),
     storage_class: str = typer.Option(None, "--storage-class", help="StorageClass of that claim."),
+    tenancy: str = typer.Option(
+        "cluster-admin",
+        "--tenancy",
+        help="cluster-admin: the agent applies with its own rights; strict: it only reads and "
+        "impersonates, each Sync acting as a ServiceAccount of its namespace.",
+    ),
     kubeconfig: str | None = KUBECONFIG,
     context: str | None = CONTEXT,
 ) -> None:
     """Install gitmoor (CRDs, RBAC, the agent Deployment), or print it with --export."""
+    if tenancy not in installer.TENANCY_MODES:
+        err.print(
+            f"[red]error:[/red] --tenancy {tenancy!r}: choose "
+            f"{' or '.join(installer.TENANCY_MODES)}",
+            highlight=False,
+        )
+        raise typer.Exit(2)
     objects = installer.manifests(
-        namespace=namespace, image=image, ledger_volume=ledger_volume, storage_class=storage_class
+        namespace=namespace,
+        image=image,
+        ledger_volume=ledger_volume,
+        storage_class=storage_class,
+        tenancy=tenancy,
     )
     if export:
         typer.echo(installer.render_yaml(objects), nl=False)

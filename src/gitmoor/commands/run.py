@@ -4,10 +4,11 @@ to stop."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import socket
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import structlog
 
 from gitmoor import memory
-from gitmoor.errors import GitmoorError, UnknownKindError
+from gitmoor.errors import GitmoorError, KubeApiError, UnknownKindError
 from gitmoor.health import wait_healthy
 from gitmoor.kube import Kube
 from gitmoor.ledger import Ledger
@@ -24,6 +25,8 @@ from gitmoor.model.config import Resource, to_document
 from gitmoor.model.crds import crds
 from gitmoor.reconcile.agent import Agent, AgentOptions
 from gitmoor.reconcile.leader import LeaderElector
+from gitmoor.reconcile.snapshots import KEY_FIELD, KEY_SECRET, new_key
+from gitmoor.reconcile.tenancy import Tenancy
 
 log = structlog.get_logger("gitmoor.run")
 
@@ -48,6 +51,7 @@ class RunOptions:
     ledger_retention: float | None = None  # seconds; records older than this are pruned
     cluster: str = "default"
     environment: str = ""
+    tenancy: Tenancy = field(default_factory=Tenancy)
 
 
 async def connect(kubeconfig: Path | None, context: str | None) -> Kube:
@@ -140,7 +144,8 @@ async def run_agent(
                     # when it stopped (or crashed) are marked interrupted here, never lost.
                     ledger = await Ledger.open(options.ledger_url, cluster=options.cluster)
                     tasks.append(asyncio.create_task(_retain(ledger, options.ledger_retention)))
-                if not await _lead(kube, options, ledger, elector, stop, readiness):
+                key = await snapshot_key(kube, options.lease_namespace)
+                if not await _lead(kube, options, ledger, elector, stop, readiness, key):
                     break
                 # An API server outage or a rival: everything in flight was cancelled; wait
                 # for the lease again and start afresh from the cluster's state.
@@ -163,6 +168,7 @@ async def _lead(
     elector: LeaderElector | None,
     stop: asyncio.Event,
     readiness: Readiness | None,
+    key: bytes,
 ) -> bool:
     """Reconcile while leading; True when leadership was lost (rather than `stop` set)."""
     agent = Agent(
@@ -174,6 +180,8 @@ async def _lead(
             ledger=ledger,
             cluster=options.cluster,
             environment=options.environment,
+            tenancy=options.tenancy,
+            snapshot_key=key,
         ),
     )
     if readiness is not None:
@@ -200,6 +208,34 @@ async def _lead(
         if readiness is not None and readiness.agent is agent:
             readiness.agent = None
     return lost.is_set() and not stop.is_set()
+
+
+async def snapshot_key(kube: Kube, namespace: str) -> bytes:
+    """The key that seals rollback snapshots, kept in a Secret of the agent's namespace so a
+    restarted agent (or its successor) can still open them; created on first use."""
+    secret = await kube.get("v1", "Secret", KEY_SECRET, namespace)
+    if secret is None:
+        try:
+            secret = await kube.create(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "metadata": {"name": KEY_SECRET, "namespace": namespace},
+                    "type": "Opaque",
+                    "data": {KEY_FIELD: base64.b64encode(new_key()).decode()},
+                }
+            )
+        except KubeApiError as err:
+            if err.status != 409:
+                raise
+            secret = await kube.get("v1", "Secret", KEY_SECRET, namespace)  # a rival made it
+    key = base64.b64decode(((secret or {}).get("data") or {}).get(KEY_FIELD, ""))
+    if len(key) != 32:
+        raise GitmoorError(
+            f"Secret {namespace}/{KEY_SECRET} holds no 32-byte `{KEY_FIELD}`: delete it to have "
+            "a new one made (rollback snapshots sealed with the old key are then dropped)"
+        )
+    return key
 
 
 async def _retain(ledger: Ledger, retention: float | None) -> None:

@@ -37,6 +37,11 @@ UID = 65532
 _DATA = "/var/lib/gitmoor"
 
 _PART_OF = {"app.kubernetes.io/part-of": NAME}
+STRICT = "strict"
+TENANCY_MODES = ("cluster-admin", STRICT)
+# Strict tenancy: a Sync acts as its namespace's `default` ServiceAccount unless it names one,
+# and may not use another namespace's GitSource unless that one grants it.
+STRICT_ARGS = ("--default-service-account=default", "--no-cross-namespace-refs")
 _SELECTOR = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/component": "agent"}
 
 
@@ -46,6 +51,7 @@ def manifests(
     image: str = DEFAULT_IMAGE,
     ledger_volume: str | None = None,
     storage_class: str | None = None,
+    tenancy: str = "cluster-admin",
 ) -> list[dict[str, Any]]:
     """CRDs, Namespace, ServiceAccount, RBAC, Service and the agent Deployment.
 
@@ -53,19 +59,25 @@ def manifests(
     `ledger_volume` (a size such as `1Gi`) the ledger gets a PersistentVolumeClaim of that size
     (of `storage_class`, else the cluster's default class) instead of an emptyDir.
     """
+    if tenancy not in TENANCY_MODES:
+        raise ValueError(f"tenancy {tenancy!r}: choose one of {', '.join(TENANCY_MODES)}")
+    strict = tenancy == STRICT
     claim = [_data_claim(namespace, ledger_volume, storage_class)] if ledger_volume else []
+    # Strict: no cluster-admin. The agent reads everything (discovery, the drift watch) and
+    # writes only its own resources; every Sync acts as a ServiceAccount of its namespace.
+    apply_binding = [] if strict else [_apply_binding(namespace)]
     return [
         *(_kept_on_prune(crd) for crd in crds()),
         _namespace(namespace),
         _service_account(namespace),
-        _agent_cluster_role(),
+        _agent_cluster_role(strict=strict),
         _cluster_role_binding(NAME, NAME, namespace),
         _leader_election_role(namespace),
         _leader_election_binding(namespace),
-        _apply_binding(namespace),
+        *apply_binding,
         *claim,
         _service(namespace),
-        _deployment(namespace, image, persistent=bool(ledger_volume)),
+        _deployment(namespace, image, persistent=bool(ledger_volume), strict=strict),
     ]
 
 
@@ -95,12 +107,19 @@ def _service_account(namespace: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(NAME, namespace)}
 
 
-def _agent_cluster_role() -> dict[str, Any]:
+def _agent_cluster_role(*, strict: bool = False) -> dict[str, Any]:
+    tenancy = [
+        # Discovery and the drift watch: the agent itself only reads.
+        {"apiGroups": ["*"], "resources": ["*"], "verbs": ["get", "list", "watch"]},
+        # Each Sync's writes are made as a ServiceAccount of its namespace.
+        {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["impersonate"]},
+    ]
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRole",
         "metadata": _meta(NAME),
         "rules": [
+            *(tenancy if strict else []),
             {
                 "apiGroups": [GROUP],
                 "resources": ["gitsources", "syncs"],
@@ -151,7 +170,9 @@ def _leader_election_role(namespace: str) -> dict[str, Any]:
                 "apiGroups": ["coordination.k8s.io"],
                 "resources": ["leases"],
                 "verbs": ["get", "create", "update"],
-            }
+            },
+            # The key that seals rollback snapshots, made on first start.
+            {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},
         ],
     }
 
@@ -211,14 +232,16 @@ def _data_claim(namespace: str, size: str, storage_class: str | None) -> dict[st
     }
 
 
-def _deployment(namespace: str, image: str, *, persistent: bool) -> dict[str, Any]:
+def _deployment(
+    namespace: str, image: str, *, persistent: bool, strict: bool = False
+) -> dict[str, Any]:
     labels = {**_PART_OF, **_SELECTOR}
     container = {
         "name": NAME,
         "image": image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["gitmoor"],
-        "args": ["run"],
+        "args": ["run", *(STRICT_ARGS if strict else ())],
         "env": [
             # Leader election: the Lease lives in the agent's namespace, held by the pod's name.
             _field_env("GITMOOR_NAMESPACE", "metadata.namespace"),

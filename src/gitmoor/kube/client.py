@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import copy
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -93,6 +94,7 @@ class Kube:
         self._discovery_lock = asyncio.Lock()
         self._session: aiohttp.ClientSession | None = None
         self._fence: Callable[[str, str], None] | None = None
+        self._as: dict[str, str] = {}  # impersonation headers of this view
         rest = self._api.rest_client
         self._options: dict[str, Any] = {}
         if rest.proxy:
@@ -172,7 +174,7 @@ class Kube:
         content_type: str = "application/json",
         timeout: aiohttp.ClientTimeout,
     ) -> aiohttp.ClientResponse:
-        headers = {**_ANY, "User-Agent": _USER_AGENT}
+        headers = {**_ANY, "User-Agent": _USER_AGENT, **self._as}
         if data is not None:
             headers["Content-Type"] = content_type
         # Bearer tokens (static, from a file, or from an exec plugin) are refreshed here.
@@ -188,6 +190,20 @@ class Kube:
             )
         except (aiohttp.ClientConnectionError, TimeoutError, OSError) as err:
             raise self._unreachable(method, err) from err
+
+    def impersonating(self, user: str) -> Kube:
+        """A view of this client whose every request acts as `user` (Kubernetes
+        impersonation): the same connection pool, discovery cache and write fence. For a
+        ServiceAccount (`system:serviceaccount:<ns>:<name>`) the API server adds its groups."""
+        view = copy.copy(self)
+        view._session = self._pool()  # one pool: created here if not yet, then shared
+        view._as = {"Impersonate-User": user}
+        return view
+
+    @property
+    def user(self) -> str | None:
+        """Whom this view impersonates (None: the client's own identity)."""
+        return self._as.get("Impersonate-User")
 
     def fence(self, check: Callable[[str, str], None] | None) -> None:
         """Call `check(method, path)` before every write; it raises to refuse one."""

@@ -123,6 +123,11 @@ class GitSourceSpec(_Model):
     ignore: str | None = Field(
         default=None, description="gitignore-style patterns of paths to leave out of the artifact."
     )
+    access_from: list[NamespaceName] = Field(
+        default_factory=list,
+        description="Other namespaces whose Syncs may use this source when the agent refuses "
+        "cross-namespace references (--no-cross-namespace-refs).",
+    )
     suspend: bool = False
 
     @model_validator(mode="after")
@@ -233,6 +238,12 @@ class SyncSpec(_Model):
     health_checks: list[ObjectReference] = Field(default_factory=list)
     depends_on: list[SyncReference] = Field(default_factory=list)
     target_namespace: NamespaceName | None = None
+    service_account_name: Name | None = Field(
+        default=None,
+        description="Every dry run, apply, prune and health read of this Sync acts as this "
+        "ServiceAccount of the Sync's namespace (impersonation): a tenant gets only what its "
+        "RBAC grants. Default: the agent's --default-service-account, else the agent itself.",
+    )
     force: bool = Field(
         default=False,
         description="Delete and recreate objects whose immutable fields changed.",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextvars
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +37,10 @@ from gitmoor.reconcile.outcome import Stage
 from gitmoor.reconcile.publish import Publisher
 from gitmoor.reconcile.queue import WorkQueue
 from gitmoor.reconcile.retry import jittered
-from gitmoor.reconcile.snapshots import SnapshotStore
+from gitmoor.reconcile.snapshots import SnapshotStore, new_key
 from gitmoor.reconcile.source import SourceReconciler
 from gitmoor.reconcile.sync import Placement, SyncReconciler
+from gitmoor.reconcile.tenancy import Tenancy
 
 log = structlog.get_logger("gitmoor.agent")
 
@@ -52,13 +53,17 @@ _CRASH_INTERVAL = 300.0  # the cap of the backoff after a crash, when the spec c
 class AgentOptions:
     cache_dir: Path
     concurrency: int = 4
-    namespace: str = ""  # watch one namespace; empty: all
+    namespace: str = ""  # watch these namespaces (comma-separated); empty: all
     shutdown_grace: float = 20.0
     ledger: Ledger | None = None
     # While the watch covers a Sync, its unchanged revision is fully re-planned only this often.
     full_resync: float = 3600.0
     cluster: str = "default"
     environment: str = ""
+    tenancy: Tenancy = field(default_factory=Tenancy)
+    # Seals the rollback snapshots on disk; kept in a Secret by `gitmoor run` (a key of this
+    # process alone when none is given: snapshots then do not outlive it).
+    snapshot_key: bytes = field(default_factory=new_key)
 
 
 class Agent:
@@ -78,11 +83,17 @@ class Agent:
             self.drift,
             EventRecorder(kube),
             self.notifier,
-            SnapshotStore(options.cache_dir / "healthy"),
+            SnapshotStore(options.cache_dir / "healthy", options.snapshot_key),
             options.ledger,
         )
         self.sources = SourceReconciler(
-            kube, self.cache, self.memory, self.publish, options.cache_dir, self._new_artifact
+            kube,
+            self.cache,
+            self.memory,
+            self.publish,
+            options.cache_dir,
+            self._new_artifact,
+            options.tenancy,
         )
         self.syncs = SyncReconciler(
             kube,
@@ -95,8 +106,9 @@ class Agent:
             Placement(options.cluster, options.environment, options.full_resync),
             self.enqueue,
             self._later,
+            options.tenancy,
         )
-        self._listed: set[str] = set()
+        self._listed: set[tuple[str, str]] = set()
 
     @property
     def synced(self) -> asyncio.Event:
@@ -111,8 +123,9 @@ class Agent:
         try:
             async with asyncio.TaskGroup() as group:
                 watchers = [
-                    group.create_task(self._informer("GitSource")),
-                    group.create_task(self._informer("Sync")),
+                    group.create_task(self._informer(kind, namespace))
+                    for kind in ("GitSource", "Sync")
+                    for namespace in self.namespaces
                 ]
                 dispatcher = group.create_task(self._dispatch(gate))
                 await stop.wait()
@@ -147,17 +160,24 @@ class Agent:
             await asyncio.wait(pending, timeout=5)
 
     # -- watching ----------------------------------------------------------------------------
-    async def _informer(self, kind: str) -> None:
+    @property
+    def namespaces(self) -> tuple[str, ...]:
+        """The namespaces watched: `options.namespace` is one, several (comma-separated), or
+        empty for all."""
+        return tuple(n.strip() for n in self.options.namespace.split(",") if n.strip()) or ("",)
+
+    async def _informer(self, kind: str, namespace: str) -> None:
         async def listed(items: list[Obj]) -> None:
             seen = set()
             for obj in items:
                 key = key_of(obj)
                 seen.add(key)
                 self._observe(key, obj)
-            for key in [k for k in self.cache.keys(kind) if k not in seen]:
+            mine = [k for k in self.cache.keys(kind) if not namespace or k.namespace == namespace]
+            for key in [k for k in mine if k not in seen]:
                 self._gone(key)
-            self._listed.add(kind)
-            if self._listed >= {"GitSource", "Sync"}:
+            self._listed.add((kind, namespace))
+            if len(self._listed) == 2 * len(self.namespaces):
                 self.cache.synced.set()
 
         async def changed(event: WatchEvent) -> None:
@@ -171,7 +191,7 @@ class Agent:
             self.kube,
             API_VERSION,
             kind,
-            namespace=self.options.namespace,
+            namespace=namespace,
             on_list=listed,
             on_event=changed,
         )

@@ -288,8 +288,9 @@ async def _converge(
             kube, the_plan.prune, owner_name=owner.name, owner_namespace=owner.namespace
         )
         outcome.changes = outcome.changes + pruned
-        # Kept because others still use them: tried again at the next attempt.
-        kept = {c.ref for c in pruned.changes if c.action is Action.KEPT}
+        # Kept because others still use them, or refused (a tenant may not delete what it
+        # could not have created): still there, so still ours to try again next time.
+        kept = {c.ref for c in pruned.changes if c.action in (Action.KEPT, Action.FAILED)}
         if kept:
             held = [e for e in the_plan.prune if e.ref in kept]
             outcome.inventory = tuple(sorted({*the_plan.inventory, *held}, key=_id))

@@ -106,6 +106,7 @@ class Context:
     retry_interval: float | None
     wait: bool
     failures: int = 0
+    atomic: bool = False  # only atomic Syncs keep a snapshot to roll back to
 
     @property
     def old(self) -> dict[str, Any]:
@@ -212,7 +213,8 @@ def finished(
     if outcome.error is None:
         drift, tracked = DriftAction.TRACK, outcome.tracked
         reported = dict(outcome.drifted) if detect else {}
-        if outcome.desired and not detect and healthy_revision != outcome.revision:
+        fresh = healthy_revision != outcome.revision
+        if ctx.atomic and outcome.desired and not detect and fresh:
             snapshot = Snapshot(outcome.revision, outcome.desired)
         new = st.sync_status(old, generation, outcome, wait=ctx.wait, handled=ctx.requested)
         new = st.with_drift(new, generation, reported)
@@ -230,6 +232,10 @@ def finished(
             if kept.action is Action.KEPT:
                 message = f"not pruned {kept.ref.subject}: {kept.message}"
                 events.append(Event(WARNING, "PruneKept", message))
+            elif kept.action is Action.FAILED:
+                # Only prune reports failures in a successful attempt: its deletes were refused.
+                message = f"could not prune {kept.ref.subject}: {kept.message}"
+                events.append(Event(WARNING, "PruneFailed", message))
     elif restored is not None:
         new = st.rolled_back(old, generation, outcome, restored.outcome, handled=ctx.requested)
         back = restored.outcome

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from gitmoor.errors import (
     ApplyError,
     CrashError,
+    CrossNamespaceRefError,
     DependencyCycleError,
     DryRunError,
     EmptyRevisionError,
@@ -72,6 +73,7 @@ RULES: tuple[Rule, ...] = (
     Rule(CrashError, "ReconciliationFailed", False, Delay.BACKOFF, note="a bug: any exception"),
     Rule(NotReadyError, "", False, Delay.NOT_READY, note="source, dependency, pinned commit"),
     Rule(DependencyCycleError, "DependencyCycle", True, Delay.NEVER),
+    Rule(CrossNamespaceRefError, "CrossNamespaceRefRefused", True, Delay.INTERVAL),
     Rule(RenderTimeoutError, "BuildFailed", False, Delay.BACKOFF, note="kustomize/Helm timed out"),
     Rule(RenderError, "BuildFailed", True, Delay.INTERVAL),
     Rule(RenderErrors, "BuildFailed", True, Delay.INTERVAL),

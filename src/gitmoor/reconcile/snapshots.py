@@ -1,5 +1,11 @@
-"""The last healthy revision of each Sync, kept on the agent's disk as the objects that were
-sent, so a rollback needs neither Git nor a render."""
+"""The last healthy revision of each atomic Sync, kept on the agent's disk as the objects that
+were sent, so a rollback needs neither Git nor a render.
+
+Those objects include Secrets from the repository (decrypted SOPS files among them), so a
+snapshot is never plaintext on disk: each file is sealed with AES-256-GCM under a key the agent
+keeps in a Kubernetes Secret (`KEY_SECRET` in its own namespace), the Sync's name bound in as
+associated data so one Sync's file cannot stand in for another's.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+KEY_SECRET = "gitmoor-snapshot-key"  # noqa: S105 - the Secret's name, not a value
+KEY_FIELD = "key"
+_NONCE = 12
+_MAGIC = b"gmsnap1\n"  # a sealed file; anything else (an old plaintext one) is dropped
 
 
 @dataclass(frozen=True)
@@ -19,42 +32,66 @@ class Snapshot:
     objects: list[dict[str, Any]]
 
 
+def new_key() -> bytes:
+    return AESGCM.generate_key(bit_length=256)
+
+
 class SnapshotStore:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, key: bytes) -> None:
+        if len(key) != 32:
+            raise ValueError("a snapshot key is 32 bytes")
         self.directory = directory
+        self._seal = AESGCM(key)
 
     def _path(self, namespace: str, name: str) -> Path:
         digest = hashlib.sha256(f"{namespace}/{name}".encode()).hexdigest()[:24]
-        return self.directory / f"{digest}.json"
+        return self.directory / f"{digest}.snap"
 
     def save(self, namespace: str, name: str, snapshot: Snapshot) -> None:
-        """Write atomically and privately: the objects may include Secrets from the repository."""
+        """Write sealed, atomically and privately."""
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         target = self._path(namespace, name)
-        data = orjson.dumps(
-            {
-                "sync": f"{namespace}/{name}",
-                "revision": snapshot.revision,
-                "objects": snapshot.objects,
-            }
-        )
+        plain = orjson.dumps({"revision": snapshot.revision, "objects": snapshot.objects})
+        nonce = os.urandom(_NONCE)
+        sealed = _MAGIC + nonce + self._seal.encrypt(nonce, plain, _bound(namespace, name))
         fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".snapshot-")
         try:
             with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
+                handle.write(sealed)
                 handle.flush()
                 os.fsync(handle.fileno())
             Path(tmp).replace(target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        # Snapshots written in plaintext by an older agent go at the first new one.
+        self._legacy(namespace, name).unlink(missing_ok=True)
 
     def load(self, namespace: str, name: str) -> Snapshot | None:
+        """The snapshot, or None when there is none or it cannot be opened with this key (a
+        new key, a damaged file): a rollback then says it has nothing to restore."""
+        self._legacy(namespace, name).unlink(missing_ok=True)
         try:
-            raw = orjson.loads(self._path(namespace, name).read_bytes())
-        except (OSError, orjson.JSONDecodeError):
+            sealed = self._path(namespace, name).read_bytes()
+        except OSError:
+            return None
+        if not sealed.startswith(_MAGIC):
+            return None
+        body = sealed[len(_MAGIC) :]
+        try:
+            plain = self._seal.decrypt(body[:_NONCE], body[_NONCE:], _bound(namespace, name))
+            raw = orjson.loads(plain)
+        except (InvalidTag, ValueError, orjson.JSONDecodeError):
             return None
         return Snapshot(str(raw["revision"]), list(raw["objects"]))
 
     def delete(self, namespace: str, name: str) -> None:
         self._path(namespace, name).unlink(missing_ok=True)
+        self._legacy(namespace, name).unlink(missing_ok=True)
+
+    def _legacy(self, namespace: str, name: str) -> Path:
+        return self._path(namespace, name).with_suffix(".json")
+
+
+def _bound(namespace: str, name: str) -> bytes:
+    return f"gitmoor snapshot of Sync {namespace}/{name}".encode()

@@ -20,6 +20,7 @@ from gitmoor.reconcile import report
 from gitmoor.reconcile.cache import Cache
 from gitmoor.reconcile.memory import Key, Memory
 from gitmoor.reconcile.publish import Publisher
+from gitmoor.reconcile.tenancy import Tenancy
 from gitmoor.sources import GitFetcher
 
 # (source key, its new artifact, what made the source look): the runtime wakes its Syncs.
@@ -43,6 +44,7 @@ class SourceReconciler:
         publish: Publisher,
         cache_dir: Path,
         on_new_artifact: OnNewArtifact,
+        tenancy: Tenancy,
     ) -> None:
         self.kube = kube
         self.cache = cache
@@ -50,6 +52,7 @@ class SourceReconciler:
         self.publish = publish
         self.fetcher = GitFetcher(cache_dir)
         self.on_new_artifact = on_new_artifact
+        self.tenancy = tenancy
 
     async def reconcile(self, key: Key) -> float | None:
         obj = self.cache.get(key)
@@ -102,9 +105,11 @@ class SourceReconciler:
         """The artifact `sync` is to apply: its source's, or the pinned commit's."""
         key = self.cache.source_key(sync)
         named = f"GitSource {key.namespace}/{key.name}"
+        obj = self.cache.get(key)
+        if obj is not None and (refused := self.tenancy.source_refused(sync, obj)) is not None:
+            return SourceAnswer(None, refused)
         artifact = self.memory.source(key).artifact
         if artifact is None:
-            obj = self.cache.get(key)
             if obj is None:
                 return SourceAnswer(None, NotReadyError("SourceNotFound", f"{named} not found"))
             if not (obj.get("status") or {}).get("artifact"):

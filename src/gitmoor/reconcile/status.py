@@ -110,13 +110,19 @@ KEPT = "Kept"
 def _kept(
     conditions: list[dict[str, Any]], outcome: Outcome, generation: int | None
 ) -> list[dict[str, Any]]:
-    """Kept=True while prune holds back objects others still use (a CRD with their custom
-    resources, a Namespace with their objects); gone once nothing is held."""
-    held = [c for c in outcome.changes.changes if c.action is Action.KEPT]
+    """Kept=True while prune holds back objects: ones others still use (a CRD with their
+    custom resources, a Namespace with their objects), or whose deletion was refused (a
+    tenant's ServiceAccount may not delete them); gone once nothing is held."""
+    held = [c for c in outcome.changes.changes if c.action in (Action.KEPT, Action.FAILED)]
     if not held:
         return cond.remove_condition(conditions, KEPT)
-    message = "; ".join(f"kept {c.ref.subject}: {c.message}" for c in held)
-    return cond.set_condition(conditions, KEPT, True, "StillInUse", message, generation)
+    refused = any(c.action is Action.FAILED for c in held)
+    message = "; ".join(
+        f"{'could not prune' if c.action is Action.FAILED else 'kept'} {c.ref.subject}: {c.message}"
+        for c in held
+    )
+    reason = "PruneFailed" if refused else "StillInUse"
+    return cond.set_condition(conditions, KEPT, True, reason, message, generation)
 
 
 def _same_attempt(a: dict[str, Any], b: dict[str, Any]) -> bool:

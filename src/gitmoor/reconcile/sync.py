@@ -37,6 +37,7 @@ from gitmoor.reconcile.outcome import Outcome, Stage
 from gitmoor.reconcile.publish import Publisher
 from gitmoor.reconcile.snapshots import SnapshotStore
 from gitmoor.reconcile.source import SourceReconciler
+from gitmoor.reconcile.tenancy import Tenancy
 
 log = structlog.get_logger("gitmoor.agent")
 _FIGHT_WINDOW = 60.0  # seconds
@@ -75,6 +76,7 @@ class SyncReconciler:
         placement: Placement,
         wake: Callable[[Key, Trigger], None],
         later: Callable[[Key, float], None],
+        tenancy: Tenancy,
     ) -> None:
         self.kube = kube
         self.cache = cache
@@ -86,6 +88,7 @@ class SyncReconciler:
         self.placement = placement
         self.wake = wake
         self.later = later
+        self.tenancy = tenancy
         self.progress: dict[Key, Progress] = {}
 
     async def reconcile(self, key: Key) -> float | None:
@@ -119,7 +122,7 @@ class SyncReconciler:
         self.drift.pause(key.short)
         try:
             await pipeline.run(
-                self.kube,
+                self.kube_for(sync),
                 sync,
                 artifact,
                 _inventory(ctx.obj),
@@ -165,7 +168,14 @@ class SyncReconciler:
             else None,
             wait=sync.spec.wait,
             failures=self.memory.sync(key).failures,
+            atomic=sync.spec.atomic,
         )
+
+    def kube_for(self, sync: Sync) -> Kube:
+        """The client a Sync's objects are read and written with: its ServiceAccount's
+        identity when it has one (tenancy), else the agent's."""
+        user = self.tenancy.user_for(sync)
+        return self.kube if user is None else self.kube.impersonating(user)
 
     def facts(self, key: Key, obj: Obj, sync: Sync, artifact: Artifact) -> decide.Facts:
         memory = self.memory.sync(key)
@@ -215,7 +225,8 @@ class SyncReconciler:
             "rolling back", failed=failed.revision, to=snapshot.revision, error=str(failed.error)
         )
         failed_inventory = failed.inventory or failed.partial
-        restored = await pipeline.restore(self.kube, sync, snapshot, failed_inventory)
+        kube = self.kube_for(sync)
+        restored = await pipeline.restore(kube, sync, snapshot, failed_inventory)
         return report.Restored(restored)
 
     def wake_dependants(self, key: Key) -> None:
@@ -265,7 +276,7 @@ class SyncReconciler:
             left = "gitmoor's CRD is being deleted (uninstall)"
         else:
             changes = await apply_prune(
-                self.kube, entries, owner_name=key.name, owner_namespace=key.namespace
+                self.kube_for(sync), entries, owner_name=key.name, owner_namespace=key.namespace
             )
             await self.publish(key, report.pruned_on_deletion(changes))
         if left:
@@ -317,7 +328,7 @@ class SyncReconciler:
         await self.publish(key, report.Report(begin=record), slot=_DRIFT)
         fix = apply.Correction(drift.ref, drift.api_version, drift.desired, drift.fields)
         try:
-            changes = await apply.correct(self.kube, [fix])
+            changes = await apply.correct(self.kube_for(sync), [fix])
         except ApplyError as err:
             answer = report.correction_failed(ctx, self.publish.begun(key, _DRIFT), err)
         else:

@@ -16,6 +16,7 @@ from gitmoor.commands.run import Readiness, RunOptions, run_agent
 from gitmoor.kube import Kube
 from gitmoor.model.resources import API_VERSION
 from gitmoor.reconcile import conditions as cond
+from gitmoor.reconcile.tenancy import Tenancy
 from gitmoor.server.app import bound_port, serve
 from gitmoor.server.hooks import CachedSecrets, HookReceiver
 from testenv.gitserver import GitServers, Repo, Worktree
@@ -44,6 +45,8 @@ class AgentHarness:
         self.ledger_url: str | None = f"sqlite:///{workdir / 'ledger.db'}"
         self.cluster = namespace
         self.environment = ""
+        self.watch = namespace  # the namespaces the agent watches (comma-separated)
+        self.tenancy = Tenancy()
 
     # -- the agent ---------------------------------------------------------------------------
     async def start(self, *, http: bool = False) -> None:
@@ -53,12 +56,13 @@ class AgentHarness:
         options = RunOptions(
             cache_dir=self.workdir / "agent-cache",
             kubeconfig=self.kubeconfig,
-            namespace=self.namespace,
+            namespace=self.watch,
             lease_namespace=self.namespace,
             concurrency=4,
             ledger_url=self.ledger_url,
             cluster=self.cluster,
             environment=self.environment,
+            tenancy=self.tenancy,
         )
         self.readiness = Readiness()
         if http:

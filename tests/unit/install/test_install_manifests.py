@@ -119,13 +119,13 @@ def test_the_agents_own_role_is_narrow() -> None:
     assert binding["roleRef"]["name"] == "gitmoor"
 
 
-def test_leases_are_granted_in_the_agents_namespace_only() -> None:
+def test_leases_and_the_snapshot_key_are_granted_in_the_agents_namespace_only() -> None:
     objs = manifests(namespace="ops")
     role = _one(objs, "Role", "gitmoor-leader-election")
     assert role["metadata"]["namespace"] == "ops"
     assert _rules(role) == {
         ("coordination.k8s.io", "leases", verb) for verb in ("get", "create", "update")
-    }
+    } | {("", "secrets", "create")}
     binding = _one(objs, "RoleBinding", "gitmoor-leader-election")
     assert binding["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",
@@ -155,3 +155,26 @@ def test_a_sync_applying_gitmoor_never_prunes_gitmoor() -> None:
     for obj in manifests(ledger_volume="1Gi"):
         annotations = obj["metadata"].get("annotations") or {}
         assert annotations.get("gitmoor.io/prune") == "disabled", obj["kind"]
+
+
+def test_strict_tenancy_installs_no_cluster_admin_and_impersonates() -> None:
+    objs = manifests(tenancy="strict")
+
+    bindings = _by_kind(objs, "ClusterRoleBinding")
+    assert all(b["roleRef"]["name"] != "cluster-admin" for b in bindings)
+    role = _one(objs, "ClusterRole", "gitmoor")
+    writes = {"create", "update", "patch", "delete"}
+    for rule in role["rules"]:
+        if "*" in rule["resources"]:
+            assert not writes & set(rule["verbs"]), rule
+    assert {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["impersonate"]} in (
+        role["rules"]
+    )
+    (deployment,) = _by_kind(objs, "Deployment")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args == ["run", "--default-service-account=default", "--no-cross-namespace-refs"]
+
+
+def test_the_default_install_binds_cluster_admin_for_the_applies() -> None:
+    bindings = _by_kind(manifests(), "ClusterRoleBinding")
+    assert any(b["roleRef"]["name"] == "cluster-admin" for b in bindings)

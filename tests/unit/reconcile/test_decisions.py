@@ -15,6 +15,7 @@ import yaml
 from gitmoor.errors import (
     ApplyError,
     CrashError,
+    CrossNamespaceRefError,
     DependencyCycleError,
     DryRunError,
     EmptyRevisionError,
@@ -90,6 +91,7 @@ def build(spec: str) -> Exception:
         "SourceUnavailableError": lambda: SourceUnavailableError("down", url="https://x"),
         "SourceAuthError": lambda: SourceAuthError("denied", url="https://x"),
         "SourceConfigError": lambda: SourceConfigError("bad url", url="https://x"),
+        "CrossNamespaceRefError": lambda: CrossNamespaceRefError("not granted"),
         "RenderErrors": lambda: RenderErrors([RenderError("a"), RenderError("b")]),
         "SecretNotFoundError": lambda: SecretNotFoundError("no Secret", url="https://x"),
         "RefNotFoundError": lambda: RefNotFoundError("no branch", url="https://x"),
