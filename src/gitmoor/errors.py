@@ -273,3 +273,7 @@ class PruneBlockedError(PermanentError):
 class CrossNamespaceRefError(PermanentError):
     """A Sync names a GitSource of another namespace that does not grant it access, while the
     agent refuses cross-namespace references."""
+
+
+class DecryptionKeysError(PermanentError):
+    """The Secret named by a Sync's spec.decryption holds no usable key."""

@@ -208,6 +208,14 @@ class HelmSpec(_Model):
     )
 
 
+class Decryption(_Model):
+    provider: Literal["sops"] = "sops"
+    secret_ref: LocalObjectReference = Field(
+        description="A Secret of the Sync's namespace: age identities in keys ending .agekey, "
+        "armored OpenPGP secret keys in keys ending .asc."
+    )
+
+
 class SyncSpec(_Model):
     source_ref: SourceReference
     path: str = Field(default="./", description="Directory in the source to render.")
@@ -238,6 +246,9 @@ class SyncSpec(_Model):
     health_checks: list[ObjectReference] = Field(default_factory=list)
     depends_on: list[SyncReference] = Field(default_factory=list)
     target_namespace: NamespaceName | None = None
+    decryption: Decryption | None = Field(
+        default=None, description="Decrypt SOPS files of the path with these keys."
+    )
     service_account_name: Name | None = Field(
         default=None,
         description="Every dry run, apply, prune and health read of this Sync acts as this "

@@ -39,12 +39,12 @@ from gitmoor.model.durations import parse_duration
 from gitmoor.model.resources import Sync
 from gitmoor.reconcile.outcome import Outcome, Stage
 from gitmoor.reconcile.snapshots import Snapshot
-from gitmoor.render import RenderOptions, render
+from gitmoor.render import Keys, RenderOptions, render
 
 log = structlog.get_logger("gitmoor.reconcile")
 
 
-def render_options(sync: Sync) -> RenderOptions:
+def render_options(sync: Sync, decryption: Keys | None = None) -> RenderOptions:
     helm = sync.spec.helm
     namespace = (
         (helm.namespace if helm else None) or sync.spec.target_namespace or sync.metadata.namespace
@@ -54,6 +54,7 @@ def render_options(sync: Sync) -> RenderOptions:
         namespace=namespace,
         values=dict(helm.values) if helm else {},
         values_files=tuple(helm.values_files) if helm else (),
+        decryption=decryption,
     )
 
 
@@ -72,6 +73,7 @@ async def run(
     detect_only: bool = False,
     known: Mapping[ObjectRef, Applied] | None = None,
     allow_prune: bool = False,
+    decryption: Keys | None = None,
 ) -> Outcome:
     """Reconcile `sync` onto `artifact`. Never raises GitmoorError: it lands in Outcome.error.
 
@@ -90,7 +92,8 @@ async def run(
 
     async def body(stage: Callable[[Stage], None]) -> None:
         stage(Stage.RENDER)
-        rendered = await render(Path(artifact.path), sync.spec.path, render_options(sync))
+        options = render_options(sync, decryption)
+        rendered = await render(Path(artifact.path), sync.spec.path, options)
         if not rendered.manifests and not sync.spec.allow_empty:
             raise EmptyRevisionError(
                 f"path {sync.spec.path!r} renders no objects at {artifact.revision}; nothing "

@@ -4,6 +4,7 @@ Sync does, and the reactions to drift and health the watch reports."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from gitmoor import apply
 from gitmoor.apply import prune as apply_prune
 from gitmoor.errors import (
     ApplyError,
+    DecryptionKeysError,
     DependencyCycleError,
     GitmoorError,
     KubeApiError,
@@ -38,6 +40,7 @@ from gitmoor.reconcile.publish import Publisher
 from gitmoor.reconcile.snapshots import SnapshotStore
 from gitmoor.reconcile.source import SourceReconciler
 from gitmoor.reconcile.tenancy import Tenancy
+from gitmoor.render import Keys
 
 log = structlog.get_logger("gitmoor.agent")
 _FIGHT_WINDOW = 60.0  # seconds
@@ -102,13 +105,10 @@ class SyncReconciler:
         if (obj := await self.lifecycle(key, obj, sync)) is None:
             return None
         ctx = self.context(key, obj, sync)
-        if (why := blocked(sync, self.cache.syncs())) is not None:
-            return await self.publish(key, report.waiting(ctx, _blocked_error(why)), sync=sync)
-        source = await self.sources.artifact_for(sync, ctx.pinned)
-        if source.artifact is None:
-            assert source.problem is not None
-            return await self.publish(key, report.waiting(ctx, source.problem), sync=sync)
-        artifact = source.artifact
+        ready = await self.prerequisites(sync, ctx)
+        if isinstance(ready, GitmoorError):
+            return await self.publish(key, report.waiting(ctx, ready), sync=sync)
+        artifact, keys = ready
         attempt = decide.attempt(self.facts(key, obj, sync, artifact))
         if isinstance(attempt, decide.Skip):
             return await self.publish(key, report.skipped(ctx, attempt), sync=sync)
@@ -131,6 +131,7 @@ class SyncReconciler:
                 detect_only=attempt.mode is decide.Mode.DETECT,
                 known=self.known(key, attempt),
                 allow_prune=_allowed_prune(ctx.obj),
+                decryption=keys,
             )
             restored = (
                 await self.roll_back(key, sync, outcome)
@@ -159,6 +160,41 @@ class SyncReconciler:
         return delay
 
     # -- the parts of a reconcile ------------------------------------------------------------
+    async def prerequisites(
+        self, sync: Sync, ctx: report.Context
+    ) -> tuple[Artifact, Keys | None] | GitmoorError:
+        """The artifact to apply and the decryption keys, or why the Sync must wait: its
+        dependencies, its source, a pinned commit, its keys."""
+        if (why := blocked(sync, self.cache.syncs())) is not None:
+            return _blocked_error(why)
+        source = await self.sources.artifact_for(sync, ctx.pinned)
+        if source.artifact is None:
+            assert source.problem is not None
+            return source.problem
+        try:
+            keys = await self.keys_for(sync)
+        except GitmoorError as err:
+            return err
+        return source.artifact, keys
+
+    async def keys_for(self, sync: Sync) -> Keys | None:
+        """The SOPS keys of `spec.decryption`, read at each attempt (a rotated key is used at
+        once). Read with the agent's identity: a tenant's ServiceAccount needs no Secrets."""
+        decryption = sync.spec.decryption
+        if decryption is None:
+            return None
+        ns, name = sync.metadata.namespace, decryption.secret_ref.name
+        secret = await self.kube.get("v1", "Secret", name, ns)
+        if secret is None:
+            raise NotReadyError(
+                "DecryptionSecretNotFound", f"Secret {ns}/{name} named in spec.decryption not found"
+            )
+        data = {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
+        try:
+            return Keys.from_secret(data)
+        except ValueError as err:
+            raise DecryptionKeysError(f"Secret {ns}/{name} of spec.decryption {err}") from None
+
     def context(self, key: Key, obj: Obj, sync: Sync) -> report.Context:
         return report.Context(
             obj=obj,

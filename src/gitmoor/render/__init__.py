@@ -9,6 +9,7 @@ from gitmoor.render.helm import merge_values
 from gitmoor.render.options import RenderOptions
 from gitmoor.render.paths import detect
 from gitmoor.render.renderer import render
+from gitmoor.render.sops import Keys
 from gitmoor.render.tools import RenderTimeoutError
 
-__all__ = ["RenderOptions", "RenderTimeoutError", "detect", "merge_values", "render"]
+__all__ = ["Keys", "RenderOptions", "RenderTimeoutError", "detect", "merge_values", "render"]

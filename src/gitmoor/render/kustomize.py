@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from gitmoor.render.objects import to_manifests
 from gitmoor.render.paths import is_inside, kustomization_file
 from gitmoor.render.problems import Problems
 from gitmoor.render.process import ToolTimeoutError, clean_env, run_tool
+from gitmoor.render.sops import Decryptor, encrypted, memory_dir
 from gitmoor.render.tools import RenderTimeoutError, kubectl
 
 ORIGIN = "config.kubernetes.io/origin"
@@ -45,13 +47,74 @@ class _Build:
 
 
 async def render_kustomize(
-    root: Path, directory: Path, time_limit: float, limits: Limits
+    root: Path,
+    directory: Path,
+    time_limit: float,
+    limits: Limits,
+    decryptor: Decryptor | None = None,
 ) -> list[Manifest]:
-    """The objects `kubectl kustomize` builds from `directory`; `root` is the resolved artifact."""
+    """The objects `kubectl kustomize` builds from `directory`; `root` is the resolved artifact.
+
+    SOPS files anywhere the kustomization reads (secretGenerator files, encrypted resources)
+    are decrypted first, into a copy of the directories it reaches kept in memory-backed
+    storage for the length of the build."""
+    seen: set[Path] = set()
+    await asyncio.to_thread(_check_local_bases, root, directory, directory, seen)
+    secret = await asyncio.to_thread(_encrypted_files, seen)
+    if not secret:
+        return await _build(root, directory, time_limit, limits)
+    if decryptor is None:
+        where = _relative(secret[0], directory)
+        raise RenderError(
+            "is encrypted with SOPS and the Sync sets no spec.decryption to decrypt it", file=where
+        )
+    with memory_dir("gitmoor-sops-") as mirror:
+        await asyncio.to_thread(_mirror, root, seen, secret, mirror, decryptor, directory)
+        copy = mirror / directory.relative_to(root)
+        return await _build(mirror, copy, time_limit, limits)
+
+
+def _relative(path: Path, directory: Path) -> str:
+    return Path(os.path.relpath(path, directory)).as_posix()
+
+
+def _encrypted_files(directories: set[Path]) -> list[Path]:
+    found: list[Path] = []
+    for top in sorted(directories):
+        for current, dirs, files in os.walk(top):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for name in files:
+                path = Path(current, name)
+                if path.suffix.lower() in (".yaml", ".yml", ".json", ".env") and encrypted(
+                    path.read_bytes()
+                ):
+                    found.append(path)
+    return found
+
+
+def _mirror(
+    root: Path,
+    directories: set[Path],
+    secret: list[Path],
+    mirror: Path,
+    decryptor: Decryptor,
+    rendered: Path,
+) -> None:
+    """Copy what the kustomization reaches into `mirror`, the SOPS files decrypted."""
+    for top in sorted(directories):
+        shutil.copytree(top, mirror / top.relative_to(root), dirs_exist_ok=True)
+    with decryptor:
+        for path in secret:
+            shown = _relative(path, rendered)
+            plain = decryptor.decrypt(path.read_bytes(), shown)
+            target = mirror / path.relative_to(root)
+            target.write_bytes(plain)
+
+
+async def _build(root: Path, directory: Path, time_limit: float, limits: Limits) -> list[Manifest]:
     kfile = kustomization_file(directory)
     assert kfile is not None, "render_kustomize needs a kustomization directory"
     kfile_name = kfile.name
-    await asyncio.to_thread(_check_local_bases, root, directory, directory)
     top = await asyncio.to_thread(_read_kustomization, kfile)
     with tempfile.TemporaryDirectory(prefix="gitmoor-kustomize-") as scratch:
         if "originAnnotations" in (top.get("buildMetadata") or []):

@@ -8,6 +8,7 @@ from types import MappingProxyType
 from typing import Any
 
 from gitmoor.render.limits import DEFAULT_LIMITS, Limits
+from gitmoor.render.sops import Keys
 
 DEFAULT_TIMEOUT = 120.0
 
@@ -29,3 +30,4 @@ class RenderOptions:
     values_files: tuple[str, ...] = ()
     timeout: float = DEFAULT_TIMEOUT
     limits: Limits = DEFAULT_LIMITS
+    decryption: Keys | None = None  # SOPS keys of the Sync's spec.decryption

@@ -6,6 +6,7 @@ stays inside the artifact; one leading out is an error, never read.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
@@ -18,30 +19,47 @@ from gitmoor.render.limits import DEFAULT_LIMITS, Limits
 from gitmoor.render.objects import to_manifests
 from gitmoor.render.paths import is_inside
 from gitmoor.render.problems import Problems
+from gitmoor.render.sops import Decryptor, encrypted
 
+_NO_KEYS = "is encrypted with SOPS and the Sync sets no spec.decryption to decrypt it"
 _YAML = (".yaml", ".yml")
 _JSON = ".json"
 
 
-def render_plain(root: Path, directory: Path, limits: Limits = DEFAULT_LIMITS) -> list[Manifest]:
+def render_plain(
+    root: Path,
+    directory: Path,
+    limits: Limits = DEFAULT_LIMITS,
+    decryptor: Decryptor | None = None,
+) -> list[Manifest]:
     """The objects of every manifest file below `directory`; raises every problem at once.
+    SOPS-encrypted files are decrypted in memory with `decryptor` (an error without one).
 
     Blocking: the caller runs it in a thread.
     """
     problems = Problems()
     files = sorted(_manifest_files(root, directory, problems), key=lambda f: f[0].parts)
-    manifests = to_manifests(_documents(files, problems, limits), problems, limits)
+    with decryptor if decryptor is not None else contextlib.nullcontext():
+        documents = _documents(files, problems, limits, decryptor)
+        manifests = to_manifests(documents, problems, limits)
     problems.raise_if_any()
     return manifests
 
 
 def _documents(
-    files: list[tuple[PurePosixPath, Path]], problems: Problems, limits: Limits
+    files: list[tuple[PurePosixPath, Path]],
+    problems: Problems,
+    limits: Limits,
+    decryptor: Decryptor | None,
 ) -> Iterator[Document]:
     for relative, path in files:
         source = relative.as_posix()
         try:
             data = read_bounded(path, source, limits)
+            if encrypted(data):
+                if decryptor is None:
+                    raise RenderError(_NO_KEYS, file=source)
+                data = decryptor.decrypt(data, source)
         except OSError as err:
             problems.add(RenderError(f"cannot read: {err.strerror}", file=source))
             continue

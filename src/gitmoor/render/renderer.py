@@ -14,6 +14,7 @@ from gitmoor.render.kustomize import render_kustomize
 from gitmoor.render.options import RenderOptions
 from gitmoor.render.paths import detect, resolve_path
 from gitmoor.render.plain import render_plain
+from gitmoor.render.sops import Decryptor
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +33,17 @@ async def render(root: Path, path: str, options: RenderOptions) -> Rendered:
     directory = await asyncio.to_thread(resolve_path, real_root, path)
     kind = await asyncio.to_thread(detect, directory)
     manifests: list[Manifest]
+    decryptor = Decryptor(options.decryption) if options.decryption is not None else None
     if kind == "kustomize":
-        manifests = await render_kustomize(real_root, directory, options.timeout, options.limits)
+        manifests = await render_kustomize(
+            real_root, directory, options.timeout, options.limits, decryptor
+        )
     elif kind == "helm":
         manifests = await render_helm(real_root, directory, options)
     else:
-        manifests = await asyncio.to_thread(render_plain, real_root, directory, options.limits)
+        manifests = await asyncio.to_thread(
+            render_plain, real_root, directory, options.limits, decryptor
+        )
     digest = await asyncio.to_thread(manifests_digest, manifests)
     log.debug(
         "rendered %s (%s): %d objects in %.2fs",

@@ -16,6 +16,7 @@ from gitmoor.errors import (
     ApplyError,
     CrashError,
     CrossNamespaceRefError,
+    DecryptionKeysError,
     DependencyCycleError,
     DryRunError,
     EmptyRevisionError,
@@ -92,6 +93,7 @@ def build(spec: str) -> Exception:
         "SourceAuthError": lambda: SourceAuthError("denied", url="https://x"),
         "SourceConfigError": lambda: SourceConfigError("bad url", url="https://x"),
         "CrossNamespaceRefError": lambda: CrossNamespaceRefError("not granted"),
+        "DecryptionKeysError": lambda: DecryptionKeysError("holds no key"),
         "RenderErrors": lambda: RenderErrors([RenderError("a"), RenderError("b")]),
         "SecretNotFoundError": lambda: SecretNotFoundError("no Secret", url="https://x"),
         "RefNotFoundError": lambda: RefNotFoundError("no branch", url="https://x"),
@@ -210,6 +212,7 @@ def test_the_readme_shows_the_retry_table_the_agent_uses() -> None:
         "SourceNotReady",
         "DependencyNotReady",
         "PinnedRevisionUnavailable",
+        "DecryptionSecretNotFound",
     }, "the README shows reasons the table does not have"
 
 
