@@ -269,9 +269,12 @@ async def rollback(
 
 
 async def unpin(kube: Kube, name: str, namespace: str) -> None:
+    """Follow Git again, at once: the pin goes and a reconcile is requested in the same write
+    (a changed annotation alone wakes nothing, and the Sync would wait for its interval)."""
+    annotations = {PINNED: None, REQUESTED_AT: _token()}
     try:
         await kube.patch_merge(
-            API_VERSION, "Sync", name, namespace, {"metadata": {"annotations": {PINNED: None}}}
+            API_VERSION, "Sync", name, namespace, {"metadata": {"annotations": annotations}}
         )
     except KubeNotFoundError:
         raise OperationError(f"Sync {namespace}/{name} not found") from None
