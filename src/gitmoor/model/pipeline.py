@@ -55,6 +55,9 @@ class Manifest:
     obj: dict[str, Any]
     source: str
     line: int | None = None
+    # Where a namespaced object without metadata.namespace goes when the Sync sets no
+    # targetNamespace: a Helm release's namespace, as `helm install -n` does. None: an error.
+    default_namespace: str | None = None
 
     @property
     def ref(self) -> ObjectRef:

@@ -80,6 +80,8 @@ async def prepare(
         if namespaced:
             if target_namespace:
                 meta["namespace"] = target_namespace
+            elif not meta.get("namespace") and manifest.default_namespace:
+                meta["namespace"] = manifest.default_namespace
             elif not meta.get("namespace"):
                 failures.append(
                     ObjectFailure(

@@ -12,6 +12,7 @@ The Helm SDK runs in a worker process (`gitmoor.render.helm_worker`), never in t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import sys
 from collections.abc import Iterator, Mapping
@@ -60,7 +61,9 @@ async def render_helm(root: Path, directory: Path, options: RenderOptions) -> li
     error = answer.get("error")
     if isinstance(error, dict):
         raise _helm_error(str(error.get("kind")), str(error.get("message", "")))
-    return await asyncio.to_thread(_parse, answer, options.limits)
+    manifests = await asyncio.to_thread(_parse, answer, options.limits)
+    # Templates that leave the namespace out go to the release's, as with `helm install -n`.
+    return [dataclasses.replace(m, default_namespace=options.namespace) for m in manifests]
 
 
 def merge_values(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

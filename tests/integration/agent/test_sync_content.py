@@ -231,3 +231,38 @@ async def test_dependencies_are_applied_in_order_and_cycles_are_refused(
     sync = await harness.wait_condition("Sync", "a", cond.STALLED, "True", reason="DependencyCycle")
     message = (cond.get_condition(sync, cond.READY) or {})["message"]
     assert f"{ns}/a -> {ns}/b -> {ns}/a" in message
+
+
+async def test_chart_templates_without_a_namespace_go_to_the_release_namespace(
+    harness: AgentHarness, git_servers: GitServers, unique_name: str
+) -> None:
+    ns = harness.namespace
+    release = f"{ns}-release"
+    await harness.kube.apply(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": release}},
+        field_manager="gitmoor-tests",
+    )
+    try:
+        repo, tree = harness.repo(git_servers, unique_name)
+        sha = tree.commit(
+            "a chart",
+            {
+                "chart/Chart.yaml": "apiVersion: v2\nname: app\nversion: 1.0.0\n",
+                "chart/templates/cm.yaml": (
+                    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
+                    "  name: {{ .Release.Name }}-settings\ndata:\n"
+                    "  where: {{ .Release.Namespace }}\n"
+                ),
+            },
+        )
+        tree.push()
+        await harness.source("repo", repo.file_url)
+        # Like `helm install web -n <release>`: no targetNamespace.
+        await harness.sync("web", "repo", "chart", helm={"namespace": release})
+        await harness.wait_applied("web", sha)
+
+        live = await harness.kube.get("v1", "ConfigMap", "web-settings", release)
+        assert live is not None
+        assert live["data"] == {"where": release}
+    finally:
+        await harness.kube.delete("v1", "Namespace", release)
