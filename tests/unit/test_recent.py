@@ -5,14 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gitmoor.recent import RecentKeys
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.unit.clock import Clock
 
 
 def test_a_key_is_remembered_for_the_window_from_when_it_was_last_recorded() -> None:

@@ -8,20 +8,13 @@ from multidict import CIMultiDict
 from gitmoor.model.notifications import Provider
 from gitmoor.server.hooks import CachedSecrets, secret_values
 from gitmoor.server.replay import ReplayGuard, Seen, signed_digest
+from tests.unit.clock import Clock
 
 GITHUB = Provider.GITHUB
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_delivery_id_again_is_a_duplicate_within_the_window() -> None:
-    clock = Clock()
+    clock = Clock(1000.0)
     guard = ReplayGuard(600, clock=clock)
     assert guard.claim(GITHUB, "d-1", "body-1") is Seen.NEW
     assert guard.claim(GITHUB, "d-1", "body-1") is Seen.DUPLICATE
@@ -34,7 +27,7 @@ def test_a_delivery_id_again_is_a_duplicate_within_the_window() -> None:
 
 
 def test_the_same_signed_content_under_another_id_is_a_replay() -> None:
-    clock = Clock()
+    clock = Clock(1000.0)
     guard = ReplayGuard(600, clock=clock)
     assert guard.claim(GITHUB, "d-1", "body-1") is Seen.NEW
     assert guard.claim(GITHUB, "d-2", "body-1") is Seen.REPLAY
@@ -45,7 +38,7 @@ def test_the_same_signed_content_under_another_id_is_a_replay() -> None:
 
 
 def test_a_released_claim_can_be_made_again() -> None:
-    guard = ReplayGuard(600, clock=Clock())
+    guard = ReplayGuard(600, clock=Clock(1000.0))
     assert guard.claim(GITHUB, "d-1", "body-1") is Seen.NEW
     guard.release(GITHUB, "d-1", "body-1")
     assert guard.claim(GITHUB, "d-1", "body-1") is Seen.NEW
@@ -53,7 +46,7 @@ def test_a_released_claim_can_be_made_again() -> None:
 
 
 def test_memory_is_bounded_by_capacity_oldest_forgotten_first() -> None:
-    clock = Clock()
+    clock = Clock(1000.0)
     guard = ReplayGuard(600, capacity=3, clock=clock)
     for key in ("a", "b", "c", "d"):
         clock.now += 1
@@ -82,7 +75,7 @@ def test_secret_values_one_per_line_trimmed() -> None:
 
 
 async def test_cached_secrets_read_once_per_ttl_and_do_not_cache_failures() -> None:
-    clock = Clock()
+    clock = Clock(1000.0)
     calls: list[Provider] = []
     fail = True
 
