@@ -60,6 +60,10 @@ def test_the_generic_forms_signed_content_includes_its_timestamp() -> None:
     at_1 = signed_digest(Provider.GENERIC, CIMultiDict({"X-Gitmoor-Timestamp": "1"}), body)
     at_2 = signed_digest(Provider.GENERIC, CIMultiDict({"X-Gitmoor-Timestamp": "2"}), body)
     assert at_1 != at_2
+    # Spellings of the same number are the same signed content: the MAC covers the number.
+    for spelling in ("+1", "01", " 1 "):
+        headers = CIMultiDict({"X-Gitmoor-Timestamp": spelling})
+        assert signed_digest(Provider.GENERIC, headers, body) == at_1
     # For the others the body is all the signature (or nothing, for GitLab) covers.
     github = signed_digest(GITHUB, CIMultiDict({"X-Gitmoor-Timestamp": "1"}), body)
     assert github == signed_digest(GITHUB, CIMultiDict(), body)

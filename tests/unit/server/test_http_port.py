@@ -262,6 +262,9 @@ async def test_gitlab_and_generic_replays_are_refused_by_what_authenticates_them
         signed = signature.sign(b"ci-key", body, timestamp=now)
         assert (await post(url, body, {**signed, "X-Gitmoor-Delivery": "a"}))[0] == 202
         assert (await post(url, body, {**signed, "X-Gitmoor-Delivery": "b"}))[0] == 409
+        # The timestamp spelt otherwise still verifies, and is still the same request.
+        respelt = {**signed, "X-Gitmoor-Timestamp": f"+{now}"}
+        assert (await post(url, body, respelt))[0] == 409
         # The same body signed at another time is another request (a CI job run again).
         again = signature.sign(b"ci-key", body, timestamp=now - 1)
         assert (await post(url, body, again))[0] == 202
