@@ -6,7 +6,6 @@ changes (the kubelet updates a mounted Secret in place), so a rotation needs no 
 from __future__ import annotations
 
 import hmac
-import os
 from pathlib import Path
 
 SCHEME = "Bearer "
@@ -38,10 +37,13 @@ class BearerTokens:
                 self._stamp = stamp
         except OSError as problem:
             raise TokenFileError(
-                f"metrics token file {self._path}: {os.strerror(problem.errno or 0) or problem}"
+                f"metrics token file {self._path}: {problem.strerror or problem}; mount the "
+                "Secret key there or change --metrics-token-file"
             ) from None
         if not self._tokens:
-            raise TokenFileError(f"metrics token file {self._path} holds no token")
+            raise TokenFileError(
+                f"metrics token file {self._path} holds no token: write one a line"
+            )
         return self._tokens
 
     def allows(self, authorization: str | None) -> bool:
