@@ -21,10 +21,6 @@ class BearerTokens:
         self._stamp: tuple[int, int, int] | None = None
         self._tokens: tuple[bytes, ...] = ()
 
-    @property
-    def path(self) -> Path:
-        return self._path
-
     def load(self) -> tuple[bytes, ...]:
         """The tokens as the file has them now; raises TokenFileError when it is unreadable or
         holds none (an empty file must not mean "anyone")."""
