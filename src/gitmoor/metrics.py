@@ -84,6 +84,11 @@ WEBHOOK_RECEIPTS = Counter(
     ["provider", "result"],
     registry=REGISTRY,
 )
+HTTP_CONNECTIONS_EVICTED = Counter(
+    "gitmoor_http_connections_evicted",
+    "Connections to the HTTP port closed to stay within --http-max-connections.",
+    registry=REGISTRY,
+)
 NOTIFICATIONS = Counter(
     "gitmoor_notifications",
     "Notifications by sink type and result.",

@@ -324,11 +324,15 @@ async def test_probes_and_metrics(agent: Agent, http: aiohttp.ClientSession) -> 
     await post(http, f"{agent.url}/hooks/github", body, headers)
     await post(http, f"{agent.url}/hooks/github", body, headers)
     await post(http, f"{agent.url}/hooks/github", body, github_headers(body, key=b"x"))
-    ping = {**github_headers(body), "X-GitHub-Event": "ping"}
-    await post(http, f"{agent.url}/hooks/github", body, ping)
+    ping_body = (PAYLOADS / "github-ping.json").read_bytes()
+    ping = {**github_headers(ping_body), "X-GitHub-Event": "ping"}
+    await post(http, f"{agent.url}/hooks/github", ping_body, ping)
+    # The pushed body again under a new delivery id: a replay.
+    await post(http, f"{agent.url}/hooks/github", body, github_headers(body))
     assert delta(await receipts(http, agent), before) == {
         ("github", "accepted"): 1.0,
         ("github", "duplicate"): 1.0,
         ("github", "unauthorized"): 1.0,
         ("github", "ignored"): 1.0,
+        ("github", "replay"): 1.0,
     }

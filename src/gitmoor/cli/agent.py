@@ -13,6 +13,7 @@ import typer
 
 from gitmoor import logs
 from gitmoor.cli.common import CONTEXT, KUBECONFIG, err, kubeconfig_path, run_async
+from gitmoor.cli.http import http_settings
 from gitmoor.commands.run import Readiness, RunOptions, run_agent
 from gitmoor.ledger import IN_CLUSTER_URL, local_default
 from gitmoor.ledger.times import parse_age
@@ -21,6 +22,7 @@ from gitmoor.model.notifications import Provider, PushEvent
 from gitmoor.reconcile.tenancy import Tenancy
 from gitmoor.server.app import serve
 from gitmoor.server.hooks import CachedSecrets, HookReceiver, secret_values
+from gitmoor.server.replay import ReplayGuard
 
 
 def _default_cache() -> Path:
@@ -48,14 +50,46 @@ def run(
         None, "--lease-namespace", help="Namespace of the Lease (default: the agent's own)."
     ),
     http_port: int = typer.Option(
-        8080, "--http-port", help="Port of /healthz and /readyz; 0: off."
+        8080, "--http-port", help="Port of /healthz, /readyz, /metrics and /hooks; 0: off."
     ),
-    http_host: str = typer.Option("0.0.0.0", "--http-host", help="Address to listen on."),  # noqa: S104
+    http_host: str = typer.Option(
+        None,
+        "--http-host",
+        help="Address to listen on (default: 0.0.0.0 in a cluster, where the kubelet's probes "
+        "and the Service reach the pod's IP; 127.0.0.1 elsewhere).",
+    ),
+    http_header_timeout: str = typer.Option(
+        "10s",
+        "--http-header-timeout",
+        help="Close a connection whose request headers are not complete this long after it "
+        "opened or after its previous answer.",
+    ),
+    http_body_timeout: str = typer.Option(
+        "30s", "--http-body-timeout", help="Answer 408 to a webhook whose body takes longer."
+    ),
+    http_max_connections: int = typer.Option(
+        256,
+        "--http-max-connections",
+        min=1,
+        help="Open connections at most; one more closes the oldest.",
+    ),
+    metrics_token_file: Path = typer.Option(
+        None,
+        "--metrics-token-file",
+        help="Require 'Authorization: Bearer <token>' on /metrics, the tokens (one a line) read "
+        "from this file, e.g. a mounted Secret key (default: /metrics is open).",
+    ),
     webhook_secret: str = typer.Option(
         "gitmoor-webhooks",
         "--webhook-secret",
         help="Secret (in the lease namespace) holding the webhook keys: github, gitlab, gitea, "
         "generic.",
+    ),
+    webhook_replay_window: str = typer.Option(
+        "10m",
+        "--webhook-replay-window",
+        help="How long delivery ids and signed bodies are remembered to refuse replays "
+        "(at least 10m).",
     ),
     ledger: str = typer.Option(
         None,
@@ -99,6 +133,14 @@ def run(
         except (OSError, ConfigError) as problem:
             err.print(f"[red]error:[/red] {problem}", highlight=False)
             raise typer.Exit(1) from None
+    http = http_settings(
+        http_host,
+        header_timeout=http_header_timeout,
+        body_timeout=http_body_timeout,
+        replay_window=webhook_replay_window,
+        max_connections=http_max_connections,
+        metrics_token_file=metrics_token_file,
+    )
     options = RunOptions(
         cache_dir=cache_dir or _default_cache(),
         kubeconfig=kubeconfig_path(kubeconfig),
@@ -128,8 +170,22 @@ def run(
         hooks = HookReceiver(
             CachedSecrets(webhook_secrets(readiness, webhook_secret, options.lease_namespace)),
             forward_push(readiness),
+            body_timeout=http.body_timeout,
+            replay=ReplayGuard(http.replay_window),
         )
-        server = await serve(http_host, http_port, readiness, hooks=hooks) if http_port else None
+        server = (
+            await serve(
+                http.host,
+                http_port,
+                readiness,
+                hooks=hooks,
+                metrics_auth=http.metrics_auth,
+                header_timeout=http.header_timeout,
+                max_connections=http.max_connections,
+            )
+            if http_port
+            else None
+        )
         try:
             return await run_agent(options, stop, readiness)
         finally:

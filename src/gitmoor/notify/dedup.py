@@ -10,17 +10,17 @@ the next recovery is.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 
 from gitmoor.model.notifications import NotificationEvent, NotificationKind
+from gitmoor.recent import RecentKeys
 
 DEDUP_WINDOW = 1800.0
 
 _TROUBLE = frozenset({NotificationKind.FAILURE, NotificationKind.ROLLBACK, NotificationKind.DRIFT})
 
-_Key = tuple[str, str, str]  # sink, namespace, name
-_Seen = tuple[str, str, float]  # revision, reason, when
+_Key = tuple[str, str, str, NotificationKind]  # sink, namespace, name, kind
+_Sent = tuple[str, str]  # revision, reason
 
 
 class Deduplicator:
@@ -31,41 +31,23 @@ class Deduplicator:
         capacity: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._window = window
-        self._capacity = capacity
-        self._clock = clock
-        self._last: OrderedDict[_Key, dict[NotificationKind, _Seen]] = OrderedDict()
+        self._sent: RecentKeys[_Key, _Sent] = RecentKeys(window, capacity=capacity, clock=clock)
 
     def admit(self, sink: str, event: NotificationEvent) -> bool:
         """True when `event` is news for `sink` (and remembers it); False for a repeat."""
-        now = self._clock()
-        key = (sink, event.namespace, event.name)
-        states = self._last.setdefault(key, {})
-        self._last.move_to_end(key)
-        seen = states.get(event.kind)
-        if (
-            seen is not None
-            and seen[0] == event.revision
-            and seen[1] == event.reason
-            and now - seen[2] < self._window
-        ):
+        key = (sink, event.namespace, event.name, event.kind)
+        sent = (event.revision, event.reason)
+        if self._sent.get(key) == sent:
             return False
-        states[event.kind] = (event.revision, event.reason, now)
+        self._sent.remember(key, sent)
         # The opposite state is over: its next occurrence must be sent again.
-        if event.kind is NotificationKind.RECOVERY:
-            for kind in _TROUBLE:
-                states.pop(kind, None)
-        else:
-            states.pop(NotificationKind.RECOVERY, None)
-        while len(self._last) > self._capacity:
-            self._last.popitem(last=False)
+        over = _TROUBLE if event.kind is NotificationKind.RECOVERY else {NotificationKind.RECOVERY}
+        for kind in over:
+            self._sent.forget((sink, event.namespace, event.name, kind))
         return True
 
     def forget(self, sink: str, event: NotificationEvent) -> None:
         """Undo `admit` for an event that could not be delivered, so a repeat is tried again."""
-        states = self._last.get((sink, event.namespace, event.name))
-        if states is None:
-            return
-        seen = states.get(event.kind)
-        if seen is not None and seen[:2] == (event.revision, event.reason):
-            del states[event.kind]
+        key = (sink, event.namespace, event.name, event.kind)
+        if self._sent.get(key) == (event.revision, event.reason):
+            self._sent.forget(key)

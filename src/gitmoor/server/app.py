@@ -4,18 +4,31 @@
 - `/healthz` answers 200 while the event loop serves requests and `live()` (if given) agrees:
   a wedged loop or a dead agent task makes the kubelet restart the pod.
 - `/readyz` answers 200 only when `ready()` says so (caches synced, leadership known).
-- `/metrics` is the Prometheus text format of gitmoor's own registry.
+- `/metrics` is the Prometheus text format of gitmoor's own registry; with `metrics_auth`, only
+  for a request bearing one of its tokens (401 otherwise, 503 when the token file is unusable).
+
+The port bounds what a client can hold: see `gitmoor.server.connections`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from gitmoor import metrics
+from gitmoor.server.auth import BearerTokens, TokenFileError
+from gitmoor.server.connections import (
+    HEADER_TIMEOUT,
+    MAX_CONNECTIONS,
+    CappedSite,
+    handler_args,
+)
 from gitmoor.server.hooks import HookReceiver
+
+log = structlog.get_logger("gitmoor.server")
 
 
 def build_app(
@@ -24,6 +37,7 @@ def build_app(
     live: Callable[[], bool] | None = None,
     hooks: HookReceiver | None = None,
     registry: CollectorRegistry | None = None,
+    metrics_auth: BearerTokens | None = None,
 ) -> web.Application:
     served = registry if registry is not None else metrics.REGISTRY
 
@@ -37,7 +51,11 @@ def build_app(
             return web.Response(text="ok\n")
         return web.Response(status=503, text="not ready\n")
 
-    async def scrape(_: web.Request) -> web.Response:
+    async def scrape(request: web.Request) -> web.Response:
+        if metrics_auth is not None:
+            refused = _refuse_scrape(metrics_auth, request)
+            if refused is not None:
+                return refused
         return web.Response(
             body=generate_latest(served), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )
@@ -59,13 +77,16 @@ async def serve(
     live: Callable[[], bool] | None = None,
     hooks: HookReceiver | None = None,
     registry: CollectorRegistry | None = None,
+    metrics_auth: BearerTokens | None = None,
+    header_timeout: float = HEADER_TIMEOUT,
+    max_connections: int = MAX_CONNECTIONS,
 ) -> web.AppRunner:
     """Start serving; `runner.addresses` tells the bound port (pass 0 for any free one).
     Stop with `await runner.cleanup()`."""
-    app = build_app(ready, live=live, hooks=hooks, registry=registry)
-    runner = web.AppRunner(app, access_log=None)
+    app = build_app(ready, live=live, hooks=hooks, registry=registry, metrics_auth=metrics_auth)
+    runner = web.AppRunner(app, access_log=None, **handler_args(header_timeout=header_timeout))
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    await CappedSite(runner, host, port, max_connections=max_connections).start()
     return runner
 
 
@@ -73,3 +94,17 @@ def bound_port(runner: web.AppRunner) -> int:
     """The TCP port a runner started by `serve` listens on."""
     address = runner.addresses[0]
     return int(address[1])
+
+
+def _refuse_scrape(tokens: BearerTokens, request: web.Request) -> web.Response | None:
+    try:
+        if tokens.allows(request.headers.get("Authorization")):
+            return None
+    except TokenFileError as problem:
+        log.error("metrics refused: token unavailable", error=str(problem))
+        return web.Response(status=503, text="metrics token unavailable\n")
+    return web.Response(
+        status=401,
+        text="a bearer token is required\n",
+        headers={"WWW-Authenticate": 'Bearer realm="gitmoor metrics"'},
+    )

@@ -1,14 +1,11 @@
 r"""`POST /hooks/{github,gitlab,gitea,generic}`: authenticated push webhooks.
 
-A request goes through, in order: size limit (413), the provider's signature (401, nothing
-else happens), replay check (200 "duplicate"), payload reading (400, or 200 "ignored" for a
-ping or another event), then `on_push`, which maps the push to GitSources and only enqueues
-them (202 with how many matched). Every answer is JSON and counted in
-`gitmoor_webhook_receipts_total{provider,result}`.
-
-Replays are harmless twice over: a delivery id seen within the replay window is answered
-"duplicate" without effect, and an older replay only makes the sources check their remote, which
-finds what is really there.
+A request goes through, in order: size limit (413) and body timeout (408), the provider's
+signature (401, nothing else happens), replay check (200 "duplicate" for a delivery id already
+handled, 409 "replay" for signed content already handled under another id: see
+`gitmoor.server.replay`), payload reading (400, or 200 "ignored" for a ping or another event),
+then `on_push`, which maps the push to GitSources and only enqueues them (202 with how many
+matched). Every answer is JSON and counted in `gitmoor_webhook_receipts_total{provider,result}`.
 
 The generic form, for CI jobs ("image built, tests green, revision X"): a JSON body
 `{"url": REPO, "ref": "refs/heads/B" | "refs/tags/T", "revision": SHA}` (ref and revision
@@ -36,7 +33,6 @@ import asyncio
 import enum
 import inspect
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -49,12 +45,13 @@ from gitmoor.model.notifications import Provider, PushEvent
 from gitmoor.notify import signature
 from gitmoor.notify.signature import Check
 from gitmoor.server import payloads
+from gitmoor.server.replay import ReplayGuard, Seen, signed_digest
 from gitmoor.server.verify import verify_request
 
 log = structlog.get_logger("gitmoor.hooks")
 
 MAX_BODY = 1024 * 1024  # GitHub caps its payloads at 25 MB, but pushes are far smaller
-REPLAY_WINDOW = 600.0
+BODY_TIMEOUT = 30.0  # a sender's body arrives in far less; a slow one only holds a connection
 _CHUNK = 64 * 1024
 
 SecretsFor: TypeAlias = Callable[[Provider], Awaitable[Sequence[bytes]]]
@@ -70,44 +67,13 @@ class Result(enum.StrEnum):
     ACCEPTED = "accepted"  # verified push, at least one GitSource enqueued
     UNMATCHED = "unmatched"  # verified push that concerns no GitSource
     IGNORED = "ignored"  # verified, but not a push (a ping, another event)
-    DUPLICATE = "duplicate"  # a delivery already handled within the replay window
+    DUPLICATE = "duplicate"  # a delivery id already handled within the replay window
+    REPLAY = "replay"  # signed content already handled within the window, under another id
     UNAUTHORIZED = "unauthorized"  # signature or token missing, wrong or stale
     TOO_LARGE = "too_large"
+    TIMEOUT = "timeout"  # the body did not arrive within the body timeout
     BAD_REQUEST = "bad_request"  # authentic, but not a payload gitmoor can read
     ERROR = "error"  # secrets unreadable or on_push failed: the sender should retry
-
-
-class ReplayGuard:
-    """Remembers delivery ids for `window` seconds (at most `capacity` of them)."""
-
-    def __init__(
-        self,
-        window: float = REPLAY_WINDOW,
-        *,
-        capacity: int = 10_000,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._window = window
-        self._capacity = capacity
-        self._clock = clock
-        self._seen: OrderedDict[str, float] = OrderedDict()  # id -> when, oldest first
-
-    def claim(self, key: str) -> bool:
-        """True the first time `key` is seen within the window (and records it)."""
-        now = self._clock()
-        while self._seen:
-            oldest, when = next(iter(self._seen.items()))
-            if now - when <= self._window and len(self._seen) < self._capacity:
-                break
-            del self._seen[oldest]
-        if key in self._seen:
-            return False
-        self._seen[key] = now
-        return True
-
-    def release(self, key: str) -> None:
-        """Forget `key`, so the sender's retry of a delivery that failed here is handled."""
-        self._seen.pop(key, None)
 
 
 def secret_values(data: Mapping[str, bytes], provider: Provider) -> list[bytes]:
@@ -172,6 +138,7 @@ class HookReceiver:
         on_push: OnPush,
         *,
         max_body: int = MAX_BODY,
+        body_timeout: float = BODY_TIMEOUT,
         max_skew: float = signature.MAX_SKEW,
         replay: ReplayGuard | None = None,
         clock: Callable[[], float] = time.time,
@@ -179,6 +146,7 @@ class HookReceiver:
         self._secrets_for = secrets_for
         self._on_push = on_push
         self._max_body = max_body
+        self._body_timeout = body_timeout
         self._max_skew = max_skew
         self._replay = replay or ReplayGuard()
         self._clock = clock
@@ -200,7 +168,16 @@ class HookReceiver:
         return web.json_response(answer.body, status=answer.status)
 
     async def _receive(self, provider: Provider, request: web.Request) -> _Answer:
-        body = await _read_limited(request, self._max_body)
+        try:
+            async with asyncio.timeout(self._body_timeout):
+                body = await _read_limited(request, self._max_body)
+        except TimeoutError:
+            log.warning("webhook refused", provider=provider.value, reason="body too slow")
+            return _Answer(
+                Result.TIMEOUT,
+                408,
+                {"error": f"body not received within {self._body_timeout:g}s"},
+            )
         if body is None:
             log.warning("webhook refused", provider=provider.value, reason="body too large")
             return _Answer(
@@ -230,9 +207,27 @@ class HookReceiver:
             )
             return _Answer(Result.UNAUTHORIZED, 401, {"error": _REFUSED.get(check, "refused")})
         delivery = payloads.delivery_id(provider, request.headers, body)
-        key = f"{provider.value}:{delivery}"
-        if not self._replay.claim(key):
-            return _Answer(Result.DUPLICATE, 200, {"status": "duplicate", "delivery": delivery})
+        content = signed_digest(provider, request.headers, body)
+        match self._replay.claim(provider, delivery, content):
+            case Seen.DUPLICATE:
+                return _Answer(Result.DUPLICATE, 200, {"status": "duplicate", "delivery": delivery})
+            case Seen.REPLAY:
+                log.warning(
+                    "webhook refused",
+                    provider=provider.value,
+                    reason="replay",
+                    delivery=delivery,
+                    remote=request.remote,
+                )
+                return _Answer(
+                    Result.REPLAY,
+                    409,
+                    {
+                        "status": "replay",
+                        "error": "this signed body was already delivered under another id",
+                        "delivery": delivery,
+                    },
+                )
         try:
             parsed = payloads.parse(provider, request.headers, body)
         except payloads.PayloadError as problem:
@@ -243,7 +238,7 @@ class HookReceiver:
             outcome = self._on_push(parsed)
             matched = await outcome if inspect.isawaitable(outcome) else outcome
         except Exception:
-            self._replay.release(key)
+            self._replay.release(provider, delivery, content)
             log.exception("webhook push handling failed", provider=provider.value)
             return _Answer(Result.ERROR, 500, {"error": "internal error; retry"})
         log.info(

@@ -7,17 +7,10 @@ from datetime import UTC, datetime
 from gitmoor.model.notifications import NotificationEvent, NotificationKind
 from gitmoor.notify.dedup import Deduplicator
 from gitmoor.notify.retry import RetryPolicy, parse_retry_after, retryable
+from tests.unit.clock import Clock
 
 REV = "main@sha1:59b20b8d5c6ff8d09518454d4dd8b7a30f095ab5"
 REV2 = "main@sha1:6113728f27ae82c7b1a177c8d03f9e96e0adf246"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def event(
