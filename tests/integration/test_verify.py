@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from gitmoor.errors import SourceConfigError, SourceVerificationError
-from gitmoor.model.resources import GitRef, GitSourceSpec, GitVerification, LocalObjectReference
+from gitmoor.model.resources import (
+    GitRef,
+    GitSourceSpec,
+    GitVerification,
+    LocalObjectReference,
+    VerifyMode,
+)
 from gitmoor.model.signing import SigningKeys
 from gitmoor.sources import GitFetcher
 from testenv.gitserver import GitServers, Repo, Worktree
@@ -68,7 +74,7 @@ def keys(*signers: Signer) -> SigningKeys:
     return SigningKeys.from_secret_data(encoded, origin="team/signers")
 
 
-def verified(url: str, mode: str = "head", **ref: str) -> GitSourceSpec:
+def verified(url: str, mode: VerifyMode = "head", **ref: str) -> GitSourceSpec:
     return GitSourceSpec(
         url=url,
         ref=GitRef(**ref),

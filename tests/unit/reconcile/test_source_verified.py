@@ -86,6 +86,7 @@ def test_a_verified_revision_names_its_signer_in_the_status() -> None:
 def test_an_unsigned_head_keeps_the_last_verified_artifact_and_warns() -> None:
     good = artifact(OLD, Signature("commit", OLD, ALICE))
     before = fetched(source(), artifact=good).status
+    assert before is not None
     answer = fetched(source(before), error=unsigned(NEW), before=good)
 
     assert answer.status is not None
