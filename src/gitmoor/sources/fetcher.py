@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import shutil
 import tempfile
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -41,7 +42,6 @@ from gitmoor.sources.environment import (
     remote_environment,
 )
 from gitmoor.sources.ignore import IgnoreRules
-from gitmoor.sources.keyring import verifying_environment
 from gitmoor.sources.process import GitResult, GitTimeoutError, run_git
 from gitmoor.sources.remote import (
     Target,
@@ -51,18 +51,11 @@ from gitmoor.sources.remote import (
     resolve,
     revision_of,
 )
-from gitmoor.sources.signatures import (
-    COMMIT_FORMAT,
-    Check,
-    objects_to_check,
-    parse_commit_check,
-    parse_tag_check,
-    refusal,
-    signature_of,
-)
+from gitmoor.sources.signatures import objects_to_check
 from gitmoor.sources.store import ArtifactStore, Stored, key_slug
 from gitmoor.sources.tree import unpack_tree
 from gitmoor.sources.urls import RemoteUrl, UnsupportedUrlError, parse_remote_url
+from gitmoor.sources.verify import Verdicts
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +66,6 @@ _MAX_SHALLOW_ROOTS = 32
 # the repository's .gitattributes drop or rewrite files in the artifact.
 _ATTRIBUTES = "* -export-ignore -export-subst\n"
 _COMMIT_FORMAT = "%H%x00%an%x00%ae%x00%aI%x00%B"
-# Verdicts remembered, by (object sha, keys digest): a few per source is plenty.
-_VERDICTS_KEPT = 1024
 
 
 @dataclass(frozen=True)
@@ -113,7 +104,7 @@ class GitFetcher:
         self._locks: dict[str, asyncio.Lock] = {}
         self._latest: dict[str, Stored] = {}
         self._calls: Counter[str] = Counter()
-        self._verdicts: OrderedDict[tuple[str, str], Check] = OrderedDict()
+        self._verdicts = Verdicts()
 
     @property
     def git_calls(self) -> Mapping[str, int]:
@@ -261,10 +252,10 @@ class GitFetcher:
         self, call: _Call, target: Target, mode: VerifyMode, keys: SigningKeys
     ) -> tuple[Target, tuple[Signature, ...]]:
         """The signatures `mode` requires of `target`, each by one of `keys`; raises
-        SourceVerificationError for the first that is missing or not good. Objects already
-        judged under the same keys are not checked again."""
+        SourceVerificationError for the first that is missing or not good. Only objects not
+        judged under the same keys yet are fetched and checked."""
         objects = objects_to_check(mode, target)
-        if any(self._verdict(sha, keys) is None for _, sha in objects if sha):
+        if self._verdicts.missing(objects, keys):
             repo = await self._repository(call)
             if target.tag and mode != "head":
                 await self._fetch_tag(call, repo, target)
@@ -273,72 +264,30 @@ class GitFetcher:
                 # The server made us fetch a branch by name and it had moved: judge what we hold.
                 target = fetched
                 objects = objects_to_check(mode, target)
-            await self._check(call, repo, objects, keys)
-        signatures: list[Signature] = []
-        for kind, sha in objects:
-            check = self._verdict(sha, keys) if sha else Check("N")
-            assert check is not None
-            if not check.ok:
-                raise refusal(
-                    check,
-                    kind=kind,
-                    sha=sha,
-                    target=target,
-                    url=call.remote.display,
-                    origin=keys.origin,
-                )
-            signatures.append(signature_of(kind, sha, check))
-        return target, tuple(signatures)
+            self._calls["keyring"] += 1
+            await self._verdicts.judge(
+                objects,
+                keys,
+                functools.partial(self._git_in, repo, call),
+                base=self._env,
+                scratch=self._scratch,
+                deadline=call.deadline,
+                url=call.remote.display,
+            )
+        signatures = self._verdicts.required(objects, keys, target=target, url=call.remote.display)
+        return target, signatures
 
-    def _verdict(self, sha: str, keys: SigningKeys) -> Check | None:
-        found = self._verdicts.get((sha, keys.digest))
-        if found is not None:
-            self._verdicts.move_to_end((sha, keys.digest))
-        return found
-
-    async def _check(
+    async def _git_in(
         self,
-        call: _Call,
         repo: Path,
-        objects: Sequence[tuple[str, str]],
-        keys: SigningKeys,
-    ) -> None:
-        """Have git judge each object's signature in a keyring of exactly `keys`."""
-        pending = [(kind, sha) for kind, sha in objects if sha and not self._verdict(sha, keys)]
-        if not pending:
-            return
-        self._calls["keyring"] += 1
-        async with verifying_environment(
-            keys,
-            base=self._env,
-            scratch=self._scratch,
-            deadline=call.deadline,
-            url=call.remote.display,
-        ) as env:
-            for kind, sha in pending:
-                if kind == "tag":
-                    result = await self._git(
-                        "verify-tag",
-                        [*_in(repo), "verify-tag", "--raw", sha],
-                        call,
-                        cwd=repo,
-                        check=False,
-                        env=env,
-                    )
-                    check = parse_tag_check(result.returncode, result.stderr)
-                else:
-                    result = await self._git(
-                        "verify-commit",
-                        [*_in(repo), "show", "-s", "--no-color", f"--format={COMMIT_FORMAT}", sha],
-                        call,
-                        cwd=repo,
-                        env=env,
-                    )
-                    check = parse_commit_check(result.text)
-                log.debug("source %s: %s %s signature %s", call.key, kind, sha, check.grade)
-                self._verdicts[(sha, keys.digest)] = check
-        while len(self._verdicts) > _VERDICTS_KEPT:
-            self._verdicts.popitem(last=False)
+        call: _Call,
+        label: str,
+        args: list[str],
+        *,
+        env: Mapping[str, str],
+        check: bool,
+    ) -> GitResult:
+        return await self._git(label, [*_in(repo), *args], call, cwd=repo, check=check, env=env)
 
     async def _fetch_tag(self, call: _Call, repo: Path, target: Target) -> None:
         """Make sure `repo` holds the annotated tag object `target.tag` (with its commit)."""
