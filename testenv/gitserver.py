@@ -30,6 +30,7 @@ from typing import Literal
 
 from testenv.pki import CertificateAuthority
 from testenv.ports import free_port, wait_listening
+from testenv.signing import Signer
 
 LOOPBACK = "127.0.0.1"
 HTTP_BACKEND = Path("/usr/lib/git-core/git-http-backend")
@@ -260,24 +261,36 @@ class Worktree:
         remove: Iterable[str] = (),
         author: tuple[str, str] | None = None,
         allow_empty: bool = False,
+        signer: Signer | None = None,
     ) -> str:
-        """Write and delete files, commit everything, and return the new commit's sha."""
+        """Write and delete files, commit everything (signed by `signer`, if given), and return
+        the new commit's sha."""
         if files:
             self.write(files)
         self.remove(*remove)
         self.git("add", "--all")
-        args = ["commit", "--quiet", "--no-verify", "--no-gpg-sign", "-m", message]
+        sign = "--gpg-sign" if signer else "--no-gpg-sign"
+        args = ["commit", "--quiet", "--no-verify", sign, "-m", message]
         if allow_empty:
             args.append("--allow-empty")
-        self._run_dated(args, author)
+        self._run_dated(args, author, signer)
         return self.head()
 
-    def tag(self, name: str, *, message: str | None = None, ref: str = "HEAD") -> str:
-        """A lightweight tag, or an annotated one when `message` is given; returns what it names."""
+    def tag(
+        self,
+        name: str,
+        *,
+        message: str | None = None,
+        ref: str = "HEAD",
+        signer: Signer | None = None,
+    ) -> str:
+        """A lightweight tag, or an annotated one when `message` is given (signed by `signer`,
+        if given); returns what it names."""
         if message is None:
             self.git("tag", name, ref)
         else:
-            self._run_dated(["tag", "--no-sign", "-a", "-m", message, name, ref], None)
+            sign = "--sign" if signer else "--no-sign"
+            self._run_dated(["tag", sign, "-a", "-m", message, name, ref], None, signer)
         return self.rev_parse(f"refs/tags/{name}")
 
     def push(
@@ -312,7 +325,9 @@ class Worktree:
             raise ValueError(f"{relative!r} is not a file inside the worktree")
         return target
 
-    def _run_dated(self, args: list[str], author: tuple[str, str] | None) -> None:
+    def _run_dated(
+        self, args: list[str], author: tuple[str, str] | None, signer: Signer | None = None
+    ) -> None:
         self._ticks += 1
         stamp = f"@{_EPOCH + self._ticks} +0000"
         name, email = author or (self.author_name, self.author_email)
@@ -325,6 +340,9 @@ class Worktree:
             GIT_COMMITTER_EMAIL=self.author_email,
             GIT_COMMITTER_DATE=stamp,
         )
+        if signer is not None:
+            env.update(signer.env)
+            env = _with_config(env, signer.config)
         run_git(args, cwd=self.path, env=env)
 
 

@@ -143,6 +143,32 @@ class SourceConfigError(SourceError, PermanentError):
     """The GitSource itself is wrong (bad URL, bad semver range, missing Secret key)."""
 
 
+class SourceVerificationError(SourceError, PermanentError):
+    """A revision's commit or tag is unsigned, or not signed by a key spec.verify trusts: it is
+    never handed out. `sha` is the object refused (`signed` says which kind), `commit` the
+    revision's commit, `signer` the fingerprint of the key that signed it (None when unsigned or
+    unknown) and `verdict` why it was refused (`Unsigned`, `UnknownKey`, `BadSignature`, ...).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str,
+        signed: str,
+        sha: str,
+        commit: str,
+        signer: str | None,
+        verdict: str,
+    ) -> None:
+        SourceError.__init__(self, message, url=url)
+        self.signed = signed
+        self.sha = sha
+        self.commit = commit
+        self.signer = signer
+        self.verdict = verdict
+
+
 # --- render -------------------------------------------------------------------------------------
 
 

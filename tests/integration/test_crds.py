@@ -225,12 +225,24 @@ _VALID = [
     _source("ok-file", "", url="file:///srv/git/repo.git"),
     _source("ok-commit", "", ref={"commit": "0123abcd"}),
     _source("ok-interval", "", interval="1h30m"),
+    _source("ok-verify", "", verify={"secretRef": {"name": "signers"}}),
+    _source(
+        "ok-verify-tag",
+        "",
+        ref={"semver": "^1"},
+        verify={"mode": "tagAndHead", "secretRef": {"name": "signers"}},
+    ),
     _sync("ok-path", "", path="apps/..hidden/./x"),
 ]
 _INVALID = [
     (_source("bad-interval", "", interval="5 minutes"), "spec.interval"),
     (_source("bad-ref", "", ref={"branch": "main", "tag": "v1"}), "spec.ref"),
     (_source("bad-commit", "", ref={"commit": "main"}), "spec.ref.commit"),
+    (
+        _source("bad-verify-mode", "", verify={"mode": "tag", "secretRef": {"name": "s"}}),
+        "spec",
+    ),
+    (_source("bad-verify-keys", "", verify={"mode": "head"}), "spec.verify.secretRef"),
     (_source("bad-scheme", "", url="ftp://git.example.com/repo.git"), "spec.url"),
     (_source("bad-scp", "", url="git@host://repo.git"), "spec.url"),
     (_source("bad-creds", "", url="https://user:hunter2@git.example.com/r.git"), "spec.url"),

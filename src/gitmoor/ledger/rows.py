@@ -35,6 +35,7 @@ _PLAIN = (
     "deleted",
     "unchanged",
     "rolled_back_to",
+    "signer",
 )
 
 

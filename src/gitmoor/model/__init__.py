@@ -14,6 +14,7 @@ from gitmoor.model.pipeline import (
     Plan,
     PlannedObject,
     Rendered,
+    Signature,
     Status,
     Verdict,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "Plan",
     "PlannedObject",
     "Rendered",
+    "Signature",
     "Status",
     "Verdict",
 ]

@@ -83,6 +83,14 @@ _RULES: dict[tuple[type[BaseModel], str], tuple[Rule, ...]] = {
             "ref takes one of branch, tag, semver, commit",
         ),
     ),
+    (GitSourceSpec, ""): (
+        Rule(
+            "!has(self.verify) || !has(self.verify.mode) || self.verify.mode == 'head'"
+            " || (has(self.ref) && (has(self.ref.tag) || has(self.ref.semver)))",
+            "verify.mode tag and tagAndHead check a tag's signature: set ref.tag or ref.semver, "
+            "or use mode head",
+        ),
+    ),
     (GitSourceSpec, "url"): (
         Rule(
             "self.matches('^(https?|ssh|file)://')"

@@ -28,12 +28,28 @@ class Commit:
 
 
 @dataclass(frozen=True)
+class Signature:
+    """A signature gitmoor verified before handing a revision out.
+
+    `signed` is `commit` or `tag`, `sha` the object signed; `fingerprint` is the OpenPGP primary
+    key's fingerprint (40 hex digits) or the SSH key's (`SHA256:...`); `signer` the key's user id
+    or the allowed-signers principal.
+    """
+
+    signed: str
+    sha: str
+    fingerprint: str
+    signer: str = ""
+
+
+@dataclass(frozen=True)
 class Artifact:
     """A fetched revision, checked out into `path` with the source's ignore rules applied.
 
     `revision` reads `main@sha1:<hex>` (or `v1.2.0@sha1:<hex>`, or `sha1:<hex>` for an exact
     commit); `digest` (`sha256:<hex>`) covers the content that survived the ignore rules, so two
-    revisions with the same files have the same digest.
+    revisions with the same files have the same digest. `verified_by` holds the signatures
+    checked when the source requires them (`spec.verify`), else nothing.
     """
 
     url: str
@@ -42,6 +58,12 @@ class Artifact:
     path: str
     commit: Commit
     fetched_at: datetime
+    verified_by: tuple[Signature, ...] = ()
+
+    @property
+    def signer(self) -> str | None:
+        """The fingerprints that vouched for this revision (comma-separated), if any did."""
+        return ", ".join(dict.fromkeys(s.fingerprint for s in self.verified_by)) or None
 
 
 @dataclass(frozen=True, eq=False)

@@ -65,7 +65,9 @@ class Record:
     stay None. `objects` lists every object of the revision with its action; `images` are the
     container images of the manifests the attempt left running: the revision's own when
     `result` is `applied` (or `failed`), those of the restored revision `rolled_back_to` when
-    `rolled_back`. `id` is set by the ledger.
+    `rolled_back`. `signer` holds the fingerprint(s) of the key(s) whose signatures were
+    verified before the revision was handed out (GitSource `spec.verify`), None when none were
+    required. `id` is set by the ledger.
     """
 
     sync_namespace: str
@@ -93,6 +95,7 @@ class Record:
     objects: tuple[ObjectAction, ...] = ()
     images: tuple[str, ...] = ()
     rolled_back_to: str | None = None
+    signer: str | None = None
     id: int | None = None
 
     def __post_init__(self) -> None:

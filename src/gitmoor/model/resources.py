@@ -107,6 +107,24 @@ class GitRef(_Model):
         return self
 
 
+VerifyMode = Literal["head", "tag", "tagAndHead"]
+
+
+class GitVerification(_Model):
+    """Which signatures a revision needs before it is handed to any Sync, and whose keys count."""
+
+    mode: VerifyMode = Field(
+        default="head",
+        description="head: the commit's own signature; tag: the annotated tag's (ref.tag or "
+        "ref.semver only); tagAndHead: both.",
+    )
+    secret_ref: LocalObjectReference = Field(
+        description="Secret whose keys ending in .asc hold armored OpenPGP public keys "
+        "(gpg --export --armor) and whose key allowed_signers (or keys ending in "
+        ".allowed_signers) holds SSH allowed-signers lines. Read at every check."
+    )
+
+
 class GitSourceSpec(_Model):
     url: str = Field(
         description="https://, ssh://, scp-like git@host:org/repo, or file:// URL; "
@@ -128,7 +146,20 @@ class GitSourceSpec(_Model):
         description="Other namespaces whose Syncs may use this source when the agent refuses "
         "cross-namespace references (--no-cross-namespace-refs).",
     )
+    verify: GitVerification | None = Field(
+        default=None,
+        description="Hand out only revisions signed by one of the keys in verify.secretRef.",
+    )
     suspend: bool = False
+
+    @model_validator(mode="after")
+    def _verify_needs_a_tag(self) -> GitSourceSpec:
+        if self.verify and self.verify.mode != "head" and not (self.ref.tag or self.ref.semver):
+            raise ValueError(
+                f"verify.mode {self.verify.mode} checks a tag's signature: set ref.tag or "
+                "ref.semver, or use mode head"
+            )
+        return self
 
     @model_validator(mode="after")
     def _url(self) -> GitSourceSpec:
@@ -151,6 +182,10 @@ class Artifact(_Model):
     url: str = ""
     message: str = Field(default="", description="The commit's subject line.")
     author: str = ""
+    signer: str | None = Field(
+        default=None,
+        description="Fingerprint(s) of the key(s) whose signatures were verified (spec.verify).",
+    )
 
 
 class GitSourceStatus(_Model):

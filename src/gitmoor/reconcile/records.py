@@ -25,7 +25,14 @@ class Place:
     cluster: str
     source_url: str
 
-    def record(self, revision: str, trigger: Trigger, at: float, commit: Commit | None) -> Record:
+    def record(
+        self,
+        revision: str,
+        trigger: Trigger,
+        at: float,
+        commit: Commit | None,
+        signer: str | None = None,
+    ) -> Record:
         return Record(
             sync_namespace=self.namespace,
             sync_name=self.name,
@@ -39,6 +46,7 @@ class Place:
             commit_author=_author(commit),
             commit_time=commit.time if commit else None,
             commit_message=commit.message.splitlines()[0] if commit and commit.message else "",
+            signer=signer,
         )
 
 
@@ -47,7 +55,7 @@ def started(
 ) -> Record:
     """The in-progress record written before anything of the attempt touches the cluster."""
     chosen = Trigger.ROLLBACK if pinned else trigger
-    return place.record(artifact.revision, chosen, at, artifact.commit)
+    return place.record(artifact.revision, chosen, at, artifact.commit, artifact.signer)
 
 
 def _author(commit: Commit | None) -> str:
@@ -118,6 +126,8 @@ def _merged(first: ChangeSet, then: ChangeSet) -> ChangeSet:
 
 def correction(place: Place, revision: str, artifact: Artifact | None, *, at: float) -> Record:
     """The record of a drift correction: it re-applies `revision`, already deployed. The commit
-    is named when the source's artifact is that revision."""
-    commit = artifact.commit if artifact is not None and artifact.revision == revision else None
-    return place.record(revision, Trigger.DRIFT, at, commit)
+    (and its signer) is named when the source's artifact is that revision."""
+    same = artifact if artifact is not None and artifact.revision == revision else None
+    return place.record(
+        revision, Trigger.DRIFT, at, same.commit if same else None, same.signer if same else None
+    )

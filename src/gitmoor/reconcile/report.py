@@ -372,11 +372,12 @@ def fetched(
     seconds: float,
     failures: int,
     interval: float,
+    verifying: bool = False,
 ) -> Report:
     old = dict(obj.get("status") or {})
     generation = obj["metadata"].get("generation")
     requested = (obj["metadata"].get("annotations") or {}).get(REQUESTED_AT)
-    new = st.source_status(old, generation, artifact, error)
+    new = st.source_status(old, generation, artifact, error, verifying=verifying)
     if requested:
         new["lastHandledReconcileAt"] = requested
     events: tuple[Event, ...] = ()

@@ -34,6 +34,7 @@ from gitmoor.errors import (
     SourceAuthError,
     SourceConfigError,
     SourceUnavailableError,
+    SourceVerificationError,
     TransientError,
 )
 from gitmoor.render.tools import RenderTimeoutError
@@ -91,6 +92,7 @@ RULES: tuple[Rule, ...] = (
     Rule(SourceAuthError, "AuthenticationFailed", False, Delay.BACKOFF),
     Rule(RefNotFoundError, "RefNotFound", False, Delay.BACKOFF),
     Rule(SourceUnavailableError, "GitOperationFailed", False, Delay.BACKOFF),
+    Rule(SourceVerificationError, "VerificationFailed", True, Delay.INTERVAL, note="unsigned"),
     Rule(SourceConfigError, "InvalidSpec", True, Delay.INTERVAL),
     Rule(PermanentError, "ReconciliationFailed", True, Delay.INTERVAL),
     Rule(TransientError, "ReconciliationFailed", False, Delay.BACKOFF),

@@ -1,5 +1,9 @@
 """GitSources: fetch (or confirm with a cheap remote check) the revision the ref names, say so in
-the source's status, and hand Syncs the artifact they are to apply."""
+the source's status, and hand Syncs the artifact they are to apply.
+
+A source with spec.verify hands out only verified revisions: its keys are read from their
+Secret at every check (a rotation needs no restart), and a revision refused leaves the last
+verified artifact in place, so its Syncs keep running that one."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gitmoor.errors import GitmoorError, NotReadyError, SecretNotFoundError, SourceConfigError
 from gitmoor.kube import Kube
@@ -14,7 +19,8 @@ from gitmoor.model import Artifact
 from gitmoor.model.credentials import GitCredentials
 from gitmoor.model.durations import parse_duration
 from gitmoor.model.record import Trigger
-from gitmoor.model.resources import GitRef, GitSource, Sync
+from gitmoor.model.resources import GitRef, GitSource, GitVerification, LocalObjectReference, Sync
+from gitmoor.model.signing import SigningKeys
 from gitmoor.reconcile import conditions as cond
 from gitmoor.reconcile import report
 from gitmoor.reconcile.cache import Cache
@@ -81,20 +87,23 @@ class SourceReconciler:
             seconds=time.monotonic() - started,
             failures=memory.failures,
             interval=parse_duration(source.spec.interval),
+            verifying=source.spec.verify is not None,
         )
         return await self.publish(key, answer)
 
     async def fetch(self, key: Key, source: GitSource) -> Artifact:
         """Fetch the source's revision, one fetch per source at a time; a new revision wakes
-        the Syncs that read it."""
+        the Syncs that read it. A revision that fails verification raises and is not kept."""
         memory = self.memory.source(key)
         async with memory.lock:
             credentials = await self._credentials(source)
+            keys = await self._signing_keys(source, source.spec.verify)
             artifact = await self.fetcher.fetch(
                 f"{key.namespace}/{key.name}",
                 source.spec,
                 credentials,
                 timeout=parse_duration(source.spec.timeout),
+                keys=keys,
             )
         previous, memory.artifact = memory.artifact, artifact
         if previous is None or previous.revision != artifact.revision:
@@ -109,6 +118,12 @@ class SourceReconciler:
         if obj is not None and (refused := self.tenancy.source_refused(sync, obj)) is not None:
             return SourceAnswer(None, refused)
         artifact = self.memory.source(key).artifact
+        if artifact is not None and not artifact.verified_by and _verifies(self.cache.get(key)):
+            # Fetched before spec.verify was set: not handed out until a revision verifies.
+            return SourceAnswer(
+                None,
+                NotReadyError("SourceNotReady", f"{named} has no verified revision yet"),
+            )
         if artifact is None:
             if obj is None:
                 return SourceAnswer(None, NotReadyError("SourceNotFound", f"{named} not found"))
@@ -145,29 +160,58 @@ class SourceReconciler:
         if obj is None:
             raise GitmoorError(f"GitSource {key.namespace}/{key.name} not found")
         source = GitSource.model_validate(obj)
-        spec = source.spec.model_copy(update={"ref": GitRef(commit=sha)})
+        verify = source.spec.verify
+        if verify is not None:
+            # A commit names no tag: a pinned one must carry its own signature, whatever the mode.
+            verify = verify.model_copy(update={"mode": "head"})
+        spec = source.spec.model_copy(update={"ref": GitRef(commit=sha), "verify": verify})
         credentials = await self._credentials(source)
         return await self.fetcher.fetch(
             f"{key.namespace}/{key.name}#pinned",
             spec,
             credentials,
             timeout=parse_duration(spec.timeout),
+            keys=await self._signing_keys(source, verify),
         )
 
     async def _credentials(self, source: GitSource) -> GitCredentials | None:
         ref = source.spec.secret_ref
         if ref is None:
             return None
+        data = await self._secret_data(source, ref, "spec.secretRef")
+        try:
+            return GitCredentials.from_secret_data(data)
+        except ValueError as err:
+            raise SourceConfigError(
+                f"Secret {source.metadata.namespace}/{ref.name}: {err}", url=source.spec.url
+            ) from None
+
+    async def _signing_keys(
+        self, source: GitSource, verify: GitVerification | None
+    ) -> SigningKeys | None:
+        if verify is None:
+            return None
+        ref = verify.secret_ref
+        data = await self._secret_data(source, ref, "spec.verify.secretRef")
+        origin = f"{source.metadata.namespace}/{ref.name}"
+        try:
+            return SigningKeys.from_secret_data(data, origin=origin)
+        except ValueError as err:
+            raise SourceConfigError(
+                f"Secret {origin} (spec.verify.secretRef): {err}", url=source.spec.url
+            ) from None
+
+    async def _secret_data(
+        self, source: GitSource, ref: LocalObjectReference, field: str
+    ) -> dict[str, str]:
         namespace = source.metadata.namespace
         secret = await self.kube.get("v1", "Secret", ref.name, namespace)
         if secret is None:
             raise SecretNotFoundError(
-                f"Secret {namespace}/{ref.name} named in spec.secretRef not found",
-                url=source.spec.url,
+                f"Secret {namespace}/{ref.name} named in {field} not found", url=source.spec.url
             )
-        try:
-            return GitCredentials.from_secret_data(dict(secret.get("data") or {}))
-        except ValueError as err:
-            raise SourceConfigError(
-                f"Secret {namespace}/{ref.name}: {err}", url=source.spec.url
-            ) from None
+        return dict(secret.get("data") or {})
+
+
+def _verifies(obj: dict[str, Any] | None) -> bool:
+    return bool(((obj or {}).get("spec") or {}).get("verify"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from gitmoor.errors import GitmoorError, HealthGateError
+from gitmoor.errors import GitmoorError, HealthGateError, SourceVerificationError
 from gitmoor.model import Action, Artifact, Health, ObjectRef, Verdict, inventory
 from gitmoor.reconcile import conditions as cond
 from gitmoor.reconcile.outcome import Outcome
@@ -140,8 +140,14 @@ def failed_before_apply(
 
 
 def source_status(
-    old: dict[str, Any], generation: int | None, artifact: Artifact | None, err: GitmoorError | None
+    old: dict[str, Any],
+    generation: int | None,
+    artifact: Artifact | None,
+    err: GitmoorError | None,
+    *,
+    verifying: bool = False,
 ) -> dict[str, Any]:
+    """`verifying`: the source has spec.verify, and says with SourceVerified how it went."""
     status = dict(old)
     status["observedGeneration"] = generation
     conditions = cond.remove_condition(list(old.get("conditions") or []), cond.RECONCILING)
@@ -156,6 +162,9 @@ def source_status(
             "message": artifact.commit.message.splitlines()[0] if artifact.commit.message else "",
             "author": artifact.commit.author,
         }
+        if artifact.signer:
+            status["artifact"]["signer"] = artifact.signer
+    conditions = _source_verified(conditions, artifact, err, generation, verifying=verifying)
     if err is None:
         revision = artifact.revision if artifact else ""
         conditions = cond.set_condition(
@@ -172,6 +181,37 @@ def source_status(
         conditions = _not_ready(conditions, reason, str(err), generation, stalled=stalled)
     status["conditions"] = conditions
     return status
+
+
+SOURCE_VERIFIED = "SourceVerified"
+
+
+def _source_verified(
+    conditions: list[dict[str, Any]],
+    artifact: Artifact | None,
+    err: GitmoorError | None,
+    generation: int | None,
+    *,
+    verifying: bool,
+) -> list[dict[str, Any]]:
+    """SourceVerified=True naming each signature checked, False naming the commit refused and
+    its signer (if any); any other failure leaves it as it was: nothing new was judged."""
+    if not verifying:
+        return cond.remove_condition(conditions, SOURCE_VERIFIED)
+    if isinstance(err, SourceVerificationError):
+        return cond.set_condition(
+            conditions, SOURCE_VERIFIED, False, err.verdict, str(err), generation
+        )
+    if err is None and artifact is not None and artifact.verified_by:
+        signed = "; ".join(
+            f"{s.signed} {s.sha} signed by {s.fingerprint}" + (f" ({s.signer})" if s.signer else "")
+            for s in artifact.verified_by
+        )
+        message = f"{artifact.revision}: {signed}"
+        return cond.set_condition(
+            conditions, SOURCE_VERIFIED, True, "Verified", message, generation
+        )
+    return conditions
 
 
 def _not_ready(

@@ -107,8 +107,8 @@ def remote_environment(
     try:
         if ssh is not None:
             env["GIT_SSH_COMMAND"] = _ssh_command(
-                _write_private(private / "identity", ssh[0]),
-                _write_private(private / "known_hosts", ssh[1]),
+                write_private(private / "identity", ssh[0]),
+                write_private(private / "known_hosts", ssh[1]),
                 connect_timeout,
             )
             env["GIT_SSH_VARIANT"] = "ssh"
@@ -179,12 +179,12 @@ def _http_config(
         config.append(("http.extraHeader", f"Authorization: Basic {token}"))
     if credentials.ca_file:
         config.append(
-            ("http.sslCAInfo", str(_write_private(private / "ca.crt", credentials.ca_file)))
+            ("http.sslCAInfo", str(write_private(private / "ca.crt", credentials.ca_file)))
         )
     return tuple(config)
 
 
-def _write_private(path: Path, content: bytes) -> Path:
+def write_private(path: Path, content: bytes) -> Path:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(content)

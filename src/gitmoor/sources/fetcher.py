@@ -3,12 +3,17 @@
 Per source key the cache holds a bare repository (`repos/<key>`), filled by shallow fetches of
 exactly the commits asked for, and the newest few artifacts (`artifacts/<key>/<sha>/`, see
 `store`). One fetch of a key runs at a time; different keys fetch in parallel.
+
+A source with `spec.verify` has its commit (or tag) signature checked before anything is
+unpacked; a revision that fails is never returned. Verdicts are remembered by object and keys
+digest, so an unchanged head is checked once, and again only when the keys change.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import shutil
 import tempfile
@@ -25,9 +30,10 @@ from gitmoor.errors import (
     SourceConfigError,
     SourceUnavailableError,
 )
-from gitmoor.model import Artifact, Commit
+from gitmoor.model import Artifact, Commit, Signature
 from gitmoor.model.credentials import GitCredentials
-from gitmoor.model.resources import GitSourceSpec
+from gitmoor.model.resources import GitSourceSpec, VerifyMode
+from gitmoor.model.signing import SigningKeys
 from gitmoor.sources.diagnose import classify, detail
 from gitmoor.sources.digest import tree_digest
 from gitmoor.sources.environment import (
@@ -45,9 +51,11 @@ from gitmoor.sources.remote import (
     resolve,
     revision_of,
 )
+from gitmoor.sources.signatures import objects_to_check
 from gitmoor.sources.store import ArtifactStore, Stored, key_slug
 from gitmoor.sources.tree import unpack_tree
 from gitmoor.sources.urls import RemoteUrl, UnsupportedUrlError, parse_remote_url
+from gitmoor.sources.verify import Verdicts
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +104,12 @@ class GitFetcher:
         self._locks: dict[str, asyncio.Lock] = {}
         self._latest: dict[str, Stored] = {}
         self._calls: Counter[str] = Counter()
+        self._verdicts = Verdicts()
 
     @property
     def git_calls(self) -> Mapping[str, int]:
-        """How many git commands ran, by subcommand (`ls-remote`, `fetch`, `archive`, ...)."""
+        """How many git commands ran, by subcommand (`ls-remote`, `fetch`, `archive`,
+        `verify-commit`, `verify-tag`, ...), and how many keyrings were built (`keyring`)."""
         return MappingProxyType(dict(self._calls))
 
     @property
@@ -129,24 +139,37 @@ class GitFetcher:
         credentials: GitCredentials | None,
         *,
         timeout: float,
+        keys: SigningKeys | None = None,
     ) -> Artifact:
-        """The artifact of the commit the source's ref names, fetched if not cached already."""
+        """The artifact of the commit the source's ref names, fetched if not cached already.
+
+        With `spec.verify`, only when signed as it requires by one of `keys`; otherwise
+        SourceVerificationError, and nothing of the revision is unpacked.
+        """
         started = time.monotonic()
         call = self._call(key, spec, credentials, timeout)
         target = await self._resolve(call, spec)
         ignore = spec.ignore or ""
         async with self._lock(key):
+            signatures: tuple[Signature, ...] = ()
+            if spec.verify is not None:
+                if keys is None:
+                    raise SourceConfigError(
+                        "spec.verify is set but no keys were read for it", url=call.remote.display
+                    )
+                target, signatures = await self._verify(call, target, spec.verify.mode, keys)
             reused = self._reuse(call, target, ignore)
             if reused is not None:
                 log.debug("source %s unchanged at %s", key, target.revision)
-                return reused
+                return replace(reused, verified_by=signatures)
             stored = await self._fetch_locked(call, target, ignore)
-        artifact = stored.artifact
+        artifact = replace(stored.artifact, verified_by=signatures)
         log.info(
-            "source %s fetched %s (%s) in %.2fs",
+            "source %s fetched %s (%s)%s in %.2fs",
             key,
             artifact.revision,
             artifact.digest,
+            f" signed by {artifact.signer}" if artifact.signer else "",
             time.monotonic() - started,
         )
         return artifact
@@ -223,6 +246,69 @@ class GitFetcher:
             )
         return Target(revision_of(None, sha), sha, None)
 
+    # -- signatures ------------------------------------------------------------------------------
+
+    async def _verify(
+        self, call: _Call, target: Target, mode: VerifyMode, keys: SigningKeys
+    ) -> tuple[Target, tuple[Signature, ...]]:
+        """The signatures `mode` requires of `target`, each by one of `keys`; raises
+        SourceVerificationError for the first that is missing or not good. Only objects not
+        judged under the same keys yet are fetched and checked."""
+        objects = objects_to_check(mode, target)
+        if self._verdicts.missing(objects, keys):
+            repo = await self._repository(call)
+            if target.tag and mode != "head":
+                await self._fetch_tag(call, repo, target)
+            fetched = await self._fetch_commit(call, repo, target)
+            if fetched.sha != target.sha:
+                # The server made us fetch a branch by name and it had moved: judge what we hold.
+                target = fetched
+                objects = objects_to_check(mode, target)
+            self._calls["keyring"] += 1
+            await self._verdicts.judge(
+                objects,
+                keys,
+                functools.partial(self._git_in, repo, call),
+                base=self._env,
+                scratch=self._scratch,
+                deadline=call.deadline,
+                url=call.remote.display,
+            )
+        signatures = self._verdicts.required(objects, keys, target=target, url=call.remote.display)
+        return target, signatures
+
+    async def _git_in(
+        self,
+        repo: Path,
+        call: _Call,
+        label: str,
+        args: list[str],
+        *,
+        env: Mapping[str, str],
+        check: bool,
+    ) -> GitResult:
+        return await self._git(label, [*_in(repo), *args], call, cwd=repo, check=check, env=env)
+
+    async def _fetch_tag(self, call: _Call, repo: Path, target: Target) -> None:
+        """Make sure `repo` holds the annotated tag object `target.tag` (with its commit)."""
+        assert target.tag is not None
+        if await self._has_object(call, repo, target.tag, "tag"):
+            return
+        fetch = [*_in(repo), "fetch", "--quiet", "--depth=1", "--no-tags", "--", call.remote.url]
+        try:
+            await self._git("fetch", [*fetch, target.tag], call, cwd=repo, remote=True)
+            return
+        except RefNotFoundError:
+            if target.ref is None:
+                raise
+        await self._git("fetch", [*fetch, target.ref], call, cwd=repo, remote=True)
+        if await self._rev_parse(call, repo, "FETCH_HEAD", "tag") != target.tag:
+            raise SourceUnavailableError(
+                f"{target.ref} of {call.remote.display} moved while it was fetched; "
+                "it is fetched again at the next check",
+                url=call.remote.display,
+            )
+
     # -- the cache -------------------------------------------------------------------------------
 
     def _lock(self, key: str) -> asyncio.Lock:
@@ -296,7 +382,7 @@ class GitFetcher:
         even if the branch moves meanwhile. A server that refuses unadvertised objects gets
         asked for the ref by name instead, and the target follows what that returned.
         """
-        if await self._has_commit(call, repo, target.sha):
+        if await self._has_object(call, repo, target.sha, "commit"):
             return target
         fetch = [*_in(repo), "fetch", "--quiet", "--depth=1", "--no-tags", "--"]
         try:
@@ -319,20 +405,22 @@ class GitFetcher:
         name = target.revision.rpartition("@")[0] or None
         return Target(revision_of(name, sha), sha, target.ref)
 
-    async def _has_commit(self, call: _Call, repo: Path, sha: str) -> bool:
+    async def _has_object(self, call: _Call, repo: Path, sha: str, kind: str) -> bool:
         result = await self._git(
             "cat-file",
-            [*_in(repo), "cat-file", "-e", f"{sha}^{{commit}}"],
+            [*_in(repo), "cat-file", "-e", f"{sha}^{{{kind}}}"],
             call,
             cwd=repo,
             check=False,
         )
         return result.ok
 
-    async def _rev_parse(self, call: _Call, repo: Path, name: str) -> str | None:
+    async def _rev_parse(
+        self, call: _Call, repo: Path, name: str, kind: str = "commit"
+    ) -> str | None:
         result = await self._git(
             "rev-parse",
-            [*_in(repo), "rev-parse", "--verify", "--quiet", f"{name}^{{commit}}"],
+            [*_in(repo), "rev-parse", "--verify", "--quiet", f"{name}^{{{kind}}}"],
             call,
             cwd=repo,
             check=False,
@@ -405,8 +493,10 @@ class GitFetcher:
         cwd: Path,
         remote: bool = False,
         check: bool = True,
+        env: Mapping[str, str] | None = None,
     ) -> GitResult:
-        """Run git for `call`; with `remote`, in an environment carrying its credentials.
+        """Run git for `call`; with `remote`, in an environment carrying its credentials; else
+        in `env` (default: the base environment).
 
         Failures become SourceErrors: a remote command's by what git said (see `diagnose`), a
         local one's as the cache being unusable (the repository is dropped, to be rebuilt).
@@ -421,12 +511,12 @@ class GitFetcher:
                 connect_timeout=call.timeout,
             )
             if remote
-            else contextlib.nullcontext(RemoteEnvironment(self._env, ()))
+            else contextlib.nullcontext(RemoteEnvironment(dict(env or self._env), ()))
         )
-        with environment as env:
+        with environment as running:
             self._calls[label] += 1
             try:
-                result = await run_git(args, env=env.env, cwd=cwd, deadline=call.deadline)
+                result = await run_git(args, env=running.env, cwd=cwd, deadline=call.deadline)
             except GitTimeoutError:
                 raise SourceUnavailableError(
                     f"git {label} for {url} timed out after {call.timeout:g}s", url=url
@@ -437,13 +527,13 @@ class GitFetcher:
                 raise classify(
                     result.stderr,
                     url=url,
-                    secrets=env.secrets,
+                    secrets=running.secrets,
                     has_credentials=_offers_credentials(call.credentials),
                 )
         await asyncio.to_thread(shutil.rmtree, self._repos / key_slug(call.key), True)
         raise SourceUnavailableError(
             f"git {label} failed in the cache for {url}; the cached repository was reset "
-            f"(git: {detail(result.stderr, env.secrets)})",
+            f"(git: {detail(result.stderr, running.secrets)})",
             url=url,
         )
 

@@ -36,15 +36,22 @@ async def run_git(
     """Run `git args...`, collecting its output, until `deadline` (event-loop time).
 
     The command starts in a session of its own, so a timeout or cancellation kills its process
-    group: git's helpers (git-remote-https, ssh, upload-pack) go down with it instead of being
-    left to hold connections and cache files.
+    group: git's helpers (git-remote-https, ssh, upload-pack, gpg) go down with it instead of
+    being left to hold connections and cache files.
     """
+    return await run_tool("git", args, env=env, cwd=cwd, deadline=deadline)
+
+
+async def run_tool(
+    program: str, args: Sequence[str], *, env: Mapping[str, str], cwd: Path, deadline: float
+) -> GitResult:
+    """`run_git` for another program of the toolchain (gpg)."""
     loop = asyncio.get_running_loop()
     remaining = deadline - loop.time()
     if remaining <= 0:
         raise GitTimeoutError
     process = await asyncio.create_subprocess_exec(
-        "git",
+        program,
         *args,
         env=dict(env),
         cwd=cwd,

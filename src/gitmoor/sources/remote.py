@@ -23,11 +23,13 @@ _TAGS_SHOWN = 10
 class Target:
     """The commit a ref resolved to: `revision` reads `main@sha1:<hex>` (`sha1:<hex>` for an
     exact commit); `ref` is the full ref name, to fetch by name if the server will not serve
-    the bare sha."""
+    the bare sha; `tag` the annotated tag object the ref names, whose signature `verify` may
+    need (None for a lightweight tag or any other ref)."""
 
     revision: str
     sha: str
     ref: str | None
+    tag: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,10 @@ class RemoteRefs:
     def commit(self, name: str) -> str | None:
         return self.shas.get(f"{name}^{{}}") or self.shas.get(name)
 
+    def tag_object(self, name: str) -> str | None:
+        """The annotated tag object `name` names; None for a lightweight tag."""
+        return self.shas.get(name) if f"{name}^{{}}" in self.shas else None
+
     def tags(self) -> list[str]:
         return [
             name.removeprefix("refs/tags/")
@@ -121,7 +127,7 @@ def resolve(ref: GitRef, refs: RemoteRefs, *, url: str) -> Target:
         sha = refs.commit(name)
         if sha is None:
             raise RefNotFoundError(f"tag {ref.tag!r} not found in {url}", url=url)
-        return Target(revision_of(ref.tag, sha), sha, name)
+        return Target(revision_of(ref.tag, sha), sha, name, refs.tag_object(name))
     if ref.semver:
         return _resolve_semver(ref.semver, refs, url)
     sha = refs.commit("HEAD")
@@ -149,4 +155,4 @@ def _resolve_semver(text: str, refs: RemoteRefs, url: str) -> Target:
     name = f"refs/tags/{chosen}"
     sha = refs.commit(name)
     assert sha is not None
-    return Target(revision_of(chosen, sha), sha, name)
+    return Target(revision_of(chosen, sha), sha, name, refs.tag_object(name))

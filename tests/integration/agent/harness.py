@@ -168,6 +168,15 @@ class AgentHarness:
     async def get(self, kind: str, name: str) -> Obj | None:
         return await self.kube.get(API_VERSION, kind, name, self.namespace)
 
+    async def events(self, kind: str, name: str) -> list[Obj]:
+        """The Events recorded for gitmoor's resource `kind`/`name` in the test namespace."""
+        found = await self.kube.list("v1", "Event", self.namespace)
+        return [
+            e
+            for e in found
+            if e["involvedObject"]["kind"] == kind and e["involvedObject"]["name"] == name
+        ]
+
     async def wait_for(
         self,
         kind: str,

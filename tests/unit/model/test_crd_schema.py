@@ -129,6 +129,7 @@ def test_checks_beyond_openapi_are_cel_rules_on_the_right_fields() -> None:
 
     source = _schema(GitSource)
     assert rules(source, "spec.ref") == ["ref takes one of branch, tag, semver, commit"]
+    assert any("verify.mode tag" in m for m in rules(source, "spec"))
     assert any("credentials" in m for m in rules(source, "spec.url"))
     assert any("scp-like" in m for m in rules(source, "spec.url"))
     assert rules(_schema(Sync), "spec.path") == [

@@ -32,6 +32,7 @@ from gitmoor.errors import (
     SourceAuthError,
     SourceConfigError,
     SourceUnavailableError,
+    SourceVerificationError,
 )
 from gitmoor.model import Action, ChangeSet, ObjectChange, ObjectRef, Verdict
 from gitmoor.model.record import Record, Result, Trigger
@@ -98,6 +99,15 @@ def build(spec: str) -> Exception:
         "SecretNotFoundError": lambda: SecretNotFoundError("no Secret", url="https://x"),
         "RefNotFoundError": lambda: RefNotFoundError("no branch", url="https://x"),
         "ImmutableFieldError": lambda: ImmutableFieldError(REF, "spec.selector"),
+        "SourceVerificationError": lambda: SourceVerificationError(
+            "commit abc is not signed",
+            url="https://x",
+            signed="commit",
+            sha="abc",
+            commit="abc",
+            signer=None,
+            verdict="Unsigned",
+        ),
     }
     return simple[name]()  # type: ignore[no-any-return]
 

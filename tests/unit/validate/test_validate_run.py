@@ -239,6 +239,41 @@ async def test_invalid_gitmoor_resources_are_reported_with_the_models_words(
     assert all("hunter2" not in p.message for p in report.problems)
 
 
+async def test_signature_verification_settings_are_checked_offline(repo: Repository) -> None:
+    def source(name: str, **spec: Any) -> dict[str, Any]:
+        return {
+            **SOURCE,
+            "metadata": {"name": name, "namespace": "gitmoor-system"},
+            "spec": {"url": "https://git.example.com/x.git", **spec},
+        }
+
+    signers = {"name": "signers"}
+    repo.add(
+        "clusters",
+        namespace("gitmoor-system"),
+        source("head", verify={"secretRef": signers}),
+        source("tags", ref={"semver": "^1"}, verify={"mode": "tagAndHead", "secretRef": signers}),
+        source("branch", ref={"branch": "main"}, verify={"mode": "tag", "secretRef": signers}),
+        source("typo", verify={"mode": "commit", "secretRef": signers}),
+        source("nokeys", verify={"mode": "head"}),
+    )
+    report = await repo.validate("clusters")
+    found = [(p.subject, p.field, p.message) for p in report.problems]
+    assert found == [
+        (
+            "GitSource/gitmoor-system/branch",
+            "spec",
+            "verify.mode tag checks a tag's signature: set ref.tag or ref.semver, or use mode head",
+        ),
+        (
+            "GitSource/gitmoor-system/typo",
+            "spec.verify.mode",
+            "Input should be 'head', 'tag' or 'tagAndHead'",
+        ),
+        ("GitSource/gitmoor-system/nokeys", "spec.verify.secretRef", "required field is missing"),
+    ]
+
+
 async def test_render_errors_are_reported_at_files_of_the_repository(repo: Repository) -> None:
     errors = RenderErrors(
         [
