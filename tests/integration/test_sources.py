@@ -596,3 +596,39 @@ async def test_errors_are_source_errors_with_the_url(fetcher: GitFetcher, tmp_pa
     assert isinstance(caught.value, SourceUnavailableError)
     assert caught.value.url == missing
     assert missing in str(caught.value)
+
+
+# --- file:// is the agent's own disk ----------------------------------------------------------
+
+
+async def test_file_sources_read_only_below_an_allowed_root(
+    git_servers: GitServers, tmp_path: Path
+) -> None:
+    repo, _, sha = publish(git_servers, tmp_path, "src-file-roots")
+    url = repo.file_url
+    where = Path(url.removeprefix("file://"))
+
+    in_cluster = GitFetcher(tmp_path / "cache-a", file_roots=())
+    with pytest.raises(SourceConfigError, match="allowed only below --allow-file-sources"):
+        await in_cluster.fetch("ns/a", spec(url), None, timeout=TIMEOUT)
+
+    allowed = GitFetcher(tmp_path / "cache-b", file_roots=(where.parent,))
+    artifact = await allowed.fetch("ns/b", spec(url), None, timeout=TIMEOUT)
+    assert artifact.commit.sha == sha
+
+    elsewhere = GitFetcher(tmp_path / "cache-c", file_roots=(tmp_path / "nothing-here",))
+    with pytest.raises(SourceConfigError, match="allowed only below"):
+        await elsewhere.fetch("ns/c", spec(url), None, timeout=TIMEOUT)
+
+
+async def test_a_file_source_never_reads_another_sources_cached_checkout(
+    git_servers: GitServers, tmp_path: Path, fetcher: GitFetcher
+) -> None:
+    # One tenant's source is fetched; another points file:// at where its checkout lives.
+    repo, _, _ = publish(git_servers, tmp_path, "src-private-cache")
+    victim = await fetcher.fetch("tenant-a/app", spec(repo.file_url), None, timeout=TIMEOUT)
+    stolen = f"file://{fetcher.cache_dir}/repos"
+
+    with pytest.raises(SourceConfigError, match="may not read the agent's cache"):
+        await fetcher.fetch("tenant-b/thief", spec(stolen), None, timeout=TIMEOUT)
+    assert on_disk(victim)

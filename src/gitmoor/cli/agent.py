@@ -20,6 +20,7 @@ from gitmoor.ledger.times import parse_age
 from gitmoor.model.config import ConfigError, Resource, load_documents
 from gitmoor.model.notifications import Provider, PushEvent
 from gitmoor.reconcile.tenancy import Tenancy
+from gitmoor.render.limits import DEFAULT_LIMITS, MAX_DEPTH_CEILING, MIB, Limits
 from gitmoor.server.app import serve
 from gitmoor.server.hooks import CachedSecrets, HookReceiver, secret_values
 from gitmoor.server.replay import ReplayGuard
@@ -109,6 +110,40 @@ def run(
     environment: str = typer.Option(
         "", "--environment", help="Default environment of Syncs in the ledger (default: cluster)."
     ),
+    max_file_size: int = typer.Option(
+        DEFAULT_LIMITS.max_file_bytes // MIB,
+        "--max-file-size",
+        min=1,
+        help="MiB a manifest or values file may have; larger ones are refused.",
+    ),
+    max_yaml_depth: int = typer.Option(
+        DEFAULT_LIMITS.max_depth,
+        "--max-yaml-depth",
+        min=1,
+        max=MAX_DEPTH_CEILING,
+        help="How deeply a manifest may nest.",
+    ),
+    max_alias_nodes: int = typer.Option(
+        DEFAULT_LIMITS.max_alias_nodes,
+        "--max-alias-nodes",
+        min=1,
+        help="Nodes YAML aliases may add to one file once expanded (alias bombs).",
+    ),
+    max_objects: int = typer.Option(
+        DEFAULT_LIMITS.max_objects, "--max-objects", min=1, help="Objects in one render."
+    ),
+    max_tool_memory: int = typer.Option(
+        DEFAULT_LIMITS.max_tool_memory // MIB,
+        "--max-tool-memory",
+        min=256,
+        help="MiB of address space one kustomize or Helm run may use.",
+    ),
+    allow_file_sources: list[Path] = typer.Option(
+        [],
+        "--allow-file-sources",
+        help="Directories file:// GitSources may read below (repeatable). In a cluster none "
+        "by default; out of a cluster any, unless this is given.",
+    ),
     default_service_account: str = typer.Option(
         None,
         "--default-service-account",
@@ -158,6 +193,14 @@ def run(
         tenancy=Tenancy(
             default_service_account=default_service_account or None,
             cross_namespace_refs=not no_cross_namespace_refs,
+        ),
+        file_roots=_file_roots(allow_file_sources),
+        render_limits=Limits(
+            max_file_bytes=max_file_size * MIB,
+            max_depth=max_yaml_depth,
+            max_alias_nodes=max_alias_nodes,
+            max_objects=max_objects,
+            max_tool_memory=max_tool_memory * MIB,
         ),
     )
 
@@ -229,6 +272,13 @@ def _ledger_url(value: str | None) -> str | None:
     if value:
         return value
     return IN_CLUSTER_URL if os.environ.get("KUBERNETES_SERVICE_HOST") else local_default()
+
+
+def _file_roots(allowed: list[Path]) -> tuple[Path, ...] | None:
+    """In a cluster a file:// source would read the agent's own disk: none unless allowed."""
+    if allowed:
+        return tuple(allowed)
+    return () if os.environ.get("KUBERNETES_SERVICE_HOST") else None
 
 
 def _age(text: str) -> float | None:

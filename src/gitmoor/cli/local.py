@@ -15,7 +15,7 @@ from gitmoor.commands.uninstall import Uninstalled
 from gitmoor.commands.uninstall import uninstall as remove_gitmoor
 from gitmoor.errors import GitmoorError
 from gitmoor.model.durations import parse_duration
-from gitmoor.render import RenderOptions
+from gitmoor.render import Keys, RenderOptions
 from gitmoor.render import render as render_path
 
 
@@ -27,21 +27,48 @@ def _repository_root(path: Path) -> Path:
     return path
 
 
+MASKED = "<masked>"
+
+
+def mask_secret(obj: dict) -> dict:  # type: ignore[type-arg]
+    """A Secret with every value of `data` and `stringData` replaced; anything else as it is."""
+    if obj.get("kind") != "Secret" or str(obj.get("apiVersion")) != "v1":
+        return obj
+    masked = dict(obj)
+    for field in ("data", "stringData"):
+        if isinstance(obj.get(field), dict):
+            masked[field] = dict.fromkeys(obj[field], MASKED)
+    return masked
+
+
 def render(
     path: Path = typer.Argument(..., exists=True, file_okay=False, help="Directory to render."),
     values: list[Path] = typer.Option([], "--values", "-f", help="Helm values files (in order)."),
     release_name: str = typer.Option("release", "--release-name", help="Helm release name."),
     namespace: str = typer.Option("default", "--namespace", "-n", help="Helm release namespace."),
     output: Output = typer.Option(Output.yaml, "--output", "-o", help="yaml or json."),
+    decrypt: bool = typer.Option(
+        False, "--decrypt", help="Decrypt SOPS files with your own sops keys (environment)."
+    ),
+    show_secrets: bool = typer.Option(
+        False, "--show-secrets", help="Print Secret values; masked otherwise."
+    ),
 ) -> None:
-    """Render a directory the way the agent would (plain YAML, Kustomize or Helm) and print it."""
+    """Render a directory the way the agent would (plain YAML, Kustomize or Helm) and print it.
+
+    Secret values are printed as <masked> unless --show-secrets is given."""
     path = path.resolve()
     root = _repository_root(path)
     merged: dict = {}  # type: ignore[type-arg]
     for file in values:
         loaded = yaml.safe_load(file.read_text()) or {}
         merged = {**merged, **loaded}
-    options = RenderOptions(release_name=release_name, namespace=namespace, values=merged)
+    options = RenderOptions(
+        release_name=release_name,
+        namespace=namespace,
+        values=merged,
+        decryption=Keys(inherit=True) if decrypt else None,
+    )
 
     async def main() -> list:  # type: ignore[type-arg]
         rendered = await render_path(root, str(path.relative_to(root)) or ".", options)
@@ -51,6 +78,8 @@ def render(
         objects = run_async(main)
     except typer.Exit:
         raise
+    if not show_secrets:
+        objects = [mask_secret(o) for o in objects]
     if output is Output.json:
         typer.echo(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}, indent=2))
     else:

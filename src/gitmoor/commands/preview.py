@@ -21,10 +21,11 @@ import yaml
 from gitmoor import plan
 from gitmoor.commands.operations import OperationError
 from gitmoor.concurrency import gather
-from gitmoor.errors import KubeApiError, UnknownKindError
+from gitmoor.errors import GitmoorError, KubeApiError, UnknownKindError
 from gitmoor.kube import Kube
 from gitmoor.model import Action, InventoryEntry, ObjectRef, PlannedObject, inventory, labels
 from gitmoor.model.resources import API_VERSION, Sync
+from gitmoor.reconcile.decryption import decryption_keys
 from gitmoor.reconcile.pipeline import render_options
 from gitmoor.render import RenderOptions, render
 
@@ -109,9 +110,13 @@ async def sync_target(kube: Kube, name: str, namespace: str) -> Target:
         sync = Sync.model_validate(obj)
     except ValueError as err:
         raise OperationError(f"Sync {namespace}/{name} is not valid: {err}") from None
+    try:
+        keys = await decryption_keys(kube, sync)
+    except GitmoorError as err:
+        raise OperationError(f"Sync {namespace}/{name}: {err}") from None
     return Target(
         sync,
-        render_options(sync),
+        render_options(sync, keys),
         sync.spec.target_namespace,
         tuple(inventory.decode((obj.get("status") or {}).get("inventory"))),
     )

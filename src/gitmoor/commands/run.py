@@ -27,6 +27,7 @@ from gitmoor.reconcile.agent import Agent, AgentOptions
 from gitmoor.reconcile.leader import LeaderElector
 from gitmoor.reconcile.snapshots import KEY_FIELD, KEY_SECRET, new_key
 from gitmoor.reconcile.tenancy import Tenancy
+from gitmoor.render.limits import DEFAULT_LIMITS, Limits
 
 log = structlog.get_logger("gitmoor.run")
 
@@ -52,6 +53,8 @@ class RunOptions:
     cluster: str = "default"
     environment: str = ""
     tenancy: Tenancy = field(default_factory=Tenancy)
+    render_limits: Limits = DEFAULT_LIMITS
+    file_roots: tuple[Path, ...] | None = None  # file:// sources below these (None: anywhere)
 
 
 async def connect(kubeconfig: Path | None, context: str | None) -> Kube:
@@ -182,6 +185,8 @@ async def _lead(
             environment=options.environment,
             tenancy=options.tenancy,
             snapshot_key=key,
+            render_limits=options.render_limits,
+            file_roots=options.file_roots,
         ),
     )
     if readiness is not None:

@@ -59,6 +59,9 @@ class Artifact:
     commit: Commit
     fetched_at: datetime
     verified_by: tuple[Signature, ...] = ()
+    # Entries of the commit's tree left out as unsafe (symlinks leading out of the checkout,
+    # absolute or climbing paths, devices): a Sync whose path holds one is refused.
+    refused: tuple[str, ...] = ()
 
     @property
     def signer(self) -> str | None:

@@ -41,6 +41,7 @@ from gitmoor.reconcile.snapshots import SnapshotStore, new_key
 from gitmoor.reconcile.source import SourceReconciler
 from gitmoor.reconcile.sync import Placement, SyncReconciler
 from gitmoor.reconcile.tenancy import Tenancy
+from gitmoor.render.limits import DEFAULT_LIMITS, Limits
 
 log = structlog.get_logger("gitmoor.agent")
 
@@ -64,6 +65,9 @@ class AgentOptions:
     # Seals the rollback snapshots on disk; kept in a Secret by `gitmoor run` (a key of this
     # process alone when none is given: snapshots then do not outlive it).
     snapshot_key: bytes = field(default_factory=new_key)
+    render_limits: Limits = DEFAULT_LIMITS
+    # Where file:// sources may read (None: anywhere; empty: nowhere, the default in a cluster).
+    file_roots: tuple[Path, ...] | None = None
 
 
 class Agent:
@@ -94,6 +98,7 @@ class Agent:
             options.cache_dir,
             self._new_artifact,
             options.tenancy,
+            options.file_roots,
         )
         self.syncs = SyncReconciler(
             kube,
@@ -103,7 +108,9 @@ class Agent:
             self.drift,
             self.publish,
             self.publish.snapshots,
-            Placement(options.cluster, options.environment, options.full_resync),
+            Placement(
+                options.cluster, options.environment, options.full_resync, options.render_limits
+            ),
             self.enqueue,
             self._later,
             options.tenancy,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import structlog
 
@@ -20,6 +20,7 @@ from gitmoor.errors import (
     GitmoorError,
     HealthGateError,
     PruneBlockedError,
+    RenderError,
 )
 from gitmoor.kube import Kube
 from gitmoor.model import (
@@ -40,11 +41,14 @@ from gitmoor.model.resources import Sync
 from gitmoor.reconcile.outcome import Outcome, Stage
 from gitmoor.reconcile.snapshots import Snapshot
 from gitmoor.render import Keys, RenderOptions, render
+from gitmoor.render.limits import DEFAULT_LIMITS, Limits
 
 log = structlog.get_logger("gitmoor.reconcile")
 
 
-def render_options(sync: Sync, decryption: Keys | None = None) -> RenderOptions:
+def render_options(
+    sync: Sync, decryption: Keys | None = None, limits: Limits = DEFAULT_LIMITS
+) -> RenderOptions:
     helm = sync.spec.helm
     namespace = (
         (helm.namespace if helm else None) or sync.spec.target_namespace or sync.metadata.namespace
@@ -55,6 +59,7 @@ def render_options(sync: Sync, decryption: Keys | None = None) -> RenderOptions:
         values=dict(helm.values) if helm else {},
         values_files=tuple(helm.values_files) if helm else (),
         decryption=decryption,
+        limits=limits,
     )
 
 
@@ -74,6 +79,7 @@ async def run(
     known: Mapping[ObjectRef, Applied] | None = None,
     allow_prune: bool = False,
     decryption: Keys | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Outcome:
     """Reconcile `sync` onto `artifact`. Never raises GitmoorError: it lands in Outcome.error.
 
@@ -92,7 +98,8 @@ async def run(
 
     async def body(stage: Callable[[Stage], None]) -> None:
         stage(Stage.RENDER)
-        options = render_options(sync, decryption)
+        _refuse_unsafe_entries(artifact, sync.spec.path)
+        options = render_options(sync, decryption, limits)
         rendered = await render(Path(artifact.path), sync.spec.path, options)
         if not rendered.manifests and not sync.spec.allow_empty:
             raise EmptyRevisionError(
@@ -321,6 +328,23 @@ async def _converge(
             raise HealthGateError(outcome.verdict)
     if outcome.verdict is None and sync.spec.wait:
         outcome.verdict = Verdict(healthy=True, timed_out=False)
+
+
+def _refuse_unsafe_entries(artifact: Artifact, path: str) -> None:
+    """The fetch left out unsafe entries below the Sync's path: their manifests would silently
+    be missing, and prune would take their objects away. Say which, and change nothing."""
+    base = PurePosixPath(path.strip("/") or ".")
+    here = [
+        r
+        for r in artifact.refused
+        if base == PurePosixPath(".") or base in PurePosixPath(r).parents
+    ]
+    if here:
+        shown = ", ".join(here[:5]) + (f" and {len(here) - 5} more" if len(here) > 5 else "")
+        raise RenderError(
+            f"the commit holds entries left out as unsafe (symlinks leading out of the checkout "
+            f"or nowhere, or paths climbing out): {shown}; nothing was applied"
+        )
 
 
 def _check_prune_limit(

@@ -51,12 +51,13 @@ class SourceReconciler:
         cache_dir: Path,
         on_new_artifact: OnNewArtifact,
         tenancy: Tenancy,
+        file_roots: tuple[Path, ...] | None = None,
     ) -> None:
         self.kube = kube
         self.cache = cache
         self.memory = memory
         self.publish = publish
-        self.fetcher = GitFetcher(cache_dir)
+        self.fetcher = GitFetcher(cache_dir, file_roots=file_roots)
         self.on_new_artifact = on_new_artifact
         self.tenancy = tenancy
 

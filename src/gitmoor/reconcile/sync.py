@@ -4,7 +4,6 @@ Sync does, and the reactions to drift and health the watch reports."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
 import time
 from collections.abc import Callable
@@ -17,7 +16,6 @@ from gitmoor import apply
 from gitmoor.apply import prune as apply_prune
 from gitmoor.errors import (
     ApplyError,
-    DecryptionKeysError,
     DependencyCycleError,
     GitmoorError,
     KubeApiError,
@@ -32,6 +30,7 @@ from gitmoor.model.resources import API_VERSION, Sync
 from gitmoor.reconcile import conditions as cond
 from gitmoor.reconcile import decide, pipeline, records, report
 from gitmoor.reconcile.cache import Cache, Obj
+from gitmoor.reconcile.decryption import decryption_keys
 from gitmoor.reconcile.dependencies import Blocked, blocked, dependants
 from gitmoor.reconcile.drift import Drift, DriftMonitor
 from gitmoor.reconcile.memory import Key, Memory
@@ -41,6 +40,7 @@ from gitmoor.reconcile.snapshots import SnapshotStore
 from gitmoor.reconcile.source import SourceReconciler
 from gitmoor.reconcile.tenancy import Tenancy
 from gitmoor.render import Keys
+from gitmoor.render.limits import DEFAULT_LIMITS, Limits
 
 log = structlog.get_logger("gitmoor.agent")
 _FIGHT_WINDOW = 60.0  # seconds
@@ -56,6 +56,7 @@ class Placement:
     cluster: str
     environment: str
     full_resync: float  # seconds between full attempts of an unchanged, watched revision
+    limits: Limits = DEFAULT_LIMITS  # what rendering one revision may cost
 
 
 @dataclass
@@ -132,6 +133,7 @@ class SyncReconciler:
                 known=self.known(key, attempt),
                 allow_prune=_allowed_prune(ctx.obj),
                 decryption=keys,
+                limits=self.placement.limits,
             )
             restored = (
                 await self.roll_back(key, sync, outcome)
@@ -172,28 +174,10 @@ class SyncReconciler:
             assert source.problem is not None
             return source.problem
         try:
-            keys = await self.keys_for(sync)
+            keys = await decryption_keys(self.kube, sync)
         except GitmoorError as err:
             return err
         return source.artifact, keys
-
-    async def keys_for(self, sync: Sync) -> Keys | None:
-        """The SOPS keys of `spec.decryption`, read at each attempt (a rotated key is used at
-        once). Read with the agent's identity: a tenant's ServiceAccount needs no Secrets."""
-        decryption = sync.spec.decryption
-        if decryption is None:
-            return None
-        ns, name = sync.metadata.namespace, decryption.secret_ref.name
-        secret = await self.kube.get("v1", "Secret", name, ns)
-        if secret is None:
-            raise NotReadyError(
-                "DecryptionSecretNotFound", f"Secret {ns}/{name} named in spec.decryption not found"
-            )
-        data = {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
-        try:
-            return Keys.from_secret(data)
-        except ValueError as err:
-            raise DecryptionKeysError(f"Secret {ns}/{name} of spec.decryption {err}") from None
 
     def context(self, key: Key, obj: Obj, sync: Sync) -> report.Context:
         return report.Context(

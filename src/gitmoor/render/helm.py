@@ -32,7 +32,7 @@ from gitmoor.render.objects import to_manifests
 from gitmoor.render.options import RenderOptions
 from gitmoor.render.paths import check_tree, resolve_relative
 from gitmoor.render.problems import Problems
-from gitmoor.render.process import ToolTimeoutError, clean_env, run_tool
+from gitmoor.render.process import ToolTimeoutError, clean_env, out_of_memory, run_tool
 from gitmoor.render.tools import RenderTimeoutError
 
 HOOK = "helm.sh/hook"
@@ -57,7 +57,7 @@ async def render_helm(root: Path, directory: Path, options: RenderOptions) -> li
         default=json_default,
         option=orjson.OPT_NON_STR_KEYS,
     )
-    answer = await _run_worker(request, options.timeout)
+    answer = await _run_worker(request, options.timeout, options.limits.max_tool_memory)
     error = answer.get("error")
     if isinstance(error, dict):
         raise _helm_error(str(error.get("kind")), str(error.get("message", "")))
@@ -106,15 +106,25 @@ def _user_values(root: Path, directory: Path, options: RenderOptions) -> dict[st
     return merge_values(values, options.values)
 
 
-async def _run_worker(request: bytes, time_limit: float) -> dict[str, Any]:
+async def _run_worker(request: bytes, time_limit: float, memory: int) -> dict[str, Any]:
     argv = [sys.executable, "-m", "gitmoor.render.helm_worker"]
     try:
         done = await run_tool(
-            argv, env=clean_env(PYTHONPATH=_PACKAGE_PARENT), time_limit=time_limit, stdin=request
+            argv,
+            env=clean_env(PYTHONPATH=_PACKAGE_PARENT),
+            time_limit=time_limit,
+            stdin=request,
+            memory=memory,
         )
     except ToolTimeoutError as err:
         raise RenderTimeoutError(f"Chart.yaml: helm: {err}") from err
     tail = done.stderr.decode(errors="replace").strip()[-_MAX_STDERR:]
+    if done.returncode != 0 and out_of_memory(done.stderr):
+        raise RenderError(
+            f"helm: rendering the chart needed more than {memory // (1 << 20)} MiB "
+            "(--max-tool-memory)",
+            file="Chart.yaml",
+        )
     if done.returncode != 0:
         raise RenderError(f"the Helm renderer failed (exit {done.returncode}): {tail}")
     try:

@@ -27,8 +27,8 @@ from gitmoor.render.limits import Limits
 from gitmoor.render.objects import to_manifests
 from gitmoor.render.paths import is_inside, kustomization_file
 from gitmoor.render.problems import Problems
-from gitmoor.render.process import ToolTimeoutError, clean_env, run_tool
-from gitmoor.render.sops import Decryptor, encrypted, memory_dir
+from gitmoor.render.process import ToolTimeoutError, clean_env, out_of_memory, run_tool
+from gitmoor.render.sops import NO_KEYS, Decryptor, encrypted, memory_dir
 from gitmoor.render.tools import RenderTimeoutError, kubectl
 
 ORIGIN = "config.kubernetes.io/origin"
@@ -65,9 +65,7 @@ async def render_kustomize(
         return await _build(root, directory, time_limit, limits)
     if decryptor is None:
         where = _relative(secret[0], directory)
-        raise RenderError(
-            "is encrypted with SOPS and the Sync sets no spec.decryption to decrypt it", file=where
-        )
+        raise RenderError(NO_KEYS, file=where)
     with memory_dir("gitmoor-sops-") as mirror:
         await asyncio.to_thread(_mirror, root, seen, secret, mirror, decryptor, directory)
         copy = mirror / directory.relative_to(root)
@@ -122,26 +120,33 @@ async def _build(root: Path, directory: Path, time_limit: float, limits: Limits)
         else:
             wrapper = await asyncio.to_thread(_write_wrapper, Path(scratch), directory, top)
             build = _Build(wrapper, wrapper, strip_origin=True)
-        output = await _kustomize(build.target, time_limit, kfile_name)
+        output = await _kustomize(build.target, time_limit, kfile_name, limits.max_tool_memory)
         if isinstance(output, str) and build.target != directory:
             # Through the wrapper, kustomize's message drags the wrapper's paths along: build the
             # directory itself to report what its author will recognise.
             build = _Build(directory, directory, strip_origin=False)
-            output = await _kustomize(directory, time_limit, kfile_name)
+            output = await _kustomize(directory, time_limit, kfile_name, limits.max_tool_memory)
         if isinstance(output, str):
             raise _kustomize_error(output, root, directory, kfile_name)
         return await asyncio.to_thread(_parse, output, build, directory, kfile_name, limits)
 
 
-async def _kustomize(target: Path, time_limit: float, kfile: str) -> bytes | str:
+async def _kustomize(target: Path, time_limit: float, kfile: str, memory: int) -> bytes | str:
     """The built YAML, or kustomize's message (str) when it failed."""
     argv = [str(kubectl()), "kustomize", str(target)]
     try:
-        done = await run_tool(argv, env=clean_env(), time_limit=time_limit, cwd=target)
+        done = await run_tool(
+            argv, env=clean_env(), time_limit=time_limit, cwd=target, memory=memory
+        )
     except ToolTimeoutError as err:
         raise RenderTimeoutError(f"{kfile}: kustomize: {err}") from err
     if done.returncode == 0:
         return done.stdout
+    if out_of_memory(done.stderr):
+        raise RenderError(
+            f"kustomize needed more than {memory // (1 << 20)} MiB (--max-tool-memory)",
+            file=kfile,
+        )
     return done.stderr.decode(errors="replace")
 
 
@@ -229,7 +234,8 @@ def _write_wrapper(scratch: Path, directory: Path, top: dict[str, Any]) -> Path:
 def _check_local_bases(
     root: Path, directory: Path, rendered: Path, seen: set[Path] | None = None
 ) -> None:
-    """Refuse resources, bases and components that lead out of the artifact.
+    """Refuse resources, bases and components that lead out of the artifact or off to the
+    network.
 
     kustomize itself keeps files a kustomization reads inside its own directory, but lets it
     include other kustomization directories from anywhere on disk.
@@ -248,8 +254,15 @@ def _check_local_bases(
         if not isinstance(entries, list):
             continue
         for entry in entries:
-            if not isinstance(entry, str) or _REMOTE.match(entry):
+            if not isinstance(entry, str):
                 continue
+            if _REMOTE.match(entry):
+                # A render never reaches the network: what it builds is what the commit holds.
+                raise RenderError(
+                    f"{field} entry {entry!r} is remote: gitmoor renders only what the commit "
+                    "holds (vendor it into the repository, or make it a GitSource of its own)",
+                    file=where,
+                )
             target = directory / entry
             if not os.path.lexists(target):
                 continue  # kustomize reports it, or fetches it as a remote base

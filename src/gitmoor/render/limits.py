@@ -32,15 +32,27 @@ class Limits:
 
     `max_objects` (100,000): objects in one render (items of a List counted one by one). A
     Sync of that many objects is far beyond what one apply round can handle well anyway.
+
+    `max_tool_memory` (2 GiB): the address space of one `kubectl kustomize` or Helm worker run;
+    one that needs more fails alone, the agent unharmed.
     """
 
     max_file_bytes: int = 32 * MIB
     max_depth: int = 100
     max_alias_nodes: int = 1_000_000
     max_objects: int = 100_000
+    # The address space of one kustomize or Helm run (they are processes of their own): 2 GiB,
+    # twice what a large chart needs, far below a node's memory.
+    max_tool_memory: int = 2048 * MIB
 
     def __post_init__(self) -> None:
-        for name in ("max_file_bytes", "max_depth", "max_alias_nodes", "max_objects"):
+        for name in (
+            "max_file_bytes",
+            "max_depth",
+            "max_alias_nodes",
+            "max_objects",
+            "max_tool_memory",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         if self.max_depth > MAX_DEPTH_CEILING:

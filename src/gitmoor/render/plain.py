@@ -19,9 +19,8 @@ from gitmoor.render.limits import DEFAULT_LIMITS, Limits
 from gitmoor.render.objects import to_manifests
 from gitmoor.render.paths import is_inside
 from gitmoor.render.problems import Problems
-from gitmoor.render.sops import Decryptor, encrypted
+from gitmoor.render.sops import NO_KEYS, Decryptor, encrypted
 
-_NO_KEYS = "is encrypted with SOPS and the Sync sets no spec.decryption to decrypt it"
 _YAML = (".yaml", ".yml")
 _JSON = ".json"
 
@@ -58,7 +57,7 @@ def _documents(
             data = read_bounded(path, source, limits)
             if encrypted(data):
                 if decryptor is None:
-                    raise RenderError(_NO_KEYS, file=source)
+                    raise RenderError(NO_KEYS, file=source)
                 data = decryptor.decrypt(data, source)
         except OSError as err:
             problems.add(RenderError(f"cannot read: {err.strerror}", file=source))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
+import shutil
 import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,11 +38,15 @@ async def run_tool(
     time_limit: float,
     stdin: bytes | None = None,
     cwd: Path | None = None,
+    memory: int | None = None,
 ) -> Finished:
     """Run `argv` to its end, `time_limit` seconds at most; its whole process group is killed on
-    timeout or cancellation."""
+    timeout or cancellation. With `memory`, its address space is limited to that many bytes
+    (through util-linux's `prlimit`, where there is one: a pre-exec hook is unsafe in a
+    threaded process), so a hostile chart or kustomization fails alone."""
+    limited = [*_prlimit(memory), *argv]
     proc = await asyncio.create_subprocess_exec(
-        *argv,
+        *limited,
         stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -58,6 +64,25 @@ async def run_tool(
         await _kill(proc)
         raise
     return Finished(proc.returncode if proc.returncode is not None else -1, stdout, stderr)
+
+
+def _prlimit(memory: int | None) -> list[str]:
+    tool = _prlimit_path()
+    if memory is None or tool is None:
+        return []
+    return [tool, f"--as={memory}", "--"]
+
+
+@functools.cache
+def _prlimit_path() -> str | None:
+    return shutil.which("prlimit")
+
+
+def out_of_memory(stderr: bytes) -> bool:
+    """Whether a tool died of its memory limit (Go's and Python's own words)."""
+    text = stderr.decode(errors="replace").lower()
+    signs = ("out of memory", "memoryerror", "cannot allocate memory", "failed to reserve")
+    return any(sign in text for sign in signs)
 
 
 async def _kill(proc: asyncio.subprocess.Process) -> None:

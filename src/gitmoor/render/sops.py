@@ -25,6 +25,10 @@ import yaml
 from gitmoor.errors import RenderError
 
 _TIMEOUT = 60.0
+NO_KEYS = (
+    "is encrypted with SOPS and no keys were given to decrypt it (a Sync's spec.decryption; "
+    "`gitmoor render --decrypt`)"
+)
 _ENCRYPTED_VALUE = re.compile(rb"ENC\[[A-Z0-9_]+,data:")
 _FORMATS = {".json": "json", ".env": "dotenv", ".yaml": "yaml", ".yml": "yaml"}
 
@@ -36,9 +40,12 @@ class Keys:
 
     age: tuple[str, ...] = ()
     pgp: tuple[bytes, ...] = field(default=(), repr=False)
+    # The user's own keys, wherever their sops finds them (`gitmoor render --decrypt` on a
+    # laptop): the caller's environment is passed on instead of these keys.
+    inherit: bool = False
 
     def __repr__(self) -> str:  # never the key material, wherever a Keys ends up printed
-        return f"Keys(age={len(self.age)}, pgp={len(self.pgp)})"
+        return f"Keys(age={len(self.age)}, pgp={len(self.pgp)}, inherit={self.inherit})"
 
     @classmethod
     def from_secret(cls, data: dict[str, bytes]) -> Keys:
@@ -114,6 +121,8 @@ class Decryptor:
         return done.stdout
 
     def _env(self) -> dict[str, str]:
+        if self._keys.inherit:
+            return {**os.environ, "SOPS_DISABLE_VERSION_CHECK": "1"}
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(self._home or tempfile.gettempdir()),

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
+from urllib.parse import urlsplit
 
 from gitmoor.errors import (
     RefNotFoundError,
@@ -54,7 +55,7 @@ from gitmoor.sources.remote import (
 from gitmoor.sources.signatures import objects_to_check
 from gitmoor.sources.store import ArtifactStore, Stored, key_slug
 from gitmoor.sources.tree import unpack_tree
-from gitmoor.sources.urls import RemoteUrl, UnsupportedUrlError, parse_remote_url
+from gitmoor.sources.urls import RemoteUrl, Transport, UnsupportedUrlError, parse_remote_url
 from gitmoor.sources.verify import Verdicts
 
 log = logging.getLogger(__name__)
@@ -87,8 +88,13 @@ class GitFetcher:
     ls-remote and no writes. `git_calls` counts the git commands run, by subcommand.
     """
 
-    def __init__(self, cache_dir: Path, *, keep: int = 3) -> None:
+    def __init__(
+        self, cache_dir: Path, *, keep: int = 3, file_roots: tuple[Path, ...] | None = None
+    ) -> None:
+        """`file_roots`: the directories `file://` sources may read below (None: anywhere, as
+        out of a cluster; empty: none, as in one). The cache itself is never readable so."""
         self.cache_dir = cache_dir.absolute()
+        self.file_roots = None if file_roots is None else tuple(r.resolve() for r in file_roots)
         self.keep = max(keep, 1)
         self._repos = self.cache_dir / "repos"
         self._store = ArtifactStore(self.cache_dir / "artifacts")
@@ -183,8 +189,27 @@ class GitFetcher:
             remote = parse_remote_url(spec.url)
         except UnsupportedUrlError as err:
             raise SourceConfigError(str(err), url=_safe_url(spec.url)) from None
+        if remote.transport is Transport.FILE:
+            self._check_file_source(remote)
         deadline = asyncio.get_running_loop().time() + timeout
         return _Call(key, remote, credentials, deadline, timeout)
+
+    def _check_file_source(self, remote: RemoteUrl) -> None:
+        """A `file://` source reads the agent's own disk: another source's checkout, a mounted
+        Secret. It is refused unless the agent allows a root it lies below."""
+        where = Path(urlsplit(remote.url).path).resolve()
+        if where == self.cache_dir or self.cache_dir in where.parents:
+            raise SourceConfigError(
+                "file:// sources may not read the agent's cache", url=remote.display
+            )
+        if self.file_roots is None:
+            return
+        if not any(where == r or r in where.parents for r in self.file_roots):
+            allowed = ", ".join(str(r) for r in self.file_roots) or "none"
+            raise SourceConfigError(
+                f"file:// sources are allowed only below --allow-file-sources ({allowed})",
+                url=remote.display,
+            )
 
     async def _resolve(self, call: _Call, spec: GitSourceSpec) -> Target:
         ref = spec.ref
@@ -469,7 +494,7 @@ class GitFetcher:
                 cwd=repo,
             )
             tree = staging / "tree"
-            digest = await asyncio.to_thread(_unpack, archive, tree, IgnoreRules(ignore))
+            digest, refused = await asyncio.to_thread(_unpack, archive, tree, IgnoreRules(ignore))
             artifact = Artifact(
                 url=call.remote.display,
                 revision=target.revision,
@@ -477,6 +502,7 @@ class GitFetcher:
                 path=str(tree),
                 commit=commit,
                 fetched_at=datetime.now(UTC),
+                refused=refused,
             )
             return await asyncio.to_thread(self._store.install, call.key, tree, artifact, ignore)
         finally:
@@ -554,11 +580,11 @@ def _in(repo: Path) -> list[str]:
     return ["--git-dir", str(repo)]
 
 
-def _unpack(archive: Path, tree: Path, rules: IgnoreRules) -> str:
+def _unpack(archive: Path, tree: Path, rules: IgnoreRules) -> tuple[str, tuple[str, ...]]:
     tree.mkdir()
-    unpack_tree(archive, tree, rules)
+    unpacked = unpack_tree(archive, tree, rules)
     archive.unlink()
-    return tree_digest(tree)
+    return tree_digest(tree), unpacked.refused
 
 
 def _shallow_roots(repo: Path) -> int:

@@ -8,6 +8,7 @@ crash leaves only a leftover that the next fetch of the key removes.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -133,14 +134,7 @@ class ArtifactStore:
 
 
 def _with_path(artifact: Artifact, path: Path) -> Artifact:
-    return Artifact(
-        url=artifact.url,
-        revision=artifact.revision,
-        digest=artifact.digest,
-        path=str(path),
-        commit=artifact.commit,
-        fetched_at=artifact.fetched_at,
-    )
+    return dataclasses.replace(artifact, path=str(path))
 
 
 def _to_record(stored: Stored) -> dict[str, Any]:
@@ -152,6 +146,7 @@ def _to_record(stored: Stored) -> dict[str, Any]:
         "digest": artifact.digest,
         "fetchedAt": artifact.fetched_at.isoformat(),
         "ignore": stored.ignore,
+        "refused": list(artifact.refused),
         "commit": {
             "sha": commit.sha,
             "author": commit.author,
@@ -177,6 +172,7 @@ def _from_record(record: dict[str, Any], path: Path) -> Stored:
             message=str(commit["message"]),
         ),
         fetched_at=datetime.fromisoformat(record["fetchedAt"]),
+        refused=tuple(str(r) for r in record.get("refused") or ()),
     )
     if artifact.commit.sha != path.name:
         raise ValueError("artifact record does not match its directory")

@@ -225,6 +225,16 @@ class AgentHarness:
             what=f"Sync {name} Ready at {sha[:10]}",
         )
 
+    async def wait_attempted(self, name: str, sha: str, *, within: float = 90) -> Obj:
+        """The Sync has attempted commit `sha` (whatever came of it)."""
+        return await self.wait_for(
+            "Sync",
+            name,
+            lambda o: attempted(o).endswith(sha),
+            within=within,
+            what=f"Sync {name} to attempt {sha[:10]}",
+        )
+
     async def wait_condition(
         self,
         kind: str,
@@ -250,3 +260,8 @@ class AgentHarness:
             api_version, kind, name, self.namespace if namespace is None else namespace
         )
         return None if obj is None else str(obj["metadata"]["resourceVersion"])
+
+
+def attempted(sync: Obj) -> str:
+    """The Sync's lastAttemptedRevision, '' before any."""
+    return str((sync.get("status") or {}).get("lastAttemptedRevision", ""))

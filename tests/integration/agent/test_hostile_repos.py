@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from gitmoor.reconcile import conditions as cond
 from testenv.gitserver import GitServers
 from testenv.hostile import chained_symlink_chart
 from tests.integration.agent.harness import AgentHarness
+from tests.integration.agent.manifests import configmap
 
 pytestmark = [pytest.mark.cluster, pytest.mark.gitserver]
 
@@ -29,14 +31,34 @@ async def test_a_chart_cannot_copy_an_agent_file_into_the_cluster_through_chaine
 
     await harness.source("repo", repo.file_url)
     await harness.sync("leaky", "repo", "chart", targetNamespace=harness.namespace)
-    await harness.wait_for(
-        "Sync",
-        "leaky",
-        lambda o: str((o.get("status") or {}).get("lastAttemptedRevision", "")).endswith(sha),
-        what="the revision attempted",
-    )
+    await harness.wait_attempted("leaky", sha)
 
     configmaps = await harness.kube.list("v1", "ConfigMap", harness.namespace)
     assert all(SENTINEL not in str(c.get("data")) for c in configmaps)
     leak = await harness.kube.get("v1", "ConfigMap", "leak", harness.namespace)
     assert leak is None or not (leak.get("data") or {}).get("stolen")
+
+
+async def test_a_manifest_left_out_as_unsafe_refuses_the_revision_and_says_which(
+    harness: AgentHarness, git_servers: GitServers, unique_name: str
+) -> None:
+    ns = harness.namespace
+    repo, tree = harness.repo(git_servers, unique_name)
+    sha = tree.commit("v1", {"apps/a.yaml": configmap("a", ns), "apps/b.yaml": configmap("b", ns)})
+    tree.push()
+    await harness.source("repo", repo.file_url)
+    await harness.sync("app", "repo", "apps")
+    await harness.wait_applied("app", sha)
+
+    # b.yaml becomes a link to a file of the agent's disk: the fetch leaves it out, and without
+    # a word its ConfigMap would be pruned.
+    (tree.path / "apps" / "b.yaml").unlink()
+    (tree.path / "apps" / "b.yaml").symlink_to("/etc/hostname")
+    sha2 = tree.commit("b is a link out")
+    tree.push()
+    sync = await harness.wait_attempted("app", sha2)
+
+    ready = cond.get_condition(sync, cond.READY) or {}
+    assert ready.get("reason") == "BuildFailed"
+    assert "apps/b.yaml" in ready.get("message", "")
+    assert await harness.kube.get("v1", "ConfigMap", "b", ns) is not None

@@ -162,12 +162,7 @@ async def test_an_emptied_revision_is_refused_until_allowed(
     # The commit that empties the path by accident (a moved directory, a bad merge).
     sha2 = tree.commit("oops", {"app/README.md": "moved\n"}, remove=["app/a.yaml", "app/b.yaml"])
     tree.push()
-    sync = await harness.wait_for(
-        "Sync",
-        "app",
-        lambda o: str((o.get("status") or {}).get("lastAttemptedRevision", "")).endswith(sha2),
-        what="the empty revision to be attempted",
-    )
+    sync = await harness.wait_attempted("app", sha2)
     assert ready_reason(sync) == "EmptyRevision"
     assert "renders no objects" in (cond.get_condition(sync, cond.READY) or {})["message"]
     assert await harness.kube.get("v1", "ConfigMap", "a", ns) is not None

@@ -8,6 +8,7 @@ import yaml
 
 from gitmoor.errors import RenderError
 from gitmoor.render import RenderOptions, render
+from gitmoor.render.limits import Limits
 from gitmoor.render.tools import kubectl
 
 OPTIONS = RenderOptions(release_name="api", namespace="prod")
@@ -187,3 +188,39 @@ async def test_objects_kustomize_emits_are_checked_like_any_other(tree) -> None:
     rendered = await render(root, "app", OPTIONS)
 
     assert [m.ref.subject for m in rendered.manifests] == ["ConfigMap/a"]
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "https://github.com/example/app//deploy?ref=v1",
+        "github.com/example/app/deploy",
+        "git@github.com:example/app.git//deploy",
+    ],
+)
+async def test_a_remote_base_is_refused_before_kustomize_runs(tree, entry: str) -> None:
+    root = tree({"app/kustomization.yaml": f"resources:\n  - {entry}\n"})
+
+    with pytest.raises(RenderError, match="is remote") as caught:
+        await render(root, "app", RenderOptions(release_name="a", namespace="a"))
+
+    assert caught.value.file == "kustomization.yaml"
+
+
+async def test_kustomize_runs_within_its_memory_limit(tree) -> None:
+    # 256 MiB of address space is too little for kubectl even to start: the render fails
+    # alone, saying so, and the agent's own memory is untouched.
+    root = tree(
+        {
+            "app/kustomization.yaml": "resources:\n  - cm.yaml\n",
+            "app/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+        }
+    )
+    tight = RenderOptions(
+        release_name="a", namespace="a", limits=Limits(max_tool_memory=256 * 1024 * 1024)
+    )
+
+    with pytest.raises(RenderError, match=r"needed more than 256 MiB \(--max-tool-memory\)"):
+        await render(root, "app", tight)
+    rendered = await render(root, "app", RenderOptions(release_name="a", namespace="a"))
+    assert [m.ref.name for m in rendered.manifests] == ["a"]

@@ -5,13 +5,17 @@ its recipient. Nothing decrypted is left on disk."""
 from __future__ import annotations
 
 import base64
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from gitmoor.errors import RenderError
 from gitmoor.render import Keys, RenderOptions, render
-from testenv.sops import age_key, encrypt
+from testenv.sops import age_key, encrypt, encrypt_pgp, pgp_key
 
 SENTINEL = "SENTINEL-SOPS-PASSWORD"
 SECRET = f"""apiVersion: v1
@@ -119,3 +123,48 @@ def test_keys_come_from_the_secret_by_suffix_and_never_print() -> None:
     assert key.identity not in repr(keys)
     with pytest.raises(ValueError, match="holds no key"):
         Keys.from_secret({"password": b"x"})
+
+
+def test_gitmoor_render_decrypts_with_your_keys_and_masks_unless_asked(tmp_path: Path) -> None:
+    key = age_key()
+    work = tmp_path / "work"
+    (work / ".git").mkdir(parents=True)
+    (work / "app").mkdir()
+    (work / "app" / "secret.yaml").write_text(
+        encrypt(SECRET, "secret.yaml", key.recipient, only=ONLY_DATA)
+    )
+    gitmoor = [sys.executable, "-m", "gitmoor", "render", str(work / "app")]
+    env = {**os.environ, "SOPS_AGE_KEY": key.identity}
+
+    refused = subprocess.run(gitmoor, capture_output=True, text=True, env=env, check=False)
+    masked = subprocess.run(
+        [*gitmoor, "--decrypt"], capture_output=True, text=True, env=env, check=False
+    )
+    shown = subprocess.run(
+        [*gitmoor, "--decrypt", "--show-secrets"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+
+    assert refused.returncode != 0
+    assert "--decrypt" in refused.stderr
+    assert masked.returncode == 0, masked.stderr
+    assert yaml.safe_load(masked.stdout)["stringData"] == {"password": "<masked>"}
+    assert SENTINEL not in masked.stdout + masked.stderr
+    assert yaml.safe_load(shown.stdout)["stringData"] == {"password": SENTINEL}
+
+
+async def test_an_openpgp_encrypted_file_decrypts_with_the_armored_secret_key(
+    tree, tmp_path: Path
+) -> None:
+    key = pgp_key(tmp_path / "gnupg")
+    root = tree({"app/secret.yaml": encrypt_pgp(SECRET, "secret.yaml", key)})
+    before = leftovers()
+
+    rendered = await render(root, "app", options(Keys(pgp=(key.secret,))))
+
+    (secret,) = [m.obj for m in rendered.manifests]
+    assert secret["stringData"] == {"password": SENTINEL}
+    assert leftovers() == before  # the private keyring went with the render
