@@ -152,6 +152,19 @@ class Postgres:
             shutil.rmtree(self.directory, ignore_errors=True)
             self.directory = None
 
+    def halt(self) -> None:
+        """Stop the server as an outage would, keeping its data for `resume`."""
+        popen, self._popen = self._popen, None
+        if popen is not None and popen.poll() is None:
+            popen.send_signal(signal.SIGINT)
+            popen.wait(15)
+
+    def resume(self, *, timeout: float = 60.0) -> None:
+        """Start a halted server again, on the same data and port."""
+        assert self.directory is not None
+        self._launch(self.directory / "data", self.directory / "sockets")
+        self._wait_ready(timeout)
+
     def __enter__(self) -> Postgres:
         return self.start()
 

@@ -47,6 +47,16 @@ DRIFT_CORRECTIONS = Counter(
     [*_SYNC, "result"],
     registry=REGISTRY,
 )
+LEDGER_SPOOLED = Gauge(
+    "gitmoor_ledger_spooled_records",
+    "Finished attempts waiting beside the agent for the ledger to come back (0: all written).",
+    registry=REGISTRY,
+)
+LEDGER_FAILURES = Counter(
+    "gitmoor_ledger_failures",
+    "Writes to the ledger that failed (the records went to the spool).",
+    registry=REGISTRY,
+)
 DRIFTED_OBJECTS = Gauge(
     "gitmoor_sync_drifted_objects",
     "Managed objects of a Sync that differ from Git right now.",

@@ -195,6 +195,7 @@ def run(
             cross_namespace_refs=not no_cross_namespace_refs,
         ),
         file_roots=_file_roots(allow_file_sources),
+        spool_dir=_state_dir() / "ledger-spool",
         render_limits=Limits(
             max_file_bytes=max_file_size * MIB,
             max_depth=max_yaml_depth,
@@ -272,6 +273,12 @@ def _ledger_url(value: str | None) -> str | None:
     if value:
         return value
     return IN_CLUSTER_URL if os.environ.get("KUBERNETES_SERVICE_HOST") else local_default()
+
+
+def _state_dir() -> Path:
+    """Where the agent keeps what must outlive it (in a cluster: the ledger's volume)."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "gitmoor"
 
 
 def _file_roots(allowed: list[Path]) -> tuple[Path, ...] | None:

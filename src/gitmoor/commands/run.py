@@ -55,6 +55,7 @@ class RunOptions:
     tenancy: Tenancy = field(default_factory=Tenancy)
     render_limits: Limits = DEFAULT_LIMITS
     file_roots: tuple[Path, ...] | None = None  # file:// sources below these (None: anywhere)
+    spool_dir: Path | None = None  # where records wait while the ledger is away
 
 
 async def connect(kubeconfig: Path | None, context: str | None) -> Kube:
@@ -187,6 +188,7 @@ async def _lead(
             snapshot_key=key,
             render_limits=options.render_limits,
             file_roots=options.file_roots,
+            spool_dir=options.spool_dir,
         ),
     )
     if readiness is not None:

@@ -20,6 +20,7 @@ from gitmoor import metrics
 from gitmoor.errors import GitmoorError, SecretNotFoundError
 from gitmoor.kube import Kube, WatchEvent
 from gitmoor.ledger import Ledger
+from gitmoor.ledger.spool import Spool
 from gitmoor.model import Artifact, Health
 from gitmoor.model.durations import parse_duration
 from gitmoor.model.labels import REQUESTED_AT
@@ -48,6 +49,7 @@ log = structlog.get_logger("gitmoor.agent")
 # What made a source look that its Syncs inherit when it finds a new revision.
 _PASSED_ON = (Trigger.INTERVAL, Trigger.WEBHOOK, Trigger.CLI)
 _CRASH_INTERVAL = 300.0  # the cap of the backoff after a crash, when the spec cannot be read
+_SPOOL_EVERY = 10.0  # seconds between tries to write spooled ledger records
 
 
 @dataclass
@@ -68,6 +70,8 @@ class AgentOptions:
     render_limits: Limits = DEFAULT_LIMITS
     # Where file:// sources may read (None: anywhere; empty: nowhere, the default in a cluster).
     file_roots: tuple[Path, ...] | None = None
+    # Where records wait while the ledger is away: keep it on the ledger's volume.
+    spool_dir: Path | None = None
 
 
 class Agent:
@@ -89,6 +93,7 @@ class Agent:
             self.notifier,
             SnapshotStore(options.cache_dir / "healthy", options.snapshot_key),
             options.ledger,
+            Spool(options.spool_dir or options.cache_dir / "ledger-spool"),
         )
         self.sources = SourceReconciler(
             kube,
@@ -135,6 +140,7 @@ class Agent:
                     for namespace in self.namespaces
                 ]
                 dispatcher = group.create_task(self._dispatch(gate))
+                watchers.append(group.create_task(self._flush_spool()))
                 await stop.wait()
                 log.info("shutting down", running=len(self.running))
                 self.queue.close()
@@ -165,6 +171,15 @@ class Agent:
             task.cancel()
         if pending:
             await asyncio.wait(pending, timeout=5)
+
+    async def _flush_spool(self) -> None:
+        """Records spooled while the ledger was away are written as soon as it is back."""
+        while True:
+            await asyncio.sleep(_SPOOL_EVERY)
+            try:
+                await self.publish.flush_spool()
+            except Exception:
+                log.exception("flushing the ledger spool failed")
 
     # -- watching ----------------------------------------------------------------------------
     @property

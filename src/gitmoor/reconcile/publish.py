@@ -12,6 +12,7 @@ from gitmoor import metrics
 from gitmoor.errors import KubeApiError, TransientError
 from gitmoor.kube import Kube
 from gitmoor.ledger import Ledger, LedgerError
+from gitmoor.ledger.spool import Spool
 from gitmoor.model import inventory
 from gitmoor.model.notifications import NotificationEvent
 from gitmoor.model.record import Record
@@ -30,9 +31,10 @@ log = structlog.get_logger("gitmoor.agent")
 
 @dataclass(frozen=True)
 class Begun:
-    """A ledger record opened before an attempt wrote anything."""
+    """A ledger record opened before an attempt wrote anything; `id` None when the ledger was
+    away and the record waits in the spool to be written whole."""
 
-    id: int
+    id: int | None
     record: Record
 
 
@@ -47,6 +49,7 @@ class Publisher:
         notifier: Notifier,
         snapshots: SnapshotStore,
         ledger: Ledger | None,
+        spool: Spool | None = None,
     ) -> None:
         self.kube = kube
         self.cache = cache
@@ -56,6 +59,8 @@ class Publisher:
         self.notifier = notifier
         self.snapshots = snapshots
         self.ledger = ledger
+        self.spool = spool
+        self._ledger_ok = True
         # Records in progress, per key and slot: a drift correction (slot "drift") may overlap
         # the Sync's own attempt.
         self._begun: dict[tuple[Key, str], Begun] = {}
@@ -120,22 +125,61 @@ class Publisher:
     async def _ledger(
         self, key: tuple[Key, str], report: Report, bound: structlog.BoundLogger
     ) -> None:
+        if self.ledger is None:
+            return
         if report.begin is not None:
             self._begun.pop(key, None)
-            if self.ledger is not None:
+            record_id: int | None = None
+            # Nothing goes ahead of what waits in the spool: the ledger keeps the order.
+            if await self.flush_spool():
                 try:
                     record_id = await self.ledger.begin(report.begin)
                 except LedgerError as err:
-                    bound.warning("ledger unavailable: attempt not recorded", error=str(err))
-                else:
-                    self._begun[key] = Begun(record_id, report.begin)
+                    self._ledger_down(bound, err)
+            self._begun[key] = Begun(record_id, report.begin)
         if report.finish is not None:
             begun = self._begun.pop(key, None)
-            if begun is not None and self.ledger is not None:
+            if begun is None:
+                return
+            written = False
+            if begun.id is not None and await self.flush_spool():
                 try:
                     await self.ledger.finish(begun.id, report.finish)
+                    written = True
                 except LedgerError as err:
-                    bound.warning("ledger unavailable: attempt left in progress", error=str(err))
+                    self._ledger_down(bound, err)
+            if not written:
+                self._spool(begun.id, report.finish, bound)
+
+    async def flush_spool(self) -> bool:
+        """Write the spooled records; True when none is left waiting."""
+        if self.ledger is None or self.spool is None or not len(self.spool):
+            return True
+        written = await self.spool.flush(self.ledger)
+        left = len(self.spool)
+        metrics.LEDGER_SPOOLED.set(left)
+        if written and not left:
+            log.info("ledger back: spooled records written", records=written)
+            self._ledger_ok = True
+        return not left
+
+    def _spool(self, record_id: int | None, record: Record, bound: structlog.BoundLogger) -> None:
+        if self.spool is None:
+            bound.warning("ledger unavailable and no spool: attempt not recorded")
+            return
+        if record_id is None:
+            self.spool.add_insert(record)
+        else:
+            self.spool.add_finish(record_id, record)
+        metrics.LEDGER_SPOOLED.set(len(self.spool))
+
+    def _ledger_down(self, bound: structlog.BoundLogger, err: LedgerError) -> None:
+        metrics.LEDGER_FAILURES.inc()
+        if self._ledger_ok:
+            bound.warning(
+                "ledger unavailable: records are spooled until it returns", error=str(err)
+            )
+        self._ledger_ok = False
 
     def _drift(self, key: Key, report: Report) -> None:
         if key.kind != "Sync":

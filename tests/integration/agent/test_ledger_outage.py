@@ -1,0 +1,76 @@
+"""The ledger away: deploys go on, every finished attempt waits durably beside the agent, and
+all of them reach the ledger, in order, once it is back. PostgreSQL of its own, halted and
+resumed like an outage."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from gitmoor.ledger import Ledger
+from gitmoor.model.record import Result
+from testenv.gitserver import GitServers
+from testenv.postgres import Postgres
+from testenv.wait import eventually
+from tests.integration.agent.harness import AgentHarness
+from tests.integration.agent.manifests import configmap
+
+pytestmark = [pytest.mark.cluster, pytest.mark.gitserver]
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[Postgres]:
+    server = Postgres().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_records_of_an_outage_are_spooled_and_written_in_order_when_it_ends(
+    harness: AgentHarness, git_servers: GitServers, unique_name: str, own_postgres: Postgres
+) -> None:
+    ns = harness.namespace
+    url = own_postgres.create_database("outage")
+    await harness.stop()
+    harness.ledger_url = url
+    await harness.start()
+    spool = harness.workdir / "agent-cache" / "ledger-spool" / "ledger-spool.jsonl"
+
+    async def history() -> list:  # type: ignore[type-arg]
+        async with await Ledger.open(url) as ledger:
+            return list(reversed(await ledger.history(sync="app", namespace=ns)))
+
+    repo, tree = harness.repo(git_servers, unique_name)
+    first = tree.commit("v1", {"cm.yaml": configmap("settings", ns, v="1")})
+    tree.push()
+    await harness.source("repo", repo.file_url)
+    await harness.sync("app", "repo")
+    await harness.wait_applied("app", first)
+
+    own_postgres.halt()
+    shas = []
+    for version in ("2", "3"):
+        sha = tree.commit(f"v{version}", {"cm.yaml": configmap("settings", ns, v=version)})
+        tree.push()
+        # Deploys go on without the ledger.
+        await harness.wait_applied("app", sha, within=120)
+        shas.append(sha)
+    assert spool.is_file()
+    assert len(spool.read_text().splitlines()) >= 2
+
+    own_postgres.resume()
+    records = await eventually(
+        history,
+        lambda found: (
+            [r.revision for r in found if r.result is Result.APPLIED][-2:]
+            == [f"main@sha1:{s}" for s in shas]
+        ),
+        within=60,
+        what="the spooled records in the ledger",
+    )
+    applied = [r for r in records if r.result is Result.APPLIED]
+    assert [r.revision for r in applied] == [f"main@sha1:{s}" for s in (first, *shas)]
+    assert all(r.finished_at is not None for r in applied)
+    assert not spool.exists()
