@@ -8,6 +8,7 @@ import base64
 import os
 import socket
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -19,7 +20,7 @@ from gitmoor import memory
 from gitmoor.errors import GitmoorError, KubeApiError, UnknownKindError
 from gitmoor.health import wait_healthy
 from gitmoor.kube import Kube
-from gitmoor.ledger import Ledger
+from gitmoor.ledger import Ledger, LedgerError
 from gitmoor.model import ObjectRef
 from gitmoor.model.config import Resource, to_document
 from gitmoor.model.crds import crds
@@ -138,18 +139,33 @@ async def run_agent(
             # No write leaves this process unless the lease is surely held.
             kube.fence(elector.check)
         ledger: Ledger | None = None
+        unopened = False
+
+        async def open_ledger() -> Ledger:
+            assert options.ledger_url is not None
+            return await Ledger.open(options.ledger_url, cluster=options.cluster)
+
         tasks = [asyncio.create_task(_trim())]
         try:
             while not stop.is_set():
                 if elector is not None and not await elector.acquire(stop):
                     break
-                if ledger is None and options.ledger_url:
+                if ledger is None and options.ledger_url and not unopened:
                     # Opened once leading: the attempts this cluster's agent left in progress
                     # when it stopped (or crashed) are marked interrupted here, never lost.
-                    ledger = await Ledger.open(options.ledger_url, cluster=options.cluster)
-                    tasks.append(asyncio.create_task(_retain(ledger, options.ledger_retention)))
+                    try:
+                        ledger = await open_ledger()
+                    except LedgerError as err:
+                        # Deploys go on; records wait in the spool until it opens.
+                        log.error(
+                            "ledger unavailable at start; records are spooled", error=str(err)
+                        )
+                        unopened = True
+                    else:
+                        tasks.append(asyncio.create_task(_retain(ledger, options.ledger_retention)))
                 key = await snapshot_key(kube, options.lease_namespace)
-                if not await _lead(kube, options, ledger, elector, stop, readiness, key):
+                reopen = open_ledger if unopened else None
+                if not await _lead(kube, options, ledger, elector, stop, readiness, key, reopen):
                     break
                 # An API server outage or a rival: everything in flight was cancelled; wait
                 # for the lease again and start afresh from the cluster's state.
@@ -173,6 +189,7 @@ async def _lead(
     stop: asyncio.Event,
     readiness: Readiness | None,
     key: bytes,
+    reopen: Callable[[], Awaitable[Ledger]] | None = None,
 ) -> bool:
     """Reconcile while leading; True when leadership was lost (rather than `stop` set)."""
     agent = Agent(
@@ -186,6 +203,7 @@ async def _lead(
             environment=options.environment,
             tenancy=options.tenancy,
             snapshot_key=key,
+            open_ledger=reopen,
             render_limits=options.render_limits,
             file_roots=options.file_roots,
             spool_dir=options.spool_dir,

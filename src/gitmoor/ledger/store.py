@@ -149,7 +149,13 @@ class Ledger:
             if not create and not path.is_file():
                 raise LedgerNotFoundError(f"no ledger at {path}", url=shown)
             if create:
-                await asyncio.to_thread(Path(path).parent.mkdir, parents=True, exist_ok=True)
+                try:
+                    await asyncio.to_thread(Path(path).parent.mkdir, parents=True, exist_ok=True)
+                except OSError as err:
+                    raise LedgerUnavailableError(
+                        f"cannot make the ledger's directory {Path(path).parent}: {err.strerror}",
+                        url=shown,
+                    ) from None
         engine = sqlite_engine(parsed) if path is not None else postgres_engine(parsed)
         ledger = cls(engine, url=shown)
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextvars
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,8 @@ class AgentOptions:
     file_roots: tuple[Path, ...] | None = None
     # Where records wait while the ledger is away: keep it on the ledger's volume.
     spool_dir: Path | None = None
+    # How to open the ledger when it could not be opened at start (tried again later).
+    open_ledger: Callable[[], Awaitable[Ledger]] | None = None
 
 
 class Agent:
@@ -94,6 +97,7 @@ class Agent:
             SnapshotStore(options.cache_dir / "healthy", options.snapshot_key),
             options.ledger,
             Spool(options.spool_dir or options.cache_dir / "ledger-spool"),
+            options.open_ledger,
         )
         self.sources = SourceReconciler(
             kube,
@@ -150,6 +154,7 @@ class Agent:
         finally:
             await self.drift.close()
             await self.notifier.close()
+            await self.publish.close()
 
     async def _drain(self, *, at_once: bool = False) -> None:
         tasks = list(self.running.values())

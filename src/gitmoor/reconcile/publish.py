@@ -4,6 +4,8 @@ carried out from a `Report`."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import structlog
@@ -27,6 +29,7 @@ from gitmoor.reconcile.retry import jittered
 from gitmoor.reconcile.snapshots import SnapshotStore
 
 log = structlog.get_logger("gitmoor.agent")
+_REOPEN = 10.0  # seconds between tries to open a ledger that could not be opened
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,10 @@ class Publisher:
         snapshots: SnapshotStore,
         ledger: Ledger | None,
         spool: Spool | None = None,
+        open_ledger: Callable[[], Awaitable[Ledger]] | None = None,
     ) -> None:
+        """`open_ledger`: how to open the ledger when it could not be opened at start (it is
+        tried again, at most every `_REOPEN` seconds; records wait in the spool meanwhile)."""
         self.kube = kube
         self.cache = cache
         self.memory = memory
@@ -60,7 +66,9 @@ class Publisher:
         self.snapshots = snapshots
         self.ledger = ledger
         self.spool = spool
-        self._ledger_ok = True
+        self._ledger_ok = ledger is not None or open_ledger is None
+        self._open_ledger = open_ledger
+        self._opened_at = -_REOPEN
         # Records in progress, per key and slot: a drift correction (slot "drift") may overlap
         # the Sync's own attempt.
         self._begun: dict[tuple[Key, str], Begun] = {}
@@ -122,18 +130,41 @@ class Publisher:
                 return jittered(report.retry.delay)
         return None
 
+    async def _connected(self) -> Ledger | None:
+        """The ledger, opened now if it could not be at start."""
+        if self.ledger is not None or self._open_ledger is None:
+            return self.ledger
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._opened_at < _REOPEN:
+            return None
+        self._opened_at = loop.time()
+        try:
+            self.ledger = await self._open_ledger()
+        except LedgerError as err:
+            log.warning("ledger still unavailable: records wait in the spool", error=str(err))
+            return None
+        log.info("ledger opened", url=self.ledger.url)
+        return self.ledger
+
+    async def close(self) -> None:
+        """Close the ledger if this publisher opened it."""
+        if self._open_ledger is not None and self.ledger is not None:
+            await self.ledger.close()
+            self.ledger = None
+
     async def _ledger(
         self, key: tuple[Key, str], report: Report, bound: structlog.BoundLogger
     ) -> None:
-        if self.ledger is None:
-            return
+        if self.ledger is None and self._open_ledger is None:
+            return  # no ledger configured
+        ledger = await self._connected()
         if report.begin is not None:
             self._begun.pop(key, None)
             record_id: int | None = None
             # Nothing goes ahead of what waits in the spool: the ledger keeps the order.
-            if await self.flush_spool():
+            if ledger is not None and await self.flush_spool():
                 try:
-                    record_id = await self.ledger.begin(report.begin)
+                    record_id = await ledger.begin(report.begin)
                 except LedgerError as err:
                     self._ledger_down(bound, err)
             self._begun[key] = Begun(record_id, report.begin)
@@ -142,9 +173,9 @@ class Publisher:
             if begun is None:
                 return
             written = False
-            if begun.id is not None and await self.flush_spool():
+            if ledger is not None and begun.id is not None and await self.flush_spool():
                 try:
-                    await self.ledger.finish(begun.id, report.finish)
+                    await ledger.finish(begun.id, report.finish)
                     written = True
                 except LedgerError as err:
                     self._ledger_down(bound, err)
@@ -153,9 +184,12 @@ class Publisher:
 
     async def flush_spool(self) -> bool:
         """Write the spooled records; True when none is left waiting."""
-        if self.ledger is None or self.spool is None or not len(self.spool):
+        if self.spool is None or not len(self.spool):
             return True
-        written = await self.spool.flush(self.ledger)
+        ledger = await self._connected()
+        if ledger is None:
+            return False
+        written = await self.spool.flush(ledger)
         left = len(self.spool)
         metrics.LEDGER_SPOOLED.set(left)
         if written and not left:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gitmoor.ledger import Ledger
+from gitmoor.ledger import Ledger, LedgerError
 from gitmoor.model.record import Result
 from testenv.gitserver import GitServers
 from testenv.postgres import Postgres
@@ -74,3 +74,41 @@ async def test_records_of_an_outage_are_spooled_and_written_in_order_when_it_end
     assert [r.revision for r in applied] == [f"main@sha1:{s}" for s in (first, *shas)]
     assert all(r.finished_at is not None for r in applied)
     assert not spool.exists()
+
+
+async def test_a_ledger_that_cannot_open_at_start_delays_its_records_and_nothing_else(
+    harness: AgentHarness, git_servers: GitServers, unique_name: str
+) -> None:
+    ns = harness.namespace
+    blocker = harness.workdir / "not-a-directory"
+    blocker.write_text("a file where the ledger's directory should be\n")
+    url = f"sqlite:///{blocker}/ledger.db"
+    await harness.stop()
+    harness.ledger_url = url
+    await harness.start()
+    repo, tree = harness.repo(git_servers, unique_name)
+    sha = tree.commit("v1", {"cm.yaml": configmap("settings", ns, v="1")})
+    tree.push()
+    await harness.source("repo", repo.file_url)
+    await harness.sync("app", "repo")
+
+    # The agent runs and deploys; the attempt waits in the spool.
+    await harness.wait_applied("app", sha)
+    harness.check_alive()
+
+    blocker.unlink()
+
+    async def applied() -> list[str]:
+        try:
+            async with await Ledger.open(url, create=False) as ledger:
+                found = await ledger.history(sync="app", namespace=ns)
+        except LedgerError:
+            return []
+        return [r.revision for r in found if r.result is Result.APPLIED]
+
+    await eventually(
+        applied,
+        lambda revisions: revisions == [f"main@sha1:{sha}"],
+        within=60,
+        what="the ledger opened and the spooled record written",
+    )
