@@ -36,6 +36,7 @@ _PLAIN = (
     "unchanged",
     "rolled_back_to",
     "signer",
+    "attempts",
 )
 
 

@@ -298,6 +298,24 @@ class Ledger:
             if record.images:
                 connection.execute(images.insert(), rows.image_rows(record_id, record.images))
 
+    async def repeat(self, record_id: int, finished_at: datetime) -> None:
+        """One more attempt that ended exactly as record `record_id` did."""
+        await self._call(self._repeat, record_id, finished_at)
+
+    def _repeat(self, record_id: int, finished_at: datetime) -> None:
+        with self._writer.begin() as connection:
+            done = connection.execute(
+                update(records)
+                .where(records.c.id == record_id)
+                .values(attempts=records.c.attempts + 1, finished_at=finished_at)
+            )
+            if done.rowcount != 1:
+                raise RecordNotFoundError(
+                    f"ledger {self.url} has no record {record_id} to count again",
+                    url=self.url,
+                    record_id=record_id,
+                )
+
     async def interrupted(self, *, cluster: str) -> int:
         """Mark this cluster's `in_progress` records `interrupted`; returns how many.
 

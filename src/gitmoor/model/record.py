@@ -96,6 +96,8 @@ class Record:
     images: tuple[str, ...] = ()
     rolled_back_to: str | None = None
     signer: str | None = None
+    # Identical attempts this record stands for: a revision failing the same way at each retry.
+    attempts: int = 1
     id: int | None = None
 
     def __post_init__(self) -> None:

@@ -17,7 +17,7 @@ from gitmoor.ledger import Ledger, LedgerError
 from gitmoor.ledger.spool import Spool
 from gitmoor.model import inventory
 from gitmoor.model.notifications import NotificationEvent
-from gitmoor.model.record import Record
+from gitmoor.model.record import Record, Result
 from gitmoor.model.resources import API_VERSION, Sync
 from gitmoor.notify import Notifier
 from gitmoor.reconcile.cache import Cache, Obj
@@ -39,6 +39,7 @@ class Begun:
 
     id: int | None
     record: Record
+    deferred: bool = False  # a retry of a failed revision, recorded once its end is known
 
 
 class Publisher:
@@ -72,6 +73,8 @@ class Publisher:
         # Records in progress, per key and slot: a drift correction (slot "drift") may overlap
         # the Sync's own attempt.
         self._begun: dict[tuple[Key, str], Begun] = {}
+        # The last record of each Sync when it was a failure: (its id, what failed how).
+        self._failed: dict[tuple[Key, str], tuple[int, tuple[str, str, str]]] = {}
 
     def begun(self, key: Key, slot: str = "") -> Record | None:
         """The record of the attempt in progress for `key`, if one was opened."""
@@ -161,6 +164,12 @@ class Publisher:
         if report.begin is not None:
             self._begun.pop(key, None)
             record_id: int | None = None
+            repeated = self._failed.get(key)
+            if repeated is not None and repeated[1][0] == report.begin.revision:
+                # Retrying a revision that failed: recorded only once it is known whether it
+                # failed the same way again (then it is one more attempt of that record).
+                self._begun[key] = Begun(None, report.begin, deferred=True)
+                return
             # Nothing goes ahead of what waits in the spool: the ledger keeps the order.
             if ledger is not None and await self.flush_spool():
                 try:
@@ -172,15 +181,43 @@ class Publisher:
             begun = self._begun.pop(key, None)
             if begun is None:
                 return
-            written = False
-            if ledger is not None and begun.id is not None and await self.flush_spool():
+            final = report.finish
+            same = _failure(final)
+            repeated = self._failed.get(key)
+            again = begun.deferred and repeated is not None and same == repeated[1]
+            if (
+                again
+                and ledger is not None
+                and repeated is not None
+                and await self._count_again(ledger, repeated[0], final)
+            ):
+                return
+            written_id: int | None = None
+            if ledger is not None and await self.flush_spool():
                 try:
-                    await ledger.finish(begun.id, report.finish)
-                    written = True
+                    if begun.id is None:
+                        written_id = await ledger.begin(final)
+                    else:
+                        written_id = begun.id
+                    await ledger.finish(written_id, final)
                 except LedgerError as err:
                     self._ledger_down(bound, err)
-            if not written:
-                self._spool(begun.id, report.finish, bound)
+                    written_id = None
+            if written_id is None:
+                self._spool(begun.id, final, bound)
+                self._failed.pop(key, None)
+            elif same is not None:
+                self._failed[key] = (written_id, same)
+            else:
+                self._failed.pop(key, None)
+
+    async def _count_again(self, ledger: Ledger, record_id: int, final: Record) -> bool:
+        try:
+            await ledger.repeat(record_id, final.finished_at or final.started_at)
+        except LedgerError as err:
+            log.warning("ledger: could not count a repeated failure", error=str(err))
+            return False
+        return True
 
     async def flush_spool(self) -> bool:
         """Write the spooled records; True when none is left waiting."""
@@ -272,6 +309,13 @@ class Publisher:
             return None
         self.cache.refresh(key, updated)
         return updated
+
+
+def _failure(record: Record) -> tuple[str, str, str] | None:
+    """What makes two failed attempts the same: revision, reason and message."""
+    if record.result is not Result.FAILED:
+        return None
+    return (record.revision, record.reason, record.message)
 
 
 def _role(key: Key) -> str:

@@ -1,6 +1,7 @@
-"""The ledger away: deploys go on, every finished attempt waits durably beside the agent, and
-all of them reach the ledger, in order, once it is back. PostgreSQL of its own, halted and
-resumed like an outage."""
+"""The ledger away, or flooded. Away: deploys go on, every finished attempt waits durably beside
+the agent, and all of them reach the ledger, in order, once it is back (PostgreSQL of its own,
+halted and resumed like an outage). Flooded: a Sync failing the same way at every retry is one
+record with a count."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from testenv.gitserver import GitServers
 from testenv.postgres import Postgres
 from testenv.wait import eventually
 from tests.integration.agent.harness import AgentHarness
-from tests.integration.agent.manifests import configmap
+from tests.integration.agent.manifests import UNSCHEDULABLE, configmap, deployment
 
 pytestmark = [pytest.mark.cluster, pytest.mark.gitserver]
 
@@ -112,3 +113,30 @@ async def test_a_ledger_that_cannot_open_at_start_delays_its_records_and_nothing
         within=60,
         what="the ledger opened and the spooled record written",
     )
+
+
+async def test_a_sync_failing_the_same_way_at_every_retry_is_one_record_with_a_count(
+    harness: AgentHarness, git_servers: GitServers, unique_name: str
+) -> None:
+    ns = harness.namespace
+    repo, tree = harness.repo(git_servers, unique_name)
+    sha = tree.commit("stuck", {"web.yaml": deployment("web", ns, extra_spec=UNSCHEDULABLE)})
+    tree.push()
+    await harness.source("repo", repo.file_url)
+    await harness.sync("app", "repo", timeout="2s", retryInterval="2s")
+    assert harness.ledger_url is not None
+    url = harness.ledger_url
+
+    async def failed() -> list:  # type: ignore[type-arg]
+        async with await Ledger.open(url, create=False) as ledger:
+            found = await ledger.history(sync="app", namespace=ns)
+        return [r for r in found if r.result is Result.FAILED]
+
+    records = await eventually(
+        failed,
+        lambda found: bool(found) and found[0].attempts >= 3,
+        within=120,
+        what="three identical failures",
+    )
+    assert len(records) == 1
+    assert records[0].revision == f"main@sha1:{sha}"
