@@ -134,6 +134,14 @@ def _replay(attempts: Sequence[Record], tally: _Tally) -> None:
         wrote = record.created + record.configured + record.deleted > 0
         if record.result is Result.FAILED and not wrote:
             continue  # refused before any write: nothing in the cluster changed
+        if record.result is Result.APPLIED and not wrote:
+            # A new revision that changed nothing of this Sync (a commit to another app of
+            # the same repository, a README): no deployment, and no lead time to measure.
+            if failing_since is not None:
+                tally.restore(failing_since, record.deployed_at or record.started_at)
+                failing_since = None
+            running = record.revision
+            continue
         manual = record.trigger is Trigger.ROLLBACK
         is_change = not manual and not _same(record.revision, running)
         if is_change and (change is None or not _same(change.revision, record.revision)):

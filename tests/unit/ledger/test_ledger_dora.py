@@ -198,3 +198,26 @@ def test_percentile_interpolates_between_closest_ranks() -> None:
     assert percentile([10.0, 0.0, 20.0], 0.9) == pytest.approx(18.0)
     with pytest.raises(ValueError, match="no values"):
         percentile([], 0.5)
+
+
+def test_a_commit_that_changed_nothing_of_a_sync_is_not_its_deployment() -> None:
+    # One repository, two apps: the other team's commits reach this Sync as new revisions that
+    # write nothing of it. Two of its own deployments, not five.
+    records = [
+        attempt("web-1", Result.APPLIED, at(0, 10), commit=at(0, 9), applied=at(0, 10)),
+        attempt(
+            "cache-1", Result.APPLIED, at(1, 10), commit=at(1, 9), applied=at(1, 10), written=0
+        ),
+        attempt(
+            "cache-2", Result.APPLIED, at(2, 10), commit=at(2, 9), applied=at(2, 10), written=0
+        ),
+        attempt("web-2", Result.APPLIED, at(3, 10), commit=at(3, 8), applied=at(3, 10)),
+        attempt("readme", Result.APPLIED, at(4, 10), commit=at(4, 9), applied=at(4, 10), written=0),
+    ]
+
+    figures = dora_of(records, since=D0, until=UNTIL)
+
+    assert figures.deployments == 2
+    assert figures.changes == 2
+    # Lead times of web-1 (1 h) and web-2 (2 h): the median of two is their mean.
+    assert figures.lead_time_median == timedelta(minutes=90)
