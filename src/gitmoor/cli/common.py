@@ -12,7 +12,7 @@ from typing import TypeVar
 import typer
 from rich.console import Console
 
-from gitmoor.commands.operations import OperationError
+from gitmoor.commands.operations import OperationError, UnknownRevisionError
 from gitmoor.errors import ConnectionFailedError, GitmoorError, UnknownKindError
 
 T = TypeVar("T")
@@ -51,6 +51,9 @@ def run_async(main: Callable[[], Awaitable[T]]) -> T:
     """Run a coroutine; turn gitmoor errors into a message and an exit code."""
     try:
         return asyncio.run(_call(main))
+    except UnknownRevisionError as problem:
+        err.print(f"[red]error:[/red] {problem}", highlight=False)
+        raise typer.Exit(USAGE) from None
     except (ConnectionFailedError, UnknownKindError, OperationError) as problem:
         err.print(f"[red]error:[/red] {problem}", highlight=False)
         raise typer.Exit(ENVIRONMENT) from None

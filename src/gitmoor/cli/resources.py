@@ -237,7 +237,7 @@ def rollback(
                 progress=lambda line: err.print(f"  {line}", highlight=False),
             )
 
-    result = run_async(main)
+    result = run_async(main)  # an unknown --to is a usage error (exit 2), nothing changed
     ready = cond.get_condition(result.sync, cond.READY) or {}
     if ready.get("status") != "True":
         out.print(

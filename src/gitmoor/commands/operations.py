@@ -23,6 +23,10 @@ class OperationError(GitmoorError):
     """A CLI operation could not be carried out (object missing, suspended, timed out)."""
 
 
+class UnknownRevisionError(OperationError):
+    """`rollback --to` named a revision the source does not have: nothing was changed."""
+
+
 @dataclass(frozen=True)
 class SyncRow:
     namespace: str
@@ -260,6 +264,15 @@ async def rollback(
     result = await _request_and_wait(
         kube, "Sync", name, namespace, deadline=deadline, progress=progress
     )
+    ready = _cond(result, cond.READY)
+    if ready.get("reason") == "PinnedRevisionUnavailable":
+        # The agent could not fetch it (a typo, a commit not pushed): it applied nothing, and
+        # the pin goes again so the Sync follows Git as before.
+        await unpin(kube, name, namespace)
+        raise UnknownRevisionError(
+            f"revision {target} is not in the source of Sync {namespace}/{name}: nothing "
+            f"changed ({ready.get('message', '')})"
+        )
     ref = sync["spec"].get("sourceRef") or {}
     source = await kube.get(
         API_VERSION, "GitSource", ref.get("name", ""), ref.get("namespace") or namespace

@@ -65,3 +65,30 @@ async def test_rollback_pins_an_earlier_revision_until_resume(
     sync = await harness.wait_applied("app", sha4)
     assert "pinnedRevision" not in sync["status"]
     assert cond.is_true(sync, cond.READY)
+
+
+async def test_rollback_to_a_revision_the_source_lacks_changes_nothing(
+    harness: AgentHarness, git_servers: GitServers, unique_name: str
+) -> None:
+    ns = harness.namespace
+    repo, tree = harness.repo(git_servers, unique_name)
+    sha = tree.commit("v1", {"cm.yaml": configmap("settings", ns, v="1")})
+    tree.push()
+    await harness.source("repo", repo.file_url)
+    await harness.sync("app", "repo")
+    await harness.wait_applied("app", sha)
+
+    code, _, err = await gitmoor(
+        "rollback", "app", "-n", ns, "--to", "deadbeef", "--timeout", "60s",
+        kubeconfig=harness.kubeconfig,
+    )  # fmt: skip
+
+    assert code == 2, err
+    assert "deadbeef" in err
+    assert "nothing changed" in err
+    assert "Traceback" not in err
+    sync = await harness.get("Sync", "app")
+    assert sync is not None
+    assert "gitmoor.io/pinned-revision" not in (sync["metadata"].get("annotations") or {})
+    # Following Git again, as before: Ready at the same revision.
+    await harness.wait_applied("app", sha)
