@@ -230,13 +230,19 @@ class RollbackResult:
 
 
 def previous_healthy(sync: dict[str, Any]) -> str | None:
-    """The newest revision in the Sync's history that was applied healthy and is not the one
-    applied now."""
+    """The newest revision in the Sync's history that was applied healthy and deployed other
+    content than what runs now. In a repository shared by several apps, the previous commit
+    often changed only another app: going back to it would change nothing here."""
     status = sync.get("status") or {}
     current = status.get("lastAppliedRevision")
-    for entry in status.get("history") or []:
-        if entry.get("result") in ("Applied", "RolledBack") and entry.get("revision") != current:
-            return str(entry["revision"])
+    good = [e for e in status.get("history") or [] if e.get("result") in ("Applied", "RolledBack")]
+    running = next((e.get("content") for e in good if e.get("revision") == current), None)
+    for entry in good:
+        if entry.get("revision") == current:
+            continue
+        if running and entry.get("content") == running:
+            continue  # the same objects under another commit
+        return str(entry["revision"])
     return None
 
 

@@ -37,6 +37,7 @@ _PLAIN = (
     "rolled_back_to",
     "signer",
     "attempts",
+    "content",
 )
 
 

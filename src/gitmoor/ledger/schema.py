@@ -31,7 +31,7 @@ from sqlalchemy.types import TypeDecorator
 VERSION_TABLE = "ledger_schema_version"
 # The newest migration in `migrations/versions` (a test checks it against Alembic's head): a
 # ledger at this version is opened without loading Alembic at all.
-HEAD = "0003"
+HEAD = "0004"
 # Any fixed 64-bit key for PostgreSQL's advisory lock around creating or migrating the schema:
 # it only has to be the same for every gitmoor.
 _SCHEMA_LOCK = 0x6769746D6F6F72
@@ -118,6 +118,7 @@ records = Table(
     Column("deployed_at", UTCDateTime(), nullable=True),
     Column("signer", String, nullable=True),
     Column("attempts", Integer, nullable=False, server_default="1"),
+    Column("content", String, nullable=True),
     # Never reuse an id, even the highest one after it was pruned.
     sqlite_autoincrement=True,
 )

@@ -98,6 +98,9 @@ class Record:
     signer: str | None = None
     # Identical attempts this record stands for: a revision failing the same way at each retry.
     attempts: int = 1
+    # The digest of the objects the attempt left running (model.content): equal across
+    # revisions that changed nothing of this Sync.
+    content: str | None = None
     id: int | None = None
 
     def __post_init__(self) -> None:

@@ -369,6 +369,11 @@ class HistoryEntry(_Model):
     started_at: datetime
     finished_at: datetime
     changes: str = Field(default="", description="e.g. '2 created, 1 configured, 5 unchanged'.")
+    content: str | None = Field(
+        default=None,
+        description="Digest of the objects as sent: equal for revisions that changed nothing "
+        "of this Sync.",
+    )
 
 
 class SyncStatus(_Model):

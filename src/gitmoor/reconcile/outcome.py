@@ -41,6 +41,7 @@ class Outcome:
     partial: tuple[InventoryEntry, ...] = ()
     # The objects of the revision as sent (labels, namespace): the snapshot a rollback restores.
     desired: list[dict[str, Any]] = field(default_factory=list)
+    content: str = ""  # model.content.content_digest of `desired`, once planned
     # Per object: its apiVersion, the object as sent, and the server's view of the fields it
     # sets (PlannedObject.baseline): what the drift monitor compares live objects with.
     tracked: dict[ObjectRef, Applied] = field(default_factory=dict)

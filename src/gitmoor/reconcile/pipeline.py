@@ -36,6 +36,7 @@ from gitmoor.model import (
     PlannedObject,
     Verdict,
 )
+from gitmoor.model.content import content_digest
 from gitmoor.model.durations import parse_duration
 from gitmoor.model.resources import Sync
 from gitmoor.reconcile.outcome import Outcome, Stage
@@ -223,6 +224,7 @@ async def _converge(
             p.ref: p.changed for p in planned_all if p.action is not Action.UNCHANGED
         }
         outcome.desired = [d.obj for d in desired]
+        outcome.content = content_digest(outcome.desired)
         outcome.inventory = tuple(previous)
         outcome.applied = True
         return
@@ -266,6 +268,7 @@ async def _converge(
     _track(outcome, planned_rest)
     outcome.partial = tuple(sorted({*previous, *the_plan.inventory}, key=_id))
     outcome.desired = [d.obj for d in desired]
+    outcome.content = content_digest(outcome.desired)
     log.info(
         "planned",
         objects=len(desired),

@@ -91,6 +91,7 @@ def finished(
         unchanged=changes.count(Action.UNCHANGED),
         objects=tuple(ObjectAction.of(c) for c in changes.changes),
         images=images_in(running.desired),
+        content=running.content or None,
         rolled_back_to=restored.revision if result is Result.ROLLED_BACK and restored else None,
     )
 

@@ -94,6 +94,8 @@ def sync_status(
             "finishedAt": _iso(outcome.finished or outcome.started),
             "changes": outcome.changes.summary(),
         }
+        if outcome.content:
+            entry["content"] = outcome.content
         history = list(old.get("history") or [])
         # A repeat of the same failure replaces its entry instead of flooding the history.
         if history and _same_attempt(history[0], entry):
@@ -280,6 +282,8 @@ def rolled_back(
             "finishedAt": _iso(restored.finished or restored.started),
             "changes": restored.changes.summary(),
         }
+        if restored.content:
+            entry["content"] = restored.content
         status["history"] = [entry, *status.get("history", [])][:HISTORY]
     status["conditions"] = conditions
     return status

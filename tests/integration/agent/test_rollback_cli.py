@@ -92,3 +92,43 @@ async def test_rollback_to_a_revision_the_source_lacks_changes_nothing(
     assert "gitmoor.io/pinned-revision" not in (sync["metadata"].get("annotations") or {})
     # Following Git again, as before: Ready at the same revision.
     await harness.wait_applied("app", sha)
+
+
+async def test_rollback_in_a_shared_repository_goes_to_the_previous_content_of_this_sync(
+    harness: AgentHarness, git_servers: GitServers, unique_name: str
+) -> None:
+    # One repository, two apps: the newest commit changed only `cache`, so the previous
+    # *commit* runs the very same objects for `web`. Rolling web back means its previous
+    # content, two commits back.
+    ns = harness.namespace
+    repo, tree = harness.repo(git_servers, unique_name)
+    await harness.source("repo", repo.file_url)
+    first = tree.commit(
+        "web v1, cache v1",
+        {
+            "apps/web/cm.yaml": configmap("web", ns, image="frontend:1.0.0"),
+            "apps/cache/cm.yaml": configmap("cache", ns, image="redis:7.2"),
+        },
+    )
+    tree.push()
+    await harness.sync("web", "repo", "apps/web")
+    await harness.sync("cache", "repo", "apps/cache")
+    await harness.wait_applied("web", first)
+    for message, files in (
+        ("web v2", {"apps/web/cm.yaml": configmap("web", ns, image="frontend:1.1.0")}),
+        ("cache v2", {"apps/cache/cm.yaml": configmap("cache", ns, image="redis:7.4")}),
+    ):
+        sha = tree.commit(message, files)
+        tree.push()
+        await harness.wait_applied("web", sha)
+
+    code, out, err = await gitmoor("rollback", "web", "-n", ns, kubeconfig=harness.kubeconfig)
+
+    assert code == 0, err
+    assert first[:12] in out
+    live = await harness.kube.get("v1", "ConfigMap", "web", ns)
+    assert live is not None
+    assert live["data"] == {"image": "frontend:1.0.0"}
+    cache = await harness.kube.get("v1", "ConfigMap", "cache", ns)
+    assert cache is not None
+    assert cache["data"] == {"image": "redis:7.4"}  # the other team's app is untouched

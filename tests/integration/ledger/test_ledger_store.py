@@ -330,7 +330,7 @@ async def test_a_ledger_from_before_signers_and_counts_is_upgraded_keeping_its_r
     try:
         with engine.begin() as connection:
             command.upgrade(migrate._config(connection), "0001")
-            later = ("signer", "attempts")  # columns of migrations 0002 and 0003
+            later = ("signer", "attempts", "content")  # columns of migrations 0002-0004
             values = {k: v for k, v in rows.record_values(old).items() if k not in later}
             inserted = connection.execute(schema.records.insert().values(**values))
             old_id = int(inserted.inserted_primary_key[0])
