@@ -4,6 +4,7 @@ like real API responses (fixtures/*.yaml), plus the properties every verdict mus
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -149,3 +150,23 @@ def test_a_group_of_the_same_kind_name_does_not_borrow_the_built_in_rule() -> No
     assert compute(obj) == Health(
         ObjectRef("example.com", "Deployment", "shop", "x"), Status.CURRENT, "Ready"
     )
+
+
+def test_a_custom_resource_without_status_is_current_only_after_the_grace_period() -> None:
+    obj = {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w", "namespace": "shop", "generation": 1},
+        "spec": {"size": 3},
+    }
+    obj["metadata"]["creationTimestamp"] = "2026-01-01T10:00:00Z"
+    created = datetime(2026, 1, 1, 10, tzinfo=UTC).timestamp()
+    young = compute(obj, now=created + 3)
+    assert (young.status, young.message) == (
+        Status.IN_PROGRESS,
+        "no status yet: Current after 10s if none appears",
+    )
+    assert compute(obj, now=created + 11).status is Status.CURRENT
+    # Without a spec there is nothing for a controller to act on: no wait.
+    del obj["spec"]
+    assert compute(obj, now=created + 3).status is Status.CURRENT

@@ -1,0 +1,140 @@
+"""Health rules written as data: CEL expressions per kind, in Flux's `healthCheckExprs` shape.
+
+    - apiVersion: cert-manager.io/v1
+      kind: Certificate
+      inProgress: "..."   # optional
+      failed: "..."       # optional
+      current: "..."
+
+A rule applies to every version of its API group. The expressions are tried in Flux's order,
+`inProgress`, `failed`, `current`, and the first that is true decides; when none is, the object is
+InProgress (it has not reached a state the rule knows). An expression that fails on an object (a
+field missing that the rule did not guard with `has()`) makes it Unknown with the error: the gate
+keeps waiting and says why, it never crashes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from gitmoor.health.facts import Outcome, describe, section
+from gitmoor.model import Status
+from gitmoor.model.cel import CelError, Program, compile_expr
+
+Key = tuple[str, str]
+
+_ORDER = (
+    ("inProgress", Status.IN_PROGRESS),
+    ("failed", Status.FAILED),
+    ("current", Status.CURRENT),
+)
+
+
+class RuleError(ValueError):
+    """A rule file that is not a list of rules, or a rule that does not compile."""
+
+
+@dataclass(frozen=True)
+class ExprRule:
+    """One kind's rule and where it comes from (shown by `gitmoor health`)."""
+
+    group: str
+    kind: str
+    expressions: tuple[tuple[str, Status, Program], ...]
+    origin: str
+
+    @property
+    def key(self) -> Key:
+        return (self.group, self.kind)
+
+    def judge(self, obj: dict[str, Any]) -> Outcome:
+        for name, status, program in self.expressions:
+            try:
+                matched = program(obj)
+            except CelError as err:
+                return Outcome(Status.UNKNOWN, f"health rule {self.origin} failed: {err}")
+            if matched:
+                return Outcome(status, _why(obj) or f"{name} expression is true")
+        return Outcome(Status.IN_PROGRESS, _why(obj) or "no expression of the rule is true yet")
+
+
+def make_rule(entry: Mapping[str, Any], origin: str) -> ExprRule:
+    """The rule of one `{apiVersion, kind, current, inProgress?, failed?}` entry."""
+    if not isinstance(entry, Mapping):
+        raise RuleError(f"{origin}: a rule is a mapping, not {type(entry).__name__}")
+    missing = [k for k in ("apiVersion", "kind", "current") if not entry.get(k)]
+    if missing:
+        raise RuleError(f"{origin}: missing {', '.join(missing)}")
+    unknown = set(entry) - {"apiVersion", "kind", "current", "inProgress", "failed"}
+    if unknown:
+        raise RuleError(f"{origin}: unknown field(s) {', '.join(sorted(unknown))}")
+    expressions = []
+    for name, status in _ORDER:
+        source = entry.get(name)
+        if source is None:
+            continue
+        try:
+            expressions.append((name, status, compile_expr(str(source))))
+        except CelError as err:
+            raise RuleError(f"{origin} {name}: {err}") from err
+    group = str(entry["apiVersion"]).rpartition("/")[0]
+    return ExprRule(group, str(entry["kind"]), tuple(expressions), origin)
+
+
+def load_rules(text: str, source: str) -> dict[Key, ExprRule]:
+    """The rules of a YAML list (a rules file); later rules for the same kind win."""
+    try:
+        entries = yaml.safe_load(text) or []
+    except yaml.YAMLError as err:
+        raise RuleError(f"{source}: not YAML: {err}") from err
+    if not isinstance(entries, list):
+        raise RuleError(f"{source}: expected a list of rules")
+    rules: dict[Key, ExprRule] = {}
+    for index, entry in enumerate(entries):
+        kind = entry.get("kind", "?") if isinstance(entry, Mapping) else "?"
+        rule = make_rule(entry, f"{source}[{index}] ({kind})")
+        rules[rule.key] = rule
+    return rules
+
+
+def merged(*layers: Iterable[ExprRule]) -> dict[Key, ExprRule]:
+    """Later layers override earlier ones kind by kind (agent-wide, then the Sync's own)."""
+    out: dict[Key, ExprRule] = {}
+    for layer in layers:
+        out.update((rule.key, rule) for rule in layer)
+    return out
+
+
+def _library() -> dict[Key, ExprRule]:
+    rules: dict[Key, ExprRule] = {}
+    folder = resources.files("gitmoor.health").joinpath("library")
+    for item in sorted(folder.iterdir(), key=lambda f: f.name):
+        if item.name.endswith(".yaml"):
+            rules.update(load_rules(item.read_text(), f"library/{item.name}"))
+    return rules
+
+
+LIBRARY: Mapping[Key, ExprRule] = _library()
+"""The built-in rule library (`library/*.yaml`, one file per project)."""
+
+
+def _why(obj: dict[str, Any]) -> str:
+    """What the object says about itself: its first condition that is not plainly fine, else its
+    Ready condition, else its phase or state."""
+    conditions = [c for c in section(obj, "status").get("conditions") or () if isinstance(c, dict)]
+    for cond in conditions:
+        if cond.get("status") != "True" and (detail := describe(cond)):
+            return f"{cond.get('type')}={cond.get('status')}: {detail}"
+    for cond in conditions:
+        if cond.get("type") == "Ready" and (detail := describe(cond)):
+            return f"Ready={cond.get('status')}: {detail}"
+    status = section(obj, "status")
+    for field in ("phase", "state"):
+        if isinstance(status.get(field), str):
+            return f"{field} is {status[field]}"
+    return ""
