@@ -13,6 +13,15 @@ from gitmoor.health import RULES, compute
 from gitmoor.model import Health, ObjectRef, Status
 from tests.unit.health.cases import cases
 
+KIND_FILES = (
+    "deployments.yaml",
+    "apps.yaml",
+    "pods.yaml",
+    "core.yaml",
+    "more-core.yaml",
+    "gateway.yaml",
+)
+
 
 def _check(obj: dict[str, Any], status: str, message: str) -> None:
     health = compute(obj)
@@ -40,6 +49,18 @@ def test_pvc_service_namespace_crd_pdb(obj: dict[str, Any], status: str, message
     _check(obj, status, message)
 
 
+@pytest.mark.parametrize(("obj", "status", "message"), cases("more-core.yaml"))
+def test_ingress_apiservice_hpa_cronjob_one_shot_pods(
+    obj: dict[str, Any], status: str, message: str
+) -> None:
+    _check(obj, status, message)
+
+
+@pytest.mark.parametrize(("obj", "status", "message"), cases("gateway.yaml"))
+def test_gateway_api(obj: dict[str, Any], status: str, message: str) -> None:
+    _check(obj, status, message)
+
+
 @pytest.mark.parametrize(("obj", "status", "message"), cases("generic.yaml"))
 def test_kinds_without_a_rule(obj: dict[str, Any], status: str, message: str) -> None:
     _check(obj, status, message)
@@ -48,14 +69,14 @@ def test_kinds_without_a_rule(obj: dict[str, Any], status: str, message: str) ->
 def test_every_kind_with_a_rule_has_fixtures() -> None:
     covered = {
         (ObjectRef.from_object(p.values[0]).group, ObjectRef.from_object(p.values[0]).kind)
-        for file in ("deployments.yaml", "apps.yaml", "pods.yaml", "core.yaml")
+        for file in KIND_FILES
         for p in cases(file)
     }
     assert set(RULES) <= covered
 
 
 def test_compute_does_not_modify_the_object() -> None:
-    for file in ("deployments.yaml", "apps.yaml", "pods.yaml", "core.yaml", "generic.yaml"):
+    for file in (*KIND_FILES, "generic.yaml"):
         for param in cases(file):
             obj = param.values[0]
             before = copy.deepcopy(obj)
