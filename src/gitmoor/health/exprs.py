@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from gitmoor.health.facts import Outcome, describe, section
+from gitmoor.health.facts import Outcome, describe, joined, section
 from gitmoor.model import Status
 from gitmoor.model.cel import CelError, Program, compile_expr
 
@@ -59,8 +59,9 @@ class ExprRule:
             except CelError as err:
                 return Outcome(Status.UNKNOWN, f"health rule {self.origin} failed: {err}")
             if matched:
-                return Outcome(status, _why(obj) or f"{name} expression is true")
-        return Outcome(Status.IN_PROGRESS, _why(obj) or "no expression of the rule is true yet")
+                return Outcome(status, _why(obj, status) or f"{name} expression is true")
+        waiting = _why(obj, Status.IN_PROGRESS)
+        return Outcome(Status.IN_PROGRESS, waiting or "no expression of the rule is true yet")
 
 
 def make_rule(entry: Mapping[str, Any], origin: str) -> ExprRule:
@@ -123,18 +124,29 @@ LIBRARY: Mapping[Key, ExprRule] = _library()
 """The built-in rule library (`library/*.yaml`, one file per project)."""
 
 
-def _why(obj: dict[str, Any]) -> str:
-    """What the object says about itself: its first condition that is not plainly fine, else its
-    Ready condition, else its phase or state."""
+# Condition types for which True is the bad news.
+_NEGATIVE = frozenset(
+    {"NotReady", "Failed", "Degraded", "Error", "Fallback", "Stalled", "Denied", "InvalidRequest"}
+)
+
+
+def _why(obj: dict[str, Any], status: Status) -> str:
+    """What the object says about itself that fits the verdict: for Current its Ready (else first
+    True) condition, otherwise its first condition that is bad news; then its phase or state."""
     conditions = [c for c in section(obj, "status").get("conditions") or () if isinstance(c, dict)]
-    for cond in conditions:
-        if cond.get("status") != "True" and (detail := describe(cond)):
-            return f"{cond.get('type')}={cond.get('status')}: {detail}"
-    for cond in conditions:
-        if cond.get("type") == "Ready" and (detail := describe(cond)):
-            return f"Ready={cond.get('status')}: {detail}"
-    status = section(obj, "status")
+    if status is Status.CURRENT:
+        fine = [
+            c for c in conditions if c.get("status") == "True" and c.get("type") not in _NEGATIVE
+        ]
+        chosen = next((c for c in fine if c.get("type") == "Ready"), fine[0] if fine else None)
+    else:
+        bad = [c for c in conditions if (c.get("status") == "True") == (c.get("type") in _NEGATIVE)]
+        # A condition with a reason or message explains more than a bare one (Approved=False).
+        chosen = next((c for c in bad if describe(c)), bad[0] if bad else None)
+    if chosen is not None:
+        return joined(f"{chosen.get('type')}={chosen.get('status')}", describe(chosen))
+    fields = section(obj, "status")
     for field in ("phase", "state"):
-        if isinstance(status.get(field), str):
-            return f"{field} is {status[field]}"
+        if isinstance(fields.get(field), str):
+            return f"{field} is {fields[field]}"
     return ""

@@ -88,6 +88,10 @@ def before_kind(obj: dict[str, Any]) -> Outcome | None:
     if metadata.get("deletionTimestamp"):
         return Outcome(Status.TERMINATING, "deletion in progress")
     observed = section(obj, "status").get("observedGeneration")
+    if isinstance(observed, str):
+        # Argo Rollouts writes it as a string ("3"); a non-numeric one (old releases wrote a
+        # hash) cannot be compared, so it says nothing.
+        observed = int(observed) if observed.isdigit() else None
     wanted = generation(obj)
     if wanted is not None and observed is not None and observed != wanted:
         return awaiting_generation(obj)
