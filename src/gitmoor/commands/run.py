@@ -17,7 +17,7 @@ import structlog
 
 from gitmoor import memory
 from gitmoor.errors import GitmoorError, KubeApiError, UnknownKindError
-from gitmoor.health import wait_healthy
+from gitmoor.health import Overrides, wait_healthy
 from gitmoor.kube import Kube
 from gitmoor.ledger import Ledger
 from gitmoor.model import ObjectRef
@@ -54,6 +54,7 @@ class RunOptions:
     environment: str = ""
     tenancy: Tenancy = field(default_factory=Tenancy)
     render_limits: Limits = DEFAULT_LIMITS
+    health_rules: Overrides = field(default_factory=dict)  # --health-rules, for every Sync
     file_roots: tuple[Path, ...] | None = None  # file:// sources below these (None: anywhere)
 
 
@@ -186,6 +187,7 @@ async def _lead(
             tenancy=options.tenancy,
             snapshot_key=key,
             render_limits=options.render_limits,
+            health_rules=options.health_rules,
             file_roots=options.file_roots,
         ),
     )

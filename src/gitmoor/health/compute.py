@@ -58,11 +58,13 @@ def _assess(
     key = (ref.group, ref.kind)
     user = rules.get(key) if rules else None
     if user is not None:
-        return user.judge(obj), user.origin
+        outcome, matched = user.explain(obj)
+        return outcome, f"{user.origin}; {matched}"
     built_in = RULES.get(key)
     if built_in is not None:
         return built_in(obj), f"built-in {ref.kind} rule"
     library = LIBRARY.get(key)
     if library is not None:
-        return library.judge(obj), library.origin
+        outcome, matched = library.explain(obj)
+        return outcome, f"{library.origin}; {matched}"
     return generic.without_rule(obj, now=now), "generic table"

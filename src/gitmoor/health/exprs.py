@@ -15,7 +15,7 @@ keeps waiting and says why, it never crashes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -25,6 +25,7 @@ import yaml
 from gitmoor.health.facts import Outcome, describe, joined, section
 from gitmoor.model import Status
 from gitmoor.model.cel import CelError, Program, compile_expr
+from gitmoor.model.resources import HealthCheckExpr
 
 Key = tuple[str, str]
 
@@ -53,15 +54,21 @@ class ExprRule:
         return (self.group, self.kind)
 
     def judge(self, obj: dict[str, Any]) -> Outcome:
+        return self.explain(obj)[0]
+
+    def explain(self, obj: dict[str, Any]) -> tuple[Outcome, str]:
+        """The verdict, and which expression gave it (for `gitmoor health`)."""
         for name, status, program in self.expressions:
             try:
                 matched = program(obj)
             except CelError as err:
-                return Outcome(Status.UNKNOWN, f"health rule {self.origin} failed: {err}")
+                failure = Outcome(Status.UNKNOWN, f"health rule {self.origin} failed: {err}")
+                return failure, f"{name} could not be evaluated"
             if matched:
-                return Outcome(status, _why(obj, status) or f"{name} expression is true")
-        waiting = _why(obj, Status.IN_PROGRESS)
-        return Outcome(Status.IN_PROGRESS, waiting or "no expression of the rule is true yet")
+                why = _why(obj, status) or f"{name} expression is true"
+                return Outcome(status, why), f"{name} is true: {program.source}"
+        waiting = _why(obj, Status.IN_PROGRESS) or "no expression of the rule is true yet"
+        return Outcome(Status.IN_PROGRESS, waiting), "no expression is true"
 
 
 def make_rule(entry: Mapping[str, Any], origin: str) -> ExprRule:
@@ -109,6 +116,20 @@ def merged(*layers: Iterable[ExprRule]) -> dict[Key, ExprRule]:
     for layer in layers:
         out.update((rule.key, rule) for rule in layer)
     return out
+
+
+def sync_rules(
+    exprs: Sequence[HealthCheckExpr], agent_wide: Mapping[Key, ExprRule]
+) -> dict[Key, ExprRule]:
+    """The user rules a Sync's objects are judged by: its own `spec.healthCheckExprs` over the
+    agent's `--health-rules` (kind by kind)."""
+    own = [
+        make_rule(
+            e.model_dump(by_alias=True, exclude_none=True), f"spec.healthCheckExprs[{i}] ({e.kind})"
+        )
+        for i, e in enumerate(exprs)
+    ]
+    return merged(agent_wide.values(), own)
 
 
 def _library() -> dict[Key, ExprRule]:

@@ -18,6 +18,7 @@ import structlog
 
 from gitmoor import metrics
 from gitmoor.errors import GitmoorError, SecretNotFoundError
+from gitmoor.health import Overrides
 from gitmoor.kube import Kube, WatchEvent
 from gitmoor.ledger import Ledger
 from gitmoor.model import Artifact, Health
@@ -66,6 +67,7 @@ class AgentOptions:
     # process alone when none is given: snapshots then do not outlive it).
     snapshot_key: bytes = field(default_factory=new_key)
     render_limits: Limits = DEFAULT_LIMITS
+    health_rules: Overrides = field(default_factory=dict)  # --health-rules, for every Sync
     # Where file:// sources may read (None: anywhere; empty: nowhere, the default in a cluster).
     file_roots: tuple[Path, ...] | None = None
 
@@ -109,7 +111,11 @@ class Agent:
             self.publish,
             self.publish.snapshots,
             Placement(
-                options.cluster, options.environment, options.full_resync, options.render_limits
+                options.cluster,
+                options.environment,
+                options.full_resync,
+                options.render_limits,
+                options.health_rules,
             ),
             self.enqueue,
             self._later,

@@ -11,8 +11,9 @@ import pytest
 
 from gitmoor.health import compute
 from gitmoor.health.compute import explain
-from gitmoor.health.exprs import LIBRARY, RuleError, load_rules
+from gitmoor.health.exprs import LIBRARY, RuleError, load_rules, sync_rules
 from gitmoor.model import ObjectRef, Status
+from gitmoor.model.resources import Sync
 from tests.unit.health.cases import FIXTURES, cases
 
 LIBRARY_FILES = sorted(p.name for p in (FIXTURES / "library").glob("*.yaml"))
@@ -74,7 +75,9 @@ def test_a_user_rule_overrides_the_built_in_and_the_library_rule() -> None:
     )
     verdict = explain(certificate, rules=rules)
     assert verdict.health.status is Status.FAILED
-    assert verdict.rule == "--health-rules team.yaml[0] (Certificate)"
+    assert verdict.rule == (
+        "--health-rules team.yaml[0] (Certificate); failed is true: self.metadata.name == 'web-tls'"
+    )
 
 
 def test_flux_style_expressions_see_the_top_level_fields() -> None:
@@ -116,3 +119,36 @@ def test_bad_rule_files_are_refused_with_the_place(text: str, error: str) -> Non
 
 def _object(api_version: str, kind: str) -> dict[str, Any]:
     return {"apiVersion": api_version, "kind": kind, "metadata": {"name": "x", "namespace": "shop"}}
+
+
+def test_a_syncs_own_rules_override_the_agent_wide_ones_kind_by_kind() -> None:
+    agent_wide = load_rules(
+        "- {apiVersion: db.example.com/v1, kind: Database, current: 'false'}\n"
+        "- {apiVersion: db.example.com/v1, kind: Cache, current: 'true'}\n",
+        "--health-rules team.yaml",
+    )
+    sync = Sync.model_validate(
+        {
+            "apiVersion": "gitmoor.io/v1alpha1",
+            "kind": "Sync",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {
+                "sourceRef": {"name": "fleet"},
+                "healthCheckExprs": [
+                    {
+                        "apiVersion": "db.example.com/v2",
+                        "kind": "Database",
+                        "failed": "status.phase == 'Failed'",
+                        "current": "status.phase == 'Running'",
+                    }
+                ],
+            },
+        }
+    )
+    rules = sync_rules(sync.spec.health_check_exprs, agent_wide)
+    assert {k: r.origin for k, r in rules.items()} == {
+        ("db.example.com", "Database"): "spec.healthCheckExprs[0] (Database)",
+        ("db.example.com", "Cache"): "--health-rules team.yaml[1] (Cache)",
+    }
+    database = {**_object("db.example.com/v1", "Database"), "status": {"phase": "Failed"}}
+    assert compute(database, rules=rules).status is Status.FAILED
