@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from gitmoor import logs
-from gitmoor.cli.common import CONTEXT, KUBECONFIG, err, kubeconfig_path, run_async
+from gitmoor.cli.common import CONTEXT, KUBECONFIG, err, kubeconfig_path, read_rules, run_async
 from gitmoor.cli.http import http_settings
 from gitmoor.commands.run import Readiness, RunOptions, run_agent
 from gitmoor.ledger import IN_CLUSTER_URL, local_default
@@ -156,11 +156,19 @@ def run(
         help="Refuse a Sync that names a GitSource of another namespace, unless that GitSource "
         "lists the Sync's namespace in spec.accessFrom.",
     ),
+    health_rules_file: Path | None = typer.Option(
+        None,
+        "--health-rules",
+        help="A YAML list of health rules (Flux's healthCheckExprs shape: apiVersion, kind, "
+        "current, inProgress, failed as CEL) for every Sync; they override gitmoor's built-in "
+        "rules for those kinds, and a Sync's own spec.healthCheckExprs override them.",
+    ),
     log_level: str = typer.Option("info", "--log-level"),
     log_format: str = typer.Option("auto", "--log-format", help="json, console or auto."),
 ) -> None:
     """Run the agent: reconcile GitSources and Syncs until stopped (SIGTERM/SIGINT)."""
     logs.configure(log_level, json=None if log_format == "auto" else log_format == "json")
+    health_rules = read_rules(health_rules_file, "--health-rules")
     resources: tuple[Resource, ...] = ()
     if config is not None:
         try:
@@ -196,6 +204,7 @@ def run(
         ),
         file_roots=_file_roots(allow_file_sources),
         spool_dir=_state_dir() / "ledger-spool",
+        health_rules=health_rules,
         render_limits=Limits(
             max_file_bytes=max_file_size * MIB,
             max_depth=max_yaml_depth,

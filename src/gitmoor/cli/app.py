@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from gitmoor import __version__
-from gitmoor.cli import agent, bootstrap, diff, ledger, local, resources, validate
+from gitmoor.cli import agent, bootstrap, diff, health, ledger, local, resources, validate
 
 app = typer.Typer(
     name="gitmoor",
@@ -47,6 +47,7 @@ app.command("install")(local.install)
 app.command("uninstall")(local.uninstall)
 app.command("validate")(validate.validate)
 app.command("diff")(diff.diff)
+app.command("health")(health.health)
 app.command("bootstrap")(bootstrap.bootstrap)
 app.command("history")(ledger.history)
 app.command("where")(ledger.where)

@@ -11,9 +11,12 @@ from typing import TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from gitmoor.commands.operations import OperationError, UnknownRevisionError
 from gitmoor.errors import ConnectionFailedError, GitmoorError, UnknownKindError
+from gitmoor.health import ExprRule, RuleError, load_rules
+from gitmoor.health.exprs import Key
 
 T = TypeVar("T")
 
@@ -70,3 +73,15 @@ async def _call(main: Callable[[], Awaitable[T]]) -> T:
 
 def is_terminal() -> bool:
     return sys.stdout.isatty()
+
+
+def read_rules(path: Path | None, option: str, *, code: int = FAILED) -> dict[Key, ExprRule]:
+    """The health rules of a rules file given as `option`; exits with the reason when the file
+    cannot be read or a rule does not compile (the agent must not start half-configured)."""
+    if path is None:
+        return {}
+    try:
+        return load_rules(path.read_text(), f"{option} {path}")
+    except (OSError, RuleError) as problem:
+        err.print(f"[red]error:[/red] {escape(str(problem))}", highlight=False)
+        raise typer.Exit(code) from None

@@ -18,7 +18,7 @@ import structlog
 
 from gitmoor import memory
 from gitmoor.errors import GitmoorError, KubeApiError, UnknownKindError
-from gitmoor.health import wait_healthy
+from gitmoor.health import Overrides, wait_healthy
 from gitmoor.kube import Kube
 from gitmoor.ledger import Ledger, LedgerError
 from gitmoor.model import ObjectRef
@@ -55,6 +55,7 @@ class RunOptions:
     environment: str = ""
     tenancy: Tenancy = field(default_factory=Tenancy)
     render_limits: Limits = DEFAULT_LIMITS
+    health_rules: Overrides = field(default_factory=dict)  # --health-rules, for every Sync
     file_roots: tuple[Path, ...] | None = None  # file:// sources below these (None: anywhere)
     spool_dir: Path | None = None  # where records wait while the ledger is away
 
@@ -205,6 +206,7 @@ async def _lead(
             snapshot_key=key,
             open_ledger=reopen,
             render_limits=options.render_limits,
+            health_rules=options.health_rules,
             file_roots=options.file_roots,
             spool_dir=options.spool_dir,
         ),

@@ -2,32 +2,69 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from gitmoor.health import generic
+from gitmoor.health.exprs import LIBRARY, ExprRule, Key
 from gitmoor.health.facts import Outcome
 from gitmoor.health.rules import RULES
 from gitmoor.model import Health, ObjectRef, Status
 
+Overrides = Mapping[Key, ExprRule]
+"""User rules by (group, kind): a Sync's `healthCheckExprs` over the agent's `--health-rules`."""
 
-def compute(obj: dict[str, Any]) -> Health:
-    """kstatus-style health of a live object: the generic rules first, then its kind's rule, or
-    its `Ready` condition when its kind has no rule (see `gitmoor.health.generic`).
 
-    Never raises for a malformed object: a status that cannot be read yields Unknown with the
-    reason, so one odd object cannot break a wait on hundreds.
+@dataclass(frozen=True)
+class Explanation:
+    """A verdict and the rule that gave it (for `gitmoor health`)."""
+
+    health: Health
+    rule: str
+
+
+def compute(
+    obj: dict[str, Any], *, rules: Overrides | None = None, now: float | None = None
+) -> Health:
+    """kstatus-style health of a live object: the generic rules first, then a user rule for its
+    kind, its built-in rule, its rule in the library, or else the generic table (see
+    `gitmoor.health.generic`). `now` (epoch seconds) is for the no-status grace period.
+
+    Never raises for a malformed object or a failing rule: a status that cannot be read yields
+    Unknown with the reason, so one odd object cannot break a wait on hundreds.
     """
+    return explain(obj, rules=rules, now=now).health
+
+
+def explain(
+    obj: dict[str, Any], *, rules: Overrides | None = None, now: float | None = None
+) -> Explanation:
+    """`compute`, and which rule decided."""
     ref = ObjectRef.from_object(obj)
     try:
-        outcome = _assess(ref, obj)
+        outcome, rule = _assess(ref, obj, rules, now)
     except (TypeError, ValueError, AttributeError, KeyError) as err:
-        outcome = Outcome(Status.UNKNOWN, f"cannot compute health: {err}")
-    return Health(ref, outcome.status, outcome.message)
+        outcome, rule = Outcome(Status.UNKNOWN, f"cannot compute health: {err}"), "error"
+    return Explanation(Health(ref, outcome.status, outcome.message), rule)
 
 
-def _assess(ref: ObjectRef, obj: dict[str, Any]) -> Outcome:
+def _assess(
+    ref: ObjectRef, obj: dict[str, Any], rules: Overrides | None, now: float | None
+) -> tuple[Outcome, str]:
     decided = generic.before_kind(obj)
     if decided is not None:
-        return decided
-    rule = RULES.get((ref.group, ref.kind))
-    return rule(obj) if rule is not None else generic.without_rule(obj)
+        return decided, "generic (deletion, observedGeneration, Reconciling, Stalled)"
+    key = (ref.group, ref.kind)
+    user = rules.get(key) if rules else None
+    if user is not None:
+        outcome, matched = user.explain(obj)
+        return outcome, f"{user.origin}; {matched}"
+    built_in = RULES.get(key)
+    if built_in is not None:
+        return built_in(obj), f"built-in {ref.kind} rule"
+    library = LIBRARY.get(key)
+    if library is not None:
+        outcome, matched = library.explain(obj)
+        return outcome, f"{library.origin}; {matched}"
+    return generic.without_rule(obj, now=now), "generic table"

@@ -35,6 +35,16 @@ def pod(obj: dict[str, Any]) -> Outcome:
         return current("Pod completed")
     if phase == "Failed":
         return failed(joined("Pod failed", _reason(status)))
+    if section(obj, "spec").get("restartPolicy") in ("Never", "OnFailure"):
+        # A one-shot pod (a Job's, or a bare migration pod) is done when it exits, not when it
+        # runs: Running is work still going on, and a container that exited with an error has
+        # failed it even while its siblings run on.
+        for name, ended in _terminated(status):
+            if number(ended, "exitCode") != 0:
+                detail = describe(ended) or "terminated"
+                return failed(f"container {name}: {detail} (exit code {ended.get('exitCode')})")
+        if phase == "Running":
+            return in_progress("one-shot Pod is still running")
     ready = condition(obj, "Ready")
     if phase == "Running" and is_true(ready):
         return current("Pod is Running and Ready")
@@ -74,11 +84,20 @@ def job(obj: dict[str, Any]) -> Outcome:
 
 def _waiting(status: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """(container name, state.waiting) of every waiting container, init containers first."""
+    return _in_state(status, "waiting")
+
+
+def _terminated(status: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(container name, state.terminated) of every ended container, init containers first."""
+    return _in_state(status, "terminated")
+
+
+def _in_state(status: dict[str, Any], state: str) -> Iterator[tuple[str, dict[str, Any]]]:
     for key in ("initContainerStatuses", "containerStatuses"):
         for container in status.get(key) or ():
-            waiting = section(section(container, "state"), "waiting")
-            if waiting:
-                yield str(container.get("name", "?")), waiting
+            detail = section(section(container, "state"), state)
+            if detail:
+                yield str(container.get("name", "?")), detail
 
 
 def _reason(status: dict[str, Any]) -> str:
@@ -86,11 +105,8 @@ def _reason(status: dict[str, Any]) -> str:
     own = describe(status)
     if own:
         return own
-    for key in ("initContainerStatuses", "containerStatuses"):
-        for container in status.get(key) or ():
-            ended = section(section(container, "state"), "terminated")
-            if number(ended, "exitCode") != 0:
-                detail = describe(ended) or "terminated"
-                code = ended.get("exitCode")
-                return f"container {container.get('name', '?')}: {detail} (exit code {code})"
+    for name, ended in _terminated(status):
+        if number(ended, "exitCode") != 0:
+            detail = describe(ended) or "terminated"
+            return f"container {name}: {detail} (exit code {ended.get('exitCode')})"
     return ""

@@ -6,8 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from gitmoor.health import core, pods, workloads
+from gitmoor.health import core, gateway, pods, workloads
 from gitmoor.health.facts import Rule
+
+_GATEWAY = "gateway.networking.k8s.io"
+_ROUTES = ("HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute")
 
 RULES: Mapping[tuple[str, str], Rule] = MappingProxyType(
     {
@@ -22,5 +25,14 @@ RULES: Mapping[tuple[str, str], Rule] = MappingProxyType(
         ("", "Namespace"): core.namespace,
         ("apiextensions.k8s.io", "CustomResourceDefinition"): core.custom_resource_definition,
         ("policy", "PodDisruptionBudget"): core.pod_disruption_budget,
+        ("networking.k8s.io", "Ingress"): core.ingress,
+        ("apiregistration.k8s.io", "APIService"): core.api_service,
+        ("autoscaling", "HorizontalPodAutoscaler"): core.horizontal_pod_autoscaler,
+        ("batch", "CronJob"): core.cron_job,
+        (_GATEWAY, "Gateway"): gateway.gateway,
+        (_GATEWAY, "GatewayClass"): gateway.gateway_class,
+        **{(_GATEWAY, kind): gateway.route for kind in _ROUTES},
+        **{(_GATEWAY, kind): gateway.policy for kind in ("BackendTLSPolicy",)},
+        (_GATEWAY, "ReferenceGrant"): gateway.always_current,
     }
 )

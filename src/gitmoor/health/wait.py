@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from gitmoor.errors import GitmoorError, UnknownKindError
-from gitmoor.health.compute import compute
+from gitmoor.health.compute import Overrides, compute
 from gitmoor.model import Health, ObjectRef, Status, Verdict
 
 CONCURRENCY = 16
@@ -49,12 +49,14 @@ async def wait_healthy(
     poll: float = 1.0,
     fail_fast: bool = True,
     on_progress: Callable[[Verdict], None] | None = None,
+    rules: Overrides | None = None,
 ) -> Verdict:
     """Poll `targets` ((ref, apiVersion) pairs) until all are Current in one sweep of reads
     (healthy), one is Failed (when `fail_fast`; not timed out), or `timeout` seconds pass
     (timed out). The verdict carries each object's last Health, in the order of `targets`.
 
     `on_progress` is called with an interim verdict after each round that changed what is known.
+    `rules` are user health rules by kind (see `compute`).
     A missing object is NotFound and awaited like any other that is not Current yet.
     """
     if poll <= 0:
@@ -80,7 +82,7 @@ async def wait_healthy(
         fresh: dict[ObjectRef, Health] = {}
         try:
             async with asyncio.timeout_at(deadline):
-                await _read(kube, batch, last, fresh, limit)
+                await _read(kube, batch, last, fresh, limit, rules)
         except TimeoutError:
             last.update(fresh)
             return _verdict(order, last, timed_out=True)
@@ -115,13 +117,14 @@ async def _read(
     last: dict[ObjectRef, Health],
     into: dict[ObjectRef, Health],
     limit: asyncio.Semaphore,
+    rules: Overrides | None,
 ) -> None:
     """Read `batch` concurrently, each Health landing in `into` as soon as it is known (so a
     round cut short by the deadline still contributes what it read)."""
 
     async def one(ref: ObjectRef, api_version: str) -> None:
         async with limit:
-            into[ref] = await _health(kube, ref, api_version, last[ref])
+            into[ref] = await _health(kube, ref, api_version, last[ref], rules)
 
     try:
         async with asyncio.TaskGroup() as group:
@@ -132,7 +135,13 @@ async def _read(
         raise errors.exceptions[0] from None
 
 
-async def _health(kube: ObjectReader, ref: ObjectRef, api_version: str, previous: Health) -> Health:
+async def _health(
+    kube: ObjectReader,
+    ref: ObjectRef,
+    api_version: str,
+    previous: Health,
+    rules: Overrides | None,
+) -> Health:
     try:
         obj = await kube.get(api_version, ref.kind, ref.name, ref.namespace)
     except UnknownKindError as err:
@@ -143,7 +152,7 @@ async def _health(kube: ObjectReader, ref: ObjectRef, api_version: str, previous
         return Health(ref, Status.UNKNOWN, f"cannot read: {err}{seen}")
     if obj is None:
         return Health(ref, Status.NOT_FOUND, "not found")
-    health = compute(obj)
+    health = compute(obj, rules=rules)
     return Health(ref, health.status, health.message)
 
 

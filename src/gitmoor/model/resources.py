@@ -20,6 +20,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from gitmoor.model.cel import CelError, compile_expr
 from gitmoor.model.durations import parse_duration
 from gitmoor.model.notifications import NotificationSink
 
@@ -228,6 +229,28 @@ class ObjectReference(_Model):
     namespace: NamespaceName | None = None
 
 
+class HealthCheckExpr(_Model):
+    """A health rule for one kind, in Flux's `healthCheckExprs` shape: CEL expressions over the
+    object (as `self`, and its top-level fields by name), tried in the order inProgress, failed,
+    current; none true -> InProgress. It applies to every version of the API group."""
+
+    api_version: str = Field(description="apiVersion of the kind, e.g. example.com/v1.")
+    kind: str
+    current: str = Field(description="CEL: true when the object is healthy.")
+    in_progress: str | None = Field(default=None, description="CEL: true while it progresses.")
+    failed: str | None = Field(default=None, description="CEL: true when it has failed.")
+
+    @field_validator("current", "in_progress", "failed")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                compile_expr(value)
+            except CelError as err:
+                raise ValueError(str(err)) from None
+        return value
+
+
 class HelmSpec(_Model):
     release_name: Name | None = Field(default=None, description="Defaults to the Sync's name.")
     namespace: NamespaceName | None = Field(
@@ -279,6 +302,11 @@ class SyncSpec(_Model):
     )
     wait: bool = Field(default=True, description="Health-gate every applied object.")
     health_checks: list[ObjectReference] = Field(default_factory=list)
+    health_check_exprs: list[HealthCheckExpr] = Field(
+        default_factory=list,
+        description="Health rules for kinds this Sync applies; they override the agent's "
+        "--health-rules and gitmoor's built-in rules for those kinds.",
+    )
     depends_on: list[SyncReference] = Field(default_factory=list)
     target_namespace: NamespaceName | None = None
     decryption: Decryption | None = Field(

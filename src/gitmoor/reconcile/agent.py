@@ -19,6 +19,7 @@ import structlog
 
 from gitmoor import metrics
 from gitmoor.errors import GitmoorError, SecretNotFoundError
+from gitmoor.health import Overrides
 from gitmoor.kube import Kube, WatchEvent
 from gitmoor.ledger import Ledger
 from gitmoor.ledger.spool import Spool
@@ -69,6 +70,7 @@ class AgentOptions:
     # process alone when none is given: snapshots then do not outlive it).
     snapshot_key: bytes = field(default_factory=new_key)
     render_limits: Limits = DEFAULT_LIMITS
+    health_rules: Overrides = field(default_factory=dict)  # --health-rules, for every Sync
     # Where file:// sources may read (None: anywhere; empty: nowhere, the default in a cluster).
     file_roots: tuple[Path, ...] | None = None
     # Where records wait while the ledger is away: keep it on the ledger's volume.
@@ -118,7 +120,11 @@ class Agent:
             self.publish,
             self.publish.snapshots,
             Placement(
-                options.cluster, options.environment, options.full_resync, options.render_limits
+                options.cluster,
+                options.environment,
+                options.full_resync,
+                options.render_limits,
+                options.health_rules,
             ),
             self.enqueue,
             self._later,

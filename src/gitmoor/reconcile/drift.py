@@ -19,7 +19,7 @@ import orjson
 import structlog
 
 from gitmoor.errors import GitmoorError
-from gitmoor.health import compute
+from gitmoor.health import Overrides, compute
 from gitmoor.kube import Kube, WatchEvent
 from gitmoor.model import Applied, Health, ObjectRef, Status
 from gitmoor.model.labels import SYNC_NAME, SYNC_NAMESPACE, owned_by
@@ -63,6 +63,7 @@ class DriftMonitor:
         self._missed: dict[SyncKey, dict[ObjectRef, bytes | None]] = {}
         self._watches: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._rechecks: set[asyncio.Task[None]] = set()
+        self._rules: dict[SyncKey, Overrides] = {}
 
     # -- what to watch -----------------------------------------------------------------------
     def track(self, sync: SyncKey, objects: dict[ObjectRef, Applied]) -> None:
@@ -98,7 +99,12 @@ class DriftMonitor:
             self._rechecks.add(task)
             task.add_done_callback(self._rechecks.discard)
 
+    def use_rules(self, sync: SyncKey, rules: Overrides) -> None:
+        """Judge the health of `sync`'s objects by these user rules from now on."""
+        self._rules[sync] = rules
+
     def forget(self, sync: SyncKey) -> None:
+        self._rules.pop(sync, None)
         for ref in self._by_sync.pop(sync, set()):
             self._objects.pop(ref, None)
         self._paused.discard(sync)
@@ -212,7 +218,7 @@ class DriftMonitor:
                 await self._check(live)
 
     async def _observe_health(self, sync: SyncKey, ref: ObjectRef, live: dict[str, Any]) -> None:
-        health = compute(live)
+        health = compute(live, rules=self._rules.get(sync))
         failing = self._failing.setdefault(sync, {})
         if health.status is Status.FAILED:
             changed = ref not in failing or failing[ref].message != health.message

@@ -22,6 +22,7 @@ from gitmoor.errors import (
     PruneBlockedError,
     RenderError,
 )
+from gitmoor.health import Overrides
 from gitmoor.kube import Kube
 from gitmoor.model import (
     Action,
@@ -81,6 +82,7 @@ async def run(
     allow_prune: bool = False,
     decryption: Keys | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    health_rules: Overrides | None = None,
 ) -> Outcome:
     """Reconcile `sync` onto `artifact`. Never raises GitmoorError: it lands in Outcome.error.
 
@@ -117,6 +119,7 @@ async def run(
             detect_only=detect_only,
             known=known,
             prune_limit=None if allow_prune else sync.spec.prune_limit,
+            health_rules=health_rules,
         )
 
     return await _attempt(outcome, on_stage, body)
@@ -130,6 +133,7 @@ async def restore(
     *,
     on_stage: Callable[[Stage], None] = lambda _: None,
     outcome: Outcome | None = None,
+    health_rules: Overrides | None = None,
 ) -> Outcome:
     """Bring back the last healthy revision from its local snapshot (no Git, no render): its
     objects are applied again and whatever only the failed revision created is pruned."""
@@ -139,7 +143,16 @@ async def restore(
     ]
 
     async def body(stage: Callable[[Stage], None]) -> None:
-        await _converge(kube, sync, manifests, failed_inventory, outcome, stage, prune=True)
+        await _converge(
+            kube,
+            sync,
+            manifests,
+            failed_inventory,
+            outcome,
+            stage,
+            prune=True,
+            health_rules=health_rules,
+        )
 
     return await _attempt(outcome, on_stage, body)
 
@@ -196,6 +209,7 @@ async def _converge(
     detect_only: bool = False,
     known: Mapping[ObjectRef, Applied] | None = None,
     prune_limit: int | str | None = None,
+    health_rules: Overrides | None = None,
 ) -> None:
     """Validate every object, then apply phase by phase, health-gate, and prune. Raises."""
     owner = plan.Owner(sync.metadata.name, sync.metadata.namespace)
@@ -243,7 +257,9 @@ async def _converge(
             )
         )
         stage(Stage.WAIT)
-        verdict = await health.wait_healthy(kube, _targets(base), timeout=timeout)
+        verdict = await health.wait_healthy(
+            kube, _targets(base), timeout=timeout, rules=health_rules
+        )
         if not verdict.healthy:
             outcome.verdict = verdict
             raise HealthGateError(verdict)
@@ -287,7 +303,9 @@ async def _converge(
         # Explicit order phases are always gated; the last one only when the Sync waits.
         if (not last) or sync.spec.wait:
             stage(Stage.WAIT)
-            verdict = await health.wait_healthy(kube, _targets(phase), timeout=timeout)
+            verdict = await health.wait_healthy(
+                kube, _targets(phase), timeout=timeout, rules=health_rules
+            )
             outcome.verdict = verdict
             if not verdict.healthy:
                 raise HealthGateError(verdict)
@@ -325,7 +343,7 @@ async def _converge(
     ]
     if extra:
         stage(Stage.WAIT)
-        verdict = await health.wait_healthy(kube, extra, timeout=timeout)
+        verdict = await health.wait_healthy(kube, extra, timeout=timeout, rules=health_rules)
         outcome.verdict = _combine(outcome.verdict, verdict)
         if not verdict.healthy:
             raise HealthGateError(outcome.verdict)

@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -21,6 +21,7 @@ from gitmoor.errors import (
     KubeApiError,
     NotReadyError,
 )
+from gitmoor.health import Overrides, sync_rules
 from gitmoor.kube import Kube
 from gitmoor.model import Artifact, Health, InventoryEntry, inventory
 from gitmoor.model.durations import parse_duration
@@ -57,6 +58,8 @@ class Placement:
     environment: str
     full_resync: float  # seconds between full attempts of an unchanged, watched revision
     limits: Limits = DEFAULT_LIMITS  # what rendering one revision may cost
+    # The agent's --health-rules: user health rules for every Sync (a Sync's own override them).
+    health_rules: Overrides = field(default_factory=dict)
 
 
 @dataclass
@@ -120,6 +123,7 @@ class SyncReconciler:
         await self.publish(key, report.started(ctx, attempt, record), sync=sync)
         ctx = dataclasses.replace(ctx, obj=self.cache.get(key) or obj)
         outcome = Outcome(revision=artifact.revision)
+        rules = self.health_rules(key, sync)
         self.drift.pause(key.short)
         try:
             await pipeline.run(
@@ -134,6 +138,7 @@ class SyncReconciler:
                 allow_prune=_allowed_prune(ctx.obj),
                 decryption=keys,
                 limits=self.placement.limits,
+                health_rules=rules,
             )
             restored = (
                 await self.roll_back(key, sync, outcome)
@@ -246,8 +251,16 @@ class SyncReconciler:
         )
         failed_inventory = failed.inventory or failed.partial
         kube = self.kube_for(sync)
-        restored = await pipeline.restore(kube, sync, snapshot, failed_inventory)
+        restored = await pipeline.restore(
+            kube, sync, snapshot, failed_inventory, health_rules=self.health_rules(key, sync)
+        )
         return report.Restored(restored)
+
+    def health_rules(self, key: Key, sync: Sync) -> Overrides:
+        """The user health rules of `sync`, also handed to the continuous health watch."""
+        rules = sync_rules(sync.spec.health_check_exprs, self.placement.health_rules)
+        self.drift.use_rules(key.short, rules)
+        return rules
 
     def wake_dependants(self, key: Key) -> None:
         """Syncs waiting on this one need not wait for their dependency retry."""

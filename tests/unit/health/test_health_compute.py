@@ -4,6 +4,7 @@ like real API responses (fixtures/*.yaml), plus the properties every verdict mus
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -11,6 +12,15 @@ import pytest
 from gitmoor.health import RULES, compute
 from gitmoor.model import Health, ObjectRef, Status
 from tests.unit.health.cases import cases
+
+KIND_FILES = (
+    "deployments.yaml",
+    "apps.yaml",
+    "pods.yaml",
+    "core.yaml",
+    "more-core.yaml",
+    "gateway.yaml",
+)
 
 
 def _check(obj: dict[str, Any], status: str, message: str) -> None:
@@ -39,6 +49,18 @@ def test_pvc_service_namespace_crd_pdb(obj: dict[str, Any], status: str, message
     _check(obj, status, message)
 
 
+@pytest.mark.parametrize(("obj", "status", "message"), cases("more-core.yaml"))
+def test_ingress_apiservice_hpa_cronjob_one_shot_pods(
+    obj: dict[str, Any], status: str, message: str
+) -> None:
+    _check(obj, status, message)
+
+
+@pytest.mark.parametrize(("obj", "status", "message"), cases("gateway.yaml"))
+def test_gateway_api(obj: dict[str, Any], status: str, message: str) -> None:
+    _check(obj, status, message)
+
+
 @pytest.mark.parametrize(("obj", "status", "message"), cases("generic.yaml"))
 def test_kinds_without_a_rule(obj: dict[str, Any], status: str, message: str) -> None:
     _check(obj, status, message)
@@ -47,14 +69,14 @@ def test_kinds_without_a_rule(obj: dict[str, Any], status: str, message: str) ->
 def test_every_kind_with_a_rule_has_fixtures() -> None:
     covered = {
         (ObjectRef.from_object(p.values[0]).group, ObjectRef.from_object(p.values[0]).kind)
-        for file in ("deployments.yaml", "apps.yaml", "pods.yaml", "core.yaml")
+        for file in KIND_FILES
         for p in cases(file)
     }
     assert set(RULES) <= covered
 
 
 def test_compute_does_not_modify_the_object() -> None:
-    for file in ("deployments.yaml", "apps.yaml", "pods.yaml", "core.yaml", "generic.yaml"):
+    for file in (*KIND_FILES, "generic.yaml"):
         for param in cases(file):
             obj = param.values[0]
             before = copy.deepcopy(obj)
@@ -149,3 +171,23 @@ def test_a_group_of_the_same_kind_name_does_not_borrow_the_built_in_rule() -> No
     assert compute(obj) == Health(
         ObjectRef("example.com", "Deployment", "shop", "x"), Status.CURRENT, "Ready"
     )
+
+
+def test_a_custom_resource_without_status_is_current_only_after_the_grace_period() -> None:
+    obj = {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w", "namespace": "shop", "generation": 1},
+        "spec": {"size": 3},
+    }
+    obj["metadata"]["creationTimestamp"] = "2026-01-01T10:00:00Z"
+    created = datetime(2026, 1, 1, 10, tzinfo=UTC).timestamp()
+    young = compute(obj, now=created + 3)
+    assert (young.status, young.message) == (
+        Status.IN_PROGRESS,
+        "no status yet: Current after 10s if none appears",
+    )
+    assert compute(obj, now=created + 11).status is Status.CURRENT
+    # Without a spec there is nothing for a controller to act on: no wait.
+    del obj["spec"]
+    assert compute(obj, now=created + 3).status is Status.CURRENT

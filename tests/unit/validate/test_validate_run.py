@@ -239,6 +239,30 @@ async def test_invalid_gitmoor_resources_are_reported_with_the_models_words(
     assert all("hunter2" not in p.message for p in report.problems)
 
 
+async def test_health_rules_of_a_sync_that_do_not_compile_are_reported_at_their_field(
+    repo: Repository,
+) -> None:
+    rules = [
+        {"apiVersion": "db.example.com/v1", "kind": "Database", "current": "status.ready"},
+        {
+            "apiVersion": "db.example.com/v1",
+            "kind": "Cache",
+            "current": "status.phase == 'Running'",
+            "failed": "status.phase ==",
+        },
+    ]
+    repo.add("clusters", *BASICS, sync("web", "apps", healthCheckExprs=rules))
+    repo.add("apps", configmap("settings"))
+    report = await repo.validate("clusters")
+    found = [(p.file, p.subject, p.field, p.check) for p in report.problems]
+    assert found == [
+        ("clusters/3.yaml", "Sync/gitmoor-system/web", "spec.healthCheckExprs[1].failed", "gitmoor")
+    ]
+    assert report.problems[0].line is not None
+    assert "does not compile" in report.problems[0].message
+    assert "Syntax error" in report.problems[0].message
+
+
 async def test_signature_verification_settings_are_checked_offline(repo: Repository) -> None:
     def source(name: str, **spec: Any) -> dict[str, Any]:
         return {

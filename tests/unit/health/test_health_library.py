@@ -1,0 +1,154 @@
+"""The rule library (src/gitmoor/health/library/*.yaml): each project's rules judged on
+fixtures shaped like the objects its controllers write (fixtures/library/*.yaml), and the rule
+engine's promises (run-time failures are Unknown, user rules override)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitmoor.health import compute
+from gitmoor.health.compute import explain
+from gitmoor.health.exprs import LIBRARY, RuleError, load_rules, sync_rules
+from gitmoor.model import ObjectRef, Status
+from gitmoor.model.resources import Sync
+from tests.unit.health.cases import FIXTURES, cases
+
+LIBRARY_FILES = sorted(p.name for p in (FIXTURES / "library").glob("*.yaml"))
+ALL_CASES = [c for name in LIBRARY_FILES for c in cases(f"library/{name}")]
+
+
+@pytest.mark.parametrize(("obj", "status", "message"), ALL_CASES)
+def test_library_rule(obj: dict[str, Any], status: str, message: str) -> None:
+    health = compute(obj)
+    assert (health.status.value, health.message) == (status, message)
+
+
+def test_every_project_of_the_library_has_fixtures() -> None:
+    shipped = sorted(Path(r.origin.split("[")[0]).name for r in LIBRARY.values())
+    assert sorted(set(shipped)) == LIBRARY_FILES
+
+
+def test_every_distinct_rule_is_seen_current_and_not_current() -> None:
+    """Rules shared by several kinds (YAML anchors) count once: their expressions are the same."""
+    seen: dict[tuple[str, ...], set[str]] = {}
+    for param in ALL_CASES:
+        ref = ObjectRef.from_object(param.values[0])
+        rule = LIBRARY.get((ref.group, ref.kind))
+        if rule is not None:
+            key = tuple(p.source for _, _, p in rule.expressions)
+            seen.setdefault(key, set()).add(param.values[1])
+    distinct = {tuple(p.source for _, _, p in r.expressions): r for r in LIBRARY.values()}
+    for key, rule in distinct.items():
+        if key == ("true",):
+            continue  # a kind that is fine once it exists: there is no other state to show
+        states = seen.get(key, set())
+        assert "Current" in states, f"{rule.origin}: no Current fixture"
+        assert states - {"Current"}, f"{rule.origin}: no fixture that is not Current"
+        if any(name == "failed" for name, _, _ in rule.expressions):
+            assert "Failed" in states, f"{rule.origin}: no Failed fixture"
+
+
+def test_a_rule_that_fails_at_run_time_is_unknown_with_the_message() -> None:
+    rules = load_rules(
+        '- {apiVersion: example.com/v1, kind: Widget, current: "status.ready == true"}',
+        "rules.yaml",
+    )
+    obj = {**_object("example.com/v1", "Widget"), "status": {}}
+    health = compute(obj, rules=rules)
+    assert health.status is Status.UNKNOWN
+    assert health.message.startswith("health rule rules.yaml[0] (Widget) failed: ")
+    assert "ready" in health.message
+
+
+def test_a_user_rule_overrides_the_built_in_and_the_library_rule() -> None:
+    certificate = cases("library/cert-manager.yaml")[0].values[0]
+    assert compute(certificate).status is Status.CURRENT
+    rules = load_rules(
+        "- apiVersion: cert-manager.io/v1\n"
+        "  kind: Certificate\n"
+        "  failed: \"self.metadata.name == 'web-tls'\"\n"
+        "  current: 'false'\n",
+        "--health-rules team.yaml",
+    )
+    verdict = explain(certificate, rules=rules)
+    assert verdict.health.status is Status.FAILED
+    assert verdict.rule == (
+        "--health-rules team.yaml[0] (Certificate); failed is true: self.metadata.name == 'web-tls'"
+    )
+
+
+def test_flux_style_expressions_see_the_top_level_fields() -> None:
+    rules = load_rules(
+        "- apiVersion: db.example.com/v1\n"
+        "  kind: Database\n"
+        "  inProgress: \"status.phase in ['Pending', 'Provisioning']\"\n"
+        "  failed: \"status.phase == 'Failed'\"\n"
+        "  current: \"status.phase == 'Running'\"\n",
+        "spec.healthCheckExprs",
+    )
+    base = _object("db.example.com/v1", "Database")
+    judged = {
+        phase: compute({**base, "status": {"phase": phase}}, rules=rules).status
+        for phase in ("Pending", "Failed", "Running", "Resizing")
+    }
+    assert judged == {
+        "Pending": Status.IN_PROGRESS,
+        "Failed": Status.FAILED,
+        "Running": Status.CURRENT,
+        "Resizing": Status.IN_PROGRESS,
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("- {apiVersion: a/v1, kind: K, current: 'status.x =='}", "does not compile"),
+        ("- {apiVersion: a/v1, kind: K}", "missing current"),
+        ("- {apiVersion: a/v1, kind: K, current: 'true', ready: 'true'}", "unknown field"),
+        ("{apiVersion: a/v1}", "expected a list of rules"),
+    ],
+)
+def test_bad_rule_files_are_refused_with_the_place(text: str, error: str) -> None:
+    with pytest.raises(RuleError, match=error) as raised:
+        load_rules(text, "rules.yaml")
+    assert str(raised.value).startswith("rules.yaml")
+
+
+def _object(api_version: str, kind: str) -> dict[str, Any]:
+    return {"apiVersion": api_version, "kind": kind, "metadata": {"name": "x", "namespace": "shop"}}
+
+
+def test_a_syncs_own_rules_override_the_agent_wide_ones_kind_by_kind() -> None:
+    agent_wide = load_rules(
+        "- {apiVersion: db.example.com/v1, kind: Database, current: 'false'}\n"
+        "- {apiVersion: db.example.com/v1, kind: Cache, current: 'true'}\n",
+        "--health-rules team.yaml",
+    )
+    sync = Sync.model_validate(
+        {
+            "apiVersion": "gitmoor.io/v1alpha1",
+            "kind": "Sync",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {
+                "sourceRef": {"name": "fleet"},
+                "healthCheckExprs": [
+                    {
+                        "apiVersion": "db.example.com/v2",
+                        "kind": "Database",
+                        "failed": "status.phase == 'Failed'",
+                        "current": "status.phase == 'Running'",
+                    }
+                ],
+            },
+        }
+    )
+    rules = sync_rules(sync.spec.health_check_exprs, agent_wide)
+    assert {k: r.origin for k, r in rules.items()} == {
+        ("db.example.com", "Database"): "spec.healthCheckExprs[0] (Database)",
+        ("db.example.com", "Cache"): "--health-rules team.yaml[1] (Cache)",
+    }
+    database = {**_object("db.example.com/v1", "Database"), "status": {"phase": "Failed"}}
+    assert compute(database, rules=rules).status is Status.FAILED
