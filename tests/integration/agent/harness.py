@@ -13,6 +13,7 @@ from aiohttp import web
 
 from gitmoor.cli.agent import forward_push, webhook_secrets
 from gitmoor.commands.run import Readiness, RunOptions, run_agent
+from gitmoor.errors import UnknownKindError
 from gitmoor.kube import Kube
 from gitmoor.model.resources import API_VERSION
 from gitmoor.reconcile import conditions as cond
@@ -206,7 +207,10 @@ class AgentHarness:
 
         async def probe() -> Obj:
             self.check_alive()
-            return await self.kube.get(api_version, kind, name, self.namespace) or {}
+            try:
+                return await self.kube.get(api_version, kind, name, self.namespace) or {}
+            except UnknownKindError:
+                return {}  # its CRD is applied by the agent too, maybe not yet
 
         return await eventually(
             probe, lambda o: bool(o) and accept(o), within=within, what=f"{kind} {name}"
