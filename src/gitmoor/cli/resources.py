@@ -23,7 +23,15 @@ from gitmoor.cli.common import (
     out,
     run_async,
 )
-from gitmoor.cli.table import Column, age, parse_time, print_table, short_revision, status_colour
+from gitmoor.cli.table import (
+    Column,
+    age,
+    parse_time,
+    print_table,
+    short_revision,
+    short_sha,
+    status_colour,
+)
 from gitmoor.commands.operations import (
     RollbackResult,
     SourceRow,
@@ -39,13 +47,14 @@ from gitmoor.reconcile import conditions as cond
 
 # `kubectl get gitsources,syncs`: the same first columns, then each kind's own.
 _COMMON = (
-    Column("NAMESPACE"),
-    Column("NAME"),
+    Column("NAMESPACE", identity=True),
+    Column("NAME", identity=True),
     Column("READY", colour=status_colour),
     Column("STATUS"),
     Column("REVISION"),
     Column("SUSPENDED"),
     Column("AGE"),
+    Column("FULL REVISION", wide_only=True),
 )
 GITSOURCE_COLUMNS = (*_COMMON, Column("URL", wide_only=True), Column("MESSAGE", flexible=True))
 SYNC_COLUMNS = (
@@ -65,9 +74,10 @@ def _source_row(s: SourceRow) -> list[str]:
         f"gitsource/{s.name}",
         s.ready,
         s.ready_reason,
-        short_revision(s.revision),
+        short_sha(s.revision),
         str(s.suspended),
         age(parse_time(s.created)),
+        s.revision,
         s.url,
         s.message,
     ]
@@ -80,9 +90,10 @@ def _sync_row(y: SyncRow) -> list[str]:
         f"sync/{y.name}",
         y.ready,
         y.ready_reason,
-        short_revision(y.applied_revision),
+        short_sha(y.applied_revision),
         str(y.suspended),
         age(parse_time(y.created)),
+        y.applied_revision,
         y.healthy,
         y.source,
         short_revision(y.source_revision),

@@ -29,6 +29,10 @@ class Column:
     wide_only: bool = False
     # Shortened first when the table is too wide: free text such as messages and URLs.
     flexible: bool = False
+    # Shortened last: what names the row (NAMESPACE, NAME), which a user copies.
+    identity: bool = False
+    # Never narrower than this (beyond the header's width), e.g. to keep a whole word.
+    min_width: int = 0
     # The colour of a cell's value on a terminal, e.g. green for True.
     colour: Callable[[str], str | None] | None = None
 
@@ -66,18 +70,14 @@ def shorten(value: str, width: int) -> str:
     return cut.rstrip(" ,;:") + ELLIPSIS
 
 
-def _fit(widths: list[int], minimums: list[int], flexible: list[bool], limit: int) -> list[int]:
-    """Column widths whose table fits in `limit`: the flexible columns give up room first,
-    widest first, then the others, none below its header's width."""
+def _fit(widths: list[int], minimums: list[int], ranks: list[int], limit: int) -> list[int]:
+    """Column widths whose table fits in `limit`: the columns of rank 0 give up room first,
+    widest first, then those of rank 1, then 2; none below its header's width."""
     widths = list(widths)
     excess = sum(widths) + len(GAP) * (len(widths) - 1) - limit
-    for only_flexible in (True, False):
+    for rank in (0, 1, 2):
         while excess > 0:
-            candidates = [
-                i
-                for i, w in enumerate(widths)
-                if w > minimums[i] and (flexible[i] or not only_flexible)
-            ]
+            candidates = [i for i, w in enumerate(widths) if w > minimums[i] and ranks[i] <= rank]
             if not candidates:
                 break
             widest = max(candidates, key=lambda i: widths[i])
@@ -105,8 +105,16 @@ def render(
     ]
     widths = natural
     if width is not None and not wide:
-        minimums = [min(natural[j], max(len(titles[j]), 3)) for j in range(len(shown))]
-        widths = _fit(natural, minimums, [columns[i].flexible for i in shown], width)
+        # Short values (an AGE, True/False) are never cut: a cut one says nothing.
+        minimums = [
+            max(
+                columns[i].min_width,
+                len(titles[j]) if columns[i].flexible else max(len(titles[j]), min(natural[j], 6)),
+            )
+            for j, i in enumerate(shown)
+        ]
+        ranks = [0 if columns[i].flexible else 2 if columns[i].identity else 1 for i in shown]
+        widths = _fit(natural, minimums, ranks, width)
     lines = []
     if headers and rows:
         lines.append(_line(titles, widths, [None] * len(shown)))
@@ -189,6 +197,14 @@ def parse_time(text: str) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def short_sha(revision: str | None) -> str:
+    """The first 12 hex digits of a revision's commit: what a narrow column has room for."""
+    if not revision:
+        return ""
+    _, sep, digest = revision.rpartition("sha1:")
+    return digest[:12] if sep else revision
 
 
 def short_revision(revision: str | None) -> str:
