@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import enum
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 import typer
+from typer._completion_shared import get_completion_script
+from typer.completion import completion_init
 from typer.core import TyperGroup
 
 from gitmoor import __version__
@@ -64,11 +67,17 @@ def _usage_line(problem: typer.TyperException) -> str:
     return message
 
 
+COMPLETE_VAR = "_GITMOOR_COMPLETE"  # what the scripts set to ask for completions
+# Typer registers its bash/zsh/fish completers only along with its own completion flags.
+completion_init()
+
 app = typer.Typer(
     name="gitmoor",
     cls=Gitmoor,
     help="A GitOps agent that keeps Kubernetes clusters moored to Git.",
     no_args_is_help=True,
+    # `gitmoor completion SHELL` instead of --install-completion/--show-completion flags.
+    add_completion=False,
     pretty_exceptions_show_locals=False,
 )
 
@@ -86,6 +95,25 @@ def root(
     ),
 ) -> None:
     """gitmoor: pull-based GitOps for Kubernetes."""
+
+
+class Shell(enum.StrEnum):
+    bash = "bash"
+    zsh = "zsh"
+    fish = "fish"
+
+
+@app.command("completion")
+def completion(shell: Shell = typer.Argument(..., help="bash, zsh or fish.")) -> None:
+    """Print the shell completion script for gitmoor.
+
+    bash: `source <(gitmoor completion bash)` (in ~/.bashrc to keep it);
+    zsh: `source <(gitmoor completion zsh)`; fish: `gitmoor completion fish | source`."""
+    # Typer writes these scripts for its --install-completion, which edits the user's shell
+    # files; printing them lets the user decide where they go, as kubectl and flux do.
+    typer.echo(
+        get_completion_script(prog_name="gitmoor", complete_var=COMPLETE_VAR, shell=shell.value)
+    )
 
 
 @app.command("version")
