@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import typer
+from typer._completion_classes import completion_init
 from typer._completion_shared import get_completion_script
-from typer.completion import completion_init
 from typer.core import TyperGroup
 
 from gitmoor import __version__
