@@ -166,7 +166,6 @@ def run(
     log_format: str = typer.Option("auto", "--log-format", help="json, console or auto."),
 ) -> None:
     """Run the agent: reconcile GitSources and Syncs until stopped (SIGTERM/SIGINT)."""
-    logs.configure(log_level, json=None if log_format == "auto" else log_format == "json")
     resources: tuple[Resource, ...] = ()
     if config is not None:
         try:
@@ -208,6 +207,8 @@ def run(
             max_tool_memory=max_tool_memory * MIB,
         ),
     )
+    # Only once every flag is known good: a refused flag leaves the process's logging as it was.
+    logs.configure(log_level, json=None if log_format == "auto" else log_format == "json")
 
     async def main() -> int:
         stop = asyncio.Event()

@@ -79,6 +79,8 @@ app = typer.Typer(
     # `gitmoor completion SHELL` instead of --install-completion/--show-completion flags.
     add_completion=False,
     pretty_exceptions_show_locals=False,
+    # Plain help, wrapped to the terminal: the boxed help cut flag names at 80 columns.
+    rich_markup_mode=None,
 )
 
 

@@ -330,3 +330,13 @@ def test_where_exits_1_when_deployed_nowhere(ledger: str) -> None:
     as_json = gitmoor("where", "web:99", "--ledger", ledger, "-o", "json")
     assert (as_json.exit_code, json.loads(as_json.stdout)) == (1, [])
     assert gitmoor("where", "web:2", "--ledger", ledger).exit_code == 0
+
+
+def test_help_fits_80_columns_with_every_flag_whole() -> None:
+    commands = [c.name for c in app.registered_commands]
+    for command in (None, *commands):
+        args = [command, "--help"] if command else ["--help"]
+        shown = gitmoor(*(a for a in args if a), columns=80)
+        assert shown.exit_code == 0, shown.output
+        _check_fits(shown.stdout, 80)
+        assert "…" not in shown.stdout
