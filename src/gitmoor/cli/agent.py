@@ -12,8 +12,17 @@ from pathlib import Path
 import typer
 
 from gitmoor import logs
-from gitmoor.cli.common import CONTEXT, KUBECONFIG, err, kubeconfig_path, read_rules, run_async
+from gitmoor.cli.common import (
+    CONTEXT,
+    FAILED,
+    KUBECONFIG,
+    fail,
+    kubeconfig_path,
+    read_rules,
+    run_async,
+)
 from gitmoor.cli.http import http_settings
+from gitmoor.cli.table import one_line
 from gitmoor.commands.run import Readiness, RunOptions, run_agent
 from gitmoor.ledger import IN_CLUSTER_URL, local_default
 from gitmoor.ledger.times import parse_age
@@ -33,7 +42,12 @@ def _default_cache() -> Path:
 
 def run(
     config: Path | None = typer.Option(
-        None, "--config", "-c", help="GitSource/Sync documents to run out-of-cluster."
+        None,
+        "--config",
+        "-c",
+        exists=True,
+        dir_okay=False,
+        help="GitSource/Sync documents to run out-of-cluster.",
     ),
     kubeconfig: str | None = KUBECONFIG,
     context: str | None = CONTEXT,
@@ -167,15 +181,13 @@ def run(
     log_format: str = typer.Option("auto", "--log-format", help="json, console or auto."),
 ) -> None:
     """Run the agent: reconcile GitSources and Syncs until stopped (SIGTERM/SIGINT)."""
-    logs.configure(log_level, json=None if log_format == "auto" else log_format == "json")
     health_rules = read_rules(health_rules_file, "--health-rules")
     resources: tuple[Resource, ...] = ()
     if config is not None:
         try:
             resources = tuple(load_documents(config.read_text(), source=str(config)))
         except (OSError, ConfigError) as problem:
-            err.print(f"[red]error:[/red] {problem}", highlight=False)
-            raise typer.Exit(1) from None
+            fail(one_line(str(problem)), FAILED)
     http = http_settings(
         http_host,
         header_timeout=http_header_timeout,
@@ -213,6 +225,8 @@ def run(
             max_tool_memory=max_tool_memory * MIB,
         ),
     )
+    # Only once every flag is known good: a refused flag leaves the process's logging as it was.
+    logs.configure(log_level, json=None if log_format == "auto" else log_format == "json")
 
     async def main() -> int:
         stop = asyncio.Event()
@@ -300,4 +314,7 @@ def _file_roots(allowed: list[Path]) -> tuple[Path, ...] | None:
 def _age(text: str) -> float | None:
     if text.strip() in ("0", ""):
         return None
-    return parse_age(text).total_seconds()
+    try:
+        return parse_age(text).total_seconds()
+    except ValueError as problem:
+        raise typer.BadParameter(str(problem), param_hint="--ledger-retention") from None

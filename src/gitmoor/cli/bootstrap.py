@@ -13,7 +13,18 @@ import typer
 from rich.text import Text
 
 from gitmoor import install as installer
-from gitmoor.cli.common import CONTEXT, FAILED, KUBECONFIG, err, kubeconfig_path, out, run_async
+from gitmoor.cli.common import (
+    CONTEXT,
+    FAILED,
+    KUBECONFIG,
+    duration,
+    err,
+    kubeconfig_path,
+    namespace_name,
+    object_name,
+    out,
+    run_async,
+)
 from gitmoor.commands.bootstrap import (
     DEFAULT_NAME,
     AgentMode,
@@ -26,15 +37,18 @@ from gitmoor.commands.bootstrap import bootstrap as run_bootstrap
 from gitmoor.commands.run import connect
 from gitmoor.model import Action
 from gitmoor.model.credentials import GitCredentials
-from gitmoor.model.durations import parse_duration
 
 
 def bootstrap(
     url: str = typer.Option(..., "--url", help="The repository: https://, ssh:// or git@host:"),
     path: str = typer.Option(..., "--path", help="Directory in the repository for this cluster."),
     branch: str = typer.Option("main", "--branch", help="Branch to follow."),
-    name: str = typer.Option(DEFAULT_NAME, "--name", help="Name of the GitSource and the Sync."),
-    namespace: str = typer.Option(installer.DEFAULT_NAMESPACE, "--namespace", "-n"),
+    name: str = typer.Option(
+        DEFAULT_NAME, "--name", parser=object_name, help="Name of the GitSource and the Sync."
+    ),
+    namespace: str = typer.Option(
+        installer.DEFAULT_NAMESPACE, "--namespace", "-n", parser=namespace_name
+    ),
     secret_name: str | None = typer.Option(
         None,
         "--secret-name",
@@ -65,7 +79,9 @@ def bootstrap(
         help="in-cluster: wait for the agent Deployment; none: the agent runs elsewhere "
         "(gitmoor run with this cluster's kubeconfig).",
     ),
-    timeout: str = typer.Option("5m", "--timeout", help="How long to wait for Ready."),
+    timeout: float = typer.Option(
+        "5m", "--timeout", parser=duration, help="How long to wait for Ready."
+    ),
     export: bool = typer.Option(
         False,
         "--export",
@@ -77,10 +93,6 @@ def bootstrap(
     """Install gitmoor, create a GitSource and a Sync for PATH, and wait until all is Ready.
 
     Idempotent: a second run changes nothing. On a new cluster it restores what Git declares."""
-    try:
-        seconds = parse_duration(timeout)
-    except ValueError as problem:
-        raise typer.BadParameter(str(problem), param_hint="--timeout") from None
     credentials = _credentials(
         username, password_stdin, ca_file, ssh_key, known_hosts, read_password=not export
     )
@@ -116,7 +128,7 @@ def bootstrap(
                     _say(f"  {line}", to_stderr=True)
 
                 try:
-                    return await run_bootstrap(kube, spec, timeout=seconds, progress=progress)
+                    return await run_bootstrap(kube, spec, timeout=timeout, progress=progress)
                 except BootstrapError as problem:
                     return problem
 

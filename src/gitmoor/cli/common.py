@@ -1,28 +1,37 @@
-"""What the commands share: cluster connection options, exit codes, output formats."""
+"""What the commands share: cluster connection options, namespaces, exit codes, output formats,
+and the one-line error every failure ends in."""
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
+import yaml
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
+from gitmoor.cli.table import one_line
 from gitmoor.commands.operations import OperationError, UnknownRevisionError
 from gitmoor.errors import ConnectionFailedError, GitmoorError, UnknownKindError
 from gitmoor.health import ExprRule, RuleError, load_rules
 from gitmoor.health.exprs import Key
+from gitmoor.kube.kubeconfig import context_namespace
+from gitmoor.model.durations import parse_duration
+from gitmoor.model.resources import name_problem
+from gitmoor.render import merge_values
 
 T = TypeVar("T")
 
 # Exit codes, documented in the README.
 OK = 0
-FAILED = 1  # the operation ran and failed (not Ready, render errors)
+FAILED = 1  # the operation ran and failed (not Ready, render errors, nothing found)
 USAGE = 2  # wrong arguments (Typer's own code)
 ENVIRONMENT = 3  # cannot reach the cluster, CRDs missing, object not found or suspended
 
@@ -31,23 +40,104 @@ err = Console(stderr=True)
 
 
 class Output(enum.StrEnum):
-    table = "table"
+    table = "table"  # the default, as when -o is left out; kept for scripts that pass it
+    wide = "wide"
     json = "json"
     yaml = "yaml"
+    name = "name"
+
+
+def duration(text: str | float) -> float:
+    """`30s`, `5m`, `1h30m` as seconds; anything else is a usage error naming the flag."""
+    if isinstance(text, float | int):
+        return float(text)
+    try:
+        return parse_duration(text)
+    except ValueError as problem:
+        raise typer.BadParameter(str(problem)) from None
+
+
+def object_name(text: str) -> str:
+    """A Kubernetes object name, checked before anything is asked of a cluster, so a typo is a
+    usage error rather than `not found`."""
+    problem = name_problem(text)
+    if problem:
+        raise typer.BadParameter(problem)
+    return text
+
+
+def namespace_name(text: str) -> str:
+    problem = name_problem(text, namespace=True)
+    if problem:
+        raise typer.BadParameter(problem)
+    return text
 
 
 KUBECONFIG = typer.Option(
     None, "--kubeconfig", envvar="KUBECONFIG", help="Kubeconfig file (default: ~/.kube/config)."
 )
 CONTEXT = typer.Option(None, "--context", help="Kubeconfig context to use.")
-NAMESPACE = typer.Option("default", "--namespace", "-n", help="Namespace of the resource.")
+NAMESPACE = typer.Option(
+    None,
+    "--namespace",
+    "-n",
+    parser=namespace_name,
+    help="Namespace (default: the kubeconfig context's, else default).",
+    show_default=False,
+)
+ALL_NAMESPACES = typer.Option(False, "--all-namespaces", "-A", help="Every namespace.")
+OUTPUT = typer.Option(
+    Output.table, "--output", "-o", help="table (default), wide, json, yaml or name."
+)
+NO_HEADERS = typer.Option(False, "--no-headers", help="Leave out the header line of tables.")
 
 
 def kubeconfig_path(value: str | None) -> Path | None:
     # KUBECONFIG may list several files; the first is the one we read.
     if not value:
         return None
-    return Path(value.split(":")[0])
+    return Path(value.split(os.pathsep)[0])
+
+
+def namespace_for(namespace: str | None, kubeconfig: str | None, context: str | None) -> str:
+    """kubectl's rule: `-n`, else the kubeconfig context's namespace, else `default`."""
+    if namespace:
+        return namespace
+    return context_namespace(kubeconfig_path(kubeconfig), context)
+
+
+def read_values(files: list[Path], option: str) -> dict[str, Any]:
+    """Helm values files merged in order, as Helm merges them; a broken one is a usage error."""
+    merged: dict[str, Any] = {}
+    for file in files:
+        try:
+            loaded = yaml.safe_load(file.read_bytes())
+        except (OSError, yaml.YAMLError) as problem:
+            raise typer.BadParameter(
+                f"{file}: {one_line(str(problem))}", param_hint=option
+            ) from None
+        if loaded is None:
+            continue
+        if not isinstance(loaded, dict):
+            raise typer.BadParameter(f"{file}: must hold a mapping", param_hint=option)
+        merged = merge_values(merged, loaded)
+    return merged
+
+
+def emit(data: Any, output: Output) -> None:
+    """`-o json` or `-o yaml`: the data as it is, for scripts."""
+    if output is Output.json:
+        typer.echo(json.dumps(data, indent=2))
+    else:
+        typer.echo(yaml.safe_dump(data, sort_keys=False), nl=False)
+
+
+def fail(message: str, code: int) -> NoReturn:
+    """One line on stderr, never wrapped (so it can be grepped and pasted), then exit."""
+    text = Text("error: ", style="red")
+    text.append(message)
+    err.print(text, soft_wrap=True, highlight=False)
+    raise typer.Exit(code)
 
 
 def run_async(main: Callable[[], Awaitable[T]]) -> T:
@@ -55,14 +145,11 @@ def run_async(main: Callable[[], Awaitable[T]]) -> T:
     try:
         return asyncio.run(_call(main))
     except UnknownRevisionError as problem:
-        err.print(f"[red]error:[/red] {problem}", highlight=False)
-        raise typer.Exit(USAGE) from None
+        fail(str(problem), USAGE)
     except (ConnectionFailedError, UnknownKindError, OperationError) as problem:
-        err.print(f"[red]error:[/red] {problem}", highlight=False)
-        raise typer.Exit(ENVIRONMENT) from None
+        fail(str(problem), ENVIRONMENT)
     except GitmoorError as problem:
-        err.print(f"[red]error:[/red] {problem}", highlight=False)
-        raise typer.Exit(FAILED) from None
+        fail(str(problem), FAILED)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
 
@@ -83,5 +170,4 @@ def read_rules(path: Path | None, option: str, *, code: int = FAILED) -> dict[Ke
     try:
         return load_rules(path.read_text(), f"{option} {path}")
     except (OSError, RuleError) as problem:
-        err.print(f"[red]error:[/red] {escape(str(problem))}", highlight=False)
-        raise typer.Exit(code) from None
+        fail(one_line(str(problem)), code)

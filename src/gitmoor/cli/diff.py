@@ -18,9 +18,12 @@ from gitmoor.cli.common import (
     CONTEXT,
     FAILED,
     KUBECONFIG,
+    NAMESPACE,
     OK,
     err,
     kubeconfig_path,
+    namespace_for,
+    object_name,
     out,
     run_async,
 )
@@ -42,10 +45,11 @@ def diff(
     sync: str | None = typer.Option(
         None,
         "--sync",
+        parser=object_name,
         help="The Sync this directory is for: its Helm settings, target "
         "namespace and inventory (for prune) are used.",
     ),
-    namespace: str = typer.Option("default", "--namespace", "-n", help="Namespace of the Sync."),
+    namespace: str | None = NAMESPACE,
     target_namespace: str | None = typer.Option(
         None,
         "--target-namespace",
@@ -65,6 +69,7 @@ def diff(
         raise typer.BadParameter(
             "the Sync's own targetNamespace is used with --sync", param_hint="--target-namespace"
         )
+    ns = namespace_for(namespace, kubeconfig, context)
     directory = path.resolve()
     root = _repository_root(directory)
     relative = directory.relative_to(root).as_posix() or "."
@@ -72,7 +77,7 @@ def diff(
     async def main() -> Preview | RenderError | RenderErrors | DryRunError:
         async with await connect(kubeconfig_path(kubeconfig), context) as kube:
             if sync is not None:
-                target = await sync_target(kube, sync, namespace)
+                target = await sync_target(kube, sync, ns)
             else:
                 target = Target(
                     None,
@@ -92,7 +97,7 @@ def diff(
         _print_errors(result, output)
         raise typer.Exit(FAILED)
     if output is DiffOutput.json:
-        typer.echo(json.dumps(_as_json(result, sync, namespace), indent=2))
+        typer.echo(json.dumps(_as_json(result, sync, ns), indent=2))
     else:
         _print(result)
     raise typer.Exit(FAILED if result.has_differences else OK)

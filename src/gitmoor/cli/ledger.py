@@ -6,23 +6,33 @@ file an out-of-cluster `gitmoor run` writes: `$XDG_STATE_HOME/gitmoor/ledger.db`
 The commands only read: they never mark attempts interrupted, and a missing SQLite file is an
 error rather than a new empty ledger.
 
-Exit codes: 0 answered (also when the answer is empty), 2 bad arguments (a time, a revision, a
+Exit codes: 0 answered (also when the answer is empty, except for `where`: 1 when the revision
+or image is deployed nowhere), 2 bad arguments (a time, a revision, a
 URL), 3 the ledger cannot be reached or does not exist.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import typer
-import yaml
-from rich.markup import escape
-from rich.table import Table
 
-from gitmoor.cli.common import ENVIRONMENT, USAGE, Output, err, out, run_async
+from gitmoor.cli.common import (
+    ENVIRONMENT,
+    FAILED,
+    NO_HEADERS,
+    OUTPUT,
+    USAGE,
+    Output,
+    emit,
+    err,
+    fail,
+    namespace_name,
+    run_async,
+)
+from gitmoor.cli.table import Column, age, print_table, short_revision
 from gitmoor.ledger import (
     Deployment,
     Dora,
@@ -48,7 +58,6 @@ LEDGER = typer.Option(
     "(default: $GITMOOR_LEDGER, else ~/.local/state/gitmoor/ledger.db).",
     show_default=False,
 )
-OUTPUT = typer.Option(Output.table, "--output", "-o", help="table, json or yaml.")
 ENV = typer.Option(None, "--env", "-e", help="Only this environment.")
 TIME_HELP = (
     "ISO-8601 (2026-11-05, 2026-11-05T14:30Z; UTC unless an offset is given) or an age (12h, 7d)."
@@ -71,16 +80,13 @@ def _query(url: str | None, ask: Callable[[Ledger], Awaitable[T]]) -> T:
         try:
             ledger = await Ledger.open(url or local_default(), create=False)
         except LedgerConfigError as problem:
-            err.print(f"[red]error:[/red] {escape(str(problem))}", highlight=False)
-            raise typer.Exit(USAGE) from None
+            fail(str(problem), USAGE)
         except (LedgerNotFoundError, LedgerUnavailableError, LedgerSchemaError) as problem:
-            err.print(f"[red]error:[/red] {escape(str(problem))}", highlight=False)
-            raise typer.Exit(ENVIRONMENT) from None
+            fail(str(problem), ENVIRONMENT)
         try:
             return await ask(ledger)
         except LedgerUnavailableError as problem:
-            err.print(f"[red]error:[/red] {escape(str(problem))}", highlight=False)
-            raise typer.Exit(ENVIRONMENT) from None
+            fail(str(problem), ENVIRONMENT)
         finally:
             await ledger.close()
 
@@ -94,21 +100,6 @@ def _when(text: str | None, option: str) -> datetime | None:
         return parse_when(text)
     except ValueError as problem:
         raise typer.BadParameter(str(problem), param_hint=option) from None
-
-
-def _emit(data: Any, output: Output) -> None:
-    if output is Output.json:
-        typer.echo(json.dumps(data, indent=2))
-    else:
-        typer.echo(yaml.safe_dump(data, sort_keys=False), nl=False)
-
-
-def _short(revision: str | None) -> str:
-    """`main@sha1:0123456789ab`: enough of the hash to find the commit."""
-    if not revision:
-        return ""
-    name, sep, digest = revision.rpartition("sha1:")
-    return f"{name}{sep}{digest[:12]}" if sep else revision
 
 
 def _time(moment: datetime | None) -> str:
@@ -126,16 +117,15 @@ def _span(span: timedelta | None) -> str:
     return format_duration(rest)
 
 
-def _ago(moment: datetime) -> str:
-    return f"{_span(datetime.now(UTC) - moment)} ago"
-
-
 def _result(record: Record) -> str:
-    style = _RESULT_STYLE.get(record.result, "")
     text = record.result.value
     if record.result is Result.ROLLED_BACK and record.rolled_back_to:
         text += f" to {sha_of(record.rolled_back_to)[:12] or record.rolled_back_to}"
-    return f"[{style}]{escape(text)}[/{style}]" if style else escape(text)
+    return text
+
+
+def _result_colour(text: str) -> str | None:
+    return next((c for r, c in _RESULT_STYLE.items() if text.startswith(r.value)), None)
 
 
 def _commit(record: Record) -> str:
@@ -154,17 +144,61 @@ def _changes(record: Record) -> str:
     return ", ".join(f"{n} {word}" for word, n in counts if n) or "-"
 
 
-def _table(*columns: str, title: str | None = None) -> Table:
-    table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    return table
+def _names(syncs: list[str], output: Output) -> bool:
+    """`-o name`: each Sync once, as kubectl names objects; True when that was the output."""
+    if output is not Output.name:
+        return False
+    for name in dict.fromkeys(syncs):
+        typer.echo(f"sync.gitmoor.io/{name}")
+    return True
+
+
+def _nothing(message: str) -> None:
+    err.print(message, highlight=False, soft_wrap=True)
+
+
+HISTORY_COLUMNS = (
+    Column("AGE"),
+    Column("STARTED", wide_only=True),
+    Column("SYNC", identity=True),
+    Column("ENV"),
+    Column("CLUSTER", wide_only=True),
+    Column("REVISION"),
+    Column("COMMIT", wide_only=True),
+    Column("RESULT", colour=_result_colour, min_width=len("rolled_back…")),
+    Column("CHANGES", wide_only=True),
+    Column("TRIGGER", wide_only=True),
+    Column("TOOK"),
+    Column("MESSAGE", flexible=True),
+)
+WHERE_COLUMNS = (
+    Column("ENV"),
+    Column("CLUSTER", wide_only=True),
+    Column("SYNC", identity=True),
+    Column("REVISION"),
+    Column("AGE"),
+    Column("SINCE", wide_only=True),
+    Column("IMAGES", flexible=True),
+)
+AT_COLUMNS = (
+    Column("ENV"),
+    Column("CLUSTER", wide_only=True),
+    Column("SYNC", identity=True),
+    Column("REVISION"),
+    Column("AGE"),
+    Column("DEPLOYED", wide_only=True),
+    Column("AUTHOR", wide_only=True),
+    Column("COMMIT", flexible=True),
+)
+DORA_COLUMNS = (Column("FIGURE"), Column("VALUE", flexible=True))
 
 
 # -- commands -------------------------------------------------------------------------------------
 def history(
     sync: str | None = typer.Argument(None, help="Only this Sync (its name)."),
-    namespace: str | None = typer.Option(None, "--namespace", "-n", help="Only this namespace."),
+    namespace: str | None = typer.Option(
+        None, "--namespace", "-n", parser=namespace_name, help="Only this namespace."
+    ),
     environment: str | None = ENV,
     cluster: str | None = typer.Option(None, "--cluster", help="Only this cluster."),
     since: str | None = typer.Option(
@@ -172,6 +206,7 @@ def history(
     ),
     limit: int = typer.Option(50, "--limit", min=1, help="At most this many attempts."),
     output: Output = OUTPUT,
+    no_headers: bool = NO_HEADERS,
     ledger: str | None = LEDGER,
 ) -> None:
     """List reconcile attempts, newest first: revision, result, what changed, who triggered."""
@@ -187,42 +222,32 @@ def history(
             limit=limit,
         ),
     )
-    if output is not Output.table:
-        _emit([r.as_dict() for r in records], output)
+    if output in (Output.json, Output.yaml):
+        emit([r.as_dict() for r in records], output)
+        return
+    if _names([r.sync_name for r in records], output):
         return
     if not records:
-        err.print("no attempts recorded that match", highlight=False)
+        _nothing("No attempts recorded that match.")
         return
-    table = _table(
-        "STARTED",
-        "ENV",
-        "CLUSTER",
-        "SYNC",
-        "REVISION",
-        "COMMIT",
-        "RESULT",
-        "CHANGES",
-        "TRIGGER",
-        "TOOK",
-        "MESSAGE",
-    )
-    for r in records:
-        took = _span(r.finished_at - r.started_at) if r.finished_at else "-"
-        message = ": ".join(p for p in (r.reason, r.message) if p)
-        table.add_row(
+    rows = [
+        [
+            age(r.started_at),
             _time(r.started_at),
-            escape(r.environment),
-            escape(r.cluster),
-            escape(r.sync),
-            escape(_short(r.revision)),
-            escape(_commit(r)),
+            r.sync,
+            r.environment,
+            r.cluster,
+            short_revision(r.revision),
+            _commit(r),
             _result(r),
             _changes(r),
             r.trigger.value,
-            took,
-            escape(message),
-        )
-    out.print(table)
+            _span(r.finished_at - r.started_at) if r.finished_at else "-",
+            ": ".join(p for p in (r.reason, r.message) if p),
+        ]
+        for r in records
+    ]
+    print_table(HISTORY_COLUMNS, rows, wide=output is Output.wide, headers=not no_headers)
 
 
 def where(
@@ -233,101 +258,117 @@ def where(
         "(name:tag, registry/name:tag, name@sha256:...).",
     ),
     output: Output = OUTPUT,
+    no_headers: bool = NO_HEADERS,
     ledger: str | None = LEDGER,
 ) -> None:
-    """Show every environment and sync where a revision or image is deployed now, and since when."""
+    """Show every environment and sync where a revision or image is deployed now, and since when.
+
+    Exits 1 when it is deployed nowhere, so scripts can test for it."""
     try:
         parse_query(what)
     except ValueError as problem:
         raise typer.BadParameter(str(problem), param_hint="REVISION|IMAGE") from None
     found: list[Deployment] = _query(ledger, lambda book: book.where(what))
-    if output is not Output.table:
-        _emit([d.as_dict() for d in found], output)
-        return
+    if output in (Output.json, Output.yaml):
+        emit([d.as_dict() for d in found], output)
+    elif not _names([d.sync_name for d in found], output):
+        if not found:
+            _nothing(f"{what} is not deployed anywhere the ledger knows of.")
+        rows = [
+            [
+                d.environment,
+                d.cluster,
+                d.sync,
+                short_revision(d.revision),
+                age(d.since),
+                _time(d.since),
+                ", ".join(d.images),
+            ]
+            for d in found
+        ]
+        print_table(WHERE_COLUMNS, rows, wide=output is Output.wide, headers=not no_headers)
     if not found:
-        err.print(f"{escape(what)} is not deployed anywhere the ledger knows of", highlight=False)
-        return
-    table = _table("ENV", "CLUSTER", "SYNC", "REVISION", "SINCE", "FOR", "IMAGES")
-    for d in found:
-        table.add_row(
-            escape(d.environment),
-            escape(d.cluster),
-            escape(d.sync),
-            escape(_short(d.revision)),
-            _time(d.since),
-            _ago(d.since).removesuffix(" ago"),
-            escape(", ".join(d.images)),
-        )
-    out.print(table)
+        raise typer.Exit(FAILED)
 
 
 def at(
     time: str = typer.Argument(..., metavar="TIME", help=f"The moment. {TIME_HELP}"),
     environment: str | None = ENV,
     output: Output = OUTPUT,
+    no_headers: bool = NO_HEADERS,
     ledger: str | None = LEDGER,
 ) -> None:
-    """Show what revision each sync ran at a moment in time."""
+    """Show what revision each sync ran at a moment in time (AGE: how long before now it had
+    been deployed)."""
     moment = _when(time, "TIME")
     assert moment is not None
     records = _query(ledger, lambda book: book.at(moment, environment=environment))
-    if output is not Output.table:
-        _emit([r.as_dict() for r in records], output)
+    if output in (Output.json, Output.yaml):
+        emit([r.as_dict() for r in records], output)
+        return
+    if _names([r.sync_name for r in records], output):
         return
     if not records:
-        err.print(f"nothing was deployed at {_time(moment)}", highlight=False)
+        _nothing(f"Nothing was deployed at {_time(moment)}.")
         return
-    table = _table(
-        "ENV", "CLUSTER", "SYNC", "REVISION", "DEPLOYED", "COMMIT", "AUTHOR", title=_time(moment)
-    )
+    rows = []
     for r in records:
-        rolled_back = " (rollback)" if r.result is Result.ROLLED_BACK else ""
-        table.add_row(
-            escape(r.environment),
-            escape(r.cluster),
-            escape(r.sync),
-            escape(_short(r.deployed_revision)) + rolled_back,
-            _time(r.deployed_at),
-            escape(r.commit_message if not rolled_back else ""),
-            escape(r.commit_author if not rolled_back else ""),
+        rolled_back = r.result is Result.ROLLED_BACK
+        rows.append(
+            [
+                r.environment,
+                r.cluster,
+                r.sync,
+                short_revision(r.deployed_revision) + (" (rollback)" if rolled_back else ""),
+                age(r.deployed_at),
+                _time(r.deployed_at),
+                "" if rolled_back else r.commit_author,
+                "" if rolled_back else r.commit_message,
+            ]
         )
-    out.print(table)
+    print_table(AT_COLUMNS, rows, wide=output is Output.wide, headers=not no_headers)
 
 
 def dora(
     environment: str | None = ENV,
     since: str = typer.Option("30d", "--since", help=f"Start of the window. {TIME_HELP}"),
     output: Output = OUTPUT,
+    no_headers: bool = NO_HEADERS,
     ledger: str | None = LEDGER,
 ) -> None:
     """Show DORA figures: deployment frequency, lead time, change failure rate, time to restore."""
+    if output is Output.name:
+        raise typer.BadParameter("dora names no objects: use wide, json or yaml", param_hint="-o")
     start = _when(since, "--since")
     figures: Dora = _query(ledger, lambda book: book.dora(environment=environment, since=start))
-    if output is not Output.table:
-        _emit(figures.as_dict(), output)
+    if output in (Output.json, Output.yaml):
+        emit(figures.as_dict(), output)
         return
-    scope = f"environment {environment}" if environment else "all environments"
-    table = _table(
-        "FIGURE", "VALUE", title=f"{scope}, {_time(figures.since)} to {_time(figures.until)}"
-    )
     rate = figures.change_failure_rate
-    table.add_row(
-        "deployment frequency",
-        f"{figures.deploys_per_day:.2f} per day ({figures.deployments} deployments)",
-    )
-    table.add_row(
-        "lead time (commit to applied)",
-        f"median {_span(figures.lead_time_median)}, p90 {_span(figures.lead_time_p90)}",
-    )
-    table.add_row(
-        "change failure rate",
-        "-"
-        if rate is None
-        else f"{rate:.0%} ({figures.failed_changes} of {figures.changes} changes)",
-    )
-    table.add_row(
-        "time to restore",
-        f"median {_span(figures.time_to_restore_median)} "
-        f"({figures.restored} of {figures.failures} failures restored)",
-    )
-    out.print(table)
+    rows = [
+        [
+            "window",
+            f"{environment or 'all environments'}, {age(figures.since)} "
+            f"({_time(figures.since)} to {_time(figures.until)})",
+        ],
+        [
+            "deployment frequency",
+            f"{figures.deploys_per_day:.2f} per day ({figures.deployments} deployments)",
+        ],
+        [
+            "lead time (commit to applied)",
+            f"median {_span(figures.lead_time_median)}, p90 {_span(figures.lead_time_p90)}",
+        ],
+        [
+            "change failure rate",
+            "-"
+            if rate is None
+            else f"{rate:.0%} ({figures.failed_changes} of {figures.changes} changes)",
+        ],
+        [
+            "time to restore",
+            f"median {_span(figures.time_to_restore_median)} "
+            f"({figures.restored} of {figures.failures} failures restored)",
+        ],
+    ]
+    print_table(DORA_COLUMNS, rows, wide=output is Output.wide, headers=not no_headers)

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import enum
 import json
 from pathlib import Path
 
 import typer
-import yaml
 
 from gitmoor import install as installer
-from gitmoor.cli.common import CONTEXT, KUBECONFIG, Output, err, kubeconfig_path, out, run_async
+from gitmoor.cli.common import (
+    CONTEXT,
+    KUBECONFIG,
+    duration,
+    err,
+    kubeconfig_path,
+    namespace_name,
+    object_name,
+    out,
+    read_values,
+    run_async,
+)
+from gitmoor.commands.render import SyncNotFoundError, release_for
 from gitmoor.commands.run import CONFIG_MANAGER, connect
 from gitmoor.commands.uninstall import Uninstalled
 from gitmoor.commands.uninstall import uninstall as remove_gitmoor
-from gitmoor.errors import GitmoorError
-from gitmoor.model.durations import parse_duration
-from gitmoor.render import Keys, RenderOptions
+from gitmoor.render import Keys, RenderOptions, merge_values
 from gitmoor.render import render as render_path
 
 
@@ -41,12 +51,34 @@ def mask_secret(obj: dict) -> dict:  # type: ignore[type-arg]
     return masked
 
 
+class RenderOutput(enum.StrEnum):
+    yaml = "yaml"
+    json = "json"
+
+
 def render(
     path: Path = typer.Argument(..., exists=True, file_okay=False, help="Directory to render."),
-    values: list[Path] = typer.Option([], "--values", "-f", help="Helm values files (in order)."),
-    release_name: str = typer.Option("release", "--release-name", help="Helm release name."),
-    namespace: str = typer.Option("default", "--namespace", "-n", help="Helm release namespace."),
-    output: Output = typer.Option(Output.yaml, "--output", "-o", help="yaml or json."),
+    values: list[Path] = typer.Option(
+        [], "--values", "-f", exists=True, dir_okay=False, help="Helm values files (in order)."
+    ),
+    sync: str | None = typer.Option(
+        None,
+        "--sync",
+        parser=object_name,
+        help="Render with the settings of this Sync document of the repository (release name, "
+        "namespace, values). Default: the Sync whose spec.path is PATH, if there is one.",
+    ),
+    release_name: str | None = typer.Option(
+        None, "--release-name", help="Helm release name (default: the Sync's name, else release)."
+    ),
+    namespace: str | None = typer.Option(
+        None,
+        "--namespace",
+        "-n",
+        parser=namespace_name,
+        help="Helm release namespace (default: the Sync's, else default).",
+    ),
+    output: RenderOutput = typer.Option(RenderOutput.yaml, "--output", "-o", help="yaml or json."),
     decrypt: bool = typer.Option(
         False, "--decrypt", help="Decrypt SOPS files with your own sops keys (environment)."
     ),
@@ -56,31 +88,31 @@ def render(
 ) -> None:
     """Render a directory the way the agent would (plain YAML, Kustomize or Helm) and print it.
 
+    A chart's release is named like the agent names it: after the Sync whose path PATH is.
     Secret values are printed as <masked> unless --show-secrets is given."""
     path = path.resolve()
     root = _repository_root(path)
-    merged: dict = {}  # type: ignore[type-arg]
-    for file in values:
-        loaded = yaml.safe_load(file.read_text()) or {}
-        merged = {**merged, **loaded}
+    relative = str(path.relative_to(root)) or "."
+    try:
+        chosen = release_for(root, relative, sync=sync, namespace=namespace)
+    except SyncNotFoundError as problem:
+        raise typer.BadParameter(str(problem), param_hint="--sync") from None
     options = RenderOptions(
-        release_name=release_name,
-        namespace=namespace,
-        values=merged,
+        release_name=release_name or chosen.spec.release_name,
+        namespace=namespace or chosen.spec.namespace,
+        values=merge_values(dict(chosen.spec.values), read_values(values, "--values")),
+        values_files=chosen.spec.values_files,
         decryption=Keys(inherit=True) if decrypt else None,
     )
 
     async def main() -> list:  # type: ignore[type-arg]
-        rendered = await render_path(root, str(path.relative_to(root)) or ".", options)
+        rendered = await render_path(root, relative, options)
         return [m.obj for m in rendered.manifests]
 
-    try:
-        objects = run_async(main)
-    except typer.Exit:
-        raise
+    objects = run_async(main)
     if not show_secrets:
         objects = [mask_secret(o) for o in objects]
-    if output is Output.json:
+    if output is RenderOutput.json:
         typer.echo(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}, indent=2))
     else:
         typer.echo(installer.render_yaml(objects), nl=False)
@@ -88,7 +120,9 @@ def render(
 
 def install(
     export: bool = typer.Option(False, "--export", help="Print the manifests instead of applying."),
-    namespace: str = typer.Option(installer.DEFAULT_NAMESPACE, "--namespace", "-n"),
+    namespace: str = typer.Option(
+        installer.DEFAULT_NAMESPACE, "--namespace", "-n", parser=namespace_name
+    ),
     image: str = typer.Option(installer.DEFAULT_IMAGE, "--image", help="The agent's image."),
     ledger_volume: str = typer.Option(
         None, "--ledger-volume", help="Size of a PersistentVolumeClaim for the ledger, e.g. 1Gi."
@@ -105,12 +139,9 @@ def install(
 ) -> None:
     """Install gitmoor (CRDs, RBAC, the agent Deployment), or print it with --export."""
     if tenancy not in installer.TENANCY_MODES:
-        err.print(
-            f"[red]error:[/red] --tenancy {tenancy!r}: choose "
-            f"{' or '.join(installer.TENANCY_MODES)}",
-            highlight=False,
+        raise typer.BadParameter(
+            f"{tenancy!r}: choose {' or '.join(installer.TENANCY_MODES)}", param_hint="--tenancy"
         )
-        raise typer.Exit(2)
     objects = installer.manifests(
         namespace=namespace,
         image=image,
@@ -130,36 +161,31 @@ def install(
                 where = f"{meta['namespace']}/" if meta.get("namespace") else ""
                 out.print(f"applied {obj['kind']} {where}{meta['name']}", highlight=False)
 
-    try:
-        run_async(main)
-    except GitmoorError as problem:
-        err.print(f"[red]error:[/red] {problem}", highlight=False)
-        raise typer.Exit(1) from None
+    run_async(main)
 
 
 def uninstall(
-    namespace: str = typer.Option(installer.DEFAULT_NAMESPACE, "--namespace", "-n"),
-    timeout: str = typer.Option("2m", "--timeout", help="How long to wait for the CRDs to go."),
+    namespace: str = typer.Option(
+        installer.DEFAULT_NAMESPACE, "--namespace", "-n", parser=namespace_name
+    ),
+    timeout: float = typer.Option(
+        "2m", "--timeout", parser=duration, help="How long to wait for the CRDs to go."
+    ),
     kubeconfig: str | None = KUBECONFIG,
     context: str | None = CONTEXT,
 ) -> None:
     """Remove the agent and gitmoor's CRDs; every object the Syncs applied keeps running."""
-    seconds = parse_duration(timeout)
 
     async def main() -> Uninstalled:
         async with await connect(kubeconfig_path(kubeconfig), context) as kube:
             return await remove_gitmoor(
                 kube,
                 namespace=namespace,
-                timeout=seconds,
+                timeout=timeout,
                 progress=lambda line: err.print(f"  {line}", highlight=False),
             )
 
-    try:
-        done = run_async(main)
-    except GitmoorError as problem:
-        err.print(f"[red]error:[/red] {problem}", highlight=False)
-        raise typer.Exit(1) from None
+    done = run_async(main)
     for gone in done.left:
         out.print(
             f"left {gone.objects} object(s) of Sync {gone.namespace}/{gone.name} running",

@@ -2,27 +2,40 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
-import yaml
-from rich.table import Table
+from rich.text import Text
 
 from gitmoor.cli.common import (
+    ALL_NAMESPACES,
     CONTEXT,
-    ENVIRONMENT,
     FAILED,
     KUBECONFIG,
     NAMESPACE,
+    NO_HEADERS,
+    OUTPUT,
     Output,
+    duration,
+    emit,
     err,
     kubeconfig_path,
+    namespace_for,
+    object_name,
     out,
     run_async,
 )
+from gitmoor.cli.table import (
+    Column,
+    age,
+    parse_time,
+    print_table,
+    short_revision,
+    short_sha,
+    status_colour,
+)
 from gitmoor.commands.operations import (
-    OperationError,
     RollbackResult,
+    SourceRow,
+    SyncRow,
     set_suspended,
     status_rows,
     sync_now,
@@ -30,83 +43,122 @@ from gitmoor.commands.operations import (
 )
 from gitmoor.commands.operations import rollback as rollback_to
 from gitmoor.commands.run import connect
-from gitmoor.model.durations import parse_duration
 from gitmoor.reconcile import conditions as cond
 
+# `kubectl get gitsources,syncs`: the same first columns, then each kind's own.
+_COMMON = (
+    Column("NAMESPACE", identity=True),
+    Column("NAME", identity=True),
+    Column("READY", colour=status_colour),
+    Column("STATUS"),
+    Column("REVISION"),
+    Column("SUSPENDED"),
+    Column("AGE"),
+    Column("FULL REVISION", wide_only=True),
+)
+GITSOURCE_COLUMNS = (*_COMMON, Column("URL", wide_only=True), Column("MESSAGE", flexible=True))
+SYNC_COLUMNS = (
+    *_COMMON,
+    Column("HEALTHY", wide_only=True, colour=status_colour),
+    Column("SOURCE", wide_only=True),
+    Column("SOURCE REVISION", wide_only=True),
+    Column("LAST CHANGE", wide_only=True),
+    Column("PINNED", wide_only=True),
+    Column("MESSAGE", flexible=True),
+)
 
-def _short(revision: str) -> str:
-    """`main@sha1:0123456789ab`: enough of the hash to find the commit, short enough for a table."""
-    name, sep, digest = revision.rpartition("sha1:")
-    return f"{name}{sep}{digest[:12]}" if sep else revision
+
+def _source_row(s: SourceRow) -> list[str]:
+    return [
+        s.namespace,
+        f"gitsource/{s.name}",
+        s.ready,
+        s.ready_reason,
+        short_sha(s.revision),
+        str(s.suspended),
+        age(parse_time(s.created)),
+        s.revision,
+        s.url,
+        s.message,
+    ]
 
 
-def _colour(value: str) -> str:
-    return {"True": "[green]True[/green]", "False": "[red]False[/red]"}.get(value, value)
+def _sync_row(y: SyncRow) -> list[str]:
+    changed = parse_time(y.last_change)
+    return [
+        y.namespace,
+        f"sync/{y.name}",
+        y.ready,
+        y.ready_reason,
+        short_sha(y.applied_revision),
+        str(y.suspended),
+        age(parse_time(y.created)),
+        y.applied_revision,
+        y.healthy,
+        y.source,
+        short_revision(y.source_revision),
+        age(changed) if changed else "",
+        short_revision(y.pinned),
+        y.message,
+    ]
 
 
 def status(
-    namespace: str = typer.Option(None, "--namespace", "-n", help="Only this namespace."),
-    all_namespaces: bool = typer.Option(False, "--all-namespaces", "-A"),
-    output: Output = typer.Option(Output.table, "--output", "-o"),
+    namespace: str | None = NAMESPACE,
+    all_namespaces: bool = ALL_NAMESPACES,
+    output: Output = OUTPUT,
+    no_headers: bool = NO_HEADERS,
     kubeconfig: str | None = KUBECONFIG,
     context: str | None = CONTEXT,
 ) -> None:
-    """Show sources and syncs: revisions, readiness, health, last change."""
-    scope = "" if all_namespaces or namespace is None else namespace
+    """Show GitSources and Syncs: ready, reason, applied revision, suspended, age, message.
 
-    async def main() -> tuple[list, list]:  # type: ignore[type-arg]
+    Like `kubectl get gitsources,syncs`: the context's namespace unless -n or -A is given."""
+    scope = "" if all_namespaces else namespace_for(namespace, kubeconfig, context)
+
+    async def main() -> tuple[list[SourceRow], list[SyncRow]]:
         async with await connect(kubeconfig_path(kubeconfig), context) as kube:
             return await status_rows(kube, scope)
 
     sources, syncs = run_async(main)
-    if output is not Output.table:
-        data = {
-            "sources": [s.as_dict() for s in sources],
-            "syncs": [s.as_dict() for s in syncs],
-        }
-        text = json.dumps(data, indent=2) if output is Output.json else yaml.safe_dump(data)
-        typer.echo(text)
-        raise typer.Exit(0)
-    table = Table(title="GitSources", title_justify="left")
-    for column in ("NAMESPACE", "NAME", "URL", "REVISION", "READY", "MESSAGE"):
-        table.add_column(column, overflow="fold")
-    for s in sources:
-        ready = "suspended" if s.suspended else _colour(s.ready)
-        table.add_row(s.namespace, s.name, s.url, _short(s.revision), ready, s.message)
-    out.print(table)
-    table = Table(title="Syncs", title_justify="left")
-    for column in (
-        "NAMESPACE",
-        "NAME",
-        "SOURCE REV",
-        "APPLIED REV",
-        "READY",
-        "HEALTHY",
-        "LAST CHANGE",
-        "MESSAGE",
-    ):
-        table.add_column(column, overflow="fold")
-    for y in syncs:
-        ready = "suspended" if y.suspended else _colour(y.ready)
-        if y.pinned:
-            ready += f" (pinned {_short(y.pinned)})"
-        table.add_row(
-            y.namespace,
-            y.name,
-            _short(y.source_revision),
-            _short(y.applied_revision),
-            ready,
-            _colour(y.healthy),
-            y.last_change,
-            y.message,
+    if output in (Output.json, Output.yaml):
+        emit(
+            {"sources": [s.as_dict() for s in sources], "syncs": [s.as_dict() for s in syncs]},
+            output,
         )
-    out.print(table)
+        return
+    if output is Output.name:
+        for s in sources:
+            typer.echo(f"gitsource.gitmoor.io/{s.name}")
+        for y in syncs:
+            typer.echo(f"sync.gitmoor.io/{y.name}")
+        return
+    if not sources and not syncs:
+        where = "any namespace" if not scope else f"namespace {scope}"
+        err.print(f"No GitSources or Syncs found in {where}.", highlight=False, soft_wrap=True)
+        return
+    # NAMESPACE only with -A, as kubectl does: one namespace needs no column for it.
+    drop = 0 if all_namespaces else 1
+    wide = output is Output.wide
+    for number, (columns, rows) in enumerate(
+        (
+            (GITSOURCE_COLUMNS, [_source_row(s) for s in sources]),
+            (SYNC_COLUMNS, [_sync_row(y) for y in syncs]),
+        )
+    ):
+        if not rows:
+            continue
+        if number and sources:
+            typer.echo("")
+        print_table(columns[drop:], [r[drop:] for r in rows], wide=wide, headers=not no_headers)
 
 
 def sync(
-    name: str = typer.Argument(..., help="The Sync to reconcile now."),
-    namespace: str = NAMESPACE,
-    timeout: str = typer.Option("5m", "--timeout", help="How long to wait, e.g. 90s, 5m."),
+    name: str = typer.Argument(..., parser=object_name, help="The Sync to reconcile now."),
+    namespace: str | None = NAMESPACE,
+    timeout: float = typer.Option(
+        "5m", "--timeout", parser=duration, help="How long to wait, e.g. 90s, 5m."
+    ),
     with_source: bool = typer.Option(
         True, "--with-source/--no-source", help="Fetch the GitSource first."
     ),
@@ -122,69 +174,69 @@ def sync(
     """Fetch the source and reconcile a Sync now; wait, showing progress.
 
     Exits 0 when the Sync is Ready afterwards, 1 when it is not."""
-    seconds = parse_duration(timeout)
+    ns = namespace_for(namespace, kubeconfig, context)
 
     async def main() -> dict:  # type: ignore[type-arg]
         async with await connect(kubeconfig_path(kubeconfig), context) as kube:
-            with err.status(f"syncing {namespace}/{name}") as spinner:
+            with err.status(f"syncing {ns}/{name}") as spinner:
 
                 def progress(line: str) -> None:
                     spinner.update(line)
-                    err.print(f"  {line}", highlight=False)
+                    err.print(f"  {line}", highlight=False, soft_wrap=True)
 
                 return await sync_now(
                     kube,
                     name,
-                    namespace,
-                    timeout=seconds,
+                    ns,
+                    timeout=timeout,
                     with_source=with_source,
                     force=force,
                     allow_prune=allow_prune,
                     progress=progress,
                 )
 
-    try:
-        result = run_async(main)
-    except typer.Exit:
-        raise
-    except OperationError as problem:
-        err.print(f"[red]error:[/red] {problem}", highlight=False)
-        raise typer.Exit(ENVIRONMENT) from None
+    result = run_async(main)
     ready = cond.get_condition(result, cond.READY) or {}
     revision = (result.get("status") or {}).get("lastAppliedRevision", "")
     if ready.get("status") == "True":
-        out.print(f"[green]✔[/green] Sync {namespace}/{name} ready at {revision}", highlight=False)
+        _say(f"✔ Sync {ns}/{name} ready at {revision}", "green")
         return
     reason, message = ready.get("reason", ""), ready.get("message", "")
-    out.print(f"[red]✘[/red] Sync {namespace}/{name}: {reason}: {message}", highlight=False)
+    _say(f"✘ Sync {ns}/{name}: {reason}: {message}", "red")
     raise typer.Exit(FAILED)
+
+
+def _say(line: str, style: str) -> None:
+    # Never wrapped: a revision or a pasted command must stay whole.
+    out.print(Text(line[:1], style=style) + Text(line[1:]), soft_wrap=True, highlight=False)
 
 
 def _suspend(
     name: str,
-    namespace: str,
+    namespace: str | None,
     source: bool,
     value: bool,
     kubeconfig: str | None,
     context: str | None,
-) -> None:
+) -> str:
     kind = "GitSource" if source else "Sync"
+    ns = namespace_for(namespace, kubeconfig, context)
 
     async def main() -> None:
         async with await connect(kubeconfig_path(kubeconfig), context) as kube:
-            await set_suspended(kube, kind, name, namespace, value)
+            await set_suspended(kube, kind, name, ns, value)
 
-    try:
-        run_async(main)
-    except OperationError as problem:
-        err.print(f"[red]error:[/red] {problem}", highlight=False)
-        raise typer.Exit(ENVIRONMENT) from None
-    out.print(f"{kind} {namespace}/{name} {'suspended' if value else 'resumed'}")
+    run_async(main)
+    out.print(f"{kind} {ns}/{name} {'suspended' if value else 'resumed'}", highlight=False)
+    return ns
+
+
+SUSPEND_NAME = typer.Argument(..., parser=object_name, help="The Sync (or GitSource).")
 
 
 def suspend(
-    name: str = typer.Argument(...),
-    namespace: str = NAMESPACE,
+    name: str = SUSPEND_NAME,
+    namespace: str | None = NAMESPACE,
     source: bool = typer.Option(False, "--source", help="Suspend the GitSource, not a Sync."),
     kubeconfig: str | None = KUBECONFIG,
     context: str | None = CONTEXT,
@@ -194,63 +246,63 @@ def suspend(
 
 
 def resume(
-    name: str = typer.Argument(...),
-    namespace: str = NAMESPACE,
+    name: str = SUSPEND_NAME,
+    namespace: str | None = NAMESPACE,
     source: bool = typer.Option(False, "--source", help="Resume the GitSource, not a Sync."),
     kubeconfig: str | None = KUBECONFIG,
     context: str | None = CONTEXT,
 ) -> None:
     """Reconcile a suspended Sync (or GitSource) again, at once."""
-    _suspend(name, namespace, source, False, kubeconfig, context)
+    ns = _suspend(name, namespace, source, False, kubeconfig, context)
     if not source:
 
         async def main() -> None:
             async with await connect(kubeconfig_path(kubeconfig), context) as kube:
-                await unpin(kube, name, namespace)
+                await unpin(kube, name, ns)
 
         run_async(main)
 
 
 def rollback(
-    name: str = typer.Argument(..., help="The Sync to roll back."),
-    namespace: str = NAMESPACE,
+    name: str = typer.Argument(..., parser=object_name, help="The Sync to roll back."),
+    namespace: str | None = NAMESPACE,
     to: str = typer.Option(
         None,
         "--to",
         help="Revision (main@sha1:<hex>) or commit sha; default: the previous healthy one.",
     ),
-    timeout: str = typer.Option("5m", "--timeout"),
+    timeout: float = typer.Option("5m", "--timeout", parser=duration, help="How long to wait."),
     kubeconfig: str | None = KUBECONFIG,
     context: str | None = CONTEXT,
 ) -> None:
     """Apply an earlier revision now and pin the Sync to it until `gitmoor resume`."""
-    seconds = parse_duration(timeout)
+    ns = namespace_for(namespace, kubeconfig, context)
 
     async def main() -> RollbackResult:
         async with await connect(kubeconfig_path(kubeconfig), context) as kube:
             return await rollback_to(
                 kube,
                 name,
-                namespace,
+                ns,
                 to=to,
-                timeout=seconds,
-                progress=lambda line: err.print(f"  {line}", highlight=False),
+                timeout=timeout,
+                progress=lambda line: err.print(f"  {line}", highlight=False, soft_wrap=True),
             )
 
     result = run_async(main)  # an unknown --to is a usage error (exit 2), nothing changed
     ready = cond.get_condition(result.sync, cond.READY) or {}
     if ready.get("status") != "True":
-        out.print(
-            f"[red]✘[/red] Sync {namespace}/{name}: {ready.get('reason', '')}: "
-            f"{ready.get('message', '')}",
-            highlight=False,
-        )
+        _say(f"✘ Sync {ns}/{name}: {ready.get('reason', '')}: {ready.get('message', '')}", "red")
         raise typer.Exit(FAILED)
-    out.print(
-        f"[green]✔[/green] Sync {namespace}/{name} rolled back to {result.pinned} and pinned "
-        f"there; `gitmoor resume {name} -n {namespace}` follows Git again.",
-        highlight=False,
+    _say(
+        f"✔ Sync {ns}/{name} rolled back to {result.pinned} and pinned there; "
+        f"`gitmoor resume {name} -n {ns}` follows Git again.",
+        "green",
     )
     hint = result.revert_hint()
     if hint:
-        out.print(f"To make Git say the same, commit the revert:\n  {hint}", highlight=False)
+        out.print(
+            f"To make Git say the same, commit the revert:\n  {hint}",
+            highlight=False,
+            soft_wrap=True,
+        )

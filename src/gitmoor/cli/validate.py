@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import typer
-import yaml
 
 from gitmoor import validate as validation
-from gitmoor.cli.common import FAILED, OK
+from gitmoor.cli.common import FAILED, OK, read_values
 from gitmoor.errors import GitmoorError, RenderError, RenderErrors
 from gitmoor.model import Manifest
-from gitmoor.render import RenderOptions, detect, merge_values, render
+from gitmoor.render import RenderOptions, detect, render
 from gitmoor.render.documents import Document, parse_json, parse_yaml
 from gitmoor.render.objects import to_manifests
 from gitmoor.render.paths import is_inside, resolve_path
@@ -92,7 +91,7 @@ def validate(
     top = root.resolve() if root else repository_root(resolved)
     relative = [_inside(top, p) for p in resolved]
     try:
-        values = _values(helm_values)
+        values = read_values(helm_values, "--helm-values")
         options = validation.Options(
             kubernetes_version=kubernetes_version,
             render=validation.RenderSpec(
@@ -130,21 +129,6 @@ def _inside(root: Path, path: Path) -> str:
         return path.relative_to(root).as_posix() or "."
     except ValueError:
         raise typer.BadParameter(f"{path} is outside the repository root {root}") from None
-
-
-def _values(files: list[Path]) -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    for file in files:
-        try:
-            loaded = yaml.safe_load(file.read_bytes())
-        except (OSError, yaml.YAMLError) as err:
-            raise typer.BadParameter(f"{file}: {err}", param_hint="--helm-values") from None
-        if loaded is None:
-            continue
-        if not isinstance(loaded, dict):
-            raise typer.BadParameter(f"{file}: must hold a mapping", param_hint="--helm-values")
-        merged = merge_values(merged, loaded)
-    return merged
 
 
 # --- rendering ----------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ class SyncRow:
     last_change: str
     message: str
     pinned: str = ""
+    created: str = ""  # metadata.creationTimestamp, for an AGE
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -56,6 +57,7 @@ class SourceRow:
     ready_reason: str
     suspended: bool
     message: str
+    created: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -79,6 +81,7 @@ async def status_rows(kube: Kube, namespace: str = "") -> tuple[list[SourceRow],
             ready_reason=str(_cond(s, cond.READY).get("reason", "")),
             suspended=bool(s["spec"].get("suspend")),
             message=str(_cond(s, cond.READY).get("message", "")),
+            created=str(s["metadata"].get("creationTimestamp") or ""),
         )
         for s in sources
     ]
@@ -108,6 +111,7 @@ async def status_rows(kube: Kube, namespace: str = "") -> tuple[list[SourceRow],
                 last_change=str(history[0].get("finishedAt", "")) if history else "",
                 pinned=str((meta.get("annotations") or {}).get(PINNED) or ""),
                 message=str(ready.get("message", "")),
+                created=str(meta.get("creationTimestamp") or ""),
             )
         )
     return source_rows, sync_rows
@@ -180,7 +184,9 @@ async def sync_now(
     Sync rolled back; `allow_prune` lets this one attempt prune more than `pruneLimit`."""
     sync = await _get(kube, "Sync", name, namespace)
     if sync["spec"].get("suspend"):
-        raise OperationError(f"Sync {namespace}/{name} is suspended: `gitmoor resume {name}` first")
+        raise OperationError(
+            f"Sync {namespace}/{name} is suspended: `gitmoor resume {name} -n {namespace}` first"
+        )
     deadline = asyncio.get_running_loop().time() + timeout
     if with_source:
         ref = sync["spec"].get("sourceRef") or {}

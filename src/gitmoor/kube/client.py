@@ -22,6 +22,7 @@ from urllib.parse import quote, urlencode
 
 import aiohttp
 import orjson
+import yaml
 from kubernetes_asyncio import client as k8s_client
 from kubernetes_asyncio import config as k8s_config
 
@@ -34,6 +35,7 @@ from gitmoor.errors import (
     KubeTransientError,
     UnknownKindError,
 )
+from gitmoor.kube.kubeconfig import existing
 from gitmoor.model import ObjectRef
 
 FIELD_MANAGER = "gitmoor"
@@ -109,16 +111,25 @@ class Kube:
         cls, path: str | Path | None = None, *, context: str | None = None
     ) -> Kube:
         configuration = k8s_client.Configuration()
+        # KUBECONFIG may list several files, which the library merges: only a file named here,
+        # or the default one, is checked first.
+        file = (
+            None
+            if not path and os.environ.get("KUBECONFIG")
+            else existing(Path(path) if path else None)
+        )
         try:
             await k8s_config.load_kube_config(
-                config_file=str(path) if path else None,
+                config_file=str(file) if file else None,
                 context=context,
                 client_configuration=configuration,
                 persist_config=False,
             )
-        except (k8s_config.ConfigException, OSError) as err:
+        except (k8s_config.ConfigException, OSError, yaml.YAMLError) as err:
+            # One line: the YAML parser's message spans several.
+            detail = " ".join(str(err).split())
             raise ConnectionFailedError(
-                f"cannot use kubeconfig {path or '~/.kube/config'}: {err}"
+                f"cannot use kubeconfig {path or '~/.kube/config'}: {detail}"
             ) from None
         return cls(configuration)
 

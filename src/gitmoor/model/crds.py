@@ -135,7 +135,15 @@ def _condition(kind: str, attr: str) -> str:
     return f'.status.conditions[?(@.type=="{kind}")].{attr}'
 
 
+# `kubectl get` shows NAME, READY, STATUS (the reason, one word) and AGE: a row fits 80
+# columns. Revisions, messages and the rest are for `-o wide` (priority 1), where a
+# 40-digit revision or a long message does not push the essentials off the screen.
+_READY = (
+    Column("Ready", _condition("Ready", "status")),
+    Column("Status", _condition("Ready", "reason")),
+)
 _AGE = Column("Age", ".metadata.creationTimestamp", "date")
+_MESSAGE = Column("Message", _condition("Ready", "message"), priority=1)
 
 
 @dataclass(frozen=True)
@@ -159,11 +167,12 @@ _NAMES: dict[type[BaseModel], Names] = {
         description="Where desired state comes from: a Git repository, the ref to follow in "
         "it, and how often to look for new commits.",
         columns=(
-            Column("URL", ".spec.url"),
-            Column("Revision", ".status.artifact.revision"),
-            Column("Ready", _condition("Ready", "status")),
-            Column("Status", _condition("Ready", "message"), priority=1),
+            *_READY,
             _AGE,
+            Column("Revision", ".status.artifact.revision", priority=1),
+            Column("URL", ".spec.url", priority=1),
+            Column("Suspended", ".spec.suspend", "boolean", priority=1),
+            _MESSAGE,
         ),
     ),
     Sync: Names(
@@ -175,12 +184,13 @@ _NAMES: dict[type[BaseModel], Names] = {
         description="What to apply from a GitSource, and how: path, pruning, health gate, "
         "rollback, dependencies.",
         columns=(
-            Column("Source", ".spec.sourceRef.name"),
-            Column("Revision", ".status.lastAppliedRevision"),
-            Column("Ready", _condition("Ready", "status")),
-            Column("Healthy", _condition("Healthy", "status")),
-            Column("Status", _condition("Ready", "message")),
+            *_READY,
             _AGE,
+            Column("Revision", ".status.lastAppliedRevision", priority=1),
+            Column("Healthy", _condition("Healthy", "status"), priority=1),
+            Column("Source", ".spec.sourceRef.name", priority=1),
+            Column("Suspended", ".spec.suspend", "boolean", priority=1),
+            _MESSAGE,
         ),
     ),
 }

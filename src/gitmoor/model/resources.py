@@ -40,6 +40,24 @@ def _duration(value: str) -> str:
 
 
 Duration = Annotated[str, Field(pattern=_DURATION), AfterValidator(_duration)]
+
+
+def name_problem(value: str, *, namespace: bool = False) -> str | None:
+    """Why `value` cannot name an object (or, with `namespace`, a Namespace); None if it can."""
+    pattern, limit = (_DNS_LABEL, 63) if namespace else (_DNS_SUBDOMAIN, 253)
+    if not value:
+        return "must not be empty"
+    if len(value) > limit:
+        return f"{value!r} is longer than {limit} characters"
+    if not re.match(pattern, value):
+        return (
+            f"{value!r} is not a valid Kubernetes name: lower-case letters, digits and '-'"
+            + ("" if namespace else " or '.'")
+            + ", starting and ending with a letter or digit"
+        )
+    return None
+
+
 Name = Annotated[str, Field(min_length=1, max_length=253, pattern=_DNS_SUBDOMAIN)]
 NamespaceName = Annotated[str, Field(min_length=1, max_length=63, pattern=_DNS_LABEL)]
 

@@ -219,7 +219,7 @@ def finished(
         new = st.sync_status(old, generation, outcome, wait=ctx.wait, handled=ctx.requested)
         new = st.with_drift(new, generation, reported)
         new.pop("lastFailedRevision", None)
-        _mark_pinned(new, ctx.pinned)
+        _mark_pinned(new, ctx.pinned, ctx.obj)
         if outcome.drifted and detect:
             notes.extend(_drift_note(outcome.revision, new))
         recovered = old.get("lastFailedRevision") or (
@@ -248,7 +248,7 @@ def finished(
             events.append(Event(WARNING, reason, _ready_message(new)))
     else:
         new = st.sync_status(old, generation, outcome, wait=ctx.wait, handled=ctx.requested)
-        _mark_pinned(new, ctx.pinned)
+        _mark_pinned(new, ctx.pinned, ctx.obj)
         if outcome.wrote or old.get("lastAttemptedRevision") != outcome.revision:
             events.append(Event(WARNING, reason_of(outcome.error)[0], str(outcome.error)))
     result = _result(outcome, new)
@@ -554,14 +554,16 @@ def _outcome_line(outcome: Outcome) -> LogLine:
     return LogLine("warning", "reconcile failed", fields)
 
 
-def _mark_pinned(status: dict[str, Any], pinned: str | None) -> None:
+def _mark_pinned(status: dict[str, Any], pinned: str | None, sync: dict[str, Any]) -> None:
     if not pinned:
         status.pop("pinnedRevision", None)
         return
     status["pinnedRevision"] = pinned
     for c in status.get("conditions") or []:
         if c.get("type") == cond.READY and c.get("status") == "True":
-            c["message"] = f"{c['message']} (pinned by gitmoor rollback; `gitmoor resume` unpins)"
+            meta = sync.get("metadata") or {}
+            resume = f"gitmoor resume {meta.get('name', '')} -n {meta.get('namespace', '')}"
+            c["message"] = f"{c['message']} (pinned by gitmoor rollback; `{resume}` unpins)"
 
 
 def _ready_reason(status: dict[str, Any]) -> str:

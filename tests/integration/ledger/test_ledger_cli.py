@@ -16,7 +16,6 @@ import typer
 from typer.testing import CliRunner, Result
 
 from gitmoor.cli import ledger as commands
-from gitmoor.cli.common import out
 from gitmoor.ledger import Ledger
 from testenv.ports import free_port
 from tests.integration.ledger.scenario import (
@@ -43,8 +42,8 @@ def _root() -> None:
 
 @pytest.fixture(autouse=True)
 def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    # As a user with a wide terminal sees the tables (COLUMNS is read when the console is made).
-    monkeypatch.setattr(out, "width", 250)
+    # As a user with a wide terminal sees the tables.
+    monkeypatch.setenv("COLUMNS", "250")
 
 
 def gitmoor(*args: str, env: dict[str, str] | None = None) -> Result:
@@ -71,7 +70,8 @@ def url(ledger_url: str) -> str:
 
 
 def test_history_lists_attempts_as_a_table_and_as_json(url: str) -> None:
-    shown = gitmoor("history", "--ledger", url)
+    # The commit and the absolute start time are columns of the wide table.
+    shown = gitmoor("history", "--ledger", url, "-o", "wide")
     assert shown.exit_code == 0, shown.output
     for expected in (
         "team/web",
@@ -105,7 +105,7 @@ def test_history_lists_attempts_as_a_table_and_as_json(url: str) -> None:
 
 
 def test_where_shows_environments_and_since_when(url: str) -> None:
-    shown = gitmoor("where", sha("v2")[:8], "--ledger", url)
+    shown = gitmoor("where", sha("v2")[:8], "--ledger", url, "-o", "wide")
     assert shown.exit_code == 0, shown.output
     assert "prod" in shown.stdout
     assert "staging" in shown.stdout
@@ -118,7 +118,7 @@ def test_where_shows_environments_and_since_when(url: str) -> None:
     ]
 
     nowhere = gitmoor("where", "web:3", "--ledger", url)
-    assert nowhere.exit_code == 0
+    assert nowhere.exit_code == 1  # deployed nowhere: scripts can test for it
     assert "not deployed anywhere" in nowhere.stderr
     assert json.loads(gitmoor("where", "web:3", "--ledger", url, "-o", "json").stdout) == []
 

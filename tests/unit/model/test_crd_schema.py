@@ -179,21 +179,27 @@ def _columns(model: type[GitSource] | type[Sync]) -> list[tuple[str, str, int]]:
 
 
 def test_printer_columns() -> None:
+    # Compact by default (NAME, READY, STATUS reason, AGE fit 80 columns); the rest with -o wide.
     ready = '.status.conditions[?(@.type=="Ready")]'
-    assert _columns(GitSource) == [
-        ("URL", ".spec.url", 0),
-        ("Revision", ".status.artifact.revision", 0),
+    common = [
         ("Ready", f"{ready}.status", 0),
-        ("Status", f"{ready}.message", 1),
+        ("Status", f"{ready}.reason", 0),
         ("Age", ".metadata.creationTimestamp", 0),
     ]
+    assert _columns(GitSource) == [
+        *common,
+        ("Revision", ".status.artifact.revision", 1),
+        ("URL", ".spec.url", 1),
+        ("Suspended", ".spec.suspend", 1),
+        ("Message", f"{ready}.message", 1),
+    ]
     assert _columns(Sync) == [
-        ("Source", ".spec.sourceRef.name", 0),
-        ("Revision", ".status.lastAppliedRevision", 0),
-        ("Ready", f"{ready}.status", 0),
-        ("Healthy", '.status.conditions[?(@.type=="Healthy")].status', 0),
-        ("Status", f"{ready}.message", 0),
-        ("Age", ".metadata.creationTimestamp", 0),
+        *common,
+        ("Revision", ".status.lastAppliedRevision", 1),
+        ("Healthy", '.status.conditions[?(@.type=="Healthy")].status', 1),
+        ("Source", ".spec.sourceRef.name", 1),
+        ("Suspended", ".spec.suspend", 1),
+        ("Message", f"{ready}.message", 1),
     ]
 
 

@@ -1,0 +1,148 @@
+"""Namespaces the kubectl way: `-n`, else the kubeconfig context's namespace, else `default`;
+`-A` for all. Hints name the namespace, so pasting them works.
+
+The commands run without a cluster: what they would ask of it is recorded instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from gitmoor.cli import resources
+from gitmoor.cli.app import app
+from gitmoor.cli.common import namespace_for
+from gitmoor.commands.operations import OperationError, sync_now
+from gitmoor.kube.kubeconfig import context_namespace
+
+
+@pytest.fixture
+def kubeconfig(tmp_path: Path) -> Path:
+    """Two contexts: the current one sets namespace team-a, `plain` sets none."""
+    path = tmp_path / "kubeconfig"
+    cluster = {"name": "local", "cluster": {"server": "https://127.0.0.1:1"}}
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [cluster],
+                "users": [{"name": "me", "user": {"token": "t"}}],
+                "contexts": [
+                    {
+                        "name": "team",
+                        "context": {"cluster": "local", "user": "me", "namespace": "team-a"},
+                    },
+                    {"name": "other", "context": {"cluster": "local", "namespace": "team-b"}},
+                    {"name": "plain", "context": {"cluster": "local", "user": "me"}},
+                ],
+                "current-context": "team",
+            }
+        )
+    )
+    return path
+
+
+def test_the_namespace_comes_from_the_flag_then_the_context_then_default(
+    kubeconfig: Path, tmp_path: Path
+) -> None:
+    config = str(kubeconfig)
+    assert namespace_for("web-ns", config, None) == "web-ns"
+    assert namespace_for(None, config, None) == "team-a"
+    assert namespace_for(None, config, "other") == "team-b"
+    assert namespace_for(None, config, "plain") == "default"
+    assert namespace_for(None, config, "no-such-context") == "default"
+    assert context_namespace(tmp_path / "missing", None) == "default"
+    # KUBECONFIG may list several files: the first is read.
+    assert namespace_for(None, f"{config}:{tmp_path / 'other'}", None) == "team-a"
+
+
+def test_in_a_pod_the_namespace_is_the_pods(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    # No service account file here: `default`, and no error.
+    assert context_namespace(None, None) == "default"
+
+
+@pytest.fixture
+def asked(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
+    """What each command asked of the cluster: (operation, name, namespace)."""
+    calls: list[tuple[str, ...]] = []
+
+    @asynccontextmanager
+    async def fake_kube() -> AsyncIterator[object]:
+        yield object()
+
+    async def connect(*_: object) -> Any:
+        return fake_kube()
+
+    async def status_rows(_: object, namespace: str) -> tuple[list[Any], list[Any]]:
+        calls.append(("status", "", namespace))
+        return [], []
+
+    async def sync_now(_: object, name: str, namespace: str, **__: Any) -> dict[str, Any]:
+        calls.append(("sync", name, namespace))
+        return {"status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+
+    async def set_suspended(_: object, kind: str, name: str, namespace: str, __: bool) -> None:
+        calls.append((f"suspend {kind}", name, namespace))
+
+    async def unpin(_: object, name: str, namespace: str) -> None:
+        calls.append(("unpin", name, namespace))
+
+    for name, fake in (
+        ("connect", connect),
+        ("status_rows", status_rows),
+        ("sync_now", sync_now),
+        ("set_suspended", set_suspended),
+        ("unpin", unpin),
+    ):
+        monkeypatch.setattr(resources, name, fake)
+    return calls
+
+
+def run(*args: str, kubeconfig: Path) -> str:
+    result = CliRunner().invoke(app, list(args), env={"KUBECONFIG": str(kubeconfig)})
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_every_command_uses_the_contexts_namespace(
+    asked: list[tuple[str, ...]], kubeconfig: Path
+) -> None:
+    assert "Sync team-a/web ready" in run("sync", "web", kubeconfig=kubeconfig)
+    run("suspend", "web", kubeconfig=kubeconfig)
+    run("resume", "web", kubeconfig=kubeconfig)
+    run("status", kubeconfig=kubeconfig)
+    run("status", "-A", kubeconfig=kubeconfig)
+    run("sync", "web", "-n", "team-c", kubeconfig=kubeconfig)
+    run("sync", "web", "--context", "other", kubeconfig=kubeconfig)
+    assert asked == [
+        ("sync", "web", "team-a"),
+        ("suspend Sync", "web", "team-a"),
+        ("suspend Sync", "web", "team-a"),
+        ("unpin", "web", "team-a"),
+        ("status", "", "team-a"),
+        ("status", "", ""),
+        ("sync", "web", "team-c"),
+        ("sync", "web", "team-b"),
+    ]
+
+
+class SuspendedSync:
+    """Just enough of a cluster for `sync_now` to find a suspended Sync."""
+
+    async def get(self, api_version: str, kind: str, name: str, namespace: str) -> dict[str, Any]:
+        return {"metadata": {"name": name, "namespace": namespace}, "spec": {"suspend": True}}
+
+
+def test_the_suspended_hint_works_when_pasted() -> None:
+    with pytest.raises(OperationError) as raised:
+        asyncio.run(sync_now(SuspendedSync(), "web", "team-a", timeout=1))  # type: ignore[arg-type]
+    assert "`gitmoor resume web -n team-a` first" in str(raised.value)
