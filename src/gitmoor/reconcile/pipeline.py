@@ -220,7 +220,7 @@ async def _converge(
     desired, failures = await plan.prepare(kube, manifests, owner, target_namespace=target)
     if prune_limit is not None and sync.spec.prune and not detect_only:
         kept = {d.ref for d in desired} | {f.ref for f in failures}
-        _check_prune_limit(prune_limit, kept, previous)
+        _check_prune_limit(prune_limit, kept, previous, sync)
     foundation = [d for d in desired if d.phase == plan.FOUNDATION]
     rest = [d for d in desired if d.phase != plan.FOUNDATION]
     if failures and not foundation:
@@ -369,15 +369,17 @@ def _refuse_unsafe_entries(artifact: Artifact, path: str) -> None:
 
 
 def _check_prune_limit(
-    limit: int | str, kept: set[ObjectRef], previous: Sequence[InventoryEntry]
+    limit: int | str, kept: set[ObjectRef], previous: Sequence[InventoryEntry], sync: Sync
 ) -> None:
     """Before anything is written: a revision pruning too much of the inventory is held."""
     pruned = sum(1 for e in previous if e.ref not in kept)
     why = plan.over_prune_limit(limit, pruned, len(previous))
     if why is not None:
+        meta = sync.metadata
         raise PruneBlockedError(
             f"{why}; nothing was applied. Check the commit; if the deletion is intended, run "
-            "`gitmoor sync NAME --allow-prune` or raise spec.pruneLimit",
+            f"`gitmoor sync {meta.name} -n {meta.namespace} --allow-prune` or raise "
+            "spec.pruneLimit",
             pruned=pruned,
             inventory=len(previous),
         )
