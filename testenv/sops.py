@@ -96,6 +96,8 @@ def encrypt_pgp(text: str, name: str, key: PgpKey) -> str:
         "HOME": str(key.home),
     }
     done = subprocess.run(argv, input=text, capture_output=True, text=True, env=env, check=False)
+    # No gpg-agent of the test's keyring may outlive the test.
+    subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=env, capture_output=True, check=False)
     if done.returncode != 0:
         raise AssertionError(f"sops encrypt failed: {done.stderr}")
     return done.stdout

@@ -90,6 +90,14 @@ class Decryptor:
 
     def __exit__(self, *_: object) -> None:
         if self._home is not None:
+            # gpg started an agent for the secret keys: it must not outlive its keyring.
+            subprocess.run(
+                ["gpgconf", "--kill", "gpg-agent"],
+                env=self._env(),
+                capture_output=True,
+                timeout=_TIMEOUT,
+                check=False,
+            )
             shutil.rmtree(self._home, ignore_errors=True)
             self._home = None
 
