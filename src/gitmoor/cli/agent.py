@@ -146,6 +146,12 @@ def run(
     max_objects: int = typer.Option(
         DEFAULT_LIMITS.max_objects, "--max-objects", min=1, help="Objects in one render."
     ),
+    max_render_size: int = typer.Option(
+        DEFAULT_LIMITS.max_render_bytes // MIB,
+        "--max-render-size",
+        min=1,
+        help="MiB all the manifest files of one plain path may add up to.",
+    ),
     max_tool_memory: int = typer.Option(
         DEFAULT_LIMITS.max_tool_memory // MIB,
         "--max-tool-memory",
@@ -223,6 +229,7 @@ def run(
             max_alias_nodes=max_alias_nodes,
             max_objects=max_objects,
             max_tool_memory=max_tool_memory * MIB,
+            max_render_bytes=max_render_size * MIB,
         ),
     )
     # Only once every flag is known good: a refused flag leaves the process's logging as it was.

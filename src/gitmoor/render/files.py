@@ -20,9 +20,9 @@ def read_bounded(path: Path, source: str, limits: Limits) -> bytes:
         # no size (a device, a FIFO), is still caught without being read whole.
         data = b"" if size > limit else _read_at_most(file, limit + 1, first=size + 1)
     if size > limit or len(data) > limit:
-        shown = _size(size) if size > limit else "larger"
+        shown = size_text(size) if size > limit else "larger"
         raise RenderError(
-            f"the file is {shown}, over the limit of {_size(limit)} per file", file=source
+            f"the file is {shown}, over the limit of {size_text(limit)} per file", file=source
         )
     return data
 
@@ -40,7 +40,8 @@ def _read_at_most(file: BinaryIO, most: int, *, first: int) -> bytes:
     return b"".join(chunks)
 
 
-def _size(size: int) -> str:
+def size_text(size: int) -> str:
+    """A size as people read it: bytes below a MiB, MiB above."""
     if size < MIB:
         return f"{size:,} bytes"
     return f"{size / MIB:.1f}".removesuffix(".0") + " MiB"

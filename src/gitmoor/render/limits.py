@@ -35,6 +35,10 @@ class Limits:
 
     `max_tool_memory` (2 GiB): the address space of one `kubectl kustomize` or Helm worker run;
     one that needs more fails alone, the agent unharmed.
+
+    `max_render_bytes` (256 MiB): all the manifest files of one plain directory together. Plain
+    YAML is read in the agent's own process: many files each under `max_file_bytes` must not
+    add up to more than the agent can hold.
     """
 
     max_file_bytes: int = 32 * MIB
@@ -44,6 +48,8 @@ class Limits:
     # The address space of one kustomize or Helm run (they are processes of their own): 2 GiB,
     # twice what a large chart needs, far below a node's memory.
     max_tool_memory: int = 2048 * MIB
+    # All manifest files of one plain render together: what the agent itself holds at once.
+    max_render_bytes: int = 256 * MIB
 
     def __post_init__(self) -> None:
         for name in (
@@ -52,6 +58,7 @@ class Limits:
             "max_alias_nodes",
             "max_objects",
             "max_tool_memory",
+            "max_render_bytes",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")

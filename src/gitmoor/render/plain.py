@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 from gitmoor.errors import RenderError
 from gitmoor.model import Manifest
 from gitmoor.render.documents import Document, parse_json, parse_yaml
-from gitmoor.render.files import read_bounded
+from gitmoor.render.files import read_bounded, size_text
 from gitmoor.render.limits import DEFAULT_LIMITS, Limits
 from gitmoor.render.objects import to_manifests
 from gitmoor.render.paths import is_inside
@@ -51,10 +51,22 @@ def _documents(
     limits: Limits,
     decryptor: Decryptor | None,
 ) -> Iterator[Document]:
+    total = 0
     for relative, path in files:
         source = relative.as_posix()
         try:
             data = read_bounded(path, source, limits)
+            total += len(data)
+            if total > limits.max_render_bytes:
+                most = size_text(limits.max_render_bytes)
+                problems.add(
+                    RenderError(
+                        f"the path's manifests add up to more than {most} here; split it "
+                        "into several Syncs (--max-render-size)",
+                        file=source,
+                    )
+                )
+                return
             if encrypted(data):
                 if decryptor is None:
                     raise RenderError(NO_KEYS, file=source)

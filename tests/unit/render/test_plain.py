@@ -7,6 +7,7 @@ import pytest
 from gitmoor.errors import RenderError, RenderErrors
 from gitmoor.model import ObjectRef
 from gitmoor.render import RenderOptions, render
+from gitmoor.render.limits import Limits
 
 OPTIONS = RenderOptions(release_name="shop", namespace="shop")
 
@@ -277,3 +278,15 @@ async def test_an_object_in_another_api_version_is_still_the_same_object(tree) -
 
     with pytest.raises(RenderError, match=r"defined twice: also at a\.yaml:1"):
         await render(root, ".", OPTIONS)
+
+
+async def test_many_files_under_the_file_limit_still_add_up_to_a_bound(tree) -> None:
+    # Each file is small enough alone; together they are more than one render may hold.
+    cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c%d}\ndata: {a: '%s'}\n"
+    root = tree({f"app/cm{i}.yaml": cm % (i, "x" * 4000) for i in range(10)})
+    tight = RenderOptions(release_name="a", namespace="a", limits=Limits(max_render_bytes=20_000))
+
+    with pytest.raises(RenderError, match="add up to more than 20,000 bytes"):
+        await render(root, "app", tight)
+    rendered = await render(root, "app", RenderOptions(release_name="a", namespace="a"))
+    assert len(rendered.manifests) == 10
