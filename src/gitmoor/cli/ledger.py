@@ -205,11 +205,15 @@ def history(
         None, "--since", help=f"Only attempts started since. {TIME_HELP}"
     ),
     limit: int = typer.Option(50, "--limit", min=1, help="At most this many attempts."),
+    show_all: bool = typer.Option(
+        False, "--all", help="Also attempts that changed nothing (applied, nothing written)."
+    ),
     output: Output = OUTPUT,
     no_headers: bool = NO_HEADERS,
     ledger: str | None = LEDGER,
 ) -> None:
-    """List reconcile attempts, newest first: revision, result, what changed, who triggered."""
+    """List reconcile attempts, newest first: revision, result, what changed, who triggered.
+    Attempts that changed nothing in the cluster are left out unless --all."""
     start = _when(since, "--since")
     records = _query(
         ledger,
@@ -220,6 +224,7 @@ def history(
             cluster=cluster,
             since=start,
             limit=limit,
+            changed_only=not show_all,
         ),
     )
     if output in (Output.json, Output.yaml):

@@ -466,12 +466,18 @@ class Ledger:
         cluster: str | None = None,
         since: datetime | None = None,
         limit: int = 50,
+        changed_only: bool = False,
     ) -> list[Record]:
         """Attempts, newest first (by start), with their objects and images.
 
         Filters: `sync` (the Sync's name), `namespace` (its namespace), `environment`, `cluster`,
-        `since` (started at or after). At most `limit` records."""
+        `since` (started at or after); `changed_only` leaves out applied attempts that wrote
+        nothing (a commit to another app of a shared repository, a full re-check). At most
+        `limit` records."""
         query = select(*rows.COLUMNS)
+        if changed_only:
+            wrote = records.c.created + records.c.configured + records.c.deleted
+            query = query.where(or_(records.c.result != Result.APPLIED.value, wrote > 0))
         if sync is not None:
             query = query.where(records.c.sync_name == sync)
         if namespace is not None:

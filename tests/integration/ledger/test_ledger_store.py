@@ -495,3 +495,21 @@ async def test_an_up_to_date_ledger_opens_without_loading_alembic(tmp_path: Path
 
     assert await open_once() == "False"  # a new ledger, created from the table definitions
     assert await open_once() == "False"  # the same ledger, up to date
+
+
+async def test_history_leaves_out_attempts_that_changed_nothing_unless_asked(
+    ledger_url: str,
+) -> None:
+    # A commit to another app of the same repository reaches this Sync as a new revision that
+    # writes nothing: an attempt, not a change.
+    quiet = replace(
+        applied(attempt("other-app", 10)), created=0, configured=0, unchanged=3, objects=()
+    )
+    async with await Ledger.open(ledger_url) as ledger:
+        real = await record(ledger, applied(attempt("v1", 0)))
+        noop = await record(ledger, quiet)
+        everything = await ledger.history()
+        changes = await ledger.history(changed_only=True)
+
+    assert [r.id for r in everything] == [noop, real]
+    assert [r.id for r in changes] == [real]
