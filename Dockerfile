@@ -21,10 +21,12 @@ RUN pip wheel --no-deps --wheel-dir /dist . \
  && /opt/gitmoor/bin/gitmoor --version
 
 FROM python:3.11.14-slim-bookworm
-# git fetches sources; ssh is its transport for ssh:// and git@host: URLs; ca-certificates
-# verifies HTTPS Git servers and the API server.
+# git fetches sources; ssh is its transport for ssh:// and git@host: URLs (and ssh-keygen
+# verifies SSH commit signatures); gnupg verifies OpenPGP signatures and holds OpenPGP keys of
+# SOPS files; ca-certificates verifies HTTPS Git servers and the API server. util-linux (in the
+# base) gives prlimit, which bounds each kustomize and Helm run.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends git openssh-client ca-certificates \
+ && apt-get install -y --no-install-recommends git openssh-client gnupg ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 # ssh refuses to run for a uid without a passwd entry: give the agent's uid one. 65532 is the
 # uid the install manifests' securityContext runs the Pod as.
