@@ -223,6 +223,25 @@ class DryRunError(PermanentError):
         self.failures = failures
 
 
+class ImmutableFieldError(DryRunError):
+    """Objects need fields changed that the API server will not change in place. The way out
+    comes first, then one entry per object naming the field (the server's dump of the whole
+    object is left out: it is the manifest the author just wrote)."""
+
+    def __init__(self, failures: list[ObjectFailure]) -> None:
+        listed = "; ".join(
+            (f"{f.where}: " if f.where else "")
+            + f"{f.ref.subject}: {f.field or 'a field'} cannot change in place"
+            for f in failures
+        )
+        PermanentError.__init__(
+            self,
+            "immutable fields changed: set spec.force: true on the Sync to let gitmoor delete "
+            f"and recreate these objects, or revert the change. {listed}",
+        )
+        self.failures = failures
+
+
 class ApplyError(GitmoorError):
     """Applying objects failed part-way; `failures` are the objects refused and `changes` what
     was written before (a ChangeSet, typed loosely here to keep errors free of pipeline values)."""
@@ -235,18 +254,6 @@ class ApplyError(GitmoorError):
         self.failures = failures
         self.transient = transient
         self.changes = changes
-
-
-class ImmutableFieldError(PermanentError):
-    """An object needs a field changed that the API server will not change in place."""
-
-    def __init__(self, ref: ObjectRef, message: str) -> None:
-        super().__init__(
-            f"{ref.subject}: {message} (immutable field; set spec.force: true on the Sync to "
-            "let gitmoor delete and recreate it)"
-        )
-        self.ref = ref
-        self.cause = message
 
 
 class HealthGateError(GitmoorError):

@@ -9,7 +9,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gitmoor.concurrency import gather
-from gitmoor.errors import DryRunError, KubeApiError, ObjectFailure, TransientError
+from gitmoor.errors import (
+    DryRunError,
+    ImmutableFieldError,
+    KubeApiError,
+    ObjectFailure,
+    TransientError,
+)
 from gitmoor.kube import Kube
 from gitmoor.model import (
     Action,
@@ -119,6 +125,7 @@ async def plan_objects(
     live = await listed_objects(kube, check, owner)
     gate = asyncio.Semaphore(_CONCURRENCY)
     refused: list[ObjectFailure] = list(failures)
+    immutable: list[ObjectFailure] = []
 
     reads = asyncio.Semaphore(_CONCURRENCY)  # not `gate`: a dry run holding it may read
 
@@ -143,13 +150,9 @@ async def plan_objects(
                             (_first_field(err),),
                             recreate=True,
                         )
-                    refused.append(
+                    immutable.append(
                         ObjectFailure(
-                            d.ref,
-                            f"{err.detail} (immutable field; set spec.force: true on the Sync to "
-                            "delete and recreate it)",
-                            where=d.manifest.where,
-                            field=_first_field(err),
+                            d.ref, err.detail, where=d.manifest.where, field=_first_field(err)
                         )
                     )
                     return None
@@ -188,7 +191,19 @@ async def plan_objects(
 
     planned: list[PlannedObject | None] = await gather(dry_run(d) for d in check)
     if refused:
-        raise DryRunError(sorted(refused, key=lambda f: sort_key(f.ref)))
+        hinted = [
+            ObjectFailure(
+                f.ref,
+                f"{f.cause} (immutable field; set spec.force: true on the Sync to delete and "
+                "recreate it)",
+                where=f.where,
+                field=f.field,
+            )
+            for f in immutable
+        ]
+        raise DryRunError(sorted(refused + hinted, key=lambda f: sort_key(f.ref)))
+    if immutable:
+        raise ImmutableFieldError(sorted(immutable, key=lambda f: sort_key(f.ref)))
     return carried + [p for p in planned if p is not None]
 
 

@@ -42,10 +42,13 @@ async def test_immutable_field_change_is_reported_and_recreated_only_when_forced
         ),
         what="the immutable change to stall the Sync",
     )
-    message = (cond.get_condition(sync, cond.READY) or {})["message"]
+    ready = cond.get_condition(sync, cond.READY) or {}
+    assert ready["reason"] == "ImmutableFieldChanged"
+    message = ready["message"]
+    assert message.startswith("immutable fields changed: set spec.force: true")
+    assert "web.yaml" in message
     assert "Deployment/" in message
-    assert "immutable" in message
-    assert "spec.force" in message
+    assert "spec.selector cannot change in place" in message
     live = await harness.kube.get("apps/v1", "Deployment", "web", ns)
     assert live is not None
     assert live["metadata"]["uid"] == uid

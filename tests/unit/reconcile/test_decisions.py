@@ -24,6 +24,7 @@ from gitmoor.errors import (
     ImmutableFieldError,
     KubeTransientError,
     NotReadyError,
+    ObjectFailure,
     PruneBlockedError,
     RefNotFoundError,
     RenderError,
@@ -98,7 +99,9 @@ def build(spec: str) -> Exception:
         "RenderErrors": lambda: RenderErrors([RenderError("a"), RenderError("b")]),
         "SecretNotFoundError": lambda: SecretNotFoundError("no Secret", url="https://x"),
         "RefNotFoundError": lambda: RefNotFoundError("no branch", url="https://x"),
-        "ImmutableFieldError": lambda: ImmutableFieldError(REF, "spec.selector"),
+        "ImmutableFieldError": lambda: ImmutableFieldError(
+            [ObjectFailure(REF, "field is immutable", field="spec.selector")]
+        ),
         "SourceVerificationError": lambda: SourceVerificationError(
             "commit abc is not signed",
             url="https://x",
