@@ -266,10 +266,13 @@ class _Session:
             self.report(
                 placed,
                 ("metadata", "namespace"),
-                f"namespace {namespace!r}{source} is declared nowhere: no Namespace "
-                f"{namespace} in the validated paths (add one, or pass --known-namespace "
-                f"{namespace} if it is created elsewhere)",
+                f"namespace {namespace!r}{source} is declared nowhere in the validated paths: "
+                "right if another Sync or the cluster's owner creates it (the agent waits for "
+                f"it); say so with --known-namespace {namespace}, or add the Namespace",
                 check="namespace",
+                # A warning: many real repositories leave namespaces to a platform Sync or to
+                # whoever set up the cluster, and deploy cleanly.
+                severity=Severity.WARNING,
             )
 
     def _remember_gitmoor(self, placed: _Placed) -> None:

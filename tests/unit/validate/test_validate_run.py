@@ -140,7 +140,7 @@ async def test_a_target_namespace_can_make_two_objects_one(repo: Repository) -> 
     ]
 
 
-async def test_namespaces_must_be_declared_somewhere_known_or_built_in(repo: Repository) -> None:
+async def test_namespaces_declared_nowhere_known_or_built_in_are_warnings(repo: Repository) -> None:
     repo.add(
         "apps",
         configmap("a", "web"),
@@ -154,7 +154,10 @@ async def test_namespaces_must_be_declared_somewhere_known_or_built_in(repo: Rep
     assert problem.file == "apps/3.yaml"
     assert problem.field == "metadata.namespace"
     assert problem.check == "namespace"
+    assert problem.severity is Severity.WARNING
+    assert report.errors == 0
     assert problem.message.startswith("namespace 'payments' is declared nowhere")
+    assert "--known-namespace payments" in problem.message
 
 
 async def test_a_target_namespace_declared_nowhere_says_where_it_came_from(
