@@ -217,9 +217,9 @@ class ObjectFailure(GitmoorError):
 class DryRunError(PermanentError):
     """The server-side dry run refused objects of the revision; nothing was written."""
 
-    def __init__(self, failures: list[ObjectFailure]) -> None:
+    def __init__(self, failures: list[ObjectFailure], message: str = "") -> None:
         listed = "; ".join((f"{f.where}: " if f.where else "") + str(f) for f in failures)
-        super().__init__(f"dry run failed for {len(failures)} object(s): {listed}")
+        super().__init__(message or f"dry run failed for {len(failures)} object(s): {listed}")
         self.failures = failures
 
 
@@ -234,12 +234,11 @@ class ImmutableFieldError(DryRunError):
             + f"{f.ref.subject}: {f.field or 'a field'} cannot change in place"
             for f in failures
         )
-        PermanentError.__init__(
-            self,
+        super().__init__(
+            failures,
             "immutable fields changed: set spec.force: true on the Sync to let gitmoor delete "
             f"and recreate these objects, or revert the change. {listed}",
         )
-        self.failures = failures
 
 
 class ApplyError(GitmoorError):

@@ -4,7 +4,6 @@ last verified revision, and picks up a rotated key from the Secret without a res
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,8 +70,16 @@ async def test_an_unsigned_commit_is_refused_and_the_sync_keeps_the_last_verifie
     )
     assert any(unsigned in e["message"] for e in warnings if e["reason"] == "VerificationFailed")
 
-    # Several source intervals later, the Sync still runs what was verified.
-    await asyncio.sleep(6)
+    # After the source has refused the unsigned commit again at later intervals, the Sync still
+    # runs what was verified.
+    await eventually(
+        lambda: harness.events("GitSource", "repo"),
+        lambda es: any(
+            e["reason"] == "VerificationFailed" and int(e.get("count") or 1) >= 3 for e in es
+        ),
+        within=60,
+        what="the unsigned commit refused at three intervals",
+    )
     sync = await harness.get("Sync", "app")
     assert sync is not None
     assert sync["status"]["lastAppliedRevision"] == f"main@sha1:{signed}"
