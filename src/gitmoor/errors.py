@@ -263,6 +263,16 @@ class HealthGateError(GitmoorError):
         self.verdict = verdict
 
 
+class HookFailedError(HealthGateError):
+    """A hook (a migration Job, a smoke test) did not complete: the revision failed at that
+    point. `point` is when it ran: pre, main, post or on-failure."""
+
+    def __init__(self, point: str, verdict: Verdict) -> None:
+        super().__init__(verdict)
+        self.point = point
+        self.args = (f"{point} hook did not complete: {verdict.summary()}",)
+
+
 # --- reconcile: why a Sync cannot run (yet) ------------------------------------------------------
 
 

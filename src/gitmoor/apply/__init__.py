@@ -1,7 +1,22 @@
 """Carry out a Plan phase by phase, patching only what differs, pruning by policy."""
 
 from gitmoor.apply.corrections import Correction, correct
+from gitmoor.apply.hooks import Created, HookObject
+from gitmoor.apply.hooks import clear_previous as clear_hooks
+from gitmoor.apply.hooks import create as create_hooks
+from gitmoor.apply.hooks import remove as remove_hooks
 from gitmoor.apply.pruner import prune
 from gitmoor.apply.writer import apply_phase, merge
 
-__all__ = ["Correction", "apply_phase", "correct", "merge", "prune"]
+__all__ = [
+    "Correction",
+    "Created",
+    "HookObject",
+    "apply_phase",
+    "clear_hooks",
+    "correct",
+    "create_hooks",
+    "merge",
+    "prune",
+    "remove_hooks",
+]

@@ -14,7 +14,7 @@ from gitmoor.errors import (
     TransientError,
 )
 from gitmoor.kube import Kube
-from gitmoor.model import Action, ChangeSet, ObjectChange, Phase, PlannedObject
+from gitmoor.model import Action, ChangeSet, ObjectChange, ObjectRef, Phase, PlannedObject
 
 _CONCURRENCY = 16
 _RECREATE_WAIT = 60.0
@@ -66,11 +66,15 @@ async def apply_phase(kube: Kube, phase: Phase) -> ChangeSet:
 
 
 async def _delete_and_wait(kube: Kube, p: PlannedObject) -> None:
-    ref = p.ref
-    await kube.delete(p.api_version, ref.kind, ref.name, ref.namespace, propagation="Foreground")
+    await delete_and_wait(kube, p.api_version, p.ref)
+
+
+async def delete_and_wait(kube: Kube, api_version: str, ref: ObjectRef) -> None:
+    """Delete `ref` with its dependents first, and return once its name is free again."""
+    await kube.delete(api_version, ref.kind, ref.name, ref.namespace, propagation="Foreground")
     deadline = asyncio.get_running_loop().time() + _RECREATE_WAIT
     delay = 0.1
-    while await kube.get(p.api_version, ref.kind, ref.name, ref.namespace) is not None:
+    while await kube.get(api_version, ref.kind, ref.name, ref.namespace) is not None:
         if asyncio.get_running_loop().time() > deadline:
             raise TransientError(f"{ref}: still being deleted after {_RECREATE_WAIT:.0f}s")
         await asyncio.sleep(delay)

@@ -392,11 +392,17 @@ class Kube:
         )
         return result
 
-    async def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+    async def create(self, obj: dict[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+        """POST: create only (a name taken is a conflict); `metadata.generateName` without a
+        name has the server pick one. With `dry_run` nothing is persisted."""
         ref = ObjectRef.from_object(obj)
         resource = await self.resource_for(str(obj.get("apiVersion", "")), ref.kind)
         result: dict[str, Any] = await self.request(
-            "POST", resource.path(ref.namespace), body=obj, ref=ref
+            "POST",
+            resource.path(ref.namespace),
+            query={"dryRun": "All"} if dry_run else None,
+            body=obj,
+            ref=ref,
         )
         return result
 

@@ -7,6 +7,7 @@ from typing import Any
 SYNC_NAME = "gitmoor.io/sync-name"
 SYNC_NAMESPACE = "gitmoor.io/sync-namespace"
 ORDER = "gitmoor.io/order"
+HOOK = "gitmoor.io/hook"  # on hook objects: which hook of the Sync they were created from
 PRUNE = "gitmoor.io/prune"
 DRIFT = "gitmoor.io/drift"
 PRUNE_DISABLED = "disabled"

@@ -27,7 +27,7 @@ class ObjectRef:
             group,
             str(obj.get("kind", "")),
             str(meta.get("namespace") or ""),
-            str(meta.get("name", "")),
+            str(meta.get("name") or _generated(meta)),
         )
 
     @property
@@ -39,3 +39,9 @@ class ObjectRef:
 
     def __str__(self) -> str:
         return self.subject
+
+
+def _generated(meta: dict[str, Any]) -> str:
+    # An object named by the server at creation (`generateName`) until it has its name.
+    prefix = meta.get("generateName")
+    return f"{prefix}*" if isinstance(prefix, str) and prefix else ""

@@ -428,6 +428,11 @@ class SyncStatus(_Model):
     last_attempted_revision: str | None = None
     last_applied_revision: str | None = None
     last_healthy_revision: str | None = None
+    last_healthy_content: str | None = Field(
+        default=None,
+        description="Digest of the objects last deployed without error; hooks run again only "
+        "for a different content.",
+    )
     pinned_revision: str | None = Field(
         default=None, description="Set while `gitmoor rollback` pins the Sync to a revision."
     )

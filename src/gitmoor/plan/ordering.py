@@ -12,6 +12,7 @@ from __future__ import annotations
 from gitmoor.model import ObjectRef
 
 FOUNDATION = "foundation"
+HOOK = "hook"  # created when its moment comes, never applied with a phase
 
 # Helm's install order, a well-known convention for dependencies between built-in kinds.
 _KIND_ORDER = (

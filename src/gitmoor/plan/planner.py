@@ -4,6 +4,7 @@ leave alone. Nothing here writes: a dry run is validated by the server and then 
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -205,6 +206,35 @@ async def plan_objects(
     if immutable:
         raise ImmutableFieldError(sorted(immutable, key=lambda f: sort_key(f.ref)))
     return carried + [p for p in planned if p is not None]
+
+
+async def check_hooks(kube: Kube, hooks: Sequence[Desired]) -> list[ObjectFailure]:
+    """Dry-run the creation of every hook; the refused ones, each naming its file.
+
+    A hook is created anew each time it runs, so it is checked as a creation, under a name
+    drawn by the server: a named hook whose previous run still exists is checked all the same
+    (it goes before it is created again)."""
+    gate = asyncio.Semaphore(_CONCURRENCY)
+    refused: list[ObjectFailure] = []
+
+    async def dry_run(d: Desired) -> None:
+        obj = copy.deepcopy(d.obj)
+        meta = obj["metadata"]
+        meta["generateName"] = meta.pop("name", None) or meta.get("generateName")
+        async with gate:
+            try:
+                await kube.create(obj, dry_run=True)
+            except KubeApiError as err:
+                if isinstance(err, TransientError):
+                    raise
+                refused.append(
+                    ObjectFailure(
+                        d.ref, err.detail, where=d.manifest.where, field=_first_field(err)
+                    )
+                )
+
+    await gather(dry_run(d) for d in hooks)
+    return sorted(refused, key=lambda f: sort_key(f.ref))
 
 
 def phases(planned: Sequence[PlannedObject], desired: Sequence[Desired]) -> tuple[Phase, ...]:

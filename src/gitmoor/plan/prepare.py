@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 from gitmoor.errors import ObjectFailure, UnknownKindError
 from gitmoor.kube import Kube
 from gitmoor.model import Manifest, ObjectRef, labels
-from gitmoor.plan.ordering import FOUNDATION, is_foundation, parse_order, phase_name
+from gitmoor.model.hooks import Hook, HookAnnotationError, hook_of, wave_of
+from gitmoor.plan.ordering import FOUNDATION, HOOK, is_foundation, parse_order, phase_name
+
+# The characters the API server draws a generated name's suffix from (no vowels, no 0/1/3).
+_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+_SUFFIX = 5
+_MAX_PREFIX = 63 - _SUFFIX  # the API server cuts a longer prefix to this
 
 
 @dataclass(frozen=True, eq=False)
@@ -25,6 +33,8 @@ class Desired:
     obj: dict[str, Any]
     phase: str
     order: int
+    # A hook is created when its moment comes, not applied with the rest (model/hooks.py).
+    hook: Hook | None = None
 
     @property
     def ref(self) -> ObjectRef:
@@ -68,8 +78,23 @@ async def prepare(
     crd_scopes = _crd_scopes(manifests)
     desired: list[Desired] = []
     failures: list[ObjectFailure] = []
+    generated: Counter[ObjectRef] = Counter()
     for manifest in manifests:
         ref = manifest.ref
+        try:
+            hook = hook_of(manifest.obj)
+        except HookAnnotationError as err:
+            failures.append(
+                ObjectFailure(
+                    ref,
+                    str(err),
+                    where=manifest.where,
+                    field=f"metadata.annotations[{err.annotation}]",
+                )
+            )
+            continue
+        if hook is not None and hook.left_out:
+            continue  # Skip, delete, rollback and test hooks: not part of a deployment
         obj = copy.deepcopy(manifest.obj)
         try:
             namespaced = await _namespaced(kube, manifest.api_version, ref, crd_scopes)
@@ -100,16 +125,25 @@ async def prepare(
         meta.setdefault("labels", {})
         meta["labels"][labels.SYNC_NAME] = owner.name
         meta["labels"][labels.SYNC_NAMESPACE] = owner.namespace
+        if hook is not None:
+            # Which hook an object was created from, to find earlier runs of it again.
+            meta["labels"][labels.HOOK] = hook_key(owner, ObjectRef.from_object(obj))
+            desired.append(Desired(manifest, obj, HOOK, hook.weight, hook))
+            continue
+        if not meta.get("name") and meta.get("generateName"):
+            template = ObjectRef.from_object(obj)
+            generated[template] += 1
+            meta["name"] = generated_name(owner, template, generated[template])
         final_ref = ObjectRef.from_object(obj)
         try:
-            order = parse_order(labels.annotation(obj, labels.ORDER))
+            order = _order(obj)
         except ValueError as err:
             failures.append(
                 ObjectFailure(
                     final_ref,
                     str(err),
                     where=manifest.where,
-                    field=f"metadata.annotations[{labels.ORDER}]",
+                    field=f"metadata.annotations[{getattr(err, 'annotation', labels.ORDER)}]",
                 )
             )
             continue
@@ -117,6 +151,45 @@ async def prepare(
         desired.append(Desired(manifest, obj, phase, order))
     _duplicates(desired, failures)
     return desired, failures
+
+
+def _order(obj: dict[str, Any]) -> int:
+    """gitmoor's own order annotation, else Argo CD's sync wave; raises ValueError."""
+    own = labels.annotation(obj, labels.ORDER)
+    if own is not None and own.strip():
+        return parse_order(own)
+    return wave_of(obj)
+
+
+def generated_name(owner: Owner, template: ObjectRef, ordinal: int) -> str:
+    """The name of an ordinary (not hook) object that asks for a generated one: its prefix and
+    five characters as the API server would draw them, but drawn from the Sync, the object's
+    kind, namespace and prefix, so every revision finds the same object again instead of
+    creating one more."""
+    seed = "\0".join((*_identity(owner, template), str(ordinal)))
+    number = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big")
+    suffix = ""
+    for _ in range(_SUFFIX):
+        number, index = divmod(number, len(_ALPHABET))
+        suffix += _ALPHABET[index]
+    return template.name.removesuffix("*")[:_MAX_PREFIX] + suffix
+
+
+def hook_key(owner: Owner, template: ObjectRef) -> str:
+    """A label value naming one hook of one Sync (its kind, namespace and name or prefix)."""
+    seed = "\0".join(_identity(owner, template))
+    return hashlib.sha256(seed.encode()).hexdigest()[:16]
+
+
+def _identity(owner: Owner, template: ObjectRef) -> tuple[str, ...]:
+    return (
+        owner.namespace,
+        owner.name,
+        template.group,
+        template.kind,
+        template.namespace,
+        template.name,
+    )
 
 
 async def _namespaced(
@@ -134,6 +207,8 @@ def _duplicates(desired: list[Desired], failures: list[ObjectFailure]) -> None:
     # targetNamespace can make two different manifests the same object; render cannot see that.
     seen: dict[ObjectRef, Desired] = {}
     for d in list(desired):
+        if d.ref.name.endswith("*"):
+            continue  # a hook named by the server when it runs: distinct however alike
         first = seen.setdefault(d.ref, d)
         if first is not d:
             failures.append(

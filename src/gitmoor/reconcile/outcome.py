@@ -19,6 +19,7 @@ class Stage(enum.StrEnum):
     RENDER = "render"
     PLAN = "plan"
     APPLY = "apply"
+    HOOKS = "hooks"
     WAIT = "wait"
     PRUNE = "prune"
 

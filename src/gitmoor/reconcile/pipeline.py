@@ -14,11 +14,14 @@ from pathlib import Path, PurePosixPath
 import structlog
 
 from gitmoor import apply, health, plan
+from gitmoor.apply import HookObject
 from gitmoor.errors import (
+    ApplyError,
     DryRunError,
     EmptyRevisionError,
     GitmoorError,
     HealthGateError,
+    HookFailedError,
     PruneBlockedError,
     RenderError,
 )
@@ -34,11 +37,13 @@ from gitmoor.model import (
     ObjectChange,
     ObjectRef,
     Phase,
+    Plan,
     PlannedObject,
     Verdict,
 )
 from gitmoor.model.content import content_digest
 from gitmoor.model.durations import parse_duration
+from gitmoor.model.hooks import HookPoint
 from gitmoor.model.resources import Sync
 from gitmoor.reconcile.outcome import Outcome, Stage
 from gitmoor.reconcile.snapshots import Snapshot
@@ -83,8 +88,13 @@ async def run(
     decryption: Keys | None = None,
     limits: Limits = DEFAULT_LIMITS,
     health_rules: Overrides | None = None,
+    hooks_ran_for: str = "",
 ) -> Outcome:
     """Reconcile `sync` onto `artifact`. Never raises GitmoorError: it lands in Outcome.error.
+
+    Hooks run when the content to deploy is not `hooks_ran_for` (the content last deployed
+    without error): a new commit of the Sync's path, or a retry of one that failed. A
+    reconcile of what is deployed already (drift, interval) runs none.
 
     With `detect_only`, nothing is written: differences from Git are listed in
     `Outcome.drifted` (a `drift: report` Sync on the revision it already applied).
@@ -120,6 +130,7 @@ async def run(
             known=known,
             prune_limit=None if allow_prune else sync.spec.prune_limit,
             health_rules=health_rules,
+            hooks_ran_for=hooks_ran_for,
         )
 
     return await _attempt(outcome, on_stage, body)
@@ -136,7 +147,8 @@ async def restore(
     health_rules: Overrides | None = None,
 ) -> Outcome:
     """Bring back the last healthy revision from its local snapshot (no Git, no render): its
-    objects are applied again and whatever only the failed revision created is pruned."""
+    objects are applied again and whatever only the failed revision created is pruned. Its
+    hooks do not run again: they ran when it was deployed."""
     outcome = outcome or Outcome(revision=snapshot.revision)
     manifests = [
         Manifest(obj, source=f"snapshot of {snapshot.revision}") for obj in snapshot.objects
@@ -152,6 +164,7 @@ async def restore(
             stage,
             prune=True,
             health_rules=health_rules,
+            hooks_ran_for=None,
         )
 
     return await _attempt(outcome, on_stage, body)
@@ -210,21 +223,26 @@ async def _converge(
     known: Mapping[ObjectRef, Applied] | None = None,
     prune_limit: int | str | None = None,
     health_rules: Overrides | None = None,
+    hooks_ran_for: str | None = "",
 ) -> None:
-    """Validate every object, then apply phase by phase, health-gate, and prune. Raises."""
+    """Validate every object (hooks included), then run the pre hooks, apply phase by phase
+    with the main hooks of each wave, health-gate, prune, and run the post hooks; when writing
+    fails, the on-failure hooks. Raises. `hooks_ran_for` None: run no hooks (a restore)."""
     owner = plan.Owner(sync.metadata.name, sync.metadata.namespace)
     timeout = parse_duration(sync.spec.timeout)
     target = sync.spec.target_namespace
 
     stage(Stage.PLAN)
     desired, failures = await plan.prepare(kube, manifests, owner, target_namespace=target)
+    desired, hooks = _split_hooks(desired)
     if prune_limit is not None and sync.spec.prune and not detect_only:
         kept = {d.ref for d in desired} | {f.ref for f in failures}
         _check_prune_limit(prune_limit, kept, previous, sync)
     foundation = [d for d in desired if d.phase == plan.FOUNDATION]
     rest = [d for d in desired if d.phase != plan.FOUNDATION]
     if failures and not foundation:
-        raise DryRunError(list(failures))
+        due = _due_hooks(hooks, desired, outcome, hooks_ran_for, installing=not previous)
+        raise DryRunError([*failures, *(await plan.check_hooks(kube, due) if due else [])])
     if known and foundation and plan.carried_over(foundation, known)[1]:
         known = None  # a new or changed CRD or Namespace may change how the rest validates
     created: list[ObjectChange] = []
@@ -237,7 +255,7 @@ async def _converge(
         outcome.drifted = {
             p.ref: p.changed for p in planned_all if p.action is not Action.UNCHANGED
         }
-        outcome.desired = [d.obj for d in desired]
+        outcome.desired = [d.obj for d in (*desired, *hooks)]
         outcome.content = content_digest(outcome.desired)
         outcome.inventory = tuple(previous)
         outcome.applied = True
@@ -268,8 +286,13 @@ async def _converge(
                 kube.forget_crd(d.obj)
         stage(Stage.PLAN)
         desired, failures = await plan.prepare(kube, manifests, owner, target_namespace=target)
+        desired, hooks = _split_hooks(desired)
         rest = [d for d in desired if d.phase != plan.FOUNDATION]
+    installing = not previous
+    due = _due_hooks(hooks, desired, outcome, hooks_ran_for, installing=installing)
     try:
+        if due:
+            failures = [*failures, *await plan.check_hooks(kube, due)]
         planned_rest = await plan.plan_objects(
             kube, rest, owner, force_recreate=sync.spec.force, failures=failures, known=known
         )
@@ -283,25 +306,60 @@ async def _converge(
     the_plan = plan.make_plan(planned_rest, desired, previous)
     _track(outcome, planned_rest)
     outcome.partial = tuple(sorted({*previous, *the_plan.inventory}, key=_id))
-    outcome.desired = [d.obj for d in desired]
-    outcome.content = content_digest(outcome.desired)
     log.info(
         "planned",
         objects=len(desired),
         to_write=sum(1 for p in the_plan.objects if p.action is not Action.UNCHANGED),
         to_prune=len(the_plan.prune),
+        hooks=len(due),
     )
+    hooked = _Hooks(kube, due, installing, outcome, stage, timeout, health_rules)
+    try:
+        await hooked.run(HookPoint.PRE)
+        await _apply_phases(
+            kube, sync, the_plan.phases, hooked, outcome, stage, timeout, health_rules
+        )
+        outcome.applied = True
+        outcome.applied_at = outcome.applied_at or time.time()
+        outcome.inventory = the_plan.inventory
+        await _prune(kube, sync, the_plan, owner, outcome, stage, prune)
+        await _extra_checks(kube, sync, outcome, stage, timeout, health_rules)
+        await hooked.run(HookPoint.POST)
+    except GitmoorError as err:
+        await hooked.failed(err)
+        raise
+    if outcome.verdict is None and sync.spec.wait:
+        outcome.verdict = Verdict(healthy=True, timed_out=False)
 
-    phases = the_plan.phases
-    for index, phase in enumerate(phases):
+
+async def _apply_phases(
+    kube: Kube,
+    sync: Sync,
+    phases: Sequence[Phase],
+    hooked: _Hooks,
+    outcome: Outcome,
+    stage: Callable[[Stage], None],
+    timeout: float,
+    health_rules: Overrides | None,
+) -> None:
+    """Each phase (wave) in turn: its objects, then its main hooks, then the gate."""
+    waves = {int(p.name.removeprefix("order-")): p for p in phases if p.name.startswith("order-")}
+    steps = [p for p in phases if not p.name.startswith("order-")] + [
+        waves.get(w) or Phase(f"order-{w}", ()) for w in sorted({*waves, *hooked.waves()})
+    ]
+    # Post hooks start from a healthy revision, whether or not the Sync waits otherwise.
+    gate_last = sync.spec.wait or hooked.has(HookPoint.POST)
+    for index, phase in enumerate(steps):
         stage(Stage.APPLY)
         outcome.changes = outcome.changes + await apply.apply_phase(kube, phase)
-        last = index == len(phases) - 1
+        if phase.name.startswith("order-"):
+            await hooked.run(HookPoint.MAIN, wave=int(phase.name.removeprefix("order-")))
+        last = index == len(steps) - 1
         outcome.applied = last
         if last:
             outcome.applied_at = time.time()
         # Explicit order phases are always gated; the last one only when the Sync waits.
-        if (not last) or sync.spec.wait:
+        if phase.objects and ((not last) or gate_last):
             stage(Stage.WAIT)
             verdict = await health.wait_healthy(
                 kube, _targets(phase), timeout=timeout, rules=health_rules
@@ -309,10 +367,18 @@ async def _converge(
             outcome.verdict = verdict
             if not verdict.healthy:
                 raise HealthGateError(verdict)
-    outcome.applied = True
-    outcome.applied_at = outcome.applied_at or time.time()
-    outcome.inventory = the_plan.inventory
 
+
+async def _prune(
+    kube: Kube,
+    sync: Sync,
+    the_plan: Plan,
+    owner: plan.Owner,
+    outcome: Outcome,
+    stage: Callable[[Stage], None],
+    prune: bool | None,
+) -> None:
+    """Delete what the revision no longer holds, when the Sync prunes; say what stays."""
     if (sync.spec.prune if prune is None else prune) and the_plan.prune:
         stage(Stage.PRUNE)
         pruned = await apply.prune(
@@ -329,6 +395,16 @@ async def _converge(
         # Without prune the objects stay, and so do they in the inventory.
         outcome.inventory = tuple(sorted({*the_plan.inventory, *the_plan.prune}, key=_id))
 
+
+async def _extra_checks(
+    kube: Kube,
+    sync: Sync,
+    outcome: Outcome,
+    stage: Callable[[Stage], None],
+    timeout: float,
+    health_rules: Overrides | None,
+) -> None:
+    """The Sync's spec.healthChecks: objects it does not apply but whose health it waits on."""
     extra = [
         (
             ObjectRef(
@@ -347,8 +423,115 @@ async def _converge(
         outcome.verdict = _combine(outcome.verdict, verdict)
         if not verdict.healthy:
             raise HealthGateError(outcome.verdict)
-    if outcome.verdict is None and sync.spec.wait:
-        outcome.verdict = Verdict(healthy=True, timed_out=False)
+
+
+class _Hooks:
+    """The hooks due in one attempt, run at their points: clear earlier runs, create, await
+    completion, delete as their policy says. A hook that does not complete fails the revision
+    (HookFailedError); on-failure hooks run once when the attempt fails after writing began."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        due: Sequence[plan.Desired],
+        installing: bool,
+        outcome: Outcome,
+        stage: Callable[[Stage], None],
+        timeout: float,
+        rules: Overrides | None,
+    ) -> None:
+        self.kube = kube
+        self.due = due
+        self.installing = installing
+        self.outcome = outcome
+        self.stage = stage
+        self.timeout = timeout
+        self.rules = rules
+        self.began = False  # writing began: on-failure hooks have something to answer
+
+    def at(self, point: HookPoint) -> list[plan.Desired]:
+        return [
+            d
+            for d in self.due
+            if d.hook is not None and d.hook.runs_at(point, installing=self.installing)
+        ]
+
+    def has(self, point: HookPoint) -> bool:
+        return bool(self.at(point))
+
+    def waves(self) -> set[int]:
+        return {d.order for d in self.at(HookPoint.MAIN)}
+
+    async def run(self, point: HookPoint, *, wave: int | None = None) -> None:
+        todo = [d for d in self.at(point) if wave is None or d.order == wave]
+        self.began = True
+        for weight in sorted({d.order for d in todo}):
+            group = [_hook_object(d) for d in todo if d.order == weight]
+            await self._run_group(point, group)
+
+    async def failed(self, error: GitmoorError) -> None:
+        """Run the on-failure hooks after `error`; their own failure is logged, never raised:
+        the attempt already failed, for the reason it carries."""
+        if not self.began or not self.has(HookPoint.ON_FAILURE):
+            return
+        self.began = False  # once per attempt
+        try:
+            await self.run(HookPoint.ON_FAILURE)
+        except GitmoorError as err:
+            log.warning("on-failure hooks did not complete", error=str(err), cause=str(error))
+
+    async def _run_group(self, point: HookPoint, group: list[HookObject]) -> None:
+        self.stage(Stage.HOOKS)
+        try:
+            self.outcome.changes = self.outcome.changes + await apply.clear_hooks(self.kube, group)
+            created, changes = await apply.create_hooks(self.kube, group)
+        except ApplyError as err:
+            if isinstance(err.changes, ChangeSet):
+                self.outcome.changes = self.outcome.changes + err.changes
+                err.changes = None
+            raise
+        self.outcome.changes = self.outcome.changes + changes
+        log.info("hooks started", point=str(point), objects=[str(c.ref) for c in created])
+        verdict = await health.wait_healthy(
+            self.kube,
+            [(c.ref, c.api_version) for c in created],
+            timeout=self.timeout,
+            rules=self.rules,
+        )
+        self.outcome.changes = self.outcome.changes + await apply.remove_hooks(
+            self.kube, created, succeeded=verdict.healthy
+        )
+        if not verdict.healthy:
+            raise HookFailedError(str(point), verdict)
+
+
+def _due_hooks(
+    hooks: list[plan.Desired],
+    desired: list[plan.Desired],
+    outcome: Outcome,
+    ran_for: str | None,
+    *,
+    installing: bool,
+) -> list[plan.Desired]:
+    """The hooks this attempt runs; sets the content it deploys (hooks count in it)."""
+    outcome.desired = [d.obj for d in (*desired, *hooks)]
+    outcome.content = content_digest(outcome.desired)
+    if ran_for is None or ran_for == outcome.content:
+        return []
+    return [
+        d
+        for d in hooks
+        if d.hook is not None and any(d.hook.runs_at(p, installing=installing) for p in HookPoint)
+    ]
+
+
+def _split_hooks(desired: list[plan.Desired]) -> tuple[list[plan.Desired], list[plan.Desired]]:
+    return [d for d in desired if d.hook is None], [d for d in desired if d.hook is not None]
+
+
+def _hook_object(d: plan.Desired) -> HookObject:
+    assert d.hook is not None
+    return HookObject(d.obj, d.hook, d.manifest.where)
 
 
 def _refuse_unsafe_entries(artifact: Artifact, path: str) -> None:

@@ -52,6 +52,8 @@ def sync_status(
     verdict = outcome.verdict
     if err is None:
         status["lastHealthyRevision"] = outcome.revision
+        if outcome.content:
+            status["lastHealthyContent"] = outcome.content
         conditions = cond.set_condition(
             conditions,
             cond.READY,
@@ -268,6 +270,8 @@ def rolled_back(
         conditions = _not_ready(conditions, "RolledBack", message, generation, stalled=False)
         status["lastAppliedRevision"] = restored.revision
         status["lastHealthyRevision"] = restored.revision
+        if restored.content:
+            status["lastHealthyContent"] = restored.content
         status["inventory"] = _inventory(restored)
         if restored.verdict is not None:
             conditions = cond.set_condition(

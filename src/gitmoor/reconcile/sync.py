@@ -139,6 +139,7 @@ class SyncReconciler:
                 decryption=keys,
                 limits=self.placement.limits,
                 health_rules=rules,
+                hooks_ran_for=str(ctx.old.get("lastHealthyContent") or ""),
             )
             restored = (
                 await self.roll_back(key, sync, outcome)

@@ -12,7 +12,7 @@ from gitmoor.render.documents import Document
 from gitmoor.render.limits import DEFAULT_LIMITS, Limits
 from gitmoor.render.problems import Problems
 
-_NEEDS = "every object needs apiVersion, kind and metadata.name"
+_NEEDS = "every object needs apiVersion, kind and metadata.name (or metadata.generateName)"
 
 
 def to_manifests(
@@ -40,7 +40,8 @@ def to_manifests(
             manifest = Manifest(obj, document.source, line)
             ref = manifest.ref
             first = seen.get(ref)
-            if first is not None:
+            # Objects named by the server (generateName) are distinct however alike.
+            if first is not None and not _generated(obj):
                 problems.add(
                     RenderError(
                         f"defined twice: also at {first.where}",
@@ -83,7 +84,7 @@ def _identity_error(obj: Any) -> str | None:
         for label, value in (
             ("apiVersion", obj.get("apiVersion")),
             ("kind", obj.get("kind")),
-            ("metadata.name", meta.get("name")),
+            ("metadata.name", meta.get("name") or meta.get("generateName")),
         )
         if not isinstance(value, str) or not value
     ]
@@ -93,6 +94,11 @@ def _identity_error(obj: Any) -> str | None:
     if namespace is not None and not isinstance(namespace, str):
         return f"metadata.namespace is {_a(namespace)}, not a string{_known(obj, meta)}"
     return None
+
+
+def _generated(obj: dict[str, Any]) -> bool:
+    meta = obj.get("metadata") or {}
+    return not meta.get("name") and bool(meta.get("generateName"))
 
 
 def _known(obj: dict[str, Any], meta: dict[str, Any]) -> str:

@@ -21,6 +21,7 @@ from gitmoor.errors import (
     DryRunError,
     EmptyRevisionError,
     HealthGateError,
+    HookFailedError,
     ImmutableFieldError,
     KubeTransientError,
     NotReadyError,
@@ -78,6 +79,8 @@ def build(spec: str) -> Exception:
         return NotReadyError(
             reason, "waiting", retry_after=float(after.group(1)) if after else None
         )
+    if name == "HookFailedError":
+        return HookFailedError(args, Verdict(healthy=False, timed_out=False))
     if name == "HealthGateError":
         return HealthGateError(Verdict(healthy=False, timed_out=args == "timed_out"))
     if name == "PruneBlockedError":

@@ -290,3 +290,20 @@ async def test_many_files_under_the_file_limit_still_add_up_to_a_bound(tree) -> 
         await render(root, "app", tight)
     rendered = await render(root, "app", RenderOptions(release_name="a", namespace="a"))
     assert len(rendered.manifests) == 10
+
+
+async def test_objects_named_by_generate_name_render_each_one(tree) -> None:
+    # Argo CD's hook examples: Jobs with only a prefix, two of them alike.
+    job = """
+    apiVersion: batch/v1
+    kind: Job
+    metadata:
+      generateName: migrate-
+      annotations: {argocd.argoproj.io/hook: PreSync}
+    spec: {template: {spec: {restartPolicy: Never, containers: [{name: m, image: busybox}]}}}
+    """
+    root = tree({"hooks.yaml": job + "---" + job})
+
+    rendered = await render(root, ".", OPTIONS)
+
+    assert subjects(rendered) == ["Job/migrate-*", "Job/migrate-*"]
