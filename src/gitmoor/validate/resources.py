@@ -39,10 +39,12 @@ def model_findings(obj: Mapping[str, Any]) -> tuple[list[Finding], GitSource | S
 
 @dataclass(frozen=True)
 class FoundSync:
-    """A valid Sync, under the namespace it would really have."""
+    """A valid Sync, under the namespace it would really have; `origin` is where its document
+    is (`file:line`), when known."""
 
     key: SyncKey
     sync: Sync
+    origin: str | None = None
 
     @property
     def path(self) -> str:

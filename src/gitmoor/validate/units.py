@@ -56,6 +56,8 @@ class Unit:
     rendering: Rendering
     target_namespace: str | None = None
     sync: SyncKey | None = None
+    sync_origin: str | None = None  # where the Sync's document is, `file:line`
+    named: bool = False  # a PATH given to validate, rendered as a Sync that names it
 
     @property
     def manifests(self) -> tuple[Manifest, ...]:
