@@ -70,6 +70,37 @@ def _opened(obj: dict[str, Any]) -> list[dict[str, Any]]:
     return [obj]
 
 
+# Other kinds of Flux and Argo CD: listed whole, with what gitmoor offers instead.
+_OTHERS = {
+    "OCIRepository": "gitmoor reads Git repositories only",
+    "Bucket": "gitmoor reads Git repositories only",
+    "ExternalArtifact": "gitmoor reads Git repositories only",
+    "HelmChart": "Flux makes it for a HelmRelease; the Sync of that HelmRelease renders the chart",
+    "Alert": "notifications are a Sync's spec.notifications (webhook, Slack, GitHub, GitLab)",
+    "Provider": "notifications are a Sync's spec.notifications (webhook, Slack, GitHub, GitLab)",
+    "Receiver": "gitmoor's agent receives pushes itself (/hooks/github, /hooks/gitlab, "
+    "/hooks/gitea, /hooks/generic)",
+    "ImageRepository": "gitmoor has no image automation yet",
+    "ImagePolicy": "gitmoor has no image automation yet",
+    "ImageUpdateAutomation": "gitmoor has no image automation yet",
+    "ApplicationSet": "gitmoor has no generators: import the Applications it generated "
+    "(gitmoor import --from-cluster reads them)",
+    "AppProject": "",
+    "Application": "",
+}
+
+
+def _other(obj: Mapping[str, Any]) -> Skipped | None:
+    """A Flux or Argo CD resource `gitmoor import` has no mapping for, listed whole."""
+    group = str(obj.get("apiVersion") or "").rpartition("/")[0]
+    if not (group.endswith(".toolkit.fluxcd.io") or group == "argoproj.io"):
+        return None
+    if flux.is_flux(obj) or argo.is_argo(obj):
+        return None
+    kind = str(obj.get("kind") or "")
+    return Skipped(subject(obj), "", _OTHERS.get(kind) or "gitmoor has no equivalent")
+
+
 def migrate(objects: Iterable[Mapping[str, Any]]) -> Migration:
     """GitSources and Syncs for every Flux and Argo CD resource among `objects`; other
     objects are ignored. GitSources made for Argo CD are named apart from Flux's; two Syncs
@@ -97,4 +128,5 @@ def migrate(objects: Iterable[Mapping[str, Any]]) -> Migration:
             continue
         seen[key] = obj
         kept.append(obj)
-    return Migration(tuple(kept), tuple(skipped), result.read)
+    others = [o for o in (_other(obj) for obj in given) if o is not None]
+    return Migration(tuple(kept), (*skipped, *others), result.read + len(others))

@@ -374,7 +374,10 @@ def _helm_release(builder: Builder, obj: Mapping[str, Any]) -> None:
         helm["releaseName"] = release
     if isinstance(spec.get("values"), Mapping) and spec["values"]:
         helm["values"] = spec["values"]
-    files = _values_files(builder, who, chart_path, chart.get("valuesFiles") or [])
+    given = list(chart.get("valuesFiles") or [])
+    if chart.get("valuesFile"):  # v2beta1's single file, before valuesFiles
+        given.insert(0, chart["valuesFile"])
+    files = _values_files(builder, who, chart_path, given)
     if files:
         helm["valuesFiles"] = files
     if helm:
@@ -482,7 +485,7 @@ def _helm_actions(builder: Builder, who: str, spec: Mapping[str, Any], out: dict
 def _chart_leftovers(builder: Builder, who: str, chart: Mapping[str, Any]) -> None:
     for key, value in chart.items():
         where = f"spec.chart.spec.{key}"
-        if key in ("chart", "sourceRef", "valuesFiles"):
+        if key in ("chart", "sourceRef", "valuesFiles", "valuesFile"):
             continue
         if key == "version" and value in ("*", ""):
             continue

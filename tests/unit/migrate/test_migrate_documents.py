@@ -66,3 +66,46 @@ spec: {interval: 5m, prune: true, sourceRef: {kind: GitRepository, name: apps}}
     assert sync["spec"]["sourceRef"] == {"name": "apps"}  # the Kustomization's
     [clash] = [s for s in result.skipped if s.resource == "Sync/argocd/shop"]
     assert "rename one of them" in clash.reason
+
+
+def test_other_flux_and_argo_cd_kinds_are_listed_whole() -> None:
+    text = """\
+apiVersion: source.toolkit.fluxcd.io/v1beta2
+kind: OCIRepository
+metadata: {name: manifests, namespace: flux-system}
+---
+apiVersion: notification.toolkit.fluxcd.io/v1
+kind: Receiver
+metadata: {name: github, namespace: flux-system}
+---
+apiVersion: image.toolkit.fluxcd.io/v1beta2
+kind: ImageUpdateAutomation
+metadata: {name: bump, namespace: flux-system}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata: {name: clusters, namespace: argocd}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: web, namespace: shop}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: unrelated, namespace: shop}
+"""
+    result = migrate(parse_documents(text, "x.yaml"))
+    assert result.objects == ()
+    assert result.read == 5
+    assert [(s.resource, s.field, s.reason.split(":")[0]) for s in result.skipped] == [
+        ("OCIRepository/flux-system/manifests", "", "gitmoor reads Git repositories only"),
+        (
+            "Receiver/flux-system/github",
+            "",
+            "gitmoor's agent receives pushes itself (/hooks/github, /hooks/gitlab, "
+            "/hooks/gitea, /hooks/generic)",
+        ),
+        ("ImageUpdateAutomation/flux-system/bump", "", "gitmoor has no image automation yet"),
+        ("ApplicationSet/argocd/clusters", "", "gitmoor has no generators"),
+        ("Rollout/shop/web", "", "gitmoor has no equivalent"),
+    ]

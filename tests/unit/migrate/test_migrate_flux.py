@@ -340,6 +340,34 @@ CASES = {
             Item(WEB, "spec.driftDetection", "set drift: report to only report it", check=True),
         ],
     ),
+    "v2beta1's single valuesFile": Case(
+        """
+        apiVersion: helm.toolkit.fluxcd.io/v2beta1
+        kind: HelmRelease
+        metadata: {name: web, namespace: flux-system}
+        spec:
+          interval: 10m
+          driftDetection: {mode: enabled}
+          chart:
+            spec:
+              chart: ./charts/web
+              valuesFile: charts/web/values-prod.yaml
+              valuesFiles: [charts/web/values.yaml]
+              sourceRef: {kind: GitRepository, name: fleet}
+        """,
+        """
+        apiVersion: gitmoor.io/v1alpha1
+        kind: Sync
+        metadata: {name: web, namespace: flux-system}
+        spec:
+          sourceRef: {name: fleet}
+          path: ./charts/web
+          targetNamespace: flux-system
+          interval: 10m
+          helm: {valuesFiles: [values-prod.yaml, values.yaml]}
+        """,
+        [Item(WEB, "spec.targetNamespace", "targetNamespace flux-system", check=True)],
+    ),
     "HelmRepository and its charts: not yet, and said so": Case(
         """
         apiVersion: source.toolkit.fluxcd.io/v1
@@ -375,7 +403,7 @@ def test_flux_resources_become_gitsources_and_syncs(case: Case) -> None:
     run(case)
 
 
-def test_everything_else_is_ignored_and_counted_apart() -> None:
+def test_other_objects_are_ignored_and_other_flux_kinds_listed() -> None:
     result = run(
         Case(
             """
@@ -388,6 +416,7 @@ def test_everything_else_is_ignored_and_counted_apart() -> None:
             metadata: {name: slack, namespace: flux-system}
             """,
             "",
+            [Item("Alert/flux-system/slack", "", "a Sync's spec.notifications")],
         )
     )
-    assert result.read == 0
+    assert result.read == 1
