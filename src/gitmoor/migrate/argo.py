@@ -140,6 +140,9 @@ def _application(context: _Context, obj: Mapping[str, Any]) -> None:
     else:
         sources = [("spec.source", spec.get("source") or {})]
     usable = [(where, s) for where, s in sources if _usable(builder, who, where, s)]
+    if not usable:
+        builder.skip(who, "", "no source of it can be read from Git by gitmoor (see above)")
+        return
     common = _sync_settings(context, obj)
     for index, (where, source) in enumerate(usable):
         sync_name = name if len(usable) == 1 else f"{name}-{sources.index((where, source))}"
@@ -158,8 +161,6 @@ def _application(context: _Context, obj: Mapping[str, Any]) -> None:
         if index == 0:
             _application_leftovers(builder, who, spec)
         builder.add(who, document("Sync", sync_name, namespace, out))
-    if not usable:
-        builder.skip(who, "", "no source of it can be read from Git by gitmoor (see above)")
 
 
 def _usable(builder: Builder, who: str, where: str, source: Mapping[str, Any]) -> bool:

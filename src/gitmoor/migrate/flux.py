@@ -117,6 +117,14 @@ def _git_repository(builder: Builder, obj: Mapping[str, Any]) -> None:
     spec = _spec(obj)
     out: dict[str, Any] = {"url": spec.get("url")}
     ref = _git_ref(builder, who, spec.get("ref") or {})
+    if not spec.get("ref"):
+        ref = {"branch": "master"}
+        builder.check(
+            who,
+            "spec.ref",
+            "not set: Flux follows the branch master then, so the GitSource does too "
+            "(without a ref gitmoor follows the remote's default branch)",
+        )
     if ref:
         out["ref"] = ref
     _set_duration(builder, who, spec, "interval", out)

@@ -69,6 +69,8 @@ class Builder:
         the models' words. Returns whether it was added."""
         problem = model_problem(document)
         if problem:
+            # Nothing of it is carried over: what would have differed does not matter.
+            self.skipped = [s for s in self.skipped if not (s.carried and s.resource == resource)]
             self.skip(
                 resource, "", f"cannot be expressed as a gitmoor {document['kind']}: {problem}"
             )

@@ -108,6 +108,21 @@ CASES = {
         """,
         [Item(REPO, "spec.sparseCheckout", "ignore patterns", check=True)],
     ),
+    "no ref: Flux's master, kept": Case(
+        """
+        apiVersion: source.toolkit.fluxcd.io/v1
+        kind: GitRepository
+        metadata: {name: fleet, namespace: flux-system}
+        spec: {interval: 5m, url: https://git.example.com/fleet.git}
+        """,
+        """
+        apiVersion: gitmoor.io/v1alpha1
+        kind: GitSource
+        metadata: {name: fleet, namespace: flux-system}
+        spec: {url: https://git.example.com/fleet.git, ref: {branch: master}, interval: 5m}
+        """,
+        [Item(REPO, "spec.ref", "Flux follows the branch master", check=True)],
+    ),
     "a pull request ref has no equivalent": Case(
         """
         apiVersion: source.toolkit.fluxcd.io/v1
@@ -228,7 +243,7 @@ CASES = {
         apiVersion: source.toolkit.fluxcd.io/v1
         kind: GitRepository
         metadata: {name: fleet, namespace: flux-system}
-        spec: {interval: 5m, url: https://git.example.com/fleet.git}
+        spec: {interval: 5m, url: https://git.example.com/fleet.git, ref: {branch: main}}
         ---
         apiVersion: kustomize.toolkit.fluxcd.io/v1
         kind: Kustomization
@@ -245,6 +260,7 @@ CASES = {
         metadata: {name: fleet, namespace: flux-system}
         spec:
           url: https://git.example.com/fleet.git
+          ref: {branch: main}
           interval: 5m
           accessFrom: [team-shop]
         ---
