@@ -5,6 +5,7 @@ API server validates against gitmoor's CRDs, and an agent deploying what Flux de
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -20,12 +21,13 @@ from tests.integration.gitmoor_process import gitmoor
 pytestmark = [pytest.mark.cluster, pytest.mark.gitserver]
 
 FLUX_KINDS = [
-    ("source.toolkit.fluxcd.io", "GitRepository", "gitrepositories"),
-    ("kustomize.toolkit.fluxcd.io", "Kustomization", "kustomizations"),
+    ("source.toolkit.fluxcd.io", "GitRepository", "gitrepositories", "v1"),
+    ("kustomize.toolkit.fluxcd.io", "Kustomization", "kustomizations", "v1"),
 ]
+ARGO_KINDS = [("argoproj.io", "Application", "applications", "v1alpha1")]
 
 
-def crd(group: str, kind: str, plural: str) -> dict[str, Any]:
+def crd(group: str, kind: str, plural: str, version: str) -> dict[str, Any]:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -36,7 +38,7 @@ def crd(group: str, kind: str, plural: str) -> dict[str, Any]:
             "scope": "Namespaced",
             "versions": [
                 {
-                    "name": "v1",
+                    "name": version,
                     "served": True,
                     "storage": True,
                     "schema": {
@@ -56,22 +58,22 @@ def crd(group: str, kind: str, plural: str) -> dict[str, Any]:
     }
 
 
-async def install_flux_crds(kube: Kube) -> None:
+async def install_crds(kube: Kube, kinds: list[tuple[str, str, str, str]]) -> None:
     # Left installed: applying them again is a no-op, and no other test uses these groups.
-    for group, kind, plural in FLUX_KINDS:
-        await kube.apply(crd(group, kind, plural), field_manager="gitmoor-tests")
+    for group, kind, plural, version in kinds:
+        await kube.apply(crd(group, kind, plural, version), field_manager="gitmoor-tests")
 
     async def served() -> list[str]:
         missing = []
-        for group, kind, _ in FLUX_KINDS:
-            kube.forget(f"{group}/v1")
+        for group, kind, _, version in kinds:
+            kube.forget(f"{group}/{version}")
             try:
-                await kube.list(f"{group}/v1", kind, "default")
+                await kube.list(f"{group}/{version}", kind, "default")
             except (UnknownKindError, KubeApiError):
                 missing.append(kind)
         return missing
 
-    await eventually(served, lambda missing: not missing, within=30, what="Flux's kinds served")
+    await eventually(served, lambda missing: not missing, within=30, what="the kinds served")
 
 
 async def test_flux_resources_in_the_cluster_move_to_gitmoor_with_one_command(
@@ -92,7 +94,7 @@ async def test_flux_resources_in_the_cluster_move_to_gitmoor_with_one_command(
     # The credentials as gitmoor reads them (caFile; Flux's own key for it is ca.crt).
     await harness.https_secret(git_servers, "git-auth")
 
-    await install_flux_crds(kube)
+    await install_crds(kube, FLUX_KINDS)
     await kube.apply(
         {
             "apiVersion": "source.toolkit.fluxcd.io/v1",
@@ -189,3 +191,39 @@ async def test_flux_resources_in_the_cluster_move_to_gitmoor_with_one_command(
     assert settings is not None
     assert settings["data"] == {"mode": "blue"}
     assert settings["metadata"]["labels"]["gitmoor.io/sync-name"] == "app"
+
+    # Argo CD's Application, once its CRD is there: a GitSource for its repository and revision
+    # and a Sync, which the API server accepts too. (Its credentials are Argo CD's Secrets,
+    # never read: the list says to re-create them, so this one is not deployed here.)
+    await install_crds(kube, ARGO_KINDS)
+    await kube.apply(
+        {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": "shop", "namespace": ns},
+            "spec": {
+                "project": "default",
+                "source": {"repoURL": repo.https_url, "targetRevision": "main", "path": "app"},
+                "destination": {"server": "https://kubernetes.default.svc", "namespace": ns},
+                "syncPolicy": {"automated": {"prune": True, "selfHeal": True}},
+            },
+        },
+        field_manager="gitmoor-tests",
+    )
+    code, out, err = await gitmoor(
+        "import", "--from-cluster", "-n", ns, "-o", "json", kubeconfig=harness.kubeconfig
+    )
+    assert code == 0, err
+    report = json.loads(out)
+    items = {(i["kind"], i["metadata"]["name"]): i for i in report["items"]}
+    shop = items[("Sync", "shop")]
+    assert shop["spec"]["targetNamespace"] == ns
+    assert shop["spec"]["prune"] is True
+    source = items[("GitSource", shop["spec"]["sourceRef"]["name"])]
+    assert source["spec"] == {"url": repo.https_url, "ref": {"branch": "main"}}
+    assert any(
+        n["field"] == "spec.secretRef" and "argocd.argoproj.io/secret-type" in n["reason"]
+        for n in report["notCarriedOver"]
+    )
+    for document in (source, shop):
+        await kube.apply(document, field_manager="gitmoor-tests", dry_run=True)
