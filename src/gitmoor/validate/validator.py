@@ -153,9 +153,11 @@ async def _render_all(
             named,
         )
 
-    naming: dict[str, dict[SyncKey, FoundSync]] = defaultdict(dict)
+    # Each Sync naming a PATH once; the same name with other settings is another Sync (of
+    # another cluster's directory, say).
+    naming: dict[str, dict[tuple[SyncKey, str], FoundSync]] = defaultdict(dict)
     for found in options.syncs:
-        naming[found.path].setdefault(found.key, found)
+        naming[found.path].setdefault((found.key, found.sync.spec.model_dump_json()), found)
     first: list[Coroutine[Any, Any, Unit]] = []
     for path in dict.fromkeys(paths):
         if path in naming:
@@ -293,6 +295,10 @@ class _Session:
                 same_owner = other.unit.sync == first.unit.sync
                 if same_place and (same_owner or None in (other.unit.sync, first.unit.sync)):
                     continue  # one manifest reached through two overlapping paths
+                if same_place and first.unit.named and other.unit.named:
+                    # A PATH validated once per Sync naming it: Syncs of several clusters
+                    # deploy one directory, each to its own.
+                    continue
                 where = ":".join(str(p) for p in first.origin if p)
                 owners = f" (by Sync {first.unit.sync})" if first.unit.sync else ""
                 self.report(other, (), f"defined twice: also at {where}{owners}", check="duplicate")

@@ -394,6 +394,30 @@ NO_NAMESPACE = (
             id="two Syncs naming the PATH: validated once as each",
         ),
         pytest.param(
+            [
+                found("web-staging", "apps/web", targetNamespace="web"),
+                found("web-prod", "apps/web", targetNamespace="web"),
+            ],
+            {},
+            [],
+            [
+                "apps/web (Sync gitmoor-system/web-staging)",
+                "apps/web (Sync gitmoor-system/web-prod)",
+            ],
+            id="two clusters' Syncs of one PATH, one namespace: not a duplicate",
+        ),
+        pytest.param(
+            [
+                found("web", "apps/web", targetNamespace="web"),
+                found("web", "apps/web", targetNamespace="web"),
+                found("web", "apps/web", targetNamespace="web-eu"),
+            ],
+            {"known_namespaces": frozenset({"web-eu"})},
+            [],
+            ["apps/web (Sync gitmoor-system/web)", "apps/web (Sync gitmoor-system/web)"],
+            id="one name with two settings: both; the same Sync twice: once",
+        ),
+        pytest.param(
             [found("web", "apps/web", targetNamespace="web", dependsOn=[{"name": "nowhere"}])],
             {},
             [],
