@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,9 +74,10 @@ def import_(
         fail("-n and -A choose the namespaces of --from-cluster", USAGE)
     try:
         stdin = sys.stdin.buffer.read() if STDIN in filenames else None
-        objects = read_files(filenames, stdin)
+        files = read_files(filenames, stdin)
     except MigrationInputError as problem:
         fail(str(problem), USAGE)
+    objects = list(files.objects)
     where = ", ".join("stdin" if f == STDIN else f for f in filenames)
     if from_cluster:
         scope = "" if all_namespaces else namespace_for(namespace, kubeconfig, context)
@@ -90,6 +92,7 @@ def import_(
         where = ", ".join(p for p in (where, cluster) if p)
     result = migrate(objects)
     if not result.read:
+        _section("files not read (not YAML)", files.unreadable)
         hint = "" if all_namespaces or not from_cluster else "; -A looks in every namespace"
         fail(f"no Flux or Argo CD resources found in {where}{hint}", FAILED)
     if output_dir is not None:
@@ -99,6 +102,7 @@ def import_(
     else:
         typer.echo(yaml_documents(result.objects), nl=False)
     _report(result)
+    _section("files not read (not YAML)", files.unreadable)
 
 
 def yaml_documents(objects: tuple[dict[str, Any], ...]) -> str:
@@ -154,7 +158,7 @@ def _report(result: Migration) -> None:
     _section("carried over, but check", [s for s in result.skipped if s.carried])
 
 
-def _section(title: str, items: list[Skipped]) -> None:
+def _section(title: str, items: Sequence[Skipped | str]) -> None:
     if not items:
         return
     typer.echo(f"{title} ({len(items)}):", err=True)

@@ -18,10 +18,22 @@ _SUFFIXES = (".yaml", ".yml", ".json")
 STDIN = "-"
 
 
-def read_files(paths: Sequence[str], stdin: bytes | None = None) -> list[dict[str, Any]]:
-    """The documents of `paths`: files, directories (their *.yaml, *.yml, *.json below, hidden
-    ones left out) or `-` for `stdin`. Raises `MigrationInputError` naming the file."""
+@dataclass(frozen=True)
+class FilesRead:
+    """The documents read, and the files of the directories given that were not YAML (each
+    `file: why`): a repository holds more than manifests."""
+
+    objects: tuple[dict[str, Any], ...]
+    unreadable: tuple[str, ...]
+
+
+def read_files(paths: Sequence[str], stdin: bytes | None = None) -> FilesRead:
+    """The documents of `paths`: files, directories (their *.yaml, *.yml, *.json below; hidden
+    ones and Helm charts' templates left out) or `-` for `stdin`. A file named on its own that
+    cannot be read raises `MigrationInputError` naming it; one found in a directory is listed
+    in `unreadable`."""
     found: list[dict[str, Any]] = []
+    unreadable: list[str] = []
     for given in paths:
         if given == STDIN:
             found.extend(parse_documents(stdin or b"", "<stdin>"))
@@ -29,20 +41,30 @@ def read_files(paths: Sequence[str], stdin: bytes | None = None) -> list[dict[st
         path = Path(given)
         if not path.exists():
             raise MigrationInputError(given, None, "no such file or directory")
+        if not path.is_dir():
+            found.extend(_read(path))
+            continue
         for file in _files(path):
             try:
-                data = file.read_bytes()
-            except OSError as err:
-                raise MigrationInputError(str(file), None, f"cannot read: {err.strerror}") from None
-            found.extend(parse_documents(data, str(file)))
-    return found
+                found.extend(_read(file))
+            except MigrationInputError as problem:
+                unreadable.append(str(problem))
+    return FilesRead(tuple(found), tuple(unreadable))
+
+
+def _read(file: Path) -> list[dict[str, Any]]:
+    try:
+        data = file.read_bytes()
+    except OSError as err:
+        raise MigrationInputError(str(file), None, f"cannot read: {err.strerror}") from None
+    return parse_documents(data, str(file))
 
 
 def _files(path: Path) -> list[Path]:
-    if not path.is_dir():
-        return [path]
     out: list[Path] = []
     for current, dirs, files in os.walk(path):
+        if "Chart.yaml" in files:
+            dirs[:] = [d for d in dirs if d != "templates" and not d.startswith(".")]
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         out.extend(
             Path(current, name)

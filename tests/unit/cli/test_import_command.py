@@ -52,6 +52,10 @@ def flux(tmp_path: Path) -> Path:
     (directory / "apps.yml").write_text(APPS)
     (directory / ".hidden.yaml").write_text("garbage: [\n")
     (directory / "README.md").write_text("not read\n")
+    # A repository holds more than manifests: a chart's templates are not YAML until rendered.
+    (directory / "charts" / "web" / "templates").mkdir(parents=True)
+    (directory / "charts" / "web" / "Chart.yaml").write_text("apiVersion: v2\nname: web\n")
+    (directory / "charts" / "web" / "templates" / "cm.yaml").write_text("{{ if .Values.x }}\n")
     return directory
 
 
@@ -132,3 +136,19 @@ def test_user_errors_are_one_line_and_the_documented_code(
     assert out == ""
     assert err.startswith(message.format(**names)), err
     assert "Traceback" not in err
+
+
+def test_a_file_of_a_directory_that_is_not_yaml_is_listed_a_file_named_is_an_error(
+    flux: Path,
+) -> None:
+    (flux / "sources" / "broken.yaml").write_text("spec: [\n")
+    code, out, err = gitmoor("-f", flux)
+    assert code == 0, err
+    assert [d["kind"] for d in yaml.safe_load_all(out)] == ["GitSource", "Sync"]
+    assert err.splitlines()[-2:] == [
+        "files not read (not YAML) (1):",
+        f"  {flux / 'sources' / 'broken.yaml'}:2: invalid YAML: did not find expected node content",
+    ]
+    code, out, err = gitmoor("-f", flux / "sources" / "broken.yaml")
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: {flux / 'sources' / 'broken.yaml'}:2: invalid YAML")
