@@ -364,6 +364,7 @@ def test_an_app_path_takes_the_target_namespace_of_the_repositorys_sync_naming_i
     assert report["syncs"] == [
         {
             "directory": "apps/web",
+            "kind": "Sync",
             "sync": "gitmoor-system/web",
             "declaredAt": "clusters/prod/gitmoor.yaml:12",
             "targetNamespace": "web",
@@ -421,6 +422,31 @@ def test_syncs_kept_outside_the_repository_are_read_with_sync_file(
         "error: Invalid value for --sync: --sync and --target-namespace both say how to render "
         "the PATHs: give one of them"
     ), result.stderr
+
+
+def test_a_flux_kustomization_of_the_repository_places_its_path_as_a_sync_would(
+    checkout: Callable[[str], Path],
+) -> None:
+    # A Flux repository not imported yet: its Kustomization says where apps/worker goes.
+    root = checkout("synced")
+    (root / "clusters" / "flux").mkdir()
+    (root / "clusters" / "flux" / "worker.yaml").write_text(
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\n"
+        "kind: Kustomization\n"
+        "metadata: {name: worker, namespace: flux-system}\n"
+        "spec:\n"
+        "  interval: 10m\n"
+        "  path: ./apps/worker\n"
+        "  prune: true\n"
+        "  sourceRef: {kind: GitRepository, name: flux-system}\n"
+        "  targetNamespace: batch\n"
+    )
+    result = gitmoor(root / "apps" / "worker", "--known-namespace", "batch")
+    assert (result.exit_code, result.stdout) == (0, ""), result.output
+    assert result.stderr.splitlines()[0] == (
+        "apps/worker: validated as Kustomization flux-system/worker "
+        "(clusters/flux/worker.yaml:1): targetNamespace batch"
+    )
 
 
 SERVICE_MONITOR_CRD = """\

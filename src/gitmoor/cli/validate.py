@@ -19,6 +19,7 @@ import typer
 from gitmoor import validate as validation
 from gitmoor.cli.common import FAILED, OK, read_values
 from gitmoor.errors import GitmoorError, RenderError, RenderErrors
+from gitmoor.migrate import MARKERS, as_syncs
 from gitmoor.model import Manifest
 from gitmoor.render import RenderOptions, detect, render
 from gitmoor.render.documents import Document, parse_json, parse_yaml
@@ -90,13 +91,16 @@ def validate(
         [],
         "--sync",
         exists=True,
-        help="Files or directories of Sync documents kept outside the repository: a PATH one "
-        "of them names is validated with its targetNamespace and Helm settings.",
+        help="Files or directories of Sync documents (or Flux Kustomizations and HelmReleases, "
+        "Argo CD Applications) kept outside the repository: a PATH one of them names is "
+        "validated with its targetNamespace and Helm settings.",
     ),
     scan_syncs: bool = typer.Option(
         True,
         "--repository-syncs/--no-repository-syncs",
-        help="Read the Sync documents of the whole repository for the PATHs they name "
+        help="Read the Sync documents (and Flux Kustomizations and HelmReleases, Argo CD "
+        "Applications, as `gitmoor import` reads them) of the whole repository for the PATHs "
+        "they name "
         "(not when the PATHs' own settings are given: --target-namespace, --release-name, -n, "
         "-f).",
     ),
@@ -126,9 +130,10 @@ def validate(
             f"--sync and {explicit[0]} both say how to render the PATHs: give one of them",
             param_hint="--sync",
         )
-    given = validation.read_sync_files([f.resolve() for f in sync_files], top)
+    foreign = validation.Foreign(as_syncs, MARKERS)
+    given = validation.read_sync_files([f.resolve() for f in sync_files], top, foreign)
     scanned = (
-        validation.scan_repository(top)
+        validation.scan_repository(top, foreign)
         if scan_syncs and not explicit
         else validation.SyncFiles((), ())
     )
@@ -264,7 +269,7 @@ def _sync_note(use: validation.SyncUse) -> str:
     namespace = (
         f"targetNamespace {use.target_namespace}" if use.target_namespace else "no targetNamespace"
     )
-    return f"{use.directory}: validated as Sync {use.sync}{where}: {namespace}"
+    return f"{use.directory}: validated as {use.kind} {use.sync}{where}: {namespace}"
 
 
 def _as_json(report: validation.Report) -> dict[str, Any]:

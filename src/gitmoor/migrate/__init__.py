@@ -4,7 +4,7 @@ with every field that has no equivalent listed (`Skipped`), never dropped in sil
 Pure: `gitmoor.commands.migration` reads files or the cluster, `gitmoor.cli` prints.
 """
 
-from gitmoor.migrate.documents import KINDS, migrate, parse_documents
+from gitmoor.migrate.documents import KINDS, MARKERS, as_syncs, migrate, parse_documents
 from gitmoor.migrate.result import Migration, Skipped
 
-__all__ = ["KINDS", "Migration", "Skipped", "migrate", "parse_documents"]
+__all__ = ["KINDS", "MARKERS", "Migration", "Skipped", "as_syncs", "migrate", "parse_documents"]

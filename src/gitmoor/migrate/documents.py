@@ -101,6 +101,20 @@ def _other(obj: Mapping[str, Any]) -> Skipped | None:
     return Skipped(subject(obj), "", _OTHERS.get(kind) or "gitmoor has no equivalent")
 
 
+# Text every Flux or Argo CD document holds (in its apiVersion).
+MARKERS = (b"toolkit.fluxcd.io/", b"argoproj.io/")
+_DEPLOYING = {"Kustomization", "HelmRelease", "Application"}
+
+
+def as_syncs(obj: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The Syncs `gitmoor import` makes of one Flux Kustomization or HelmRelease or Argo CD
+    Application (for `gitmoor validate`: which namespace and Helm settings a path deploys
+    with); [] for any other document."""
+    if obj.get("kind") not in _DEPLOYING or not (flux.is_flux(obj) or argo.is_argo(obj)):
+        return []
+    return [o for o in migrate([obj]).objects if o["kind"] == "Sync"]
+
+
 def migrate(objects: Iterable[Mapping[str, Any]]) -> Migration:
     """GitSources and Syncs for every Flux and Argo CD resource among `objects`; other
     objects are ignored. GitSources made for Argo CD are named apart from Flux's; two Syncs

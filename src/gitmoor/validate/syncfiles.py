@@ -1,5 +1,8 @@
 """Sync documents read for what they say about other directories: the repository's own files,
-and `--sync FILE|DIR` (a fleet repository's Syncs, say, kept outside the one validated).
+and `--sync FILE|DIR` (a fleet repository's Syncs, say, kept outside the one validated). With a
+`Convert`, other documents count too: Flux's Kustomizations and HelmReleases and Argo CD's
+Applications, as the Syncs `gitmoor import` makes of them (the caller passes the conversion in:
+this stage does not import another).
 
 A PATH that one of these Syncs names (its `spec.path`, relative to the repository root) is
 rendered and checked as that Sync's: its `targetNamespace`, Helm release and values. They are
@@ -9,9 +12,10 @@ context, not validated paths: their own mistakes are reported when their directo
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -28,6 +32,19 @@ _Loader: type[yaml.CSafeLoader] | type[yaml.SafeLoader] = (
 )
 
 
+Convert = Callable[[Mapping[str, Any]], list[dict[str, Any]]]
+"""The Sync documents another tool's document stands for; [] when it stands for none."""
+
+
+@dataclass(frozen=True)
+class Foreign:
+    """Documents of other tools read as Syncs: files holding none of `markers` are not
+    parsed for them."""
+
+    convert: Convert
+    markers: tuple[bytes, ...]
+
+
 @dataclass(frozen=True)
 class SyncFiles:
     """The valid Syncs found, and the problems of the files given explicitly."""
@@ -36,7 +53,7 @@ class SyncFiles:
     problems: tuple[Problem, ...]
 
 
-def scan_repository(root: Path) -> SyncFiles:
+def scan_repository(root: Path, foreign: Foreign | None = None) -> SyncFiles:
     """The valid Sync documents among the plain manifest files of the repository at `root`.
 
     Hidden directories (`.git`) and Helm charts (a directory holding `Chart.yaml`: templates
@@ -45,25 +62,27 @@ def scan_repository(root: Path) -> SyncFiles:
     """
     syncs: list[FoundSync] = []
     for file in _repository_files(root):
-        found, _ = _read(file, _display(file, root))
+        found, _ = _read(file, _display(file, root), foreign=foreign)
         syncs.extend(found)
     return SyncFiles(tuple(syncs), ())
 
 
-def read_sync_files(paths: Sequence[Path], root: Path) -> SyncFiles:
+def read_sync_files(paths: Sequence[Path], root: Path, foreign: Foreign | None = None) -> SyncFiles:
     """The Sync documents of `paths` (files, or directories searched for *.yaml, *.yml and
     *.json); a file that cannot be read or parsed, or an invalid Sync, is an error, as they
     were named on purpose. Other documents are ignored."""
     syncs: list[FoundSync] = []
     problems: list[Problem] = []
     for file in _given_files(paths):
-        found, trouble = _read(file, _display(file, root), strict=True)
+        found, trouble = _read(file, _display(file, root), strict=True, foreign=foreign)
         syncs.extend(found)
         problems.extend(trouble)
     return SyncFiles(tuple(syncs), tuple(problems))
 
 
-def _read(file: Path, name: str, *, strict: bool = False) -> tuple[list[FoundSync], list[Problem]]:
+def _read(
+    file: Path, name: str, *, strict: bool = False, foreign: Foreign | None = None
+) -> tuple[list[FoundSync], list[Problem]]:
     def problem(line: int | None, message: str, subject: str = "", field: str = "") -> Problem:
         return Problem(name, line, subject, field, message, check="sync-files")
 
@@ -73,7 +92,8 @@ def _read(file: Path, name: str, *, strict: bool = False) -> tuple[list[FoundSyn
         data = file.read_bytes()
     except OSError as err:
         return [], [problem(None, f"cannot read: {err.strerror}")] if strict else []
-    if _MARKER not in data:
+    markers = (_MARKER, *(foreign.markers if foreign else ()))
+    if not any(marker in data for marker in markers):
         return [], []
     found: list[FoundSync] = []
     problems: list[Problem] = []
@@ -85,11 +105,11 @@ def _read(file: Path, name: str, *, strict: bool = False) -> tuple[list[FoundSyn
                 continue
             obj = loader.construct_document(node)
             line = node.start_mark.line + 1
-            if not (
-                isinstance(obj, dict)
-                and obj.get("apiVersion") == API_VERSION
-                and obj.get("kind") == "Sync"
-            ):
+            if not isinstance(obj, dict):
+                continue
+            if not (obj.get("apiVersion") == API_VERSION and obj.get("kind") == "Sync"):
+                if foreign is not None:
+                    found.extend(_converted(obj, foreign.convert, f"{name}:{line}"))
                 continue
             findings, resource = model_findings(obj)
             if resource is None or resource.kind != "Sync":
@@ -112,6 +132,16 @@ def _read(file: Path, name: str, *, strict: bool = False) -> tuple[list[FoundSyn
     finally:
         loader.dispose()
     return found, problems if strict else []
+
+
+def _converted(obj: Mapping[str, Any], convert: Convert, origin: str) -> list[FoundSync]:
+    found: list[FoundSync] = []
+    for document in convert(obj):
+        _, resource = model_findings(document)
+        if resource is not None and resource.kind == "Sync":
+            key = SyncKey(resource.metadata.namespace, resource.metadata.name)
+            found.append(FoundSync(key, resource, origin, kind=str(obj.get("kind"))))
+    return found
 
 
 def _repository_files(root: Path) -> Iterator[Path]:

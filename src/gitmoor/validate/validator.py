@@ -65,10 +65,12 @@ class SyncUse:
     origin: str | None
     target_namespace: str | None
     named: bool
+    kind: str = "Sync"
 
     def as_dict(self) -> dict[str, str | bool | None]:
         return {
             "directory": self.directory,
+            "kind": self.kind,
             "sync": self.sync,
             "declaredAt": self.origin,
             "targetNamespace": self.target_namespace,
@@ -123,7 +125,7 @@ async def validate(
     objects = sum(len(u.manifests) for u in units)
     log.debug("validated %d objects in %.2fs", objects, time.monotonic() - started)
     uses = tuple(
-        SyncUse(u.directory, str(u.sync), u.sync_origin, u.target_namespace, u.named)
+        SyncUse(u.directory, str(u.sync), u.sync_origin, u.target_namespace, u.named, u.sync_kind)
         for u in units
         if u.sync is not None
     )
@@ -150,6 +152,7 @@ async def _render_all(
             found.sync.spec.target_namespace,
             found.key,
             found.origin,
+            found.kind,
             named,
         )
 
@@ -320,7 +323,7 @@ class _Session:
                 source = " (--target-namespace)"
                 if unit.sync:
                     at = f", {unit.sync_origin}" if unit.sync_origin else ""
-                    source = f" (targetNamespace of Sync {unit.sync}{at})"
+                    source = f" (targetNamespace of {unit.sync_kind} {unit.sync}{at})"
             self.report(
                 placed,
                 ("metadata", "namespace"),

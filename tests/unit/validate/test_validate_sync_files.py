@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gitmoor.validate.syncfiles import read_sync_files, scan_repository
+from gitmoor.migrate import MARKERS, as_syncs
+from gitmoor.validate.syncfiles import Foreign, read_sync_files, scan_repository
 
 WEB = """\
 apiVersion: gitmoor.io/v1alpha1
@@ -126,3 +127,59 @@ def test_sync_files_given_are_read_and_their_mistakes_reported(
 def test_a_missing_file_given_is_an_error(tmp_path: Path) -> None:
     [problem] = read_sync_files([tmp_path / "gone.yaml"], tmp_path).problems
     assert str(problem) == "gone.yaml: cannot read: No such file or directory"
+
+
+FOREIGN = Foreign(as_syncs, MARKERS)
+HELM_RELEASE = """\
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: {name: shop, namespace: flux-system}
+spec:
+  interval: 5m
+  targetNamespace: shop
+  chart: {spec: {chart: ./charts/shop, sourceRef: {kind: GitRepository, name: repo}}}
+  values: {replicas: 2}
+"""
+APPLICATION = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata: {name: api, namespace: argocd}
+spec:
+  source: {repoURL: "https://git.example.com/repo.git", path: apps/api}
+  destination: {server: https://kubernetes.default.svc, namespace: api}
+  syncPolicy: {automated: {}}
+"""
+REPOSITORY = """\
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {name: repo, namespace: flux-system}
+spec: {interval: 5m, url: https://git.example.com/repo.git}
+"""
+
+
+def test_flux_and_argo_cd_documents_count_as_the_syncs_import_makes_of_them(
+    tmp_path: Path,
+) -> None:
+    write(
+        tmp_path,
+        {
+            "clusters/prod/flux.yaml": f"{REPOSITORY}---\n{FLUX}---\n{HELM_RELEASE}",
+            "clusters/prod/argo.yaml": APPLICATION,
+        },
+    )
+    assert scan_repository(tmp_path).syncs == ()  # only with the conversion
+    found = scan_repository(tmp_path, FOREIGN).syncs
+    summary = [(s.kind, str(s.key), s.origin, s.path, s.sync.spec.target_namespace) for s in found]
+    assert summary == [
+        ("Application", "argocd/api", "clusters/prod/argo.yaml:1", "apps/api", "api"),
+        ("Kustomization", "flux-system/web", "clusters/prod/flux.yaml:6", "apps/web", "web"),
+        ("HelmRelease", "flux-system/shop", "clusters/prod/flux.yaml:11", "charts/shop", "shop"),
+    ]
+    shop = found[2].render_spec()
+    assert (shop.release_name, shop.namespace, dict(shop.values)) == (
+        "shop-shop",
+        "shop",
+        {"replicas": 2},
+    )
+    given = read_sync_files([tmp_path / "clusters" / "prod" / "flux.yaml"], tmp_path, FOREIGN)
+    assert [s.kind for s in given.syncs] == ["Kustomization", "HelmRelease"]
