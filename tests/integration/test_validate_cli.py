@@ -1,7 +1,7 @@
 """`gitmoor validate` as a user runs it on a repository: real rendering (plain, kubectl kustomize,
 the Helm worker), real files, one run reporting every problem at its file and line.
 
-The command is not registered in the root app yet, so the tests mount it in an app of their own.
+The tests mount the command in an app of their own (the root app, for its one-line usage errors).
 The last tests hold validate's judgement against the real API server.
 """
 
