@@ -307,28 +307,30 @@ def at(
     been deployed)."""
     moment = _when(time, "TIME")
     assert moment is not None
-    records = _query(ledger, lambda book: book.at(moment, environment=environment))
+    running = _query(ledger, lambda book: book.running_at(moment, environment=environment))
     if output in (Output.json, Output.yaml):
-        emit([r.as_dict() for r in records], output)
+        emit([{**r.as_dict(), "content_origin": o.as_dict()} for r, o in running], output)
         return
-    if _names([r.sync_name for r in records], output):
+    if _names([r.sync_name for r, _ in running], output):
         return
-    if not records:
+    if not running:
         _nothing(f"Nothing was deployed at {_time(moment)}.")
         return
     rows = []
-    for r in records:
+    for r, origin in running:
+        # The commit whose content ran, not the repository's head at the time: in a shared
+        # repository most commits change nothing of a given Sync.
         rolled_back = r.result is Result.ROLLED_BACK
         rows.append(
             [
                 r.environment,
                 r.cluster,
                 r.sync,
-                short_revision(r.deployed_revision) + (" (rollback)" if rolled_back else ""),
+                short_revision(origin.revision) + (" (rollback)" if rolled_back else ""),
                 age(r.deployed_at),
                 _time(r.deployed_at),
-                "" if rolled_back else r.commit_author,
-                "" if rolled_back else r.commit_message,
+                origin.author,
+                origin.subject,
             ]
         )
     print_table(AT_COLUMNS, rows, wide=output is Output.wide, headers=not no_headers)

@@ -37,12 +37,13 @@ from sqlalchemy import (
     inspect,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError, SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
-from gitmoor.ledger import rows
+from gitmoor.ledger import attribution, rows
 from gitmoor.ledger.deployments import Deployment, run_start
 from gitmoor.ledger.dora import Dora, dora_of
 from gitmoor.ledger.engines import WORKERS, WRITE, postgres_engine, sqlite_engine
@@ -391,7 +392,8 @@ class Ledger:
 
     @staticmethod
     def _anchors(connection: Connection, sync: tuple[str, str, str]) -> set[int]:
-        """The latest deploying record of a sync and the first of its current revision's run."""
+        """The latest deploying record of a sync, the first of its current revision's run, and
+        the record that first deployed the content it runs (its attribution)."""
         states = Ledger._deployed_states(connection, sync)
         if not states:
             return set()
@@ -401,7 +403,45 @@ class Ledger:
             if not _same_deployed(state, latest):
                 break
             first = state.id
-        return {latest.id, first}
+        origin = attribution.origins(Ledger._states(connection, sync))[latest.id]
+        return {latest.id, first, origin.record_id}
+
+    @staticmethod
+    def _states(connection: Connection, sync: tuple[str, str, str]) -> list[attribution.State]:
+        """A sync's deploying records as attribution reads them, oldest first."""
+        cluster, namespace, name = sync
+        found = connection.execute(
+            select(
+                records.c.id,
+                records.c.result,
+                records.c.content,
+                records.c.deployed_revision,
+                records.c.deployed_sha,
+                records.c.commit_author,
+                records.c.commit_time,
+                records.c.commit_message,
+            )
+            .where(
+                records.c.cluster == cluster,
+                records.c.sync_namespace == namespace,
+                records.c.sync_name == name,
+                records.c.deployed_at.is_not(None),
+            )
+            .order_by(records.c.deployed_at, records.c.id)
+        ).all()
+        return [
+            attribution.State(
+                id=int(row.id),
+                result=Result(row.result),
+                content=row.content,
+                deployed_revision=str(row.deployed_revision or ""),
+                deployed_sha=str(row.deployed_sha or ""),
+                commit_author=str(row.commit_author or ""),
+                commit_time=row.commit_time,
+                commit_message=str(row.commit_message or ""),
+            )
+            for row in found
+        ]
 
     @staticmethod
     def _deployed_states(connection: Connection, sync: tuple[str, str, str]) -> list[Any]:
@@ -509,6 +549,24 @@ class Ledger:
         )
         return await self._call(self._select, query)
 
+    async def running_at(
+        self, when: datetime, *, environment: str | None = None
+    ) -> list[tuple[Record, attribution.Origin]]:
+        """`at`, with each record's origin: the commit whose content the sync ran (see
+        `gitmoor.ledger.attribution`), not the repository's head at the time."""
+        found = await self.at(when, environment=environment)
+        return await self._call(self._with_origins, found)
+
+    def _with_origins(self, found: list[Record]) -> list[tuple[Record, attribution.Origin]]:
+        with self._engine.connect() as connection:
+            paired = []
+            for record in found:
+                sync = (record.cluster, record.sync_namespace, record.sync_name)
+                assert record.id is not None
+                origin = attribution.origins(self._states(connection, sync))[record.id]
+                paired.append((record, origin))
+            return paired
+
     async def where(self, what: str) -> list[Deployment]:
         """Every sync, in every cluster sharing this ledger, where a revision or an image is
         deployed now, and since when (see `gitmoor.ledger.deployments` for the exact rule and
@@ -524,8 +582,15 @@ class Ledger:
             records.c.deployed_at,
         ).where(records.c.id.in_(_latest_deployed()))
         if isinstance(query, RevisionQuery):
+            # A sync runs a commit when its content came from it: a sync that ever deployed
+            # it is a candidate; attribution decides.
+            deployed_it = select(
+                records.c.cluster, records.c.sync_namespace, records.c.sync_name
+            ).where(records.c.deployed_sha.startswith(query.sha_prefix, autoescape=True))
             current = current.where(
-                records.c.deployed_sha.startswith(query.sha_prefix, autoescape=True)
+                tuple_(records.c.cluster, records.c.sync_namespace, records.c.sync_name).in_(
+                    deployed_it
+                )
             )
         else:
             with_image = select(images.c.record_id).where(images.c.image.in_(query.spellings))
@@ -535,8 +600,14 @@ class Ledger:
             for row in connection.execute(current).all():
                 sync = _sync_key(row)
                 states = self._deployed_states(connection, sync)
+                origin_of = attribution.origins(self._states(connection, sync))
+                origin = origin_of[int(row.id)]
                 if isinstance(query, RevisionQuery):
-                    matches: Callable[[Any], bool] = functools.partial(_same_deployed, row)
+                    if not origin.sha.startswith(query.sha_prefix):
+                        continue
+                    matches: Callable[[Any], bool] = functools.partial(
+                        _same_origin, origin_of, origin
+                    )
                 else:
                     having = self._ids_with_images(connection, sync, query.spellings)
                     matches = functools.partial(_has, having)
@@ -551,8 +622,8 @@ class Ledger:
                         cluster=row.cluster,
                         sync_namespace=row.sync_namespace,
                         sync_name=row.sync_name,
-                        revision=row.deployed_revision,
-                        commit_sha=row.deployed_sha or "",
+                        revision=origin.revision,
+                        commit_sha=origin.sha,
                         since=since,
                         deployed_at=row.deployed_at,
                         record_id=int(row.id),
@@ -608,6 +679,14 @@ def _same_deployed(a: Any, b: Any) -> bool:
     if a.deployed_sha and b.deployed_sha:
         return bool(a.deployed_sha == b.deployed_sha)
     return bool(a.deployed_revision == b.deployed_revision)
+
+
+def _same_origin(
+    origins: dict[int, attribution.Origin], origin: attribution.Origin, state: Any
+) -> bool:
+    """A deploying row ran the content of `origin`'s commit."""
+    found = origins.get(int(state.id))
+    return found is not None and found.sha == origin.sha
 
 
 def _has(ids: set[int], state: Any) -> bool:
