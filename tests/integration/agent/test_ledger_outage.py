@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from gitmoor import metrics
 from gitmoor.ledger import Ledger, LedgerError, LedgerNotFoundError
 from gitmoor.model.record import Result
 from testenv.gitserver import GitServers
@@ -60,6 +61,15 @@ async def test_records_of_an_outage_are_spooled_and_written_in_order_when_it_end
         shas.append(sha)
     assert spool.is_file()
     assert len(spool.read_text().splitlines()) >= 2
+    # Said where people look: a Warning on the Sync (repeats folded), and the metric.
+    warnings = [
+        e for e in await harness.events("Sync", "app") if e["reason"] == "LedgerUnavailable"
+    ]
+    assert len(warnings) == 1, warnings
+    assert warnings[0]["type"] == "Warning"
+    assert warnings[0]["count"] >= 2
+    assert "spool" in warnings[0]["message"]
+    assert metrics.REGISTRY.get_sample_value("gitmoor_ledger_up") == 0
 
     own_postgres.resume()
     records = await eventually(
@@ -75,6 +85,7 @@ async def test_records_of_an_outage_are_spooled_and_written_in_order_when_it_end
     assert [r.revision for r in applied] == [f"main@sha1:{s}" for s in (first, *shas)]
     assert all(r.finished_at is not None for r in applied)
     assert not spool.exists()
+    assert metrics.REGISTRY.get_sample_value("gitmoor_ledger_up") == 1
 
 
 async def test_a_ledger_that_cannot_open_at_start_delays_its_records_and_nothing_else(
