@@ -57,6 +57,22 @@ class Deployment:
             "images": list(self.images),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Deployment:
+        """The Deployment `as_dict` gave (as the agent's ledger API sends it)."""
+        return cls(
+            environment=str(data["environment"]),
+            cluster=str(data["cluster"]),
+            sync_namespace=str(data["sync_namespace"]),
+            sync_name=str(data["sync_name"]),
+            revision=str(data["revision"]),
+            commit_sha=str(data["commit_sha"]),
+            since=datetime.fromisoformat(data["since"]),
+            deployed_at=datetime.fromisoformat(data["deployed_at"]),
+            record_id=int(data["record_id"]),
+            images=tuple(str(i) for i in data["images"]),
+        )
+
 
 def run_start(states: Iterable[tuple[datetime, bool]]) -> datetime | None:
     """The deployed time of the oldest state in the leading run of matching states.

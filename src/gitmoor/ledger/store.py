@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -103,6 +103,17 @@ def _schema_version(connection: Connection) -> str | None:
 
 def _sync_key(row: Any) -> tuple[str, str, str]:
     return (row.cluster, row.sync_namespace, row.sync_name)
+
+
+def _scoped(
+    query: Select[Any], cluster: str | None, namespaces: Collection[str] | None
+) -> Select[Any]:
+    """`query` limited to one cluster's records and to records of `namespaces` (None: all)."""
+    if cluster is not None:
+        query = query.where(records.c.cluster == cluster)
+    if namespaces is not None:
+        query = query.where(records.c.sync_namespace.in_(sorted(namespaces)))
+    return query
 
 
 def _latest_deployed(*, before: datetime | None = None) -> Select[Any]:
@@ -497,6 +508,15 @@ class Ledger:
             for row in found
         ]
 
+    async def namespaces(self, *, cluster: str | None = None) -> list[str]:
+        """The namespaces of the Syncs the ledger holds records of (of one cluster), sorted."""
+        query = _scoped(select(records.c.sync_namespace).distinct(), cluster, None)
+        return await self._call(self._scalars, query.order_by(records.c.sync_namespace))
+
+    def _scalars(self, query: Select[Any]) -> list[str]:
+        with self._engine.connect() as connection:
+            return [str(value) for value in connection.execute(query).scalars()]
+
     async def history(
         self,
         *,
@@ -507,14 +527,15 @@ class Ledger:
         since: datetime | None = None,
         limit: int = 50,
         changed_only: bool = False,
+        namespaces: Collection[str] | None = None,
     ) -> list[Record]:
         """Attempts, newest first (by start), with their objects and images.
 
         Filters: `sync` (the Sync's name), `namespace` (its namespace), `environment`, `cluster`,
-        `since` (started at or after); `changed_only` leaves out applied attempts that wrote
-        nothing (a commit to another app of a shared repository, a full re-check). At most
-        `limit` records."""
-        query = select(*rows.COLUMNS)
+        `since` (started at or after), `namespaces` (only Syncs of these); `changed_only` leaves
+        out applied attempts that wrote nothing (a commit to another app of a shared repository,
+        a full re-check). At most `limit` records."""
+        query = _scoped(select(*rows.COLUMNS), None, namespaces)
         if changed_only:
             wrote = records.c.created + records.c.configured + records.c.deleted
             query = query.where(or_(records.c.result != Result.APPLIED.value, wrote > 0))
@@ -531,14 +552,22 @@ class Ledger:
         query = query.order_by(records.c.started_at.desc(), records.c.id.desc()).limit(limit)
         return await self._call(self._select, query)
 
-    async def at(self, when: datetime, *, environment: str | None = None) -> list[Record]:
+    async def at(
+        self,
+        when: datetime,
+        *,
+        environment: str | None = None,
+        cluster: str | None = None,
+        namespaces: Collection[str] | None = None,
+    ) -> list[Record]:
         """What ran at `when`: per sync, the latest record whose deployed time is at or before
         `when` (its `deployed_revision` is what ran), ordered by environment, cluster, sync.
 
-        `environment` filters on that record's environment. A sync that had deployed nothing
-        yet at `when` is absent."""
+        `environment` filters on that record's environment; `cluster` and `namespaces` on the
+        Sync's. A sync that had deployed nothing yet at `when` is absent."""
         latest = _latest_deployed(before=when)
-        query = select(*rows.COLUMNS).where(records.c.id.in_(latest))
+        query = _scoped(select(*rows.COLUMNS), cluster, namespaces)
+        query = query.where(records.c.id.in_(latest))
         if environment is not None:
             query = query.where(records.c.environment == environment)
         query = query.order_by(
@@ -550,11 +579,16 @@ class Ledger:
         return await self._call(self._select, query)
 
     async def running_at(
-        self, when: datetime, *, environment: str | None = None
+        self,
+        when: datetime,
+        *,
+        environment: str | None = None,
+        cluster: str | None = None,
+        namespaces: Collection[str] | None = None,
     ) -> list[tuple[Record, attribution.Origin]]:
         """`at`, with each record's origin: the commit whose content the sync ran (see
         `gitmoor.ledger.attribution`), not the repository's head at the time."""
-        found = await self.at(when, environment=environment)
+        found = await self.at(when, environment=environment, cluster=cluster, namespaces=namespaces)
         return await self._call(self._with_origins, found)
 
     def _with_origins(self, found: list[Record]) -> list[tuple[Record, attribution.Origin]]:
@@ -567,20 +601,33 @@ class Ledger:
                 paired.append((record, origin))
             return paired
 
-    async def where(self, what: str) -> list[Deployment]:
-        """Every sync, in every cluster sharing this ledger, where a revision or an image is
-        deployed now, and since when (see `gitmoor.ledger.deployments` for the exact rule and
-        `gitmoor.ledger.lookup` for how `what` is read). Raises ValueError when `what` is
-        neither a revision nor an image."""
-        return await self._call(self._where, parse_query(what))
+    async def where(
+        self,
+        what: str,
+        *,
+        cluster: str | None = None,
+        namespaces: Collection[str] | None = None,
+    ) -> list[Deployment]:
+        """Every sync, in every cluster sharing this ledger (or in `cluster`, of `namespaces`),
+        where a revision or an image is deployed now, and since when (see
+        `gitmoor.ledger.deployments` for the exact rule and `gitmoor.ledger.lookup` for how
+        `what` is read). Raises ValueError when `what` is neither a revision nor an image."""
+        return await self._call(self._where, parse_query(what), cluster, namespaces)
 
-    def _where(self, query: RevisionQuery | ImageQuery) -> list[Deployment]:
-        current = select(
+    def _where(
+        self,
+        query: RevisionQuery | ImageQuery,
+        cluster: str | None = None,
+        namespaces: Collection[str] | None = None,
+    ) -> list[Deployment]:
+        current: Select[Any] = select(
             *rows.COLUMNS,
             records.c.deployed_revision,
             records.c.deployed_sha,
             records.c.deployed_at,
-        ).where(records.c.id.in_(_latest_deployed()))
+        )
+        current = _scoped(current, cluster, namespaces)
+        current = current.where(records.c.id.in_(_latest_deployed()))
         if isinstance(query, RevisionQuery):
             # A sync runs a commit when its content came from it: a sync that ever deployed
             # it is a candidate; attribution decides.
@@ -657,14 +704,25 @@ class Ledger:
         environment: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        cluster: str | None = None,
+        namespaces: Collection[str] | None = None,
     ) -> Dora:
         """DORA figures over [since, until] (default: all history up to now), optionally for one
-        environment; the definitions are in `gitmoor.ledger.dora`."""
+        environment (and only Syncs of `cluster`, of `namespaces`); the definitions are in
+        `gitmoor.ledger.dora`."""
         end = until or datetime.now(UTC)
-        return await self._call(self._dora, environment, since, end)
+        return await self._call(self._dora, environment, since, end, cluster, namespaces)
 
-    def _dora(self, environment: str | None, since: datetime | None, until: datetime) -> Dora:
-        query = select(*rows.COLUMNS).where(records.c.started_at <= until)
+    def _dora(
+        self,
+        environment: str | None,
+        since: datetime | None,
+        until: datetime,
+        cluster: str | None = None,
+        namespaces: Collection[str] | None = None,
+    ) -> Dora:
+        query = _scoped(select(*rows.COLUMNS), cluster, namespaces)
+        query = query.where(records.c.started_at <= until)
         if since is not None:
             # Attempts in the window, plus what each sync ran when it opened.
             baseline = _latest_deployed(before=since)
