@@ -91,6 +91,16 @@ class Resource:
         return base
 
 
+@dataclass(frozen=True)
+class RawAnswer:
+    """An answer as it came, error or not: for requests whose errors the caller reads itself
+    (what a Service behind the API server's proxy says)."""
+
+    status: int
+    body: bytes
+    headers: Mapping[str, str]  # names in lower case
+
+
 class Kube:
     """One connection pool to one API server. Use as an async context manager."""
 
@@ -195,8 +205,9 @@ class Kube:
         content_type: str = "application/json",
         timeout: aiohttp.ClientTimeout,
         accept: str = "",
+        extra: Mapping[str, str] | None = None,
     ) -> aiohttp.ClientResponse:
-        headers = {**_ANY, "User-Agent": _USER_AGENT, **self._as}
+        headers = {**_ANY, "User-Agent": _USER_AGENT, **(extra or {}), **self._as}
         if accept:
             headers["Accept"] = accept
         if data is not None:
@@ -233,7 +244,44 @@ class Kube:
         """Call `check(method, path)` before every write; it raises to refuse one."""
         self._fence = check
 
+    async def bearer_token(self) -> str | None:
+        """The bearer token this client authenticates with (a kubeconfig's `token` or
+        `tokenFile`, an exec plugin's token, a Pod's ServiceAccount token), refreshed as for a
+        request; None when it authenticates otherwise (a client certificate)."""
+        headers: dict[str, str] = {}
+        await self._api.update_params_for_auth(headers, [], ["BearerToken"])
+        value = headers.get("authorization", "")
+        scheme, _, token = value.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        return token.strip()
+
     # -- raw requests ------------------------------------------------------------------------
+    async def get_raw(
+        self,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = _REQUEST_TIMEOUT,
+    ) -> RawAnswer:
+        """GET `path` and return the answer whatever its status; only an unreachable server
+        raises (ConnectionFailedError)."""
+        if query:
+            path = f"{path}?{urlencode(query)}"
+        async with self._in_flight:
+            response = await self._open(
+                "GET", path, timeout=aiohttp.ClientTimeout(total=timeout), extra=headers
+            )
+            try:
+                raw = await response.read()
+            except (aiohttp.ClientError, TimeoutError, OSError) as err:
+                raise self._unreachable("GET", err) from err
+            finally:
+                response.release()
+        metrics.API_REQUESTS.labels("GET", str(response.status)).inc()
+        return RawAnswer(response.status, raw, {k.lower(): v for k, v in response.headers.items()})
+
     async def request(
         self,
         method: str,

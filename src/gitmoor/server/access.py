@@ -22,10 +22,21 @@ from typing import Any, Protocol
 
 from gitmoor.errors import GitmoorError
 from gitmoor.kube import Kube
+from gitmoor.model.ledger_api import TOKEN_HEADER
 from gitmoor.model.resources import GROUP
 from gitmoor.recent import RecentKeys
 
-TOKEN_HEADER = "X-Gitmoor-Token"  # noqa: S105 - a header name, not a secret
+__all__ = [
+    "TOKEN_HEADER",
+    "Caller",
+    "ReviewError",
+    "Reviewer",
+    "Reviews",
+    "TokenHeaderError",
+    "caller_token",
+    "token_key",
+]
+
 _BEARER = "bearer "
 REVIEW_TTL = 10.0
 _CAPACITY = 4096

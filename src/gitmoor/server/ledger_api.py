@@ -34,9 +34,9 @@ from aiohttp import web
 from gitmoor.kube import Kube
 from gitmoor.ledger import Ledger, LedgerError
 from gitmoor.ledger.lookup import parse_query
+from gitmoor.model.ledger_api import MARK, MARK_HEADER, PREFIX, TOKEN_HEADER
 from gitmoor.model.resources import name_problem
 from gitmoor.server.access import (
-    TOKEN_HEADER,
     Caller,
     Reviewer,
     ReviewError,
@@ -47,9 +47,6 @@ from gitmoor.server.access import (
 
 log = structlog.get_logger("gitmoor.server.ledger")
 
-PREFIX = "/api/v1/ledger"
-MARK_HEADER = "X-Gitmoor-Ledger"
-MARK = "v1"
 MAX_LIMIT = 1000
 
 

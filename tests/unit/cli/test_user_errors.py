@@ -125,6 +125,9 @@ NO_CLUSTER = [
     ("uninstall",),
     ("bootstrap", "--url", "https://git.example/a.git", "--path", "clusters/dev"),
     ("history", "--ledger", "sqlite:///no/such/ledger.db"),
+    # Without --ledger the agent is asked, through the kubeconfig's cluster.
+    ("where", "web:1"),
+    ("dora",),
 ]
 
 
