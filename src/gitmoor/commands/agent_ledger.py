@@ -190,6 +190,12 @@ class AgentLedger:
                 f"{self.where_it_is} serves no ledger API (HTTP 404): is it gitmoor, and a "
                 f"version that has one? {_OTHERWISE}"
             )
+        if answer.status == 503 and "no endpoints available" in message:
+            return AgentLedgerError(
+                f"no gitmoor agent answers behind {self.where_it_is} ({message}): is gitmoor "
+                "installed there (--agent-namespace and --agent-service name another), and its "
+                f"agent running and ready? {_OTHERWISE}"
+            )
         return AgentLedgerError(
             f"the gitmoor agent behind {self.where_it_is} did not answer (HTTP "
             f"{answer.status}: {message}): is it running and ready? {_OTHERWISE}"

@@ -60,6 +60,8 @@ def test_refusals_say_who_refused_and_what_to_do() -> None:
         404, missing, agent=False
     )
     assert "serves no ledger API" in _refusal(404, b"404: Not Found", agent=False)
+    down = orjson.dumps({"kind": "Status", "message": 'no endpoints available for service "x"'})
+    assert "no gitmoor agent answers behind" in _refusal(503, down, agent=False)
 
     refused = b'{"kind":"Status","message":"user \'bob\' may not read","code":403}'
     assert (
