@@ -66,7 +66,9 @@ def run(
         None, "--lease-namespace", help="Namespace of the Lease (default: the agent's own)."
     ),
     http_port: int = typer.Option(
-        8080, "--http-port", help="Port of /healthz, /readyz, /metrics and /hooks; 0: off."
+        8080,
+        "--http-port",
+        help="Port of /healthz, /readyz, /metrics, /hooks and the ledger API; 0: off.",
     ),
     http_host: str = typer.Option(
         None,

@@ -15,6 +15,7 @@ Tokens are never logged, stored or put in a message.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -170,23 +171,30 @@ class Reviewer:
     async def allowed(
         self, kube: Kube, token: str, caller: Caller, namespaces: Iterable[str]
     ) -> set[str]:
-        """Those of `namespaces` whose ledger records `caller` may read."""
+        """Those of `namespaces` whose ledger records `caller` may read (the reviews not
+        remembered are asked at once)."""
         key = token_key(token)
-        allowed: set[str] = set()
-        for namespace in dict.fromkeys(namespaces):
-            decision = self._decisions.get((key, namespace)) if self._decisions else None
-            if decision is None:
-                answer = await self._create(
+        decisions: dict[str, bool | None] = {
+            namespace: self._decisions.get((key, namespace)) if self._decisions else None
+            for namespace in namespaces
+        }
+        unknown = [namespace for namespace, known in decisions.items() if known is None]
+        answers = await asyncio.gather(
+            *(
+                self._create(
                     kube,
                     "/apis/authorization.k8s.io/v1/subjectaccessreviews",
                     caller.access_review(namespace),
                 )
-                decision = bool((answer.get("status") or {}).get("allowed"))
-                if self._decisions is not None:
-                    self._decisions.remember((key, namespace), decision)
-            if decision:
-                allowed.add(namespace)
-        return allowed
+                for namespace in unknown
+            )
+        )
+        for namespace, answer in zip(unknown, answers, strict=True):
+            decision = bool((answer.get("status") or {}).get("allowed"))
+            decisions[namespace] = decision
+            if self._decisions is not None:
+                self._decisions.remember((key, namespace), decision)
+        return {namespace for namespace, allowed in decisions.items() if allowed}
 
     @staticmethod
     async def _create(kube: Kube, path: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -24,10 +24,11 @@ import pytest
 import yaml
 
 from gitmoor.commands.agent_ledger import AgentLedger, AgentLedgerError, NoTokenError
-from gitmoor.install.manifests import LEDGER_READER, manifests
+from gitmoor.install.manifests import AUTH_DELEGATOR, LEDGER_READER, manifests
 from gitmoor.kube import Kube
 from gitmoor.ledger import Ledger
 from gitmoor.model.ledger_api import TOKEN_HEADER
+from gitmoor.server.access import Caller, Reviewer, ReviewError
 from testenv.wait import eventually
 from tests.integration.agent.harness import AgentHarness
 from tests.integration.agent.test_cli import gitmoor
@@ -89,6 +90,12 @@ async def _reader(kube: Kube, namespace: str, name: str) -> str:
     return str(token["status"]["token"])
 
 
+async def _reader_role(kube: Kube) -> None:
+    """gitmoor's own role for people, as `gitmoor install` puts it in the cluster."""
+    (role,) = [o for o in manifests() if o["metadata"]["name"] == LEDGER_READER]
+    await kube.apply(role, field_manager=TESTS)
+
+
 async def _bind(kube: Kube, namespace: str, name: str, subjects: list[tuple[str, str]]) -> None:
     await kube.apply(
         {
@@ -147,9 +154,7 @@ async def setup(
     a, b = f"{h.namespace[:50]}-a", f"{h.namespace[:50]}-b"
     for name in (a, b):
         await _namespace(kube, name)
-    # gitmoor's own role for people, as `gitmoor install` puts it in the cluster.
-    (role,) = [o for o in manifests() if o["metadata"]["name"] == LEDGER_READER]
-    await kube.apply(role, field_manager=TESTS)
+    await _reader_role(kube)
     tokens = {
         name: await _reader(kube, h.namespace, name) for name in ("reader-a", "reader-b", "nobody")
     }
@@ -412,3 +417,46 @@ async def test_the_cli_without_ledger_prints_what_it_prints_with_it(
     with pytest.raises(NoTokenError):
         async with await Kube.from_kubeconfig(kubeconfig) as kube:
             await AgentLedger.connect(kube, namespace=ns)
+
+
+async def test_the_installed_rbac_lets_the_agent_review_its_callers(
+    kube: Kube, kubeconfig: Path, namespace: str, unique_name: str, tmp_path: Path
+) -> None:
+    """The agent's own ServiceAccount, with only the install's `gitmoor-auth-delegator` binding,
+    can make the reviews the ledger API needs (and cannot without it)."""
+    (binding,) = [
+        o for o in manifests(namespace=namespace) if o["metadata"]["name"] == AUTH_DELEGATOR
+    ]
+    binding = {**binding, "metadata": {**binding["metadata"], "name": f"{unique_name}-auth"}}
+    await _reader_role(kube)
+    agent_token = await _reader(kube, namespace, "gitmoor")
+    reader_token = await _reader(kube, namespace, "reader")
+    await _bind(kube, namespace, "reader", [(namespace, "reader")])
+    agent_config = _kubeconfig(kubeconfig, tmp_path / "agent.kubeconfig", agent_token)
+    reviewer = Reviewer(ttl=0)
+    async with await Kube.from_kubeconfig(agent_config) as agent:
+        with pytest.raises(ReviewError, match=r"tokenreviews.* is forbidden"):
+            await reviewer.authenticate(agent, reader_token)
+        await kube.apply(binding, field_manager=TESTS)
+        try:
+
+            async def review() -> Any:
+                try:
+                    return await reviewer.authenticate(agent, reader_token)
+                except ReviewError as refused:
+                    return str(refused)
+
+            reader = await eventually(
+                review, lambda r: isinstance(r, Caller), within=30, what="the binding to count"
+            )
+            assert reader.username == f"system:serviceaccount:{namespace}:reader"
+            assert "system:serviceaccounts" in reader.groups
+            other = f"{namespace[:50]}-x"
+
+            async def allowed() -> set[str]:
+                return await reviewer.allowed(agent, reader_token, reader, [namespace, other])
+
+            await eventually(allowed, lambda a: a == {namespace}, within=30, what="the grant")
+            assert await reviewer.authenticate(agent, reader_token[:-4] + "AAAA") is None
+        finally:
+            await kube.delete(RBAC, "ClusterRoleBinding", binding["metadata"]["name"])

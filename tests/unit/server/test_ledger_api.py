@@ -19,12 +19,14 @@ from typing import Any
 import aiohttp
 import pytest
 
+from gitmoor.errors import ConnectionFailedError
 from gitmoor.ledger import Ledger
 from gitmoor.model.record import Record, Result, Trigger
 from gitmoor.server.access import (
     TOKEN_HEADER,
     Caller,
     Reviewer,
+    ReviewError,
     TokenHeaderError,
     caller_token,
     token_key,
@@ -251,3 +253,58 @@ async def test_bad_parameters_are_named(tmp_path: Path) -> None:
             status, body, _ = await _get(f"{url}/{path}", "token-a", **params)
             assert status == 400, (path, params)
             assert named in body["message"]
+
+
+# -- the reviews, remembered -----------------------------------------------------------------
+@dataclass
+class ApiServer:
+    """The two review endpoints of an API server, in memory (the seam is `Kube.request`)."""
+
+    tokens: dict[str, str]  # token -> username
+    grants: dict[str, set[str]]  # username -> namespaces
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+    down: bool = False
+
+    async def request(self, method: str, path: str, *, body: Any = None) -> Any:
+        if self.down:
+            raise ConnectionFailedError("cannot reach the API server at https://10.0.0.1")
+        self.bodies.append(body)
+        if body["kind"] == "TokenReview":
+            user = self.tokens.get(body["spec"]["token"])
+            if user is None:
+                return {"status": {"authenticated": False, "error": "invalid bearer token"}}
+            return {"status": {"authenticated": True, "user": {"username": user}}}
+        spec = body["spec"]
+        namespace = spec["resourceAttributes"]["namespace"]
+        return {"status": {"allowed": namespace in self.grants.get(spec["user"], set())}}
+
+
+async def test_reviews_are_remembered_by_digest_for_a_while() -> None:
+    server = ApiServer({"t0ken-a": "alice"}, {"alice": {"team-a"}})
+    kube: Any = server
+    reviewer = Reviewer(ttl=60)
+    alice = await reviewer.authenticate(kube, "t0ken-a")
+    assert alice == Caller("alice")
+    assert await reviewer.authenticate(kube, "t0ken-a") == alice
+    assert await reviewer.authenticate(kube, "bogus") is None
+    assert await reviewer.authenticate(kube, "bogus") is None
+    # One review for the good token; a refused one is asked again every time.
+    assert [b["spec"]["token"] for b in server.bodies if b["kind"] == "TokenReview"] == [
+        "t0ken-a",
+        "bogus",
+        "bogus",
+    ]
+    assert await reviewer.allowed(kube, "t0ken-a", alice, ["team-a", "team-b"]) == {"team-a"}
+    assert await reviewer.allowed(kube, "t0ken-a", alice, ["team-b", "team-a"]) == {"team-a"}
+    assert len([b for b in server.bodies if b["kind"] == "SubjectAccessReview"]) == 2
+    # What is kept is keyed by the digest, and holds no token.
+    remembered = reviewer._callers
+    assert remembered is not None
+    assert list(remembered._seen) == [token_key("t0ken-a")]
+    assert "t0ken-a" not in repr(remembered._seen)
+
+    server.down = True
+    with pytest.raises(ReviewError) as failed:
+        await Reviewer(ttl=60).authenticate(kube, "t0ken-a")
+    assert "TokenReview" in str(failed.value)
+    assert "t0ken" not in str(failed.value)
