@@ -296,7 +296,7 @@ def ledger_backend(readiness: Readiness) -> Callable[[], LedgerBackend | None]:
 
     def backend() -> LedgerBackend | None:
         agent = readiness.agent
-        if agent is None or agent.ledger is None:
+        if agent is None:
             return None
         return LedgerBackend(agent.kube, agent.ledger, agent.options.cluster)
 

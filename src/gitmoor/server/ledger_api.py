@@ -55,6 +55,15 @@ class LedgerBackend:
     """What answers: the active agent's client (for the reviews), ledger and cluster name."""
 
     kube: Kube
+    ledger: Ledger | None  # None: no ledger configured, or it cannot be opened now
+    cluster: str
+
+
+@dataclass(frozen=True)
+class _Open:
+    """A backend whose ledger is open."""
+
+    kube: Kube
     ledger: Ledger
     cluster: str
 
@@ -69,7 +78,7 @@ class Refused(Exception):
 
 
 Answer = dict[str, Any]
-Query = Callable[[LedgerBackend, frozenset[str]], Awaitable[Answer]]
+Query = Callable[[_Open, frozenset[str]], Awaitable[Answer]]
 Params = Mapping[str, str]
 
 
@@ -108,7 +117,7 @@ class LedgerApi:
         limit = _int(params, "limit", 50)
         changed_only = not _flag(params, "all")
 
-        async def ask(backend: LedgerBackend, namespaces: frozenset[str]) -> Answer:
+        async def ask(backend: _Open, namespaces: frozenset[str]) -> Answer:
             if cluster is not None and cluster != backend.cluster:
                 return {"items": []}
             found = await backend.ledger.history(
@@ -133,7 +142,7 @@ class LedgerApi:
         except ValueError as problem:
             raise _bad(f"what: {problem}") from None
 
-        async def ask(backend: LedgerBackend, namespaces: frozenset[str]) -> Answer:
+        async def ask(backend: _Open, namespaces: frozenset[str]) -> Answer:
             found = await backend.ledger.where(what, cluster=backend.cluster, namespaces=namespaces)
             return {"items": [d.as_dict() for d in found]}
 
@@ -146,7 +155,7 @@ class LedgerApi:
             raise _bad("time: required, ISO-8601 with an offset")
         environment = params.get("environment") or None
 
-        async def ask(backend: LedgerBackend, namespaces: frozenset[str]) -> Answer:
+        async def ask(backend: _Open, namespaces: frozenset[str]) -> Answer:
             found = await backend.ledger.at(
                 moment, environment=environment, cluster=backend.cluster, namespaces=namespaces
             )
@@ -159,7 +168,7 @@ class LedgerApi:
         since = _time(params, "since")
         environment = params.get("environment") or None
 
-        async def ask(backend: LedgerBackend, namespaces: frozenset[str]) -> Answer:
+        async def ask(backend: _Open, namespaces: frozenset[str]) -> Answer:
             figures = await backend.ledger.dora(
                 environment=environment,
                 since=since,
@@ -184,9 +193,17 @@ class LedgerApi:
                     "a Kubernetes bearer token is required (Authorization: Bearer, or "
                     f"{TOKEN_HEADER} through the API server's service proxy)",
                 )
-            backend = self._backend()
-            if backend is None:
+            active = self._backend()
+            if active is None:
                 raise Refused(503, "ServiceUnavailable", "this agent is not the active one")
+            if active.ledger is None:
+                raise Refused(
+                    503,
+                    "ServiceUnavailable",
+                    "the agent has no ledger open: none is configured (--ledger none), or it "
+                    "cannot be opened now (records wait in the spool)",
+                )
+            backend = _Open(active.kube, active.ledger, active.cluster)
             caller = await self._reviewer.authenticate(backend.kube, token)
             if caller is None:
                 raise Refused(401, "Unauthorized", "the API server did not accept the token")
@@ -211,7 +228,7 @@ class LedgerApi:
         )
 
     async def _scope(
-        self, backend: LedgerBackend, token: str, caller: Caller, namespace: str | None
+        self, backend: _Open, token: str, caller: Caller, namespace: str | None
     ) -> tuple[frozenset[str], int]:
         """The namespaces whose records the answer may hold, and how many were left out: the
         one asked for (403 unless allowed), else every namespace with records the caller may

@@ -308,3 +308,23 @@ async def test_reviews_are_remembered_by_digest_for_a_while() -> None:
         await Reviewer(ttl=60).authenticate(kube, "t0ken-a")
     assert "TokenReview" in str(failed.value)
     assert "t0ken" not in str(failed.value)
+
+
+async def test_no_active_agent_or_no_open_ledger_is_unavailable() -> None:
+    for backend, says in (
+        (None, "not the active one"),
+        (LedgerBackend(kube=None, ledger=None, cluster="here"), "no ledger open"),  # type: ignore[arg-type]
+    ):
+        runner = await serve(
+            "127.0.0.1",
+            0,
+            lambda: True,
+            ledger_api=LedgerApi(lambda b=backend: b, reviewer=READERS),
+        )
+        try:
+            url = f"http://127.0.0.1:{bound_port(runner)}/api/v1/ledger/dora"
+            status, body, _ = await _get(url, "token-a")
+        finally:
+            await runner.cleanup()
+        assert status == 503
+        assert says in body["message"]
