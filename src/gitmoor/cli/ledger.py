@@ -72,6 +72,7 @@ AGENT_NAMESPACE_OPTION = typer.Option(
     AGENT_NAMESPACE,
     "--agent-namespace",
     envvar="GITMOOR_AGENT_NAMESPACE",
+    parser=namespace_name,
     help="Namespace of the agent asked without --ledger.",
 )
 AGENT_SERVICE_OPTION = typer.Option(

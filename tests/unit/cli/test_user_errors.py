@@ -104,6 +104,7 @@ BAD_USAGE = [
     ("at", "yesterday"),
     ("history", "--since", "last week"),
     ("history", "--limit", "0"),
+    ("history", "--agent-namespace", "Gitmoor_System"),
     ("dora", "--since", "a while"),
     ("install", "--tenancy", "anarchy"),
     ("run", "--concurrency", "0"),
