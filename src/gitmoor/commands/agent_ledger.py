@@ -22,6 +22,7 @@ import orjson
 from gitmoor.commands.operations import OperationError
 from gitmoor.install.manifests import DEFAULT_NAMESPACE, HTTP_PORT_NAME, NAME
 from gitmoor.kube import Kube, RawAnswer
+from gitmoor.ledger.attribution import Origin
 from gitmoor.ledger.deployments import Deployment
 from gitmoor.ledger.dora import Dora
 from gitmoor.model.ledger_api import MARK_HEADER, PREFIX, TOKEN_HEADER
@@ -118,6 +119,18 @@ class AgentLedger:
     async def at(self, when: datetime, *, environment: str | None = None) -> list[Record]:
         body = await self._ask("at", time=_iso(when), environment=environment)
         return [Record.from_dict(item) for item in self._items(body)]
+
+    async def running_at(
+        self, when: datetime, *, environment: str | None = None
+    ) -> list[tuple[Record, Origin]]:
+        body = await self._ask("at", time=_iso(when), environment=environment)
+        try:
+            return [
+                (Record.from_dict(item), Origin.from_dict(item["content_origin"]))
+                for item in self._items(body)
+            ]
+        except (KeyError, TypeError, ValueError) as problem:
+            raise self._garbled(problem) from None
 
     async def dora(self, *, environment: str | None = None, since: datetime | None = None) -> Dora:
         body = await self._ask("dora", environment=environment, since=_iso(since))

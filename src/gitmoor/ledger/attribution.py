@@ -50,6 +50,19 @@ class Origin:
     subject: str
     record_id: int
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Origin:
+        """The Origin `as_dict` gave (as the agent's ledger API sends it)."""
+        when = data.get("commit_time")
+        return cls(
+            str(data["revision"]),
+            str(data["commit_sha"]),
+            str(data.get("commit_author") or ""),
+            datetime.fromisoformat(when) if when else None,
+            str(data.get("commit_message") or ""),
+            int(data["record_id"]),
+        )
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "revision": self.revision,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
+from gitmoor.ledger.attribution import Origin
 from gitmoor.ledger.deployments import Deployment
 from gitmoor.ledger.dora import Dora
 from gitmoor.model.record import Record
@@ -27,6 +28,10 @@ class LedgerReader(Protocol):
     async def where(self, what: str) -> list[Deployment]: ...
 
     async def at(self, when: datetime, *, environment: str | None = None) -> list[Record]: ...
+
+    async def running_at(
+        self, when: datetime, *, environment: str | None = None
+    ) -> list[tuple[Record, Origin]]: ...
 
     async def dora(
         self, *, environment: str | None = None, since: datetime | None = None

@@ -156,10 +156,10 @@ class LedgerApi:
         environment = params.get("environment") or None
 
         async def ask(backend: _Open, namespaces: frozenset[str]) -> Answer:
-            found = await backend.ledger.at(
+            found = await backend.ledger.running_at(
                 moment, environment=environment, cluster=backend.cluster, namespaces=namespaces
             )
-            return {"items": [r.as_dict() for r in found]}
+            return {"items": [{**r.as_dict(), "content_origin": o.as_dict()} for r, o in found]}
 
         return ask, None
 
