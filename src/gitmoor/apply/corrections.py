@@ -18,6 +18,9 @@ class Correction:
     api_version: str
     desired: dict[str, Any]  # the object as the revision sent it
     fields: tuple[str, ...]  # what differed; empty when the object was deleted
+    # Apply only onto this version of the live object (the one found drifted): a write since
+    # (another edit, another Sync taking it over) is looked at anew, never overwritten.
+    resource_version: str = ""
 
 
 async def correct(kube: Kube, corrections: Sequence[Correction]) -> ChangeSet:
@@ -26,9 +29,18 @@ async def correct(kube: Kube, corrections: Sequence[Correction]) -> ChangeSet:
     failures: list[ObjectFailure] = []
     transient = False
     for c in corrections:
+        body = c.desired
+        if c.resource_version:
+            meta = {**(body.get("metadata") or {}), "resourceVersion": c.resource_version}
+            body = {**body, "metadata": meta}
         try:
-            result = await kube.apply(c.desired)
+            result = await kube.apply(body)
         except GitmoorError as err:
+            if c.resource_version and isinstance(err, KubeApiError) and err.status == 409:
+                # Changed since the drift was seen: the watch delivers that change next.
+                message = "changed meanwhile: left for the watch to look at again"
+                changes.append(ObjectChange(c.ref, c.api_version, Action.SKIPPED, message=message))
+                continue
             transient = transient or isinstance(err, TransientError)
             detail = err.detail if isinstance(err, KubeApiError) else str(err)
             failures.append(ObjectFailure(c.ref, detail))

@@ -255,7 +255,8 @@ async def _converge(
         planned_all = await plan.plan_objects(
             kube, desired, owner, force_recreate=False, failures=failures
         )
-        _track(outcome, planned_all)
+        # Nothing is written: what another Sync owns stays that Sync's to watch.
+        _track(outcome, [p for p in planned_all if p.action is not Action.TAKEN_OVER])
         outcome.drifted = {
             p.ref: p.changed for p in planned_all if p.action is not Action.UNCHANGED
         }
@@ -392,6 +393,7 @@ async def _prune(
         # Kept because others still use them, or refused (a tenant may not delete what it
         # could not have created): still there, so still ours to try again next time.
         kept = {c.ref for c in pruned.changes if c.action in (Action.KEPT, Action.FAILED)}
+        kept -= {c.ref for c in pruned.changes if c.owner}  # another Sync's now
         if kept:
             held = [e for e in the_plan.prune if e.ref in kept]
             outcome.inventory = tuple(sorted({*the_plan.inventory, *held}, key=_id))

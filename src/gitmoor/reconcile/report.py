@@ -229,7 +229,9 @@ def finished(
             message = f"applied revision {outcome.revision}: {outcome.changes.summary()}"
             events.append(Event(NORMAL, "ReconciliationSucceeded", message))
         for kept in outcome.changes.changes:
-            if kept.action is Action.KEPT:
+            if kept.action is Action.TAKEN_OVER:
+                events.append(Event(WARNING, "TakenOver", f"{kept.ref.subject}: {kept.message}"))
+            elif kept.action is Action.KEPT:
                 message = f"not pruned {kept.ref.subject}: {kept.message}"
                 events.append(Event(WARNING, "PruneKept", message))
             elif kept.action is Action.FAILED:

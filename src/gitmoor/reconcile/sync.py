@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -339,6 +340,9 @@ class SyncReconciler:
         obj = self.cache.get(key)
         if obj is None or (obj.get("spec") or {}).get("suspend"):
             return
+        if drift.taken_by:
+            self.taken_over(key, drift)
+            return
         what = "deleted" if drift.deleted else ", ".join(drift.fields)
         mode = (obj.get("spec") or {}).get("drift", "correct")
         if mode == "correct" and not self._fighting(key, drift):
@@ -351,6 +355,16 @@ class SyncReconciler:
         sync = Sync.model_validate(obj)
         await self.publish(key, report.drift_reported(obj, found, drift.ref, what), sync=sync)
 
+    def taken_over(self, key: Key, drift: Drift) -> None:
+        """Another Sync took one of this Sync's objects over: never corrected (that is how two
+        Syncs fight), but checked at once in full, so a Sync that still declares the object is
+        refused with OwnershipConflict instead of staying Ready."""
+        memory = self.memory.sync(key)
+        memory.full_at = -math.inf
+        memory.reported.pop(drift.ref, None)
+        memory.corrections.pop(drift.ref, None)
+        self.wake(key, Trigger.DRIFT)
+
     async def correct(self, key: Key, obj: Obj, drift: Drift) -> None:
         """Put a drifted object back through `apply`, as one attempt with its ledger record;
         a refused correction makes the Sync not Ready and is tried again with backoff."""
@@ -360,7 +374,9 @@ class SyncReconciler:
         artifact = self.memory.source(self.cache.source_key(sync)).artifact
         record = records.correction(self.place(key, sync), revision, artifact, at=time.time())
         await self.publish(key, report.Report(begin=record), slot=_DRIFT)
-        fix = apply.Correction(drift.ref, drift.api_version, drift.desired, drift.fields)
+        fix = apply.Correction(
+            drift.ref, drift.api_version, drift.desired, drift.fields, drift.resource_version
+        )
         try:
             changes = await apply.correct(self.kube_for(sync), [fix])
         except ApplyError as err:
