@@ -89,6 +89,8 @@ def judge(
             f"owned by Sync {name}, which took it over with {labels.TAKEOVER} itself: the first "
             "takeover stands"
         )
+    elif asked_before:
+        why = f"owned by Sync {name}, which took it over with {labels.TAKEOVER}"
     elif claim.unknown:
         why = f"owned by Sync {name}, which could not be asked about it: {claim.unknown}"
     elif claim.reconciling and not claim.lists:
