@@ -21,6 +21,7 @@ from gitmoor.errors import (
     GitmoorError,
     KubeApiError,
     NotReadyError,
+    OwnershipConflictError,
 )
 from gitmoor.health import Overrides, sync_rules
 from gitmoor.kube import Kube
@@ -164,8 +165,15 @@ class SyncReconciler:
             healthy_revision=str(ctx.old.get("lastHealthyRevision") or ""),
         )
         delay = await self.publish(key, answer, sync=sync, revision=artifact.revision)
-        if outcome.error is None:
+        error = outcome.error
+        held = error.owners.values() if isinstance(error, OwnershipConflictError) else ()
+        self.memory.sync(key).held_by = frozenset(held)
+        if error is None:
             self.wake_dependants(key)
+            # Only an applied attempt can let objects go: a refused one waking the Syncs it
+            # refused would let two Syncs that each hold what the other wants wake each other
+            # for ever.
+            self.wake_held(key)
         return delay
 
     # -- the parts of a reconcile ------------------------------------------------------------
@@ -271,6 +279,13 @@ class SyncReconciler:
             if not _ready(syncs[other]):
                 self.wake(Key("Sync", *other), Trigger.RESOURCE)
 
+    def wake_held(self, key: Key) -> None:
+        """Syncs refused for objects this one holds: it may have let some go (a new revision,
+        its deletion), so they need not wait for their interval to find out."""
+        for other in self.memory.held_by(f"{key.namespace}/{key.name}"):
+            if other != key:
+                self.wake(other, Trigger.RESOURCE)
+
     # -- lifecycle: finalizer, suspension, deletion ------------------------------------------
     async def lifecycle(self, key: Key, obj: Obj, sync: Sync) -> Obj | None:
         """The Sync to reconcile (with its finalizer), or None when there is nothing to do."""
@@ -324,6 +339,7 @@ class SyncReconciler:
         except KubeApiError as err:
             if err.status not in (404, 409):
                 raise
+        self.wake_held(key)
 
     async def _uninstalling(self) -> bool:
         """gitmoor's Sync CRD is being deleted: every Sync goes with it, and none may take its

@@ -51,7 +51,8 @@ async def _two_syncs(
     await h.source("repo", repo.file_url)
     await h.sync("first", "repo", "first")
     await h.wait_applied("first", sha)
-    await h.sync("second", "repo", "second")
+    # A long interval: whatever the second Sync does later, something woke it.
+    await h.sync("second", "repo", "second", interval="1h")
     return tree, sha
 
 
@@ -231,11 +232,11 @@ async def test_an_object_the_owner_releases_is_adopted_with_a_takeover_in_the_le
     assert f"_ConfigMap_{ns}_{SHARED}" not in [
         e["id"] for e in first["status"]["inventory"]["entries"]
     ]
-    assert _owner(await _live(h)) == f"{ns}/first"  # not pruned, not taken yet
+    # The first Sync's applied revision released the object: the refused one is tried again at
+    # once, not at its interval, and adopts it.
+    adopted = await h.wait_condition("Sync", "second", cond.READY, "True", within=30)
 
-    adopted = await sync_now(h.kube, "second", ns, timeout=60)
-
-    assert _ready(adopted)[:2] == ("True", "ReconciliationSucceeded")
+    assert _ready(adopted)[1] == "ReconciliationSucceeded"
     live = await _live(h)
     assert (_owner(live), live["data"]) == (f"{ns}/second", {"by": "second"})
     code, out, err = await gitmoor(
@@ -282,3 +283,28 @@ async def test_an_object_the_owner_releases_is_adopted_with_a_takeover_in_the_le
         shared, lambda o: o["data"] == {"by": "second"}, within=30, what="the edit corrected"
     )
     assert _owner(fixed) == f"{ns}/second"
+
+
+async def test_deleting_the_owner_hands_what_it_pruned_to_the_sync_that_was_refused(
+    harness: AgentHarness, git_servers: GitServers, unique_name: str
+) -> None:
+    h, ns = harness, harness.namespace
+    await _two_syncs(
+        h,
+        git_servers,
+        unique_name,
+        first={"cm.yaml": configmap(SHARED, ns, by="first")},
+        second={"cm.yaml": configmap(SHARED, ns, by="second")},
+    )
+    await h.wait_condition("Sync", "second", cond.READY, "False", reason="OwnershipConflict")
+    first_uid = (await _live(h))["metadata"]["uid"]
+
+    # The owner's deletion prunes the object: the Sync that still declares it is woken and
+    # creates it again, instead of staying refused (or Ready with the object gone).
+    await h.kube.delete("gitmoor.io/v1alpha1", "Sync", "first", ns)
+    await h.wait_for("Sync", "first", lambda o: not o, what="Sync first gone")
+    await h.wait_condition("Sync", "second", cond.READY, "True", within=30)
+
+    live = await _live(h)
+    assert live["metadata"]["uid"] != first_uid
+    assert (_owner(live), live["data"]) == (f"{ns}/second", {"by": "second"})
