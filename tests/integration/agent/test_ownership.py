@@ -22,6 +22,7 @@ from tests.integration.agent.test_cli import gitmoor
 pytestmark = [pytest.mark.cluster, pytest.mark.gitserver]
 
 SHARED = "shared"
+TAKEOVER = {"gitmoor.io/takeover": "true"}
 
 
 def _annotated(yaml_text: str, **annotations: str) -> str:
@@ -83,7 +84,7 @@ async def test_a_second_sync_declaring_the_same_object_is_refused_and_nothing_fl
     harness: AgentHarness, git_servers: GitServers, unique_name: str
 ) -> None:
     h, ns = harness, harness.namespace
-    await _two_syncs(
+    tree, _ = await _two_syncs(
         h,
         git_servers,
         unique_name,
@@ -116,18 +117,35 @@ async def test_a_second_sync_declaring_the_same_object_is_refused_and_nothing_fl
     assert _ready(await h.get("Sync", "first"))[:2] == ("True", "ReconciliationSucceeded")
     assert _ready(await h.get("Sync", "second"))[1] == "OwnershipConflict"
 
+    # `gitmoor diff` says so before a pull request merges, and shows what a takeover would do.
+    diff = ("diff", str(tree.path / "second"), "--sync", "second", "-n", ns)
+    code, _, err = await gitmoor(*diff, kubeconfig=h.kubeconfig)
+    assert code == 1
+    assert f"ConfigMap/{ns}/{SHARED}: owned by Sync {ns}/first, which still declares it" in err
+    tree.write({"second/cm.yaml": _annotated(configmap(SHARED, ns, by="second"), **TAKEOVER)})
+    code, out, err = await gitmoor(*diff, "-o", "json", kubeconfig=h.kubeconfig)
+    assert code == 1, err
+    changed = json.loads(out)["changed"]
+    assert [(c["subject"], c["note"]) for c in changed] == [
+        (
+            f"ConfigMap/{ns}/{SHARED}",
+            f'taken over from Sync {ns}/first: gitmoor.io/takeover: "true" while Sync '
+            f"{ns}/first still declares it",
+        )
+    ]
+    assert (await _live(h))["metadata"]["resourceVersion"] == rv
+
 
 async def test_a_takeover_by_annotation_is_recorded_and_the_former_owner_stops_managing_it(
     harness: AgentHarness, git_servers: GitServers, unique_name: str
 ) -> None:
     h, ns = harness, harness.namespace
-    takeover = {"gitmoor.io/takeover": "true"}
     _, sha = await _two_syncs(
         h,
         git_servers,
         unique_name,
         first={"cm.yaml": configmap(SHARED, ns, by="first")},
-        second={"cm.yaml": _annotated(configmap(SHARED, ns, by="second"), **takeover)},
+        second={"cm.yaml": _annotated(configmap(SHARED, ns, by="second"), **TAKEOVER)},
     )
 
     await h.wait_applied("second", sha)
