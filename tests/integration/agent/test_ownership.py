@@ -193,11 +193,7 @@ async def test_deleting_the_former_owner_leaves_what_was_taken_over_in_place(
             "cm.yaml": configmap(SHARED, ns, by="first"),
             "own.yaml": configmap("first-only", ns, v="1"),
         },
-        second={
-            "cm.yaml": _annotated(
-                configmap(SHARED, ns, by="second"), **{"gitmoor.io/takeover": "true"}
-            )
-        },
+        second={"cm.yaml": _annotated(configmap(SHARED, ns, by="second"), **TAKEOVER)},
     )
     await h.wait_applied("second", sha)
     await h.wait_condition("Sync", "first", cond.READY, "False", reason="OwnershipConflict")
