@@ -102,9 +102,11 @@ def judge(
     return Verdict(Decision.CONFLICT, name, why)
 
 
-def claim_of(sync: dict[str, Any] | None, entry_id: str) -> Claim:
+def claim_of(
+    sync: dict[str, Any] | None, entry_id: str, listed: frozenset[str] | None = None
+) -> Claim:
     """What a Sync resource as read (None: it does not exist) says about the object whose
-    inventory id is `entry_id`."""
+    inventory id is `entry_id`; `listed` is the Sync's inventory ids when already decoded."""
     if sync is None:
         return Claim(exists=False)
     meta, spec = sync.get("metadata") or {}, sync.get("spec") or {}
@@ -121,12 +123,13 @@ def claim_of(sync: dict[str, Any] | None, entry_id: str) -> Claim:
             for c in status.get("conditions") or []
             if isinstance(c, dict)
         ),
-        lists=entry_id in _ids(status.get("inventory")),
+        lists=entry_id in (listed if listed is not None else inventory_ids(sync)),
     )
 
 
-def _ids(listed: Any) -> set[str]:
-    return {e.id for e in inventory.decode(listed)}
+def inventory_ids(sync: dict[str, Any]) -> frozenset[str]:
+    """The ids of a Sync's `status.inventory`, in either of its forms."""
+    return frozenset(e.id for e in inventory.decode((sync.get("status") or {}).get("inventory")))
 
 
 class Ownership:
@@ -136,7 +139,9 @@ class Ownership:
     def __init__(self, kube: Kube, me: Owner) -> None:
         self._kube = kube
         self._me = me
-        self._syncs: dict[tuple[str, str], tuple[dict[str, Any] | None, str]] = {}
+        # Per Sync named by live labels: the resource (None: gone), why it could not be read,
+        # and its inventory ids, decoded once however many of its objects this plan meets.
+        self._syncs: dict[tuple[str, str], tuple[dict[str, Any] | None, str, frozenset[str]]] = {}
         self._lock = asyncio.Lock()
 
     async def verdict(
@@ -147,12 +152,12 @@ class Ownership:
         owner = labels.owner_of(live)
         if owner is None or owner == (self._me.namespace, self._me.name):
             return OURS
-        sync, problem = await self._sync(owner)
+        sync, problem, listed = await self._sync(owner)
         ref = ObjectRef.from_object(desired)
         claim = (
             Claim(unknown=problem)
             if problem
-            else claim_of(sync, InventoryEntry.of(ref, api_version).id)
+            else claim_of(sync, InventoryEntry.of(ref, api_version).id, listed)
         )
         return judge(
             self._me,
@@ -162,10 +167,14 @@ class Ownership:
             asked_before=_asks(live),
         )
 
-    async def _sync(self, owner: tuple[str, str]) -> tuple[dict[str, Any] | None, str]:
+    async def _sync(
+        self, owner: tuple[str, str]
+    ) -> tuple[dict[str, Any] | None, str, frozenset[str]]:
         async with self._lock:
             if owner not in self._syncs:
-                self._syncs[owner] = await self._read(owner)
+                sync, problem = await self._read(owner)
+                listed = inventory_ids(sync) if sync is not None else frozenset()
+                self._syncs[owner] = (sync, problem, listed)
             return self._syncs[owner]
 
     async def _read(self, owner: tuple[str, str]) -> tuple[dict[str, Any] | None, str]:
