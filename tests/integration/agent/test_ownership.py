@@ -322,3 +322,75 @@ async def test_deleting_the_owner_hands_what_it_pruned_to_the_sync_that_was_refu
     live = await _live(h)
     assert live["metadata"]["uid"] != first_uid
     assert (_owner(live), live["data"]) == (f"{ns}/second", {"by": "second"})
+
+
+def _rbac(name: str, namespace: str) -> dict[str, str]:
+    role = f"""apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: {name}
+rules:
+  - apiGroups: [""]
+    resources: [configmaps]
+    verbs: [list, watch]
+"""
+    binding = f"""apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: {name}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: {name}
+subjects:
+  - kind: ServiceAccount
+    name: {name}
+    namespace: {namespace}
+"""
+    return {"role.yaml": role, "binding.yaml": binding}
+
+
+async def test_two_vendor_paths_declaring_one_cluster_role_binding_do_not_fight(
+    harness: AgentHarness, git_servers: GitServers, unique_name: str
+) -> None:
+    """The issue's case: kube-prometheus and kube-state-metrics both ship the ClusterRole and
+    ClusterRoleBinding `kube-state-metrics` (cluster-scoped, so no targetNamespace separates
+    them)."""
+    h, ns = harness, harness.namespace
+    name = f"ksm-{unique_name}"[:63]
+    rbac = "rbac.authorization.k8s.io/v1"
+    try:
+        await _two_syncs(
+            h,
+            git_servers,
+            unique_name,
+            first=_rbac(name, ns),
+            second={**_rbac(name, ns), "cm.yaml": configmap("ksm", ns, v="1")},
+        )
+        refused = await h.wait_condition(
+            "Sync", "second", cond.READY, "False", reason="OwnershipConflict"
+        )
+        message = _ready(refused)[2]
+        for kind in ("ClusterRole", "ClusterRoleBinding"):
+            assert f"{kind}/{name}: owned by Sync {ns}/first, which still declares it" in message
+        assert message.startswith("2 object(s) owned by other Syncs")
+        versions = {}
+        for kind in ("ClusterRole", "ClusterRoleBinding"):
+            live = await h.kube.get(rbac, kind, name)
+            assert live is not None
+            assert _owner(live) == f"{ns}/first"
+            versions[kind] = live["metadata"]["resourceVersion"]
+
+        await _reconcile_both_a_few_times(h)
+
+        for kind in ("ClusterRole", "ClusterRoleBinding"):
+            live = await h.kube.get(rbac, kind, name)
+            assert live is not None
+            assert live["metadata"]["resourceVersion"] == versions[kind], kind
+        assert _ready(await h.get("Sync", "first"))[0] == "True"
+        assert _ready(await h.get("Sync", "second"))[1] == "OwnershipConflict"
+    finally:
+        # Cluster-scoped: the test namespace's deletion does not take them along.
+        await h.stop()
+        for kind in ("ClusterRoleBinding", "ClusterRole"):
+            await h.kube.delete(rbac, kind, name)
