@@ -164,10 +164,11 @@ class SyncReconciler:
             restored=restored,
             healthy_revision=str(ctx.old.get("lastHealthyRevision") or ""),
         )
-        delay = await self.publish(key, answer, sync=sync, revision=artifact.revision)
         error = outcome.error
         held = error.owners.values() if isinstance(error, OwnershipConflictError) else ()
+        # Remembered before the refusal is published: whoever reads it may let go at once.
         self.memory.sync(key).held_by = frozenset(held)
+        delay = await self.publish(key, answer, sync=sync, revision=artifact.revision)
         if error is None:
             self.wake_dependants(key)
             # Only an applied attempt can let objects go: a refused one waking the Syncs it
