@@ -270,6 +270,9 @@ async def test_an_object_the_owner_releases_is_adopted_with_a_takeover_in_the_le
         (o["kind"], o["name"]) for r in records for o in r["objects"] if o["action"] == "taken_over"
     ]
     assert taken == [("ConfigMap", SHARED)]
+    assert any(
+        f"took over from other Syncs: ConfigMap/{ns}/{SHARED}" in r["message"] for r in records
+    )
     code, out, err = await gitmoor(
         "history",
         "second",

@@ -75,6 +75,14 @@ def test_a_takeover_is_an_event_on_the_sync_naming_the_former_owner() -> None:
         healthy_revision="",
     )
 
+    assert got.status is not None
+    ready = next(c for c in got.status["conditions"] if c["type"] == "Ready")
+    assert ready["message"] == (
+        "Applied revision: main@sha1:new; took over from other Syncs: "
+        "ClusterRoleBinding/kube-state-metrics"
+    )
+    assert got.finish is not None
+    assert got.finish.message == ready["message"]  # what `gitmoor history` shows
     taken = [e for e in got.events if e.reason == "TakenOver"]
     assert [(e.type, e.message) for e in taken] == [
         ("Warning", f"ClusterRoleBinding/kube-state-metrics: {WHY}")
