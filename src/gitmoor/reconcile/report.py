@@ -17,7 +17,16 @@ from gitmoor.errors import (
     GitmoorError,
     HealthGateError,
 )
-from gitmoor.model import Action, Applied, Artifact, ChangeSet, Health, ObjectRef, inventory
+from gitmoor.model import (
+    Action,
+    Applied,
+    Artifact,
+    ChangeSet,
+    Health,
+    ObjectRef,
+    Verdict,
+    inventory,
+)
 from gitmoor.model.labels import PINNED, REQUESTED_AT
 from gitmoor.model.notifications import NotificationKind
 from gitmoor.model.record import Record
@@ -178,6 +187,12 @@ def started(ctx: Context, run: Run, record: Record | None) -> Report:
     revision = record.revision if record is not None else ""
     status = st.reconciling(ctx.old, ctx.generation, f"Reconciling revision {revision}")
     return Report(status=status, begin=record)
+
+
+def gate_progress(ctx: Context, revision: str, verdict: Verdict) -> Report:
+    """While a health gate of new content waits: Reconciling says on which objects, and why."""
+    message = f"Reconciling revision {revision}: {st.waiting_for(verdict)}"
+    return Report(status=st.reconciling(ctx.old, ctx.generation, message))
 
 
 # -- after an attempt -------------------------------------------------------------------------

@@ -31,6 +31,20 @@ def reconciling(old: dict[str, Any], generation: int | None, message: str) -> di
     return {**old, "conditions": conditions}
 
 
+def waiting_for(verdict: Verdict, shown: int = 3) -> str:
+    """What a health gate still waits on, for the Reconciling condition: the count and the
+    first few objects with their state."""
+    pending = verdict.not_ready
+    parts = [
+        f"{h.ref} ({h.status.value}" + (f": {h.message})" if h.message else ")")
+        for h in pending[:shown]
+    ]
+    more = f"; and {len(pending) - shown} more" if len(pending) > shown else ""
+    return (
+        f"waiting for {len(pending)} of {len(verdict.objects)} objects: " + "; ".join(parts) + more
+    )
+
+
 def sync_status(
     old: dict[str, Any],
     generation: int | None,

@@ -25,7 +25,7 @@ from gitmoor.errors import (
 )
 from gitmoor.health import Overrides, sync_rules
 from gitmoor.kube import Kube
-from gitmoor.model import Artifact, Health, InventoryEntry, inventory
+from gitmoor.model import Artifact, Health, InventoryEntry, Verdict, inventory
 from gitmoor.model.durations import parse_duration
 from gitmoor.model.labels import ALLOW_PRUNE_AT, FINALIZER, REQUESTED_AT
 from gitmoor.model.record import Record, Trigger
@@ -47,6 +47,7 @@ from gitmoor.render.limits import DEFAULT_LIMITS, Limits
 
 log = structlog.get_logger("gitmoor.agent")
 _FIGHT_WINDOW = 60.0  # seconds
+_GATE_REPORT_EVERY = 2.0  # seconds between two status writes saying what a gate waits on
 _FIGHT_LIMIT = 5  # corrections of one object within the window before we stop fighting
 _DRIFT = "drift"  # the publisher's slot for a correction's ledger record
 _CRD = ("apiextensions.k8s.io/v1", "CustomResourceDefinition", "syncs.gitmoor.io")
@@ -62,6 +63,18 @@ class Placement:
     limits: Limits = DEFAULT_LIMITS  # what rendering one revision may cost
     # The agent's --health-rules: user health rules for every Sync (a Sync's own override them).
     health_rules: Overrides = field(default_factory=dict)
+
+
+@dataclass
+class GateWatch:
+    """The latest interim verdict of a health gate, handed from the attempt to its reporter."""
+
+    verdict: Verdict | None = None
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def update(self, verdict: Verdict) -> None:
+        self.verdict = verdict
+        self.changed.set()
 
 
 @dataclass
@@ -127,6 +140,13 @@ class SyncReconciler:
         outcome = Outcome(revision=artifact.revision)
         rules = self.health_rules(key, sync)
         self.drift.pause(key.short)
+        gate = GateWatch()
+        # New content shows Reconciling: it also says which objects a health gate waits on.
+        reporter = (
+            asyncio.create_task(self.report_gate(key, ctx, artifact.revision, gate, sync))
+            if attempt.new_content
+            else None
+        )
         try:
             await pipeline.run(
                 self.kube_for(sync),
@@ -142,6 +162,7 @@ class SyncReconciler:
                 limits=self.placement.limits,
                 health_rules=rules,
                 hooks_ran_for=str(ctx.old.get("lastHealthyContent") or ""),
+                on_wait=gate.update if reporter is not None else None,
             )
             restored = (
                 await self.roll_back(key, sync, outcome)
@@ -155,6 +176,10 @@ class SyncReconciler:
             raise
         finally:
             self.progress.pop(key, None)
+            if reporter is not None:
+                # Stopped, and its last write done, before the attempt's own status is written.
+                reporter.cancel()
+                await asyncio.gather(reporter, return_exceptions=True)
         answer = report.finished(
             ctx,
             attempt,
@@ -176,6 +201,20 @@ class SyncReconciler:
             # for ever.
             self.wake_held(key)
         return delay
+
+    async def report_gate(
+        self, key: Key, ctx: report.Context, revision: str, gate: GateWatch, sync: Sync
+    ) -> None:
+        """Publish what the health gate waits on as it changes, at most every few seconds."""
+        shown: Verdict | None = None
+        while True:
+            await gate.changed.wait()
+            gate.changed.clear()
+            verdict = gate.verdict
+            if verdict is not None and verdict.not_ready and verdict != shown:
+                shown = verdict
+                await self.publish(key, report.gate_progress(ctx, revision, verdict), sync=sync)
+            await asyncio.sleep(_GATE_REPORT_EVERY)
 
     # -- the parts of a reconcile ------------------------------------------------------------
     async def prerequisites(
