@@ -72,6 +72,25 @@ class KubeNotFoundError(KubePermanentError):
     pass
 
 
+class NamespaceNotFoundError(KubeNotFoundError):
+    """A request for an object in a namespace that does not exist (yet): the API server's
+    `namespaces "<name>" not found`. `namespace` is the one missing."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        ref: ObjectRef | None,
+        namespace: str,
+        causes: tuple[tuple[str, str], ...] = (),
+        detail: str = "",
+    ) -> None:
+        super().__init__(
+            message, ref=ref, status=404, reason="NotFound", causes=causes, detail=detail
+        )
+        self.namespace = namespace
+
+
 class UnknownKindError(PermanentError):
     """No API resource serves this apiVersion and kind (e.g. its CRD is not installed)."""
 
@@ -204,14 +223,24 @@ class RenderErrors(PermanentError):
 
 
 class ObjectFailure(GitmoorError):
-    """One object the API server refused (dry run or apply)."""
+    """One object the API server refused (dry run or apply). `error` is the error that refused
+    it, when there was one (a missing namespace, a kind not served, the server's answer)."""
 
-    def __init__(self, ref: ObjectRef, message: str, *, where: str = "", field: str = "") -> None:
+    def __init__(
+        self,
+        ref: ObjectRef,
+        message: str,
+        *,
+        where: str = "",
+        field: str = "",
+        error: GitmoorError | None = None,
+    ) -> None:
         super().__init__(f"{ref.subject}: {message}")
         self.ref = ref
         self.where = where
         self.field = field
         self.cause = message
+        self.error = error
 
 
 class DryRunError(PermanentError):

@@ -34,6 +34,7 @@ from gitmoor.errors import (
     KubeNotFoundError,
     KubePermanentError,
     KubeTransientError,
+    NamespaceNotFoundError,
     UnknownKindError,
 )
 from gitmoor.kube.kubeconfig import existing
@@ -621,18 +622,31 @@ def _api_error(
     ref: ObjectRef | None,
 ) -> KubeApiError:
     causes: tuple[tuple[str, str], ...] = ()
+    details: dict[str, Any] = {}
     try:
         body = orjson.loads(raw)
         message = str(body.get("message") or raw[:500])
         reason = str(body.get("reason") or "")
+        details = body.get("details") or {}
         causes = tuple(
             (str(c.get("field", "")), str(c.get("message", "")))
-            for c in (body.get("details") or {}).get("causes") or []
+            for c in details.get("causes") or []
         )
     except (orjson.JSONDecodeError, AttributeError):
         message, reason = raw[:500].decode(errors="replace"), ""
     where = ref.subject if ref else f"{method} {path.split('?')[0]}"
     text = f"{where}: {message} (HTTP {status}{', ' + reason if reason else ''})"
+    if (
+        status == 404
+        and ref is not None
+        and ref.namespace
+        and details.get("kind") == "namespaces"
+        and details.get("name") == ref.namespace
+    ):
+        # The object's namespace is what is missing, not the object.
+        return NamespaceNotFoundError(
+            text, ref=ref, namespace=ref.namespace, causes=causes, detail=message
+        )
     if status == 404:
         return KubeNotFoundError(
             text, ref=ref, status=status, reason=reason, causes=causes, detail=message

@@ -18,7 +18,7 @@ from gitmoor.model.pipeline import (
     Status,
     Verdict,
 )
-from gitmoor.model.refs import ObjectRef
+from gitmoor.model.refs import Missing, ObjectRef
 
 __all__ = [
     "Action",
@@ -29,6 +29,7 @@ __all__ = [
     "Health",
     "InventoryEntry",
     "Manifest",
+    "Missing",
     "ObjectChange",
     "ObjectRef",
     "Phase",

@@ -27,6 +27,7 @@ class Trigger(enum.StrEnum):
     CLI = "cli"
     STARTUP = "startup"
     ROLLBACK = "rollback"  # `gitmoor rollback`
+    CLUSTER = "cluster"  # a Namespace or CRD the revision waited for appeared
 
 
 class Result(enum.StrEnum):

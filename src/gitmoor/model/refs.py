@@ -45,3 +45,27 @@ def _generated(meta: dict[str, Any]) -> str:
     # An object named by the server at creation (`generateName`) until it has its name.
     prefix = meta.get("generateName")
     return f"{prefix}*" if isinstance(prefix, str) and prefix else ""
+
+
+@dataclass(frozen=True, order=True)
+class Missing:
+    """Something a revision needs that the cluster does not have yet, so that waiting (and
+    watching for it) can help: a Namespace (`kind` "Namespace", `name` its name) or a kind no
+    API serves (`kind` "Kind", `name` written `Kind.group`, just `Kind` in the core group)."""
+
+    kind: str
+    name: str
+
+    NAMESPACE = "Namespace"
+    KIND = "Kind"
+
+    @classmethod
+    def namespace(cls, name: str) -> Missing:
+        return cls(cls.NAMESPACE, name)
+
+    @classmethod
+    def served_kind(cls, group: str, kind: str) -> Missing:
+        return cls(cls.KIND, f"{kind}.{group}" if group else kind)
+
+    def __str__(self) -> str:
+        return f"namespace {self.name}" if self.kind == self.NAMESPACE else f"kind {self.name}"

@@ -186,7 +186,11 @@ async def plan_objects(
                     raise
                 refused.append(
                     ObjectFailure(
-                        d.ref, err.detail, where=d.manifest.where, field=_first_field(err)
+                        d.ref,
+                        err.detail,
+                        where=d.manifest.where,
+                        field=_first_field(err),
+                        error=err,
                     )
                 )
                 return None

@@ -99,7 +99,7 @@ async def prepare(
         try:
             namespaced = await _namespaced(kube, manifest.api_version, ref, crd_scopes)
         except UnknownKindError as err:
-            failures.append(ObjectFailure(ref, str(err), where=manifest.where))
+            failures.append(ObjectFailure(ref, str(err), where=manifest.where, error=err))
             continue
         meta = obj.setdefault("metadata", {})
         if namespaced:

@@ -39,7 +39,7 @@ from gitmoor.reconcile.memory import Key, Memory
 from gitmoor.reconcile.outcome import Stage
 from gitmoor.reconcile.publish import Publisher
 from gitmoor.reconcile.queue import WorkQueue
-from gitmoor.reconcile.retry import jittered
+from gitmoor.reconcile.retry import arrival, jittered
 from gitmoor.reconcile.snapshots import SnapshotStore, new_key
 from gitmoor.reconcile.source import SourceReconciler
 from gitmoor.reconcile.sync import Placement, SyncReconciler
@@ -52,6 +52,8 @@ log = structlog.get_logger("gitmoor.agent")
 _PASSED_ON = (Trigger.INTERVAL, Trigger.WEBHOOK, Trigger.CLI)
 _CRASH_INTERVAL = 300.0  # the cap of the backoff after a crash, when the spec cannot be read
 _SPOOL_EVERY = 10.0  # seconds between tries to write spooled ledger records
+# What a revision may wait for: their arrival wakes the Syncs waiting on them.
+_ARRIVALS = (("v1", "Namespace"), ("apiextensions.k8s.io/v1", "CustomResourceDefinition"))
 
 
 @dataclass
@@ -156,6 +158,10 @@ class Agent:
                 ]
                 dispatcher = group.create_task(self._dispatch(gate))
                 watchers.append(group.create_task(self._flush_spool()))
+                watchers.extend(
+                    group.create_task(self._arrivals(api_version, kind))
+                    for api_version, kind in _ARRIVALS
+                )
                 await stop.wait()
                 log.info("shutting down", running=len(self.running))
                 self.queue.close()
@@ -233,6 +239,26 @@ class Agent:
             on_list=listed,
             on_event=changed,
         )
+
+    async def _arrivals(self, api_version: str, kind: str) -> None:
+        """Watch Namespaces (or CRDs): one that arrives, or turns usable, wakes at once the
+        Syncs whose last attempt found it missing. The agent's own credentials watch: a
+        tenant's ServiceAccount may not be allowed to."""
+
+        async def listed(items: list[Obj]) -> None:
+            self._arrived(items)
+
+        async def changed(event: WatchEvent) -> None:
+            if event.type != "DELETED":
+                self._arrived([event.obj])
+
+        await follow(self.kube, api_version, kind, on_list=listed, on_event=changed)
+
+    def _arrived(self, objs: list[Obj]) -> None:
+        provided = frozenset(m for o in objs if (m := arrival(o)) is not None)
+        for key in self.memory.awaiting(provided):
+            log.info("what the Sync waited for arrived", sync=str(key))
+            self.enqueue(key, Trigger.CLUSTER)
 
     def _observe(self, key: Key, obj: Obj) -> None:
         old = self.cache.put(key, obj)

@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from gitmoor.model import Artifact, ObjectRef
+from gitmoor.model import Artifact, Missing, ObjectRef
 from gitmoor.model.record import Trigger
 
 
@@ -48,6 +48,9 @@ class SyncMemory:
     # The Syncs (`namespace/name`) whose objects refused its last attempt (OwnershipConflict):
     # when one of them changes what it holds, this Sync is tried again at once.
     held_by: frozenset[str] = frozenset()
+    # What the last attempt found missing in the cluster (a Namespace, a CRD's kind): its
+    # arrival, seen by the agent's watch, wakes the Sync.
+    awaiting: frozenset[Missing] = frozenset()
 
 
 class Memory:
@@ -67,6 +70,10 @@ class Memory:
 
     def of(self, key: Key) -> SourceMemory | SyncMemory:
         return self.source(key) if key.kind == "GitSource" else self.sync(key)
+
+    def awaiting(self, lacking: frozenset[Missing]) -> list[Key]:
+        """The Syncs whose last attempt waits for any of `lacking`."""
+        return [k for k, m in self._syncs.items() if m.awaiting & lacking]
 
     def forget(self, key: Key) -> None:
         self._sources.pop(key, None)

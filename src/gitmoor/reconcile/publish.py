@@ -133,6 +133,8 @@ class Publisher:
         memory = self.memory.of(key)
         if report.retry is not None:
             memory.failures = report.retry.failures
+            if key.kind == "Sync":
+                self.memory.sync(key).awaiting = report.awaiting
             if report.retry.delay is not None:
                 return jittered(report.retry.delay)
         return None

@@ -25,6 +25,8 @@ from gitmoor.model import (
     Health,
     ObjectRef,
     Verdict,
+    Missing,
+    ObjectRef,
     inventory,
 )
 from gitmoor.model.labels import PINNED, REQUESTED_AT
@@ -35,7 +37,7 @@ from gitmoor.reconcile import records
 from gitmoor.reconcile import status as st
 from gitmoor.reconcile.decide import Mode, Run, Skip
 from gitmoor.reconcile.outcome import Outcome
-from gitmoor.reconcile.retry import Retry, backoff_delay, classify, reason_of
+from gitmoor.reconcile.retry import Retry, backoff_delay, classify, missing, reason_of
 from gitmoor.reconcile.snapshots import Snapshot
 
 NORMAL = "Normal"
@@ -100,6 +102,9 @@ class Report:
     fetch: tuple[str, float] | None = None  # a GitSource's (result, seconds)
     correction: str | None = None  # a drift correction's result, counted
     log: LogLine | None = None
+    # With `retry`: what the cluster lacks for the revision (a Namespace, a kind); the watch
+    # on Namespaces and CRDs wakes the Sync when one arrives.
+    awaiting: frozenset[Missing] = frozenset()
 
     @property
     def delay(self) -> float | None:
@@ -290,6 +295,7 @@ def finished(
         retry = Retry(reason_of(outcome.error)[0], False, ctx.interval, 0)
     else:
         retry = ctx.after(outcome.error)
+    lacking = missing(outcome.error) if outcome.error is not None and restored is None else None
     return Report(
         status=new,
         events=tuple(events),
@@ -304,6 +310,7 @@ def finished(
         reported=reported,
         snapshot=snapshot,
         log=_outcome_line(outcome),
+        awaiting=lacking or frozenset(),
     )
 
 

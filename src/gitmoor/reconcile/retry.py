@@ -12,6 +12,7 @@ import enum
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from gitmoor.errors import (
     ApplyError,
@@ -25,6 +26,7 @@ from gitmoor.errors import (
     HealthGateError,
     HookFailedError,
     ImmutableFieldError,
+    NamespaceNotFoundError,
     NotReadyError,
     OwnershipConflictError,
     PermanentError,
@@ -38,7 +40,9 @@ from gitmoor.errors import (
     SourceUnavailableError,
     SourceVerificationError,
     TransientError,
+    UnknownKindError,
 )
+from gitmoor.model import Missing
 from gitmoor.render.tools import RenderTimeoutError
 
 BACKOFF_BASE = 2.0  # seconds after the first failure; doubled for each one more
@@ -73,6 +77,54 @@ def _timed_out(err: BaseException) -> bool:
     return isinstance(err, HealthGateError) and err.verdict.timed_out
 
 
+def missing(error: BaseException) -> frozenset[Missing]:
+    """What the cluster lacks for a revision whose dry run was refused only for lack of it:
+    the Namespaces and kinds to wait for (their arrival wakes the Sync). Empty when anything
+    else was refused too: then only a new commit helps, and waiting is no use."""
+    if not isinstance(error, DryRunError) or isinstance(error, ImmutableFieldError):
+        return frozenset()
+    found: set[Missing] = set()
+    for failure in error.failures:
+        cause = failure.error
+        if isinstance(cause, NamespaceNotFoundError):
+            found.add(Missing.namespace(cause.namespace))
+        elif isinstance(cause, UnknownKindError):
+            found.add(Missing.served_kind(cause.api_version.rpartition("/")[0], cause.kind))
+        else:
+            return frozenset()
+    return frozenset(found)
+
+
+def arrival(obj: dict[str, Any]) -> Missing | None:
+    """What a Namespace or CRD seen by the watch provides, once it can be used: an active
+    Namespace, the kind of an established CRD."""
+    kind = obj.get("kind")
+    status = obj.get("status") or {}
+    if kind == "Namespace":
+        if obj.get("metadata", {}).get("deletionTimestamp") or status.get("phase") == "Terminating":
+            return None
+        return Missing.namespace(str(obj["metadata"]["name"]))
+    if kind == "CustomResourceDefinition":
+        established = any(
+            c.get("type") == "Established" and c.get("status") == "True"
+            for c in status.get("conditions") or []
+        )
+        spec = obj.get("spec") or {}
+        names = spec.get("names") or {}
+        if established and names.get("kind"):
+            return Missing.served_kind(str(spec.get("group", "")), str(names["kind"]))
+    return None
+
+
+def _namespaces_missing(err: BaseException) -> bool:
+    lacking = missing(err)
+    return bool(lacking) and all(m.kind == Missing.NAMESPACE for m in lacking)
+
+
+def _kinds_not_served(err: BaseException) -> bool:
+    return any(m.kind == Missing.KIND for m in missing(err))
+
+
 RULES: tuple[Rule, ...] = (
     Rule(CrashError, "ReconciliationFailed", False, Delay.BACKOFF, note="a bug: any exception"),
     Rule(NotReadyError, "", False, Delay.NOT_READY, note="source, dependency, pinned commit"),
@@ -86,6 +138,8 @@ RULES: tuple[Rule, ...] = (
     Rule(PruneBlockedError, "PruneBlocked", True, Delay.INTERVAL, note="over pruneLimit"),
     Rule(OwnershipConflictError, "OwnershipConflict", True, Delay.INTERVAL, note="other Syncs'"),
     Rule(ImmutableFieldError, "ImmutableFieldChanged", True, Delay.INTERVAL),
+    Rule(DryRunError, "NamespaceMissing", False, Delay.NOT_READY, _namespaces_missing, "watched"),
+    Rule(DryRunError, "KindNotServed", False, Delay.NOT_READY, _kinds_not_served, "CRD watched"),
     Rule(DryRunError, "ValidationFailed", True, Delay.INTERVAL),
     Rule(ApplyError, "ApplyFailed", False, Delay.BACKOFF, _transient_apply, "throttled, 5xx"),
     Rule(ApplyError, "ApplyFailed", True, Delay.INTERVAL, note="refused by the API server"),

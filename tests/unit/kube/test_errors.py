@@ -7,6 +7,7 @@ from gitmoor.errors import (
     KubeNotFoundError,
     KubePermanentError,
     KubeTransientError,
+    NamespaceNotFoundError,
     PermanentError,
     TransientError,
 )
@@ -75,3 +76,33 @@ def test_resource_paths_for_core_grouped_namespaced_and_cluster_scoped_kinds() -
         crd.path("ignored", "x.y") == "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/x.y"
     )
     assert crd.api_version == "apiextensions.k8s.io/v1"
+
+
+def _missing_namespace(name: str) -> bytes:
+    return orjson.dumps(
+        {
+            "kind": "Status",
+            "code": 404,
+            "reason": "NotFound",
+            "message": f'namespaces "{name}" not found',
+            "details": {"name": name, "kind": "namespaces"},
+        }
+    )
+
+
+def test_an_object_whose_namespace_does_not_exist_names_the_namespace() -> None:
+    err = _api_error("PATCH", "/apis/apps/v1/x", 404, _missing_namespace("prod"), {}, REF)
+    assert isinstance(err, NamespaceNotFoundError)
+    assert isinstance(err, KubeNotFoundError)  # still a 404 to whoever only reads that
+    assert err.namespace == "prod"
+    assert err.ref == REF
+
+
+def test_a_missing_namespace_of_another_name_is_only_not_found() -> None:
+    # A Namespace object read by name: it is what is missing, not its namespace.
+    ns = ObjectRef("", "Namespace", "", "prod")
+    err = _api_error("GET", "/api/v1/namespaces/prod", 404, _missing_namespace("prod"), {}, ns)
+    assert isinstance(err, KubeNotFoundError)
+    assert not isinstance(err, NamespaceNotFoundError)
+    other = _api_error("PATCH", "/apis/x", 404, _missing_namespace("staging"), {}, REF)
+    assert not isinstance(other, NamespaceNotFoundError)

@@ -20,10 +20,13 @@ from gitmoor.errors import (
     DependencyCycleError,
     DryRunError,
     EmptyRevisionError,
+    GitmoorError,
     HealthGateError,
     HookFailedError,
     ImmutableFieldError,
+    KubePermanentError,
     KubeTransientError,
+    NamespaceNotFoundError,
     NotReadyError,
     ObjectFailure,
     OwnershipConflictError,
@@ -36,13 +39,14 @@ from gitmoor.errors import (
     SourceConfigError,
     SourceUnavailableError,
     SourceVerificationError,
+    UnknownKindError,
 )
-from gitmoor.model import Action, ChangeSet, ObjectChange, ObjectRef, Verdict
+from gitmoor.model import Action, ChangeSet, Missing, ObjectChange, ObjectRef, Verdict
 from gitmoor.model.record import Record, Result, Trigger
 from gitmoor.plan import over_prune_limit
 from gitmoor.reconcile import decide, report
 from gitmoor.reconcile.outcome import Outcome
-from gitmoor.reconcile.retry import RULES, classify
+from gitmoor.reconcile.retry import RULES, arrival, classify, missing
 from gitmoor.render.tools import RenderTimeoutError
 
 CASES = Path(__file__).parent / "cases"
@@ -57,6 +61,23 @@ RECORD = Record(
     trigger=Trigger.INTERVAL,
     started_at=datetime(2026, 12, 1, tzinfo=UTC),
 )
+
+
+def _refused(why: str) -> ObjectFailure:
+    """One object a dry run refused: for lack of its `namespace`, of its `kind`, or `invalid`."""
+    if why == "namespace":
+        ref = ObjectRef("", "ConfigMap", "later", "settings")
+        cause: Exception = NamespaceNotFoundError(
+            "not found", ref=ref, namespace="later", detail='namespaces "later" not found'
+        )
+    elif why == "kind":
+        ref = ObjectRef("example.com", "Widget", "web", "w1")
+        cause = UnknownKindError("example.com/v1", "Widget")
+    else:
+        ref = REF
+        cause = KubePermanentError("invalid", ref=ref, status=422, reason="Invalid")
+    assert isinstance(cause, GitmoorError)
+    return ObjectFailure(ref, str(cause), where="app.yaml:1", error=cause)
 
 
 def load(name: str) -> list[Any]:
@@ -89,7 +110,7 @@ def build(spec: str) -> Exception:
     if name == "CrashError":
         return CrashError(KeyError("status"))
     if name == "DryRunError":
-        return DryRunError([])
+        return DryRunError([_refused(why) for why in args.split(",") if why])
     simple: dict[str, Any] = {
         "RenderError": lambda: RenderError("bad"),
         "RenderTimeoutError": lambda: RenderTimeoutError("slow"),
@@ -329,3 +350,39 @@ def test_a_crash_ends_failed_with_its_record_finished() -> None:
     assert [n.kind.value for n in got.notes] == ["failure"]
     assert got.retry is not None
     assert got.retry.delay == 8  # the third consecutive failure
+
+
+@pytest.mark.parametrize("case", load("missing.yaml"))
+def test_what_a_refused_dry_run_waits_for(case: dict[str, Any]) -> None:
+    error = DryRunError([_refused(why) for why in case["refused"]])
+
+    got = missing(error)
+
+    assert sorted([m.kind, m.name] for m in got) == case["awaits"]
+
+
+def test_only_a_dry_run_waits_for_something() -> None:
+    assert missing(ImmutableFieldError([_refused("namespace")])) == frozenset()
+    assert missing(ApplyError([_refused("namespace")])) == frozenset()
+
+
+@pytest.mark.parametrize("case", load("arrival.yaml"))
+def test_what_an_arrival_provides(case: dict[str, Any]) -> None:
+    got = arrival(case["object"])
+
+    assert (None if got is None else [got.kind, got.name]) == case["provides"]
+
+
+def test_a_finished_attempt_that_lacks_a_namespace_says_what_it_awaits() -> None:
+    obj = {"metadata": {"name": "app", "namespace": "web", "generation": 1}, "status": {}}
+    ctx = report.Context(obj=obj, interval=600.0, retry_interval=None, wait=True)
+    outcome = Outcome(revision="main@sha1:new", error=DryRunError([_refused("namespace")]))
+    run = decide.Run(decide.Mode.FULL, new_content=True, asked=False)
+
+    got = report.finished(
+        ctx, run, outcome, begun=RECORD, unbegun=RECORD, restored=None, healthy_revision=""
+    )
+
+    assert got.awaiting == {Missing.namespace("later")}
+    assert got.retry is not None
+    assert (got.retry.reason, got.retry.stalled, got.retry.delay) == ("NamespaceMissing", False, 2)

@@ -1,0 +1,92 @@
+"""Recovery without waiting: what a revision needs that the cluster lacks yet (a Namespace, the
+CRD of a kind) is waited for, not Stalled, and its arrival wakes the Sync at once; a health gate
+that timed out on objects still progressing recovers by itself when they turn Current. Every
+Sync here has a 10-minute interval: recovering within seconds is the watch's doing."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from gitmoor.reconcile import conditions as cond
+from testenv.gitserver import GitServers
+from tests.integration.agent.harness import AgentHarness, Obj
+from tests.integration.agent.manifests import configmap, crd, custom
+
+pytestmark = [pytest.mark.cluster, pytest.mark.gitserver]
+
+SOON = 20  # seconds: far below the Syncs' 10-minute interval
+
+
+def _not_stalled(sync: Obj) -> None:
+    stalled = cond.get_condition(sync, cond.STALLED)
+    assert stalled is None or stalled["status"] != "True", stalled
+
+
+async def test_a_missing_target_namespace_is_waited_for_and_its_creation_applies_at_once(
+    harness: AgentHarness, git_servers: GitServers, unique_name: str
+) -> None:
+    h = harness
+    later = f"{unique_name}-later"
+    repo, tree = h.repo(git_servers, unique_name)
+    sha = tree.commit("app", {"cm.yaml": configmap("settings", "placeholder", mode="on")})
+    tree.push()
+    await h.source("repo", repo.file_url)
+    await h.sync("app", "repo", interval="10m", retryInterval="10m", targetNamespace=later)
+    try:
+        sync = await h.wait_condition(
+            "Sync", "app", cond.READY, "False", reason="NamespaceMissing", within=60
+        )
+        _not_stalled(sync)
+        message = (cond.get_condition(sync, cond.READY) or {})["message"]
+        assert later in message
+        assert "ConfigMap" in message
+
+        await h.kube.apply(
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": later}},
+            field_manager="gitmoor-tests",
+        )
+        await h.wait_applied("app", sha, within=SOON)
+        live = await h.kube.get("v1", "ConfigMap", "settings", later)
+        assert live is not None
+        assert live["data"] == {"mode": "on"}
+    finally:
+        await h.kube.delete("v1", "Namespace", later)
+
+
+async def test_a_custom_resource_waits_for_its_crd_and_applies_once_it_is_established(
+    harness: AgentHarness, git_servers: GitServers, unique_name: str
+) -> None:
+    h, ns = harness, harness.namespace
+    group = f"{unique_name}.example.com"
+    api_version = f"{group}/v1"
+    repo, tree = h.repo(git_servers, unique_name)
+    sha = tree.commit(
+        "a gadget",
+        {
+            "gadget.yaml": custom(api_version, "Gadget", "g1", ns, "{size: small}"),
+            "cm.yaml": configmap("settings", ns, mode="on"),
+        },
+    )
+    tree.push()
+    await h.source("repo", repo.file_url)
+    await h.sync("app", "repo", interval="10m", retryInterval="10m")
+    try:
+        sync = await h.wait_condition(
+            "Sync", "app", cond.READY, "False", reason="KindNotServed", within=60
+        )
+        _not_stalled(sync)
+        message = (cond.get_condition(sync, cond.READY) or {})["message"]
+        assert "Gadget" in message
+        # All or nothing: the ConfigMap beside it waits too.
+        assert await h.kube.get("v1", "ConfigMap", "settings", ns) is None
+
+        await h.kube.apply(yaml.safe_load(crd(group, "Gadget")), field_manager="gitmoor-tests")
+        await h.wait_applied("app", sha, within=SOON)
+        gadget = await h.kube.get(api_version, "Gadget", "g1", ns)
+        assert gadget is not None
+        assert gadget["spec"] == {"size": "small"}
+    finally:
+        await h.kube.delete(
+            "apiextensions.k8s.io/v1", "CustomResourceDefinition", f"gadgets.{group}"
+        )
