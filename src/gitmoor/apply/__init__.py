@@ -5,6 +5,7 @@ from gitmoor.apply.hooks import Created, HookObject
 from gitmoor.apply.hooks import clear_previous as clear_hooks
 from gitmoor.apply.hooks import create as create_hooks
 from gitmoor.apply.hooks import remove as remove_hooks
+from gitmoor.apply.namespaces import create_namespace, namespace_to_create
 from gitmoor.apply.pruner import prune
 from gitmoor.apply.writer import apply_phase, merge
 
@@ -16,7 +17,9 @@ __all__ = [
     "clear_hooks",
     "correct",
     "create_hooks",
+    "create_namespace",
     "merge",
+    "namespace_to_create",
     "prune",
     "remove_hooks",
 ]

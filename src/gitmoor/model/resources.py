@@ -327,6 +327,12 @@ class SyncSpec(_Model):
     )
     depends_on: list[SyncReference] = Field(default_factory=list)
     target_namespace: NamespaceName | None = None
+    create_namespace: bool = Field(
+        default=False,
+        description="Create the targetNamespace (else helm.namespace) when it is missing, "
+        "labelled as this Sync's. It is not part of the revision: never pruned, and left in "
+        "place when the Sync is deleted (declare the Namespace in Git to have it managed).",
+    )
     decryption: Decryption | None = Field(
         default=None, description="Decrypt SOPS files of the path with these keys."
     )

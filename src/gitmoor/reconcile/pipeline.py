@@ -256,6 +256,9 @@ async def _converge(
     if known and foundation and plan.carried_over(foundation, known)[1]:
         known = None  # a new or changed CRD or Namespace may change how the rest validates
     created: list[ObjectChange] = []
+    if sync.spec.create_namespace and not detect_only:
+        created = await _create_namespace(kube, sync, desired, owner)
+        outcome.changes = outcome.changes + ChangeSet(tuple(created))
     # CRDs and Namespaces first: the rest cannot even be dry-run before they exist.
     if detect_only:
         planned_all = await plan.plan_objects(
@@ -278,7 +281,7 @@ async def _converge(
         base = plan.phases(planned, foundation)[0]
         _track(outcome, planned)
         stage(Stage.APPLY)
-        outcome.changes = await apply.apply_phase(kube, base)
+        outcome.changes = outcome.changes + await apply.apply_phase(kube, base)
         created = [c for c in outcome.changes.changes if c.action is Action.CREATED]
         outcome.partial = tuple(
             sorted(
@@ -551,6 +554,23 @@ def _split_hooks(desired: list[plan.Desired]) -> tuple[list[plan.Desired], list[
 def _hook_object(d: plan.Desired) -> HookObject:
     assert d.hook is not None
     return HookObject(d.obj, d.hook, d.manifest.where)
+
+
+async def _create_namespace(
+    kube: Kube, sync: Sync, desired: Sequence[plan.Desired], owner: plan.Owner
+) -> list[ObjectChange]:
+    """`spec.createNamespace`: the namespace created (outside the inventory) when missing."""
+    helm = sync.spec.helm
+    declared = {d.ref.name for d in desired if (d.ref.group, d.ref.kind) == ("", "Namespace")}
+    name = apply.namespace_to_create(
+        sync.spec.target_namespace, helm.namespace if helm else None, declared
+    )
+    if name is None:
+        return []
+    change = await apply.create_namespace(
+        kube, name, owner_name=owner.name, owner_namespace=owner.namespace
+    )
+    return [] if change is None else [change]
 
 
 def _refuse_unsafe_entries(artifact: Artifact, path: str) -> None:

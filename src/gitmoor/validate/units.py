@@ -59,6 +59,7 @@ class Unit:
     sync_origin: str | None = None  # where the Sync's document is, `file:line`
     sync_kind: str = "Sync"  # or the Flux or Argo CD kind it was made from
     named: bool = False  # a PATH given to validate, rendered as a Sync that names it
+    created_namespace: str | None = None  # the Sync's createNamespace makes this one
 
     @property
     def manifests(self) -> tuple[Manifest, ...]:

@@ -146,14 +146,17 @@ async def _render_all(
 
     async def sync_unit(found: FoundSync, *, named: bool = False) -> Unit:
         rendering = await render(found.path, found.render_spec())
+        spec = found.sync.spec
+        created = (spec.target_namespace or (spec.helm.namespace if spec.helm else None)) or None
         return Unit(
             found.path,
             rendering,
-            found.sync.spec.target_namespace,
+            spec.target_namespace,
             found.key,
             found.origin,
             found.kind,
             named,
+            created_namespace=created if spec.create_namespace else None,
         )
 
     # Each Sync naming a PATH once; the same name with other settings is another Sync (of
@@ -312,7 +315,8 @@ class _Session:
             for p in self.placed
             if (p.checked.ref.group, p.checked.ref.kind) == ("", "Namespace")
         }
-        known = declared | SYSTEM_NAMESPACES | self.options.known_namespaces
+        created = {p.unit.created_namespace for p in self.placed if p.unit.created_namespace}
+        known = declared | created | SYSTEM_NAMESPACES | self.options.known_namespaces
         for placed in self.placed:
             namespace = placed.checked.ref.namespace
             if not namespace or namespace in known or placed.checked.namespaced is not True:

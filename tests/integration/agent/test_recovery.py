@@ -8,8 +8,11 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from gitmoor.ledger import Ledger
+from gitmoor.model.record import Result
 from gitmoor.reconcile import conditions as cond
 from testenv.gitserver import GitServers
+from testenv.wait import eventually
 from tests.integration.agent.harness import AgentHarness, Obj
 from tests.integration.agent.manifests import configmap, crd, custom
 
@@ -90,3 +93,85 @@ async def test_a_custom_resource_waits_for_its_crd_and_applies_once_it_is_establ
         await h.kube.delete(
             "apiextensions.k8s.io/v1", "CustomResourceDefinition", f"gadgets.{group}"
         )
+
+
+async def test_create_namespace_deploys_into_a_new_namespace_and_keeps_it_on_deletion(
+    harness: AgentHarness, git_servers: GitServers, unique_name: str
+) -> None:
+    h = harness
+    fresh = f"{unique_name}-new"
+    repo, tree = h.repo(git_servers, unique_name)
+    sha = tree.commit("app", {"cm.yaml": configmap("settings", "placeholder", mode="on")})
+    tree.push()
+    await h.source("repo", repo.file_url)
+    await h.sync(
+        "app", "repo", interval="10m", targetNamespace=fresh, createNamespace=True, timeout="30s"
+    )
+    try:
+        await h.wait_applied("app", sha, within=60)
+        namespace = await h.kube.get("v1", "Namespace", fresh)
+        assert namespace is not None
+        labels = namespace["metadata"].get("labels") or {}
+        assert labels.get("gitmoor.io/sync-name") == "app"
+        assert labels.get("gitmoor.io/sync-namespace") == h.namespace
+        assert await h.kube.get("v1", "ConfigMap", "settings", fresh) is not None
+        sync = await h.get("Sync", "app")
+        assert sync is not None
+        ids = [e["id"] for e in sync["status"]["inventory"]["entries"]]
+        assert not any(i.startswith("_Namespace_") for i in ids), ids
+
+        # Deleting the Sync prunes what it applied, and leaves the namespace it created.
+        await h.kube.delete("gitmoor.io/v1alpha1", "Sync", "app", h.namespace)
+        await h.wait_for("Sync", "app", lambda o: not o, within=SOON, what="Sync app deleted")
+        assert await h.kube.get("v1", "ConfigMap", "settings", fresh) is None
+        kept = await h.kube.get("v1", "Namespace", fresh)
+        assert kept is not None
+        assert not kept["metadata"].get("deletionTimestamp")
+
+        # The attempt's record names the namespace it created.
+        assert h.ledger_url is not None
+        async with await Ledger.open(h.ledger_url) as ledger:
+            records = await ledger.history(sync="app", namespace=h.namespace)
+        applied = [r for r in records if r.result is Result.APPLIED]
+        assert applied
+        created = {(o.ref.kind, o.ref.name) for o in applied[-1].objects}
+        assert ("Namespace", fresh) in created
+    finally:
+        await h.kube.delete("v1", "Namespace", fresh)
+
+
+async def test_a_namespace_created_for_a_refused_revision_is_deleted_again(
+    harness: AgentHarness, git_servers: GitServers, unique_name: str
+) -> None:
+    h = harness
+    fresh = f"{unique_name}-new"
+    repo, tree = h.repo(git_servers, unique_name)
+    invalid = configmap("bad", "placeholder").replace("data:\n  {}\n", "data: [not, a, map]\n")
+    tree.commit("app", {"cm.yaml": configmap("settings", "placeholder"), "bad.yaml": invalid})
+    tree.push()
+    await h.source("repo", repo.file_url)
+    await h.sync("app", "repo", interval="10m", targetNamespace=fresh, createNamespace=True)
+    try:
+        await h.wait_condition(
+            "Sync", "app", cond.STALLED, "True", reason="ValidationFailed", within=60
+        )
+
+        async def probe() -> Obj:
+            return await h.kube.get("v1", "Namespace", fresh) or {}
+
+        # All or nothing: the namespace made for the refused revision goes again.
+        await eventually(
+            probe,
+            lambda o: not o or bool(o["metadata"].get("deletionTimestamp")),
+            within=SOON,
+            what=f"Namespace {fresh} deleted",
+        )
+        assert await h.kube.get("v1", "ConfigMap", "settings", fresh) is None
+        assert h.ledger_url is not None
+        async with await Ledger.open(h.ledger_url) as ledger:
+            [record] = await ledger.history(sync="app", namespace=h.namespace)
+        assert record.result is Result.FAILED
+        done = {(o.ref.kind, o.ref.name, o.action.value) for o in record.objects}
+        assert {("Namespace", fresh, "created"), ("Namespace", fresh, "deleted")} <= done
+    finally:
+        await h.kube.delete("v1", "Namespace", fresh)

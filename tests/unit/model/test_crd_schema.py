@@ -89,6 +89,7 @@ def test_spec_defaults_a_user_relies_on() -> None:
     assert (sync["interval"]["default"], sync["timeout"]["default"]) == ("5m", "5m")
     assert sync["prune"]["default"] is True
     assert sync["wait"]["default"] is True
+    assert sync["createNamespace"]["default"] is False
     assert sync["sourceRef"]["properties"]["kind"] == {
         "type": "string",
         "enum": ["GitSource"],

@@ -176,6 +176,13 @@ async def test_a_target_namespace_declared_nowhere_says_where_it_came_from(
     )
 
 
+async def test_a_target_namespace_the_sync_creates_is_no_warning(repo: Repository) -> None:
+    repo.add("clusters", *BASICS, sync("web", "apps", targetNamespace="shop", createNamespace=True))
+    repo.add("apps", configmap("settings", "web"))
+    report = await repo.validate("clusters")
+    assert report.problems == ()
+
+
 async def test_references_to_syncs_and_sources_declared_nowhere_are_warnings(
     repo: Repository,
 ) -> None:
