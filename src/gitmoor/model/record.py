@@ -28,6 +28,7 @@ class Trigger(enum.StrEnum):
     STARTUP = "startup"
     ROLLBACK = "rollback"  # `gitmoor rollback`
     CLUSTER = "cluster"  # a Namespace or CRD the revision waited for appeared
+    HEALTH = "health"  # what a timed-out health gate waited for turned Current
 
 
 class Result(enum.StrEnum):

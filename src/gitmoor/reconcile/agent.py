@@ -90,7 +90,7 @@ class Agent:
         self.queue: WorkQueue[Key] = WorkQueue()
         self.running: dict[Key, asyncio.Task[Any]] = {}
         self.notifier = Notifier(self._read_secret)
-        self.drift = DriftMonitor(kube, self._on_drift, self._on_health)
+        self.drift = DriftMonitor(kube, self._on_drift, self._on_health, self._on_settled)
         self.publish = Publisher(
             kube,
             self.cache,
@@ -361,6 +361,9 @@ class Agent:
 
     async def _on_health(self, sk: tuple[str, str], failing: tuple[Health, ...]) -> None:
         await self.syncs.on_health(sk, failing)
+
+    async def _on_settled(self, sk: tuple[str, str]) -> None:
+        self.syncs.on_settled(sk)
 
     # -- dispatching -------------------------------------------------------------------------
     async def _dispatch(self, gate: asyncio.Semaphore) -> None:

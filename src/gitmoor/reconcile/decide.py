@@ -11,6 +11,8 @@ from gitmoor.model.labels import FORCE_AT, REQUESTED_AT
 from gitmoor.reconcile import conditions as cond
 from gitmoor.reconcile.status import DEGRADED
 
+HEALTH_TIMEOUT = "HealthCheckTimeout"
+
 
 class Mode(enum.StrEnum):
     """How much of the revision an attempt checks."""
@@ -84,6 +86,21 @@ def facts(
         watched=watched,
         since_full=since_full,
         full_every=full_every,
+    )
+
+
+def health_recovery_due(obj: dict[str, Any]) -> bool:
+    """The objects a Sync's health gate timed out on are Current now: worth an attempt at
+    once when the Sync still says so (not suspended, not changed since, Ready=False for that
+    timeout). An atomic Sync never gets here: it rolled the revision back."""
+    ready = cond.get_condition(obj, cond.READY) or {}
+    status = obj.get("status") or {}
+    return (
+        not (obj.get("spec") or {}).get("suspend")
+        and not obj["metadata"].get("deletionTimestamp")
+        and ready.get("status") == "False"
+        and ready.get("reason") == HEALTH_TIMEOUT
+        and status.get("observedGeneration") == obj["metadata"].get("generation")
     )
 
 

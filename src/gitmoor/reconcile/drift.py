@@ -52,13 +52,29 @@ OnDrift = Callable[[Drift], Awaitable[None]]
 # A Sync's objects that turned Failed since its last apply (and are not Current again yet);
 # called whenever that set changes, with the set as it is now.
 OnHealth = Callable[[SyncKey, tuple[Health, ...]], Awaitable[None]]
+# Every object a Sync's timed-out health gate left progressing is Current now.
+OnSettled = Callable[[SyncKey], Awaitable[None]]
+
+
+async def _settled_nowhere(_: SyncKey) -> None:
+    return None
 
 
 class DriftMonitor:
-    def __init__(self, kube: Kube, on_drift: OnDrift, on_health: OnHealth) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        on_drift: OnDrift,
+        on_health: OnHealth,
+        on_settled: OnSettled = _settled_nowhere,
+    ) -> None:
         self._kube = kube
         self._on_drift = on_drift
         self._on_health = on_health
+        self._on_settled = on_settled
+        # Per Sync, the objects its last health gate timed out on while they were progressing
+        # (ref -> apiVersion), until each is seen Current: then the Sync is told.
+        self._progressing: dict[SyncKey, dict[ObjectRef, str]] = {}
         # Per Sync, objects seen Failed since it last applied, until they are Current again:
         # the same watch that sees drift sees a rollout fail or a workload degrade.
         self._failing: dict[SyncKey, dict[ObjectRef, Health]] = {}
@@ -116,7 +132,26 @@ class DriftMonitor:
         """Judge the health of `sync`'s objects by these user rules from now on."""
         self._rules[sync] = rules
 
+    def expect(self, sync: SyncKey, progressing: dict[ObjectRef, str]) -> None:
+        """Watch these objects of `sync` (left progressing by a health gate that timed out)
+        until all are Current, then call `on_settled`; an empty dict stops waiting. They are
+        read once now: one may have turned Current since the gate gave up."""
+        if not progressing:
+            self._progressing.pop(sync, None)
+            return
+        self._progressing[sync] = dict(progressing)
+        for ref, api_version in progressing.items():
+            self._ensure_watch(api_version, ref.kind)
+        task = asyncio.create_task(
+            self._read_progressing(sync, dict(progressing)),
+            name="progress check",
+            context=contextvars.Context(),
+        )
+        self._rechecks.add(task)
+        task.add_done_callback(self._rechecks.discard)
+
     def forget(self, sync: SyncKey) -> None:
+        self._progressing.pop(sync, None)
         self._rules.pop(sync, None)
         self._untrack(sync)
         self._paused.discard(sync)
@@ -177,8 +212,11 @@ class DriftMonitor:
 
     async def _check(self, live: dict[str, Any]) -> None:
         ref = ObjectRef.from_object(live)
+        if live["metadata"].get("deletionTimestamp"):
+            return
+        await self._progressed(ref, live)
         entry = self._objects.get(ref)
-        if entry is None or live["metadata"].get("deletionTimestamp"):
+        if entry is None:
             return
         sync, applied = entry
         if sync in self._paused:
@@ -259,6 +297,34 @@ class DriftMonitor:
                 await self._deleted(ref)
             else:
                 await self._check(live)
+
+    async def _read_progressing(self, sync: SyncKey, progressing: dict[ObjectRef, str]) -> None:
+        for ref, api_version in progressing.items():
+            try:
+                live = await self._kube.get(api_version, ref.kind, ref.name, ref.namespace)
+            except GitmoorError as err:
+                log.warning("progress check failed", object=str(ref), error=str(err))
+                continue
+            if live is not None and not live["metadata"].get("deletionTimestamp"):
+                await self._progressed(ref, live)
+
+    async def _progressed(self, ref: ObjectRef, live: dict[str, Any]) -> None:
+        """An object some Sync's timed-out health gate waited for changed: once every such
+        object of that Sync is Current, it is told (not while it reconciles: that attempt
+        judges health itself, and its end says anew what is awaited)."""
+        for sync, waiting in list(self._progressing.items()):
+            if ref not in waiting or sync in self._paused:
+                continue
+            if compute(live, rules=self._rules.get(sync)).status is not Status.CURRENT:
+                continue
+            del waiting[ref]
+            if waiting:
+                continue
+            del self._progressing[sync]
+            try:
+                await self._on_settled(sync)
+            except Exception:
+                log.exception("handling settled health failed", sync=f"{sync[0]}/{sync[1]}")
 
     async def _observe_health(self, sync: SyncKey, ref: ObjectRef, live: dict[str, Any]) -> None:
         health = compute(live, rules=self._rules.get(sync))

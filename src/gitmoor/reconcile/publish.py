@@ -177,16 +177,17 @@ class Publisher:
             repeated = self._failed.get(key)
             if repeated is not None and repeated[1][0] == report.begin.revision:
                 # Retrying a revision that failed: recorded only once it is known whether it
-                # failed the same way again (then it is one more attempt of that record).
+                # failed the same way again (then it is one more attempt of that record). The
+                # end may come in this same report (a retry that was not expected to write).
                 self._begun[key] = Begun(None, report.begin, deferred=True)
-                return None
-            # Nothing goes ahead of what waits in the spool: the ledger keeps the order.
-            if ledger is not None and await self.flush_spool():
-                try:
-                    record_id = await ledger.begin(report.begin)
-                except LedgerError as err:
-                    self._ledger_down(bound, err)
-            self._begun[key] = Begun(record_id, report.begin)
+            else:
+                # Nothing goes ahead of what waits in the spool: the ledger keeps the order.
+                if ledger is not None and await self.flush_spool():
+                    try:
+                        record_id = await ledger.begin(report.begin)
+                    except LedgerError as err:
+                        self._ledger_down(bound, err)
+                self._begun[key] = Begun(record_id, report.begin)
         if report.finish is not None:
             begun = self._begun.pop(key, None)
             if begun is None:
@@ -275,6 +276,10 @@ class Publisher:
     def _drift(self, key: Key, report: Report) -> None:
         if key.kind != "Sync":
             return
+        if report.retry is not None:
+            # Each attempt's end says anew what its health gate left progressing (mostly
+            # nothing): set before resuming, so the objects changed meanwhile are judged too.
+            self.drift.expect(key.short, report.progressing)
         if report.drift is DriftAction.TRACK:
             self.drift.track(key.short, report.tracked)
         elif report.drift is DriftAction.RESUME:

@@ -35,9 +35,16 @@ from gitmoor.model.record import Record
 from gitmoor.reconcile import conditions as cond
 from gitmoor.reconcile import records
 from gitmoor.reconcile import status as st
-from gitmoor.reconcile.decide import Mode, Run, Skip
+from gitmoor.reconcile.decide import HEALTH_TIMEOUT, Mode, Run, Skip
 from gitmoor.reconcile.outcome import Outcome
-from gitmoor.reconcile.retry import Retry, backoff_delay, classify, missing, reason_of
+from gitmoor.reconcile.retry import (
+    Retry,
+    backoff_delay,
+    classify,
+    missing,
+    progressing,
+    reason_of,
+)
 from gitmoor.reconcile.snapshots import Snapshot
 
 NORMAL = "Normal"
@@ -105,6 +112,9 @@ class Report:
     # With `retry`: what the cluster lacks for the revision (a Namespace, a kind); the watch
     # on Namespaces and CRDs wakes the Sync when one arrives.
     awaiting: frozenset[Missing] = frozenset()
+    # With `retry`: the objects (and their apiVersion) a timed-out health gate waited for that
+    # are still progressing; once the watch sees them all Current, the Sync is tried again.
+    progressing: dict[ObjectRef, str] = field(default_factory=dict)
 
     @property
     def delay(self) -> float | None:
@@ -144,12 +154,13 @@ class Context:
     def success(self) -> Retry:
         return Retry("", False, self.interval, 0)
 
-    def after(self, error: BaseException) -> Retry:
+    def after(self, error: BaseException, *, watched: bool = False) -> Retry:
         return classify(
             error,
             failures=self.failures,
             interval=self.interval,
             retry_interval=self.retry_interval,
+            watched=watched,
         )
 
 
@@ -271,13 +282,23 @@ def finished(
     else:
         new = st.sync_status(old, generation, outcome, wait=ctx.wait, handled=ctx.requested)
         _mark_pinned(new, ctx.pinned, ctx.obj)
+        if outcome.applied and not detect:
+            # Every object of the revision was written (its health gate failed after): that
+            # is what runs now, and what drift is measured against; comparing with the revision
+            # before would take the new objects for drift and put the old ones back.
+            drift, tracked = DriftAction.TRACK, outcome.tracked
         if outcome.wrote or old.get("lastAttemptedRevision") != outcome.revision:
             events.append(Event(WARNING, reason_of(outcome.error)[0], str(outcome.error)))
     result = _result(outcome, new)
     notes.extend(_notes(outcome, new, old, result))
     finish = begin = None
-    if begun is None and (outcome.wrote or outcome.error is not None) and not detect:
-        # An interval run that changed the cluster (or tried to) is an attempt too.
+    if (
+        begun is None
+        and not detect
+        and (outcome.wrote or outcome.error is not None or _recovered_health(old, outcome))
+    ):
+        # An interval run that changed the cluster (or tried to) is an attempt too, and so is
+        # one that found healthy what a failed health gate left: the revision runs from now.
         begun = begin = unbegun
     if begun is not None:
         finish = records.finished(
@@ -287,6 +308,7 @@ def finished(
             message=_ready_message(new),
             restored=restored.outcome if restored is not None else None,
         )
+    awaited: dict[ObjectRef, str] = {}
     if outcome.error is None:
         retry = ctx.success()
     elif restored is not None:
@@ -294,7 +316,11 @@ def finished(
         # a spec change or `gitmoor sync --force` wakes it.
         retry = Retry(reason_of(outcome.error)[0], False, ctx.interval, 0)
     else:
-        retry = ctx.after(outcome.error)
+        # Objects still progressing when the gate timed out are awaited by the watch (nothing
+        # to recover for an atomic Sync: the revision was rolled back above).
+        api_versions = {ref: a.api_version for ref, a in outcome.tracked.items()}
+        awaited = progressing(outcome.error, api_versions)
+        retry = ctx.after(outcome.error, watched=bool(awaited))
     lacking = missing(outcome.error) if outcome.error is not None and restored is None else None
     return Report(
         status=new,
@@ -311,6 +337,22 @@ def finished(
         snapshot=snapshot,
         log=_outcome_line(outcome),
         awaiting=lacking or frozenset(),
+        progressing=awaited,
+    )
+
+
+# A failed health gate, which a later look may find healthy without any write.
+_HEALTH_FAILURES = (HEALTH_TIMEOUT, "HealthCheckFailed")
+
+
+def _recovered_health(old: dict[str, Any], outcome: Outcome) -> bool:
+    """The revision whose health gate failed last time is healthy now (nothing written)."""
+    ready = _ready(old)
+    return (
+        outcome.error is None
+        and old.get("lastAttemptedRevision") == outcome.revision
+        and ready.get("status") == "False"
+        and ready.get("reason") in _HEALTH_FAILURES
     )
 
 

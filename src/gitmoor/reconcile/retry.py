@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +42,7 @@ from gitmoor.errors import (
     TransientError,
     UnknownKindError,
 )
-from gitmoor.model import Missing
+from gitmoor.model import Missing, ObjectRef, Status
 from gitmoor.render.tools import RenderTimeoutError
 
 BACKOFF_BASE = 2.0  # seconds after the first failure; doubled for each one more
@@ -56,6 +56,10 @@ class Delay(enum.StrEnum):
     BACKOFF = "backoff"  # exponential from 2 s, capped at retryInterval (or interval)
     NOT_READY = "not-ready"  # exponential from 2 s, capped at a minute
     INTERVAL = "interval"  # the same input fails again: wait a whole interval
+    # What the error waits for is watched (objects of the Sync still progressing): the watch
+    # wakes it when that is there, so only the interval is the safety net; backoff when the
+    # watch cannot see all of it.
+    WATCHED = "watched"
     NEVER = "never"  # only a change of the resource helps; its watch event wakes it
 
 
@@ -116,6 +120,22 @@ def arrival(obj: dict[str, Any]) -> Missing | None:
     return None
 
 
+def progressing(error: BaseException, applied: Mapping[ObjectRef, str]) -> dict[ObjectRef, str]:
+    """The objects (with their apiVersion) a health gate timed out on while they were still
+    progressing, when every object it waited for in vain is one of `applied` (what the Sync
+    applied, which the watch sees): those are awaited, and their turning Current wakes the
+    Sync. Empty when anything Failed, is missing or unknown, or cannot be watched: then the
+    attempt is retried with backoff."""
+    if not isinstance(error, HealthGateError) or not error.verdict.timed_out:
+        return {}
+    waiting = error.verdict.not_ready
+    if not waiting or any(
+        h.status is not Status.IN_PROGRESS or h.ref not in applied for h in waiting
+    ):
+        return {}
+    return {h.ref: applied[h.ref] for h in waiting}
+
+
 def _namespaces_missing(err: BaseException) -> bool:
     lacking = missing(err)
     return bool(lacking) and all(m.kind == Missing.NAMESPACE for m in lacking)
@@ -144,7 +164,7 @@ RULES: tuple[Rule, ...] = (
     Rule(ApplyError, "ApplyFailed", False, Delay.BACKOFF, _transient_apply, "throttled, 5xx"),
     Rule(ApplyError, "ApplyFailed", True, Delay.INTERVAL, note="refused by the API server"),
     Rule(HookFailedError, "HookFailed", False, Delay.BACKOFF, note="a hook did not complete"),
-    Rule(HealthGateError, "HealthCheckTimeout", False, Delay.BACKOFF, _timed_out),
+    Rule(HealthGateError, "HealthCheckTimeout", False, Delay.WATCHED, _timed_out, "progressing"),
     Rule(HealthGateError, "HealthCheckFailed", False, Delay.BACKOFF),
     Rule(SecretNotFoundError, "SecretNotFound", False, Delay.BACKOFF),
     Rule(SourceAuthError, "AuthenticationFailed", False, Delay.BACKOFF),
@@ -187,9 +207,15 @@ def reason_of(error: BaseException) -> tuple[str, bool]:
 
 
 def classify(
-    error: BaseException, *, failures: int, interval: float, retry_interval: float | None = None
+    error: BaseException,
+    *,
+    failures: int,
+    interval: float,
+    retry_interval: float | None = None,
+    watched: bool = False,
 ) -> Retry:
-    """What to do after `error`, given `failures` consecutive failures before it."""
+    """What to do after `error`, given `failures` consecutive failures before it. `watched`:
+    the agent watches everything the error waits for (see `progressing`)."""
     rule = rule_for(error)
     reason, stalled = reason_of(error)
     own = getattr(error, "retry_after", None)
@@ -197,7 +223,7 @@ def classify(
         return Retry(reason, stalled, min(float(own), RETRY_AFTER_CAP), failures + 1)
     if rule.delay is Delay.NEVER:
         return Retry(reason, stalled, None, 0)
-    if rule.delay is Delay.INTERVAL:
+    if rule.delay is Delay.INTERVAL or (rule.delay is Delay.WATCHED and watched):
         return Retry(reason, stalled, interval, 0)
     cap = NOT_READY_CAP if rule.delay is Delay.NOT_READY else (retry_interval or interval)
     return Retry(reason, stalled, backoff_delay(failures + 1, cap=cap), failures + 1)

@@ -455,6 +455,15 @@ class SyncReconciler:
         if answer is not None:
             await self.publish(key, answer, sync=sync)
 
+    def on_settled(self, sk: tuple[str, str]) -> None:
+        """What the Sync's timed-out health gate waited for is Current now: try it again at
+        once (an attempt that writes nothing unless the gate stopped before a later phase)."""
+        key = Key("Sync", *sk)
+        obj = self.cache.get(key)
+        if obj is not None and decide.health_recovery_due(obj):
+            log.info("what the health gate waited for is healthy now", sync=f"{sk[0]}/{sk[1]}")
+            self.wake(key, Trigger.HEALTH)
+
     def _fighting(self, key: Key, drift: Drift) -> bool:
         """Another writer keeps changing what we correct: stop correcting, report instead."""
         now = time.monotonic()

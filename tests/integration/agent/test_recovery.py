@@ -9,12 +9,12 @@ import pytest
 import yaml
 
 from gitmoor.ledger import Ledger
-from gitmoor.model.record import Result
+from gitmoor.model.record import Result, Trigger
 from gitmoor.reconcile import conditions as cond
 from testenv.gitserver import GitServers
 from testenv.wait import eventually
-from tests.integration.agent.harness import AgentHarness, Obj
-from tests.integration.agent.manifests import configmap, crd, custom
+from tests.integration.agent.harness import AgentHarness, Obj, attempted
+from tests.integration.agent.manifests import configmap, crd, custom, deployment
 
 pytestmark = [pytest.mark.cluster, pytest.mark.gitserver]
 
@@ -175,3 +175,119 @@ async def test_a_namespace_created_for_a_refused_revision_is_deleted_again(
         assert {("Namespace", fresh, "created"), ("Namespace", fresh, "deleted")} <= done
     finally:
         await h.kube.delete("v1", "Namespace", fresh)
+
+
+async def test_a_health_timeout_on_a_progressing_object_recovers_when_it_turns_current(
+    harness: AgentHarness, git_servers: GitServers, unique_name: str
+) -> None:
+    h, ns = harness, harness.namespace
+    group = f"{unique_name}.example.com"
+    api_version = f"{group}/v1"
+    # The CRD is there first, applied by the test: the Sync applies only the Widget, which
+    # stays InProgress (Ready=False, as a controller writes while it works) until the test says.
+    await h.kube.apply(yaml.safe_load(crd(group, "Widget")), field_manager="gitmoor-tests")
+    repo, tree = h.repo(git_servers, unique_name)
+    widget = custom(api_version, "Widget", "w1", ns, "{size: small}")
+    sha = tree.commit("a widget", {"widget.yaml": widget})
+    tree.push()
+    try:
+        await h.wait_for_object(
+            "apiextensions.k8s.io/v1",
+            "CustomResourceDefinition",
+            f"widgets.{group}",
+            lambda o: any(
+                c["type"] == "Established" and c["status"] == "True"
+                for c in (o.get("status") or {}).get("conditions") or []
+            ),
+        )
+        await h.source("repo", repo.file_url)
+        await h.sync("app", "repo", interval="10m", retryInterval="10m", timeout="4s")
+        working = {"type": "Ready", "status": "False", "reason": "Provisioning", "message": "x"}
+        await h.wait_for_object(api_version, "Widget", "w1", lambda o: True, within=60)
+        await h.kube.patch_merge(
+            api_version, "Widget", "w1", ns, {"status": {"conditions": [working]}}
+        )
+        sync = await h.wait_condition(
+            "Sync", "app", cond.READY, "False", reason="HealthCheckTimeout", within=60
+        )
+        _not_stalled(sync)
+        assert "Provisioning" in (cond.get_condition(sync, cond.READY) or {})["message"]
+
+        done = {"type": "Ready", "status": "True", "reason": "Provisioned", "message": "ok"}
+        await h.kube.patch_merge(
+            api_version, "Widget", "w1", ns, {"status": {"conditions": [done]}}
+        )
+        sync = await h.wait_applied("app", sha, within=SOON)
+        healthy = cond.get_condition(sync, cond.HEALTHY)
+        assert healthy is not None
+        assert healthy["status"] == "True"
+        assert str(sync["status"]["lastHealthyRevision"]).endswith(sha)
+
+        # The ledger keeps both: the attempt that timed out, and the recovery, a record of its
+        # own that wrote nothing.
+        assert h.ledger_url is not None
+        async with await Ledger.open(h.ledger_url) as ledger:
+            records = await ledger.history(sync="app", namespace=ns)
+        assert [r.result for r in records][:2] == [Result.APPLIED, Result.FAILED]
+        recovered, failed = records[0], records[1]
+        assert failed.reason == "HealthCheckTimeout"
+        assert failed.created == 1
+        assert recovered.trigger is Trigger.HEALTH
+        assert recovered.commit_sha == sha
+        assert (recovered.created, recovered.configured, recovered.deleted) == (0, 0, 0)
+        assert recovered.healthy_at is not None
+    finally:
+        await h.kube.delete(
+            "apiextensions.k8s.io/v1", "CustomResourceDefinition", f"widgets.{group}"
+        )
+
+
+async def test_a_rollout_stuck_on_scheduling_recovers_once_a_node_fits_without_being_reverted(
+    harness: AgentHarness, git_servers: GitServers, unique_name: str
+) -> None:
+    h, ns = harness, harness.namespace
+    label = f"gitmoor-test/{unique_name}"
+    repo, tree = h.repo(git_servers, unique_name)
+    v1 = tree.commit("v1", {"web.yaml": deployment("web", ns)})
+    tree.push()
+    await h.source("repo", repo.file_url)
+    await h.sync("app", "repo", interval="10m", retryInterval="10m", timeout="5s")
+    await h.wait_applied("app", v1, within=60)
+    # v2 (a new image) has pods that fit no node until the test labels one: the rollout waits
+    # (InProgress, its progress deadline far away), it does not fail.
+    waits = f"      nodeSelector:\n        {label}: 'yes'\n"
+    v2 = tree.commit(
+        "v2", {"web.yaml": deployment("web", ns, image="nginx:1.28", extra_spec=waits)}
+    )
+    tree.push()
+    node = "kwok-node-0"
+    try:
+        sync = await h.wait_condition(
+            "Sync", "app", cond.READY, "False", reason="HealthCheckTimeout", within=60
+        )
+        assert attempted(sync).endswith(v2)
+        _not_stalled(sync)
+
+        await h.kube.patch_merge("v1", "Node", node, "", {"metadata": {"labels": {label: "yes"}}})
+        sync = await h.wait_applied("app", v2, within=60)
+        healthy = cond.get_condition(sync, cond.HEALTHY)
+        assert healthy is not None
+        assert healthy["status"] == "True"
+        live = await h.kube.get("apps/v1", "Deployment", "web", ns)
+        assert live is not None
+        assert live["spec"]["template"]["spec"]["nodeSelector"] == {label: "yes"}
+        assert live["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.28"
+
+        # The objects v2 wrote were never taken for drift from v1 and put back: the recovery
+        # wrote nothing, and no correction was recorded.
+        assert h.ledger_url is not None
+        async with await Ledger.open(h.ledger_url) as ledger:
+            records = await ledger.history(sync="app", namespace=ns)
+        assert [r.trigger for r in records if r.trigger is Trigger.DRIFT] == []
+        recovered = records[0]
+        assert (recovered.result, recovered.trigger) == (Result.APPLIED, Trigger.HEALTH)
+        assert recovered.commit_sha == v2
+        assert (recovered.created, recovered.configured, recovered.deleted) == (0, 0, 0)
+        assert (records[1].result, records[1].configured) == (Result.FAILED, 1)
+    finally:
+        await h.kube.patch_merge("v1", "Node", node, "", {"metadata": {"labels": {label: None}}})
