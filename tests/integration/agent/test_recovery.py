@@ -291,3 +291,103 @@ async def test_a_rollout_stuck_on_scheduling_recovers_once_a_node_fits_without_b
         assert (records[1].result, records[1].configured) == (Result.FAILED, 1)
     finally:
         await h.kube.patch_merge("v1", "Node", node, "", {"metadata": {"labels": {label: None}}})
+
+
+async def test_a_tenant_that_may_not_watch_namespaces_is_still_woken_by_their_arrival(
+    harness: AgentHarness, git_servers: GitServers, unique_name: str
+) -> None:
+    """The tenant may write ConfigMaps in every namespace (a ClusterRoleBinding), not read
+    Namespaces: the agent's own credentials watch them."""
+    h, ns = harness, harness.namespace
+    later = f"{unique_name}-later"
+    role = f"{unique_name}-configmaps"
+    user = f"system:serviceaccount:{ns}:deployer"
+    await h.kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": "deployer", "namespace": ns},
+        },
+        field_manager="gitmoor-tests",
+    )
+    await h.kube.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": role},
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["configmaps"],
+                    "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+                }
+            ],
+        },
+        field_manager="gitmoor-tests",
+    )
+    await h.kube.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": role},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": role,
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": ns}],
+        },
+        field_manager="gitmoor-tests",
+    )
+
+    async def may(verb: str, resource: str, namespace: str) -> bool:
+        review = await h.kube.create(
+            {
+                "apiVersion": "authorization.k8s.io/v1",
+                "kind": "SubjectAccessReview",
+                "spec": {
+                    "user": user,
+                    "groups": ["system:serviceaccounts", f"system:serviceaccounts:{ns}"],
+                    "resourceAttributes": {
+                        "namespace": namespace,
+                        "verb": verb,
+                        "resource": resource,
+                    },
+                },
+            }
+        )
+        return bool((review.get("status") or {}).get("allowed"))
+
+    try:
+        await eventually(
+            lambda: may("patch", "configmaps", later), bool, within=30, what=f"RBAC for {user}"
+        )
+        assert not await may("watch", "namespaces", "")
+        repo, tree = h.repo(git_servers, unique_name)
+        sha = tree.commit("app", {"cm.yaml": configmap("settings", "placeholder", mode="on")})
+        tree.push()
+        await h.source("repo", repo.file_url)
+        await h.sync(
+            "app",
+            "repo",
+            interval="10m",
+            retryInterval="10m",
+            targetNamespace=later,
+            serviceAccountName="deployer",
+        )
+        sync = await h.wait_condition(
+            "Sync", "app", cond.READY, "False", reason="NamespaceMissing", within=60
+        )
+        _not_stalled(sync)
+
+        await h.kube.apply(
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": later}},
+            field_manager="gitmoor-tests",
+        )
+        await h.wait_applied("app", sha, within=SOON)
+        live = await h.kube.get("v1", "ConfigMap", "settings", later)
+        assert live is not None
+    finally:
+        await h.kube.delete("v1", "Namespace", later)
+        await h.kube.delete("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", role)
+        await h.kube.delete("rbac.authorization.k8s.io/v1", "ClusterRole", role)
