@@ -136,6 +136,15 @@ def progressing(error: BaseException, applied: Mapping[ObjectRef, str]) -> dict[
     return {h.ref: applied[h.ref] for h in waiting}
 
 
+def explained(error: BaseException) -> str:
+    """The error's message, led by what the cluster lacks when that is all that is wrong."""
+    lacking = missing(error)
+    if not lacking:
+        return str(error)
+    listed = ", ".join(str(m) for m in sorted(lacking))
+    return f"waiting for {listed} to exist (tried again as soon as it does): {error}"
+
+
 def _namespaces_missing(err: BaseException) -> bool:
     lacking = missing(err)
     return bool(lacking) and all(m.kind == Missing.NAMESPACE for m in lacking)

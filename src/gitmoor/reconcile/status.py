@@ -9,7 +9,7 @@ from gitmoor.errors import GitmoorError, HealthGateError, SourceVerificationErro
 from gitmoor.model import Action, Artifact, Health, ObjectRef, Verdict, inventory
 from gitmoor.reconcile import conditions as cond
 from gitmoor.reconcile.outcome import Outcome
-from gitmoor.reconcile.retry import reason_of
+from gitmoor.reconcile.retry import explained, reason_of
 
 HISTORY = 5
 _SHOWN = 3  # objects named in a message; the rest are counted
@@ -93,7 +93,7 @@ def sync_status(
             )
     else:
         reason, stalled = reason_of(err)
-        conditions = _not_ready(conditions, reason, str(err), generation, stalled=stalled)
+        conditions = _not_ready(conditions, reason, explained(err), generation, stalled=stalled)
         if isinstance(err, HealthGateError):
             conditions = cond.set_condition(
                 conditions, cond.HEALTHY, False, reason, err.verdict.summary(), generation
@@ -106,7 +106,7 @@ def sync_status(
             "revision": outcome.revision,
             "result": "Failed" if err is not None else "Applied",
             "reason": reason_of(err)[0] if err is not None else "ReconciliationSucceeded",
-            "message": cond._clip(str(err), 1000) if err is not None else "",
+            "message": cond._clip(explained(err), 1000) if err is not None else "",
             "startedAt": _iso(outcome.started),
             "finishedAt": _iso(outcome.finished or outcome.started),
             "changes": outcome.changes.summary(),

@@ -46,7 +46,7 @@ from gitmoor.model.record import Record, Result, Trigger
 from gitmoor.plan import over_prune_limit
 from gitmoor.reconcile import decide, report
 from gitmoor.reconcile.outcome import Outcome
-from gitmoor.reconcile.retry import RULES, arrival, classify, missing
+from gitmoor.reconcile.retry import RULES, arrival, classify, explained, missing
 from gitmoor.render.tools import RenderTimeoutError
 
 CASES = Path(__file__).parent / "cases"
@@ -386,3 +386,15 @@ def test_a_finished_attempt_that_lacks_a_namespace_says_what_it_awaits() -> None
     assert got.awaiting == {Missing.namespace("later")}
     assert got.retry is not None
     assert (got.retry.reason, got.retry.stalled, got.retry.delay) == ("NamespaceMissing", False, 2)
+
+
+def test_the_message_leads_with_what_the_cluster_lacks() -> None:
+    error = DryRunError([_refused("kind"), _refused("namespace")])
+
+    text = explained(error)
+
+    assert text.startswith(
+        "waiting for kind Widget.example.com, namespace later to exist (tried again as soon as "
+        "it does): dry run failed for 2 object(s)"
+    )
+    assert explained(DryRunError([_refused("invalid")])) == str(DryRunError([_refused("invalid")]))
