@@ -23,7 +23,7 @@ from gitmoor.health import Overrides
 from gitmoor.kube import Kube, WatchEvent
 from gitmoor.ledger import Ledger
 from gitmoor.ledger.spool import Spool
-from gitmoor.model import Artifact, Health
+from gitmoor.model import Artifact, Health, Missing
 from gitmoor.model.durations import parse_duration
 from gitmoor.model.labels import REQUESTED_AT
 from gitmoor.model.notifications import PushEvent
@@ -53,7 +53,10 @@ _PASSED_ON = (Trigger.INTERVAL, Trigger.WEBHOOK, Trigger.CLI)
 _CRASH_INTERVAL = 300.0  # the cap of the backoff after a crash, when the spec cannot be read
 _SPOOL_EVERY = 10.0  # seconds between tries to write spooled ledger records
 # What a revision may wait for: their arrival wakes the Syncs waiting on them.
-_ARRIVALS = (("v1", "Namespace"), ("apiextensions.k8s.io/v1", "CustomResourceDefinition"))
+_ARRIVALS = {
+    Missing.NAMESPACE: ("v1", "Namespace"),
+    Missing.KIND: ("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
+}
 
 
 @dataclass
@@ -133,6 +136,8 @@ class Agent:
             options.tenancy,
         )
         self._listed: set[tuple[str, str]] = set()
+        # Watches of Namespaces and CRDs, by what they provide: only while a Sync waits for one.
+        self._arrival_watches: dict[str, asyncio.Task[None]] = {}
 
     @property
     def synced(self) -> asyncio.Event:
@@ -158,10 +163,6 @@ class Agent:
                 ]
                 dispatcher = group.create_task(self._dispatch(gate))
                 watchers.append(group.create_task(self._flush_spool()))
-                watchers.extend(
-                    group.create_task(self._arrivals(api_version, kind))
-                    for api_version, kind in _ARRIVALS
-                )
                 await stop.wait()
                 log.info("shutting down", running=len(self.running))
                 self.queue.close()
@@ -169,6 +170,10 @@ class Agent:
                     task.cancel()
                 await self._drain(at_once=abort is not None and abort.is_set())
         finally:
+            for task in self._arrival_watches.values():
+                task.cancel()
+            await asyncio.gather(*self._arrival_watches.values(), return_exceptions=True)
+            self._arrival_watches.clear()
             await self.drift.close()
             await self.notifier.close()
             await self.publish.close()
@@ -240,6 +245,23 @@ class Agent:
             on_event=changed,
         )
 
+    def _watch_arrivals(self) -> None:
+        """Namespaces (CRDs) are watched while some Sync waits for one, and only then: most
+        of the time none does. A watch started late lists first, so what arrived before it
+        started still wakes the Sync."""
+        wanted = self.memory.awaited_kinds()
+        for lack, (api_version, kind) in _ARRIVALS.items():
+            task = self._arrival_watches.get(lack)
+            if lack in wanted and (task is None or task.done()):
+                self._arrival_watches[lack] = asyncio.create_task(
+                    self._arrivals(api_version, kind),
+                    name=f"watch {kind}",
+                    context=contextvars.Context(),
+                )
+            elif lack not in wanted and task is not None:
+                task.cancel()
+                del self._arrival_watches[lack]
+
     async def _arrivals(self, api_version: str, kind: str) -> None:
         """Watch Namespaces (or CRDs): one that arrives, or turns usable, wakes at once the
         Syncs whose last attempt found it missing. The agent's own credentials watch: a
@@ -307,6 +329,7 @@ class Agent:
         self.publish.forget(key)
         if key.kind == "Sync":
             self.drift.forget(key.short)
+            self._watch_arrivals()
 
     # -- push triggers -----------------------------------------------------------------------
     def on_push(self, event: PushEvent) -> int:
@@ -406,6 +429,8 @@ class Agent:
             gate.release()
             if self.cache.get(key) is None:
                 self._forget(key)
+            if key.kind == "Sync":
+                self._watch_arrivals()
         if delay is not None and self.cache.get(key) is not None:
             self.queue.schedule(key, delay)
 

@@ -75,6 +75,10 @@ class Memory:
         """The Syncs whose last attempt waits for any of `lacking`."""
         return [k for k, m in self._syncs.items() if m.awaiting & lacking]
 
+    def awaited_kinds(self) -> set[str]:
+        """What any Sync waits for: Missing.NAMESPACE, Missing.KIND, or nothing."""
+        return {m.kind for s in self._syncs.values() for m in s.awaiting}
+
     def forget(self, key: Key) -> None:
         self._sources.pop(key, None)
         self._syncs.pop(key, None)

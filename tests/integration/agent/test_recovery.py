@@ -21,6 +21,16 @@ pytestmark = [pytest.mark.cluster, pytest.mark.gitserver]
 SOON = 20  # seconds: far below the Syncs' 10-minute interval
 
 
+async def _woken_by_the_cluster_watch(h: AgentHarness, sha: str) -> None:
+    """The attempt that applied `sha` was the one the watch on Namespaces/CRDs woke (not a
+    retry that happened to come soon)."""
+    assert h.ledger_url is not None
+    async with await Ledger.open(h.ledger_url) as ledger:
+        records = await ledger.history(sync="app", namespace=h.namespace)
+    applied = [r for r in records if r.result is Result.APPLIED and r.commit_sha == sha]
+    assert [r.trigger for r in applied] == [Trigger.CLUSTER], records
+
+
 def _not_stalled(sync: Obj) -> None:
     stalled = cond.get_condition(sync, cond.STALLED)
     assert stalled is None or stalled["status"] != "True", stalled
@@ -50,6 +60,7 @@ async def test_a_missing_target_namespace_is_waited_for_and_its_creation_applies
             field_manager="gitmoor-tests",
         )
         await h.wait_applied("app", sha, within=SOON)
+        await _woken_by_the_cluster_watch(h, sha)
         live = await h.kube.get("v1", "ConfigMap", "settings", later)
         assert live is not None
         assert live["data"] == {"mode": "on"}
@@ -86,6 +97,7 @@ async def test_a_custom_resource_waits_for_its_crd_and_applies_once_it_is_establ
 
         await h.kube.apply(yaml.safe_load(crd(group, "Gadget")), field_manager="gitmoor-tests")
         await h.wait_applied("app", sha, within=SOON)
+        await _woken_by_the_cluster_watch(h, sha)
         gadget = await h.kube.get(api_version, "Gadget", "g1", ns)
         assert gadget is not None
         assert gadget["spec"] == {"size": "small"}
@@ -385,6 +397,7 @@ async def test_a_tenant_that_may_not_watch_namespaces_is_still_woken_by_their_ar
             field_manager="gitmoor-tests",
         )
         await h.wait_applied("app", sha, within=SOON)
+        await _woken_by_the_cluster_watch(h, sha)
         live = await h.kube.get("v1", "ConfigMap", "settings", later)
         assert live is not None
     finally:

@@ -12,9 +12,10 @@ import pytest
 import yaml
 
 from gitmoor.errors import HealthGateError
-from gitmoor.model import Applied, Health, ObjectRef, Status, Verdict
+from gitmoor.model import Applied, Health, Missing, ObjectRef, Status, Verdict
 from gitmoor.model.record import Result
 from gitmoor.reconcile import decide, report
+from gitmoor.reconcile.memory import Key, Memory
 from gitmoor.reconcile.outcome import Outcome
 from gitmoor.reconcile.retry import classify, progressing
 from tests.unit.reconcile.test_decisions import RECORD
@@ -187,3 +188,16 @@ def test_a_revision_found_healthy_after_its_gate_failed_is_recorded(
         assert got.finish.result is Result.APPLIED
         assert got.finish.healthy_at is not None
         assert (got.finish.created, got.finish.configured) == (0, 0)
+
+
+def test_the_agent_remembers_which_syncs_wait_for_what() -> None:
+    memory = Memory()
+    a, b = Key("Sync", "web", "a"), Key("Sync", "web", "b")
+    memory.sync(a).awaiting = frozenset({Missing.namespace("shop")})
+    memory.sync(b).awaiting = frozenset({Missing.served_kind("example.com", "Widget")})
+
+    assert memory.awaiting(frozenset({Missing.namespace("shop")})) == [a]
+    assert memory.awaiting(frozenset({Missing.namespace("other")})) == []
+    assert memory.awaited_kinds() == {Missing.NAMESPACE, Missing.KIND}
+    memory.forget(b)
+    assert memory.awaited_kinds() == {Missing.NAMESPACE}
