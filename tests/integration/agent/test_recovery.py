@@ -404,3 +404,58 @@ async def test_a_tenant_that_may_not_watch_namespaces_is_still_woken_by_their_ar
         await h.kube.delete("v1", "Namespace", later)
         await h.kube.delete("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", role)
         await h.kube.delete("rbac.authorization.k8s.io/v1", "ClusterRole", role)
+
+
+async def test_a_phase_that_timed_out_progressing_lets_the_next_phases_apply_once_current(
+    harness: AgentHarness, git_servers: GitServers, unique_name: str
+) -> None:
+    h, ns = harness, harness.namespace
+    group = f"{unique_name}.example.com"
+    api_version = f"{group}/v1"
+    await h.kube.apply(yaml.safe_load(crd(group, "Widget")), field_manager="gitmoor-tests")
+    first = custom(api_version, "Widget", "w1", ns, "{size: small}").replace(
+        "metadata:\n", "metadata:\n  annotations: {gitmoor.io/order: '0'}\n"
+    )
+    then = configmap("after", ns, mode="on").replace(
+        "metadata:\n", "metadata:\n  annotations: {gitmoor.io/order: '1'}\n"
+    )
+    repo, tree = h.repo(git_servers, unique_name)
+    sha = tree.commit("phased", {"widget.yaml": first, "after.yaml": then})
+    tree.push()
+    try:
+        await h.wait_for_object(
+            "apiextensions.k8s.io/v1",
+            "CustomResourceDefinition",
+            f"widgets.{group}",
+            lambda o: any(
+                c["type"] == "Established" and c["status"] == "True"
+                for c in (o.get("status") or {}).get("conditions") or []
+            ),
+        )
+        await h.source("repo", repo.file_url)
+        await h.sync("app", "repo", interval="10m", retryInterval="10m", timeout="4s")
+        working = {"type": "Ready", "status": "False", "reason": "Provisioning", "message": "x"}
+        await h.wait_for_object(api_version, "Widget", "w1", lambda o: True, within=60)
+        await h.kube.patch_merge(
+            api_version, "Widget", "w1", ns, {"status": {"conditions": [working]}}
+        )
+        await h.wait_condition(
+            "Sync", "app", cond.READY, "False", reason="HealthCheckTimeout", within=60
+        )
+        assert await h.kube.get("v1", "ConfigMap", "after", ns) is None  # phase 1 waits
+
+        done = {"type": "Ready", "status": "True", "reason": "Provisioned", "message": "ok"}
+        await h.kube.patch_merge(
+            api_version, "Widget", "w1", ns, {"status": {"conditions": [done]}}
+        )
+        await h.wait_applied("app", sha, within=SOON)
+        assert await h.kube.get("v1", "ConfigMap", "after", ns) is not None
+        assert h.ledger_url is not None
+        async with await Ledger.open(h.ledger_url) as ledger:
+            records = await ledger.history(sync="app", namespace=ns)
+        assert (records[0].result, records[0].trigger) == (Result.APPLIED, Trigger.HEALTH)
+        assert records[0].created == 1  # the ConfigMap of phase 1
+    finally:
+        await h.kube.delete(
+            "apiextensions.k8s.io/v1", "CustomResourceDefinition", f"widgets.{group}"
+        )
