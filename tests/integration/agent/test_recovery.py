@@ -14,7 +14,7 @@ from gitmoor.reconcile import conditions as cond
 from testenv.gitserver import GitServers
 from testenv.wait import eventually
 from tests.integration.agent.harness import AgentHarness, Obj, attempted
-from tests.integration.agent.manifests import configmap, crd, custom, deployment
+from tests.integration.agent.manifests import configmap, crd, custom, deployment, service
 
 pytestmark = [pytest.mark.cluster, pytest.mark.gitserver]
 
@@ -459,3 +459,33 @@ async def test_a_phase_that_timed_out_progressing_lets_the_next_phases_apply_onc
         await h.kube.delete(
             "apiextensions.k8s.io/v1", "CustomResourceDefinition", f"widgets.{group}"
         )
+
+
+async def test_a_load_balancer_that_gets_its_address_late_recovers_without_a_commit(
+    harness: AgentHarness, git_servers: GitServers, unique_name: str
+) -> None:
+    """The issue's case: a LoadBalancer Service waits for its address (no cloud controller
+    here: the test writes the address as one would)."""
+    h, ns = harness, harness.namespace
+    lb = service("edge", ns).replace("spec:\n", "spec:\n  type: LoadBalancer\n")
+    repo, tree = h.repo(git_servers, unique_name)
+    sha = tree.commit("edge", {"edge.yaml": lb})
+    tree.push()
+    await h.source("repo", repo.file_url)
+    await h.sync("app", "repo", interval="10m", retryInterval="10m", timeout="3s")
+    sync = await h.wait_condition(
+        "Sync", "app", cond.READY, "False", reason="HealthCheckTimeout", within=60
+    )
+    _not_stalled(sync)
+
+    address = {"loadBalancer": {"ingress": [{"ip": "203.0.113.7"}]}}
+    await h.kube.patch_merge("v1", "Service", "edge", ns, {"status": address}, subresource="status")
+    sync = await h.wait_applied("app", sha, within=SOON)
+    healthy = cond.get_condition(sync, cond.HEALTHY)
+    assert healthy is not None
+    assert healthy["status"] == "True"
+    assert h.ledger_url is not None
+    async with await Ledger.open(h.ledger_url) as ledger:
+        records = await ledger.history(sync="app", namespace=ns)
+    # Woken by the watch, not by a retry: no retry comes before the 10-minute interval.
+    assert (records[0].result, records[0].trigger) == (Result.APPLIED, Trigger.HEALTH)
