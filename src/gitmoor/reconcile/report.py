@@ -23,10 +23,9 @@ from gitmoor.model import (
     Artifact,
     ChangeSet,
     Health,
-    ObjectRef,
-    Verdict,
     Missing,
     ObjectRef,
+    Verdict,
     inventory,
 )
 from gitmoor.model.labels import PINNED, REQUESTED_AT
