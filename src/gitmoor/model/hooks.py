@@ -17,6 +17,7 @@ Argo CD's `Skip` are left out of the revision altogether.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,6 +112,35 @@ class Hook:
             )
             for p, when in self.runs
         )
+
+
+TRACKED = (HookPoint.PRE, HookPoint.MAIN, HookPoint.POST)  # on-failure hooks are not tracked
+
+
+@dataclass(frozen=True)
+class HookRuns:
+    """Which points' hooks completed for which content (a Sync's `status.hooks`): an attempt
+    of that content runs only the others, so a retry or a recovery does not run a migration
+    twice, while a failed smoke test is run again."""
+
+    content: str = ""
+    done: frozenset[HookPoint] = frozenset()
+
+    def done_for(self, content: str) -> frozenset[HookPoint]:
+        return self.done if content and content == self.content else frozenset()
+
+    def with_done(self, point: HookPoint) -> HookRuns:
+        return HookRuns(self.content, self.done | {point})
+
+    @classmethod
+    def of_status(cls, value: Any) -> HookRuns:
+        if not isinstance(value, Mapping):
+            return cls()
+        done = frozenset(HookPoint(p) for p in value.get("done") or () if p in set(HookPoint))
+        return cls(str(value.get("content") or ""), done)
+
+    def as_status(self) -> dict[str, Any]:
+        return {"content": self.content, "done": sorted(p.value for p in self.done)}
 
 
 class HookAnnotationError(ValueError):

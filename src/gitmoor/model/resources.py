@@ -428,16 +428,21 @@ class HistoryEntry(_Model):
     )
 
 
+class HookRunsStatus(_Model):
+    content: str = Field(description="Digest of the objects (hooks included) they ran for.")
+    done: list[str] = Field(default_factory=list, description="pre, main, post.")
+
+
 class SyncStatus(_Model):
     observed_generation: int | None = None
     conditions: list[Condition] = Field(default_factory=list)
     last_attempted_revision: str | None = None
     last_applied_revision: str | None = None
     last_healthy_revision: str | None = None
-    last_healthy_content: str | None = Field(
+    hooks: HookRunsStatus | None = Field(
         default=None,
-        description="Digest of the objects last deployed without error; hooks run again only "
-        "for a different content.",
+        description="Which points' hooks (pre, main, post) completed for which content: an "
+        "attempt of that content runs only the others.",
     )
     pinned_revision: str | None = Field(
         default=None, description="Set while `gitmoor rollback` pins the Sync to a revision."

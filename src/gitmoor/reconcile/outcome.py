@@ -10,6 +10,7 @@ from typing import Any
 
 from gitmoor.errors import GitmoorError
 from gitmoor.model import Applied, ChangeSet, InventoryEntry, ObjectRef, Verdict
+from gitmoor.model.hooks import HookRuns
 
 
 class Stage(enum.StrEnum):
@@ -43,6 +44,8 @@ class Outcome:
     # The objects of the revision as sent (labels, namespace): the snapshot a rollback restores.
     desired: list[dict[str, Any]] = field(default_factory=list)
     content: str = ""  # model.content.content_digest of `desired`, once planned
+    # Which points' hooks have completed for `content` (None: hooks were not considered).
+    hooks: HookRuns | None = None
     # Per object: its apiVersion, the object as sent, and the server's view of the fields it
     # sets (PlannedObject.baseline): what the drift monitor compares live objects with.
     tracked: dict[ObjectRef, Applied] = field(default_factory=dict)

@@ -44,7 +44,7 @@ from gitmoor.model import (
 )
 from gitmoor.model.content import content_digest
 from gitmoor.model.durations import parse_duration
-from gitmoor.model.hooks import HookPoint
+from gitmoor.model.hooks import TRACKED, HookPoint, HookRuns
 from gitmoor.model.resources import Sync
 from gitmoor.reconcile.outcome import Outcome, Stage
 from gitmoor.reconcile.snapshots import Snapshot
@@ -92,14 +92,15 @@ async def run(
     decryption: Keys | None = None,
     limits: Limits = DEFAULT_LIMITS,
     health_rules: Overrides | None = None,
-    hooks_ran_for: str = "",
+    hooks_done: HookRuns | None = None,
     on_wait: WaitWatcher = None,
 ) -> Outcome:
     """Reconcile `sync` onto `artifact`. Never raises GitmoorError: it lands in Outcome.error.
 
-    Hooks run when the content to deploy is not `hooks_ran_for` (the content last deployed
-    without error): a new commit of the Sync's path, or a retry of one that failed. A
-    reconcile of what is deployed already (drift, interval) runs none.
+    Hooks run at the points `hooks_done` (the Sync's `status.hooks`) does not list as done for
+    the content to deploy: all of them for a new commit of the Sync's path; for a retry or a
+    recovery of the same content, only those that did not complete. A reconcile of what is
+    deployed already (drift, interval) runs none.
 
     With `detect_only`, nothing is written: differences from Git are listed in
     `Outcome.drifted` (a `drift: report` Sync on the revision it already applied).
@@ -138,7 +139,7 @@ async def run(
             known=known,
             prune_limit=None if allow_prune else sync.spec.prune_limit,
             health_rules=health_rules,
-            hooks_ran_for=hooks_ran_for,
+            hooks_done=hooks_done or HookRuns(),
             on_wait=on_wait,
         )
 
@@ -173,7 +174,7 @@ async def restore(
             stage,
             prune=True,
             health_rules=health_rules,
-            hooks_ran_for=None,
+            hooks_done=None,
         )
 
     return await _attempt(outcome, on_stage, body)
@@ -232,12 +233,12 @@ async def _converge(
     known: Mapping[ObjectRef, Applied] | None = None,
     prune_limit: int | str | None = None,
     health_rules: Overrides | None = None,
-    hooks_ran_for: str | None = "",
+    hooks_done: HookRuns | None = None,
     on_wait: WaitWatcher = None,
 ) -> None:
     """Validate every object (hooks included), then run the pre hooks, apply phase by phase
     with the main hooks of each wave, health-gate, prune, and run the post hooks; when writing
-    fails, the on-failure hooks. Raises. `hooks_ran_for` None: run no hooks (a restore)."""
+    fails, the on-failure hooks. Raises. `hooks_done` None: run no hooks (a restore)."""
     owner = plan.Owner(sync.metadata.name, sync.metadata.namespace)
     timeout = parse_duration(sync.spec.timeout)
     target = sync.spec.target_namespace
@@ -251,7 +252,7 @@ async def _converge(
     foundation = [d for d in desired if d.phase == plan.FOUNDATION]
     rest = [d for d in desired if d.phase != plan.FOUNDATION]
     if failures and not foundation:
-        due = _due_hooks(hooks, desired, outcome, hooks_ran_for, installing=not previous)
+        due = _due_hooks(hooks, desired, outcome, hooks_done, installing=not previous)
         raise DryRunError([*failures, *(await plan.check_hooks(kube, due) if due else [])])
     if known and foundation and plan.carried_over(foundation, known)[1]:
         known = None  # a new or changed CRD or Namespace may change how the rest validates
@@ -303,7 +304,7 @@ async def _converge(
         desired, hooks = _split_hooks(desired)
         rest = [d for d in desired if d.phase != plan.FOUNDATION]
     installing = not previous
-    due = _due_hooks(hooks, desired, outcome, hooks_ran_for, installing=installing)
+    due = _due_hooks(hooks, desired, outcome, hooks_done, installing=installing)
     try:
         if due:
             failures = [*failures, *await plan.check_hooks(kube, due)]
@@ -333,6 +334,7 @@ async def _converge(
         await _apply_phases(
             kube, sync, the_plan.phases, hooked, outcome, stage, timeout, health_rules, on_wait
         )
+        hooked.completed(HookPoint.MAIN)
         outcome.applied = True
         outcome.applied_at = outcome.applied_at or time.time()
         outcome.inventory = the_plan.inventory
@@ -471,11 +473,18 @@ class _Hooks:
         self.began = False  # writing began: on-failure hooks have something to answer
 
     def at(self, point: HookPoint) -> list[plan.Desired]:
+        runs = self.outcome.hooks
+        if runs is not None and point in runs.done:
+            return []  # completed for this content in an earlier attempt
         return [
             d
             for d in self.due
             if d.hook is not None and d.hook.runs_at(point, installing=self.installing)
         ]
+
+    def completed(self, point: HookPoint) -> None:
+        if self.outcome.hooks is not None and point in TRACKED:
+            self.outcome.hooks = self.outcome.hooks.with_done(point)
 
     def has(self, point: HookPoint) -> bool:
         return bool(self.at(point))
@@ -489,6 +498,8 @@ class _Hooks:
         for weight in sorted({d.order for d in todo}):
             group = [_hook_object(d) for d in todo if d.order == weight]
             await self._run_group(point, group)
+        if wave is None:
+            self.completed(point)
 
     async def failed(self, error: GitmoorError) -> None:
         """Run the on-failure hooks after `error`; their own failure is logged, never raised:
@@ -531,19 +542,23 @@ def _due_hooks(
     hooks: list[plan.Desired],
     desired: list[plan.Desired],
     outcome: Outcome,
-    ran_for: str | None,
+    done: HookRuns | None,
     *,
     installing: bool,
 ) -> list[plan.Desired]:
-    """The hooks this attempt runs; sets the content it deploys (hooks count in it)."""
+    """The hooks this attempt may run: those of points not done yet for the content it deploys
+    (set here, hooks counted in it). None: no hooks at all."""
     outcome.desired = [d.obj for d in (*desired, *hooks)]
     outcome.content = content_digest(outcome.desired)
-    if ran_for is None or ran_for == outcome.content:
+    if done is None:
         return []
+    skip = done.done_for(outcome.content)
+    outcome.hooks = HookRuns(outcome.content, skip)
     return [
         d
         for d in hooks
-        if d.hook is not None and any(d.hook.runs_at(p, installing=installing) for p in HookPoint)
+        if d.hook is not None
+        and any(d.hook.runs_at(p, installing=installing) for p in HookPoint if p not in skip)
     ]
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from gitmoor.errors import GitmoorError, HealthGateError, SourceVerificationError
 from gitmoor.model import Action, Artifact, Health, ObjectRef, Verdict, inventory
+from gitmoor.model.hooks import TRACKED, HookRuns
 from gitmoor.reconcile import conditions as cond
 from gitmoor.reconcile.outcome import Outcome
 from gitmoor.reconcile.retry import explained, reason_of
@@ -65,10 +66,12 @@ def sync_status(
         status["lastHandledReconcileAt"] = handled
     err = outcome.error
     verdict = outcome.verdict
+    if outcome.hooks is not None:
+        # Done with this content: every point; else what completed, for the retry to skip.
+        runs = outcome.hooks if err is not None else HookRuns(outcome.content, frozenset(TRACKED))
+        status["hooks"] = runs.as_status()
     if err is None:
         status["lastHealthyRevision"] = outcome.revision
-        if outcome.content:
-            status["lastHealthyContent"] = outcome.content
         conditions = cond.set_condition(
             conditions,
             cond.READY,
@@ -296,7 +299,8 @@ def rolled_back(
         status["lastAppliedRevision"] = restored.revision
         status["lastHealthyRevision"] = restored.revision
         if restored.content:
-            status["lastHealthyContent"] = restored.content
+            # Its hooks ran when it was deployed; none runs again for it.
+            status["hooks"] = HookRuns(restored.content, frozenset(TRACKED)).as_status()
         status["inventory"] = _inventory(restored)
         if restored.verdict is not None:
             conditions = cond.set_condition(

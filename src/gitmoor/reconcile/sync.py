@@ -27,6 +27,7 @@ from gitmoor.health import Overrides, sync_rules
 from gitmoor.kube import Kube
 from gitmoor.model import Artifact, Health, InventoryEntry, Verdict, inventory
 from gitmoor.model.durations import parse_duration
+from gitmoor.model.hooks import HookRuns
 from gitmoor.model.labels import ALLOW_PRUNE_AT, FINALIZER, REQUESTED_AT
 from gitmoor.model.record import Record, Trigger
 from gitmoor.model.resources import API_VERSION, Sync
@@ -161,7 +162,7 @@ class SyncReconciler:
                 decryption=keys,
                 limits=self.placement.limits,
                 health_rules=rules,
-                hooks_ran_for=str(ctx.old.get("lastHealthyContent") or ""),
+                hooks_done=HookRuns.of_status(ctx.old.get("hooks")),
                 on_wait=gate.update if reporter is not None else None,
             )
             restored = (

@@ -11,7 +11,7 @@ from gitmoor.model import labels
 from gitmoor.reconcile import conditions as cond
 from testenv.gitserver import GitServers
 from testenv.wait import eventually
-from tests.integration.agent.harness import AgentHarness
+from tests.integration.agent.harness import AgentHarness, attempted
 from tests.integration.agent.manifests import configmap
 
 pytestmark = [pytest.mark.cluster, pytest.mark.gitserver]
@@ -233,3 +233,42 @@ async def test_a_hook_the_api_server_refuses_fails_validation_before_anything_is
     assert str(sync["status"]["lastAttemptedRevision"]).endswith(sha)
     assert await harness.kube.get("v1", "ConfigMap", "settings", ns) is None
     assert await jobs(harness) == []
+
+
+async def test_a_retry_runs_again_only_the_hooks_that_did_not_complete(
+    harness: AgentHarness, git_servers: GitServers, unique_name: str
+) -> None:
+    ns = harness.namespace
+    never = {"gitmoor.test/no-such-node": "true"}
+    repo, tree = harness.repo(git_servers, unique_name)
+    sha = tree.commit(
+        "v1 with a migration that works and a smoke test that fails",
+        {
+            "migrate.yaml": job(ns, hook="PreSync"),
+            "smoke.yaml": job(ns, hook="PostSync", name="smoke", node_selector=never, deadline=1),
+            "cm.yaml": configmap("settings", ns, v="1"),
+        },
+    )
+    tree.push()
+    await harness.source("repo", repo.file_url)
+    await harness.sync("app", "repo", timeout="60s", retryInterval="2s")
+
+    async def runs() -> tuple[list[str], list[str]]:
+        found = await jobs(harness)
+        migrations = [j["metadata"]["uid"] for j in found if j["metadata"]["name"] != "smoke"]
+        smokes = [j["metadata"]["uid"] for j in found if j["metadata"]["name"] == "smoke"]
+        return migrations, smokes
+
+    sync = await harness.wait_condition("Sync", "app", cond.READY, "False", reason="HookFailed")
+    assert sync["status"]["hooks"]["done"] == ["main", "pre"]
+    (migration,), (first_smoke,) = await runs()
+
+    # The retries run the smoke test again (a new Job each time), never the migration.
+    found = await eventually(
+        runs,
+        lambda r: bool(r[1]) and r[1] != [first_smoke],
+        within=60,
+        what="the smoke test run again by a retry",
+    )
+    assert found[0] == [migration]
+    assert attempted(await harness.get("Sync", "app") or {}).endswith(sha)

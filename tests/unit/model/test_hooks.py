@@ -168,3 +168,16 @@ def test_an_ordinary_objects_wave() -> None:
     assert wave_of(job()) == 0
     with pytest.raises(HookAnnotationError):
         wave_of(job(**{WAVE: "late"}))
+
+
+def test_hook_runs_remember_points_per_content() -> None:
+    from gitmoor.model.hooks import HookRuns
+
+    runs = HookRuns("sha256:a").with_done(PRE)
+    assert runs.done_for("sha256:a") == {PRE}
+    assert runs.done_for("sha256:b") == frozenset()  # new content: every point again
+    assert runs.done_for("") == frozenset()
+    again = HookRuns.of_status(runs.with_done(MAIN).as_status())
+    assert again == HookRuns("sha256:a", frozenset({PRE, MAIN}))
+    assert HookRuns.of_status(None) == HookRuns()
+    assert HookRuns.of_status({"content": "x", "done": ["pre", "sideways"]}).done == {PRE}
