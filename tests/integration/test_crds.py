@@ -16,7 +16,7 @@ from gitmoor.install import manifests
 from gitmoor.kube import Kube
 from gitmoor.model.config import load_documents, to_document
 from gitmoor.model.crds import CRD_API_VERSION, crds
-from gitmoor.model.resources import API_VERSION, GitSource, Sync
+from gitmoor.model.resources import API_VERSION, ChartSource, GitSource, Sync
 from testenv.wait import eventually
 
 pytestmark = pytest.mark.cluster
@@ -58,6 +58,15 @@ def _source(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
         "kind": "GitSource",
         "metadata": {"name": name, "namespace": namespace},
         "spec": {"url": "https://git.example.com/org/apps.git", **spec},
+    }
+
+
+def _chart(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "ChartSource",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"url": "https://charts.example.com/stable", "chart": "podinfo", **spec},
     }
 
 
@@ -233,6 +242,10 @@ _VALID = [
         verify={"mode": "tagAndHead", "secretRef": {"name": "signers"}},
     ),
     _sync("ok-path", "", path="apps/..hidden/./x"),
+    _chart("ok-chart", ""),
+    _chart("ok-chart-range", "", version=">=6.0.0 <7.0.0 || ~5.2", secretRef={"name": "s"}),
+    _chart("ok-chart-exact", "", version="6.5.0-rc.1", url="http://127.0.0.1:8080"),
+    _sync("ok-chart-ref", "", chartRef={"name": "podinfo"}, helm={"valuesFiles": ["v.yaml"]}),
 ]
 _INVALID = [
     (_source("bad-interval", "", interval="5 minutes"), "spec.interval"),
@@ -251,6 +264,11 @@ _INVALID = [
     (_sync("bad-abs-path", "", path="/etc"), "spec.path"),
     (_sync("bad-dep", "", dependsOn=[{"name": "Not_A_Name"}]), "spec.dependsOn[0].name"),
     ({**_sync("no-spec", ""), "spec": None}, "spec"),
+    (_chart("bad-chart-oci", "", url="oci://ghcr.io/org/charts"), "spec.url"),
+    (_chart("bad-chart-creds", "", url="https://u:hunter2@charts.example.com"), "spec.url"),
+    (_chart("bad-chart-name", "", chart="Pod_Info"), "spec.chart"),
+    (_chart("bad-chart-version", "", version="6.5; rm -rf"), "spec.version"),
+    (_sync("bad-chart-ref", "", chartRef={"kind": "GitSource", "name": "x"}), "spec.chartRef"),
     (
         {**_sync("no-source", ""), "spec": {"path": "./"}},
         "spec.sourceRef",
@@ -266,8 +284,8 @@ def _in(doc: dict[str, Any], namespace: str) -> dict[str, Any]:
     return doc
 
 
-def _model(doc: dict[str, Any]) -> type[GitSource] | type[Sync]:
-    return GitSource if doc["kind"] == "GitSource" else Sync
+def _model(doc: dict[str, Any]) -> type[GitSource] | type[ChartSource] | type[Sync]:
+    return {"GitSource": GitSource, "ChartSource": ChartSource}.get(doc["kind"], Sync)
 
 
 async def test_the_api_server_and_the_models_accept_the_same_documents(

@@ -136,15 +136,17 @@ def _agent_cluster_role(*, strict: bool = False) -> dict[str, Any]:
             *(tenancy if strict else []),
             {
                 "apiGroups": [GROUP],
-                "resources": ["gitsources", "syncs"],
+                "resources": ["gitsources", "chartsources", "syncs"],
                 "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
             },
             {
                 "apiGroups": [GROUP],
                 "resources": [
                     "gitsources/status",
+                    "chartsources/status",
                     "syncs/status",
                     "gitsources/finalizers",
+                    "chartsources/finalizers",
                     "syncs/finalizers",
                 ],
                 "verbs": ["get", "update", "patch"],

@@ -21,6 +21,7 @@ from gitmoor.model.refs import ObjectRef
 from gitmoor.model.resources import (
     API_VERSION,
     GROUP,
+    ChartSource,
     Duration,
     GitSource,
     Name,
@@ -28,9 +29,13 @@ from gitmoor.model.resources import (
     Sync,
 )
 
-Resource = GitSource | Sync
+Resource = GitSource | ChartSource | Sync
 
-_KINDS: dict[str, type[GitSource] | type[Sync]] = {"GitSource": GitSource, "Sync": Sync}
+_KINDS: dict[str, type[GitSource] | type[ChartSource] | type[Sync]] = {
+    "GitSource": GitSource,
+    "ChartSource": ChartSource,
+    "Sync": Sync,
+}
 _NULL_TAG = "tag:yaml.org,2002:null"
 _DURATION_PATTERN: str = TypeAdapter(Duration).json_schema()["pattern"]
 # What the models' patterns mean, for messages people can act on.
@@ -173,7 +178,7 @@ def _document(
                 line_of(node, ("kind",)) or line,
                 subject,
                 "kind",
-                f"expected GitSource or Sync ({API_VERSION}), got {kind!r}",
+                f"expected GitSource, ChartSource or Sync ({API_VERSION}), got {kind!r}",
             )
         )
         return problems, None

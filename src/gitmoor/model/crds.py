@@ -1,4 +1,4 @@
-"""CustomResourceDefinitions for GitSource and Sync, generated from their pydantic models.
+"""CustomResourceDefinitions for GitSource, ChartSource and Sync, generated from their models.
 
 The models' JSON Schema is turned into a *structural* openAPIV3Schema, the only kind the API
 server accepts for apiextensions.k8s.io/v1: every node typed, no `$ref`, unions with null reduced
@@ -22,6 +22,8 @@ from pydantic import BaseModel
 from gitmoor.model.resources import (
     GROUP,
     VERSION,
+    ChartSource,
+    ChartSourceSpec,
     GitRef,
     GitSource,
     GitSourceSpec,
@@ -104,6 +106,25 @@ _RULES: dict[tuple[type[BaseModel], str], tuple[Rule, ...]] = {
             reason="FieldValueForbidden",
         ),
     ),
+    (ChartSourceSpec, "url"): (
+        Rule(
+            "self.matches('^https?://[^/@]+')",
+            "expected https:// (or http://) of a Helm chart repository; oci:// is not "
+            "supported yet",
+            reason="FieldValueForbidden",
+        ),
+        Rule(
+            "!self.matches('^https?://[^/]*@')",
+            "url must not carry credentials: put them in a Secret (secretRef)",
+            reason="FieldValueForbidden",
+        ),
+    ),
+    (ChartSourceSpec, "version"): (
+        Rule(
+            "self.matches('^[0-9A-Za-z.*+<>=!~^|, -]+$')",
+            "version must be a version (6.5.0) or a semver range (>=6.0.0 <7.0.0, ~6.5, 6.x)",
+        ),
+    ),
     (SyncSpec, "path"): (
         Rule(
             # A segment of just '..', with / or \ as separators (the regex reads [/\\]).
@@ -175,6 +196,22 @@ _NAMES: dict[type[BaseModel], Names] = {
             _MESSAGE,
         ),
     ),
+    ChartSource: Names(
+        kind="ChartSource",
+        plural="chartsources",
+        singular="chartsource",
+        short_names=("gchart",),
+        description="A chart from its vendor's Helm repository: the repository, the chart, the "
+        "versions to follow and how often to look for new ones.",
+        columns=(
+            *_READY,
+            _AGE,
+            Column("Revision", ".status.artifact.revision", priority=1),
+            Column("URL", ".spec.url", priority=1),
+            Column("Suspended", ".spec.suspend", "boolean", priority=1),
+            _MESSAGE,
+        ),
+    ),
     Sync: Names(
         kind="Sync",
         plural="syncs",
@@ -196,7 +233,10 @@ _NAMES: dict[type[BaseModel], Names] = {
 }
 
 
-def crd_for(model: type[GitSource] | type[Sync]) -> dict[str, Any]:
+Model = type[GitSource] | type[ChartSource] | type[Sync]
+
+
+def crd_for(model: Model) -> dict[str, Any]:
     """The apiextensions.k8s.io/v1 CustomResourceDefinition serving `model`."""
     names = _NAMES[model]
     return {
@@ -232,11 +272,11 @@ def crd_for(model: type[GitSource] | type[Sync]) -> dict[str, Any]:
 
 
 def crds() -> list[dict[str, Any]]:
-    """Every CRD gitmoor serves, GitSource first."""
-    return [crd_for(GitSource), crd_for(Sync)]
+    """Every CRD gitmoor serves, the sources first."""
+    return [crd_for(GitSource), crd_for(ChartSource), crd_for(Sync)]
 
 
-def openapi_schema(model: type[GitSource] | type[Sync]) -> dict[str, Any]:
+def openapi_schema(model: Model) -> dict[str, Any]:
     """The structural openAPIV3Schema of one resource model."""
     props = structural_schema(model)["properties"]
     return {

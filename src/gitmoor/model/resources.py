@@ -1,4 +1,4 @@
-"""The gitmoor.io/v1alpha1 resources, GitSource and Sync, as validated models.
+"""The gitmoor.io/v1alpha1 resources, GitSource, ChartSource and Sync, as validated models.
 
 These models are the single definition: the CRDs' openAPIV3Schema is generated from them
 (`gitmoor.model.crds`), and `gitmoor run --config FILE` loads the same documents through them.
@@ -222,11 +222,116 @@ class GitSource(_Model):
     status: GitSourceStatus | None = None
 
 
+# --- ChartSource --------------------------------------------------------------------------------
+
+# Helm's own rule for chart names: lower-case letters, digits and dashes (dots and underscores
+# are tolerated by Helm and seen in the wild).
+_CHART_NAME = r"^[a-z0-9]([-a-z0-9._]*[a-z0-9])?$"
+
+
+class ChartSourceSpec(_Model):
+    """One chart of a vendor's Helm repository, the versions to follow and how to reach it."""
+
+    url: str = Field(
+        description="The chart repository: https:// (its index.yaml is read), or oci:// "
+        "(not served yet); credentials go in secretRef, never in the URL."
+    )
+    chart: str = Field(
+        min_length=1, max_length=250, pattern=_CHART_NAME, description="The chart's name."
+    )
+    version: str = Field(
+        default="*",
+        min_length=1,
+        max_length=200,
+        description="An exact version (6.5.0) or a semver range ('>=6.0.0 <7.0.0', '~6.5', "
+        "'6.x'): the highest version in range is used. Pre-releases only when the range "
+        "names one.",
+    )
+    interval: Duration = Field(default="10m", description="How often the index is checked.")
+    timeout: Duration = Field(default="60s", description="Limit for one download.")
+    secret_ref: LocalObjectReference | None = Field(
+        default=None,
+        description="Secret with username/password (basic auth) or bearerToken (token), and "
+        "optionally ca.crt (or caFile), a CA bundle the repository's certificate is checked "
+        "against.",
+    )
+    access_from: list[NamespaceName] = Field(
+        default_factory=list,
+        description="Other namespaces whose Syncs may use this chart when the agent refuses "
+        "cross-namespace references (--no-cross-namespace-refs).",
+    )
+    suspend: bool = False
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        # The range grammar lives with the sources; its syntax is checked here too so that a
+        # refused version is an InvalidSpec at once, not a failure at the first fetch.
+        if not _RANGE.match(value.strip()):
+            raise ValueError(
+                f"version {value!r} is neither a version nor a semver range "
+                "(e.g. 6.5.0, >=6.0.0 <7.0.0, ~6.5, 6.x)"
+            )
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _url(self) -> ChartSourceSpec:
+        url = self.url
+        if url.startswith("oci://"):
+            raise ValueError("url: oci:// chart repositories are not supported yet; use https://")
+        if not url.startswith(("https://", "http://")):
+            # The value is not echoed: a malformed URL may still hold a password.
+            raise ValueError("url: expected https:// (or http://) of a Helm chart repository")
+        netloc = url.split("://", 1)[1].split("/", 1)[0]
+        if "@" in netloc:
+            raise ValueError("url must not carry credentials: put them in a Secret (secretRef)")
+        if not netloc:
+            raise ValueError("url: names no host")
+        return self
+
+
+# Comparators, versions, wildcards, hyphens and `||`: what `SemverRange` parses (it says more
+# precisely what is wrong when the agent reads the range).
+_RANGE = re.compile(r"^[0-9A-Za-z.*+<>=!~^|, -]+$")
+
+
+class ChartArtifact(_Model):
+    revision: str = Field(description="<chart>@<version>@sha256:<digest of the archive>.")
+    digest: str = Field(description="sha256:<hex> of the chart archive.")
+    chart: str
+    version: str
+    url: str = Field(default="", description="Where the archive was downloaded from.")
+    last_update_time: datetime
+
+
+class ChartSourceStatus(_Model):
+    observed_generation: int | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+    artifact: ChartArtifact | None = None
+    last_handled_reconcile_at: str | None = None
+
+
+class ChartSource(_Model):
+    api_version: Literal["gitmoor.io/v1alpha1"] = API_VERSION
+    kind: Literal["ChartSource"] = "ChartSource"
+    metadata: ObjectMeta
+    spec: ChartSourceSpec
+    status: ChartSourceStatus | None = None
+
+
 # --- Sync ---------------------------------------------------------------------------------------
 
 
 class SourceReference(_Model):
     kind: Literal["GitSource"] = "GitSource"
+    name: Name
+    namespace: NamespaceName | None = Field(
+        default=None, description="Defaults to the Sync's own namespace."
+    )
+
+
+class ChartReference(_Model):
+    kind: Literal["ChartSource"] = "ChartSource"
     name: Name
     namespace: NamespaceName | None = Field(
         default=None, description="Defaults to the Sync's own namespace."
@@ -280,7 +385,8 @@ class HelmSpec(_Model):
     )
     values_files: list[str] = Field(
         default_factory=list,
-        description="Files relative to the chart, merged in order before values.",
+        description="Files relative to the chart (with chartRef: to the Sync's path), merged "
+        "in order before values.",
     )
 
 
@@ -294,7 +400,16 @@ class Decryption(_Model):
 
 class SyncSpec(_Model):
     source_ref: SourceReference
-    path: str = Field(default="./", description="Directory in the source to render.")
+    path: str = Field(
+        default="./",
+        description="Directory in the source to render; with chartRef, the directory the "
+        "helm.valuesFiles are read from.",
+    )
+    chart_ref: ChartReference | None = Field(
+        default=None,
+        description="Render this ChartSource's chart instead of the path: the chart comes from "
+        "its repository, its values (helm.values, helm.valuesFiles) from Git.",
+    )
     interval: Duration = "5m"
     retry_interval: Duration | None = Field(
         default=None,
@@ -463,4 +578,9 @@ class Sync(_Model):
     status: SyncStatus | None = None
 
 
-RESOURCES: tuple[type[GitSource] | type[Sync], ...] = (GitSource, Sync)
+Resource = GitSource | ChartSource | Sync
+RESOURCES: tuple[type[GitSource] | type[ChartSource] | type[Sync], ...] = (
+    GitSource,
+    ChartSource,
+    Sync,
+)

@@ -1,4 +1,4 @@
-"""gitmoor's own resources in the validated paths: GitSource and Sync documents.
+"""gitmoor's own resources in the validated paths: GitSource, ChartSource and Sync documents.
 
 They are checked by the very models `gitmoor run --config` loads them with (so the messages are
 the same), then as a whole: every Sync's path exists, and dependsOn has no cycle.
@@ -13,22 +13,26 @@ from typing import Any
 
 import yaml
 
+from gitmoor.errors import RenderError
 from gitmoor.model.config import ConfigError, load_documents
 from gitmoor.model.graph import describe, find_cycle
-from gitmoor.model.resources import API_VERSION, GitSource, Sync
+from gitmoor.model.resources import API_VERSION, ChartSource, GitSource, Sync
 from gitmoor.validate.problems import parse_field_path
 from gitmoor.validate.schema import Finding
 from gitmoor.validate.units import RenderSpec, SyncKey, normalise
 
-KINDS = ("GitSource", "Sync")
+KINDS = ("GitSource", "ChartSource", "Sync")
+_MAX_VALUES_BYTES = 32 * 1024 * 1024  # the agent's default --max-file-size
 
 
 def is_gitmoor(obj: Mapping[str, Any]) -> bool:
     return obj.get("apiVersion") == API_VERSION and obj.get("kind") in KINDS
 
 
-def model_findings(obj: Mapping[str, Any]) -> tuple[list[Finding], GitSource | Sync | None]:
-    """What the GitSource or Sync model says about `obj`, and the resource when it is valid."""
+def model_findings(
+    obj: Mapping[str, Any],
+) -> tuple[list[Finding], GitSource | ChartSource | Sync | None]:
+    """What the resource's model says about `obj`, and the resource when it is valid."""
     text = yaml.safe_dump(dict(obj), sort_keys=False)
     try:
         loaded = load_documents(text, source="-")
@@ -72,6 +76,44 @@ class FoundSync:
     def source(self) -> tuple[str, str]:
         ref = self.sync.spec.source_ref
         return ref.namespace or self.key.namespace, ref.name
+
+    def chart(self) -> tuple[str, str] | None:
+        """The ChartSource whose chart this Sync renders (its path then holds values only)."""
+        ref = self.sync.spec.chart_ref
+        return None if ref is None else (ref.namespace or self.key.namespace, ref.name)
+
+
+def values_problems(found: FoundSync, root: Path) -> tuple[RenderError, ...]:
+    """A chart Sync's (`chartRef`) values files, read from its path as the agent reads them:
+    each must exist inside the repository and hold one YAML mapping. The chart itself comes
+    from its repository when the agent runs: offline, only the values can be checked."""
+    helm = found.sync.spec.helm
+    directory = root.joinpath(*PurePosixPath(found.path).parts)
+    problems: list[RenderError] = []
+    for name in helm.values_files if helm else ():
+        path = (directory / name).resolve()
+        if not path.is_relative_to(root):
+            problems.append(RenderError("values file outside the repository", file=name))
+            continue
+        if not path.is_file():
+            problems.append(RenderError("values file not found", file=name))
+            continue
+        if path.stat().st_size > _MAX_VALUES_BYTES:
+            problems.append(RenderError("values file larger than 32 MiB", file=name))
+            continue
+        try:
+            loaded = yaml.safe_load(path.read_bytes())
+        except yaml.MarkedYAMLError as err:
+            mark = err.problem_mark
+            line = mark.line + 1 if mark else None
+            problems.append(RenderError(f"invalid YAML: {err.problem}", file=name, line=line))
+            continue
+        except (yaml.YAMLError, RecursionError) as err:
+            problems.append(RenderError(f"invalid YAML: {err}", file=name))
+            continue
+        if loaded is not None and not isinstance(loaded, dict):
+            problems.append(RenderError("a values file must hold a mapping", file=name, line=1))
+    return tuple(problems)
 
 
 def path_problem(found: FoundSync, root: Path) -> str | None:

@@ -28,9 +28,16 @@ from gitmoor.validate.crds import CustomKinds
 from gitmoor.validate.lines import Locator
 from gitmoor.validate.objects import Checked, check_object
 from gitmoor.validate.problems import Problem, Severity, field_path, sort_key
-from gitmoor.validate.resources import FoundSync, cycles, is_gitmoor, model_findings, path_problem
+from gitmoor.validate.resources import (
+    FoundSync,
+    cycles,
+    is_gitmoor,
+    model_findings,
+    path_problem,
+    values_problems,
+)
 from gitmoor.validate.scopes import SYSTEM_NAMESPACES
-from gitmoor.validate.units import Renderer, RenderSpec, SyncKey, Unit, normalise
+from gitmoor.validate.units import Renderer, Rendering, RenderSpec, SyncKey, Unit, normalise
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +152,13 @@ async def _render_all(
         return Unit(path, await render(path, spec), options.target_namespace)
 
     async def sync_unit(found: FoundSync, *, named: bool = False) -> Unit:
-        rendering = await render(found.path, found.render_spec())
+        if found.chart() is not None:
+            # A vendor's chart (chartRef): the path holds its values, the chart is fetched by
+            # the agent. Only the values files can be checked offline.
+            errors = await asyncio.to_thread(values_problems, found, root)
+            rendering = Rendering((), errors)
+        else:
+            rendering = await render(found.path, found.render_spec())
         spec = found.sync.spec
         created = (spec.target_namespace or (spec.helm.namespace if spec.helm else None)) or None
         return Unit(
@@ -238,6 +251,7 @@ class _Session:
         self.placed: list[_Placed] = []
         self.syncs: dict[SyncKey, tuple[_Placed, FoundSync]] = {}
         self.sources: set[tuple[str, str]] = set()
+        self.charts: set[tuple[str, str]] = set()
 
     def check_unit(self, unit: Unit) -> None:
         for error in unit.rendering.errors:
@@ -348,6 +362,9 @@ class _Session:
         if ref.kind == "GitSource":
             self.sources.add((ref.namespace or "default", ref.name))
             return
+        if ref.kind == "ChartSource":
+            self.charts.add((ref.namespace or "default", ref.name))
+            return
         _, resource = model_findings(obj)
         if resource is None or resource.kind != "Sync":
             return
@@ -385,6 +402,15 @@ class _Session:
                     placed,
                     ("spec", "sourceRef"),
                     f"GitSource {namespace}/{name} is declared nowhere in the validated paths",
+                    check="gitmoor",
+                    severity=Severity.WARNING,
+                )
+            chart = sync.chart()
+            if chart is not None and chart not in self.charts:
+                self.report(
+                    placed,
+                    ("spec", "chartRef"),
+                    f"ChartSource {chart[0]}/{chart[1]} is declared nowhere in the validated paths",
                     check="gitmoor",
                     severity=Severity.WARNING,
                 )

@@ -21,8 +21,8 @@ def _one(objs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
 
 def test_crds_and_the_namespace_come_first() -> None:
     objs = manifests()
-    assert [o["spec"] for o in objs[:2]] == [c["spec"] for c in crds()]
-    assert objs[2] == {
+    assert [o["spec"] for o in objs[:3]] == [c["spec"] for c in crds()]
+    assert objs[3] == {
         "apiVersion": "v1",
         "kind": "Namespace",
         "metadata": {
@@ -31,7 +31,7 @@ def test_crds_and_the_namespace_come_first() -> None:
             "annotations": {"gitmoor.io/prune": "disabled"},
         },
     }
-    assert [o["kind"] for o in objs[3:]] == [
+    assert [o["kind"] for o in objs[4:]] == [
         "ServiceAccount",
         "ClusterRole",
         "ClusterRoleBinding",
@@ -110,6 +110,8 @@ def test_the_agents_own_role_is_narrow() -> None:
     granted = _rules(_one(objs, "ClusterRole", "gitmoor"))
     assert ("gitmoor.io", "syncs", "watch") in granted
     assert ("gitmoor.io", "gitsources/status", "patch") in granted
+    assert ("gitmoor.io", "chartsources/status", "patch") in granted
+    assert ("gitmoor.io", "chartsources", "watch") in granted
     assert ("gitmoor.io", "syncs/status", "update") in granted
     assert ("", "events", "create") in granted
     assert ("events.k8s.io", "events", "patch") in granted

@@ -122,7 +122,7 @@ def test_documents_that_are_not_gitmoor_resources_are_named_by_position() -> Non
     assert _problems(text) == [
         "gitmoor.yaml:1: document 1: expected a mapping",
         "gitmoor.yaml:5: Deployment/default/web: kind: "
-        "expected GitSource or Sync (gitmoor.io/v1alpha1), got 'Deployment'",
+        "expected GitSource, ChartSource or Sync (gitmoor.io/v1alpha1), got 'Deployment'",
     ]
 
 

@@ -8,10 +8,17 @@ from enum import StrEnum
 from typing import Any, Literal
 
 import pytest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from gitmoor.model.crds import crd_for, crds, structural_schema
-from gitmoor.model.resources import GitSource, GitSourceSpec, Sync, SyncSpec
+from gitmoor.model.resources import (
+    ChartSource,
+    ChartSourceSpec,
+    GitSource,
+    GitSourceSpec,
+    Sync,
+    SyncSpec,
+)
 
 _FORBIDDEN = {"$ref", "$defs", "anyOf", "allOf", "oneOf", "not", "title", "nullable", "const"}
 
@@ -27,7 +34,7 @@ def _nodes(schema: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[s
         yield from _nodes(schema["additionalProperties"], f"{path}.*")
 
 
-def _schema(model: type[GitSource] | type[Sync]) -> dict[str, Any]:
+def _schema(model: type[GitSource] | type[ChartSource] | type[Sync]) -> dict[str, Any]:
     schema: dict[str, Any] = crd_for(model)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     return schema
 
@@ -36,8 +43,8 @@ def _at(schema: dict[str, Any], path: str) -> dict[str, Any]:
     return dict(_nodes(schema))[path]
 
 
-@pytest.mark.parametrize("model", [GitSource, Sync])
-def test_schema_is_structural(model: type[GitSource] | type[Sync]) -> None:
+@pytest.mark.parametrize("model", [GitSource, ChartSource, Sync])
+def test_schema_is_structural(model: type[GitSource] | type[ChartSource] | type[Sync]) -> None:
     for path, node in _nodes(_schema(model)):
         # Kubernetes' one exception to "every node has a type": int-or-string.
         assert node.get("type") or node.get("x-kubernetes-int-or-string"), f"{path} has no type"
@@ -48,9 +55,9 @@ def test_schema_is_structural(model: type[GitSource] | type[Sync]) -> None:
             assert name in node["properties"], f"{path} requires unknown {name}"
 
 
-@pytest.mark.parametrize("model", [GitSource, Sync])
+@pytest.mark.parametrize("model", [GitSource, ChartSource, Sync])
 def test_metadata_is_left_to_the_api_server_and_spec_is_required(
-    model: type[GitSource] | type[Sync],
+    model: type[GitSource] | type[ChartSource] | type[Sync],
 ) -> None:
     schema = _schema(model)
     assert schema["properties"]["metadata"] == {"type": "object"}
@@ -62,7 +69,8 @@ def test_metadata_is_left_to_the_api_server_and_spec_is_required(
 
 @pytest.mark.parametrize(("model", "spec_model"), [(GitSource, GitSourceSpec), (Sync, SyncSpec)])
 def test_defaults_are_the_models_defaults_and_match_their_own_patterns(
-    model: type[GitSource] | type[Sync], spec_model: type[GitSourceSpec] | type[SyncSpec]
+    model: type[GitSource] | type[ChartSource] | type[Sync],
+    spec_model: type[GitSourceSpec] | type[SyncSpec],
 ) -> None:
     spec = _at(_schema(model), "spec")
     declared = {
@@ -153,10 +161,11 @@ def test_conditions_are_a_list_keyed_by_type() -> None:
 
 
 def test_crds_name_group_scope_and_status_subresource() -> None:
-    source, sync = crds()
+    source, chart, sync = crds()
     assert source["metadata"]["name"] == "gitsources.gitmoor.io"
+    assert chart["metadata"]["name"] == "chartsources.gitmoor.io"
     assert sync["metadata"]["name"] == "syncs.gitmoor.io"
-    for crd, short in ((source, ["gs"]), (sync, ["gsync"])):
+    for crd, short in ((source, ["gs"]), (chart, ["gchart"]), (sync, ["gsync"])):
         assert crd["apiVersion"] == "apiextensions.k8s.io/v1"
         assert crd["spec"]["group"] == "gitmoor.io"
         assert crd["spec"]["scope"] == "Namespaced"
@@ -171,7 +180,7 @@ def test_crds_name_group_scope_and_status_subresource() -> None:
         assert version["subresources"] == {"status": {}}
 
 
-def _columns(model: type[GitSource] | type[Sync]) -> list[tuple[str, str, int]]:
+def _columns(model: type[GitSource] | type[ChartSource] | type[Sync]) -> list[tuple[str, str, int]]:
     version = crd_for(model)["spec"]["versions"][0]
     return [
         (c["name"], c["jsonPath"], c.get("priority", 0))
@@ -194,6 +203,7 @@ def test_printer_columns() -> None:
         ("Suspended", ".spec.suspend", 1),
         ("Message", f"{ready}.message", 1),
     ]
+    assert _columns(ChartSource) == _columns(GitSource)
     assert _columns(Sync) == [
         *common,
         ("Revision", ".status.lastAppliedRevision", 1),
@@ -271,3 +281,44 @@ def test_an_int_or_a_string_is_kubernetes_int_or_string() -> None:
     assert structural_schema(IntOrText)["properties"]["port"] == {
         "x-kubernetes-int-or-string": True
     }
+
+
+def test_chart_source_and_chart_ref_checks_are_cel_rules() -> None:
+    spec = _schema(ChartSource)["properties"]["spec"]
+    assert spec["required"] == ["url", "chart"]
+    url_rules = [r["rule"] for r in spec["properties"]["url"]["x-kubernetes-validations"]]
+    assert any("https?://" in r for r in url_rules)
+    version = spec["properties"]["version"]
+    assert version["default"] == "*"
+    assert version["x-kubernetes-validations"][0]["rule"].startswith("self.matches(")
+    chart_ref = _schema(Sync)["properties"]["spec"]["properties"]["chartRef"]
+    assert chart_ref["required"] == ["name"]
+    assert chart_ref["properties"]["kind"]["enum"] == ["ChartSource"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [
+        ({"url": "oci://ghcr.io/x", "chart": "x"}, "oci:// chart repositories are not supported"),
+        ({"url": "https://u:p@charts.example.com", "chart": "x"}, "must not carry credentials"),
+        ({"url": "ftp://charts.example.com", "chart": "x"}, "expected https://"),
+        ({"url": "https://charts.example.com", "chart": "X_"}, "pattern"),
+        ({"url": "https://charts.example.com", "chart": "x", "version": "6;rm"}, "semver range"),
+    ],
+)
+def test_chart_source_spec_refusals(spec: dict[str, Any], problem: str) -> None:
+    with pytest.raises(ValidationError, match=problem) as caught:
+        ChartSourceSpec.model_validate(spec)
+    # What gitmoor shows (the messages, not pydantic's echo of the input) holds no password.
+    assert all("u:p" not in e["msg"] for e in caught.value.errors())
+
+
+def test_chart_source_spec_defaults() -> None:
+    spec = ChartSourceSpec.model_validate({"url": "https://charts.example.com", "chart": "web"})
+    assert (spec.version, spec.interval, spec.timeout) == ("*", "10m", "60s")
+    assert (
+        ChartSourceSpec.model_validate(
+            {"url": "https://c.example.com", "chart": "web", "version": " >=6.0.0 <7.0.0 "}
+        ).version
+        == ">=6.0.0 <7.0.0"
+    )

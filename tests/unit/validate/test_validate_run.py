@@ -491,3 +491,53 @@ async def test_a_sync_both_found_and_in_the_paths_is_rendered_once(repo: Reposit
     assert [c[0] for c in repo.calls] == ["clusters", "apps/web"]
     assert lines(report) == []
     assert [u.named for u in report.syncs] == [True]
+
+
+CHART = {
+    "apiVersion": "gitmoor.io/v1alpha1",
+    "kind": "ChartSource",
+    "metadata": {"name": "podinfo", "namespace": "gitmoor-system"},
+    "spec": {"url": "https://charts.example.com", "chart": "podinfo", "version": "6.x"},
+}
+
+
+async def test_a_chart_syncs_path_holds_values_which_are_read_not_rendered(
+    repo: Repository,
+) -> None:
+    helm = {"valuesFiles": ["prod.yaml", "missing.yaml", "list.yaml"]}
+    repo.add(
+        "clusters",
+        *BASICS,
+        CHART,
+        sync("web", "./values/web", chartRef={"name": "podinfo"}, helm=helm),
+    )
+    (repo.root / "values" / "web").mkdir(parents=True)
+    (repo.root / "values" / "web" / "prod.yaml").write_text("replicaCount: 2\n")
+    (repo.root / "values" / "web" / "list.yaml").write_text("- a\n")
+    report = await repo.validate("clusters")
+    # The chart comes from its repository at run time: the path is never rendered.
+    assert [path for path, _ in repo.calls] == ["clusters"]
+    assert lines(report) == [
+        "values/web/list.yaml:1: a values file must hold a mapping",
+        "values/web/missing.yaml: values file not found",
+    ]
+    assert report.directories == ("clusters", "values/web (Sync gitmoor-system/web)")
+
+
+async def test_a_chart_source_declared_nowhere_is_a_warning(repo: Repository) -> None:
+    repo.add("clusters", *BASICS, sync("web", "./values", chartRef={"name": "podinfo"}))
+    (repo.root / "values").mkdir()
+    report = await repo.validate("clusters")
+    [warning] = report.problems
+    assert warning.severity is Severity.WARNING
+    assert warning.field == "spec.chartRef"
+    assert "ChartSource gitmoor-system/podinfo is declared nowhere" in warning.message
+
+
+async def test_an_invalid_chart_source_is_reported_by_field(repo: Repository) -> None:
+    bad = {**CHART, "spec": {**CHART["spec"], "url": "oci://registry.example.com/charts"}}
+    repo.add("clusters", *BASICS, bad)
+    report = await repo.validate("clusters")
+    [problem] = report.problems
+    assert problem.subject == "ChartSource/gitmoor-system/podinfo"
+    assert "oci:// chart repositories are not supported yet" in problem.message
