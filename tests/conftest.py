@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from gitmoor.kube import Kube
+from testenv.chartrepo import ChartRepository
 from testenv.cluster import ControlPlane, is_running
 from testenv.gitserver import GitServers
 from testenv.postgres import Postgres
@@ -98,6 +99,18 @@ def git_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServers
         yield servers
     finally:
         servers.stop()
+
+
+@pytest.fixture(scope="session")
+def chart_repository(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChartRepository]:
+    """A Helm chart repository (nginx, TLS + basic auth) on loopback, shared by the whole run;
+    each test publishes into a sub-directory of its own (a repository of its own)."""
+    repository = ChartRepository(tmp_path_factory.mktemp("chart-repository"))
+    repository.start()
+    try:
+        yield repository
+    finally:
+        repository.stop()
 
 
 @pytest.fixture(scope="session")

@@ -86,3 +86,55 @@ def _text(raw: dict[str, bytes], key: str) -> str | None:
         raise InvalidSecretDataError(key, "not UTF-8 text") from None
     # Secrets made with `echo` carry a trailing newline that would break an HTTP header.
     return text.rstrip("\r\n") or None
+
+
+@dataclass(frozen=True, repr=False)
+class ChartCredentials:
+    """Basic auth or a bearer token for a Helm repository, and a CA bundle (PEM).
+
+    Read from a ChartSource's Secret: `username` + `password`, or `bearerToken` (also `token`),
+    and `ca.crt` (also `caFile`). `repr()` names the fields set, never their values.
+    """
+
+    username: str | None = None
+    password: str | None = None
+    bearer_token: str | None = None
+    ca: bytes | None = None
+
+    @classmethod
+    def from_secret_data(cls, data: dict[str, str]) -> ChartCredentials:
+        raw: dict[str, bytes] = {}
+        for key in ("username", "password", "bearerToken", "token", "ca.crt", "caFile"):
+            encoded = data.get(key)
+            if not encoded:
+                continue
+            try:
+                decoded = base64.b64decode(encoded, validate=True)
+            except (binascii.Error, ValueError):
+                raise InvalidSecretDataError(key, "not valid base64") from None
+            if decoded:
+                raw[key] = decoded
+        username, password = _text(raw, "username"), _text(raw, "password")
+        if (username is None) != (password is None):
+            raise InvalidSecretDataError(
+                "username" if username is None else "password",
+                "missing: basic auth needs both username and password",
+            )
+        return cls(
+            username=username,
+            password=password,
+            bearer_token=_text(raw, "bearerToken") or _text(raw, "token"),
+            ca=raw.get("ca.crt") or raw.get("caFile"),
+        )
+
+    def secret_strings(self) -> tuple[str, ...]:
+        """The values that must never appear in a message, for scrubbing."""
+        return tuple(s for s in (self.password, self.bearer_token) if s)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{f.name}=<set>" for f in fields(self) if getattr(self, f.name) is not None
+        )
+        return f"ChartCredentials({shown})"
+
+    __str__ = __repr__

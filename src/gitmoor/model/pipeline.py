@@ -43,6 +43,26 @@ class Signature:
 
 
 @dataclass(frozen=True)
+class ChartArtifact:
+    """A chart from its repository (a ChartSource), unpacked into `path` (the chart directory).
+
+    `digest` (`sha256:<hex>`) is the archive's; `url` where it was downloaded from (never with
+    credentials)."""
+
+    chart: str
+    version: str
+    digest: str
+    url: str
+    path: str
+    fetched_at: datetime
+
+    @property
+    def revision(self) -> str:
+        """`podinfo@6.5.1@sha256:<hex>`: what is deployed, as the ledger records it."""
+        return f"{self.chart}@{self.version}@{self.digest}"
+
+
+@dataclass(frozen=True)
 class Artifact:
     """A fetched revision, checked out into `path` with the source's ignore rules applied.
 
@@ -62,6 +82,8 @@ class Artifact:
     # Entries of the commit's tree left out as unsafe (symlinks leading out of the checkout,
     # absolute or climbing paths, devices): a Sync whose path holds one is refused.
     refused: tuple[str, ...] = ()
+    # A Sync with chartRef: the chart rendered instead of the path (which holds its values).
+    chart: ChartArtifact | None = None
 
     @property
     def signer(self) -> str | None:

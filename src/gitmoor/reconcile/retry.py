@@ -16,6 +16,9 @@ from typing import Any
 
 from gitmoor.errors import (
     ApplyError,
+    ChartError,
+    ChartNotFoundError,
+    ChartRepositoryUnavailableError,
     CrashError,
     CrossNamespaceRefError,
     DecryptionKeysError,
@@ -177,6 +180,9 @@ RULES: tuple[Rule, ...] = (
     Rule(HealthGateError, "HealthCheckFailed", False, Delay.BACKOFF),
     Rule(SecretNotFoundError, "SecretNotFound", False, Delay.BACKOFF),
     Rule(SourceAuthError, "AuthenticationFailed", False, Delay.BACKOFF),
+    Rule(ChartRepositoryUnavailableError, "", False, Delay.BACKOFF, note="chart repository"),
+    Rule(ChartNotFoundError, "", False, Delay.BACKOFF, note="chart, version or range"),
+    Rule(ChartError, "", True, Delay.INTERVAL, note="index, archive or digest refused"),
     Rule(RefNotFoundError, "RefNotFound", False, Delay.BACKOFF),
     Rule(SourceUnavailableError, "GitOperationFailed", False, Delay.BACKOFF),
     Rule(SourceVerificationError, "VerificationFailed", True, Delay.INTERVAL, note="unsigned"),

@@ -44,11 +44,21 @@ _MAX_STDERR = 2000
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 
 
-async def render_helm(root: Path, directory: Path, options: RenderOptions) -> list[Manifest]:
-    """The objects the chart in `directory` renders to; `root` is the resolved artifact."""
+async def render_helm(
+    root: Path,
+    directory: Path,
+    options: RenderOptions,
+    *,
+    values_at: tuple[Path, Path] | None = None,
+) -> list[Manifest]:
+    """The objects the chart in `directory` renders to; `root` is the resolved artifact.
+
+    `values_at` is (root, directory) of where `options.values_files` are read when that is not
+    the chart itself (a chart from a repository, its values in Git)."""
     await asyncio.to_thread(check_tree, root, directory)
     await asyncio.to_thread(check_vendored, directory)
-    values = await asyncio.to_thread(_user_values, root, directory, options)
+    values_root, values_dir = values_at or (root, directory)
+    values = await asyncio.to_thread(_user_values, values_root, values_dir, options)
     request = orjson.dumps(
         {
             "chart": str(directory),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -24,6 +25,9 @@ class RenderOptions:
     external tool run (kubectl kustomize, the Helm worker) in seconds. `limits` bound what
     reading the manifests may cost (`gitmoor.render.limits`). `capabilities` is what the chart's
     `.Capabilities` says about the cluster (None: Helm's defaults, as `helm template` has them).
+
+    `chart`, when set, is a chart directory from elsewhere (a ChartSource's unpacked archive):
+    it is rendered instead of the path, and `values_files` are then relative to the path.
     """
 
     release_name: str
@@ -34,3 +38,4 @@ class RenderOptions:
     limits: Limits = DEFAULT_LIMITS
     decryption: Keys | None = None  # SOPS keys of the Sync's spec.decryption
     capabilities: Capabilities | None = None
+    chart: Path | None = None

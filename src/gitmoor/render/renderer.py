@@ -25,13 +25,15 @@ async def render(root: Path, path: str, options: RenderOptions) -> Rendered:
     A kustomization (`kustomization.yaml`, `kustomization.yml` or `Kustomization`) is built with
     kustomize, a `Chart.yaml` is templated with Helm, anything else is read as plain manifests.
 
+    With `options.chart`, that chart is rendered with its values files read from `path`.
+
     Raises `RenderError` for one problem and `RenderErrors` (all of them) for several; both are
     permanent. `RenderTimeoutError` (transient) when kustomize or Helm ran out of time.
     """
     started = time.monotonic()
     real_root = await asyncio.to_thread(root.resolve)
     directory = await asyncio.to_thread(resolve_path, real_root, path)
-    kind = await asyncio.to_thread(detect, directory)
+    kind = "chart" if options.chart is not None else await asyncio.to_thread(detect, directory)
     manifests: list[Manifest]
     decryptor = Decryptor(options.decryption) if options.decryption is not None else None
     if kind == "kustomize":
@@ -40,6 +42,10 @@ async def render(root: Path, path: str, options: RenderOptions) -> Rendered:
         )
     elif kind == "helm":
         manifests = await render_helm(real_root, directory, options)
+    elif kind == "chart":
+        assert options.chart is not None
+        chart = await asyncio.to_thread(options.chart.resolve)
+        manifests = await render_helm(chart, chart, options, values_at=(real_root, directory))
     else:
         manifests = await asyncio.to_thread(
             render_plain, real_root, directory, options.limits, decryptor

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from gitmoor import errors
 from gitmoor.errors import (
     ApplyError,
     CrashError,
@@ -128,6 +129,18 @@ def build(spec: str) -> Exception:
             [ObjectFailure(REF, "owned by Sync web/other, which still declares it")],
             {REF: "web/other"},
         ),
+        **{
+            cls.__name__: (lambda cls=cls: cls("chart", url="https://x", chart="web"))
+            for cls in (
+                errors.ChartRepositoryUnavailableError,
+                errors.ChartAuthError,
+                errors.ChartNotFoundError,
+                errors.ChartVersionNotFoundError,
+                errors.ChartIndexError,
+                errors.ChartArchiveError,
+                errors.ChartDigestError,
+            )
+        },
         "ImmutableFieldError": lambda: ImmutableFieldError(
             [ObjectFailure(REF, "field is immutable", field="spec.selector")]
         ),

@@ -411,3 +411,41 @@ async def test_capabilities_are_the_clusters_when_given_and_helms_defaults_other
     }
     assert default.manifests[0].obj["data"]["widgets"] == "false"
     assert default.manifests[0].obj["data"]["kube"] != "v1.31.4"
+
+
+async def test_a_chart_from_elsewhere_renders_with_values_files_of_the_path(
+    data: Path, tree
+) -> None:
+    # A ChartSource's chart (unpacked outside the Git checkout), its values from Git.
+    root = tree(
+        {
+            "values/prod/replicas.yaml": "replicas: 3\n",
+            "values/prod/image.yaml": "image: {tag: '9.9'}\n",
+            "values/prod/README.md": "not read\n",
+        }
+    )
+    options = RenderOptions(
+        release_name="web",
+        namespace="store",
+        values_files=("replicas.yaml", "image.yaml"),
+        chart=data / CHART,
+    )
+    rendered = await render(root, "values/prod", options)
+    deployment = by_subject(rendered)["Deployment/store/web"]
+    assert deployment["spec"]["replicas"] == 3
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "example/shop:9.9"
+
+
+async def test_values_files_of_a_chart_from_elsewhere_stay_in_the_path(data: Path, tree) -> None:
+    root = tree({"values/prod/ok.yaml": "a: 1\n", "secret.yaml": "b: 2\n"})
+    options = RenderOptions(
+        release_name="web",
+        namespace="store",
+        values_files=("../../../etc/passwd", "missing.yaml"),
+        chart=data / CHART,
+    )
+    with pytest.raises(RenderErrors) as caught:
+        await render(root, "values/prod", options)
+    text = str(caught.value)
+    assert "../../../etc/passwd" in text
+    assert "missing.yaml" in text
