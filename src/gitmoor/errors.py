@@ -193,9 +193,7 @@ class SourceVerificationError(SourceError, PermanentError):
 
 class ChartError(SourceError):
     """Getting a chart from its repository failed. `url` (the repository's, never with
-    credentials) and `chart` say which; `reason` is the ChartSource's condition reason."""
-
-    reason = "ChartFailed"
+    credentials) and `chart` say which."""
 
     def __init__(self, message: str, *, url: str, chart: str) -> None:
         SourceError.__init__(self, message, url=url)
@@ -204,8 +202,6 @@ class ChartError(SourceError):
 
 class ChartRepositoryUnavailableError(ChartError, TransientError):
     """The repository could not be reached, timed out or answered a server error."""
-
-    reason = "RepositoryUnavailable"
 
     def __init__(
         self, message: str, *, url: str, chart: str, retry_after: float | None = None
@@ -217,8 +213,6 @@ class ChartRepositoryUnavailableError(ChartError, TransientError):
 class ChartAuthError(ChartError, SourceAuthError):
     """The repository refused the credentials (401, 403) or its certificate did not verify."""
 
-    reason = "AuthenticationFailed"
-
     def __init__(self, message: str, *, url: str, chart: str) -> None:
         ChartError.__init__(self, message, url=url, chart=chart)
         self.retry_after = None
@@ -226,8 +220,6 @@ class ChartAuthError(ChartError, SourceAuthError):
 
 class ChartNotFoundError(ChartError, TransientError):
     """The index lists no such chart (a vendor may publish it later: retried)."""
-
-    reason = "ChartNotFound"
 
     def __init__(self, message: str, *, url: str, chart: str) -> None:
         ChartError.__init__(self, message, url=url, chart=chart)
@@ -237,25 +229,17 @@ class ChartNotFoundError(ChartError, TransientError):
 class ChartVersionNotFoundError(ChartNotFoundError):
     """The exact version is not in the index, or no version matches the range."""
 
-    reason = "VersionNotFound"
-
 
 class ChartIndexError(ChartError, PermanentError):
     """The repository's index.yaml cannot be read as a Helm index (or is too large)."""
-
-    reason = "InvalidIndex"
 
 
 class ChartArchiveError(ChartError, PermanentError):
     """The chart archive is corrupt, too large or unsafe (links, paths leaving the chart)."""
 
-    reason = "InvalidChartArchive"
-
 
 class ChartDigestError(ChartArchiveError):
     """The archive's sha256 is not the digest the index gives for it."""
-
-    reason = "DigestMismatch"
 
 
 # --- render -------------------------------------------------------------------------------------

@@ -138,9 +138,10 @@ def forget_sync(namespace: str, name: str) -> None:
     CONDITION.remove_by_labels({"kind": "Sync", **labels})
 
 
-def forget_source(namespace: str, name: str) -> None:
-    """Drop every series of a deleted GitSource."""
+def forget_source(namespace: str, name: str, kind: str = "GitSource") -> None:
+    """Drop every series of a deleted GitSource (or ChartSource)."""
     labels = {"namespace": namespace, "name": name}
-    for metric in (GIT_FETCH_DURATION, GIT_FETCHES):
-        metric.remove_by_labels(labels)
-    CONDITION.remove_by_labels({"kind": "GitSource", **labels})
+    if kind == "GitSource":
+        for metric in (GIT_FETCH_DURATION, GIT_FETCHES):
+            metric.remove_by_labels(labels)
+    CONDITION.remove_by_labels({"kind": kind, **labels})

@@ -23,7 +23,7 @@ from gitmoor.health import Overrides
 from gitmoor.kube import Kube, WatchEvent
 from gitmoor.ledger import Ledger
 from gitmoor.ledger.spool import Spool
-from gitmoor.model import Artifact, Health, Missing
+from gitmoor.model import Artifact, ChartArtifact, Health, Missing
 from gitmoor.model.durations import parse_duration
 from gitmoor.model.labels import REQUESTED_AT
 from gitmoor.model.notifications import PushEvent
@@ -32,6 +32,7 @@ from gitmoor.model.resources import API_VERSION
 from gitmoor.notify import Notifier
 from gitmoor.reconcile import report
 from gitmoor.reconcile.cache import Cache, Obj, key_of
+from gitmoor.reconcile.charts import ChartSourceReconciler
 from gitmoor.reconcile.drift import Drift, DriftMonitor
 from gitmoor.reconcile.events import EventRecorder
 from gitmoor.reconcile.informer import follow
@@ -57,6 +58,8 @@ _ARRIVALS = {
     Missing.NAMESPACE: ("v1", "Namespace"),
     Missing.KIND: ("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
 }
+
+_KINDS = ("GitSource", "ChartSource", "Sync")  # watched; the sources first
 
 
 @dataclass
@@ -116,6 +119,16 @@ class Agent:
             options.tenancy,
             options.file_roots,
         )
+        self.charts = ChartSourceReconciler(
+            kube,
+            self.cache,
+            self.memory,
+            self.publish,
+            options.cache_dir,
+            self._new_chart,
+            options.tenancy,
+            options.render_limits,
+        )
         self.syncs = SyncReconciler(
             kube,
             self.cache,
@@ -134,6 +147,7 @@ class Agent:
             self.enqueue,
             self._later,
             options.tenancy,
+            self.charts,
         )
         self._listed: set[tuple[str, str]] = set()
         # Watches of Namespaces and CRDs, by what they provide: only while a Sync waits for one.
@@ -158,7 +172,7 @@ class Agent:
             async with asyncio.TaskGroup() as group:
                 watchers = [
                     group.create_task(self._informer(kind, namespace))
-                    for kind in ("GitSource", "Sync")
+                    for kind in _KINDS
                     for namespace in self.namespaces
                 ]
                 dispatcher = group.create_task(self._dispatch(gate))
@@ -226,7 +240,7 @@ class Agent:
             for key in [k for k in mine if k not in seen]:
                 self._gone(key)
             self._listed.add((kind, namespace))
-            if len(self._listed) == 2 * len(self.namespaces):
+            if len(self._listed) == len(_KINDS) * len(self.namespaces):
                 self.cache.synced.set()
 
         async def changed(event: WatchEvent) -> None:
@@ -316,7 +330,10 @@ class Agent:
 
     def _gone(self, key: Key) -> None:
         self.cache.drop(key)
-        (metrics.forget_source if key.kind == "GitSource" else metrics.forget_sync)(*key.short)
+        if key.kind == "Sync":
+            metrics.forget_sync(*key.short)
+        else:
+            metrics.forget_source(*key.short, kind=key.kind)
         self.queue.forget(key)
         running = self.running.get(key)
         if running is not None:
@@ -372,6 +389,27 @@ class Agent:
                 running.cancel()
             self.enqueue(key, trigger)
 
+    def _new_chart(self, source: Key, chart: ChartArtifact, cause: Trigger) -> None:
+        """A ChartSource resolved a new chart: the Syncs that render it reconcile now, and one
+        still waiting on the health of an older chart gives that up."""
+        trigger = cause if cause in _PASSED_ON else Trigger.RESOURCE
+        for key, obj in self.cache.items("Sync"):
+            ref = (obj.get("spec") or {}).get("chartRef") or {}
+            if not ref or Key(
+                "ChartSource", ref.get("namespace") or key.namespace, ref.get("name", "")
+            ) != (source):
+                continue
+            progress = self.syncs.progress.get(key)
+            running = self.running.get(key)
+            if (
+                running is not None
+                and progress is not None
+                and progress.stage is Stage.WAIT
+                and not progress.revision.startswith(f"{chart.revision};")
+            ):
+                running.cancel()
+            self.enqueue(key, trigger)
+
     async def _read_secret(self, namespace: str, name: str) -> dict[str, bytes]:
         secret = await self.kube.get("v1", "Secret", name, namespace)
         if secret is None:
@@ -407,13 +445,17 @@ class Agent:
         memory.trigger, memory.due = memory.due or Trigger.INTERVAL, None
         # Every log line of this reconcile (this task's context) names what it is about.
         structlog.contextvars.bind_contextvars(
-            **{"source" if key.kind == "GitSource" else "sync": f"{key.namespace}/{key.name}"},
+            **{"sync" if key.kind == "Sync" else "source": f"{key.namespace}/{key.name}"},
             trigger=memory.trigger.value,
         )
         delay: float | None = None
         try:
-            reconciler = self.sources if key.kind == "GitSource" else self.syncs
-            delay = await reconciler.reconcile(key)
+            if key.kind == "GitSource":
+                delay = await self.sources.reconcile(key)
+            elif key.kind == "ChartSource":
+                delay = await self.charts.reconcile(key)
+            else:
+                delay = await self.syncs.reconcile(key)
         except asyncio.CancelledError:
             if key not in self.cache.keys(key.kind):
                 return

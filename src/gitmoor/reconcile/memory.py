@@ -8,12 +8,12 @@ import math
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from gitmoor.model import Artifact, Missing, ObjectRef
+from gitmoor.model import Artifact, ChartArtifact, Missing, ObjectRef
 from gitmoor.model.record import Trigger
 
 
 class Key(NamedTuple):
-    kind: str  # GitSource or Sync
+    kind: str  # GitSource, ChartSource or Sync
     namespace: str
     name: str
 
@@ -31,6 +31,7 @@ class SourceMemory:
     due: Trigger | None = None  # why it is queued (None: its interval)
     trigger: Trigger = Trigger.INTERVAL  # why the current or last reconcile ran
     artifact: Artifact | None = None  # the last fetched
+    chart: ChartArtifact | None = None  # a ChartSource's: the last resolved
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -69,7 +70,7 @@ class Memory:
         return [key for key, memory in self._syncs.items() if owner in memory.held_by]
 
     def of(self, key: Key) -> SourceMemory | SyncMemory:
-        return self.source(key) if key.kind == "GitSource" else self.sync(key)
+        return self.sync(key) if key.kind == "Sync" else self.source(key)
 
     def awaiting(self, lacking: frozenset[Missing]) -> list[Key]:
         """The Syncs whose last attempt waits for any of `lacking`."""

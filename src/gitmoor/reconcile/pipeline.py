@@ -120,7 +120,10 @@ async def run(
         _refuse_unsafe_entries(artifact, sync.spec.path)
         # A chart's .Capabilities: this cluster's version and APIs, as Helm would see them.
         options = dataclasses.replace(
-            render_options(sync, decryption, limits), capabilities=await kube.capabilities()
+            render_options(sync, decryption, limits),
+            capabilities=await kube.capabilities(),
+            # A chart from its repository (chartRef): the path holds its values files.
+            chart=Path(artifact.chart.path) if artifact.chart is not None else None,
         )
         rendered = await render(Path(artifact.path), sync.spec.path, options)
         if not rendered.manifests and not sync.spec.allow_empty:

@@ -344,7 +344,7 @@ def _failure(record: Record) -> tuple[str, str, str] | None:
 
 
 def _role(key: Key) -> str:
-    return "source" if key.kind == "GitSource" else "sync"
+    return "sync" if key.kind == "Sync" else "source"
 
 
 def _clip(text: str, limit: int = 300) -> str:

@@ -22,6 +22,7 @@ from gitmoor.model import (
     Applied,
     Artifact,
     ChangeSet,
+    ChartArtifact,
     Health,
     Missing,
     ObjectRef,
@@ -460,6 +461,35 @@ def fetched(
             events = (Event(NORMAL, "NewArtifact", f"{artifact.revision}: {subject}"),)
         retry = Retry("", False, interval, 0)
     return Report(status=new, events=events, retry=retry, fetch=(result, seconds))
+
+
+def chart_fetched(
+    obj: dict[str, Any],
+    *,
+    chart: ChartArtifact | None,
+    error: GitmoorError | None,
+    before: ChartArtifact | None,
+    failures: int,
+    interval: float,
+) -> Report:
+    """A ChartSource checked its repository: the chart it resolved, or why it could not. The
+    chart resolved before stays in the status (its Syncs keep running it)."""
+    old = dict(obj.get("status") or {})
+    generation = obj["metadata"].get("generation")
+    requested = (obj["metadata"].get("annotations") or {}).get(REQUESTED_AT)
+    new = st.chart_source_status(old, generation, chart if error is None else before, error)
+    if requested:
+        new["lastHandledReconcileAt"] = requested
+    events: tuple[Event, ...] = ()
+    if error is not None:
+        events = (Event(WARNING, reason_of(error)[0], str(error)),)
+        retry = classify(error, failures=failures, interval=interval)
+    else:
+        assert chart is not None
+        if before is None or before.revision != chart.revision:
+            events = (Event(NORMAL, "NewArtifact", f"chart {chart.revision}"),)
+        retry = Retry("", False, interval, 0)
+    return Report(status=new, events=events, retry=retry)
 
 
 # -- after the apply: drift and health seen by the watch ------------------------------------

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gitmoor.errors import GitmoorError, HealthGateError, SourceVerificationError
-from gitmoor.model import Action, Artifact, Health, ObjectRef, Verdict, inventory
+from gitmoor.model import Action, Artifact, ChartArtifact, Health, ObjectRef, Verdict, inventory
 from gitmoor.model.hooks import TRACKED, HookRuns
 from gitmoor.reconcile import conditions as cond
 from gitmoor.reconcile.outcome import Outcome
@@ -206,6 +206,42 @@ def source_status(
             "Succeeded",
             f"stored artifact for revision {revision}",
             generation,
+        )
+        conditions = cond.remove_condition(conditions, cond.STALLED)
+    else:
+        reason, stalled = reason_of(err)
+        conditions = _not_ready(conditions, reason, str(err), generation, stalled=stalled)
+    status["conditions"] = conditions
+    return status
+
+
+def chart_source_status(
+    old: dict[str, Any],
+    generation: int | None,
+    chart: ChartArtifact | None,
+    err: GitmoorError | None,
+) -> dict[str, Any]:
+    """A ChartSource's status: the chart in use (kept through a failure: its Syncs keep it),
+    Ready with the reason of what went wrong."""
+    status = dict(old)
+    status["observedGeneration"] = generation
+    conditions = cond.remove_condition(list(old.get("conditions") or []), cond.RECONCILING)
+    if chart is not None:
+        before = old.get("artifact") or {}
+        status["artifact"] = {
+            "revision": chart.revision,
+            "digest": chart.digest,
+            "chart": chart.chart,
+            "version": chart.version,
+            "url": chart.url,
+            "lastUpdateTime": before.get("lastUpdateTime")
+            if before.get("revision") == chart.revision
+            else chart.fetched_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+    if err is None:
+        message = f"stored chart {chart.revision}" if chart is not None else ""
+        conditions = cond.set_condition(
+            conditions, cond.READY, True, "Succeeded", message, generation
         )
         conditions = cond.remove_condition(conditions, cond.STALLED)
     else:

@@ -34,6 +34,7 @@ from gitmoor.model.resources import API_VERSION, Sync
 from gitmoor.reconcile import conditions as cond
 from gitmoor.reconcile import decide, pipeline, records, report
 from gitmoor.reconcile.cache import Cache, Obj
+from gitmoor.reconcile.charts import ChartSourceReconciler
 from gitmoor.reconcile.decryption import decryption_keys
 from gitmoor.reconcile.dependencies import Blocked, blocked, dependants
 from gitmoor.reconcile.drift import Drift, DriftMonitor
@@ -100,6 +101,7 @@ class SyncReconciler:
         wake: Callable[[Key, Trigger], None],
         later: Callable[[Key, float], None],
         tenancy: Tenancy,
+        charts: ChartSourceReconciler | None = None,
     ) -> None:
         self.kube = kube
         self.cache = cache
@@ -112,6 +114,7 @@ class SyncReconciler:
         self.wake = wake
         self.later = later
         self.tenancy = tenancy
+        self.charts = charts
         self.progress: dict[Key, Progress] = {}
 
     async def reconcile(self, key: Key) -> float | None:
@@ -229,11 +232,22 @@ class SyncReconciler:
         if source.artifact is None:
             assert source.problem is not None
             return source.problem
+        artifact = source.artifact
+        if sync.spec.chart_ref is not None:
+            if self.charts is None:
+                return NotReadyError("SourceNotReady", "this agent does not read ChartSources")
+            chart = await self.charts.chart_for(sync)
+            if chart.chart is None:
+                assert chart.problem is not None
+                return chart.problem
+            # One revision for both: a new chart and a new values commit each are new.
+            revision = f"{chart.chart.revision};{artifact.revision}"
+            artifact = dataclasses.replace(artifact, revision=revision, chart=chart.chart)
         try:
             keys = await decryption_keys(self.kube, sync)
         except GitmoorError as err:
             return err
-        return source.artifact, keys
+        return artifact, keys
 
     def context(self, key: Key, obj: Obj, sync: Sync) -> report.Context:
         return report.Context(

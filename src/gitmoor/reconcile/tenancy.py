@@ -25,7 +25,8 @@ class Tenancy:
         return f"system:serviceaccount:{sync.metadata.namespace}:{name}"
 
     def source_refused(self, sync: Sync, source: dict[str, Any]) -> CrossNamespaceRefError | None:
-        """Why `sync` may not use `source` (a GitSource as the API server returns it), or None."""
+        """Why `sync` may not use `source` (a GitSource or ChartSource as the API server
+        returns it), or None."""
         own = sync.metadata.namespace
         theirs = str(source["metadata"].get("namespace", ""))
         if self.cross_namespace_refs or theirs == own:
@@ -35,6 +36,7 @@ class Tenancy:
             return None
         name = source["metadata"]["name"]
         return CrossNamespaceRefError(
-            f"GitSource {theirs}/{name} is in another namespace and does not list {own!r} in "
-            "spec.accessFrom; this agent refuses cross-namespace references"
+            f"{source.get('kind') or 'GitSource'} {theirs}/{name} is in another namespace and "
+            f"does not list {own!r} in spec.accessFrom; this agent refuses cross-namespace "
+            "references"
         )

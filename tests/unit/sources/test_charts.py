@@ -102,7 +102,6 @@ def test_a_range_matching_nothing_says_what_there_is() -> None:
         "no version of chart 'podinfo' in https://r matches '>=9.0.0'; the newest are "
         "6.6.0-rc.1, 6.5.1, 6.4.0"
     )
-    assert caught.value.reason == "VersionNotFound"
 
 
 def test_an_exact_version_missing_is_named_as_such() -> None:

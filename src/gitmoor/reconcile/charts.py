@@ -1,0 +1,159 @@
+"""ChartSources: resolve the chart a ChartSource names in its repository (a cheap conditional
+check when nothing changed), say so in its status, and hand Syncs with `chartRef` the chart.
+
+A chart resolved once stays handed out when a later check fails (wrong credentials, the
+repository down, a range that stops matching): the Syncs keep their release, the ChartSource
+says what is wrong, and a new chart wakes its Syncs when one resolves."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitmoor.errors import GitmoorError, NotReadyError, SecretNotFoundError, SourceConfigError
+from gitmoor.kube import Kube
+from gitmoor.model import ChartArtifact
+from gitmoor.model.credentials import ChartCredentials
+from gitmoor.model.durations import parse_duration
+from gitmoor.model.record import Trigger
+from gitmoor.model.resources import ChartSource, Sync
+from gitmoor.reconcile import conditions as cond
+from gitmoor.reconcile import report
+from gitmoor.reconcile.cache import Cache
+from gitmoor.reconcile.memory import Key, Memory
+from gitmoor.reconcile.publish import Publisher
+from gitmoor.reconcile.tenancy import Tenancy
+from gitmoor.render.limits import DEFAULT_LIMITS, Limits
+from gitmoor.sources.charts import ChartFetcher
+from gitmoor.sources.charts import Limits as ArchiveLimits
+
+# (ChartSource key, its new chart, what made it look): the runtime wakes its Syncs.
+OnNewChart = Callable[[Key, ChartArtifact, Trigger], None]
+
+
+@dataclass(frozen=True)
+class ChartAnswer:
+    """The chart a Sync is to render, or why there is none."""
+
+    chart: ChartArtifact | None
+    problem: GitmoorError | None = None
+
+
+def chart_key(sync: Sync) -> Key | None:
+    ref = sync.spec.chart_ref
+    if ref is None:
+        return None
+    return Key("ChartSource", ref.namespace or sync.metadata.namespace, ref.name)
+
+
+class ChartSourceReconciler:
+    def __init__(
+        self,
+        kube: Kube,
+        cache: Cache,
+        memory: Memory,
+        publish: Publisher,
+        cache_dir: Path,
+        on_new_chart: OnNewChart,
+        tenancy: Tenancy,
+        limits: Limits = DEFAULT_LIMITS,
+    ) -> None:
+        self.kube = kube
+        self.cache = cache
+        self.memory = memory
+        self.publish = publish
+        self.fetcher = ChartFetcher(
+            cache_dir, ArchiveLimits(limits.max_file_bytes, limits.max_render_bytes)
+        )
+        self.on_new_chart = on_new_chart
+        self.tenancy = tenancy
+
+    async def reconcile(self, key: Key) -> float | None:
+        obj = self.cache.get(key)
+        if obj is None:
+            return None
+        try:
+            source = ChartSource.model_validate(obj)
+        except ValueError as err:
+            return await self.publish(key, report.invalid(obj, err))
+        if source.spec.suspend:
+            return None
+        memory = self.memory.source(key)
+        before = memory.chart
+        chart: ChartArtifact | None = None
+        error: GitmoorError | None = None
+        try:
+            chart = await self.fetch(key, source)
+        except GitmoorError as err:
+            error = err
+        answer = report.chart_fetched(
+            obj,
+            chart=chart,
+            error=error,
+            before=before,
+            failures=memory.failures,
+            interval=parse_duration(source.spec.interval),
+        )
+        return await self.publish(key, answer)
+
+    async def fetch(self, key: Key, source: ChartSource) -> ChartArtifact:
+        """Resolve and fetch the source's chart, one check per source at a time; a new chart
+        wakes the Syncs that render it."""
+        memory = self.memory.source(key)
+        async with memory.lock:
+            credentials = await self._credentials(source)
+            chart = await self.fetcher.fetch(
+                source.spec, credentials, timeout=parse_duration(source.spec.timeout)
+            )
+        previous, memory.chart = memory.chart, chart
+        if previous is None or previous.revision != chart.revision:
+            self.on_new_chart(key, chart, memory.trigger)
+        return chart
+
+    async def chart_for(self, sync: Sync) -> ChartAnswer:
+        """The chart `sync` (with `chartRef`) is to render, or why it must wait."""
+        key = chart_key(sync)
+        assert key is not None
+        named = f"ChartSource {key.namespace}/{key.name}"
+        obj = self.cache.get(key)
+        if obj is not None and (refused := self.tenancy.source_refused(sync, obj)) is not None:
+            return ChartAnswer(None, refused)
+        chart = self.memory.source(key).chart
+        if chart is not None and await asyncio.to_thread(Path(chart.path).is_dir):
+            return ChartAnswer(chart)
+        if obj is None:
+            return ChartAnswer(None, NotReadyError("SourceNotFound", f"{named} not found"))
+        if not (obj.get("status") or {}).get("artifact"):
+            # The ChartSource reports its own problem and wakes its Syncs when it succeeds.
+            ready = cond.get_condition(obj, cond.READY) or {}
+            detail = f": {ready['message']}" if ready.get("message") else ""
+            return ChartAnswer(
+                None, NotReadyError("SourceNotReady", f"{named} has no chart yet{detail}")
+            )
+        try:
+            # Resolved before this process started (a restart): a conditional check.
+            return ChartAnswer(await self.fetch(key, ChartSource.model_validate(obj)))
+        except (GitmoorError, ValueError) as err:
+            return ChartAnswer(
+                None, NotReadyError("SourceNotReady", f"{named} has no chart: {err}")
+            )
+
+    async def _credentials(self, source: ChartSource) -> ChartCredentials | None:
+        ref = source.spec.secret_ref
+        if ref is None:
+            return None
+        namespace = source.metadata.namespace
+        secret = await self.kube.get("v1", "Secret", ref.name, namespace)
+        if secret is None:
+            raise SecretNotFoundError(
+                f"Secret {namespace}/{ref.name} named in spec.secretRef not found",
+                url=source.spec.url,
+            )
+        try:
+            return ChartCredentials.from_secret_data(dict(secret.get("data") or {}))
+        except ValueError as err:
+            raise SourceConfigError(
+                f"Secret {namespace}/{ref.name}: {err}", url=source.spec.url
+            ) from None

@@ -1,0 +1,240 @@
+"""Charts from their vendors: a ChartSource resolves a chart in a real Helm repository (nginx,
+TLS, basic auth; charts packaged and indexed with the Helm SDK), a Sync with chartRef renders it
+with values from Git, and the agent follows new versions, keeps the last release through
+failures, and says what is wrong."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from gitmoor.ledger import Ledger
+from gitmoor.reconcile import conditions as cond
+from testenv.chartrepo import ChartRepository
+from testenv.gitserver import GitServers
+from tests.integration.agent.harness import AgentHarness, Obj
+
+pytestmark = [pytest.mark.cluster, pytest.mark.gitserver]
+
+CONFIGMAP = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-settings
+data:
+  greeting: {{ .Values.greeting | quote }}
+  color: {{ .Values.color | quote }}
+  chart: {{ .Chart.Version | quote }}
+"""
+
+
+def _publish(repo: ChartRepository, name: str, version: str) -> None:
+    repo.publish(
+        "web",
+        version,
+        templates={"cm.yaml": CONFIGMAP},
+        values="greeting: from-the-chart\ncolor: grey\n",
+        repo=name,
+    )
+
+
+async def _chart_source(
+    h: AgentHarness, repo: ChartRepository, name: str, version: str, **spec: object
+) -> Obj:
+    return await h.kube.apply(
+        {
+            "apiVersion": "gitmoor.io/v1alpha1",
+            "kind": "ChartSource",
+            "metadata": {"name": "web", "namespace": h.namespace},
+            "spec": {
+                "url": f"{repo.url}/{name}",
+                "chart": "web",
+                "version": version,
+                "interval": "2s",
+                "secretRef": {"name": "charts-auth"},
+                **spec,
+            },
+        },
+        field_manager="gitmoor-tests",
+    )
+
+
+async def _chart_secret(h: AgentHarness, repo: ChartRepository, password: str = "") -> None:
+    await h.secret(
+        "charts-auth",
+        {
+            "username": repo.username,
+            "password": password or repo.password,
+            "ca.crt": repo.ca_path.read_text(),
+        },
+    )
+
+
+def _downloads(repo: ChartRepository, name: str) -> list[str]:
+    return [r for r in repo.requests() if r.startswith(f"GET /{name}/") and ".tgz" in r]
+
+
+async def _values_repo(h: AgentHarness, git_servers: GitServers, name: str) -> str:
+    repo, tree = h.repo(git_servers, name)
+    sha = tree.commit("values", {"values/prod/values.yaml": "color: blue\n"})
+    tree.push()
+    await h.source("values", repo.file_url)
+    return sha
+
+
+async def test_a_chart_in_range_renders_with_values_from_git_and_follows_new_versions(
+    harness: AgentHarness,
+    git_servers: GitServers,
+    chart_repository: ChartRepository,
+    unique_name: str,
+) -> None:
+    h, ns, repo = harness, harness.namespace, chart_repository
+    name = f"c{secrets.token_hex(4)}"
+    _publish(repo, name, "1.0.0")
+    _publish(repo, name, "1.1.0")
+    _publish(repo, name, "2.0.0")  # out of range
+    sha = await _values_repo(h, git_servers, unique_name)
+    await _chart_secret(h, repo)
+    await _chart_source(h, repo, name, "^1.0.0")
+    await h.sync(
+        "web",
+        "values",
+        "values/prod",
+        chartRef={"name": "web"},
+        helm={"valuesFiles": ["values.yaml"], "values": {"greeting": "hello"}},
+    )
+
+    sync = await h.wait_applied("web", sha)
+    chart = await h.get("ChartSource", "web")
+    assert chart is not None
+    artifact = chart["status"]["artifact"]
+    assert (artifact["chart"], artifact["version"]) == ("web", "1.1.0")
+    assert artifact["revision"] == f"web@1.1.0@{artifact['digest']}"
+    assert cond.is_true(chart, cond.READY)
+    assert sync["status"]["lastAppliedRevision"] == f"{artifact['revision']};main@sha1:{sha}"
+    live = await h.wait_for_object("v1", "ConfigMap", "web-settings", lambda o: True)
+    assert live["data"] == {"greeting": "hello", "color": "blue", "chart": "1.1.0"}
+    assert live["metadata"]["namespace"] == ns
+
+    # Unchanged: every check of the index is a 304 and nothing is downloaded again.
+    checks = len([r for r in repo.requests() if r == f"GET /{name}/index.yaml 304"])
+    await h.wait_for(
+        "ChartSource",
+        "web",
+        lambda o: (
+            len([r for r in repo.requests() if r == f"GET /{name}/index.yaml 304"]) >= checks + 2
+        ),
+        what="two more checks of an unchanged index",
+    )
+    assert _downloads(repo, name) == [f"GET /{name}/web-1.1.0.tgz 200"]
+
+    # A new version in range upgrades on the next interval; status and ledger say which.
+    _publish(repo, name, "1.2.0")
+    sync = await h.wait_for(
+        "Sync",
+        "web",
+        lambda o: (
+            "web@1.2.0@" in str((o.get("status") or {}).get("lastAppliedRevision", ""))
+            and cond.is_true(o, cond.READY)
+        ),
+        what="Sync web at chart 1.2.0",
+    )
+    live = await h.wait_for_object("v1", "ConfigMap", "web-settings", lambda o: True)
+    assert live["data"]["chart"] == "1.2.0"
+    assert _downloads(repo, name) == [
+        f"GET /{name}/web-1.1.0.tgz 200",
+        f"GET /{name}/web-1.2.0.tgz 200",
+    ]
+    assert h.ledger_url is not None
+    async with await Ledger.open(h.ledger_url) as ledger:
+        records = await ledger.history(sync="web", namespace=ns)
+    revisions = [r.revision for r in records]
+    assert any(r.startswith("web@1.2.0@sha256:") and r.endswith(sha) for r in revisions)
+    assert any(r.startswith("web@1.1.0@sha256:") for r in revisions)
+
+
+async def test_refused_credentials_are_a_clear_condition_and_the_release_keeps_running(
+    harness: AgentHarness,
+    git_servers: GitServers,
+    chart_repository: ChartRepository,
+    unique_name: str,
+) -> None:
+    h, repo = harness, chart_repository
+    name = f"c{secrets.token_hex(4)}"
+    _publish(repo, name, "1.0.0")
+    sha = await _values_repo(h, git_servers, unique_name)
+    await _chart_secret(h, repo)
+    await _chart_source(h, repo, name, "1.0.0")
+    await h.sync("web", "values", "values/prod", chartRef={"name": "web"})
+    applied = await h.wait_applied("web", sha)
+
+    wrong = "wrong-" + secrets.token_hex(6)
+    await _chart_secret(h, repo, password=wrong)
+    _publish(repo, name, "1.0.1")  # the index changes: the next check must authenticate
+    chart = await h.wait_condition(
+        "ChartSource", "web", cond.READY, "False", reason="AuthenticationFailed"
+    )
+    message = cond.get_condition(chart, cond.READY)["message"]  # type: ignore[index]
+    assert message == (
+        f"{repo.url}/{name}/index.yaml answered 401 Unauthorized: the repository refused the "
+        "credentials of spec.secretRef"
+    )
+    assert chart["status"]["artifact"]["version"] == "1.0.0"  # the chart in use stays
+    events = await h.events("ChartSource", "web")
+    assert any(e["reason"] == "AuthenticationFailed" for e in events)
+    assert all(wrong not in str(e) for e in events)
+    # The Sync keeps its release: still Ready at what it applied.
+    sync = await h.get("Sync", "web")
+    assert sync is not None
+    assert cond.is_true(sync, cond.READY)
+    assert sync["status"]["lastAppliedRevision"] == applied["status"]["lastAppliedRevision"]
+    assert await h.kube.get("v1", "ConfigMap", "web-settings", h.namespace) is not None
+
+
+async def test_a_range_matching_nothing_is_a_clear_condition_and_the_sync_waits(
+    harness: AgentHarness,
+    git_servers: GitServers,
+    chart_repository: ChartRepository,
+    unique_name: str,
+) -> None:
+    h, repo = harness, chart_repository
+    name = f"c{secrets.token_hex(4)}"
+    _publish(repo, name, "1.0.0")
+    _publish(repo, name, "1.1.0-rc.1")
+    await _values_repo(h, git_servers, unique_name)
+    await _chart_secret(h, repo)
+    await _chart_source(h, repo, name, ">=1.1.0 <2.0.0")
+    await h.sync("web", "values", "values/prod", chartRef={"name": "web"})
+
+    chart = await h.wait_condition(
+        "ChartSource", "web", cond.READY, "False", reason="VersionNotFound"
+    )
+    assert cond.get_condition(chart, cond.READY)["message"] == (  # type: ignore[index]
+        f"no version of chart 'web' in {repo.url}/{name} matches '>=1.1.0 <2.0.0'; the newest "
+        "are 1.1.0-rc.1, 1.0.0"
+    )
+    waiting = f"ChartSource {h.namespace}/web has no chart yet: no version of chart 'web'"
+
+    def waits_for_the_chart(o: Obj) -> bool:
+        ready = cond.get_condition(o, cond.READY) or {}
+        return ready.get("reason") == "SourceNotReady" and str(ready.get("message", "")).startswith(
+            waiting
+        )
+
+    # (First it may wait for its GitSource, for a moment.)
+    sync = await h.wait_for("Sync", "web", waits_for_the_chart, what="Sync waiting for its chart")
+    assert not (sync.get("status") or {}).get("lastAttemptedRevision")
+    assert _downloads(repo, name) == []
+
+    # Published later: the Sync deploys it without being touched.
+    _publish(repo, name, "1.1.0")
+    await h.wait_for(
+        "Sync",
+        "web",
+        lambda o: (
+            "web@1.1.0@" in str((o.get("status") or {}).get("lastAppliedRevision", ""))
+            and cond.is_true(o, cond.READY)
+        ),
+        what="Sync web at chart 1.1.0",
+    )
