@@ -15,6 +15,7 @@ from testenv.chartrepo import ChartRepository
 from testenv.cluster import ControlPlane, is_running
 from testenv.gitserver import GitServers
 from testenv.postgres import Postgres
+from testenv.registry import Registry
 
 _PLANE_KEY = pytest.StashKey[ControlPlane]()
 
@@ -111,6 +112,18 @@ def chart_repository(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chart
         yield repository
     finally:
         repository.stop()
+
+
+@pytest.fixture(scope="session")
+def oci_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """An OCI registry (Debian's docker-registry, TLS + htpasswd) on loopback, shared by the
+    whole run; each test pushes to repositories of its own."""
+    registry = Registry(tmp_path_factory.mktemp("oci-registry"))
+    registry.start()
+    try:
+        yield registry
+    finally:
+        registry.stop()
 
 
 @pytest.fixture(scope="session")

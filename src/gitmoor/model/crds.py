@@ -108,13 +108,13 @@ _RULES: dict[tuple[type[BaseModel], str], tuple[Rule, ...]] = {
     ),
     (ChartSourceSpec, "url"): (
         Rule(
-            "self.matches('^https?://[^/@]+')",
-            "expected https:// (or http://) of a Helm chart repository; oci:// is not "
-            "supported yet",
+            "self.matches('^(https?|oci)://[^/@]+')",
+            "expected https:// (or http://) of a Helm chart repository, or oci:// of a "
+            "registry path",
             reason="FieldValueForbidden",
         ),
         Rule(
-            "!self.matches('^https?://[^/]*@')",
+            "!self.matches('^(https?|oci)://[^/]*@')",
             "url must not carry credentials: put them in a Secret (secretRef)",
             reason="FieldValueForbidden",
         ),

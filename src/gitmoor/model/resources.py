@@ -233,8 +233,9 @@ class ChartSourceSpec(_Model):
     """One chart of a vendor's Helm repository, the versions to follow and how to reach it."""
 
     url: str = Field(
-        description="The chart repository: https:// (its index.yaml is read), or oci:// "
-        "(not served yet); credentials go in secretRef, never in the URL."
+        description="The chart repository: https:// (its index.yaml is read), or oci:// of a "
+        "registry path (the chart is <url>/<chart>); credentials go in secretRef, never in the "
+        "URL."
     )
     chart: str = Field(
         min_length=1, max_length=250, pattern=_CHART_NAME, description="The chart's name."
@@ -277,11 +278,12 @@ class ChartSourceSpec(_Model):
     @model_validator(mode="after")
     def _url(self) -> ChartSourceSpec:
         url = self.url
-        if url.startswith("oci://"):
-            raise ValueError("url: oci:// chart repositories are not supported yet; use https://")
-        if not url.startswith(("https://", "http://")):
+        if not url.startswith(("https://", "http://", "oci://")):
             # The value is not echoed: a malformed URL may still hold a password.
-            raise ValueError("url: expected https:// (or http://) of a Helm chart repository")
+            raise ValueError(
+                "url: expected https:// (or http://) of a Helm chart repository, or oci:// of "
+                "a registry path"
+            )
         netloc = url.split("://", 1)[1].split("/", 1)[0]
         if "@" in netloc:
             raise ValueError("url must not carry credentials: put them in a Secret (secretRef)")

@@ -175,6 +175,8 @@ class ChartFetcher:
         call = _Call(spec.url.rstrip("/"), spec.chart, credentials, timeout)
         lock = self._locks.setdefault(call.url, asyncio.Lock())
         async with aiohttp.ClientSession(trust_env=False) as session, lock:
+            if call.url.startswith("oci://"):
+                return await self._oci(session, call, wanted)
             entries = await self._entries(session, call)
             chosen = resolve(entries, wanted, chart=call.chart, url=call.url)
             return await self._archive(session, call, chosen)
@@ -300,6 +302,73 @@ class ChartFetcher:
                 f"{call.chart} {chosen.version}: {err}", url=call.url, chart=call.chart
             ) from None
 
+    # -- OCI registries ----------------------------------------------------------------------
+    async def _oci(
+        self, session: aiohttp.ClientSession, call: _Call, wanted: SemverRange
+    ) -> ChartArtifact:
+        """A chart pushed to an OCI registry (`helm push`): its tags listed through the
+        Distribution API (every page), the highest in range resolved to its manifest, and the
+        chart layer downloaded by digest, once."""
+        parts = urlsplit(call.url)
+        repository = "/".join(p for p in (parts.path.strip("/"), call.chart) if p)
+        base = f"https://{parts.netloc}/v2/{repository}"
+        registry = _Registry(self, session, call)
+        tags: list[str] = []
+        url: str | None = f"{base}/tags/list?n=1000"
+        for _page in range(_MAX_PAGES):
+            if url is None:
+                break
+            status, headers, body = await registry.get(url, {}, 4 * 1024 * 1024, "tag list")
+            if status == 404:
+                raise ChartNotFoundError(
+                    f"the registry {parts.netloc} holds no chart {repository}",
+                    url=call.url,
+                    chart=call.chart,
+                )
+            try:
+                listed = orjson.loads(body).get("tags") or []
+            except (orjson.JSONDecodeError, AttributeError):
+                raise ChartIndexError(
+                    f"{_shown(url)}: not a tag list", url=call.url, chart=call.chart
+                ) from None
+            tags.extend(t for t in listed if isinstance(t, str))
+            url = _next_page(headers.get("Link"), url)
+        # Helm writes a version's `+` as `_` in a tag (tags cannot hold `+`).
+        entries = [ChartVersion(t.replace("_", "+"), "", (t,)) for t in tags]
+        chosen = resolve(entries, wanted, chart=call.chart, url=call.url)
+        tag = chosen.urls[0]
+        accept = {"Accept": "application/vnd.oci.image.manifest.v1+json"}
+        status, _, body = await registry.get(
+            f"{base}/manifests/{tag}", accept, 4 * 1024 * 1024, "manifest"
+        )
+        if status == 404:
+            raise ChartVersionNotFoundError(
+                f"tag {tag} of {repository} vanished", url=call.url, chart=call.chart
+            )
+        digest = _chart_layer(body)
+        if digest is None:
+            raise ChartIndexError(
+                f"{repository}:{tag} is not a Helm chart (no chart layer)",
+                url=call.url,
+                chart=call.chart,
+            )
+        hexdigest = digest.removeprefix("sha256:")
+        blob = f"{base}/blobs/{digest}"
+        if (self.root / "unpacked" / hexdigest).is_dir():
+            return _artifact(call, chosen, hexdigest, blob, self._unpacked(hexdigest, call, chosen))
+        _, _, data = await registry.get(blob, {}, self.limits.max_file_bytes, "archive")
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != hexdigest:
+            raise ChartDigestError(
+                f"{call.chart} {chosen.version}: the layer's digest is sha256:{actual}, the "
+                f"manifest says {digest}: refused",
+                url=call.url,
+                chart=call.chart,
+            )
+        chart_dir = await asyncio.to_thread(self._store, data, actual, call, chosen)
+        log.info("chart %s %s pulled (%d bytes)", call.chart, chosen.version, len(data))
+        return _artifact(call, chosen, actual, blob, chart_dir)
+
     # -- HTTP --------------------------------------------------------------------------------
     async def _get(
         self,
@@ -310,12 +379,19 @@ class ChartFetcher:
         limit: int,
         *,
         what: str,
+        authorization: str | None = None,
+        answers: frozenset[int] = frozenset({200, 304}),
     ) -> tuple[int, Mapping[str, str], bytes]:
-        """GET `url`; 200 and 304 are answers, anything else raises the error it means."""
+        """GET `url`; a status in `answers` is returned (a body only with 200), anything else
+        raises the error it means. `authorization` ("" for none) replaces the credentials'
+        own header (an OCI registry's token)."""
         send = dict(headers)
         creds = call.credentials
         # aiohttp drops Authorization itself when a redirect leaves the origin.
-        if creds is not None and _same_origin(url, call.url):
+        if authorization is not None:
+            if authorization:
+                send["Authorization"] = authorization
+        elif creds is not None and _same_origin(url, call.url):
             if creds.bearer_token:
                 send["Authorization"] = f"Bearer {creds.bearer_token}"
             elif creds.username is not None and creds.password is not None:
@@ -329,7 +405,7 @@ class ChartFetcher:
                 timeout=aiohttp.ClientTimeout(total=call.timeout),
             ) as response:
                 status = response.status
-                if status == 304:
+                if status in answers and status != 200:
                     return status, response.headers, b""
                 if status in (401, 403):
                     raise ChartAuthError(
@@ -379,6 +455,124 @@ class ChartFetcher:
             raise ChartRepositoryUnavailableError(
                 f"{shown}: {reason}", url=call.url, chart=call.chart
             ) from None
+
+
+_MAX_PAGES = 100  # pages of a tag list
+_HELM_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+_CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
+
+
+class _Registry:
+    """Requests to one OCI registry for one call: Basic auth where the registry asks for it,
+    else the bearer-token flow (`WWW-Authenticate: Bearer realm=...`), the token kept for the
+    call's other requests."""
+
+    def __init__(self, fetcher: ChartFetcher, session: aiohttp.ClientSession, call: _Call) -> None:
+        self.fetcher = fetcher
+        self.session = session
+        self.call = call
+        self.authorization = ""
+
+    async def get(
+        self, url: str, headers: Mapping[str, str], limit: int, what: str
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        answers = frozenset({200, 401, 404})
+        status, answer, body = await self.fetcher._get(
+            self.session,
+            self.call,
+            url,
+            headers,
+            limit,
+            what=what,
+            authorization=self.authorization,
+            answers=answers,
+        )
+        if status == 401:
+            self.authorization = await self._authorize(answer.get("WWW-Authenticate", ""))
+            status, answer, body = await self.fetcher._get(
+                self.session,
+                self.call,
+                url,
+                headers,
+                limit,
+                what=what,
+                authorization=self.authorization,
+                answers=frozenset({200, 404}),
+            )
+        return status, answer, body
+
+    async def _authorize(self, challenge: str) -> str:
+        creds = self.call.credentials
+        basic = (
+            aiohttp.encode_basic_auth(creds.username, creds.password)
+            if creds is not None and creds.username is not None and creds.password is not None
+            else ""
+        )
+        scheme = challenge.split(" ", 1)[0].lower()
+        if scheme == "basic":
+            if not basic:
+                raise ChartAuthError(
+                    f"the registry of {self.call.url} asks for credentials: set spec.secretRef",
+                    url=self.call.url,
+                    chart=self.call.chart,
+                )
+            return basic
+        if creds is not None and creds.bearer_token:
+            return f"Bearer {creds.bearer_token}"
+        params = dict(_CHALLENGE.findall(challenge))
+        realm = params.pop("realm", "")
+        if scheme != "bearer" or not realm.startswith(("https://", "http://")):
+            raise ChartAuthError(
+                f"the registry of {self.call.url} asks for an authentication it cannot be given",
+                url=self.call.url,
+                chart=self.call.chart,
+            )
+        query = "&".join(f"{k}={v}" for k, v in params.items() if k in ("service", "scope"))
+        token_url = f"{realm}?{query}" if query else realm
+        _, _, body = await self.fetcher._get(
+            self.session,
+            self.call,
+            token_url,
+            {},
+            1024 * 1024,
+            what="token",
+            authorization=basic,
+        )
+        try:
+            answer = orjson.loads(body)
+            token = str(answer.get("token") or answer.get("access_token") or "")
+        except (orjson.JSONDecodeError, AttributeError):
+            token = ""
+        if not token:
+            raise ChartAuthError(
+                f"the token service of {self.call.url} answered no token",
+                url=self.call.url,
+                chart=self.call.chart,
+            )
+        return f"Bearer {token}"
+
+
+def _next_page(link: str | None, current: str) -> str | None:
+    """The next page of a paginated list (`Link: </v2/...?last=x>; rel="next"`)."""
+    if not link or 'rel="next"' not in link:
+        return None
+    target = link.split(";", 1)[0].strip().strip("<>")
+    return urljoin(current, target)
+
+
+def _chart_layer(manifest: bytes) -> str | None:
+    """The digest of a Helm chart manifest's chart layer."""
+    try:
+        doc = orjson.loads(manifest)
+    except orjson.JSONDecodeError:
+        return None
+    layers = doc.get("layers") if isinstance(doc, dict) else None
+    for layer in layers if isinstance(layers, list) else []:
+        if isinstance(layer, dict) and layer.get("mediaType") == _HELM_LAYER:
+            digest = layer.get("digest")
+            if isinstance(digest, str) and re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+                return digest
+    return None
 
 
 # -- pure parts ------------------------------------------------------------------------------

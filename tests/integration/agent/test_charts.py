@@ -13,6 +13,7 @@ from gitmoor.ledger import Ledger
 from gitmoor.reconcile import conditions as cond
 from testenv.chartrepo import ChartRepository
 from testenv.gitserver import GitServers
+from testenv.registry import Registry
 from tests.integration.agent.harness import AgentHarness, Obj
 
 pytestmark = [pytest.mark.cluster, pytest.mark.gitserver]
@@ -29,14 +30,11 @@ data:
 """
 
 
+VALUES = "greeting: from-the-chart\ncolor: grey\n"
+
+
 def _publish(repo: ChartRepository, name: str, version: str) -> None:
-    repo.publish(
-        "web",
-        version,
-        templates={"cm.yaml": CONFIGMAP},
-        values="greeting: from-the-chart\ncolor: grey\n",
-        repo=name,
-    )
+    repo.publish("web", version, templates={"cm.yaml": CONFIGMAP}, values=VALUES, repo=name)
 
 
 async def _chart_source(
@@ -238,3 +236,63 @@ async def test_a_range_matching_nothing_is_a_clear_condition_and_the_sync_waits(
         ),
         what="Sync web at chart 1.1.0",
     )
+
+
+async def test_a_chart_from_an_oci_registry_renders_with_values_from_git_and_upgrades(
+    harness: AgentHarness,
+    git_servers: GitServers,
+    oci_registry: Registry,
+    unique_name: str,
+) -> None:
+    h, registry = harness, oci_registry
+    path = f"p{secrets.token_hex(4)}"
+    for version in ("1.0.0", "2.0.0"):
+        registry.push("web", version, repo=path, templates={"cm.yaml": CONFIGMAP}, values=VALUES)
+    sha = await _values_repo(h, git_servers, unique_name)
+    await h.secret(
+        "registry-auth",
+        {
+            "username": registry.username,
+            "password": registry.password,
+            "ca.crt": registry.ca_path.read_text(),
+        },
+    )
+    await h.kube.apply(
+        {
+            "apiVersion": "gitmoor.io/v1alpha1",
+            "kind": "ChartSource",
+            "metadata": {"name": "web", "namespace": h.namespace},
+            "spec": {
+                "url": f"oci://{registry.host}/{path}",
+                "chart": "web",
+                "version": "1.x",
+                "interval": "2s",
+                "secretRef": {"name": "registry-auth"},
+            },
+        },
+        field_manager="gitmoor-tests",
+    )
+    await h.sync(
+        "web",
+        "values",
+        "values/prod",
+        chartRef={"name": "web"},
+        helm={"valuesFiles": ["values.yaml"]},
+    )
+    sync = await h.wait_applied("web", sha)
+    assert str(sync["status"]["lastAppliedRevision"]).startswith("web@1.0.0@sha256:")
+    live = await h.wait_for_object("v1", "ConfigMap", "web-settings", lambda o: True)
+    assert live["data"] == {"greeting": "from-the-chart", "color": "blue", "chart": "1.0.0"}
+
+    registry.push("web", "1.1.0", repo=path, templates={"cm.yaml": CONFIGMAP}, values=VALUES)
+    await h.wait_for(
+        "Sync",
+        "web",
+        lambda o: (
+            "web@1.1.0@" in str((o.get("status") or {}).get("lastAppliedRevision", ""))
+            and cond.is_true(o, cond.READY)
+        ),
+        what="Sync web at chart 1.1.0",
+    )
+    live = await h.wait_for_object("v1", "ConfigMap", "web-settings", lambda o: True)
+    assert live["data"]["chart"] == "1.1.0"

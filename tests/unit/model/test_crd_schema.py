@@ -287,7 +287,7 @@ def test_chart_source_and_chart_ref_checks_are_cel_rules() -> None:
     spec = _schema(ChartSource)["properties"]["spec"]
     assert spec["required"] == ["url", "chart"]
     url_rules = [r["rule"] for r in spec["properties"]["url"]["x-kubernetes-validations"]]
-    assert any("https?://" in r for r in url_rules)
+    assert any("(https?|oci)://" in r for r in url_rules)
     version = spec["properties"]["version"]
     assert version["default"] == "*"
     assert version["x-kubernetes-validations"][0]["rule"].startswith("self.matches(")
@@ -299,7 +299,8 @@ def test_chart_source_and_chart_ref_checks_are_cel_rules() -> None:
 @pytest.mark.parametrize(
     ("spec", "problem"),
     [
-        ({"url": "oci://ghcr.io/x", "chart": "x"}, "oci:// chart repositories are not supported"),
+        ({"url": "s3://bucket/x", "chart": "x"}, "or oci:// of a registry path"),
+        ({"url": "oci://u:p@ghcr.io/x", "chart": "x"}, "must not carry credentials"),
         ({"url": "https://u:p@charts.example.com", "chart": "x"}, "must not carry credentials"),
         ({"url": "ftp://charts.example.com", "chart": "x"}, "expected https://"),
         ({"url": "https://charts.example.com", "chart": "X_"}, "pattern"),

@@ -207,3 +207,22 @@ def test_chart_credentials_from_a_secret_never_show_their_values() -> None:
     assert token.bearer_token == "t0ken"
     with pytest.raises(ValueError, match="'password': missing"):
         ChartCredentials.from_secret_data({"username": b64("alice")})
+
+
+def test_the_next_page_of_a_tag_list_and_the_chart_layer_of_a_manifest() -> None:
+    from gitmoor.sources.charts import _chart_layer, _next_page
+
+    current = "https://r.example.com/v2/p/web/tags/list?n=1000"
+    link = '</v2/p/web/tags/list?last=1.2.0&n=1000>; rel="next"'
+    assert _next_page(link, current) == "https://r.example.com/v2/p/web/tags/list?last=1.2.0&n=1000"
+    assert _next_page(None, current) is None
+    digest = "sha256:" + "a" * 64
+    manifest = (
+        b'{"layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": "x"},'
+        b' {"mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip", "digest": "'
+        + digest.encode()
+        + b'"}]}'
+    )
+    assert _chart_layer(manifest) == digest
+    assert _chart_layer(b'{"layers": []}') is None
+    assert _chart_layer(b"not json") is None

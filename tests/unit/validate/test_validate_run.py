@@ -535,9 +535,9 @@ async def test_a_chart_source_declared_nowhere_is_a_warning(repo: Repository) ->
 
 
 async def test_an_invalid_chart_source_is_reported_by_field(repo: Repository) -> None:
-    bad = {**CHART, "spec": {**CHART["spec"], "url": "oci://registry.example.com/charts"}}
+    bad = {**CHART, "spec": {**CHART["spec"], "url": "ftp://registry.example.com/charts"}}
     repo.add("clusters", *BASICS, bad)
     report = await repo.validate("clusters")
     [problem] = report.problems
     assert problem.subject == "ChartSource/gitmoor-system/podinfo"
-    assert "oci:// chart repositories are not supported yet" in problem.message
+    assert "expected https:// (or http://) of a Helm chart repository" in problem.message
