@@ -67,6 +67,8 @@ MAX_INDEX_BYTES = 128 * 1024 * 1024  # the largest public indexes are some tens 
 MAX_FILES = 10_000  # files in one chart archive
 _MAX_NESTING = 64  # flow collections ([ {) nested in an index: Helm writes none
 _MAX_INDENT = 2_000  # columns of indentation in an index line
+_BRACKETS = re.compile(rb"[\[\]{}]")
+_DEEP_INDENT = re.compile(rb"^ {2001}", re.MULTILINE)
 _MAX_VERSIONS = 20_000  # entries of one chart kept
 _MAX_URLS = 8
 _CHUNK = 1 << 16
@@ -585,13 +587,10 @@ def parse_index(raw: bytes, charts: Iterable[str]) -> dict[str, list[ChartVersio
     for its type: a hostile index cannot make this walk more than it wrote.
     """
     _check_shape(raw)
-    try:
-        doc = yaml.load(raw, Loader=_Loader)  # noqa: S506 - a safe loader
-    except yaml.YAMLError as err:
-        raise ValueError(f"invalid YAML: {getattr(err, 'problem', None) or err}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("entries"), dict):
-        raise ValueError("it has no 'entries' mapping")
-    entries: dict[Any, Any] = doc["entries"]
+    charts = list(charts)
+    entries = _entries_as_helm_writes_them(raw, charts)
+    if entries is None:
+        entries = _load_entries(raw)
     out: dict[str, list[ChartVersion] | None] = {}
     for name in charts:
         items = entries.get(name)
@@ -619,19 +618,64 @@ def parse_index(raw: bytes, charts: Iterable[str]) -> dict[str, list[ChartVersio
     return out
 
 
+def _load_entries(raw: bytes) -> dict[Any, Any]:
+    try:
+        doc = yaml.load(raw, Loader=_Loader)  # noqa: S506 - a safe loader
+    except yaml.YAMLError as err:
+        raise ValueError(f"invalid YAML: {getattr(err, 'problem', None) or err}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("entries"), dict):
+        raise ValueError("it has no 'entries' mapping")
+    entries: dict[Any, Any] = doc["entries"]
+    return entries
+
+
+_ENTRIES_KEY = re.compile(rb"^entries:[ \t]*\r?$", re.MULTILINE)
+# After a chart's key (column 2), its section ends at the next line indented less than 3
+# columns that is not one of its list items (`  - `) or a comment.
+_SECTION_END = re.compile(rb"^ {0,2}[^ \-#\r\n]", re.MULTILINE)
+
+
+def _entries_as_helm_writes_them(raw: bytes, charts: list[str]) -> dict[Any, Any] | None:
+    """The entries of `charts` read from their own lines only, when the index is laid out as
+    Helm writes it (`entries:` at column 0, each chart's key at column 2): PyYAML builds Python
+    objects at some MB/s, and a vendor index of tens of MB holds hundreds of charts when one is
+    used. None (read the whole index) when the layout is another, or a section does not parse
+    on its own."""
+    top = _ENTRIES_KEY.search(raw)
+    if top is None:
+        return None
+    sections = [b"entries:\n"]
+    for chart in charts:
+        key = re.compile(rb"^  " + re.escape(chart.encode()) + rb":[ \t]*\r?$", re.MULTILINE)
+        found = key.search(raw, top.end())
+        if found is None:
+            return None  # absent, or written otherwise (quoted): the whole index decides
+        end = _SECTION_END.search(raw, found.end() + 1)
+        sections.append(raw[found.start() : end.start() if end else len(raw)].rstrip(b"\r\n"))
+        sections.append(b"\n")
+    try:
+        doc = yaml.load(b"".join(sections), Loader=_Loader)  # noqa: S506 - a safe loader
+    except yaml.YAMLError:
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("entries"), dict):
+        return None
+    entries: dict[Any, Any] = doc["entries"]
+    return entries
+
+
 def _check_shape(raw: bytes) -> None:
     """Refuse what would make libyaml recurse without bound (deep nesting crashes it)."""
-    depth = 0
-    for byte in raw:
-        if byte in (0x5B, 0x7B):  # [ {
-            depth += 1
-            if depth > _MAX_NESTING:
-                raise ValueError(f"collections nested more than {_MAX_NESTING} deep")
-        elif byte in (0x5D, 0x7D) and depth:  # ] }
-            depth -= 1
-    for line in raw.splitlines():
-        if len(line) - len(line.lstrip(b" ")) > _MAX_INDENT:
-            raise ValueError(f"a line indented more than {_MAX_INDENT} columns")
+    if raw.count(b"[") + raw.count(b"{") > _MAX_NESTING:
+        depth = 0
+        for match in _BRACKETS.finditer(raw):
+            if match.group() in (b"[", b"{"):
+                depth += 1
+                if depth > _MAX_NESTING:
+                    raise ValueError(f"collections nested more than {_MAX_NESTING} deep")
+            elif depth:
+                depth -= 1
+    if _DEEP_INDENT.search(raw):
+        raise ValueError(f"a line indented more than {_MAX_INDENT} columns")
 
 
 def resolve(

@@ -189,6 +189,46 @@ async def test_refused_credentials_are_a_clear_condition_and_the_release_keeps_r
     assert sync["status"]["lastAppliedRevision"] == applied["status"]["lastAppliedRevision"]
     assert await h.kube.get("v1", "ConfigMap", "web-settings", h.namespace) is not None
 
+    # A corrected Secret is picked up at the next try, without a restart or a spec change.
+    await _chart_secret(h, repo)
+    await h.wait_condition("ChartSource", "web", cond.READY, "True", reason="Succeeded")
+
+
+async def test_an_archive_that_is_not_what_the_index_says_is_refused_by_name(
+    harness: AgentHarness,
+    git_servers: GitServers,
+    chart_repository: ChartRepository,
+    unique_name: str,
+) -> None:
+    h, repo = harness, chart_repository
+    name = f"c{secrets.token_hex(4)}"
+    archive = repo.publish(
+        "web", "1.0.0", templates={"cm.yaml": CONFIGMAP}, values=VALUES, repo=name
+    )
+    data = bytearray(archive.read_bytes())
+    data[-5] ^= 0xFF  # changed on the server after it was indexed
+    archive.write_bytes(bytes(data))
+    await _values_repo(h, git_servers, unique_name)
+    await _chart_secret(h, repo)
+    await _chart_source(h, repo, name, "1.0.0")
+    await h.sync("web", "values", "values/prod", chartRef={"name": "web"})
+
+    chart = await h.wait_condition(
+        "ChartSource", "web", cond.READY, "False", reason="DigestMismatch"
+    )
+    assert cond.is_true(chart, cond.STALLED)
+    assert "the index says sha256:" in cond.get_condition(chart, cond.READY)["message"]  # type: ignore[index]
+    sync = await h.wait_for(
+        "Sync",
+        "web",
+        lambda o: (
+            "has no chart yet" in str((cond.get_condition(o, cond.READY) or {}).get("message"))
+        ),
+        what="Sync waiting for its chart",
+    )
+    assert not (sync.get("status") or {}).get("lastAttemptedRevision")
+    assert await h.kube.get("v1", "ConfigMap", "web-settings", h.namespace) is None
+
 
 async def test_a_range_matching_nothing_is_a_clear_condition_and_the_sync_waits(
     harness: AgentHarness,

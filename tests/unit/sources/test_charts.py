@@ -226,3 +226,22 @@ def test_the_next_page_of_a_tag_list_and_the_chart_layer_of_a_manifest() -> None
     assert _chart_layer(manifest) == digest
     assert _chart_layer(b'{"layers": []}') is None
     assert _chart_layer(b"not json") is None
+
+
+def test_the_sections_helm_writes_are_read_alone_and_agree_with_the_whole_index() -> None:
+    from gitmoor.sources.charts import _entries_as_helm_writes_them, _load_entries
+
+    fast = _entries_as_helm_writes_them(INDEX, ["podinfo", "other"])
+    assert fast is not None
+    assert set(fast) == {"podinfo", "other"}
+    whole = _load_entries(INDEX)
+    assert fast == {k: whole[k] for k in ("podinfo", "other")}
+    # A chart whose name another one begins with is not mistaken for it.
+    prefixed = INDEX.replace(b"  other:\n", b"  podinfo-ui:\n  - {version: 9.9.9}\n  other:\n")
+    assert parse_index(prefixed, {"podinfo"}) == parse_index(INDEX, {"podinfo"})
+    # Another layout (JSON, quoted keys) or an absent chart: the whole index is read.
+    assert _entries_as_helm_writes_them(b'{"entries": {"podinfo": []}}', ["podinfo"]) is None
+    assert _entries_as_helm_writes_them(INDEX, ["missing"]) is None
+    assert parse_index(b'{"entries": {"podinfo": [{"version": "1.0.0"}]}}', {"podinfo"}) == {
+        "podinfo": [ChartVersion("1.0.0", "", ())]
+    }
