@@ -1,4 +1,5 @@
-"""`gitmoor history | where | at | dora`: questions to the deployment ledger.
+"""`gitmoor history | where | at | dora` and `gitmoor ledger verify | export`: questions to the
+deployment ledger, and its audit chain.
 
 Every command reads the ledger named by `--ledger URL`, else `$GITMOOR_LEDGER`, else the SQLite
 file an out-of-cluster `gitmoor run` writes: `$XDG_STATE_HOME/gitmoor/ledger.db`
@@ -7,12 +8,15 @@ The commands only read: they never mark attempts interrupted, and a missing SQLi
 error rather than a new empty ledger.
 
 Exit codes: 0 answered (also when the answer is empty, except for `where`: 1 when the revision
-or image is deployed nowhere), 2 bad arguments (a time, a revision, a
-URL), 3 the ledger cannot be reached or does not exist.
+or image is deployed nowhere; `ledger verify`: 1 when a chain is broken, or none is there to
+check), 2 bad arguments (a time, a revision, a URL), 3 the ledger cannot be reached or does
+not exist.
 """
 
 from __future__ import annotations
 
+import enum
+import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -43,6 +47,7 @@ from gitmoor.ledger import (
     LedgerUnavailableError,
     local_default,
 )
+from gitmoor.ledger.chain import ChainStatus
 from gitmoor.ledger.lookup import parse_query
 from gitmoor.ledger.times import parse_when
 from gitmoor.model.durations import format_duration
@@ -377,3 +382,133 @@ def dora(
         ],
     ]
     print_table(DORA_COLUMNS, rows, wide=output is Output.wide, headers=not no_headers)
+
+
+# -- the audit chain: `gitmoor ledger verify | export` ---------------------------------------------
+ledger_app = typer.Typer(
+    help="The ledger's audit chain: check that no record was edited or deleted, export records.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+def _chains(statuses: list[ChainStatus]) -> str:
+    parts = []
+    for status in statuses:
+        text = f"{status.cluster}: {status.records} records"
+        if status.pruned:
+            text += f" ({status.pruned} pruned)"
+        parts.append(f"{text}, head {status.head[:16]}")
+    return "; ".join(parts)
+
+
+class VerifyFormat(enum.StrEnum):
+    text = "text"
+    json = "json"
+
+
+def _status_json(status: ChainStatus) -> dict[str, object]:
+    broken = status.broken
+    return {
+        "cluster": status.cluster,
+        "records": status.records,
+        "pruned": status.pruned,
+        "entries": status.entries,
+        "head": status.head,
+        "broken": None
+        if broken is None
+        else {
+            "record": broken.record_id,
+            "entry": broken.seq,
+            "sync": broken.sync,
+            "revision": broken.revision,
+            "problem": broken.problem.value,
+            "detail": broken.detail,
+        },
+    }
+
+
+@ledger_app.command("verify")
+def verify(
+    cluster: str | None = typer.Option(None, "--cluster", help="Only this cluster's chain."),
+    output: VerifyFormat = typer.Option(
+        VerifyFormat.text,
+        "--output",
+        "-o",
+        help="text: one line; json: every chain with its whole head hash, for scripts.",
+    ),
+    ledger: str | None = LEDGER,
+) -> None:
+    """Check the audit chain of every cluster (or one): each finished record against its seal,
+    each seal against the one before. Exits 1 naming the first broken record of each broken
+    chain, or when --cluster names a cluster the ledger has no chain for."""
+    statuses: list[ChainStatus] = _query(ledger, lambda book: book.verify(cluster=cluster))
+    as_json = output is VerifyFormat.json
+    if as_json:
+        typer.echo(json.dumps([_status_json(s) for s in statuses], indent=2))
+    broken = [s.broken for s in statuses if s.broken is not None]
+    if broken:
+        if not as_json:
+            for problem in broken[:-1]:
+                err.print(f"error: {problem}", highlight=False, soft_wrap=True, markup=False)
+            fail(str(broken[-1]), FAILED)
+        raise typer.Exit(FAILED)
+    if cluster is not None and not any(s.entries for s in statuses):
+        if not as_json:
+            fail(f"the ledger holds no sealed record of cluster {cluster}", FAILED)
+        raise typer.Exit(FAILED)
+    if not as_json:
+        if not statuses:
+            typer.echo("verified: the ledger holds no records yet")
+        else:
+            typer.echo(f"verified {len(statuses)} chains: {_chains(statuses)}")
+
+
+class ExportFormat(enum.StrEnum):
+    ndjson = "ndjson"
+    json = "json"
+
+
+@ledger_app.command("export")
+def export(
+    since: str | None = typer.Option(
+        None, "--since", help=f"Only records started at or after. {TIME_HELP}"
+    ),
+    until: str | None = typer.Option(
+        None, "--until", help=f"Only records started at or before. {TIME_HELP}"
+    ),
+    sync: str | None = typer.Option(None, "--sync", help="Only this Sync (its name)."),
+    namespace: str | None = typer.Option(
+        None, "--namespace", "-n", parser=namespace_name, help="Only this namespace."
+    ),
+    cluster: str | None = typer.Option(None, "--cluster", help="Only this cluster."),
+    output: ExportFormat = typer.Option(
+        ExportFormat.ndjson,
+        "--output",
+        "-o",
+        help="ndjson: one record per line; json: one array.",
+    ),
+    ledger: str | None = LEDGER,
+) -> None:
+    """Stream records, oldest first, each with its seal in the audit chain (`chain`: cluster,
+    seq, digest, prev, hash), for an auditor. Memory stays flat however many records match."""
+    start = _when(since, "--since")
+    end = _when(until, "--until")
+
+    async def stream(book: Ledger) -> None:
+        first = True
+        if output is ExportFormat.json:
+            typer.echo("[", nl=False)
+        async for item in book.export(
+            since=start, until=end, sync=sync, namespace=namespace, cluster=cluster
+        ):
+            line = json.dumps(item, ensure_ascii=False)
+            if output is ExportFormat.json:
+                typer.echo(("\n" if first else ",\n") + line, nl=False)
+            else:
+                typer.echo(line)
+            first = False
+        if output is ExportFormat.json:
+            typer.echo("]" if first else "\n]")
+
+    _query(ledger, stream)
