@@ -392,10 +392,14 @@ ledger_app = typer.Typer(
 )
 
 
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def _chains(statuses: list[ChainStatus]) -> str:
     parts = []
     for status in statuses:
-        text = f"{status.cluster}: {status.records} records"
+        text = f"{status.cluster}: {_count(status.records, 'record')}"
         if status.pruned:
             text += f" ({status.pruned} pruned)"
         parts.append(f"{text}, head {status.head[:16]}")
@@ -461,7 +465,7 @@ def verify(
         if not statuses:
             typer.echo("verified: the ledger holds no records yet")
         else:
-            typer.echo(f"verified {len(statuses)} chains: {_chains(statuses)}")
+            typer.echo(f"verified {_count(len(statuses), 'chain')}: {_chains(statuses)}")
 
 
 class ExportFormat(enum.StrEnum):

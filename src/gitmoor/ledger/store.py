@@ -42,7 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError, SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
-from gitmoor.ledger import chain, rows
+from gitmoor.ledger import chain, rows, seal
 from gitmoor.ledger.deployments import Deployment, run_start
 from gitmoor.ledger.dora import Dora, dora_of
 from gitmoor.ledger.engines import WORKERS, WRITE, postgres_engine, sqlite_engine
@@ -291,8 +291,14 @@ class Ledger:
                     url=self.url,
                     record_id=record_id,
                 )
+            # Sealed in the same write: the final row names its entry in the chain.
+            seq = appender.append(
+                seal.Event.SEAL, record_id, chain.written_digest(record_id, record)
+            )
             connection.execute(
-                update(records).where(records.c.id == record_id).values(rows.record_values(record))
+                update(records)
+                .where(records.c.id == record_id)
+                .values(**rows.record_values(record), chain_seq=seq)
             )
             connection.execute(delete(objects).where(objects.c.record_id == record_id))
             connection.execute(delete(images).where(images.c.record_id == record_id))
@@ -300,7 +306,6 @@ class Ledger:
                 connection.execute(objects.insert(), rows.object_rows(record_id, record.objects))
             if record.images:
                 connection.execute(images.insert(), rows.image_rows(record_id, record.images))
-            appender.seal(record_id, chain.written_digest(record_id, record))
             appender.done()
 
     async def repeat(self, record_id: int, finished_at: datetime) -> None:

@@ -335,11 +335,17 @@ async def test_agents_appending_concurrently_to_one_postgresql_keep_every_chain_
                 )
             )
 
-        written = await asyncio.gather(
+        async def audits() -> list[list[chain.ChainStatus]]:
+            # An auditor verifying while the agents write sees a consistent snapshot.
+            return [await first.verify() for _ in range(4)]
+
+        *written, seen = await asyncio.gather(
             attempts(first, "eu-1", 0),
             attempts(second, "us-1", 0),
             attempts(stray, "eu-1", 1000),
+            audits(),
         )
+        assert all(s.ok for statuses in seen for s in statuses), seen
         assert len({i for ids in written for i in ids}) == 3 * per_writer
         statuses = await first.verify()
         assert [(s.cluster, s.ok, s.entries, s.records) for s in statuses] == [
