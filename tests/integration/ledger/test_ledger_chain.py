@@ -495,3 +495,26 @@ async def test_verify_of_an_unknown_cluster_fails_and_an_empty_ledger_passes(
     assert "no sealed record of cluster eu-2" in unknown.output
     as_json = await gitmoor("ledger", "verify", "--ledger", ledger_url, "-o", "json")
     assert json.loads(as_json.output) == []
+
+
+async def test_records_replayed_from_the_spool_are_sealed_in_the_order_written(
+    ledger_url: str, tmp_path: Path
+) -> None:
+    from gitmoor.ledger.spool import Spool
+
+    spool = Spool(tmp_path)
+    async with await Ledger.open(ledger_url, cluster="eu-1") as ledger:
+        begun = await ledger.begin(attempt("v1", 0))
+        # The ledger went away: the finish of a begun attempt and a whole one wait.
+        spool.add_finish(begun, applied(attempt("v1", 0)))
+        spool.add_insert(failed(attempt("v2", 60)))
+        spool.add_finish(begun + 100, applied(attempt("v3", 120)))  # its start was lost
+        assert await spool.flush(ledger) == 3
+        [status] = await ledger.verify()
+        assert (status.ok, status.records, status.entries) == (True, 3, 3)
+        exported = [item async for item in ledger.export()]
+        assert [(item["revision"], item["chain"]["seq"]) for item in exported] == [
+            (attempt("v1", 0).revision, 1),
+            (attempt("v2", 60).revision, 2),
+            (attempt("v3", 120).revision, 3),
+        ]
