@@ -75,6 +75,10 @@ async def test_records_of_an_outage_are_spooled_and_written_in_order_when_it_end
     assert [r.revision for r in applied] == [f"main@sha1:{s}" for s in (first, *shas)]
     assert all(r.finished_at is not None for r in applied)
     assert not spool.exists()
+    # Replayed from the spool, the records are sealed in the order they were written.
+    async with await Ledger.open(url) as ledger:
+        statuses = await ledger.verify()
+    assert [s.ok for s in statuses] == [True], statuses
 
 
 async def test_a_ledger_that_cannot_open_at_start_delays_its_records_and_nothing_else(
@@ -144,3 +148,8 @@ async def test_a_sync_failing_the_same_way_at_every_retry_is_one_record_with_a_c
     )
     assert len(records) == 1
     assert records[0].revision == f"main@sha1:{sha}"
+    # Each count re-sealed the record: what the ledger says now is what was sealed last.
+    async with await Ledger.open(url) as ledger:
+        statuses = await ledger.verify()
+    assert statuses, "no chain"
+    assert all(s.ok for s in statuses), statuses
