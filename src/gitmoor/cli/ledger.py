@@ -8,9 +8,9 @@ The commands only read: they never mark attempts interrupted, and a missing SQLi
 error rather than a new empty ledger.
 
 Exit codes: 0 answered (also when the answer is empty, except for `where`: 1 when the revision
-or image is deployed nowhere; `ledger verify`: 1 when a chain is broken, or none is there to
-check), 2 bad arguments (a time, a revision, a URL), 3 the ledger cannot be reached or does
-not exist.
+or image is deployed nowhere; `ledger verify`: 1 when a chain is broken, or when `--cluster`
+names a cluster without one), 2 bad arguments (a time, a revision, a URL), 3 the ledger
+cannot be reached or does not exist.
 """
 
 from __future__ import annotations

@@ -9,6 +9,10 @@ Crash safety: `begin` commits an `in_progress` row, `finish` replaces it with th
 objects and images in one transaction. A crash leaves either the `in_progress` row (marked
 `interrupted` by `interrupted()` when the agent starts again) or the final row, never a mix.
 
+Audit chain: every final state written (`finish`, `repeat`, `interrupted`) is sealed into its
+cluster's hash chain in the same transaction, and `prune` writes each deletion into it; `verify`
+checks it and `export` streams records with their seals (see `chain`).
+
 How each database is set up (WAL, busy timeout, write locks, pool) is in `engines`.
 """
 
