@@ -18,8 +18,9 @@ refused). Nothing else (floats, bytes) occurs in a record and is refused too.
 - `objects`: a list, in the record's order, of `{"action", "api_version", "group", "kind",
   "name", "namespace"}`;
 - `images`: the images, sorted, each once.
-A column added by a later migration joins the form only when it holds a value (omitted while
-NULL), so records sealed before it existed still verify.
+A column added by a later migration goes into `LATER_COLUMNS`: it joins the form only when it
+holds a value (omitted while NULL), so records sealed before it existed still verify (such a
+migration must leave it NULL in existing rows).
 
 **Link hash** of a chain entry: SHA-256 (hex) of the canonical JSON of
 `{"cluster", "digest", "event", "prev", "record", "seq"}`: the cluster whose chain it is, the
@@ -73,6 +74,9 @@ COLUMNS = (
     "content",
 )
 
+# Columns added after the chain was introduced: in the form only when not NULL (none yet).
+LATER_COLUMNS: tuple[str, ...] = ()
+
 
 class Event(enum.StrEnum):
     """What a chain entry says about its record."""
@@ -124,6 +128,9 @@ def content(
     data: dict[str, Any] = {"id": int(row["id"])}
     for name in COLUMNS:
         data[name] = row[name]
+    for name in LATER_COLUMNS:
+        if row.get(name) is not None:
+            data[name] = row[name]
     data["objects"] = [
         {
             "group": o["api_group"],

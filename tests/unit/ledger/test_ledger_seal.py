@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gitmoor.ledger import chain, rows, seal
+from gitmoor.ledger import chain, rows, schema, seal
 from gitmoor.model.pipeline import Action
 from gitmoor.model.record import ObjectAction, Record, Result, Trigger
 from gitmoor.model.refs import ObjectRef
@@ -163,3 +163,11 @@ def test_a_link_covers_every_field() -> None:
         ("prev", seal.GENESIS),
     ):
         assert seal.link(**(fields | {name: other})) != base, name
+
+
+def test_every_column_of_a_record_is_sealed_or_deliberately_not() -> None:
+    # A column added to `ledger_records` must be sealed too: in seal.LATER_COLUMNS (in the form
+    # only when not NULL, so records sealed before it existed still verify).
+    sealed = {"id", *seal.COLUMNS, *seal.LATER_COLUMNS}
+    pointer = {"chain_seq"}  # where the record's latest seal is: not content
+    assert {c.name for c in schema.records.columns} == sealed | pointer
