@@ -319,3 +319,14 @@ class CrossNamespaceRefError(PermanentError):
 
 class DecryptionKeysError(PermanentError):
     """The Secret named by a Sync's spec.decryption holds no usable key."""
+
+
+class MigrationInputError(PermanentError):
+    """A file given to `gitmoor import` cannot be read as Kubernetes documents."""
+
+    def __init__(self, file: str, line: int | None, cause: str) -> None:
+        where = f"{file}:{line}" if line else file
+        super().__init__(f"{where}: {cause}")
+        self.file = file
+        self.line = line
+        self.cause = cause

@@ -52,6 +52,12 @@ LEDGER_SPOOLED = Gauge(
     "Finished attempts waiting beside the agent for the ledger to come back (0: all written).",
     registry=REGISTRY,
 )
+LEDGER_UP = Gauge(
+    "gitmoor_ledger_up",
+    "1 while the ledger takes records (or none is configured), 0 while they go to the spool.",
+    registry=REGISTRY,
+)
+LEDGER_UP.set(1)
 LEDGER_FAILURES = Counter(
     "gitmoor_ledger_failures",
     "Writes to the ledger that failed (the records went to the spool).",

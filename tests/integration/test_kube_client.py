@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from gitmoor.kube import Kube
+from testenv.wait import eventually
 
 pytestmark = [pytest.mark.cluster]
 
@@ -38,3 +39,46 @@ async def test_many_requests_at_once_all_complete(kube: Kube, namespace: str) ->
     await asyncio.wait_for(applies, timeout=120)  # a starved pool would hang here
     listed = await kube.list("v1", "ConfigMap", namespace)
     assert set(names) <= {o["metadata"]["name"] for o in listed}
+
+
+async def test_capabilities_list_what_the_server_serves_and_follow_a_new_crd(
+    kube: Kube, namespace: str
+) -> None:
+    caps = await kube.capabilities()
+    assert caps.kube_version.startswith("v1.")
+    for served in ("v1", "v1/Pod", "apps/v1", "apps/v1/Deployment", "batch/v1/Job"):
+        assert served in caps.api_versions
+    assert caps.api_versions == tuple(sorted(caps.api_versions))
+
+    group = f"g{namespace[-6:]}.caps.example.com"
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"gizmos.{group}"},
+        "spec": {
+            "group": group,
+            "names": {"kind": "Gizmo", "plural": "gizmos"},
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": {"type": "object"}},
+                }
+            ],
+        },
+    }
+    await kube.apply(crd)  # applying a CRD through the client forgets what it knew
+    try:
+
+        async def seen() -> tuple[str, ...]:
+            kube.forget(f"{group}/v1")  # until the server serves it, ask again
+            return (await kube.capabilities()).api_versions
+
+        found = await eventually(
+            seen, lambda versions: f"{group}/v1/Gizmo" in versions, within=30, what="the CRD"
+        )
+        assert f"{group}/v1" in found
+    finally:
+        await kube.delete("apiextensions.k8s.io/v1", "CustomResourceDefinition", f"gizmos.{group}")

@@ -1,7 +1,7 @@
 """`gitmoor validate` as a user runs it on a repository: real rendering (plain, kubectl kustomize,
 the Helm worker), real files, one run reporting every problem at its file and line.
 
-The command is not registered in the root app yet, so the tests mount it in an app of their own.
+The tests mount the command in an app of their own (the root app, for its one-line usage errors).
 The last tests hold validate's judgement against the real API server.
 """
 
@@ -18,6 +18,7 @@ import pytest
 import typer
 from typer.testing import CliRunner, Result
 
+from gitmoor.cli.app import app as root_app
 from gitmoor.cli.validate import validate
 from gitmoor.errors import KubeApiError, UnknownKindError
 from gitmoor.kube import Kube
@@ -305,6 +306,146 @@ def test_an_older_kubernetes_release_is_checked_with_its_own_schemas(
     assert result.exit_code == 1
     assert result.stdout.startswith(
         "apps/platform/gpus.yaml:2: DeviceClass/gpu: kind: Kubernetes 1.30 has no kind DeviceClass"
+    )
+
+
+# --- Syncs tell the namespaces of the paths they name --------------------------------------------
+
+FLEET_SYNC = """\
+apiVersion: gitmoor.io/v1alpha1
+kind: Sync
+metadata:
+  name: worker
+  namespace: fleet
+spec:
+  sourceRef:
+    name: app-repo
+  path: apps/worker
+  targetNamespace: batch
+"""
+
+
+def test_an_app_path_takes_the_target_namespace_of_the_repositorys_sync_naming_it(
+    checkout: Callable[[str], Path],
+) -> None:
+    # apps/web and apps/api hold namespace-less objects; clusters/prod/gitmoor.yaml's Syncs
+    # place them in web and api. Validating only the app paths, as CI does for a change there:
+    root = checkout("synced")
+    result = gitmoor(root / "apps" / "web", root / "apps" / "api")
+    assert result.exit_code == 0, result.output
+    # The namespaces are declared in clusters/prod, not validated here: warnings, naming the Sync.
+    assert result.stdout.splitlines() == [
+        "apps/api/service.yaml:3: Service/api/api: metadata.namespace: warning: namespace 'api' "
+        "(targetNamespace of Sync gitmoor-system/api, clusters/prod/gitmoor.yaml:23) is "
+        "declared nowhere in the validated paths: right if another Sync or the cluster's owner "
+        "creates it (the agent waits for it); say so with --known-namespace api, or add the "
+        "Namespace",
+        "apps/web/deployment.yaml:3: Deployment/web/web: metadata.namespace: warning: namespace "
+        "'web' (targetNamespace of Sync gitmoor-system/web, clusters/prod/gitmoor.yaml:12) is "
+        "declared nowhere in the validated paths: right if another Sync or the cluster's owner "
+        "creates it (the agent waits for it); say so with --known-namespace web, or add the "
+        "Namespace",
+        "apps/web/settings.yaml:3: ConfigMap/web/web-settings: metadata.namespace: warning: "
+        "namespace 'web' (targetNamespace of Sync gitmoor-system/web, "
+        "clusters/prod/gitmoor.yaml:12) is declared nowhere in the validated paths: right if "
+        "another Sync or the cluster's owner creates it (the agent waits for it); say so with "
+        "--known-namespace web, or add the Namespace",
+    ]
+    assert result.stderr.splitlines() == [
+        "apps/web: validated as Sync gitmoor-system/web (clusters/prod/gitmoor.yaml:12): "
+        "targetNamespace web",
+        "apps/api: validated as Sync gitmoor-system/api (clusters/prod/gitmoor.yaml:23): "
+        "targetNamespace api",
+        "3 warning(s) in 3 objects in 2 directories (Kubernetes 1.37)",
+    ]
+
+    report = json.loads(gitmoor(root / "apps" / "web", "-o", "json").stdout)
+    assert report["errors"] == 0
+    assert report["syncs"] == [
+        {
+            "directory": "apps/web",
+            "kind": "Sync",
+            "sync": "gitmoor-system/web",
+            "declaredAt": "clusters/prod/gitmoor.yaml:12",
+            "targetNamespace": "web",
+            "named": True,
+        }
+    ]
+
+    # The whole cluster directory declares the namespaces too: clean.
+    result = gitmoor(root / "clusters" / "prod")
+    assert (result.exit_code, result.stdout) == (0, ""), result.output
+
+    # Without the repository's Syncs, as before: objects without a namespace are errors.
+    result = gitmoor(root / "apps" / "web", "--no-repository-syncs")
+    assert result.exit_code == 1
+    assert [line.split(": ")[1] for line in result.stdout.splitlines()] == [
+        "Deployment/web",
+        "ConfigMap/web-settings",
+    ]
+    assert all("has no namespace" in line for line in result.stdout.splitlines())
+
+
+def test_syncs_kept_outside_the_repository_are_read_with_sync_file(
+    checkout: Callable[[str], Path], tmp_path: Path
+) -> None:
+    root = checkout("synced")
+    worker = root / "apps" / "worker"
+    result = gitmoor(worker)
+    assert result.exit_code == 1
+    assert "Job/worker: metadata.namespace: the object is namespaced but has no namespace" in (
+        result.stdout
+    )
+
+    fleet = tmp_path / "fleet"
+    fleet.mkdir()
+    (fleet / "syncs.yaml").write_text(FLEET_SYNC)
+    result = gitmoor(worker, "--sync", fleet / "syncs.yaml", "--known-namespace", "batch")
+    assert (result.exit_code, result.stdout) == (0, ""), result.output
+    assert (
+        f"apps/worker: validated as Sync fleet/worker ({fleet / 'syncs.yaml'}:1): "
+        "targetNamespace batch"
+    ) in result.stderr
+
+    # A broken Sync file given on purpose is an error of its own, at its field.
+    (fleet / "syncs.yaml").write_text(FLEET_SYNC.replace("apps/worker", "apps/worker\n  x: 1"))
+    result = gitmoor(worker, "--sync", fleet, "--known-namespace", "batch")
+    assert result.exit_code == 1
+    assert f"{fleet / 'syncs.yaml'}:1: Sync/worker: spec.x: " in result.stdout
+
+    # --sync and the PATHs' own settings contradict each other: a usage error, in one line.
+    result = CliRunner().invoke(
+        root_app, ["validate", str(worker), "--sync", str(fleet), "--target-namespace", "batch"]
+    )
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "error: Invalid value for --sync: --sync and --target-namespace both say how to render "
+        "the PATHs: give one of them"
+    ), result.stderr
+
+
+def test_a_flux_kustomization_of_the_repository_places_its_path_as_a_sync_would(
+    checkout: Callable[[str], Path],
+) -> None:
+    # A Flux repository not imported yet: its Kustomization says where apps/worker goes.
+    root = checkout("synced")
+    (root / "clusters" / "flux").mkdir()
+    (root / "clusters" / "flux" / "worker.yaml").write_text(
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\n"
+        "kind: Kustomization\n"
+        "metadata: {name: worker, namespace: flux-system}\n"
+        "spec:\n"
+        "  interval: 10m\n"
+        "  path: ./apps/worker\n"
+        "  prune: true\n"
+        "  sourceRef: {kind: GitRepository, name: flux-system}\n"
+        "  targetNamespace: batch\n"
+    )
+    result = gitmoor(root / "apps" / "worker", "--known-namespace", "batch")
+    assert (result.exit_code, result.stdout) == (0, ""), result.output
+    assert result.stderr.splitlines()[0] == (
+        "apps/worker: validated as Kustomization flux-system/worker "
+        "(clusters/flux/worker.yaml:1): targetNamespace batch"
     )
 
 

@@ -32,6 +32,7 @@ from gitmoor.reconcile.tenancy import Tenancy
 from gitmoor.render.limits import DEFAULT_LIMITS, MAX_DEPTH_CEILING, MIB, Limits
 from gitmoor.server.app import serve
 from gitmoor.server.hooks import CachedSecrets, HookReceiver, secret_values
+from gitmoor.server.ledger_api import LedgerApi, LedgerBackend
 from gitmoor.server.replay import ReplayGuard
 
 
@@ -65,7 +66,9 @@ def run(
         None, "--lease-namespace", help="Namespace of the Lease (default: the agent's own)."
     ),
     http_port: int = typer.Option(
-        8080, "--http-port", help="Port of /healthz, /readyz, /metrics and /hooks; 0: off."
+        8080,
+        "--http-port",
+        help="Port of /healthz, /readyz, /metrics, /hooks and the ledger API; 0: off.",
     ),
     http_host: str = typer.Option(
         None,
@@ -254,6 +257,7 @@ def run(
                 readiness,
                 hooks=hooks,
                 metrics_auth=http.metrics_auth,
+                ledger_api=LedgerApi(ledger_backend(readiness)),
                 header_timeout=http.header_timeout,
                 max_connections=http.max_connections,
             )
@@ -285,6 +289,18 @@ def webhook_secrets(
         return secret_values(data, provider)
 
     return secrets_for
+
+
+def ledger_backend(readiness: Readiness) -> Callable[[], LedgerBackend | None]:
+    """What answers the ledger API: the active agent's client, ledger and cluster name."""
+
+    def backend() -> LedgerBackend | None:
+        agent = readiness.agent
+        if agent is None:
+            return None
+        return LedgerBackend(agent.kube, agent.ledger, agent.options.cluster)
+
+    return backend
 
 
 def forward_push(readiness: Readiness) -> Callable[[PushEvent], int]:

@@ -13,7 +13,17 @@ from typer._completion_shared import get_completion_script
 from typer.core import TyperGroup
 
 from gitmoor import __version__
-from gitmoor.cli import agent, bootstrap, diff, health, ledger, local, resources, validate
+from gitmoor.cli import (
+    agent,
+    bootstrap,
+    diff,
+    health,
+    ledger,
+    local,
+    migration,
+    resources,
+    validate,
+)
 from gitmoor.cli.common import USAGE, fail
 
 
@@ -137,6 +147,7 @@ app.command("validate")(validate.validate)
 app.command("diff")(diff.diff)
 app.command("health")(health.health)
 app.command("bootstrap")(bootstrap.bootstrap)
+app.command("import")(migration.import_)
 app.command("history")(ledger.history)
 app.command("where")(ledger.where)
 app.command("at")(ledger.at)

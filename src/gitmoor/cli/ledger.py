@@ -1,16 +1,19 @@
 """`gitmoor history | where | at | dora` and `gitmoor ledger verify | export`: questions to the
 deployment ledger, and its audit chain.
 
-Every command reads the ledger named by `--ledger URL`, else `$GITMOOR_LEDGER`, else the SQLite
-file an out-of-cluster `gitmoor run` writes: `$XDG_STATE_HOME/gitmoor/ledger.db`
-(`~/.local/state/gitmoor/ledger.db`). A shared ledger is `postgresql://user@host:port/db`.
+Every command reads the ledger named by `--ledger URL` (or `$GITMOOR_LEDGER`): a SQLite file
+(`sqlite:///PATH`; an out-of-cluster `gitmoor run` writes `~/.local/state/gitmoor/ledger.db`)
+or a shared `postgresql://user@host:port/db`. Without one, they ask the agent installed in the
+kubeconfig's cluster, through the API server's service proxy, with the kubeconfig's own
+credentials (`gitmoor.commands.agent_ledger`): the agent answers only with records of
+namespaces the user may read. Either way the output is the same.
 The commands only read: they never mark attempts interrupted, and a missing SQLite file is an
 error rather than a new empty ledger.
 
 Exit codes: 0 answered (also when the answer is empty, except for `where`: 1 when the revision
 or image is deployed nowhere; `ledger verify`: 1 when a chain is broken, or when `--cluster`
 names a cluster without one), 2 bad arguments (a time, a revision, a URL), 3 the ledger
-cannot be reached or does not exist.
+cannot be reached or does not exist, or the agent cannot be asked or refused.
 """
 
 from __future__ import annotations
@@ -18,14 +21,17 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import typer
 
 from gitmoor.cli.common import (
+    CONTEXT,
     ENVIRONMENT,
     FAILED,
+    KUBECONFIG,
     NO_HEADERS,
     OUTPUT,
     USAGE,
@@ -33,10 +39,14 @@ from gitmoor.cli.common import (
     emit,
     err,
     fail,
+    kubeconfig_path,
     namespace_name,
     run_async,
 )
 from gitmoor.cli.table import Column, age, print_table, short_revision
+from gitmoor.commands.agent_ledger import AGENT_NAMESPACE, DEFAULT_SERVICE, AgentLedger
+from gitmoor.commands.run import connect
+from gitmoor.errors import ConnectionFailedError
 from gitmoor.ledger import (
     Deployment,
     Dora,
@@ -49,6 +59,7 @@ from gitmoor.ledger import (
 )
 from gitmoor.ledger.chain import ChainStatus
 from gitmoor.ledger.lookup import parse_query
+from gitmoor.ledger.reader import LedgerReader
 from gitmoor.ledger.times import parse_when
 from gitmoor.model.durations import format_duration
 from gitmoor.model.record import Record, Result, sha_of
@@ -59,9 +70,22 @@ LEDGER = typer.Option(
     None,
     "--ledger",
     envvar="GITMOOR_LEDGER",
-    help="Ledger URL: sqlite:///PATH or postgresql://USER@HOST:PORT/DB "
-    "(default: $GITMOOR_LEDGER, else ~/.local/state/gitmoor/ledger.db).",
+    help="Ledger URL: sqlite:///PATH or postgresql://USER@HOST:PORT/DB (default: "
+    "$GITMOOR_LEDGER, else ask the agent in the kubeconfig's cluster through the API server).",
     show_default=False,
+)
+AGENT_NAMESPACE_OPTION = typer.Option(
+    AGENT_NAMESPACE,
+    "--agent-namespace",
+    envvar="GITMOOR_AGENT_NAMESPACE",
+    parser=namespace_name,
+    help="Namespace of the agent asked without --ledger.",
+)
+AGENT_SERVICE_OPTION = typer.Option(
+    DEFAULT_SERVICE,
+    "--agent-service",
+    envvar="GITMOOR_AGENT_SERVICE",
+    help="The agent's Service (NAME or NAME:PORT) asked without --ledger.",
 )
 ENV = typer.Option(None, "--env", "-e", help="Only this environment.")
 TIME_HELP = (
@@ -78,12 +102,58 @@ _RESULT_STYLE = {
 
 
 # -- plumbing -------------------------------------------------------------------------------------
-def _query(url: str | None, ask: Callable[[Ledger], Awaitable[T]]) -> T:
+@dataclass(frozen=True)
+class Agent:
+    """Where the agent is asked when no ledger URL is given, and with which kubeconfig."""
+
+    kubeconfig: str | None = None
+    context: str | None = None
+    namespace: str = AGENT_NAMESPACE
+    service: str = DEFAULT_SERVICE
+
+
+def _query(url: str | None, ask: Callable[[LedgerReader], Awaitable[T]], agent: Agent) -> T:
+    """Ask the ledger at `url`, else the agent; problems become exit codes."""
+    if url is None:
+        return _ask_agent(agent, ask)
+    return _ask_ledger(url, ask)
+
+
+def _ask_agent(agent: Agent, ask: Callable[[LedgerReader], Awaitable[T]]) -> T:
+    async def main() -> T:
+        try:
+            kube = await connect(kubeconfig_path(agent.kubeconfig), agent.context)
+        except ConnectionFailedError as problem:
+            raise ConnectionFailedError(
+                f"{problem} (without --ledger, the agent is asked through the kubeconfig's "
+                "cluster; pass --ledger URL to read a ledger database instead)"
+            ) from None
+        async with kube:
+            book = await AgentLedger.connect(kube, namespace=agent.namespace, service=agent.service)
+            answer = await ask(book)
+        if book.hidden_namespaces:
+            hidden = book.hidden_namespaces
+            err.print(
+                f"note: left out the records of {hidden} namespace{'s' if hidden > 1 else ''} "
+                "you may not read (`get` on syncs there)",
+                highlight=False,
+                soft_wrap=True,
+            )
+        return answer
+
+    return run_async(main)
+
+
+def _ask_ledger(url: str, ask: Callable[[LedgerReader], Awaitable[T]]) -> T:
+    return _ask_database(url, ask)
+
+
+def _ask_database(url: str, ask: Callable[[Ledger], Awaitable[T]]) -> T:
     """Open the ledger read-only in spirit, ask, close; ledger problems become exit codes."""
 
     async def main() -> T:
         try:
-            ledger = await Ledger.open(url or local_default(), create=False)
+            ledger = await Ledger.open(url, create=False)
         except LedgerConfigError as problem:
             fail(str(problem), USAGE)
         except (LedgerNotFoundError, LedgerUnavailableError, LedgerSchemaError) as problem:
@@ -216,6 +286,10 @@ def history(
     output: Output = OUTPUT,
     no_headers: bool = NO_HEADERS,
     ledger: str | None = LEDGER,
+    kubeconfig: str | None = KUBECONFIG,
+    context: str | None = CONTEXT,
+    agent_namespace: str = AGENT_NAMESPACE_OPTION,
+    agent_service: str = AGENT_SERVICE_OPTION,
 ) -> None:
     """List reconcile attempts, newest first: revision, result, what changed, who triggered.
     Attempts that changed nothing in the cluster are left out unless --all."""
@@ -231,6 +305,7 @@ def history(
             limit=limit,
             changed_only=not show_all,
         ),
+        Agent(kubeconfig, context, agent_namespace, agent_service),
     )
     if output in (Output.json, Output.yaml):
         emit([r.as_dict() for r in records], output)
@@ -270,6 +345,10 @@ def where(
     output: Output = OUTPUT,
     no_headers: bool = NO_HEADERS,
     ledger: str | None = LEDGER,
+    kubeconfig: str | None = KUBECONFIG,
+    context: str | None = CONTEXT,
+    agent_namespace: str = AGENT_NAMESPACE_OPTION,
+    agent_service: str = AGENT_SERVICE_OPTION,
 ) -> None:
     """Show every environment and sync where a revision or image is deployed now, and since when.
 
@@ -278,7 +357,11 @@ def where(
         parse_query(what)
     except ValueError as problem:
         raise typer.BadParameter(str(problem), param_hint="REVISION|IMAGE") from None
-    found: list[Deployment] = _query(ledger, lambda book: book.where(what))
+    found: list[Deployment] = _query(
+        ledger,
+        lambda book: book.where(what),
+        Agent(kubeconfig, context, agent_namespace, agent_service),
+    )
     if output in (Output.json, Output.yaml):
         emit([d.as_dict() for d in found], output)
     elif not _names([d.sync_name for d in found], output):
@@ -307,33 +390,43 @@ def at(
     output: Output = OUTPUT,
     no_headers: bool = NO_HEADERS,
     ledger: str | None = LEDGER,
+    kubeconfig: str | None = KUBECONFIG,
+    context: str | None = CONTEXT,
+    agent_namespace: str = AGENT_NAMESPACE_OPTION,
+    agent_service: str = AGENT_SERVICE_OPTION,
 ) -> None:
     """Show what revision each sync ran at a moment in time (AGE: how long before now it had
     been deployed)."""
     moment = _when(time, "TIME")
     assert moment is not None
-    records = _query(ledger, lambda book: book.at(moment, environment=environment))
+    running = _query(
+        ledger,
+        lambda book: book.running_at(moment, environment=environment),
+        Agent(kubeconfig, context, agent_namespace, agent_service),
+    )
     if output in (Output.json, Output.yaml):
-        emit([r.as_dict() for r in records], output)
+        emit([{**r.as_dict(), "content_origin": o.as_dict()} for r, o in running], output)
         return
-    if _names([r.sync_name for r in records], output):
+    if _names([r.sync_name for r, _ in running], output):
         return
-    if not records:
+    if not running:
         _nothing(f"Nothing was deployed at {_time(moment)}.")
         return
     rows = []
-    for r in records:
+    for r, origin in running:
+        # The commit whose content ran, not the repository's head at the time: in a shared
+        # repository most commits change nothing of a given Sync.
         rolled_back = r.result is Result.ROLLED_BACK
         rows.append(
             [
                 r.environment,
                 r.cluster,
                 r.sync,
-                short_revision(r.deployed_revision) + (" (rollback)" if rolled_back else ""),
+                short_revision(origin.revision) + (" (rollback)" if rolled_back else ""),
                 age(r.deployed_at),
                 _time(r.deployed_at),
-                "" if rolled_back else r.commit_author,
-                "" if rolled_back else r.commit_message,
+                origin.author,
+                origin.subject,
             ]
         )
     print_table(AT_COLUMNS, rows, wide=output is Output.wide, headers=not no_headers)
@@ -345,12 +438,20 @@ def dora(
     output: Output = OUTPUT,
     no_headers: bool = NO_HEADERS,
     ledger: str | None = LEDGER,
+    kubeconfig: str | None = KUBECONFIG,
+    context: str | None = CONTEXT,
+    agent_namespace: str = AGENT_NAMESPACE_OPTION,
+    agent_service: str = AGENT_SERVICE_OPTION,
 ) -> None:
     """Show DORA figures: deployment frequency, lead time, change failure rate, time to restore."""
     if output is Output.name:
         raise typer.BadParameter("dora names no objects: use wide, json or yaml", param_hint="-o")
     start = _when(since, "--since")
-    figures: Dora = _query(ledger, lambda book: book.dora(environment=environment, since=start))
+    figures: Dora = _query(
+        ledger,
+        lambda book: book.dora(environment=environment, since=start),
+        Agent(kubeconfig, context, agent_namespace, agent_service),
+    )
     if output in (Output.json, Output.yaml):
         emit(figures.as_dict(), output)
         return
@@ -385,6 +486,17 @@ def dora(
 
 
 # -- the audit chain: `gitmoor ledger verify | export` ---------------------------------------------
+# The chain is read from the database itself: the agent's ledger API does not serve it (an audit
+# of what some namespaces may see would not be one of the ledger).
+CHAIN_LEDGER = typer.Option(
+    None,
+    "--ledger",
+    envvar="GITMOOR_LEDGER",
+    help="Ledger URL: sqlite:///PATH or postgresql://USER@HOST:PORT/DB (default: "
+    "$GITMOOR_LEDGER, else ~/.local/state/gitmoor/ledger.db).",
+    show_default=False,
+)
+
 ledger_app = typer.Typer(
     help="The ledger's audit chain: check that no record was edited or deleted, export records.",
     no_args_is_help=True,
@@ -441,12 +553,14 @@ def verify(
         "-o",
         help="text: one line; json: every chain with its whole head hash, for scripts.",
     ),
-    ledger: str | None = LEDGER,
+    ledger: str | None = CHAIN_LEDGER,
 ) -> None:
     """Check the audit chain of every cluster (or one): each finished record against its seal,
     each seal against the one before. Exits 1 naming the first broken record of each broken
     chain, or when --cluster names a cluster the ledger has no chain for."""
-    statuses: list[ChainStatus] = _query(ledger, lambda book: book.verify(cluster=cluster))
+    statuses: list[ChainStatus] = _ask_database(
+        ledger or local_default(), lambda book: book.verify(cluster=cluster)
+    )
     as_json = output is VerifyFormat.json
     if as_json:
         typer.echo(json.dumps([_status_json(s) for s in statuses], indent=2))
@@ -492,7 +606,7 @@ def export(
         "-o",
         help="ndjson: one record per line; json: one array.",
     ),
-    ledger: str | None = LEDGER,
+    ledger: str | None = CHAIN_LEDGER,
 ) -> None:
     """Stream records, oldest first, each with its seal in the audit chain (`chain`: cluster,
     seq, digest, prev, hash), for an auditor. Memory stays flat however many records match."""
@@ -515,4 +629,4 @@ def export(
         if output is ExportFormat.json:
             typer.echo("]" if first else "\n]")
 
-    _query(ledger, stream)
+    _ask_database(ledger or local_default(), stream)

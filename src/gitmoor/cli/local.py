@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from pathlib import Path
 
 import typer
@@ -25,6 +26,7 @@ from gitmoor.commands.render import SyncNotFoundError, release_for
 from gitmoor.commands.run import CONFIG_MANAGER, connect
 from gitmoor.commands.uninstall import Uninstalled
 from gitmoor.commands.uninstall import uninstall as remove_gitmoor
+from gitmoor.model.capabilities import Capabilities
 from gitmoor.render import Keys, RenderOptions, merge_values
 from gitmoor.render import render as render_path
 
@@ -85,6 +87,18 @@ def render(
     show_secrets: bool = typer.Option(
         False, "--show-secrets", help="Print Secret values; masked otherwise."
     ),
+    kube_version: str | None = typer.Option(
+        None,
+        "--kube-version",
+        help="A chart's .Capabilities.KubeVersion (the agent uses its cluster's), e.g. v1.37.0.",
+    ),
+    api_versions: list[str] = typer.Option(
+        [],
+        "--api-versions",
+        "-a",
+        help="Add to .Capabilities.APIVersions (repeatable; group/version or "
+        "group/version/Kind, as `helm template --api-versions`).",
+    ),
 ) -> None:
     """Render a directory the way the agent would (plain YAML, Kustomize or Helm) and print it.
 
@@ -103,6 +117,7 @@ def render(
         values=merge_values(dict(chosen.spec.values), read_values(values, "--values")),
         values_files=chosen.spec.values_files,
         decryption=Keys(inherit=True) if decrypt else None,
+        capabilities=_capabilities(kube_version, api_versions),
     )
 
     async def main() -> list:  # type: ignore[type-arg]
@@ -194,3 +209,19 @@ def uninstall(
     for subject in done.kept:
         out.print(f"kept {subject}", highlight=False)
     out.print(f"removed gitmoor ({len(done.removed)} objects)", highlight=False)
+
+
+def _capabilities(kube_version: str | None, api_versions: list[str]) -> Capabilities | None:
+    """What --kube-version and --api-versions ask for; None: Helm's defaults. Helm's own
+    default API versions stay: the flags add to them, as with `helm template`."""
+    if kube_version is None and not api_versions:
+        return None
+    if kube_version is not None and not re.fullmatch(r"v?\d+\.\d+(\.\d+)?([-+].*)?", kube_version):
+        raise typer.BadParameter(
+            f"{kube_version!r} is not a Kubernetes version such as v1.37.0",
+            param_hint="--kube-version",
+        )
+    version = kube_version or ""
+    return Capabilities(
+        version if not version or version.startswith("v") else f"v{version}", tuple(api_versions)
+    )

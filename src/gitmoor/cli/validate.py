@@ -7,6 +7,7 @@ arguments (a missing PATH, an unknown Kubernetes version, an unreadable values f
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import json
 import os
@@ -18,6 +19,7 @@ import typer
 from gitmoor import validate as validation
 from gitmoor.cli.common import FAILED, OK, read_values
 from gitmoor.errors import GitmoorError, RenderError, RenderErrors
+from gitmoor.migrate import MARKERS, as_syncs
 from gitmoor.model import Manifest
 from gitmoor.render import RenderOptions, detect, render
 from gitmoor.render.documents import Document, parse_json, parse_yaml
@@ -61,8 +63,12 @@ def validate(
         dir_okay=False,
         help="Helm values files for charts among the PATHs, merged in order.",
     ),
-    release_name: str = typer.Option("release", "--release-name", help="Helm release name."),
-    namespace: str = typer.Option("default", "--namespace", "-n", help="Helm release namespace."),
+    release_name: str | None = typer.Option(
+        None, "--release-name", help="Helm release name (default: release)."
+    ),
+    namespace: str | None = typer.Option(
+        None, "--namespace", "-n", help="Helm release namespace (default: default)."
+    ),
     target_namespace: str | None = typer.Option(
         None, "--target-namespace", help="Namespace for the PATHs' namespaced objects."
     ),
@@ -81,25 +87,69 @@ def validate(
         file_okay=False,
         help="Repository root that Sync paths are relative to (default: the Git checkout).",
     ),
+    sync_files: list[Path] = typer.Option(
+        [],
+        "--sync",
+        exists=True,
+        help="Files or directories of Sync documents (or Flux Kustomizations and HelmReleases, "
+        "Argo CD Applications) kept outside the repository: a PATH one of them names is "
+        "validated with its targetNamespace and Helm settings.",
+    ),
+    scan_syncs: bool = typer.Option(
+        True,
+        "--repository-syncs/--no-repository-syncs",
+        help="Read the Sync documents (and Flux Kustomizations and HelmReleases, Argo CD "
+        "Applications, as `gitmoor import` reads them) of the whole repository for the PATHs "
+        "they name "
+        "(not when the PATHs' own settings are given: --target-namespace, --release-name, -n, "
+        "-f).",
+    ),
 ) -> None:
     """Validate manifests offline: render each PATH like the agent, check every object.
 
-    Reports every problem as `file:line: Kind/ns/name: field: problem`. Exit code 1 when
-    there are errors, 0 otherwise.
+    A PATH that a Sync names (its spec.path, relative to the repository root) is validated as
+    that Sync's, with its targetNamespace and Helm settings: the Syncs of the repository's own
+    files are read, and those of --sync FILE. Reports every problem as
+    `file:line: Kind/ns/name: field: problem`. Exit code 1 when there are errors, 0 otherwise.
     """
     resolved = [p.resolve() for p in paths]
     top = root.resolve() if root else repository_root(resolved)
     relative = [_inside(top, p) for p in resolved]
+    explicit = [
+        flag
+        for flag, value in (
+            ("--target-namespace", target_namespace),
+            ("--release-name", release_name),
+            ("--namespace", namespace),
+            ("--helm-values", helm_values),
+        )
+        if value
+    ]
+    if sync_files and explicit:
+        raise typer.BadParameter(
+            f"--sync and {explicit[0]} both say how to render the PATHs: give one of them",
+            param_hint="--sync",
+        )
+    foreign = validation.Foreign(as_syncs, MARKERS)
+    given = validation.read_sync_files([f.resolve() for f in sync_files], top, foreign)
+    scanned = (
+        validation.scan_repository(top, foreign)
+        if scan_syncs and not explicit
+        else validation.SyncFiles((), ())
+    )
     try:
         values = read_values(helm_values, "--helm-values")
         options = validation.Options(
             kubernetes_version=kubernetes_version,
             render=validation.RenderSpec(
-                release_name=release_name, namespace=namespace, values=values
+                release_name=release_name or "release",
+                namespace=namespace or "default",
+                values=values,
             ),
             target_namespace=target_namespace,
             known_namespaces=frozenset(known_namespaces),
             follow_syncs=follow_syncs,
+            syncs=given.syncs + scanned.syncs,
         )
         report = asyncio.run(
             validation.validate(
@@ -112,6 +162,11 @@ def validate(
         )
     except validation.KubernetesVersionError as problem:
         raise typer.BadParameter(str(problem), param_hint="--kubernetes-version") from None
+    if given.problems:
+        report = dataclasses.replace(
+            report,
+            problems=tuple(sorted(report.problems + given.problems, key=validation.sort_key)),
+        )
     _print(report, output)
     raise typer.Exit(FAILED if report.errors else OK)
 
@@ -202,7 +257,19 @@ def _print(report: validation.Report, output: Format) -> None:
         return
     for problem in report.problems:
         typer.echo(_annotation(problem) if output is Format.github else str(problem))
+    for use in report.syncs:
+        if use.named:
+            typer.echo(_sync_note(use), err=True)
     typer.echo(_summary(report), err=True)
+
+
+def _sync_note(use: validation.SyncUse) -> str:
+    """`apps/web: validated as Sync ns/web (clusters/prod/syncs.yaml:12): targetNamespace web`."""
+    where = f" ({use.origin})" if use.origin else ""
+    namespace = (
+        f"targetNamespace {use.target_namespace}" if use.target_namespace else "no targetNamespace"
+    )
+    return f"{use.directory}: validated as {use.kind} {use.sync}{where}: {namespace}"
 
 
 def _as_json(report: validation.Report) -> dict[str, Any]:
@@ -213,6 +280,7 @@ def _as_json(report: validation.Report) -> dict[str, Any]:
         "errors": report.errors,
         "warnings": report.warnings,
         "directories": list(report.directories),
+        "syncs": [use.as_dict() for use in report.syncs],
         "problems": [p.as_dict() for p in report.problems],
     }
 
@@ -225,7 +293,7 @@ def _summary(report: validation.Report) -> str:
     against = f"Kubernetes {report.kubernetes_version}"
     if not report.problems:
         return f"valid: {counted} ({against})"
-    parts = [f"{report.errors} error(s)"] + (
+    parts = ([f"{report.errors} error(s)"] if report.errors else []) + (
         [f"{report.warnings} warning(s)"] if report.warnings else []
     )
     return f"{', '.join(parts)} in {counted} ({against})"

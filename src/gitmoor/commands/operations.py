@@ -7,9 +7,11 @@ status the agent writes, so the same rules apply whoever asks.
 from __future__ import annotations
 
 import asyncio
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import PurePosixPath
 from typing import Any
 
 from gitmoor.errors import GitmoorError, KubeNotFoundError
@@ -224,14 +226,24 @@ class RollbackResult:
     head: str  # the source's current revision: what Git says should run
 
     def revert_hint(self) -> str:
-        """The commit that makes Git the truth again: revert everything after the pin."""
+        """The commit that makes Git the truth again. For a Sync of a sub-path, only that path
+        goes back to the pinned commit (in a repository shared by several apps, reverting the
+        commits after it would undo the other apps' work too); for the whole repository,
+        everything after the pin is reverted."""
         good = self.pinned.rpartition("sha1:")[2] or self.pinned
         head = self.head.rpartition("sha1:")[2]
         if not head or head.startswith(good) or good.startswith(head):
             return ""
+        path = str(PurePosixPath(str((self.sync.get("spec") or {}).get("path") or ".")))
+        if path in (".", "/"):
+            return (
+                f"git revert --no-commit {good[:12]}..{head[:12]} && "
+                f'git commit -m "Revert to {good[:12]} (rolled back with gitmoor)"'
+            )
+        quoted = shlex.quote(path)
         return (
-            f"git revert --no-commit {good[:12]}..{head[:12]} && "
-            f'git commit -m "Revert to {good[:12]} (rolled back with gitmoor)"'
+            f"git rm -r -q -- {quoted} && git checkout {good[:12]} -- {quoted} && "
+            f'git commit -m "Restore {path} as of {good[:12]} (rolled back with gitmoor)"'
         )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -127,7 +128,9 @@ async def preview(kube: Kube, root: Path, path: str, target: Target) -> Preview:
 
     Raises RenderError/RenderErrors when the tree does not render and DryRunError listing every
     object the server refuses, like a reconcile would."""
-    rendered = await render(root, path, target.options)
+    # Charts see the cluster they are previewed against, as the agent's render does.
+    options = dataclasses.replace(target.options, capabilities=await kube.capabilities())
+    rendered = await render(root, path, options)
     owner = target.owner or plan.Owner("", "")
     desired, failures = await plan.prepare(
         kube, list(rendered.manifests), owner, target_namespace=target.target_namespace

@@ -4,6 +4,13 @@ RBAC is split by purpose so each part can be read, audited and narrowed on its o
 
 - ClusterRole/ClusterRoleBinding `gitmoor`: what the agent needs for itself (its own resources and
   their status, reading Secrets for Git credentials, recording Events);
+- ClusterRoleBinding `gitmoor-auth-delegator` to `system:auth-delegator`: TokenReviews and
+  SubjectAccessReviews, so the ledger API on the agent's port can check its callers' own
+  Kubernetes credentials and what they may read;
+- ClusterRole `gitmoor-ledger-reader`, bound to no one: what a person needs to ask the ledger
+  API through the API server (`get` on the agent Service's proxy, `get` on syncs). Bind it with
+  a RoleBinding in the agent's namespace (the proxy) and one in each namespace whose records
+  they may read;
 - Role/RoleBinding `gitmoor-leader-election`: Leases in the agent's own namespace only;
 - ClusterRoleBinding `gitmoor-apply` to `cluster-admin`: applying arbitrary manifests from Git
   needs write access to whatever those manifests hold. This is the binding to narrow (to the
@@ -27,6 +34,9 @@ DEFAULT_IMAGE = f"ghcr.io/gitmoor/gitmoor:{__version__}"
 NAME = "gitmoor"
 APPLY_BINDING = "gitmoor-apply"
 LEADER_ELECTION = "gitmoor-leader-election"
+AUTH_DELEGATOR = "gitmoor-auth-delegator"
+LEDGER_READER = "gitmoor-ledger-reader"
+HTTP_PORT_NAME = "http"
 DATA_CLAIM = "gitmoor-data"
 HTTP_PORT = 8080
 # A path inside the agent's container (an emptyDir), not on the machine rendering this.
@@ -72,6 +82,8 @@ def manifests(
         _service_account(namespace),
         _agent_cluster_role(strict=strict),
         _cluster_role_binding(NAME, NAME, namespace),
+        _cluster_role_binding(AUTH_DELEGATOR, "system:auth-delegator", namespace),
+        _ledger_reader_role(),
         _leader_election_role(namespace),
         _leader_election_binding(namespace),
         *apply_binding,
@@ -160,6 +172,32 @@ def _cluster_role_binding(name: str, role: str, namespace: str, **meta: Any) -> 
     }
 
 
+def _ledger_reader_role() -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": _meta(
+            LEDGER_READER,
+            annotations={
+                "kubernetes.io/description": "Reading gitmoor's ledger through the API server "
+                "(gitmoor history, where, at, dora without --ledger). Bind it in the agent's "
+                "namespace (the Service proxy) and in each namespace whose records may be read."
+            },
+        ),
+        "rules": [
+            # The agent's Service, through the API server's proxy: the name is `service:port`.
+            {
+                "apiGroups": [""],
+                "resources": ["services/proxy"],
+                "resourceNames": [NAME, f"{NAME}:{HTTP_PORT_NAME}"],
+                "verbs": ["get"],
+            },
+            # What the agent checks before it shows a namespace's records.
+            {"apiGroups": [GROUP], "resources": ["syncs"], "verbs": ["get"]},
+        ],
+    }
+
+
 def _leader_election_role(namespace: str) -> dict[str, Any]:
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -211,7 +249,7 @@ def _service(namespace: str) -> dict[str, Any]:
         "metadata": _meta(NAME, namespace),
         "spec": {
             "selector": dict(_SELECTOR),
-            "ports": [{"name": "http", "port": HTTP_PORT, "targetPort": "http"}],
+            "ports": [{"name": HTTP_PORT_NAME, "port": HTTP_PORT, "targetPort": HTTP_PORT_NAME}],
         },
     }
 

@@ -4,6 +4,6 @@ Objects stay plain dicts parsed with orjson: the generated model classes cost 10
 deserialise and add nothing to an agent that only moves manifests around.
 """
 
-from gitmoor.kube.client import FIELD_MANAGER, Kube, Resource, WatchEvent
+from gitmoor.kube.client import FIELD_MANAGER, Kube, RawAnswer, Resource, WatchEvent
 
-__all__ = ["FIELD_MANAGER", "Kube", "Resource", "WatchEvent"]
+__all__ = ["FIELD_MANAGER", "Kube", "RawAnswer", "Resource", "WatchEvent"]

@@ -13,6 +13,7 @@ import asyncio
 import builtins
 import copy
 import os
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,11 +38,18 @@ from gitmoor.errors import (
 )
 from gitmoor.kube.kubeconfig import existing
 from gitmoor.model import ObjectRef
+from gitmoor.model.capabilities import Capabilities
 
 FIELD_MANAGER = "gitmoor"
 _CRD = ("apiextensions.k8s.io", "CustomResourceDefinition")
 _TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 _ANY = {"Accept": "application/json"}
+# Every group, version and kind in one answer (aggregated discovery); plain JSON from an older
+# server that does not have it.
+_AGGREGATED = (
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
+)
+_CAPABILITIES_TTL = 300.0  # seconds; a CRD applied through this client forgets them at once
 _REQUEST_TIMEOUT = 60.0
 _WATCH_SECONDS = 290  # the server ends each watch after this; we then resume from the last RV
 # Requests in flight at once (watches apart): every HTTP/1.1 request holds a TLS connection, and
@@ -83,6 +91,16 @@ class Resource:
         return base
 
 
+@dataclass(frozen=True)
+class RawAnswer:
+    """An answer as it came, error or not: for requests whose errors the caller reads itself
+    (what a Service behind the API server's proxy says)."""
+
+    status: int
+    body: bytes
+    headers: Mapping[str, str]  # names in lower case
+
+
 class Kube:
     """One connection pool to one API server. Use as an async context manager."""
 
@@ -93,6 +111,8 @@ class Kube:
         self._api = k8s_client.ApiClient(configuration)
         self._in_flight = asyncio.Semaphore(_MAX_REQUESTS)
         self._resources: dict[tuple[str, str], Resource] = {}
+        # (when read, what): shared by impersonating views, like the discovery cache.
+        self._capabilities: list[tuple[float, Capabilities]] = []
         self._discovery_lock = asyncio.Lock()
         self._session: aiohttp.ClientSession | None = None
         self._fence: Callable[[str, str], None] | None = None
@@ -184,8 +204,12 @@ class Kube:
         data: bytes | None = None,
         content_type: str = "application/json",
         timeout: aiohttp.ClientTimeout,
+        accept: str = "",
+        extra: Mapping[str, str] | None = None,
     ) -> aiohttp.ClientResponse:
-        headers = {**_ANY, "User-Agent": _USER_AGENT, **self._as}
+        headers = {**_ANY, "User-Agent": _USER_AGENT, **(extra or {}), **self._as}
+        if accept:
+            headers["Accept"] = accept
         if data is not None:
             headers["Content-Type"] = content_type
         # Bearer tokens (static, from a file, or from an exec plugin) are refreshed here.
@@ -220,7 +244,44 @@ class Kube:
         """Call `check(method, path)` before every write; it raises to refuse one."""
         self._fence = check
 
+    async def bearer_token(self) -> str | None:
+        """The bearer token this client authenticates with (a kubeconfig's `token` or
+        `tokenFile`, an exec plugin's token, a Pod's ServiceAccount token), refreshed as for a
+        request; None when it authenticates otherwise (a client certificate)."""
+        headers: dict[str, str] = {}
+        await self._api.update_params_for_auth(headers, [], ["BearerToken"])
+        value = headers.get("authorization", "")
+        scheme, _, token = value.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        return token.strip()
+
     # -- raw requests ------------------------------------------------------------------------
+    async def get_raw(
+        self,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = _REQUEST_TIMEOUT,
+    ) -> RawAnswer:
+        """GET `path` and return the answer whatever its status; only an unreachable server
+        raises (ConnectionFailedError)."""
+        if query:
+            path = f"{path}?{urlencode(query)}"
+        async with self._in_flight:
+            response = await self._open(
+                "GET", path, timeout=aiohttp.ClientTimeout(total=timeout), extra=headers
+            )
+            try:
+                raw = await response.read()
+            except (aiohttp.ClientError, TimeoutError, OSError) as err:
+                raise self._unreachable("GET", err) from err
+            finally:
+                response.release()
+        metrics.API_REQUESTS.labels("GET", str(response.status)).inc()
+        return RawAnswer(response.status, raw, {k.lower(): v for k, v in response.headers.items()})
+
     async def request(
         self,
         method: str,
@@ -231,6 +292,7 @@ class Kube:
         content_type: str = "application/json",
         ref: ObjectRef | None = None,
         timeout: float = _REQUEST_TIMEOUT,
+        accept: str = "",
     ) -> Any:
         """Send one request; return the decoded JSON body or raise a typed error."""
         if query:
@@ -246,6 +308,7 @@ class Kube:
                 data=data,
                 content_type=content_type,
                 timeout=aiohttp.ClientTimeout(total=timeout),
+                accept=accept,
             )
             try:
                 raw = await response.read()
@@ -309,6 +372,20 @@ class Kube:
                     found.append((api_version, str(res["kind"])))
         return found
 
+    async def capabilities(self) -> Capabilities:
+        """The cluster's version and API versions as a Helm chart sees them, read at most every
+        few minutes (two or three requests) and again after a CRD changed."""
+        if self._capabilities and time.monotonic() - self._capabilities[0][0] < _CAPABILITIES_TTL:
+            return self._capabilities[0][1]
+        version = await self.request("GET", "/version")
+        found: set[str] = set()
+        for base in ("/api", "/apis"):
+            listing = await self.request("GET", base, accept=_AGGREGATED)
+            found.update(_served(listing))
+        read = Capabilities(str(version.get("gitVersion") or ""), tuple(sorted(found)))
+        self._capabilities[:] = [(time.monotonic(), read)]
+        return read
+
     def forget_crd(self, crd: dict[str, Any]) -> None:
         """Drop the cached mappings of every version a CustomResourceDefinition serves: after
         it is applied (and again once established) its kinds may have changed."""
@@ -320,6 +397,7 @@ class Kube:
         """Drop cached mappings of a group/version, e.g. after its CRD changed."""
         for key in [k for k in self._resources if k[0] == api_version]:
             del self._resources[key]
+        self._capabilities.clear()
 
     # -- verbs on objects --------------------------------------------------------------------
     async def get(
@@ -510,6 +588,28 @@ class Kube:
         except KubeNotFoundError:
             return False
         return True
+
+
+def _served(listing: dict[str, Any]) -> set[str]:
+    """`group/version` and `group/version/Kind` of a discovery answer: aggregated
+    (APIGroupDiscoveryList) or, from an older server, APIVersions/APIGroupList (no kinds)."""
+    found: set[str] = set()
+    if listing.get("kind") == "APIGroupDiscoveryList":
+        for group in listing.get("items") or []:
+            name = str((group.get("metadata") or {}).get("name") or "")
+            for version in group.get("versions") or []:
+                gv = f"{name}/{version['version']}" if name else str(version["version"])
+                found.add(gv)
+                for res in version.get("resources") or []:
+                    kind = (res.get("responseKind") or {}).get("kind")
+                    if kind:
+                        found.add(f"{gv}/{kind}")
+    elif listing.get("kind") == "APIVersions":
+        found.update(str(v) for v in listing.get("versions") or [])
+    else:
+        for group in listing.get("groups") or []:
+            found.update(str(v["groupVersion"]) for v in group.get("versions") or [])
+    return found
 
 
 def _api_error(

@@ -5,13 +5,15 @@ is `applied` (the record's revision now runs) or `rolled_back` (`rolled_back_to`
 `failed`, `interrupted` or `in_progress` record leaves it as it was. Each such record has a
 deployed revision and a deployed time (`Record.deployed_revision`, `Record.deployed_at`).
 
-What is *deployed now* in a sync is the deployed revision of its latest such record. *Since* is
-the deployed time of the oldest record of the unbroken run of such records, newest backwards,
-that still match: the same commit when asked by revision, a state containing the image when
-asked by image. So an atomic rollback to the running revision does not restart its run (it never
-stopped being the running one), while deploying another revision and then this one again does.
-Retention may prune the start of a run; `Ledger.prune` keeps the first record of each sync's
-current revision run so that "since" for a revision survives it.
+What is *deployed now* in a sync is the content of its latest such record, attributed to the
+commit that produced it (`gitmoor.ledger.attribution`: in a repository shared by many apps, a
+commit to another app changes nothing of this sync). *Since* is the deployed time of the oldest
+record of the unbroken run of such records, newest backwards, that still match: the same origin
+commit when asked by revision, a state containing the image when asked by image. So an atomic
+rollback to the running revision does not restart its run (it never stopped being the running
+one), while deploying another revision and then this one again does. Retention may prune the
+start of a run; `Ledger.prune` keeps the first record of each sync's current revision run, and
+the record its content is attributed to, so that "since" and the attribution survive it.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ class Deployment:
     cluster: str
     sync_namespace: str
     sync_name: str
-    revision: str  # what runs now
+    revision: str  # what runs now: the revision of the commit its content came from
     commit_sha: str
     since: datetime  # start of the unbroken run (see the module docstring)
     deployed_at: datetime  # the latest record that (re)deployed it
@@ -54,6 +56,22 @@ class Deployment:
             "record_id": self.record_id,
             "images": list(self.images),
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Deployment:
+        """The Deployment `as_dict` gave (as the agent's ledger API sends it)."""
+        return cls(
+            environment=str(data["environment"]),
+            cluster=str(data["cluster"]),
+            sync_namespace=str(data["sync_namespace"]),
+            sync_name=str(data["sync_name"]),
+            revision=str(data["revision"]),
+            commit_sha=str(data["commit_sha"]),
+            since=datetime.fromisoformat(data["since"]),
+            deployed_at=datetime.fromisoformat(data["deployed_at"]),
+            record_id=int(data["record_id"]),
+            images=tuple(str(i) for i in data["images"]),
+        )
 
 
 def run_start(states: Iterable[tuple[datetime, bool]]) -> datetime | None:

@@ -73,6 +73,30 @@ class Dora:
             "time_to_restore_median_seconds": seconds(self.time_to_restore_median),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Dora:
+        """The figures `as_dict` gave (as the agent's ledger API sends them)."""
+
+        def span(key: str) -> timedelta | None:
+            value = data[key]
+            return None if value is None else timedelta(seconds=float(value))
+
+        rate = data["change_failure_rate"]
+        return cls(
+            since=datetime.fromisoformat(data["since"]),
+            until=datetime.fromisoformat(data["until"]),
+            deployments=int(data["deployments"]),
+            deploys_per_day=float(data["deploys_per_day"]),
+            lead_time_median=span("lead_time_median_seconds"),
+            lead_time_p90=span("lead_time_p90_seconds"),
+            changes=int(data["changes"]),
+            failed_changes=int(data["failed_changes"]),
+            change_failure_rate=None if rate is None else float(rate),
+            failures=int(data["failures"]),
+            restored=int(data["restored"]),
+            time_to_restore_median=span("time_to_restore_median_seconds"),
+        )
+
 
 def percentile(values: Sequence[float], q: float) -> float:
     """The q-quantile (0..1) with linear interpolation between closest ranks."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,12 +41,13 @@ from sqlalchemy import (
     inspect,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError, SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
-from gitmoor.ledger import chain, rows, seal
+from gitmoor.ledger import attribution, chain, rows, seal
 from gitmoor.ledger.deployments import Deployment, run_start
 from gitmoor.ledger.dora import Dora, dora_of
 from gitmoor.ledger.engines import WORKERS, WRITE, postgres_engine, sqlite_engine
@@ -107,6 +108,17 @@ def _schema_version(connection: Connection) -> str | None:
 
 def _sync_key(row: Any) -> tuple[str, str, str]:
     return (row.cluster, row.sync_namespace, row.sync_name)
+
+
+def _scoped(
+    query: Select[Any], cluster: str | None, namespaces: Collection[str] | None
+) -> Select[Any]:
+    """`query` limited to one cluster's records and to records of `namespaces` (None: all)."""
+    if cluster is not None:
+        query = query.where(records.c.cluster == cluster)
+    if namespaces is not None:
+        query = query.where(records.c.sync_namespace.in_(sorted(namespaces)))
+    return query
 
 
 def _latest_deployed(*, before: datetime | None = None) -> Select[Any]:
@@ -423,7 +435,8 @@ class Ledger:
 
     @staticmethod
     def _anchors(connection: Connection, sync: tuple[str, str, str]) -> set[int]:
-        """The latest deploying record of a sync and the first of its current revision's run."""
+        """The latest deploying record of a sync, the first of its current revision's run, and
+        the record that first deployed the content it runs (its attribution)."""
         states = Ledger._deployed_states(connection, sync)
         if not states:
             return set()
@@ -433,7 +446,45 @@ class Ledger:
             if not _same_deployed(state, latest):
                 break
             first = state.id
-        return {latest.id, first}
+        origin = attribution.origins(Ledger._states(connection, sync))[latest.id]
+        return {latest.id, first, origin.record_id}
+
+    @staticmethod
+    def _states(connection: Connection, sync: tuple[str, str, str]) -> list[attribution.State]:
+        """A sync's deploying records as attribution reads them, oldest first."""
+        cluster, namespace, name = sync
+        found = connection.execute(
+            select(
+                records.c.id,
+                records.c.result,
+                records.c.content,
+                records.c.deployed_revision,
+                records.c.deployed_sha,
+                records.c.commit_author,
+                records.c.commit_time,
+                records.c.commit_message,
+            )
+            .where(
+                records.c.cluster == cluster,
+                records.c.sync_namespace == namespace,
+                records.c.sync_name == name,
+                records.c.deployed_at.is_not(None),
+            )
+            .order_by(records.c.deployed_at, records.c.id)
+        ).all()
+        return [
+            attribution.State(
+                id=int(row.id),
+                result=Result(row.result),
+                content=row.content,
+                deployed_revision=str(row.deployed_revision or ""),
+                deployed_sha=str(row.deployed_sha or ""),
+                commit_author=str(row.commit_author or ""),
+                commit_time=row.commit_time,
+                commit_message=str(row.commit_message or ""),
+            )
+            for row in found
+        ]
 
     @staticmethod
     def _deployed_states(connection: Connection, sync: tuple[str, str, str]) -> list[Any]:
@@ -539,6 +590,15 @@ class Ledger:
             for row in found
         ]
 
+    async def namespaces(self, *, cluster: str | None = None) -> list[str]:
+        """The namespaces of the Syncs the ledger holds records of (of one cluster), sorted."""
+        query = _scoped(select(records.c.sync_namespace).distinct(), cluster, None)
+        return await self._call(self._scalars, query.order_by(records.c.sync_namespace))
+
+    def _scalars(self, query: Select[Any]) -> list[str]:
+        with self._engine.connect() as connection:
+            return [str(value) for value in connection.execute(query).scalars()]
+
     async def history(
         self,
         *,
@@ -549,14 +609,15 @@ class Ledger:
         since: datetime | None = None,
         limit: int = 50,
         changed_only: bool = False,
+        namespaces: Collection[str] | None = None,
     ) -> list[Record]:
         """Attempts, newest first (by start), with their objects and images.
 
         Filters: `sync` (the Sync's name), `namespace` (its namespace), `environment`, `cluster`,
-        `since` (started at or after); `changed_only` leaves out applied attempts that wrote
-        nothing (a commit to another app of a shared repository, a full re-check). At most
-        `limit` records."""
-        query = select(*rows.COLUMNS)
+        `since` (started at or after), `namespaces` (only Syncs of these); `changed_only` leaves
+        out applied attempts that wrote nothing (a commit to another app of a shared repository,
+        a full re-check). At most `limit` records."""
+        query = _scoped(select(*rows.COLUMNS), None, namespaces)
         if changed_only:
             wrote = records.c.created + records.c.configured + records.c.deleted
             query = query.where(or_(records.c.result != Result.APPLIED.value, wrote > 0))
@@ -573,14 +634,22 @@ class Ledger:
         query = query.order_by(records.c.started_at.desc(), records.c.id.desc()).limit(limit)
         return await self._call(self._select, query)
 
-    async def at(self, when: datetime, *, environment: str | None = None) -> list[Record]:
+    async def at(
+        self,
+        when: datetime,
+        *,
+        environment: str | None = None,
+        cluster: str | None = None,
+        namespaces: Collection[str] | None = None,
+    ) -> list[Record]:
         """What ran at `when`: per sync, the latest record whose deployed time is at or before
         `when` (its `deployed_revision` is what ran), ordered by environment, cluster, sync.
 
-        `environment` filters on that record's environment. A sync that had deployed nothing
-        yet at `when` is absent."""
+        `environment` filters on that record's environment; `cluster` and `namespaces` on the
+        Sync's. A sync that had deployed nothing yet at `when` is absent."""
         latest = _latest_deployed(before=when)
-        query = select(*rows.COLUMNS).where(records.c.id.in_(latest))
+        query = _scoped(select(*rows.COLUMNS), cluster, namespaces)
+        query = query.where(records.c.id.in_(latest))
         if environment is not None:
             query = query.where(records.c.environment == environment)
         query = query.order_by(
@@ -591,23 +660,66 @@ class Ledger:
         )
         return await self._call(self._select, query)
 
-    async def where(self, what: str) -> list[Deployment]:
-        """Every sync, in every cluster sharing this ledger, where a revision or an image is
-        deployed now, and since when (see `gitmoor.ledger.deployments` for the exact rule and
-        `gitmoor.ledger.lookup` for how `what` is read). Raises ValueError when `what` is
-        neither a revision nor an image."""
-        return await self._call(self._where, parse_query(what))
+    async def running_at(
+        self,
+        when: datetime,
+        *,
+        environment: str | None = None,
+        cluster: str | None = None,
+        namespaces: Collection[str] | None = None,
+    ) -> list[tuple[Record, attribution.Origin]]:
+        """`at`, with each record's origin: the commit whose content the sync ran (see
+        `gitmoor.ledger.attribution`), not the repository's head at the time."""
+        found = await self.at(when, environment=environment, cluster=cluster, namespaces=namespaces)
+        return await self._call(self._with_origins, found)
 
-    def _where(self, query: RevisionQuery | ImageQuery) -> list[Deployment]:
-        current = select(
+    def _with_origins(self, found: list[Record]) -> list[tuple[Record, attribution.Origin]]:
+        with self._engine.connect() as connection:
+            paired = []
+            for record in found:
+                sync = (record.cluster, record.sync_namespace, record.sync_name)
+                assert record.id is not None
+                origin = attribution.origins(self._states(connection, sync))[record.id]
+                paired.append((record, origin))
+            return paired
+
+    async def where(
+        self,
+        what: str,
+        *,
+        cluster: str | None = None,
+        namespaces: Collection[str] | None = None,
+    ) -> list[Deployment]:
+        """Every sync, in every cluster sharing this ledger (or in `cluster`, of `namespaces`),
+        where a revision or an image is deployed now, and since when (see
+        `gitmoor.ledger.deployments` for the exact rule and `gitmoor.ledger.lookup` for how
+        `what` is read). Raises ValueError when `what` is neither a revision nor an image."""
+        return await self._call(self._where, parse_query(what), cluster, namespaces)
+
+    def _where(
+        self,
+        query: RevisionQuery | ImageQuery,
+        cluster: str | None = None,
+        namespaces: Collection[str] | None = None,
+    ) -> list[Deployment]:
+        current: Select[Any] = select(
             *rows.COLUMNS,
             records.c.deployed_revision,
             records.c.deployed_sha,
             records.c.deployed_at,
-        ).where(records.c.id.in_(_latest_deployed()))
+        )
+        current = _scoped(current, cluster, namespaces)
+        current = current.where(records.c.id.in_(_latest_deployed()))
         if isinstance(query, RevisionQuery):
+            # A sync runs a commit when its content came from it: a sync that ever deployed
+            # it is a candidate; attribution decides.
+            deployed_it = select(
+                records.c.cluster, records.c.sync_namespace, records.c.sync_name
+            ).where(records.c.deployed_sha.startswith(query.sha_prefix, autoescape=True))
             current = current.where(
-                records.c.deployed_sha.startswith(query.sha_prefix, autoescape=True)
+                tuple_(records.c.cluster, records.c.sync_namespace, records.c.sync_name).in_(
+                    deployed_it
+                )
             )
         else:
             with_image = select(images.c.record_id).where(images.c.image.in_(query.spellings))
@@ -617,8 +729,14 @@ class Ledger:
             for row in connection.execute(current).all():
                 sync = _sync_key(row)
                 states = self._deployed_states(connection, sync)
+                origin_of = attribution.origins(self._states(connection, sync))
+                origin = origin_of[int(row.id)]
                 if isinstance(query, RevisionQuery):
-                    matches: Callable[[Any], bool] = functools.partial(_same_deployed, row)
+                    if not origin.sha.startswith(query.sha_prefix):
+                        continue
+                    matches: Callable[[Any], bool] = functools.partial(
+                        _same_origin, origin_of, origin
+                    )
                 else:
                     having = self._ids_with_images(connection, sync, query.spellings)
                     matches = functools.partial(_has, having)
@@ -633,8 +751,8 @@ class Ledger:
                         cluster=row.cluster,
                         sync_namespace=row.sync_namespace,
                         sync_name=row.sync_name,
-                        revision=row.deployed_revision,
-                        commit_sha=row.deployed_sha or "",
+                        revision=origin.revision,
+                        commit_sha=origin.sha,
                         since=since,
                         deployed_at=row.deployed_at,
                         record_id=int(row.id),
@@ -668,14 +786,25 @@ class Ledger:
         environment: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        cluster: str | None = None,
+        namespaces: Collection[str] | None = None,
     ) -> Dora:
         """DORA figures over [since, until] (default: all history up to now), optionally for one
-        environment; the definitions are in `gitmoor.ledger.dora`."""
+        environment (and only Syncs of `cluster`, of `namespaces`); the definitions are in
+        `gitmoor.ledger.dora`."""
         end = until or datetime.now(UTC)
-        return await self._call(self._dora, environment, since, end)
+        return await self._call(self._dora, environment, since, end, cluster, namespaces)
 
-    def _dora(self, environment: str | None, since: datetime | None, until: datetime) -> Dora:
-        query = select(*rows.COLUMNS).where(records.c.started_at <= until)
+    def _dora(
+        self,
+        environment: str | None,
+        since: datetime | None,
+        until: datetime,
+        cluster: str | None = None,
+        namespaces: Collection[str] | None = None,
+    ) -> Dora:
+        query = _scoped(select(*rows.COLUMNS), cluster, namespaces)
+        query = query.where(records.c.started_at <= until)
         if since is not None:
             # Attempts in the window, plus what each sync ran when it opened.
             baseline = _latest_deployed(before=since)
@@ -690,6 +819,14 @@ def _same_deployed(a: Any, b: Any) -> bool:
     if a.deployed_sha and b.deployed_sha:
         return bool(a.deployed_sha == b.deployed_sha)
     return bool(a.deployed_revision == b.deployed_revision)
+
+
+def _same_origin(
+    origins: dict[int, attribution.Origin], origin: attribution.Origin, state: Any
+) -> bool:
+    """A deploying row ran the content of `origin`'s commit."""
+    found = origins.get(int(state.id))
+    return found is not None and found.sha == origin.sha
 
 
 def _has(ids: set[int], state: Any) -> bool:

@@ -182,6 +182,27 @@ class Record:
         data["deployed_at"] = deployed_at.isoformat() if deployed_at else None
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Record:
+        """The Record `as_dict` gave (as the agent's ledger API sends it); the derived
+        `deployed_*` keys are recomputed, not read. Raises ValueError (or KeyError/TypeError)
+        when `data` is not one."""
+        known = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {k: v for k, v in data.items() if k in known}
+        for name in _TIMES:
+            if values.get(name) is not None:
+                values[name] = datetime.fromisoformat(values[name])
+        values["objects"] = tuple(
+            ObjectAction(
+                ObjectRef(o["group"], o["kind"], o["namespace"], o["name"]),
+                o["api_version"],
+                Action(o["action"]),
+            )
+            for o in values.get("objects") or ()
+        )
+        values["images"] = tuple(values.get("images") or ())
+        return cls(**values)
+
 
 def sha_of(revision: str) -> str:
     """The commit hash in `main@sha1:<hex>` (or `sha1:<hex>`), or "" when there is none."""

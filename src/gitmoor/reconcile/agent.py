@@ -136,6 +136,11 @@ class Agent:
     def synced(self) -> asyncio.Event:
         return self.cache.synced
 
+    @property
+    def ledger(self) -> Ledger | None:
+        """The ledger records go to, None while it is not open (or there is none)."""
+        return self.publish.ledger
+
     # -- lifecycle ---------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event, *, abort: asyncio.Event | None = None) -> None:
         """Reconcile until `stop` is set, then finish in-flight work within the grace period;

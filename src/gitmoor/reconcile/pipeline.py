@@ -7,6 +7,7 @@ logs (and later the ledger and notifications) are derived from that value.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
@@ -112,7 +113,10 @@ async def run(
     async def body(stage: Callable[[Stage], None]) -> None:
         stage(Stage.RENDER)
         _refuse_unsafe_entries(artifact, sync.spec.path)
-        options = render_options(sync, decryption, limits)
+        # A chart's .Capabilities: this cluster's version and APIs, as Helm would see them.
+        options = dataclasses.replace(
+            render_options(sync, decryption, limits), capabilities=await kube.capabilities()
+        )
         rendered = await render(Path(artifact.path), sync.spec.path, options)
         if not rendered.manifests and not sync.spec.allow_empty:
             raise EmptyRevisionError(

@@ -22,7 +22,7 @@ from gitmoor.model.resources import API_VERSION, Sync
 from gitmoor.notify import Notifier
 from gitmoor.reconcile.cache import Cache, Obj
 from gitmoor.reconcile.drift import DriftMonitor
-from gitmoor.reconcile.events import EventRecorder
+from gitmoor.reconcile.events import WARNING, EventRecorder
 from gitmoor.reconcile.memory import Key, Memory
 from gitmoor.reconcile.report import DriftAction, Report
 from gitmoor.reconcile.retry import jittered
@@ -68,6 +68,7 @@ class Publisher:
         self.ledger = ledger
         self.spool = spool
         self._ledger_ok = ledger is not None or open_ledger is None
+        self._ledger_error = ""  # the last failure, for the Event saying records are spooled
         self._open_ledger = open_ledger
         self._opened_at = -_REOPEN
         # Records in progress, per key and slot: a drift correction (slot "drift") may overlap
@@ -98,7 +99,7 @@ class Publisher:
         bound = log.bind(**{_role(key): f"{key.namespace}/{key.name}"})
         if revision:
             bound = bound.bind(revision=revision)
-        await self._ledger((key, slot), report, bound)
+        spooled = await self._ledger((key, slot), report, bound)
         self._drift(key, report)
         if report.snapshot is not None:
             self.snapshots.save(key.namespace, key.name, report.snapshot)
@@ -108,6 +109,9 @@ class Publisher:
         if obj is not None:
             for event in report.events:
                 await self.events.emit(obj, event.type, event.reason, event.message)
+            if spooled is not None:
+                # Where people look first (`kubectl describe`, `gitmoor events`); repeats fold.
+                await self.events.emit(obj, WARNING, "LedgerUnavailable", spooled)
         if sync is not None and sync.spec.notifications:
             for note in report.notes:
                 self.notifier.notify(
@@ -145,6 +149,8 @@ class Publisher:
             self.ledger = await self._open_ledger()
         except LedgerError as err:
             log.warning("ledger still unavailable: records wait in the spool", error=str(err))
+            metrics.LEDGER_UP.set(0)
+            self._ledger_error = _clip(str(err))
             return None
         log.info("ledger opened", url=self.ledger.url)
         return self.ledger
@@ -157,9 +163,11 @@ class Publisher:
 
     async def _ledger(
         self, key: tuple[Key, str], report: Report, bound: structlog.BoundLogger
-    ) -> None:
+    ) -> str | None:
+        """Record what `report` opens or finishes. Returns why, when the finished record had to
+        wait in the spool (None: written, or nothing to write)."""
         if self.ledger is None and self._open_ledger is None:
-            return  # no ledger configured
+            return None  # no ledger configured
         ledger = await self._connected()
         if report.begin is not None:
             self._begun.pop(key, None)
@@ -169,7 +177,7 @@ class Publisher:
                 # Retrying a revision that failed: recorded only once it is known whether it
                 # failed the same way again (then it is one more attempt of that record).
                 self._begun[key] = Begun(None, report.begin, deferred=True)
-                return
+                return None
             # Nothing goes ahead of what waits in the spool: the ledger keeps the order.
             if ledger is not None and await self.flush_spool():
                 try:
@@ -180,7 +188,7 @@ class Publisher:
         if report.finish is not None:
             begun = self._begun.pop(key, None)
             if begun is None:
-                return
+                return None
             final = report.finish
             same = _failure(final)
             repeated = self._failed.get(key)
@@ -191,7 +199,7 @@ class Publisher:
                 and repeated is not None
                 and await self._count_again(ledger, repeated[0], final)
             ):
-                return
+                return None
             written_id: int | None = None
             if ledger is not None and await self.flush_spool():
                 try:
@@ -206,10 +214,17 @@ class Publisher:
             if written_id is None:
                 self._spool(begun.id, final, bound)
                 self._failed.pop(key, None)
-            elif same is not None:
+                return (
+                    f"the ledger is unavailable ({self._ledger_error or 'not open yet'}): the "
+                    "record of this attempt waits in the agent's spool and is written, in order, "
+                    "when the ledger is back"
+                )
+            metrics.LEDGER_UP.set(1)
+            if same is not None:
                 self._failed[key] = (written_id, same)
             else:
                 self._failed.pop(key, None)
+        return None
 
     async def _count_again(self, ledger: Ledger, record_id: int, final: Record) -> bool:
         try:
@@ -232,6 +247,7 @@ class Publisher:
         if written and not left:
             log.info("ledger back: spooled records written", records=written)
             self._ledger_ok = True
+            metrics.LEDGER_UP.set(1)
         return not left
 
     def _spool(self, record_id: int | None, record: Record, bound: structlog.BoundLogger) -> None:
@@ -246,6 +262,8 @@ class Publisher:
 
     def _ledger_down(self, bound: structlog.BoundLogger, err: LedgerError) -> None:
         metrics.LEDGER_FAILURES.inc()
+        metrics.LEDGER_UP.set(0)
+        self._ledger_error = _clip(str(err))
         if self._ledger_ok:
             bound.warning(
                 "ledger unavailable: records are spooled until it returns", error=str(err)
@@ -320,3 +338,7 @@ def _failure(record: Record) -> tuple[str, str, str] | None:
 
 def _role(key: Key) -> str:
     return "source" if key.kind == "GitSource" else "sync"
+
+
+def _clip(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -4,7 +4,9 @@ Values: the chart's `values.yaml`, then each of `values_files` in order, then `v
 deeply (a mapping merges key by key, anything else replaces; a null removes a chart default).
 Objects from the chart's `crds/` come first. NOTES.txt is not an object and test hooks
 (`helm.sh/hook: test...`) are not part of a release's running state: both are left out. Other
-hooks are kept as ordinary objects, applied with everything else.
+hooks keep their annotations: the plan runs them at their moment (`gitmoor.model.hooks`).
+`.Release` is filled as `helm template` fills it (an install, revision 1), and `.Capabilities`
+with the cluster's version and API versions when the options carry them.
 
 The Helm SDK runs in a worker process (`gitmoor.render.helm_worker`), never in this one.
 """
@@ -53,6 +55,14 @@ async def render_helm(root: Path, directory: Path, options: RenderOptions) -> li
             "values": values,
             "release_name": options.release_name,
             "namespace": options.namespace,
+            **(
+                {
+                    "kube_version": options.capabilities.kube_version,
+                    "api_versions": list(options.capabilities.api_versions),
+                }
+                if options.capabilities is not None
+                else {}
+            ),
         },
         default=json_default,
         option=orjson.OPT_NON_STR_KEYS,

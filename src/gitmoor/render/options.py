@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from gitmoor.model.capabilities import Capabilities
 from gitmoor.render.limits import DEFAULT_LIMITS, Limits
 from gitmoor.render.sops import Keys
 
@@ -21,7 +22,8 @@ class RenderOptions:
     directories); `values_files` are relative to the chart directory and merged in order, then
     `values` over them, like `helm template -f a.yaml -f b.yaml --values`. `timeout` bounds each
     external tool run (kubectl kustomize, the Helm worker) in seconds. `limits` bound what
-    reading the manifests may cost (`gitmoor.render.limits`).
+    reading the manifests may cost (`gitmoor.render.limits`). `capabilities` is what the chart's
+    `.Capabilities` says about the cluster (None: Helm's defaults, as `helm template` has them).
     """
 
     release_name: str
@@ -31,3 +33,4 @@ class RenderOptions:
     timeout: float = DEFAULT_TIMEOUT
     limits: Limits = DEFAULT_LIMITS
     decryption: Keys | None = None  # SOPS keys of the Sync's spec.decryption
+    capabilities: Capabilities | None = None

@@ -6,6 +6,8 @@
 - `/readyz` answers 200 only when `ready()` says so (caches synced, leadership known).
 - `/metrics` is the Prometheus text format of gitmoor's own registry; with `metrics_auth`, only
   for a request bearing one of its tokens (401 otherwise, 503 when the token file is unusable).
+- `/api/v1/ledger/...`, when a ledger API is given: the read-only ledger questions, for callers
+  with Kubernetes credentials (see `gitmoor.server.ledger_api`).
 
 The port bounds what a client can hold: see `gitmoor.server.connections`.
 """
@@ -27,6 +29,7 @@ from gitmoor.server.connections import (
     handler_args,
 )
 from gitmoor.server.hooks import HookReceiver
+from gitmoor.server.ledger_api import LedgerApi
 
 log = structlog.get_logger("gitmoor.server")
 
@@ -38,6 +41,7 @@ def build_app(
     hooks: HookReceiver | None = None,
     registry: CollectorRegistry | None = None,
     metrics_auth: BearerTokens | None = None,
+    ledger_api: LedgerApi | None = None,
 ) -> web.Application:
     served = registry if registry is not None else metrics.REGISTRY
 
@@ -66,6 +70,8 @@ def build_app(
     app.router.add_get("/metrics", scrape)
     if hooks is not None:
         hooks.add_routes(app)
+    if ledger_api is not None:
+        ledger_api.add_routes(app)
     return app
 
 
@@ -78,12 +84,20 @@ async def serve(
     hooks: HookReceiver | None = None,
     registry: CollectorRegistry | None = None,
     metrics_auth: BearerTokens | None = None,
+    ledger_api: LedgerApi | None = None,
     header_timeout: float = HEADER_TIMEOUT,
     max_connections: int = MAX_CONNECTIONS,
 ) -> web.AppRunner:
     """Start serving; `runner.addresses` tells the bound port (pass 0 for any free one).
     Stop with `await runner.cleanup()`."""
-    app = build_app(ready, live=live, hooks=hooks, registry=registry, metrics_auth=metrics_auth)
+    app = build_app(
+        ready,
+        live=live,
+        hooks=hooks,
+        registry=registry,
+        metrics_auth=metrics_auth,
+        ledger_api=ledger_api,
+    )
     runner = web.AppRunner(app, access_log=None, **handler_args(header_timeout=header_timeout))
     await runner.setup()
     await CappedSite(runner, host, port, max_connections=max_connections).start()

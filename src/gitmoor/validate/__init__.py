@@ -8,11 +8,13 @@ GitSource and Sync documents (model, Sync paths, dependsOn cycles). No cluster, 
 """
 
 from gitmoor.validate.builtin import KubernetesVersionError, available_versions
-from gitmoor.validate.problems import Problem, Severity
+from gitmoor.validate.problems import Problem, Severity, sort_key
+from gitmoor.validate.syncfiles import Foreign, SyncFiles, read_sync_files, scan_repository
 from gitmoor.validate.units import Renderer, Rendering, RenderSpec
-from gitmoor.validate.validator import Options, Report, validate
+from gitmoor.validate.validator import Options, Report, SyncUse, validate
 
 __all__ = [
+    "Foreign",
     "KubernetesVersionError",
     "Options",
     "Problem",
@@ -21,6 +23,11 @@ __all__ = [
     "Rendering",
     "Report",
     "Severity",
+    "SyncFiles",
+    "SyncUse",
     "available_versions",
+    "read_sync_files",
+    "scan_repository",
+    "sort_key",
     "validate",
 ]

@@ -61,7 +61,8 @@ def check_object(
                     (
                         ("metadata", "namespace"),
                         "the object is namespaced but has no namespace, and no target "
-                        "namespace is set (set metadata.namespace, the Sync's targetNamespace, "
+                        "namespace is set (set metadata.namespace; or the targetNamespace of a "
+                        "Sync whose path this is, in the repository or given with --sync FILE; "
                         "or --target-namespace)",
                     ),
                     "namespace",

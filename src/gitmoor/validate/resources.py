@@ -39,10 +39,14 @@ def model_findings(obj: Mapping[str, Any]) -> tuple[list[Finding], GitSource | S
 
 @dataclass(frozen=True)
 class FoundSync:
-    """A valid Sync, under the namespace it would really have."""
+    """A valid Sync, under the namespace it would really have; `origin` is where its document
+    is (`file:line`), when known; `kind` what that document is: a Sync, or a Flux or Argo CD
+    resource the Sync was made from (a Kustomization, a HelmRelease, an Application)."""
 
     key: SyncKey
     sync: Sync
+    origin: str | None = None
+    kind: str = "Sync"
 
     @property
     def path(self) -> str:

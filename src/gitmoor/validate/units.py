@@ -56,6 +56,9 @@ class Unit:
     rendering: Rendering
     target_namespace: str | None = None
     sync: SyncKey | None = None
+    sync_origin: str | None = None  # where the Sync's document is, `file:line`
+    sync_kind: str = "Sync"  # or the Flux or Argo CD kind it was made from
+    named: bool = False  # a PATH given to validate, rendered as a Sync that names it
 
     @property
     def manifests(self) -> tuple[Manifest, ...]:
@@ -68,7 +71,7 @@ class Unit:
         return PurePosixPath(os.path.normpath(PurePosixPath(self.directory) / source)).as_posix()
 
     def describe(self) -> str:
-        return f"{self.directory} (Sync {self.sync})" if self.sync else self.directory
+        return f"{self.directory} ({self.sync_kind} {self.sync})" if self.sync else self.directory
 
 
 def normalise(path: str) -> str:

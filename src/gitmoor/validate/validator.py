@@ -2,9 +2,11 @@
 
 PATHs are rendered first; every valid Sync among their objects has its own path rendered with
 its own settings (Helm release and values, targetNamespace), and so on for the Syncs found there.
-A PATH that is also a Sync's path is validated as that Sync's. Then each object is checked on its
-own (`objects`), and all of them together: duplicates, namespaces declared nowhere, gitmoor's
-resources (Sync paths, dependsOn cycles).
+A PATH that is also a Sync's path is validated as that Sync's: a Sync found in the PATHs, or one
+of `Options.syncs` (read from the rest of the repository and from `--sync` files), once per Sync
+naming it. A PATH no Sync names is rendered with the command line's settings. Then each object
+is checked on its own (`objects`), and all of them together: duplicates, namespaces declared
+nowhere, gitmoor's resources (Sync paths, dependsOn cycles).
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from gitmoor.errors import GitmoorError, RenderError, RenderErrors
 from gitmoor.model import Manifest, ObjectRef
@@ -39,7 +42,9 @@ class Options:
     `render` and `target_namespace` apply to the PATHs themselves (a Sync's path uses the
     Sync's settings); `known_namespaces` exist in the cluster without being declared in the
     paths; `follow_syncs` renders the paths of the Syncs found (they are taken to be paths of
-    this same repository).
+    this same repository). `syncs` are Syncs declared outside the PATHs: each PATH one of them
+    names is validated as that Sync's (its settings replace `render` and `target_namespace`),
+    and nothing else of theirs is validated.
     """
 
     kubernetes_version: str | None = None
@@ -47,6 +52,30 @@ class Options:
     target_namespace: str | None = None
     known_namespaces: frozenset[str] = frozenset()
     follow_syncs: bool = True
+    syncs: tuple[FoundSync, ...] = ()
+
+
+@dataclass(frozen=True)
+class SyncUse:
+    """A directory validated as a Sync's: which Sync, declared where, with which namespace.
+    `named` is True for a PATH given to validate (rather than a path followed from a Sync)."""
+
+    directory: str
+    sync: str
+    origin: str | None
+    target_namespace: str | None
+    named: bool
+    kind: str = "Sync"
+
+    def as_dict(self) -> dict[str, str | bool | None]:
+        return {
+            "directory": self.directory,
+            "kind": self.kind,
+            "sync": self.sync,
+            "declaredAt": self.origin,
+            "targetNamespace": self.target_namespace,
+            "named": self.named,
+        }
 
 
 @dataclass(frozen=True)
@@ -55,6 +84,7 @@ class Report:
     objects: int
     directories: tuple[str, ...]
     kubernetes_version: str
+    syncs: tuple[SyncUse, ...] = ()
 
     @property
     def errors(self) -> int:
@@ -94,7 +124,12 @@ async def validate(
     problems = tuple(sorted(set(session.problems), key=sort_key))
     objects = sum(len(u.manifests) for u in units)
     log.debug("validated %d objects in %.2fs", objects, time.monotonic() - started)
-    return Report(problems, objects, tuple(u.describe() for u in units), builtin.version)
+    uses = tuple(
+        SyncUse(u.directory, str(u.sync), u.sync_origin, u.target_namespace, u.named, u.sync_kind)
+        for u in units
+        if u.sync is not None
+    )
+    return Report(problems, objects, tuple(u.describe() for u in units), builtin.version, uses)
 
 
 # --- rendering ----------------------------------------------------------------------------------
@@ -109,14 +144,33 @@ async def _render_all(
     async def path_unit(path: str) -> Unit:
         return Unit(path, await render(path, spec), options.target_namespace)
 
-    async def sync_unit(found: FoundSync) -> Unit:
+    async def sync_unit(found: FoundSync, *, named: bool = False) -> Unit:
         rendering = await render(found.path, found.render_spec())
-        return Unit(found.path, rendering, found.sync.spec.target_namespace, found.key)
+        return Unit(
+            found.path,
+            rendering,
+            found.sync.spec.target_namespace,
+            found.key,
+            found.origin,
+            found.kind,
+            named,
+        )
 
-    units = list(await asyncio.gather(*(path_unit(p) for p in dict.fromkeys(paths))))
+    # Each Sync naming a PATH once; the same name with other settings is another Sync (of
+    # another cluster's directory, say).
+    naming: dict[str, dict[tuple[SyncKey, str], FoundSync]] = defaultdict(dict)
+    for found in options.syncs:
+        naming[found.path].setdefault((found.key, found.sync.spec.model_dump_json()), found)
+    first: list[Coroutine[Any, Any, Unit]] = []
+    for path in dict.fromkeys(paths):
+        if path in naming:
+            first.extend(sync_unit(f, named=True) for f in naming[path].values())
+        else:
+            first.append(path_unit(path))
+    units = list(await asyncio.gather(*first))
+    followed: set[SyncKey] = {u.sync for u in units if u.sync is not None}
     if not options.follow_syncs:
         return units
-    followed: set[SyncKey] = set()
     pending = units
     while pending:
         wave = [
@@ -149,7 +203,8 @@ def _found_sync(unit: Unit, manifest: Manifest) -> FoundSync | None:
     if resource is None or resource.kind != "Sync":
         return None
     namespace = unit.target_namespace or resource.metadata.namespace
-    return FoundSync(SyncKey(namespace, resource.metadata.name), resource)
+    origin = unit.file_of(manifest.source) + (f":{manifest.line}" if manifest.line else "")
+    return FoundSync(SyncKey(namespace, resource.metadata.name), resource, origin)
 
 
 # --- checks -------------------------------------------------------------------------------------
@@ -243,6 +298,10 @@ class _Session:
                 same_owner = other.unit.sync == first.unit.sync
                 if same_place and (same_owner or None in (other.unit.sync, first.unit.sync)):
                     continue  # one manifest reached through two overlapping paths
+                if same_place and first.unit.named and other.unit.named:
+                    # A PATH validated once per Sync naming it: Syncs of several clusters
+                    # deploy one directory, each to its own.
+                    continue
                 where = ":".join(str(p) for p in first.origin if p)
                 owners = f" (by Sync {first.unit.sync})" if first.unit.sync else ""
                 self.report(other, (), f"defined twice: also at {where}{owners}", check="duplicate")
@@ -260,9 +319,11 @@ class _Session:
                 continue
             source = ""
             if placed.checked.namespace_from_target:
-                source = (
-                    " (the Sync's targetNamespace)" if placed.unit.sync else " (--target-namespace)"
-                )
+                unit = placed.unit
+                source = " (--target-namespace)"
+                if unit.sync:
+                    at = f", {unit.sync_origin}" if unit.sync_origin else ""
+                    source = f" (targetNamespace of {unit.sync_kind} {unit.sync}{at})"
             self.report(
                 placed,
                 ("metadata", "namespace"),

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gitmoor.cli.agent import forward_push, webhook_secrets
+from gitmoor.cli.agent import forward_push, ledger_backend, webhook_secrets
 from gitmoor.commands.run import Readiness, RunOptions, run_agent
 from gitmoor.errors import UnknownKindError
 from gitmoor.kube import Kube
@@ -20,6 +20,7 @@ from gitmoor.reconcile import conditions as cond
 from gitmoor.reconcile.tenancy import Tenancy
 from gitmoor.server.app import bound_port, serve
 from gitmoor.server.hooks import CachedSecrets, HookReceiver
+from gitmoor.server.ledger_api import LedgerApi
 from testenv.gitserver import GitServers, Repo, Worktree
 from testenv.wait import eventually
 
@@ -42,6 +43,7 @@ class AgentHarness:
         self._server: web.AppRunner | None = None
         self.readiness = Readiness()
         self.http_url = ""
+        self.http_host = "127.0.0.1"  # where the HTTP port listens
         # Each test's agent stands for one cluster, with a ledger of its own unless shared.
         self.ledger_url: str | None = f"sqlite:///{workdir / 'ledger.db'}"
         self.cluster = namespace
@@ -73,8 +75,11 @@ class AgentHarness:
                 ),
                 forward_push(self.readiness),
             )
-            self._server = await serve("127.0.0.1", 0, self.readiness, hooks=hooks)
-            self.http_url = f"http://127.0.0.1:{bound_port(self._server)}"
+            ledger_api = LedgerApi(ledger_backend(self.readiness))
+            self._server = await serve(
+                self.http_host, 0, self.readiness, hooks=hooks, ledger_api=ledger_api
+            )
+            self.http_url = f"http://{self.http_host}:{bound_port(self._server)}"
         self._task = asyncio.create_task(run_agent(options, self._stop, self.readiness))
 
     async def stop(self) -> int:

@@ -261,3 +261,56 @@ async def test_two_environments_share_one_ledger(
     rows = await _ledger_cli("where", v1[:10], url=url, kubeconfig=kubeconfig)
     assert isinstance(rows, list)
     assert len(rows) == 1
+
+
+async def test_in_a_shared_repository_each_sync_is_attributed_the_commit_of_its_content(
+    harness: AgentHarness, git_servers: GitServers, unique_name: str
+) -> None:
+    # One repository, two apps. The head commit changed only `cache`: `web` still runs the
+    # content of the commit before, and `at` and `where` must say so.
+    h, ns = harness, harness.namespace
+    assert h.ledger_url is not None
+    repo, tree = h.repo(git_servers, unique_name)
+    await h.source("repo", repo.file_url)
+    tree.commit(
+        "web v1, cache v1",
+        {
+            "apps/web/cm.yaml": configmap("web", ns, image="frontend:1.0.0"),
+            "apps/cache/cm.yaml": configmap("cache", ns, image="redis:7.2"),
+        },
+    )
+    tree.push()
+    await h.sync("web", "repo", "apps/web")
+    await h.sync("cache", "repo", "apps/cache")
+    web_commit = tree.commit(
+        "web: frontend 1.1.0", {"apps/web/cm.yaml": configmap("web", ns, image="frontend:1.1.0")}
+    )
+    tree.push()
+    await h.wait_applied("web", web_commit)
+    cache_commit = tree.commit(
+        "cache: redis 7.4", {"apps/cache/cm.yaml": configmap("cache", ns, image="redis:7.4")}
+    )
+    tree.push()
+    await h.wait_applied("web", cache_commit)
+    await h.wait_applied("cache", cache_commit)
+
+    now = datetime.now(UTC).isoformat()
+    ran = await _ledger_cli("at", now, url=h.ledger_url, kubeconfig=h.kubeconfig)
+    assert isinstance(ran, list)
+    origin = {r["sync_name"]: r["content_origin"] for r in ran}
+    assert origin["web"]["commit_sha"] == web_commit
+    assert origin["web"]["commit_message"] == "web: frontend 1.1.0"
+    assert origin["cache"]["commit_sha"] == cache_commit
+    # The table shows the same: web's line names its own commit and subject.
+    code, out, err = await gitmoor("at", now, "--ledger", h.ledger_url, kubeconfig=h.kubeconfig)
+    assert code == 0, err
+    web_line = next(line for line in out.splitlines() if f"{ns}/web" in line)
+    assert web_commit[:7] in web_line
+    assert "cache: redis 7.4" not in web_line
+
+    where_web = await _ledger_cli("where", web_commit, url=h.ledger_url, kubeconfig=h.kubeconfig)
+    assert [d["sync_name"] for d in where_web] == ["web"]  # type: ignore[index]
+    where_cache = await _ledger_cli(
+        "where", cache_commit, url=h.ledger_url, kubeconfig=h.kubeconfig
+    )
+    assert [d["sync_name"] for d in where_cache] == ["cache"]  # type: ignore[index]

@@ -3,7 +3,9 @@ agree; `gitmoor resume` follows Git again."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import subprocess
 
 import pytest
 
@@ -132,3 +134,26 @@ async def test_rollback_in_a_shared_repository_goes_to_the_previous_content_of_t
     cache = await harness.kube.get("v1", "ConfigMap", "cache", ns)
     assert cache is not None
     assert cache["data"] == {"image": "redis:7.4"}  # the other team's app is untouched
+
+    # The printed command makes Git the truth again for web alone: run as printed, it brings
+    # apps/web back to the first commit and leaves the other team's cache v2 in place.
+    hint = next(line.strip() for line in out.splitlines() if "git checkout" in line)
+    assert "git revert" not in out
+    who = {"GIT_AUTHOR_NAME": "ops", "GIT_AUTHOR_EMAIL": "ops@example.com"}
+    who |= {"GIT_COMMITTER_NAME": "ops", "GIT_COMMITTER_EMAIL": "ops@example.com"}
+    git = await asyncio.to_thread(
+        subprocess.run,
+        ["bash", "-c", hint],
+        cwd=tree.path,
+        env={**tree.env, **who},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert git.returncode == 0, git.stderr
+    assert (tree.path / "apps/web/cm.yaml").read_text() == configmap(
+        "web", ns, image="frontend:1.0.0"
+    )
+    assert (tree.path / "apps/cache/cm.yaml").read_text() == configmap(
+        "cache", ns, image="redis:7.4"
+    )

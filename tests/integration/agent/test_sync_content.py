@@ -266,3 +266,31 @@ async def test_chart_templates_without_a_namespace_go_to_the_release_namespace(
         assert live["data"] == {"where": release}
     finally:
         await harness.kube.delete("v1", "Namespace", release)
+
+
+async def test_a_chart_sees_the_clusters_capabilities(
+    harness: AgentHarness, git_servers: GitServers, unique_name: str
+) -> None:
+    ns = harness.namespace
+    template = (
+        '{{- if .Capabilities.APIVersions.Has "gitmoor.io/v1alpha1/Sync" }}\n'
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: caps}\ndata:\n"
+        "  kube: {{ .Capabilities.KubeVersion.Version | quote }}\n"
+        "{{- end }}\n"
+    )
+    repo, tree = harness.repo(git_servers, unique_name)
+    sha = tree.commit(
+        "chart",
+        {
+            "chart/Chart.yaml": "apiVersion: v2\nname: caps\nversion: 0.1.0\n",
+            "chart/templates/cm.yaml": template,
+        },
+    )
+    tree.push()
+    await harness.source("repo", repo.file_url)
+    await harness.sync("app", "repo", "chart", targetNamespace=ns)
+    await harness.wait_applied("app", sha)
+    version = await harness.kube.request("GET", "/version")
+    caps = await harness.kube.get("v1", "ConfigMap", "caps", ns)
+    assert caps is not None  # only a chart that sees gitmoor's own CRD renders it
+    assert caps["data"] == {"kube": version["gitVersion"]}

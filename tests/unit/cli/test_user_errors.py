@@ -104,6 +104,7 @@ BAD_USAGE = [
     ("at", "yesterday"),
     ("history", "--since", "last week"),
     ("history", "--limit", "0"),
+    ("history", "--agent-namespace", "Gitmoor_System"),
     ("dora", "--since", "a while"),
     ("install", "--tenancy", "anarchy"),
     ("run", "--concurrency", "0"),
@@ -125,6 +126,9 @@ NO_CLUSTER = [
     ("uninstall",),
     ("bootstrap", "--url", "https://git.example/a.git", "--path", "clusters/dev"),
     ("history", "--ledger", "sqlite:///no/such/ledger.db"),
+    # Without --ledger the agent is asked, through the kubeconfig's cluster.
+    ("where", "web:1"),
+    ("dora",),
 ]
 
 

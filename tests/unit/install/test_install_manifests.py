@@ -35,6 +35,8 @@ def test_crds_and_the_namespace_come_first() -> None:
         "ServiceAccount",
         "ClusterRole",
         "ClusterRoleBinding",
+        "ClusterRoleBinding",
+        "ClusterRole",
         "Role",
         "RoleBinding",
         "ClusterRoleBinding",
@@ -178,3 +180,25 @@ def test_strict_tenancy_installs_no_cluster_admin_and_impersonates() -> None:
 def test_the_default_install_binds_cluster_admin_for_the_applies() -> None:
     bindings = _by_kind(manifests(), "ClusterRoleBinding")
     assert any(b["roleRef"]["name"] == "cluster-admin" for b in bindings)
+
+
+def test_the_agent_may_review_tokens_and_a_ledger_reader_role_is_offered() -> None:
+    objs = manifests(namespace="ops")
+    delegator = _one(objs, "ClusterRoleBinding", "gitmoor-auth-delegator")
+    assert delegator["roleRef"]["name"] == "system:auth-delegator"
+    assert delegator["subjects"] == [
+        {"kind": "ServiceAccount", "name": "gitmoor", "namespace": "ops"}
+    ]
+    reader = _one(objs, "ClusterRole", "gitmoor-ledger-reader")
+    assert reader["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["services/proxy"],
+            "resourceNames": ["gitmoor", "gitmoor:http"],
+            "verbs": ["get"],
+        },
+        {"apiGroups": ["gitmoor.io"], "resources": ["syncs"], "verbs": ["get"]},
+    ]
+    assert not [b for b in objs if b.get("roleRef", {}).get("name") == "gitmoor-ledger-reader"]
+    service = _one(objs, "Service", "gitmoor")
+    assert service["spec"]["ports"][0]["name"] == "http"

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from gitmoor.errors import RenderError, RenderErrors
+from gitmoor.model.capabilities import Capabilities
 from gitmoor.render import RenderOptions, merge_values, render
 from testenv.hostile import chained_symlink_chart
 
@@ -371,3 +372,42 @@ async def test_vendored_dependencies_as_directories_or_archives_render(
     rendered = await render(root, "app", RenderOptions(release_name="r", namespace="n"))
 
     assert sorted(m.ref.name for m in rendered.manifests) == ["cm", "redis"]
+
+
+CAPABILITIES_TEMPLATE = """apiVersion: v1
+kind: ConfigMap
+metadata: {name: caps}
+data:
+  kube: {{ .Capabilities.KubeVersion.Version | quote }}
+  minor: {{ .Capabilities.KubeVersion.Minor | quote }}
+  widgets: {{ .Capabilities.APIVersions.Has "widgets.example.com/v1" | quote }}
+  widget-kind: {{ .Capabilities.APIVersions.Has "widgets.example.com/v1/Widget" | quote }}
+  install: {{ .Release.IsInstall | quote }}
+"""
+
+
+async def test_capabilities_are_the_clusters_when_given_and_helms_defaults_otherwise(
+    tmp_path: Path,
+) -> None:
+    chart = tmp_path / "caps"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: caps\nversion: 0.1.0\n")
+    (chart / "templates" / "cm.yaml").write_text(CAPABILITIES_TEMPLATE)
+    given = Capabilities(
+        "v1.31.4", ("v1", "widgets.example.com/v1", "widgets.example.com/v1/Widget")
+    )
+
+    seen = await render(
+        tmp_path, "caps", RenderOptions(release_name="r", namespace="n", capabilities=given)
+    )
+    default = await render(tmp_path, "caps", RenderOptions(release_name="r", namespace="n"))
+
+    assert seen.manifests[0].obj["data"] == {
+        "kube": "v1.31.4",
+        "minor": "31",
+        "widgets": "true",
+        "widget-kind": "true",
+        "install": "true",
+    }
+    assert default.manifests[0].obj["data"]["widgets"] == "false"
+    assert default.manifests[0].obj["data"]["kube"] != "v1.31.4"

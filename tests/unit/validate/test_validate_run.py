@@ -11,7 +11,10 @@ import pytest
 
 from gitmoor.errors import RenderError, RenderErrors
 from gitmoor.model import Manifest
+from gitmoor.model.resources import Sync
 from gitmoor.validate import Options, Rendering, RenderSpec, Report, Severity, validate
+from gitmoor.validate.resources import FoundSync, model_findings
+from gitmoor.validate.units import SyncKey
 
 
 def configmap(name: str, namespace: str | None = "web") -> dict[str, Any]:
@@ -167,7 +170,10 @@ async def test_a_target_namespace_declared_nowhere_says_where_it_came_from(
     repo.add("apps", configmap("settings", "web"))
     [problem] = (await repo.validate("clusters")).problems
     assert problem.subject == "ConfigMap/shop/settings"
-    assert "'shop' (the Sync's targetNamespace) is declared nowhere" in problem.message
+    assert (
+        "'shop' (targetNamespace of Sync gitmoor-system/web, clusters/3.yaml:1) is declared "
+        "nowhere" in problem.message
+    )
 
 
 async def test_references_to_syncs_and_sources_declared_nowhere_are_warnings(
@@ -313,7 +319,168 @@ async def test_render_errors_are_reported_at_files_of_the_repository(repo: Repos
     assert lines(report) == [
         "apps/web/1.yaml:1: ConfigMap/still-checked: metadata.namespace: the object is "
         "namespaced but has no namespace, and no target namespace is set (set "
-        "metadata.namespace, the Sync's targetNamespace, or --target-namespace)",
+        "metadata.namespace; or the targetNamespace of a Sync whose path this is, in the "
+        "repository or given with --sync FILE; or --target-namespace)",
         "apps/web/broken.yaml:4: invalid YAML: bad indentation",
         "apps/web/kustomization.yaml: kustomize: accumulating resources",
     ]
+
+
+# --- Syncs declared outside the PATHs (the repository's other files, --sync FILE) ---------------
+
+
+def found(name: str, path: str, namespace: str = "gitmoor-system", **spec: Any) -> FoundSync:
+    document = sync(name, path, **spec)
+    document["metadata"]["namespace"] = namespace
+    _, resource = model_findings(document)
+    assert isinstance(resource, Sync), name
+    return FoundSync(SyncKey(namespace, name), resource, f"clusters/{name}.yaml:3")
+
+
+NO_NAMESPACE = (
+    "apps/web/0.yaml:1: ConfigMap/settings: metadata.namespace: the object is namespaced but "
+    "has no namespace, and no target namespace is set (set metadata.namespace; or the "
+    "targetNamespace of a Sync whose path this is, in the repository or given with --sync "
+    "FILE; or --target-namespace)"
+)
+
+
+@pytest.mark.parametrize(
+    ("syncs", "options", "problems", "directories"),
+    [
+        pytest.param(
+            [found("web", "./apps/web/", targetNamespace="web")],
+            {},
+            [],
+            ["apps/web (Sync gitmoor-system/web)"],
+            id="a Sync naming the PATH gives its targetNamespace",
+        ),
+        pytest.param(
+            [found("web", "apps/web", targetNamespace="web")],
+            {"follow_syncs": False},
+            [],
+            ["apps/web (Sync gitmoor-system/web)"],
+            id="without following Syncs too",
+        ),
+        pytest.param(
+            [found("other", "apps/other", targetNamespace="web")],
+            {},
+            [NO_NAMESPACE],
+            ["apps/web"],
+            id="no Sync names the PATH: as before",
+        ),
+        pytest.param(
+            [found("parent", "apps", targetNamespace="web")],
+            {},
+            [NO_NAMESPACE],
+            ["apps/web"],
+            id="a Sync of a parent directory does not name the PATH",
+        ),
+        pytest.param(
+            [found("web", "apps/web")],
+            {},
+            [NO_NAMESPACE],
+            ["apps/web (Sync gitmoor-system/web)"],
+            id="a Sync without targetNamespace leaves the object without one",
+        ),
+        pytest.param(
+            [
+                found("web", "apps/web", namespace="staging", targetNamespace="web"),
+                found("web", "apps/web", namespace="prod", targetNamespace="web-prod"),
+            ],
+            {"known_namespaces": frozenset({"web-prod"})},
+            [],
+            ["apps/web (Sync staging/web)", "apps/web (Sync prod/web)"],
+            id="two Syncs naming the PATH: validated once as each",
+        ),
+        pytest.param(
+            [
+                found("web-staging", "apps/web", targetNamespace="web"),
+                found("web-prod", "apps/web", targetNamespace="web"),
+            ],
+            {},
+            [],
+            [
+                "apps/web (Sync gitmoor-system/web-staging)",
+                "apps/web (Sync gitmoor-system/web-prod)",
+            ],
+            id="two clusters' Syncs of one PATH, one namespace: not a duplicate",
+        ),
+        pytest.param(
+            [
+                found("web", "apps/web", targetNamespace="web"),
+                found("web", "apps/web", targetNamespace="web"),
+                found("web", "apps/web", targetNamespace="web-eu"),
+            ],
+            {"known_namespaces": frozenset({"web-eu"})},
+            [],
+            ["apps/web (Sync gitmoor-system/web)", "apps/web (Sync gitmoor-system/web)"],
+            id="one name with two settings: both; the same Sync twice: once",
+        ),
+        pytest.param(
+            [found("web", "apps/web", targetNamespace="web", dependsOn=[{"name": "nowhere"}])],
+            {},
+            [],
+            ["apps/web (Sync gitmoor-system/web)"],
+            id="the Sync itself is context, not validated",
+        ),
+        pytest.param(
+            [found("web", "apps/web", targetNamespace="web")],
+            {"target_namespace": "elsewhere"},
+            [],
+            ["apps/web (Sync gitmoor-system/web)"],
+            id="the Sync's settings replace the command line's",
+        ),
+    ],
+)
+async def test_a_path_named_by_a_sync_found_elsewhere_is_validated_as_that_syncs(
+    repo: Repository,
+    syncs: list[FoundSync],
+    options: dict[str, Any],
+    problems: list[str],
+    directories: list[str],
+) -> None:
+    repo.add("apps/web", configmap("settings", None))
+    report = await repo.validate("apps/web", syncs=tuple(syncs), **options)
+    assert [p for p in lines(report) if "warning" not in p] == problems
+    assert list(report.directories) == directories
+
+
+async def test_a_syncs_target_namespace_and_helm_settings_reach_the_render(
+    repo: Repository,
+) -> None:
+    helm = {"releaseName": "shop", "values": {"replicas": 2}}
+    repo.add("charts/shop", configmap("settings", None))
+    report = await repo.validate(
+        "charts/shop", syncs=(found("shop", "charts/shop", targetNamespace="web", helm=helm),)
+    )
+    assert repo.calls == [
+        ("charts/shop", RenderSpec(release_name="shop", namespace="web", values={"replicas": 2}))
+    ]
+    [use] = report.syncs
+    assert (use.directory, use.sync, use.origin, use.target_namespace, use.named) == (
+        "charts/shop",
+        "gitmoor-system/shop",
+        "clusters/shop.yaml:3",
+        "web",
+        True,
+    )
+    # The namespace is declared nowhere: a warning that names the Sync it came from.
+    [warning] = report.problems
+    assert warning.severity is Severity.WARNING
+    assert warning.subject == "ConfigMap/web/settings"
+    assert (
+        "namespace 'web' (targetNamespace of Sync gitmoor-system/shop, clusters/shop.yaml:3) is "
+        "declared nowhere" in warning.message
+    )
+
+
+async def test_a_sync_both_found_and_in_the_paths_is_rendered_once(repo: Repository) -> None:
+    repo.add("clusters", *BASICS, sync("web", "apps/web", targetNamespace="web"))
+    repo.add("apps/web", configmap("settings", None))
+    report = await repo.validate(
+        "clusters", "apps/web", syncs=(found("web", "apps/web", targetNamespace="web"),)
+    )
+    assert [c[0] for c in repo.calls] == ["clusters", "apps/web"]
+    assert lines(report) == []
+    assert [u.named for u in report.syncs] == [True]

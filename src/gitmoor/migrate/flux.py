@@ -1,0 +1,529 @@
+"""Flux to gitmoor: GitRepository -> GitSource, Kustomization -> Sync, HelmRelease of a chart
+in a GitRepository -> Sync with `helm`. HelmRepository (and charts from it) has no equivalent
+yet. Pure: documents in, a `Migration` out.
+
+Flux's defaults differ from gitmoor's in places, and the Syncs written keep Flux's behaviour:
+`prune` and `wait` are false unless Flux set them, a Kustomization's `timeout` is its
+`interval`, a HelmRelease's release is named `[targetNamespace-]name` and lands in its
+targetNamespace (else its own namespace).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import PurePosixPath
+from typing import Any
+
+from gitmoor.migrate.result import Builder, Migration, document, duration, subject
+
+SOURCE_GROUP = "source.toolkit.fluxcd.io"
+KUSTOMIZE_GROUP = "kustomize.toolkit.fluxcd.io"
+HELM_GROUP = "helm.toolkit.fluxcd.io"
+KINDS = {
+    (SOURCE_GROUP, "GitRepository"),
+    (SOURCE_GROUP, "HelmRepository"),
+    (KUSTOMIZE_GROUP, "Kustomization"),
+    (HELM_GROUP, "HelmRelease"),
+}
+
+CREDENTIALS = (
+    "the Secret is referenced by name, not read or copied: gitmoor reads the keys username and "
+    "password or bearerToken (HTTPS), identity and known_hosts (SSH) and caFile (a CA bundle); "
+    "Flux's ca.crt must be copied to caFile, and client certificates (tls.crt, tls.key) have "
+    "no equivalent"
+)
+KUSTOMIZE_FIELDS = (
+    "gitmoor builds the path's kustomization.yaml as it is in Git (kubectl kustomize): "
+    "put this in a kustomization.yaml at the path"
+)
+OTHER_CLUSTER = (
+    "deploys to another cluster: gitmoor deploys to the cluster it runs in; install gitmoor "
+    "there and apply this Sync there"
+)
+
+
+def is_flux(obj: Mapping[str, Any]) -> bool:
+    return (_group(obj), obj.get("kind")) in KINDS
+
+
+def convert(objects: Iterable[Mapping[str, Any]]) -> Migration:
+    """GitSources and Syncs for the Flux resources among `objects` (others are ignored)."""
+    builder = Builder()
+    for obj in objects:
+        if not is_flux(obj):
+            continue
+        builder.read += 1
+        kind = obj.get("kind")
+        if kind == "GitRepository":
+            _git_repository(builder, obj)
+        elif kind == "Kustomization":
+            _kustomization(builder, obj)
+        elif kind == "HelmRelease":
+            _helm_release(builder, obj)
+        else:
+            builder.skip(
+                subject(obj),
+                "",
+                "charts from Helm repositories are not supported by gitmoor yet (a later "
+                "issue): HelmReleases using this repository are not carried over; vendor the "
+                "chart into Git to deploy it with a Sync",
+            )
+    _grant_cross_namespace_access(builder)
+    return builder.result()
+
+
+def _group(obj: Mapping[str, Any]) -> str:
+    return str(obj.get("apiVersion") or "").rpartition("/")[0]
+
+
+def _meta(obj: Mapping[str, Any]) -> tuple[str, str]:
+    meta = obj.get("metadata") or {}
+    return str(meta.get("name") or ""), str(meta.get("namespace") or "default")
+
+
+def _spec(obj: Mapping[str, Any]) -> dict[str, Any]:
+    spec = obj.get("spec")
+    return dict(spec) if isinstance(spec, Mapping) else {}
+
+
+def _set_duration(
+    builder: Builder, who: str, spec: Mapping[str, Any], key: str, out: dict[str, Any]
+) -> None:
+    if key not in spec:
+        return
+    value = duration(spec[key])
+    if value is None:
+        builder.skip(who, f"spec.{key}", f"{spec[key]!r} is not a duration gitmoor reads")
+    else:
+        out[key] = value
+
+
+# --- GitRepository ------------------------------------------------------------------------------
+
+_GIT_KNOWN = ("url", "ref", "interval", "timeout", "secretRef", "ignore", "verify", "suspend")
+_GIT_REASONS = {
+    "recurseSubmodules": "gitmoor does not fetch submodules",
+    "include": "gitmoor builds no artifact out of several repositories: make a GitSource and "
+    "a Sync per repository",
+    "provider": "gitmoor authenticates with the Secret of secretRef only, not a cloud "
+    "provider's identity",
+    "proxySecretRef": "gitmoor has no per-source proxy",
+}
+
+
+def _git_repository(builder: Builder, obj: Mapping[str, Any]) -> None:
+    who = subject(obj)
+    name, namespace = _meta(obj)
+    spec = _spec(obj)
+    out: dict[str, Any] = {"url": spec.get("url")}
+    ref = _git_ref(builder, who, spec.get("ref") or {})
+    if not spec.get("ref"):
+        ref = {"branch": "master"}
+        builder.check(
+            who,
+            "spec.ref",
+            "not set: Flux follows the branch master then, so the GitSource does too "
+            "(without a ref gitmoor follows the remote's default branch)",
+        )
+    if ref:
+        out["ref"] = ref
+    _set_duration(builder, who, spec, "interval", out)
+    _set_duration(builder, who, spec, "timeout", out)
+    secret = (spec.get("secretRef") or {}).get("name")
+    if secret:
+        out["secretRef"] = {"name": secret}
+        builder.check(who, "spec.secretRef", CREDENTIALS)
+    ignore = spec.get("ignore")
+    sparse = spec.get("sparseCheckout") or []
+    if sparse:
+        # Only the listed directories: everything else is ignored.
+        kept = "\n".join(f"!/{str(d).strip('/')}/" for d in sparse)
+        ignore = "\n".join(p for p in (ignore, "/*", kept) if p)
+        builder.check(
+            who,
+            "spec.sparseCheckout",
+            "carried over as ignore patterns: gitmoor fetches the whole tree and leaves the "
+            "other paths out of the artifact",
+        )
+    if ignore:
+        out["ignore"] = ignore
+    verify = spec.get("verify")
+    if isinstance(verify, Mapping):
+        _git_verify(builder, who, verify, out)
+    if spec.get("suspend"):
+        out["suspend"] = True
+    for key in spec:
+        if key in _GIT_KNOWN or key == "sparseCheckout":
+            continue
+        builder.skip(who, f"spec.{key}", _GIT_REASONS.get(key, "gitmoor has no equivalent"))
+    builder.add(who, document("GitSource", name, namespace, out))
+
+
+def _git_ref(builder: Builder, who: str, ref: Mapping[str, Any]) -> dict[str, str]:
+    """Flux's precedence: commit, then name, semver, tag, branch; gitmoor follows one."""
+    chosen: dict[str, str] = {}
+    used = ""
+    for key in ("commit", "name", "semver", "tag", "branch"):
+        value = ref.get(key)
+        if not value:
+            continue
+        if used:
+            builder.skip(
+                who,
+                f"spec.ref.{key}",
+                f"gitmoor follows one of branch, tag, semver, commit: ref.{used} is kept, as "
+                "Flux gives it precedence",
+            )
+            continue
+        used = key
+        if key != "name":
+            chosen = {key: str(value)}
+        elif str(value).startswith("refs/heads/"):
+            chosen = {"branch": str(value).removeprefix("refs/heads/")}
+        elif str(value).startswith("refs/tags/"):
+            chosen = {"tag": str(value).removeprefix("refs/tags/")}
+        else:
+            used = ""
+            builder.skip(
+                who,
+                "spec.ref.name",
+                f"gitmoor follows branches, tags and commits, not {value!r}",
+            )
+    return chosen
+
+
+_VERIFY_MODES = {"head": "head", "HEAD": "head", "Tag": "tag", "TagAndHEAD": "tagAndHead"}
+
+
+def _git_verify(builder: Builder, who: str, verify: Mapping[str, Any], out: dict[str, Any]) -> None:
+    mode = _VERIFY_MODES.get(str(verify.get("mode") or "HEAD"))
+    secret = (verify.get("secretRef") or {}).get("name")
+    if mode is None or not secret:
+        builder.skip(who, "spec.verify", f"mode {verify.get('mode')!r} has no equivalent")
+        return
+    out["verify"] = {"mode": mode, "secretRef": {"name": secret}}
+    builder.check(
+        who,
+        "spec.verify.secretRef",
+        "gitmoor reads armored OpenPGP public keys from the Secret's keys ending in .asc (and SSH "
+        "allowed-signers lines from allowed_signers): check the key names",
+    )
+
+
+# --- Kustomization ------------------------------------------------------------------------------
+
+_KUSTOMIZATION_SAME = (
+    "suspend",
+    "serviceAccountName",
+    "force",
+    "healthChecks",
+    "healthCheckExprs",
+    "dependsOn",
+    "targetNamespace",
+)
+_KUSTOMIZATION_REASONS = {
+    "postBuild": "gitmoor applies manifests as rendered, without variable substitution: write "
+    "the values into the manifests or a Kustomize overlay",
+    "patches": KUSTOMIZE_FIELDS,
+    "images": KUSTOMIZE_FIELDS,
+    "namePrefix": KUSTOMIZE_FIELDS,
+    "nameSuffix": KUSTOMIZE_FIELDS,
+    "components": KUSTOMIZE_FIELDS,
+    "commonMetadata": KUSTOMIZE_FIELDS,
+    "kubeConfig": OTHER_CLUSTER,
+}
+
+
+def _kustomization(builder: Builder, obj: Mapping[str, Any]) -> None:
+    who = subject(obj)
+    name, namespace = _meta(obj)
+    spec = _spec(obj)
+    source = spec.get("sourceRef") or {}
+    if source.get("kind", "GitRepository") != "GitRepository":
+        builder.skip(
+            who,
+            "spec.sourceRef",
+            f"its source is a {source.get('kind')}: gitmoor reads Git repositories only",
+        )
+        return
+    out: dict[str, Any] = {"sourceRef": _source_ref(source, namespace)}
+    out["path"] = str(spec.get("path") or "./")
+    _set_duration(builder, who, spec, "interval", out)
+    _set_duration(builder, who, spec, "retryInterval", out)
+    _set_duration(builder, who, spec, "timeout", out)
+    if "timeout" not in out and "interval" in out:
+        out["timeout"] = out["interval"]  # Flux's default
+    out["prune"] = bool(spec.get("prune", False))  # required in Flux; gitmoor's default is true
+    out["wait"] = bool(spec.get("wait", False))  # Flux's default
+    for key in _KUSTOMIZATION_SAME:
+        if spec.get(key):
+            out[key] = spec[key]
+    decryption = spec.get("decryption")
+    if isinstance(decryption, Mapping):
+        _decryption(builder, who, decryption, out)
+    policy = spec.get("deletionPolicy")
+    if policy in ("Delete", "Orphan"):
+        out["deletionPolicy"] = policy
+    elif policy == "WaitForTermination":
+        out["deletionPolicy"] = "Delete"
+        builder.check(
+            who, "spec.deletionPolicy", "Delete: gitmoor does not wait for the objects to be gone"
+        )
+    if spec.get("kubeConfig"):
+        builder.skip(who, "spec.kubeConfig", OTHER_CLUSTER)
+    known = {
+        *_KUSTOMIZATION_SAME,
+        "sourceRef",
+        "path",
+        "interval",
+        "retryInterval",
+        "timeout",
+        "prune",
+        "wait",
+        "decryption",
+        "deletionPolicy",
+        "kubeConfig",
+    }
+    for key in spec:
+        if key not in known:
+            builder.skip(
+                who, f"spec.{key}", _KUSTOMIZATION_REASONS.get(key, "gitmoor has no equivalent")
+            )
+    builder.add(who, document("Sync", name, namespace, out))
+
+
+def _source_ref(source: Mapping[str, Any], namespace: str) -> dict[str, str]:
+    ref = {"name": str(source.get("name") or "")}
+    if source.get("namespace") and source["namespace"] != namespace:
+        ref["namespace"] = str(source["namespace"])
+    return ref
+
+
+def _decryption(
+    builder: Builder, who: str, decryption: Mapping[str, Any], out: dict[str, Any]
+) -> None:
+    secret = (decryption.get("secretRef") or {}).get("name")
+    if decryption.get("provider", "sops") != "sops" or not secret:
+        builder.skip(
+            who,
+            "spec.decryption",
+            "gitmoor decrypts SOPS with the keys of a Secret (decryption.secretRef) only",
+        )
+        return
+    out["decryption"] = {"provider": "sops", "secretRef": {"name": secret}}
+    builder.check(
+        who,
+        "spec.decryption.secretRef",
+        "gitmoor reads age identities from keys ending in .agekey and OpenPGP secret keys from "
+        "keys ending in .asc, as Flux does; cloud KMS credentials (sops.vault-token, "
+        "sops.aws-kms, sops.azure-kv, sops.gcp-kms.json) have no equivalent",
+    )
+
+
+# --- HelmRelease --------------------------------------------------------------------------------
+
+_HELM_REASONS = {
+    "valuesFrom": "gitmoor reads values from Git only (helm.values, helm.valuesFiles), not from "
+    "ConfigMaps or Secrets: move them into a values file of the chart",
+    "storageNamespace": "gitmoor keeps no Helm release storage: what a Sync applied is in its "
+    "status (inventory) and the ledger",
+    "maxHistory": "the Sync's status and gitmoor's ledger keep the history",
+    "test": "gitmoor runs no Helm tests (test hooks are left out of the render)",
+    "rollback": "gitmoor runs no Helm actions; with atomic: true a failed revision is rolled "
+    "back to the last healthy one",
+    "uninstall": "deleting the Sync prunes what it applied (deletionPolicy)",
+    "postRenderers": KUSTOMIZE_FIELDS,
+    "commonMetadata": KUSTOMIZE_FIELDS,
+    "kubeConfig": OTHER_CLUSTER,
+    "chartRef": "its chart comes from an OCIRepository or HelmChart: gitmoor renders charts "
+    "from Git only, for now",
+}
+
+
+def _helm_release(builder: Builder, obj: Mapping[str, Any]) -> None:
+    who = subject(obj)
+    name, namespace = _meta(obj)
+    spec = _spec(obj)
+    chart = (spec.get("chart") or {}).get("spec") or {}
+    source = chart.get("sourceRef") or {}
+    if not chart:
+        builder.skip(who, "spec.chartRef", _HELM_REASONS["chartRef"])
+        return
+    if source.get("kind") != "GitRepository":
+        builder.skip(
+            who,
+            "spec.chart.spec.sourceRef",
+            f"its chart comes from a {source.get('kind')}: charts from Helm repositories are "
+            "not supported by gitmoor yet (a later issue); vendor the chart into Git",
+        )
+        return
+    chart_path = str(chart.get("chart") or ".")
+    target = str(spec.get("targetNamespace") or namespace)
+    out: dict[str, Any] = {
+        "sourceRef": _source_ref(source, namespace),
+        "path": chart_path,
+        "targetNamespace": target,
+    }
+    builder.check(
+        who,
+        "spec.targetNamespace",
+        f"the Sync's targetNamespace {target}: like Helm it places the templates that name no "
+        "namespace there, and unlike Helm it also moves those that name another",
+    )
+    _set_duration(builder, who, spec, "interval", out)
+    _set_duration(builder, who, spec, "timeout", out)
+    for key in ("suspend", "serviceAccountName", "dependsOn"):
+        if spec.get(key):
+            out[key] = spec[key]
+    default_release = f"{spec['targetNamespace']}-{name}" if spec.get("targetNamespace") else name
+    release = str(spec.get("releaseName") or default_release)
+    helm: dict[str, Any] = {}
+    if release != name:
+        helm["releaseName"] = release
+    if isinstance(spec.get("values"), Mapping) and spec["values"]:
+        helm["values"] = spec["values"]
+    given = list(chart.get("valuesFiles") or [])
+    if chart.get("valuesFile"):  # v2beta1's single file, before valuesFiles
+        given.insert(0, chart["valuesFile"])
+    files = _values_files(builder, who, chart_path, given)
+    if files:
+        helm["valuesFiles"] = files
+    if helm:
+        out["helm"] = helm
+    _helm_actions(builder, who, spec, out)
+    _chart_leftovers(builder, who, chart)
+    known = {
+        "chart",
+        "targetNamespace",
+        "interval",
+        "timeout",
+        "suspend",
+        "serviceAccountName",
+        "dependsOn",
+        "releaseName",
+        "values",
+        "install",
+        "upgrade",
+        "driftDetection",
+    }
+    for key in spec:
+        if key not in known:
+            builder.skip(who, f"spec.{key}", _HELM_REASONS.get(key, "gitmoor has no equivalent"))
+    builder.add(who, document("Sync", name, namespace, out))
+
+
+def _values_files(builder: Builder, who: str, chart: str, files: list[Any]) -> list[str]:
+    """Flux names values files from the source's root; gitmoor from the chart."""
+    base = PurePosixPath(chart.removeprefix("./"))
+    out: list[str] = []
+    for index, file in enumerate(files):
+        path = PurePosixPath(str(file).removeprefix("./"))
+        try:
+            out.append(path.relative_to(base).as_posix())
+        except ValueError:
+            builder.skip(
+                who,
+                f"spec.chart.spec.valuesFiles[{index}]",
+                f"{file} is outside the chart {chart}: gitmoor reads values files inside the "
+                "chart; copy it there",
+            )
+    if files and "values.yaml" not in out:
+        builder.check(
+            who,
+            "spec.chart.spec.valuesFiles",
+            "Flux leaves the chart's values.yaml out when valuesFiles are given; gitmoor, "
+            "like Helm, merges them over it",
+        )
+    return out
+
+
+def _helm_actions(builder: Builder, who: str, spec: Mapping[str, Any], out: dict[str, Any]) -> None:
+    for action in ("install", "upgrade"):
+        settings = spec.get(action)
+        if not isinstance(settings, Mapping):
+            continue
+        for key, value in settings.items():
+            where = f"spec.{action}.{key}"
+            if key == "disableWait":
+                if value:
+                    out["wait"] = False
+            elif key == "createNamespace" and value:
+                builder.skip(
+                    who,
+                    where,
+                    "gitmoor creates no namespace for a Sync: add the Namespace to a Sync "
+                    "that runs first (dependsOn)",
+                )
+            elif key == "remediation":
+                builder.skip(
+                    who,
+                    where,
+                    "gitmoor runs no Helm actions; with atomic: true a revision that fails to "
+                    "apply or become healthy is rolled back to the last healthy one",
+                )
+            elif key == "force" and value:
+                out["force"] = True
+                builder.check(
+                    who,
+                    where,
+                    "force: gitmoor deletes and recreates objects whose immutable fields changed",
+                )
+            else:
+                builder.skip(who, where, "gitmoor has no equivalent")
+    drift = spec.get("driftDetection")
+    mode = drift.get("mode") if isinstance(drift, Mapping) else None
+    if mode == "warn":
+        out["drift"] = "report"
+    elif mode != "enabled":
+        builder.check(
+            who,
+            "spec.driftDetection",
+            "Flux left drift alone (detection disabled, its default); a gitmoor Sync corrects "
+            "drift: set drift: report to only report it",
+        )
+    if isinstance(drift, Mapping) and drift.get("ignore"):
+        builder.skip(
+            who,
+            "spec.driftDetection.ignore",
+            "gitmoor ignores drift per object, not per field: annotate the object "
+            "gitmoor.io/drift: ignore",
+        )
+
+
+def _chart_leftovers(builder: Builder, who: str, chart: Mapping[str, Any]) -> None:
+    for key, value in chart.items():
+        where = f"spec.chart.spec.{key}"
+        if key in ("chart", "sourceRef", "valuesFiles", "valuesFile"):
+            continue
+        if key == "version" and value in ("*", ""):
+            continue
+        if key == "reconcileStrategy" and value == "Revision":
+            continue
+        reasons = {
+            "version": "a chart from Git is rendered as it is at the GitSource's revision",
+            "reconcileStrategy": "gitmoor renders the chart at every new revision of the "
+            "GitSource (Flux's Revision strategy), not only when its version changes",
+            "interval": "the GitSource's interval decides when the chart is read again",
+        }
+        builder.skip(who, where, reasons.get(key, "gitmoor has no equivalent"))
+
+
+# --- across resources ---------------------------------------------------------------------------
+
+
+def _grant_cross_namespace_access(builder: Builder) -> None:
+    """A Sync using a GitSource of another namespace needs that source's accessFrom when the
+    agent refuses cross-namespace references (Flux allows them unless told otherwise)."""
+    sources = {
+        (o["metadata"]["namespace"], o["metadata"]["name"]): o
+        for o in builder.objects
+        if o["kind"] == "GitSource"
+    }
+    for sync in (o for o in builder.objects if o["kind"] == "Sync"):
+        own = sync["metadata"]["namespace"]
+        ref = sync["spec"]["sourceRef"]
+        source = sources.get((ref.get("namespace", own), ref["name"]))
+        if source is not None and ref.get("namespace", own) != own:
+            allowed = source["spec"].setdefault("accessFrom", [])
+            if own not in allowed:
+                allowed.append(own)
