@@ -33,13 +33,13 @@ from tests.integration.ledger.scenario import (
 )
 
 
-def run(*args: str) -> CliResult:
-    return CliRunner().invoke(app, list(args))
+def run(*args: str, env: dict[str, str] | None = None) -> CliResult:
+    return CliRunner().invoke(app, list(args), env=env)
 
 
-async def gitmoor(*args: str) -> CliResult:
+async def gitmoor(*args: str, env: dict[str, str] | None = None) -> CliResult:
     """The command as a user runs it (in a thread: it runs its own event loop)."""
-    return await asyncio.to_thread(run, *args)
+    return await asyncio.to_thread(run, *args, env=env)
 
 
 def sql(url: str, *statements: str, **params: object) -> None:
@@ -543,3 +543,20 @@ async def test_records_replayed_from_the_spool_are_sealed_in_the_order_written(
             (attempt("v2", 60).revision, 2),
             (attempt("v3", 120).revision, 3),
         ]
+
+
+async def test_without_ledger_the_commands_read_the_local_file_or_gitmoor_ledger(
+    tmp_path: Path, ledger_url: str
+) -> None:
+    # Never the agent's API: an audit reads the database itself.
+    local = f"sqlite:///{tmp_path / 'state' / 'gitmoor' / 'ledger.db'}"
+    for url in (local, ledger_url):
+        async with await Ledger.open(url, cluster="eu-1") as ledger:
+            await record(ledger, applied(attempt("v1", 0)))
+    xdg = {"XDG_STATE_HOME": str(tmp_path / "state"), "GITMOOR_LEDGER": ""}
+    shown = await gitmoor("ledger", "verify", env=xdg)
+    assert shown.exit_code == 0, shown.output
+    assert "eu-1: 1 record" in shown.output
+    exported = await gitmoor("ledger", "export", env={"GITMOOR_LEDGER": ledger_url})
+    assert exported.exit_code == 0, exported.output
+    assert len(exported.output.splitlines()) == 1
