@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -514,7 +515,7 @@ def _chains(statuses: list[ChainStatus]) -> str:
         text = f"{status.cluster}: {_count(status.records, 'record')}"
         if status.pruned:
             text += f" ({status.pruned} pruned)"
-        parts.append(f"{text}, head {status.head[:16]}")
+        parts.append(f"{text}, head {status.entries}:{status.head[:16]}")
     return "; ".join(parts)
 
 
@@ -544,9 +545,38 @@ def _status_json(status: ChainStatus) -> dict[str, object]:
     }
 
 
+_ANCHOR = re.compile(r"^([1-9][0-9]*):([0-9a-f]{64})$")
+
+
+def _anchors(values: list[str], cluster: str | None) -> dict[int, str]:
+    anchors: dict[int, str] = {}
+    for value in values:
+        match = _ANCHOR.match(value.strip().lower())
+        if match is None:
+            raise typer.BadParameter(
+                f"{value!r}: expected ENTRY:HASH, the entry number and its whole 64-digit "
+                "hash as `verify -o json` gives them (entries, head)",
+                param_hint="--anchor",
+            )
+        anchors[int(match.group(1))] = match.group(2)
+    if anchors and cluster is None:
+        raise typer.BadParameter(
+            "an anchor belongs to one chain: add --cluster", param_hint="--anchor"
+        )
+    return anchors
+
+
 @ledger_app.command("verify")
 def verify(
     cluster: str | None = typer.Option(None, "--cluster", help="Only this cluster's chain."),
+    anchor: list[str] = typer.Option(
+        [],
+        "--anchor",
+        metavar="ENTRY:HASH",
+        help="An entry's hash kept from an earlier verify (-o json: entries, head): the chain "
+        "must still pass through it, so one rewritten from scratch fails. Needs --cluster; "
+        "repeatable.",
+    ),
     output: VerifyFormat = typer.Option(
         VerifyFormat.text,
         "--output",
@@ -558,8 +588,9 @@ def verify(
     """Check the audit chain of every cluster (or one): each finished record against its seal,
     each seal against the one before. Exits 1 naming the first broken record of each broken
     chain, or when --cluster names a cluster the ledger has no chain for."""
+    anchors = _anchors(anchor, cluster)
     statuses: list[ChainStatus] = _ask_database(
-        ledger or local_default(), lambda book: book.verify(cluster=cluster)
+        ledger or local_default(), lambda book: book.verify(cluster=cluster, anchors=anchors)
     )
     as_json = output is VerifyFormat.json
     if as_json:

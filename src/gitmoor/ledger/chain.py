@@ -22,8 +22,9 @@ of the head, an insert of the entry and an update of the head.
 changed); a deleted record (record missing); a deleted, inserted, reordered or edited chain
 entry, a record pointed at another seal, entries cut from the chain's end (link broken); a
 finished record with no seal at all (not sealed). A chain kept in the same database cannot stop
-someone who recomputes every hash after an edit: keep the head hashes `verify` prints (or the
-export) somewhere else, and a rewritten chain no longer ends in the hash you kept.
+someone who recomputes every hash after an edit: keep each chain's head (position and hash)
+somewhere else and pass it back to verify as an anchor; a rewritten chain no longer passes
+through it.
 """
 
 from __future__ import annotations
@@ -275,11 +276,15 @@ def _break(
     )
 
 
-def verify(connection: Connection, cluster: str) -> ChainStatus:
+def verify(
+    connection: Connection, cluster: str, *, anchors: Mapping[int, str] | None = None
+) -> ChainStatus:
     """Walk one cluster's chain in order and check every record against its latest seal; stops
-    at the first broken record. Run it in one transaction, so concurrent appends are not seen
-    halfway."""
-    walk = _Walk(connection, cluster)
+    at the first broken record. `anchors` maps entry positions to the link hashes an auditor
+    kept (from an earlier verify): the chain must still pass through each, which a chain
+    rewritten from scratch does not. Run it in one transaction, so concurrent appends are not
+    seen halfway."""
+    walk = _Walk(connection, cluster, anchors or {})
     broken = walk.run()
     return ChainStatus(
         cluster=cluster,
@@ -302,9 +307,10 @@ class _Facts:
 
 
 class _Walk:
-    def __init__(self, connection: Connection, cluster: str) -> None:
+    def __init__(self, connection: Connection, cluster: str, anchors: Mapping[int, str]) -> None:
         self.connection = connection
         self.cluster = cluster
+        self.anchors = anchors
         self.prev = seal.GENESIS
         self.seq = 0
         self.last_record = 0
@@ -317,7 +323,20 @@ class _Walk:
             broken = self._page(page)
             if broken is not None:
                 return broken
-        return self._head() or self._pointers() or self._unsealed()
+        return self._head() or self._beyond() or self._pointers() or self._unsealed()
+
+    def _beyond(self) -> ChainBreak | None:
+        """An anchor past the chain's end: entries it had are gone."""
+        past = [seq for seq in self.anchors if seq > self.seq]
+        if not past:
+            return None
+        return _break(
+            self.cluster,
+            self.last_record,
+            Problem.LINK_BROKEN,
+            f"the chain ends at entry {self.seq}, before the anchor at entry {min(past)}",
+            seq=self.seq,
+        )
 
     def _pages(self) -> Iterator[list[Any]]:
         last = 0
@@ -417,6 +436,13 @@ class _Walk:
         )
         if entry.hash != expected:
             return broken(Problem.LINK_BROKEN, "its entry was altered (its hash does not match)")
+        kept = self.anchors.get(seq)
+        if kept is not None and entry.hash != kept:
+            return broken(
+                Problem.LINK_BROKEN,
+                f"entry {seq} is not the one kept as an anchor ({kept[:16]}): the chain was "
+                "rewritten",
+            )
         if event is seal.Event.PRUNE:
             if row is not None:
                 return broken(Problem.LINK_BROKEN, f"it was pruned at entry {seq} yet is present")

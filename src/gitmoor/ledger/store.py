@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -509,19 +509,25 @@ class Ledger:
         )
 
     # -- auditing --------------------------------------------------------------------------------
-    async def verify(self, *, cluster: str | None = None) -> list[chain.ChainStatus]:
+    async def verify(
+        self, *, cluster: str | None = None, anchors: Mapping[int, str] | None = None
+    ) -> list[chain.ChainStatus]:
         """Check every cluster's chain (or one), in one consistent snapshot while agents go on
-        writing; see `gitmoor.ledger.chain` for what is checked. Each status names the first
-        broken record of its chain, if any; `raise_broken` turns them into an error."""
-        return await self._call(self._verify, cluster)
+        writing; see `gitmoor.ledger.chain` for what is checked. `anchors` (entry position to
+        link hash, kept from an earlier verify) need `cluster`: its chain must pass through
+        them. Each status names the first broken record of its chain, if any; `raise_broken`
+        turns them into an error."""
+        if anchors and cluster is None:
+            raise ValueError("anchors belong to one chain: name its cluster")
+        return await self._call(self._verify, cluster, anchors or {})
 
-    def _verify(self, cluster: str | None) -> list[chain.ChainStatus]:
+    def _verify(self, cluster: str | None, anchors: Mapping[int, str]) -> list[chain.ChainStatus]:
         engine = self._engine
         if engine.dialect.name == "postgresql":
             engine = engine.execution_options(isolation_level="REPEATABLE READ")
         with engine.begin() as connection:
             names = [cluster] if cluster is not None else chain.clusters(connection)
-            return [chain.verify(connection, name) for name in names]
+            return [chain.verify(connection, name, anchors=anchors) for name in names]
 
     def raise_broken(self, statuses: Sequence[chain.ChainStatus]) -> None:
         """Raise ChainBrokenError naming the first broken record of each broken chain."""

@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, delete, select, text
 from typer.testing import CliRunner
 from typer.testing import Result as CliResult
 
@@ -560,3 +560,73 @@ async def test_without_ledger_the_commands_read_the_local_file_or_gitmoor_ledger
     exported = await gitmoor("ledger", "export", env={"GITMOOR_LEDGER": ledger_url})
     assert exported.exit_code == 0, exported.output
     assert len(exported.output.splitlines()) == 1
+
+
+def rewrite_chain(url: str, cluster: str) -> None:
+    """What someone with write access and this code could do: edit, then seal everything anew."""
+    engine = create_engine(engine_url(url))
+    try:
+        with engine.begin() as connection:
+            connection.execute(delete(schema.chain).where(schema.chain.c.cluster == cluster))
+            connection.execute(
+                delete(schema.chain_heads).where(schema.chain_heads.c.cluster == cluster)
+            )
+            found = (
+                connection.execute(
+                    select(schema.records)
+                    .where(schema.records.c.cluster == cluster)
+                    .order_by(schema.records.c.id)
+                )
+                .mappings()
+                .all()
+            )
+            digests = chain.stored_digests(connection, found)
+            appender = chain.Appender(connection, cluster)
+            for row in found:
+                appender.seal(int(row["id"]), digests[int(row["id"])])
+            appender.done()
+    finally:
+        engine.dispose()
+
+
+async def test_an_anchor_kept_from_an_earlier_verify_catches_a_chain_rewritten_whole(
+    ledger_url: str,
+) -> None:
+    async with await Ledger.open(ledger_url, cluster="eu-1") as ledger:
+        ids = await five_in_eu(ledger)
+    kept = await gitmoor("ledger", "verify", "--ledger", ledger_url, "-o", "json")
+    [eu] = json.loads(kept.output)
+    anchor = f"{eu['entries']}:{eu['head']}"
+    checked = await gitmoor(
+        "ledger", "verify", "--ledger", ledger_url, "--cluster", "eu-1", "--anchor", anchor
+    )
+    assert checked.exit_code == 0, checked.output
+    assert f"head {eu['entries']}:{eu['head'][:16]}" in checked.output
+
+    # Later: a revision edited and the whole chain sealed again. Without the anchor it verifies
+    # (the limit of a chain kept in the database it protects); with it, it does not.
+    async with await Ledger.open(ledger_url, cluster="eu-1") as ledger:
+        await record(ledger, applied(attempt("v6", 300)))
+    edit_revision(ledger_url, ids)
+    rewrite_chain(ledger_url, "eu-1")
+    plain = await gitmoor("ledger", "verify", "--ledger", ledger_url)
+    assert plain.exit_code == 0, plain.output
+    caught = await gitmoor(
+        "ledger", "verify", "--ledger", ledger_url, "--cluster", "eu-1", "--anchor", anchor
+    )
+    assert caught.exit_code == 1, caught.output
+    assert "link broken" in caught.output
+    assert "the chain was rewritten" in caught.output
+
+    # A chain cut short of the anchor.
+    short = f"99:{eu['head']}"
+    cut = await gitmoor(
+        "ledger", "verify", "--ledger", ledger_url, "--cluster", "eu-1", "--anchor", short
+    )
+    assert cut.exit_code == 1, cut.output
+    assert "before the anchor at entry 99" in cut.output
+
+    for bad in (["--anchor", anchor], ["--cluster", "eu-1", "--anchor", "5:abc"]):
+        refused = await gitmoor("ledger", "verify", "--ledger", ledger_url, *bad)
+        assert refused.exit_code == 2, refused.output
+        assert "--anchor" in refused.output
