@@ -290,6 +290,7 @@ class ControlPlane:
                 ],
             )
             self._register_nodes()
+            self._register_volumes()
             self._wait_settled(timeout)
         except BaseException:
             self.stop()
@@ -496,6 +497,27 @@ class ControlPlane:
             status, body = self.request("POST", "/api/v1/nodes", node)
             if status not in (201, 409):
                 raise ClusterError(f"could not register node {name}: HTTP {status}: {body}")
+
+    def _register_volumes(self, count: int = 3) -> None:
+        """PersistentVolumes without a class, standing in for a storage provisioner: a claim
+        without a class (gitmoor's ledger claim, by default) binds to one, as it would to a
+        provisioned volume, and its Pod can be scheduled."""
+        for index in range(count):
+            name = f"testenv-volume-{index}"
+            volume = {
+                "apiVersion": "v1",
+                "kind": "PersistentVolume",
+                "metadata": {"name": name},
+                "spec": {
+                    "capacity": {"storage": "10Gi"},
+                    "accessModes": ["ReadWriteOnce"],
+                    "persistentVolumeReclaimPolicy": "Retain",
+                    "hostPath": {"path": f"/tmp/{name}"},  # noqa: S108 - kwok never mounts it
+                },
+            }
+            status, body = self.request("POST", "/api/v1/persistentvolumes", volume)
+            if status not in (201, 409):
+                raise ClusterError(f"could not register volume {name}: HTTP {status}: {body}")
 
     def _wait_settled(self, timeout: float) -> None:
         def nodes_ready() -> bool:

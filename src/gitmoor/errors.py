@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from gitmoor.model import ObjectRef, Verdict
+from gitmoor.model import ObjectRef, Verdict, labels
 
 
 class GitmoorError(Exception):
@@ -239,6 +239,34 @@ class ImmutableFieldError(DryRunError):
             "immutable fields changed: set spec.force: true on the Sync to let gitmoor delete "
             f"and recreate these objects, or revert the change. {listed}",
         )
+
+
+class OwnershipConflictError(DryRunError):
+    """Objects of the revision are owned by other Syncs that still hold them: the whole
+    revision is refused and nothing is written. The way out comes first, then one entry per
+    object naming the Sync that owns it (`owners`: object -> `namespace/name`); `others` are
+    objects the dry run refused besides, so one attempt reports every problem."""
+
+    def __init__(
+        self,
+        conflicts: list[ObjectFailure],
+        owners: dict[ObjectRef, str],
+        others: list[ObjectFailure] | None = None,
+    ) -> None:
+        listed = "; ".join(
+            (f"{f.where}: " if f.where else "") + f"{f.ref.subject}: {f.cause}" for f in conflicts
+        )
+        rest = list(others or [])
+        also = "; ".join((f"{f.where}: " if f.where else "") + str(f) for f in rest)
+        also = f" Also refused: {also}" if also else ""
+        super().__init__(
+            [*conflicts, *rest],
+            f"{len(conflicts)} object(s) owned by other Syncs; nothing was applied. Remove them "
+            "from one of the two Syncs' paths, or annotate them here with "
+            f'{labels.TAKEOVER}: "{labels.TAKEOVER_ALLOWED}" to take them over. {listed}.{also}',
+        )
+        self.conflicts = conflicts
+        self.owners = owners
 
 
 class ApplyError(GitmoorError):

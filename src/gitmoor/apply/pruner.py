@@ -11,7 +11,7 @@ from gitmoor.concurrency import gather
 from gitmoor.errors import GitmoorError, KubeApiError, UnknownKindError
 from gitmoor.kube import Kube
 from gitmoor.model import Action, ChangeSet, InventoryEntry, ObjectChange, ObjectRef
-from gitmoor.model.labels import PRUNE, PRUNE_DISABLED, annotation, owned_by
+from gitmoor.model.labels import PRUNE, PRUNE_DISABLED, annotation, owned_by, owner_of
 
 _CONCURRENCY = 16
 _LAST = {("apiextensions.k8s.io", "CustomResourceDefinition"), ("", "Namespace")}
@@ -24,7 +24,9 @@ async def prune(
     disabled`; the rest is reported as skipped with the reason. Namespaced objects go first,
     then cluster-scoped ones, and Namespaces and CRDs last, since deleting those takes their
     contents with them: a CRD whose custom resources, or a Namespace whose objects, are not all
-    this Sync's is kept (`Action.KEPT`, with what holds it)."""
+    this Sync's is kept (`Action.KEPT`, with what holds it). An object whose labels name
+    another Sync is that Sync's now: kept, with `ObjectChange.owner` naming it, and no longer
+    this Sync's to track."""
     waves: list[list[InventoryEntry]] = [[], [], []]
     for e in entries:
         ref = e.ref
@@ -44,6 +46,20 @@ async def prune(
                 changes.append(ObjectChange(ref, e.api_version, Action.FAILED, message=err.detail))
                 return
             if live is None:
+                return
+            holder = owner_of(live)
+            if holder is not None and holder != (owner_namespace, owner_name):
+                # Another Sync took it over: it is that Sync's to keep or prune, not ours.
+                other = f"{holder[0]}/{holder[1]}"
+                changes.append(
+                    ObjectChange(
+                        ref,
+                        e.api_version,
+                        Action.KEPT,
+                        message=f"owned by Sync {other} now",
+                        owner=other,
+                    )
+                )
                 return
             if not owned_by(live, owner_name, owner_namespace):
                 changes.append(

@@ -53,8 +53,10 @@ async def apply_phase(kube: Kube, phase: Phase) -> ChangeSet:
             changes.append(ObjectChange(p.ref, p.api_version, Action.FAILED, message=detail))
             return
         rv = str((result.get("metadata") or {}).get("resourceVersion", ""))
-        action = Action.CREATED if p.recreate else p.action
+        action = Action.CREATED if p.recreate and not p.takeover else p.action
         note = "recreated: immutable field changed" if p.recreate else ", ".join(p.changed)
+        if p.takeover:
+            note = f"{p.takeover}; {note}" if note else p.takeover
         changes.append(ObjectChange(p.ref, p.api_version, action, rv, note))
 
     for group in (cluster, namespaced):

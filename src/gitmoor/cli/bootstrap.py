@@ -20,6 +20,7 @@ from gitmoor.cli.common import (
     duration,
     err,
     kubeconfig_path,
+    ledger_volume_size,
     namespace_name,
     object_name,
     out,
@@ -70,8 +71,12 @@ def bootstrap(
     interval: str = typer.Option("1m", "--interval", help="How often the source is checked."),
     sync_interval: str = typer.Option("10m", "--sync-interval", help="The Sync's interval."),
     image: str = typer.Option(installer.DEFAULT_IMAGE, "--image", help="The agent's image."),
-    ledger_volume: str | None = typer.Option(
-        None, "--ledger-volume", help="Keep the ledger on a PersistentVolumeClaim of this size."
+    ledger_volume: str = typer.Option(
+        installer.DEFAULT_LEDGER_VOLUME,
+        "--ledger-volume",
+        parser=ledger_volume_size,
+        help="Size of the ledger's PersistentVolumeClaim; `none` keeps it on an emptyDir "
+        "(lost with the agent's Pod).",
     ),
     agent_mode: AgentMode = typer.Option(
         AgentMode.IN_CLUSTER,

@@ -7,6 +7,7 @@ import asyncio
 import enum
 import json
 import os
+import re
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -71,6 +72,18 @@ def namespace_name(text: str) -> str:
     if problem:
         raise typer.BadParameter(problem)
     return text
+
+
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
+
+
+def ledger_volume_size(text: str) -> str:
+    """A storage size such as 1Gi, or `none` (returned as ""): no claim, an emptyDir."""
+    if text.strip().lower() in ("none", "emptydir"):
+        return ""
+    if not _QUANTITY.match(text.strip()):
+        raise typer.BadParameter(f"{text!r} is not a size such as 1Gi or 500Mi (or none)")
+    return text.strip()
 
 
 KUBECONFIG = typer.Option(

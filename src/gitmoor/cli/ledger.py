@@ -62,6 +62,7 @@ from gitmoor.ledger.chain import ChainStatus
 from gitmoor.ledger.lookup import parse_query
 from gitmoor.ledger.reader import LedgerReader
 from gitmoor.ledger.times import parse_when
+from gitmoor.model import Action
 from gitmoor.model.durations import format_duration
 from gitmoor.model.record import Record, Result, sha_of
 
@@ -217,7 +218,9 @@ def _changes(record: Record) -> str:
         ("deleted", record.deleted),
         ("unchanged", record.unchanged),
     )
-    return ", ".join(f"{n} {word}" for word, n in counts if n) or "-"
+    text = ", ".join(f"{n} {word}" for word, n in counts if n) or "-"
+    taken = sum(1 for o in record.objects if o.action is Action.TAKEN_OVER)
+    return f"{text} ({taken} taken over from another Sync)" if taken else text
 
 
 def _names(syncs: list[str], output: Output) -> bool:

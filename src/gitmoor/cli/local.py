@@ -16,6 +16,7 @@ from gitmoor.cli.common import (
     duration,
     err,
     kubeconfig_path,
+    ledger_volume_size,
     namespace_name,
     object_name,
     out,
@@ -140,7 +141,11 @@ def install(
     ),
     image: str = typer.Option(installer.DEFAULT_IMAGE, "--image", help="The agent's image."),
     ledger_volume: str = typer.Option(
-        None, "--ledger-volume", help="Size of a PersistentVolumeClaim for the ledger, e.g. 1Gi."
+        installer.DEFAULT_LEDGER_VOLUME,
+        "--ledger-volume",
+        parser=ledger_volume_size,
+        help="Size of the ledger's PersistentVolumeClaim; `none` keeps it on an emptyDir "
+        "(lost with the agent's Pod).",
     ),
     storage_class: str = typer.Option(None, "--storage-class", help="StorageClass of that claim."),
     tenancy: str = typer.Option(

@@ -151,7 +151,8 @@ async def preview(kube: Kube, root: Path, path: str, target: Target) -> Preview:
         for d in desired
         if d.ref in waiting
     ]
-    changed = await _changed(kube, [p for p in planned if p.action is Action.CONFIGURED])
+    writes = (Action.CONFIGURED, Action.TAKEN_OVER)
+    changed = await _changed(kube, [p for p in planned if p.action in writes])
     unchanged = [
         Entry(p.ref, p.api_version, p.manifest.where)
         for p in planned
@@ -268,7 +269,7 @@ async def _changed(kube: Kube, planned: Sequence[PlannedObject]) -> list[Entry]:
             except KubeApiError:
                 result = None  # changed between the two dry runs: the paths still stand
         text = "" if live is None or result is None else object_diff(p.ref, live, result)
-        return Entry(p.ref, p.api_version, p.manifest.where, p.changed, text)
+        return Entry(p.ref, p.api_version, p.manifest.where, p.changed, text, note=p.takeover)
 
     return await gather(one(p) for p in planned)
 

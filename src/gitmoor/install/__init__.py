@@ -1,6 +1,19 @@
 """The manifests that install gitmoor into a cluster: CRDs, RBAC, the agent Deployment."""
 
 from gitmoor.install.export import render_yaml
-from gitmoor.install.manifests import DEFAULT_IMAGE, DEFAULT_NAMESPACE, TENANCY_MODES, manifests
+from gitmoor.install.manifests import (
+    DEFAULT_IMAGE,
+    DEFAULT_LEDGER_VOLUME,
+    DEFAULT_NAMESPACE,
+    TENANCY_MODES,
+    manifests,
+)
 
-__all__ = ["DEFAULT_IMAGE", "DEFAULT_NAMESPACE", "TENANCY_MODES", "manifests", "render_yaml"]
+__all__ = [
+    "DEFAULT_IMAGE",
+    "DEFAULT_LEDGER_VOLUME",
+    "DEFAULT_NAMESPACE",
+    "TENANCY_MODES",
+    "manifests",
+    "render_yaml",
+]

@@ -39,6 +39,8 @@ LEDGER_READER = "gitmoor-ledger-reader"
 HTTP_PORT_NAME = "http"
 DATA_CLAIM = "gitmoor-data"
 HTTP_PORT = 8080
+# `gitmoor install` and `bootstrap` keep the ledger on a claim of this size unless told `none`.
+DEFAULT_LEDGER_VOLUME = "1Gi"
 # A path inside the agent's container (an emptyDir), not on the machine rendering this.
 _TMP = "/tmp"  # noqa: S108
 # The image's non-root user (the Dockerfile's USER); fixed so file ownership on volumes is

@@ -12,6 +12,9 @@ PRUNE = "gitmoor.io/prune"
 DRIFT = "gitmoor.io/drift"
 PRUNE_DISABLED = "disabled"
 DRIFT_IGNORE = "ignore"
+# On a desired object: take it over even while the Sync owning it still declares it.
+TAKEOVER = "gitmoor.io/takeover"
+TAKEOVER_ALLOWED = "true"
 
 
 def owner_selector(sync_name: str, sync_namespace: str) -> str:
@@ -22,6 +25,16 @@ def owner_selector(sync_name: str, sync_namespace: str) -> str:
 def owned_by(obj: dict[str, Any], sync_name: str, sync_namespace: str) -> bool:
     labels = (obj.get("metadata") or {}).get("labels") or {}
     return labels.get(SYNC_NAME) == sync_name and labels.get(SYNC_NAMESPACE) == sync_namespace
+
+
+def owner_of(obj: dict[str, Any]) -> tuple[str, str] | None:
+    """The Sync (namespace, name) an object's ownership labels name, or None when they name
+    none (an object nobody applied through gitmoor, or whose labels someone removed)."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    name = labels.get(SYNC_NAME)
+    if not name:
+        return None
+    return str(labels.get(SYNC_NAMESPACE) or ""), str(name)
 
 
 def annotation(obj: dict[str, Any], key: str) -> str | None:

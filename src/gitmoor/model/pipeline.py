@@ -112,7 +112,9 @@ class Action(enum.StrEnum):
     UNCHANGED = "unchanged"
     DELETED = "deleted"
     SKIPPED = "skipped"  # prune refused by policy (gitmoor.io/prune: disabled, not ours)
-    KEPT = "kept"  # prune held back: a CRD or Namespace still holds what is not ours
+    KEPT = "kept"  # prune held back: a CRD or Namespace still holds what is not ours, or
+    # another Sync owns the object now
+    TAKEN_OVER = "taken_over"  # written, taking the object over from the Sync that owned it
     FAILED = "failed"
 
 
@@ -172,6 +174,9 @@ class PlannedObject:
     baseline: dict[str, Any] | None = None
     # Set when the plan carried the object over from the last apply without asking the server.
     applied: Applied | None = None
+    # With Action.TAKEN_OVER: from which Sync and why (it released the object, or the
+    # gitmoor.io/takeover annotation asks for it).
+    takeover: str = ""
 
     @property
     def ref(self) -> ObjectRef:
@@ -233,6 +238,9 @@ class ObjectChange:
     action: Action
     resource_version: str | None = None
     message: str = ""
+    # Another Sync (`namespace/name`) owns the object now: prune left it to that Sync, and it
+    # leaves this Sync's inventory.
+    owner: str = ""
 
 
 @dataclass(frozen=True)
@@ -247,7 +255,7 @@ class ChangeSet:
         return tuple(
             c
             for c in self.changes
-            if c.action in (Action.CREATED, Action.CONFIGURED, Action.DELETED)
+            if c.action in (Action.CREATED, Action.CONFIGURED, Action.TAKEN_OVER, Action.DELETED)
         )
 
     def summary(self) -> str:

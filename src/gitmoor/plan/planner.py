@@ -15,6 +15,7 @@ from gitmoor.errors import (
     ImmutableFieldError,
     KubeApiError,
     ObjectFailure,
+    OwnershipConflictError,
     TransientError,
 )
 from gitmoor.kube import Kube
@@ -30,6 +31,7 @@ from gitmoor.model import (
 )
 from gitmoor.plan.diff import differs, project
 from gitmoor.plan.ordering import FOUNDATION, sort_key
+from gitmoor.plan.ownership import Decision, Ownership
 from gitmoor.plan.prepare import Desired, Owner
 
 # Listing a kind once is cheaper than a GET per object from about this many objects on.
@@ -121,12 +123,31 @@ async def plan_objects(
     With `known` (what was last applied, vouched for by the drift watch), objects whose manifest
     is byte for byte the one applied then are carried over without a request: a revision that
     changes one object of thousands costs one dry run, not thousands.
+
+    A live object owned by another Sync (plan.ownership) is taken over when that Sync released
+    it or the manifest asks for it, else the revision is refused with OwnershipConflictError.
+    Carried-over objects were this Sync's when applied, and the drift watch sees a relabel.
     """
     carried, check = carried_over(desired, known) if known else ([], list(desired))
     live = await listed_objects(kube, check, owner)
     gate = asyncio.Semaphore(_CONCURRENCY)
     refused: list[ObjectFailure] = list(failures)
     immutable: list[ObjectFailure] = []
+    ownership = Ownership(kube, owner)
+    conflicts: list[ObjectFailure] = []
+    owners: dict[ObjectRef, str] = {}
+
+    async def owned_elsewhere(d: Desired, current: dict[str, Any]) -> str | None:
+        """None when this Sync may write `d`; "" to refuse it (a conflict, recorded); else why
+        it is taken over."""
+        verdict = await ownership.verdict(d.obj, d.api_version, current)
+        if verdict.decision is Decision.OURS:
+            return None
+        if verdict.decision is Decision.CONFLICT:
+            conflicts.append(ObjectFailure(d.ref, verdict.why, where=d.manifest.where))
+            owners[d.ref] = verdict.owner
+            return ""
+        return f"taken over from Sync {verdict.owner}: {verdict.why}"
 
     reads = asyncio.Semaphore(_CONCURRENCY)  # not `gate`: a dry run holding it may read
 
@@ -141,15 +162,19 @@ async def plan_objects(
                 result = await kube.apply(d.obj, dry_run=True)
             except KubeApiError as err:
                 if _immutable(err) and (current := current or await read(d)) is not None:
+                    takeover = await owned_elsewhere(d, current)
+                    if takeover == "":
+                        return None
                     if force_recreate:
                         return PlannedObject(
                             d.manifest,
                             d.obj,
                             d.api_version,
-                            Action.CONFIGURED,
+                            Action.TAKEN_OVER if takeover else Action.CONFIGURED,
                             _resource_version(current),
                             (_first_field(err),),
                             recreate=True,
+                            takeover=takeover or "",
                         )
                     immutable.append(
                         ObjectFailure(
@@ -176,21 +201,32 @@ async def plan_objects(
             return PlannedObject(
                 d.manifest, d.obj, d.api_version, Action.CREATED, baseline=baseline
             )
+        takeover = await owned_elsewhere(d, current)
+        if takeover == "":
+            return None
         changed = differs(current, result)
         if changed and labels.annotation(d.obj, labels.DRIFT) == labels.DRIFT_IGNORE:
             # Applied once, then left to whoever changes it: not even a full reconcile rewrites it.
             changed = []
+        action = Action.CONFIGURED if changed else Action.UNCHANGED
         return PlannedObject(
             d.manifest,
             d.obj,
             d.api_version,
-            Action.CONFIGURED if changed else Action.UNCHANGED,
+            Action.TAKEN_OVER if takeover else action,
             _resource_version(current),
             tuple(changed),
             baseline=baseline,
+            takeover=takeover or "",
         )
 
     planned: list[PlannedObject | None] = await gather(dry_run(d) for d in check)
+    if conflicts:
+        raise OwnershipConflictError(
+            sorted(conflicts, key=lambda f: sort_key(f.ref)),
+            owners,
+            sorted(refused + immutable, key=lambda f: sort_key(f.ref)),
+        )
     if refused:
         hinted = [
             ObjectFailure(

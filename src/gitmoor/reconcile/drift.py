@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,7 @@ from gitmoor.errors import GitmoorError
 from gitmoor.health import Overrides, compute
 from gitmoor.kube import Kube, WatchEvent
 from gitmoor.model import Applied, Health, ObjectRef, Status
-from gitmoor.model.labels import SYNC_NAME, SYNC_NAMESPACE, owned_by
+from gitmoor.model.labels import SYNC_NAME, SYNC_NAMESPACE, owned_by, owner_of
 from gitmoor.plan import changed_paths, project
 from gitmoor.reconcile.informer import follow
 
@@ -39,6 +40,12 @@ class Drift:
     desired: dict[str, Any]
     fields: tuple[str, ...]  # empty when the object was deleted
     deleted: bool
+    # Another Sync (`namespace/name`) owns the object now: no longer watched for this one,
+    # never corrected; the Sync is checked again (and refused while it still declares it).
+    taken_by: str = ""
+    # The live object's resourceVersion when the drift was seen: a correction applies only
+    # onto that version, never over a later write (a takeover among them).
+    resource_version: str = ""
 
 
 OnDrift = Callable[[Drift], Awaitable[None]]
@@ -67,14 +74,20 @@ class DriftMonitor:
 
     # -- what to watch -----------------------------------------------------------------------
     def track(self, sync: SyncKey, objects: dict[ObjectRef, Applied]) -> None:
-        """From now on compare these objects of `sync` (replacing what it had) and resume."""
-        for ref in self._by_sync.pop(sync, set()):
-            self._objects.pop(ref, None)
+        """From now on compare these objects of `sync` (replacing what it had) and resume.
+        An object another Sync watched so far is `sync`'s now (it applied it with its labels):
+        that Sync is told it was taken over."""
+        self._untrack(sync)
         kept = {ref: a for ref, a in objects.items() if not a.ignore_drift}
         self._by_sync[sync] = set(kept)
         # What was just applied passed its health gate (or has none): failing starts afresh.
         self._failing.pop(sync, None)
         for ref, applied in kept.items():
+            before = self._objects.get(ref)
+            if before is not None and before[0] != sync:
+                # Applied by `sync` with its labels: the Sync that watched it lost it (a
+                # takeover whose relabel the watch has not delivered yet).
+                self._taken(before[0], ref, before[1], f"{sync[0]}/{sync[1]}")
             self._objects[ref] = (sync, applied)
             self._ensure_watch(applied.api_version, ref.kind)
         self.resume(sync)
@@ -105,11 +118,15 @@ class DriftMonitor:
 
     def forget(self, sync: SyncKey) -> None:
         self._rules.pop(sync, None)
-        for ref in self._by_sync.pop(sync, set()):
-            self._objects.pop(ref, None)
+        self._untrack(sync)
         self._paused.discard(sync)
         self._missed.pop(sync, None)
         self._failing.pop(sync, None)
+
+    def _untrack(self, sync: SyncKey) -> None:
+        for ref in self._by_sync.pop(sync, set()):
+            if self._objects.get(ref, (None,))[0] == sync:
+                self._objects.pop(ref, None)
 
     def count(self, sync: SyncKey) -> int:
         return len(self._by_sync.get(sync, ()))
@@ -167,11 +184,19 @@ class DriftMonitor:
         if sync in self._paused:
             self._missed.setdefault(sync, {})[ref] = orjson.dumps(live)
             return
+        holder = owner_of(live)
+        if holder is not None and holder != sync:
+            # Another Sync's labels: it took the object over. Correcting it would take it back,
+            # and the two would fight; it is that Sync's now.
+            self._taken(sync, ref, applied, f"{holder[0]}/{holder[1]}")
+            return
         await self._observe_health(sync, ref, live)
         fields = _drifted(applied, live)
         if not fields:
             return
-        await self._report(Drift(sync, ref, applied.api_version, applied.desired(), fields, False))
+        rv = str(live["metadata"].get("resourceVersion") or "")
+        drift = Drift(sync, ref, applied.api_version, applied.desired(), fields, False)
+        await self._report(dataclasses.replace(drift, resource_version=rv))
 
     async def _deleted(self, ref: ObjectRef) -> None:
         entry = self._objects.get(ref)
@@ -187,6 +212,10 @@ class DriftMonitor:
             live = await self._kube.get(applied.api_version, ref.kind, ref.name, ref.namespace)
         except GitmoorError:
             live = None
+        holder = None if live is None else owner_of(live)
+        if holder is not None and holder != sync:
+            self._taken(sync, ref, applied, f"{holder[0]}/{holder[1]}")
+            return
         if live is not None and not owned_by(live, sync[1], sync[0]):
             log.info("object released by its ownership labels", object=str(ref))
             self._objects.pop(ref, None)
@@ -196,6 +225,20 @@ class DriftMonitor:
             await self._check(live)
             return
         await self._report(Drift(sync, ref, applied.api_version, applied.desired(), (), True))
+
+    def _taken(self, sync: SyncKey, ref: ObjectRef, applied: Applied, by: str) -> None:
+        """`sync` no longer owns `ref`: stop comparing it for `sync` and tell its reconciler."""
+        if self._objects.get(ref, (None,))[0] == sync:
+            self._objects.pop(ref, None)
+        self._by_sync.get(sync, set()).discard(ref)
+        self._failing.get(sync, {}).pop(ref, None)
+        log.warning("object taken over by another Sync", object=str(ref), owner=by)
+        drift = Drift(sync, ref, applied.api_version, applied.desired(), (), False, taken_by=by)
+        task = asyncio.create_task(
+            self._report(drift), name="drift takeover", context=contextvars.Context()
+        )
+        self._rechecks.add(task)
+        task.add_done_callback(self._rechecks.discard)
 
     async def _recheck(self, missed: dict[ObjectRef, bytes | None]) -> None:
         # Mostly these are the reconcile's own writes, which agree with what it applied; the

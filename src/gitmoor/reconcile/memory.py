@@ -45,6 +45,9 @@ class SyncMemory:
     # Recent corrections per object (monotonic times): another writer fighting us shows here.
     corrections: dict[ObjectRef, list[float]] = field(default_factory=dict)
     begun: int | None = None  # the ledger record of the attempt in progress
+    # The Syncs (`namespace/name`) whose objects refused its last attempt (OwnershipConflict):
+    # when one of them changes what it holds, this Sync is tried again at once.
+    held_by: frozenset[str] = frozenset()
 
 
 class Memory:
@@ -57,6 +60,10 @@ class Memory:
 
     def sync(self, key: Key) -> SyncMemory:
         return self._syncs.setdefault(key, SyncMemory())
+
+    def held_by(self, owner: str) -> list[Key]:
+        """The Syncs whose last attempt was refused for objects `owner` holds."""
+        return [key for key, memory in self._syncs.items() if owner in memory.held_by]
 
     def of(self, key: Key) -> SourceMemory | SyncMemory:
         return self.source(key) if key.kind == "GitSource" else self.sync(key)

@@ -53,6 +53,9 @@ from gitmoor.render.limits import DEFAULT_LIMITS, Limits
 
 log = structlog.get_logger("gitmoor.reconcile")
 
+# Told each time a health gate learns more (which objects it still waits on, and why).
+WaitWatcher = Callable[[Verdict], None] | None
+
 
 def render_options(
     sync: Sync, decryption: Keys | None = None, limits: Limits = DEFAULT_LIMITS
@@ -90,6 +93,7 @@ async def run(
     limits: Limits = DEFAULT_LIMITS,
     health_rules: Overrides | None = None,
     hooks_ran_for: str = "",
+    on_wait: WaitWatcher = None,
 ) -> Outcome:
     """Reconcile `sync` onto `artifact`. Never raises GitmoorError: it lands in Outcome.error.
 
@@ -135,6 +139,7 @@ async def run(
             prune_limit=None if allow_prune else sync.spec.prune_limit,
             health_rules=health_rules,
             hooks_ran_for=hooks_ran_for,
+            on_wait=on_wait,
         )
 
     return await _attempt(outcome, on_stage, body)
@@ -228,6 +233,7 @@ async def _converge(
     prune_limit: int | str | None = None,
     health_rules: Overrides | None = None,
     hooks_ran_for: str | None = "",
+    on_wait: WaitWatcher = None,
 ) -> None:
     """Validate every object (hooks included), then run the pre hooks, apply phase by phase
     with the main hooks of each wave, health-gate, prune, and run the post hooks; when writing
@@ -255,7 +261,8 @@ async def _converge(
         planned_all = await plan.plan_objects(
             kube, desired, owner, force_recreate=False, failures=failures
         )
-        _track(outcome, planned_all)
+        # Nothing is written: what another Sync owns stays that Sync's to watch.
+        _track(outcome, [p for p in planned_all if p.action is not Action.TAKEN_OVER])
         outcome.drifted = {
             p.ref: p.changed for p in planned_all if p.action is not Action.UNCHANGED
         }
@@ -280,7 +287,7 @@ async def _converge(
         )
         stage(Stage.WAIT)
         verdict = await health.wait_healthy(
-            kube, _targets(base), timeout=timeout, rules=health_rules
+            kube, _targets(base), timeout=timeout, rules=health_rules, on_progress=on_wait
         )
         if not verdict.healthy:
             outcome.verdict = verdict
@@ -317,17 +324,17 @@ async def _converge(
         to_prune=len(the_plan.prune),
         hooks=len(due),
     )
-    hooked = _Hooks(kube, due, installing, outcome, stage, timeout, health_rules)
+    hooked = _Hooks(kube, due, installing, outcome, stage, timeout, health_rules, on_wait)
     try:
         await hooked.run(HookPoint.PRE)
         await _apply_phases(
-            kube, sync, the_plan.phases, hooked, outcome, stage, timeout, health_rules
+            kube, sync, the_plan.phases, hooked, outcome, stage, timeout, health_rules, on_wait
         )
         outcome.applied = True
         outcome.applied_at = outcome.applied_at or time.time()
         outcome.inventory = the_plan.inventory
         await _prune(kube, sync, the_plan, owner, outcome, stage, prune)
-        await _extra_checks(kube, sync, outcome, stage, timeout, health_rules)
+        await _extra_checks(kube, sync, outcome, stage, timeout, health_rules, on_wait)
         await hooked.run(HookPoint.POST)
     except GitmoorError as err:
         await hooked.failed(err)
@@ -345,6 +352,7 @@ async def _apply_phases(
     stage: Callable[[Stage], None],
     timeout: float,
     health_rules: Overrides | None,
+    on_wait: WaitWatcher,
 ) -> None:
     """Each phase (wave) in turn: its objects, then its main hooks, then the gate."""
     waves = {int(p.name.removeprefix("order-")): p for p in phases if p.name.startswith("order-")}
@@ -366,7 +374,7 @@ async def _apply_phases(
         if phase.objects and ((not last) or gate_last):
             stage(Stage.WAIT)
             verdict = await health.wait_healthy(
-                kube, _targets(phase), timeout=timeout, rules=health_rules
+                kube, _targets(phase), timeout=timeout, rules=health_rules, on_progress=on_wait
             )
             outcome.verdict = verdict
             if not verdict.healthy:
@@ -392,6 +400,7 @@ async def _prune(
         # Kept because others still use them, or refused (a tenant may not delete what it
         # could not have created): still there, so still ours to try again next time.
         kept = {c.ref for c in pruned.changes if c.action in (Action.KEPT, Action.FAILED)}
+        kept -= {c.ref for c in pruned.changes if c.owner}  # another Sync's now
         if kept:
             held = [e for e in the_plan.prune if e.ref in kept]
             outcome.inventory = tuple(sorted({*the_plan.inventory, *held}, key=_id))
@@ -407,6 +416,7 @@ async def _extra_checks(
     stage: Callable[[Stage], None],
     timeout: float,
     health_rules: Overrides | None,
+    on_wait: WaitWatcher = None,
 ) -> None:
     """The Sync's spec.healthChecks: objects it does not apply but whose health it waits on."""
     extra = [
@@ -423,7 +433,9 @@ async def _extra_checks(
     ]
     if extra:
         stage(Stage.WAIT)
-        verdict = await health.wait_healthy(kube, extra, timeout=timeout, rules=health_rules)
+        verdict = await health.wait_healthy(
+            kube, extra, timeout=timeout, rules=health_rules, on_progress=on_wait
+        )
         outcome.verdict = _combine(outcome.verdict, verdict)
         if not verdict.healthy:
             raise HealthGateError(outcome.verdict)
@@ -443,8 +455,10 @@ class _Hooks:
         stage: Callable[[Stage], None],
         timeout: float,
         rules: Overrides | None,
+        on_wait: WaitWatcher = None,
     ) -> None:
         self.kube = kube
+        self.on_wait = on_wait
         self.due = due
         self.installing = installing
         self.outcome = outcome
@@ -501,6 +515,7 @@ class _Hooks:
             [(c.ref, c.api_version) for c in created],
             timeout=self.timeout,
             rules=self.rules,
+            on_progress=self.on_wait,
         )
         self.outcome.changes = self.outcome.changes + await apply.remove_hooks(
             self.kube, created, succeeded=verdict.healthy

@@ -19,6 +19,9 @@ class WorkQueue(Generic[K]):
         self._counter = 0
         self._running: set[K] = set()
         self._again: set[K] = set()
+        # Asked for while running and due again at once: the next run is the one asked for, and
+        # the due time the finished run schedules (its interval, a backoff) must not put it off.
+        self._rerun: set[K] = set()
         self._changed = asyncio.Event()
         self._closed = False
 
@@ -39,14 +42,18 @@ class WorkQueue(Generic[K]):
         self._push(key, when)
 
     def schedule(self, key: K, delay: float) -> None:
-        """Process `key` after `delay`, replacing any later or earlier due time."""
+        """Process `key` after `delay`, replacing any later or earlier due time, except the
+        rerun of a key asked for while it ran: that comes first, and schedules its own."""
         if self._closed:
+            return
+        if key in self._rerun and key in self._due:
             return
         self._push(key, self._now() + max(0.0, delay))
 
     def forget(self, key: K) -> None:
         self._due.pop(key, None)
         self._again.discard(key)
+        self._rerun.discard(key)
 
     def _push(self, key: K, when: float) -> None:
         self._due[key] = when
@@ -67,6 +74,7 @@ class WorkQueue(Generic[K]):
                 if wait <= 0 and key not in self._running:
                     heapq.heappop(self._heap)
                     del self._due[key]
+                    self._rerun.discard(key)
                     self._running.add(key)
                     return key
                 if key in self._running:
@@ -86,6 +94,7 @@ class WorkQueue(Generic[K]):
         if key in self._again:
             self._again.discard(key)
             self.add(key, 0.0)
+            self._rerun.add(key)
         self._changed.set()
 
     def close(self) -> None:

@@ -86,7 +86,8 @@ def finished(
         reason=reason,
         message=message[:4000],
         created=changes.count(Action.CREATED),
-        configured=changes.count(Action.CONFIGURED),
+        # A takeover writes the object: counted as configured, and named in `objects`.
+        configured=changes.count(Action.CONFIGURED) + changes.count(Action.TAKEN_OVER),
         deleted=changes.count(Action.DELETED),
         unchanged=changes.count(Action.UNCHANGED),
         objects=tuple(ObjectAction.of(c) for c in changes.changes),
@@ -106,7 +107,7 @@ def interrupted(begun: Record, outcome: Outcome, *, message: str) -> Record:
         reason="Interrupted",
         message=message[:4000],
         created=changes.count(Action.CREATED),
-        configured=changes.count(Action.CONFIGURED),
+        configured=changes.count(Action.CONFIGURED) + changes.count(Action.TAKEN_OVER),
         deleted=changes.count(Action.DELETED),
         unchanged=changes.count(Action.UNCHANGED),
         objects=tuple(ObjectAction.of(c) for c in changes.changes),

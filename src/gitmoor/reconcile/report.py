@@ -17,7 +17,16 @@ from gitmoor.errors import (
     GitmoorError,
     HealthGateError,
 )
-from gitmoor.model import Action, Applied, Artifact, ChangeSet, Health, ObjectRef, inventory
+from gitmoor.model import (
+    Action,
+    Applied,
+    Artifact,
+    ChangeSet,
+    Health,
+    ObjectRef,
+    Verdict,
+    inventory,
+)
 from gitmoor.model.labels import PINNED, REQUESTED_AT
 from gitmoor.model.notifications import NotificationKind
 from gitmoor.model.record import Record
@@ -180,6 +189,12 @@ def started(ctx: Context, run: Run, record: Record | None) -> Report:
     return Report(status=status, begin=record)
 
 
+def gate_progress(ctx: Context, revision: str, verdict: Verdict) -> Report:
+    """While a health gate of new content waits: Reconciling says on which objects, and why."""
+    message = f"Reconciling revision {revision}: {st.waiting_for(verdict)}"
+    return Report(status=st.reconciling(ctx.old, ctx.generation, message))
+
+
 # -- after an attempt -------------------------------------------------------------------------
 
 
@@ -229,7 +244,9 @@ def finished(
             message = f"applied revision {outcome.revision}: {outcome.changes.summary()}"
             events.append(Event(NORMAL, "ReconciliationSucceeded", message))
         for kept in outcome.changes.changes:
-            if kept.action is Action.KEPT:
+            if kept.action is Action.TAKEN_OVER:
+                events.append(Event(WARNING, "TakenOver", f"{kept.ref.subject}: {kept.message}"))
+            elif kept.action is Action.KEPT:
                 message = f"not pruned {kept.ref.subject}: {kept.message}"
                 events.append(Event(WARNING, "PruneKept", message))
             elif kept.action is Action.FAILED:

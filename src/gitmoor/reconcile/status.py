@@ -12,6 +12,7 @@ from gitmoor.reconcile.outcome import Outcome
 from gitmoor.reconcile.retry import reason_of
 
 HISTORY = 5
+_SHOWN = 3  # objects named in a message; the rest are counted
 
 
 def _iso(ts: float) -> str:
@@ -28,6 +29,20 @@ def reconciling(old: dict[str, Any], generation: int | None, message: str) -> di
             conditions, cond.READY, None, "Progressing", message, generation
         )
     return {**old, "conditions": conditions}
+
+
+def waiting_for(verdict: Verdict, shown: int = 3) -> str:
+    """What a health gate still waits on, for the Reconciling condition: the count and the
+    first few objects with their state."""
+    pending = verdict.not_ready
+    parts = [
+        f"{h.ref} ({h.status.value}" + (f": {h.message})" if h.message else ")")
+        for h in pending[:shown]
+    ]
+    more = f"; and {len(pending) - shown} more" if len(pending) > shown else ""
+    return (
+        f"waiting for {len(pending)} of {len(verdict.objects)} objects: " + "; ".join(parts) + more
+    )
 
 
 def sync_status(
@@ -59,7 +74,7 @@ def sync_status(
             cond.READY,
             True,
             "ReconciliationSucceeded",
-            f"Applied revision: {outcome.revision}",
+            f"Applied revision: {outcome.revision}{_taken_over(outcome)}",
             generation,
         )
         conditions = cond.remove_condition(conditions, cond.STALLED)
@@ -127,6 +142,16 @@ def _kept(
     )
     reason = "PruneFailed" if refused else "StillInUse"
     return cond.set_condition(conditions, KEPT, True, reason, message, generation)
+
+
+def _taken_over(outcome: Outcome) -> str:
+    """What the attempt took over from other Syncs, for the Ready message (and so the ledger's
+    and `gitmoor history`'s)."""
+    taken = [c.ref.subject for c in outcome.changes.changes if c.action is Action.TAKEN_OVER]
+    if not taken:
+        return ""
+    more = f" and {len(taken) - _SHOWN} more" if len(taken) > _SHOWN else ""
+    return f"; took over from other Syncs: {', '.join(taken[:_SHOWN])}{more}"
 
 
 def _same_attempt(a: dict[str, Any], b: dict[str, Any]) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,10 +21,11 @@ from gitmoor.errors import (
     GitmoorError,
     KubeApiError,
     NotReadyError,
+    OwnershipConflictError,
 )
 from gitmoor.health import Overrides, sync_rules
 from gitmoor.kube import Kube
-from gitmoor.model import Artifact, Health, InventoryEntry, inventory
+from gitmoor.model import Artifact, Health, InventoryEntry, Verdict, inventory
 from gitmoor.model.durations import parse_duration
 from gitmoor.model.labels import ALLOW_PRUNE_AT, FINALIZER, REQUESTED_AT
 from gitmoor.model.record import Record, Trigger
@@ -45,6 +47,7 @@ from gitmoor.render.limits import DEFAULT_LIMITS, Limits
 
 log = structlog.get_logger("gitmoor.agent")
 _FIGHT_WINDOW = 60.0  # seconds
+_GATE_REPORT_EVERY = 2.0  # seconds between two status writes saying what a gate waits on
 _FIGHT_LIMIT = 5  # corrections of one object within the window before we stop fighting
 _DRIFT = "drift"  # the publisher's slot for a correction's ledger record
 _CRD = ("apiextensions.k8s.io/v1", "CustomResourceDefinition", "syncs.gitmoor.io")
@@ -60,6 +63,18 @@ class Placement:
     limits: Limits = DEFAULT_LIMITS  # what rendering one revision may cost
     # The agent's --health-rules: user health rules for every Sync (a Sync's own override them).
     health_rules: Overrides = field(default_factory=dict)
+
+
+@dataclass
+class GateWatch:
+    """The latest interim verdict of a health gate, handed from the attempt to its reporter."""
+
+    verdict: Verdict | None = None
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def update(self, verdict: Verdict) -> None:
+        self.verdict = verdict
+        self.changed.set()
 
 
 @dataclass
@@ -125,6 +140,13 @@ class SyncReconciler:
         outcome = Outcome(revision=artifact.revision)
         rules = self.health_rules(key, sync)
         self.drift.pause(key.short)
+        gate = GateWatch()
+        # New content shows Reconciling: it also says which objects a health gate waits on.
+        reporter = (
+            asyncio.create_task(self.report_gate(key, ctx, artifact.revision, gate, sync))
+            if attempt.new_content
+            else None
+        )
         try:
             await pipeline.run(
                 self.kube_for(sync),
@@ -140,6 +162,7 @@ class SyncReconciler:
                 limits=self.placement.limits,
                 health_rules=rules,
                 hooks_ran_for=str(ctx.old.get("lastHealthyContent") or ""),
+                on_wait=gate.update if reporter is not None else None,
             )
             restored = (
                 await self.roll_back(key, sync, outcome)
@@ -153,6 +176,10 @@ class SyncReconciler:
             raise
         finally:
             self.progress.pop(key, None)
+            if reporter is not None:
+                # Stopped, and its last write done, before the attempt's own status is written.
+                reporter.cancel()
+                await asyncio.gather(reporter, return_exceptions=True)
         answer = report.finished(
             ctx,
             attempt,
@@ -162,10 +189,32 @@ class SyncReconciler:
             restored=restored,
             healthy_revision=str(ctx.old.get("lastHealthyRevision") or ""),
         )
+        error = outcome.error
+        held = error.owners.values() if isinstance(error, OwnershipConflictError) else ()
+        # Remembered before the refusal is published: whoever reads it may let go at once.
+        self.memory.sync(key).held_by = frozenset(held)
         delay = await self.publish(key, answer, sync=sync, revision=artifact.revision)
-        if outcome.error is None:
+        if error is None:
             self.wake_dependants(key)
+            # Only an applied attempt can let objects go: a refused one waking the Syncs it
+            # refused would let two Syncs that each hold what the other wants wake each other
+            # for ever.
+            self.wake_held(key)
         return delay
+
+    async def report_gate(
+        self, key: Key, ctx: report.Context, revision: str, gate: GateWatch, sync: Sync
+    ) -> None:
+        """Publish what the health gate waits on as it changes, at most every few seconds."""
+        shown: Verdict | None = None
+        while True:
+            await gate.changed.wait()
+            gate.changed.clear()
+            verdict = gate.verdict
+            if verdict is not None and verdict.not_ready and verdict != shown:
+                shown = verdict
+                await self.publish(key, report.gate_progress(ctx, revision, verdict), sync=sync)
+            await asyncio.sleep(_GATE_REPORT_EVERY)
 
     # -- the parts of a reconcile ------------------------------------------------------------
     async def prerequisites(
@@ -270,6 +319,13 @@ class SyncReconciler:
             if not _ready(syncs[other]):
                 self.wake(Key("Sync", *other), Trigger.RESOURCE)
 
+    def wake_held(self, key: Key) -> None:
+        """Syncs refused for objects this one holds: it may have let some go (a new revision,
+        its deletion), so they need not wait for their interval to find out."""
+        for other in self.memory.held_by(f"{key.namespace}/{key.name}"):
+            if other != key:
+                self.wake(other, Trigger.RESOURCE)
+
     # -- lifecycle: finalizer, suspension, deletion ------------------------------------------
     async def lifecycle(self, key: Key, obj: Obj, sync: Sync) -> Obj | None:
         """The Sync to reconcile (with its finalizer), or None when there is nothing to do."""
@@ -323,6 +379,7 @@ class SyncReconciler:
         except KubeApiError as err:
             if err.status not in (404, 409):
                 raise
+        self.wake_held(key)
 
     async def _uninstalling(self) -> bool:
         """gitmoor's Sync CRD is being deleted: every Sync goes with it, and none may take its
@@ -339,6 +396,9 @@ class SyncReconciler:
         obj = self.cache.get(key)
         if obj is None or (obj.get("spec") or {}).get("suspend"):
             return
+        if drift.taken_by:
+            self.taken_over(key, drift)
+            return
         what = "deleted" if drift.deleted else ", ".join(drift.fields)
         mode = (obj.get("spec") or {}).get("drift", "correct")
         if mode == "correct" and not self._fighting(key, drift):
@@ -351,6 +411,16 @@ class SyncReconciler:
         sync = Sync.model_validate(obj)
         await self.publish(key, report.drift_reported(obj, found, drift.ref, what), sync=sync)
 
+    def taken_over(self, key: Key, drift: Drift) -> None:
+        """Another Sync took one of this Sync's objects over: never corrected (that is how two
+        Syncs fight), but checked at once in full, so a Sync that still declares the object is
+        refused with OwnershipConflict instead of staying Ready."""
+        memory = self.memory.sync(key)
+        memory.full_at = -math.inf
+        memory.reported.pop(drift.ref, None)
+        memory.corrections.pop(drift.ref, None)
+        self.wake(key, Trigger.DRIFT)
+
     async def correct(self, key: Key, obj: Obj, drift: Drift) -> None:
         """Put a drifted object back through `apply`, as one attempt with its ledger record;
         a refused correction makes the Sync not Ready and is tried again with backoff."""
@@ -360,7 +430,9 @@ class SyncReconciler:
         artifact = self.memory.source(self.cache.source_key(sync)).artifact
         record = records.correction(self.place(key, sync), revision, artifact, at=time.time())
         await self.publish(key, report.Report(begin=record), slot=_DRIFT)
-        fix = apply.Correction(drift.ref, drift.api_version, drift.desired, drift.fields)
+        fix = apply.Correction(
+            drift.ref, drift.api_version, drift.desired, drift.fields, drift.resource_version
+        )
         try:
             changes = await apply.correct(self.kube_for(sync), [fix])
         except ApplyError as err:

@@ -219,3 +219,24 @@ async def test_render_and_install_export(tmp_path: Path) -> None:
     assert kinds.count("CustomResourceDefinition") == 2
     assert "Deployment" in kinds
     assert "ClusterRole" in kinds
+    # The ledger outlives the agent's Pod by default; `none` is the explicit opt-out.
+    (claim,) = [d for d in yaml.safe_load_all(out) if d and d["kind"] == "PersistentVolumeClaim"]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
+    process = await asyncio.create_subprocess_exec(
+        *GITMOOR, "install", "--export", "--ledger-volume", "none", stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await process.communicate()
+    assert process.returncode == 0
+    assert "PersistentVolumeClaim" not in [d["kind"] for d in yaml.safe_load_all(out) if d]
+    process = await asyncio.create_subprocess_exec(
+        *GITMOOR,
+        "install",
+        "--export",
+        "--ledger-volume",
+        "lots",
+        stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    _, err = await process.communicate()
+    assert process.returncode == 2
+    assert "not a size such as 1Gi" in err.decode()

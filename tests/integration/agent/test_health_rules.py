@@ -8,7 +8,6 @@ not know (it would say Current), so every verdict below comes from the user rule
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -79,10 +78,15 @@ async def test_a_syncs_cel_rules_gate_it_degrade_it_and_roll_it_back(
         # Gated: Resizing is InProgress by the rule, so the Sync is not Ready yet.
         generation = await _generation(h, api_version, "small")
         await _report(h, api_version, "Resizing", generation)
-        await asyncio.sleep(3)
-        sync = await h.get("Sync", "app")
-        assert sync is not None
+
+        def gated(o: dict[str, Any]) -> bool:
+            message = (cond.get_condition(o, cond.RECONCILING) or {}).get("message", "")
+            return "Database/" in message and "phase is Resizing" in message
+
+        # The gate says what it waits on, and why: the Sync is not Ready meanwhile.
+        sync = await h.wait_for("Sync", "app", gated, within=60, what="the gate on Resizing")
         assert not cond.is_true(sync, cond.READY)
+        assert "waiting for 1 of" in (cond.get_condition(sync, cond.RECONCILING) or {})["message"]
 
         # Running: Current by the rule, the gate passes.
         await _report(h, api_version, "Running", generation)

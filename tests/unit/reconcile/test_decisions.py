@@ -26,6 +26,7 @@ from gitmoor.errors import (
     KubeTransientError,
     NotReadyError,
     ObjectFailure,
+    OwnershipConflictError,
     PruneBlockedError,
     RefNotFoundError,
     RenderError,
@@ -102,6 +103,10 @@ def build(spec: str) -> Exception:
         "RenderErrors": lambda: RenderErrors([RenderError("a"), RenderError("b")]),
         "SecretNotFoundError": lambda: SecretNotFoundError("no Secret", url="https://x"),
         "RefNotFoundError": lambda: RefNotFoundError("no branch", url="https://x"),
+        "OwnershipConflictError": lambda: OwnershipConflictError(
+            [ObjectFailure(REF, "owned by Sync web/other, which still declares it")],
+            {REF: "web/other"},
+        ),
         "ImmutableFieldError": lambda: ImmutableFieldError(
             [ObjectFailure(REF, "field is immutable", field="spec.selector")]
         ),

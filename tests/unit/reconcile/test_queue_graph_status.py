@@ -36,6 +36,20 @@ async def test_queue_keeps_the_earliest_due_time_and_schedule_replaces_it() -> N
     assert await asyncio.wait_for(q.get(), 1) == "a"
 
 
+async def test_a_key_asked_for_while_running_is_not_put_off_by_what_its_run_schedules() -> None:
+    q: WorkQueue[str] = WorkQueue()
+    q.add("a")
+    assert await q.get() == "a"
+    q.add("a")  # woken while running (another Sync let go of what it waits for)
+    q.done("a")
+    q.schedule("a", 3600)  # the finished run's own next try: its interval
+    assert await asyncio.wait_for(q.get(), 1) == "a"
+    q.done("a")
+    q.schedule("a", 3600)  # the rerun's schedule holds again
+    q.add("b", delay=0.05)
+    assert await asyncio.wait_for(q.get(), 1) == "b"
+
+
 def test_backoff_grows_and_is_capped() -> None:
     assert 1.5 <= backoff(1) <= 2.5
     assert 6 <= backoff(3) <= 10
