@@ -7,6 +7,9 @@ an upgraded ledger verifies. Records still in progress are sealed when they are 
 
 The tables are spelled out as they stand at this revision (not imported from `schema`, which
 moves on with later migrations); the hashing is `gitmoor.ledger.seal`, whose format is fixed.
+A column that a migration before this one adds to `ledger_records` must be sealed too: list it
+in `seal.LATER_COLUMNS` and in `_records` below, with its type, so these digests match the
+ones verify computes.
 
 Revision ID: 0006
 Revises: 0004
