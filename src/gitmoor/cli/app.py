@@ -152,6 +152,7 @@ app.command("history")(ledger.history)
 app.command("where")(ledger.where)
 app.command("at")(ledger.at)
 app.command("dora")(ledger.dora)
+app.add_typer(ledger.ledger_app, name="ledger")
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""`gitmoor history | where | at | dora`: questions to the deployment ledger.
+"""`gitmoor history | where | at | dora` and `gitmoor ledger verify | export`: questions to the
+deployment ledger, and its audit chain.
 
 Every command reads the ledger named by `--ledger URL` (or `$GITMOOR_LEDGER`): a SQLite file
 (`sqlite:///PATH`; an out-of-cluster `gitmoor run` writes `~/.local/state/gitmoor/ledger.db`)
@@ -10,12 +11,16 @@ The commands only read: they never mark attempts interrupted, and a missing SQLi
 error rather than a new empty ledger.
 
 Exit codes: 0 answered (also when the answer is empty, except for `where`: 1 when the revision
-or image is deployed nowhere), 2 bad arguments (a time, a revision, a
-URL), 3 the ledger cannot be reached or does not exist, or the agent cannot be asked or refused.
+or image is deployed nowhere; `ledger verify`: 1 when a chain is broken, or when `--cluster`
+names a cluster without one), 2 bad arguments (a time, a revision, a URL), 3 the ledger
+cannot be reached or does not exist, or the agent cannot be asked or refused.
 """
 
 from __future__ import annotations
 
+import enum
+import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -51,7 +56,9 @@ from gitmoor.ledger import (
     LedgerNotFoundError,
     LedgerSchemaError,
     LedgerUnavailableError,
+    local_default,
 )
+from gitmoor.ledger.chain import ChainStatus
 from gitmoor.ledger.lookup import parse_query
 from gitmoor.ledger.reader import LedgerReader
 from gitmoor.ledger.times import parse_when
@@ -140,6 +147,10 @@ def _ask_agent(agent: Agent, ask: Callable[[LedgerReader], Awaitable[T]]) -> T:
 
 
 def _ask_ledger(url: str, ask: Callable[[LedgerReader], Awaitable[T]]) -> T:
+    return _ask_database(url, ask)
+
+
+def _ask_database(url: str, ask: Callable[[Ledger], Awaitable[T]]) -> T:
     """Open the ledger read-only in spirit, ask, close; ledger problems become exit codes."""
 
     async def main() -> T:
@@ -476,3 +487,180 @@ def dora(
         ],
     ]
     print_table(DORA_COLUMNS, rows, wide=output is Output.wide, headers=not no_headers)
+
+
+# -- the audit chain: `gitmoor ledger verify | export` ---------------------------------------------
+# The chain is read from the database itself: the agent's ledger API does not serve it (an audit
+# of what some namespaces may see would not be one of the ledger).
+CHAIN_LEDGER = typer.Option(
+    None,
+    "--ledger",
+    envvar="GITMOOR_LEDGER",
+    help="Ledger URL: sqlite:///PATH or postgresql://USER@HOST:PORT/DB (default: "
+    "$GITMOOR_LEDGER, else ~/.local/state/gitmoor/ledger.db).",
+    show_default=False,
+)
+
+ledger_app = typer.Typer(
+    help="The ledger's audit chain: check that no record was edited or deleted, export records.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _chains(statuses: list[ChainStatus]) -> str:
+    parts = []
+    for status in statuses:
+        text = f"{status.cluster}: {_count(status.records, 'record')}"
+        if status.pruned:
+            text += f" ({status.pruned} pruned)"
+        parts.append(f"{text}, head {status.entries}:{status.head[:16]}")
+    return "; ".join(parts)
+
+
+class VerifyFormat(enum.StrEnum):
+    text = "text"
+    json = "json"
+
+
+def _status_json(status: ChainStatus) -> dict[str, object]:
+    broken = status.broken
+    return {
+        "cluster": status.cluster,
+        "records": status.records,
+        "pruned": status.pruned,
+        "entries": status.entries,
+        "head": status.head,
+        "broken": None
+        if broken is None
+        else {
+            "record": broken.record_id,
+            "entry": broken.seq,
+            "sync": broken.sync,
+            "revision": broken.revision,
+            "problem": broken.problem.value,
+            "detail": broken.detail,
+        },
+    }
+
+
+_ANCHOR = re.compile(r"^([1-9][0-9]*):([0-9a-f]{64})$")
+
+
+def _anchors(values: list[str], cluster: str | None) -> dict[int, str]:
+    anchors: dict[int, str] = {}
+    for value in values:
+        match = _ANCHOR.match(value.strip().lower())
+        if match is None:
+            raise typer.BadParameter(
+                f"{value!r}: expected ENTRY:HASH, the entry number and its whole 64-digit "
+                "hash as `verify -o json` gives them (entries, head)",
+                param_hint="--anchor",
+            )
+        anchors[int(match.group(1))] = match.group(2)
+    if anchors and cluster is None:
+        raise typer.BadParameter(
+            "an anchor belongs to one chain: add --cluster", param_hint="--anchor"
+        )
+    return anchors
+
+
+@ledger_app.command("verify")
+def verify(
+    cluster: str | None = typer.Option(None, "--cluster", help="Only this cluster's chain."),
+    anchor: list[str] = typer.Option(
+        [],
+        "--anchor",
+        metavar="ENTRY:HASH",
+        help="An entry's hash kept from an earlier verify (-o json: entries, head): the chain "
+        "must still pass through it, so one rewritten from scratch fails. Needs --cluster; "
+        "repeatable.",
+    ),
+    output: VerifyFormat = typer.Option(
+        VerifyFormat.text,
+        "--output",
+        "-o",
+        help="text: one line; json: every chain with its whole head hash, for scripts.",
+    ),
+    ledger: str | None = CHAIN_LEDGER,
+) -> None:
+    """Check the audit chain of every cluster (or one): each finished record against its seal,
+    each seal against the one before. Exits 1 naming the first broken record of each broken
+    chain, or when --cluster names a cluster the ledger has no chain for."""
+    anchors = _anchors(anchor, cluster)
+    statuses: list[ChainStatus] = _ask_database(
+        ledger or local_default(), lambda book: book.verify(cluster=cluster, anchors=anchors)
+    )
+    as_json = output is VerifyFormat.json
+    if as_json:
+        typer.echo(json.dumps([_status_json(s) for s in statuses], indent=2))
+    broken = [s.broken for s in statuses if s.broken is not None]
+    if broken:
+        if not as_json:
+            for problem in broken[:-1]:
+                err.print(f"error: {problem}", highlight=False, soft_wrap=True, markup=False)
+            fail(str(broken[-1]), FAILED)
+        raise typer.Exit(FAILED)
+    if cluster is not None and not any(s.entries for s in statuses):
+        if not as_json:
+            fail(f"the ledger holds no sealed record of cluster {cluster}", FAILED)
+        raise typer.Exit(FAILED)
+    if not as_json:
+        if not statuses:
+            typer.echo("verified: the ledger holds no records yet")
+        else:
+            typer.echo(f"verified {_count(len(statuses), 'chain')}: {_chains(statuses)}")
+
+
+class ExportFormat(enum.StrEnum):
+    ndjson = "ndjson"
+    json = "json"
+
+
+@ledger_app.command("export")
+def export(
+    since: str | None = typer.Option(
+        None, "--since", help=f"Only records started at or after. {TIME_HELP}"
+    ),
+    until: str | None = typer.Option(
+        None, "--until", help=f"Only records started at or before. {TIME_HELP}"
+    ),
+    sync: str | None = typer.Option(None, "--sync", help="Only this Sync (its name)."),
+    namespace: str | None = typer.Option(
+        None, "--namespace", "-n", parser=namespace_name, help="Only this namespace."
+    ),
+    cluster: str | None = typer.Option(None, "--cluster", help="Only this cluster."),
+    output: ExportFormat = typer.Option(
+        ExportFormat.ndjson,
+        "--output",
+        "-o",
+        help="ndjson: one record per line; json: one array.",
+    ),
+    ledger: str | None = CHAIN_LEDGER,
+) -> None:
+    """Stream records, oldest first, each with its seal in the audit chain (`chain`: cluster,
+    seq, digest, prev, hash), for an auditor. Memory stays flat however many records match."""
+    start = _when(since, "--since")
+    end = _when(until, "--until")
+
+    async def stream(book: Ledger) -> None:
+        first = True
+        if output is ExportFormat.json:
+            typer.echo("[", nl=False)
+        async for item in book.export(
+            since=start, until=end, sync=sync, namespace=namespace, cluster=cluster
+        ):
+            line = json.dumps(item, ensure_ascii=False)
+            if output is ExportFormat.json:
+                typer.echo(("\n" if first else ",\n") + line, nl=False)
+            else:
+                typer.echo(line)
+            first = False
+        if output is ExportFormat.json:
+            typer.echo("]" if first else "\n]")
+
+    _ask_database(ledger or local_default(), stream)

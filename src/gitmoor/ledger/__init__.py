@@ -4,11 +4,14 @@ ledger = await Ledger.open("sqlite:///var/lib/gitmoor/ledger.db", cluster="prod-
 record_id = await ledger.begin(record)          # in_progress
 await ledger.finish(record_id, final_record)    # applied / failed / rolled_back
 await ledger.where("nginx:1.27")                # where it runs now, and since when
+ledger.raise_broken(await ledger.verify())      # the audit chain: ChainBrokenError if edited
 """
 
+from gitmoor.ledger.chain import ChainBreak, ChainStatus, Problem
 from gitmoor.ledger.deployments import Deployment
 from gitmoor.ledger.dora import Dora
 from gitmoor.ledger.errors import (
+    ChainBrokenError,
     LedgerConfigError,
     LedgerError,
     LedgerNotFoundError,
@@ -23,6 +26,9 @@ from gitmoor.ledger.urls import ENV_VAR, IN_CLUSTER_URL, local_default
 __all__ = [
     "ENV_VAR",
     "IN_CLUSTER_URL",
+    "ChainBreak",
+    "ChainBrokenError",
+    "ChainStatus",
     "Deployment",
     "Dora",
     "Ledger",
@@ -31,6 +37,7 @@ __all__ = [
     "LedgerNotFoundError",
     "LedgerSchemaError",
     "LedgerUnavailableError",
+    "Problem",
     "RecordFinishedError",
     "RecordNotFoundError",
     "local_default",

@@ -5,7 +5,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from gitmoor.errors import GitmoorError, PermanentError, TransientError
+
+if TYPE_CHECKING:
+    from gitmoor.ledger.chain import ChainBreak
 
 
 class LedgerError(GitmoorError):
@@ -48,3 +53,15 @@ class RecordFinishedError(LedgerError, PermanentError):
     def __init__(self, message: str, *, url: str, record_id: int) -> None:
         super().__init__(message, url=url)
         self.record_id = record_id
+
+
+class ChainBrokenError(LedgerError, PermanentError):
+    """`gitmoor ledger verify` found a chain whose records were edited, deleted or reordered
+    outside gitmoor. `breaks` holds the first broken record of each broken chain (a
+    `gitmoor.ledger.chain.ChainBreak`: cluster, record id, sync, revision, what is wrong)."""
+
+    def __init__(self, message: str, *, url: str, breaks: tuple[ChainBreak, ...]) -> None:
+        super().__init__(message, url=url)
+        self.breaks = breaks
+        self.record_id = breaks[0].record_id
+        self.cluster = breaks[0].cluster

@@ -5,6 +5,12 @@ checks that the migrated database and these definitions agree.
 state when it is written (see `Record.deployed_revision` / `deployed_at`): they make "what runs
 now / then" an indexed lookup instead of a replay of history. `ledger_objects` holds the refs and
 actions of an attempt's objects (never their content), `ledger_images` its container images.
+
+`ledger_chain` is the audit chain, one per cluster: each entry seals a record's final state
+(its content digest) or its pruning, linked to the entry before it by hash (see `seal`);
+`ledger_chain_heads` holds each chain's last entry, and its row is the lock that orders the
+appends of one cluster. Chain entries have no foreign key: they outlive the records retention
+deletes, which is how verify tells a pruned record from a deleted one.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from sqlalchemy.types import TypeDecorator
 VERSION_TABLE = "ledger_schema_version"
 # The newest migration in `migrations/versions` (a test checks it against Alembic's head): a
 # ledger at this version is opened without loading Alembic at all.
-HEAD = "0004"
+HEAD = "0006"
 # Any fixed 64-bit key for PostgreSQL's advisory lock around creating or migrating the schema:
 # it only has to be the same for every gitmoor.
 _SCHEMA_LOCK = 0x6769746D6F6F72
@@ -119,6 +125,9 @@ records = Table(
     Column("signer", String, nullable=True),
     Column("attempts", Integer, nullable=False, server_default="1"),
     Column("content", String, nullable=True),
+    # The position of the record's latest seal in its cluster's chain (`ledger_chain`); NULL
+    # while it is in progress.
+    Column("chain_seq", BigInteger, nullable=True),
     # Never reuse an id, even the highest one after it was pruned.
     sqlite_autoincrement=True,
 )
@@ -171,3 +180,25 @@ images = Table(
     Column("image", String, primary_key=True),
 )
 Index("ix_ledger_images_image", images.c.image)
+
+chain = Table(
+    "ledger_chain",
+    metadata,
+    Column("cluster", String, primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("record_id", _ID, nullable=False),
+    Column("event", String(8), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("prev", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+Index("ix_ledger_chain_record_id", chain.c.record_id)
+
+chain_heads = Table(
+    "ledger_chain_heads",
+    metadata,
+    Column("cluster", String, primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("record_id", _ID, nullable=False),
+    Column("hash", String(64), nullable=False),
+)

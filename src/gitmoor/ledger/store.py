@@ -9,6 +9,10 @@ Crash safety: `begin` commits an `in_progress` row, `finish` replaces it with th
 objects and images in one transaction. A crash leaves either the `in_progress` row (marked
 `interrupted` by `interrupted()` when the agent starts again) or the final row, never a mix.
 
+Audit chain: every final state written (`finish`, `repeat`, `interrupted`) is sealed into its
+cluster's hash chain in the same transaction, and `prune` writes each deletion into it; `verify`
+checks it and `export` streams records with their seals (see `chain`).
+
 How each database is set up (WAL, busy timeout, write locks, pool) is in `engines`.
 """
 
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,11 +47,12 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError, SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
-from gitmoor.ledger import attribution, rows
+from gitmoor.ledger import attribution, chain, rows, seal
 from gitmoor.ledger.deployments import Deployment, run_start
 from gitmoor.ledger.dora import Dora, dora_of
 from gitmoor.ledger.engines import WORKERS, WRITE, postgres_engine, sqlite_engine
 from gitmoor.ledger.errors import (
+    ChainBrokenError,
     LedgerError,
     LedgerNotFoundError,
     LedgerSchemaError,
@@ -285,6 +290,8 @@ class Ledger:
 
     def _finish(self, record_id: int, record: Record) -> None:
         with self._writer.begin() as connection:
+            # The chain's head first (it orders this cluster's seals), then the record.
+            appender = chain.Appender(connection, record.cluster)
             current = connection.execute(
                 select(records.c.result).where(records.c.id == record_id).with_for_update()
             ).scalar_one_or_none()
@@ -300,8 +307,14 @@ class Ledger:
                     url=self.url,
                     record_id=record_id,
                 )
+            # Sealed in the same write: the final row names its entry in the chain.
+            seq = appender.append(
+                seal.Event.SEAL, record_id, chain.written_digest(record_id, record)
+            )
             connection.execute(
-                update(records).where(records.c.id == record_id).values(rows.record_values(record))
+                update(records)
+                .where(records.c.id == record_id)
+                .values(**rows.record_values(record), chain_seq=seq)
             )
             connection.execute(delete(objects).where(objects.c.record_id == record_id))
             connection.execute(delete(images).where(images.c.record_id == record_id))
@@ -309,6 +322,7 @@ class Ledger:
                 connection.execute(objects.insert(), rows.object_rows(record_id, record.objects))
             if record.images:
                 connection.execute(images.insert(), rows.image_rows(record_id, record.images))
+            appender.done()
 
     async def repeat(self, record_id: int, finished_at: datetime) -> None:
         """One more attempt that ended exactly as record `record_id` did."""
@@ -316,17 +330,24 @@ class Ledger:
 
     def _repeat(self, record_id: int, finished_at: datetime) -> None:
         with self._writer.begin() as connection:
+            cluster = connection.execute(
+                select(records.c.cluster).where(records.c.id == record_id)
+            ).scalar_one_or_none()
+            appender = None if cluster is None else chain.Appender(connection, cluster)
             done = connection.execute(
                 update(records)
                 .where(records.c.id == record_id)
                 .values(attempts=records.c.attempts + 1, finished_at=finished_at)
             )
-            if done.rowcount != 1:
+            if appender is None or done.rowcount != 1:
                 raise RecordNotFoundError(
                     f"ledger {self.url} has no record {record_id} to count again",
                     url=self.url,
                     record_id=record_id,
                 )
+            # The count changed a sealed record: seal its new state after the old one.
+            chain.reseal(connection, appender, [record_id])
+            appender.done()
 
     async def interrupted(self, *, cluster: str) -> int:
         """Mark this cluster's `in_progress` records `interrupted`; returns how many.
@@ -337,17 +358,30 @@ class Ledger:
         return await self._call(self._interrupted, cluster)
 
     def _interrupted(self, cluster: str) -> int:
+        leftovers = (
+            select(records.c.id)
+            .where(records.c.cluster == cluster, records.c.result == Result.IN_PROGRESS.value)
+            .order_by(records.c.id)
+        )
         with self._writer.begin() as connection:
-            changed = connection.execute(
-                update(records)
-                .where(records.c.cluster == cluster, records.c.result == Result.IN_PROGRESS.value)
-                .values(
-                    result=Result.INTERRUPTED.value,
-                    reason=_INTERRUPTED_REASON,
-                    message=_INTERRUPTED_MESSAGE,
+            if connection.execute(leftovers.limit(1)).first() is None:
+                return 0
+            appender = chain.Appender(connection, cluster)
+            leftover = list(connection.execute(leftovers.with_for_update()).scalars())
+            for chunk in _chunks(leftover):
+                connection.execute(
+                    update(records)
+                    .where(records.c.id.in_(chunk))
+                    .values(
+                        result=Result.INTERRUPTED.value,
+                        reason=_INTERRUPTED_REASON,
+                        message=_INTERRUPTED_MESSAGE,
+                    )
                 )
-            )
-            return int(changed.rowcount)
+            # An interrupted attempt has ended as far as anyone will know: sealed.
+            chain.reseal(connection, appender, leftover)
+            appender.done()
+            return len(leftover)
 
     async def prune(
         self, *, older_than: timedelta | None = None, keep_per_sync: int | None = None
@@ -394,11 +428,9 @@ class Ledger:
             protected: set[int] = set()
             for sync in {_sync_key(row) for row in candidates}:
                 protected |= self._anchors(connection, sync)
-            doomed = sorted({row.id for row in candidates} - protected)
-            for chunk in _chunks(doomed):
-                connection.execute(delete(objects).where(objects.c.record_id.in_(chunk)))
-                connection.execute(delete(images).where(images.c.record_id.in_(chunk)))
-                connection.execute(delete(records).where(records.c.id.in_(chunk)))
+            doomed = sorted({int(row.id) for row in candidates} - protected)
+            # Each deletion is written into its cluster's chain, so verify expects it.
+            chain.prune(connection, doomed)
             return len(doomed)
 
     @staticmethod
@@ -475,6 +507,62 @@ class Ledger:
                 .order_by(records.c.deployed_at.desc(), records.c.id.desc())
             ).all()
         )
+
+    # -- auditing --------------------------------------------------------------------------------
+    async def verify(
+        self, *, cluster: str | None = None, anchors: Mapping[int, str] | None = None
+    ) -> list[chain.ChainStatus]:
+        """Check every cluster's chain (or one), in one consistent snapshot while agents go on
+        writing; see `gitmoor.ledger.chain` for what is checked. `anchors` (entry position to
+        link hash, kept from an earlier verify) need `cluster`: its chain must pass through
+        them. Each status names the first broken record of its chain, if any; `raise_broken`
+        turns them into an error."""
+        if anchors and cluster is None:
+            raise ValueError("anchors belong to one chain: name its cluster")
+        return await self._call(self._verify, cluster, anchors or {})
+
+    def _verify(self, cluster: str | None, anchors: Mapping[int, str]) -> list[chain.ChainStatus]:
+        engine = self._engine
+        if engine.dialect.name == "postgresql":
+            engine = engine.execution_options(isolation_level="REPEATABLE READ")
+        with engine.begin() as connection:
+            names = [cluster] if cluster is not None else chain.clusters(connection)
+            return [chain.verify(connection, name, anchors=anchors) for name in names]
+
+    def raise_broken(self, statuses: Sequence[chain.ChainStatus]) -> None:
+        """Raise ChainBrokenError naming the first broken record of each broken chain."""
+        breaks = tuple(s.broken for s in statuses if s.broken is not None)
+        if breaks:
+            raise ChainBrokenError("; ".join(str(b) for b in breaks), url=self.url, breaks=breaks)
+
+    async def export(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        sync: str | None = None,
+        namespace: str | None = None,
+        cluster: str | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every record that matches, oldest first (by start), as its JSON form with its
+        latest seal under `chain`; read a page at a time, so memory stays flat however many
+        there are. Filters as in `history` (`since`/`until` on the start time)."""
+        where = chain.Filter(
+            since=since, until=until, sync=sync, namespace=namespace, cluster=cluster
+        )
+        after: chain.Key | None = None
+        while True:
+            page, after = await self._call(self._export_page, where, after)
+            for item in page:
+                yield item
+            if after is None:
+                return
+
+    def _export_page(
+        self, where: chain.Filter, after: chain.Key | None
+    ) -> tuple[list[dict[str, Any]], chain.Key | None]:
+        with self._engine.connect() as connection:
+            return chain.export_page(connection, where, after)
 
     # -- reading ---------------------------------------------------------------------------------
     async def get(self, record_id: int) -> Record | None:

@@ -91,6 +91,10 @@ async def test_records_of_an_outage_are_spooled_and_written_in_order_when_it_end
     assert all(r.finished_at is not None for r in applied)
     assert not spool.exists()
     assert metrics.REGISTRY.get_sample_value("gitmoor_ledger_up") == 1
+    # Replayed from the spool, the records are sealed in the order they were written.
+    async with await Ledger.open(url) as ledger:
+        statuses = await ledger.verify()
+    assert [s.ok for s in statuses] == [True], statuses
 
 
 async def test_a_ledger_that_cannot_open_at_start_delays_its_records_and_nothing_else(
@@ -160,6 +164,11 @@ async def test_a_sync_failing_the_same_way_at_every_retry_is_one_record_with_a_c
     )
     assert len(records) == 1
     assert records[0].revision == f"main@sha1:{sha}"
+    # Each count re-sealed the record: what the ledger says now is what was sealed last.
+    async with await Ledger.open(url) as ledger:
+        statuses = await ledger.verify()
+    assert statuses, "no chain"
+    assert all(s.ok for s in statuses), statuses
 
 
 @pytest.fixture
@@ -241,3 +250,8 @@ async def test_a_full_disk_keeps_deploys_going_and_the_ledger_catches_up_when_sp
         within=60,
         what="the records of the full-disk time written once space returned",
     )
+    # Written once space returned, the records are sealed in order: the chain holds.
+    async with await Ledger.open(url, create=False) as ledger:
+        statuses = await ledger.verify()
+    assert statuses, "no chain"
+    assert all(s.ok for s in statuses), statuses
