@@ -22,6 +22,7 @@ from gitmoor.cli import (
     local,
     migration,
     resources,
+    tree,
     validate,
 )
 from gitmoor.cli.common import USAGE, fail
@@ -153,6 +154,7 @@ app.command("where")(ledger.where)
 app.command("at")(ledger.at)
 app.command("dora")(ledger.dora)
 app.add_typer(ledger.ledger_app, name="ledger")
+app.command("tree")(tree.tree)
 
 
 def main() -> None:

@@ -35,6 +35,8 @@ class Column:
     min_width: int = 0
     # The colour of a cell's value on a terminal, e.g. green for True.
     colour: Callable[[str], str | None] | None = None
+    # Spaces kept as they are (a tree's indentation); line breaks still become spaces.
+    verbatim: bool = False
 
 
 def terminal_width() -> int | None:
@@ -97,7 +99,7 @@ def render(
 ) -> list[str]:
     """The lines of the table; without rows, none (the caller says "nothing found")."""
     shown = [i for i, c in enumerate(columns) if wide or not c.wide_only]
-    cells = [[one_line(str(row[i])) for i in shown] for row in rows]
+    cells = [[_cell(columns[i], row[i]) for i in shown] for row in rows]
     titles = [columns[i].header for i in shown]
     natural = [
         max([len(titles[j]) if headers else 1, *(len(r[j]) for r in cells)])
@@ -124,6 +126,13 @@ def render(
             _line([shorten(v, w) for v, w in zip(row, widths, strict=True)], widths, paints)
         )
     return lines
+
+
+def _cell(column: Column, value: object) -> str:
+    text = str(value)
+    if column.verbatim:
+        return text.replace("\r", " ").replace("\n", " ").rstrip()
+    return one_line(text)
 
 
 def _paint(column: Column, value: str) -> str | None:

@@ -1,0 +1,129 @@
+"""`gitmoor tree`, `trace` and `events` as a user runs them: a real process against a real agent,
+control plane and Git server, at 80 columns."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from gitmoor.reconcile import conditions as cond
+from testenv.gitserver import GitServers
+from tests.integration.agent.harness import AgentHarness
+from tests.integration.agent.manifests import configmap, deployment
+
+pytestmark = [pytest.mark.cluster, pytest.mark.gitserver]
+
+GITMOOR = [sys.executable, "-m", "gitmoor"]
+WIDTH = 80
+
+
+async def gitmoor(*args: str, kubeconfig: Path, timeout: float = 120) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        *GITMOOR,
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "KUBECONFIG": str(kubeconfig), "COLUMNS": str(WIDTH)},
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+def fits(text: str) -> list[str]:
+    lines = text.splitlines()
+    assert lines
+    for line in lines:
+        assert len(line) <= WIDTH, f"{len(line)} > {WIDTH}: {line!r}"
+    return lines
+
+
+def child_sync(name: str, namespace: str, source: str, path: str) -> str:
+    return f"""apiVersion: gitmoor.io/v1alpha1
+kind: Sync
+metadata:
+  name: {name}
+  namespace: {namespace}
+spec:
+  sourceRef: {{name: {source}}}
+  path: {path}
+  interval: 30s
+  retryInterval: 5s
+  timeout: 60s
+"""
+
+
+async def test_tree_shows_a_bootstrap_like_sync_with_its_nested_sync(
+    harness: AgentHarness, git_servers: GitServers, unique_name: str
+) -> None:
+    ns = harness.namespace
+    repo, tree = harness.repo(git_servers, unique_name)
+    sha = tree.commit(
+        "cluster and apps",
+        {
+            "cluster/settings.yaml": configmap("cluster-settings", ns, a="1"),
+            "cluster/apps.yaml": child_sync("apps", ns, "repo", "apps"),
+            "apps/web.yaml": deployment("web", ns),
+            "apps/settings.yaml": configmap("web-settings", ns, b="2"),
+        },
+    )
+    tree.push()
+    await harness.source("repo", repo.file_url)
+    # Like bootstrap's Sync: no health gate on what it applies (the Syncs gate their own).
+    await harness.sync("cluster", "repo", "cluster", wait=False)
+    await harness.wait_applied("cluster", sha)
+    await harness.wait_applied("apps", sha)
+    await harness.wait_condition("Sync", "apps", cond.HEALTHY, "True")
+
+    code, out, err = await gitmoor("tree", "cluster", "-n", ns, kubeconfig=harness.kubeconfig)
+    assert code == 0, err
+    lines = fits(out)
+    assert lines[0].split() == ["NAMESPACE", "NAME", "HEALTH", "MESSAGE"]
+    code, out, err = await gitmoor(
+        "tree", "cluster", "-n", ns, "-o", "wide", kubeconfig=harness.kubeconfig
+    )
+    assert code == 0, err
+    lines = out.splitlines()
+    name, health = lines[0].index("NAME "), lines[0].index("HEALTH")
+    assert [line[:name].rstrip() for line in lines[1:]] == [ns] * 5
+    assert [line[name:health].rstrip() for line in lines[1:]] == [
+        "Sync/cluster",
+        "├── ConfigMap/cluster-settings",
+        "└── Sync/apps",
+        "    ├── ConfigMap/web-settings",
+        "    └── Deployment/web",
+    ]
+    # gitmoor's health rules read a Sync without a health gate (wait: false) as InProgress
+    # (its Healthy condition is Unknown): the tree shows what they say.
+    assert [line[health:].split()[0] for line in lines[1:]] == [
+        "InProgress",
+        "Current",
+        "Current",
+        "Current",
+        "Current",
+    ], out
+    assert "HealthCheckDisabled" in lines[1]
+    assert not any("ReplicaSet" in line or "Pod/" in line for line in lines)
+
+    code, out, err = await gitmoor(
+        "tree", "cluster", "-n", ns, "-o", "json", kubeconfig=harness.kubeconfig
+    )
+    assert code == 0, err
+    data = json.loads(out)
+    assert (data["kind"], data["name"]) == ("Sync", "cluster")
+    nested = data["children"][1]
+    assert (nested["kind"], nested["name"]) == ("Sync", "apps")
+    assert [(c["kind"], c["name"]) for c in nested["children"]] == [
+        ("ConfigMap", "web-settings"),
+        ("Deployment", "web"),
+    ]
+
+    code, out, err = await gitmoor("tree", "nothing", "-n", ns, kubeconfig=harness.kubeconfig)
+    assert code == 3
+    assert err.strip() == f"error: Sync {ns}/nothing not found"
+    assert not out
