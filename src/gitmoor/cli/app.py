@@ -22,6 +22,7 @@ from gitmoor.cli import (
     local,
     migration,
     resources,
+    trace,
     tree,
     validate,
 )
@@ -155,6 +156,7 @@ app.command("at")(ledger.at)
 app.command("dora")(ledger.dora)
 app.add_typer(ledger.ledger_app, name="ledger")
 app.command("tree")(tree.tree)
+app.command("trace")(trace.trace)
 
 
 def main() -> None:

@@ -387,6 +387,60 @@ class Kube:
         self._capabilities[:] = [(time.monotonic(), read)]
         return read
 
+    async def find_kind(
+        self, name: str, *, group: str | None = None, version: str | None = None
+    ) -> builtins.list[Resource]:
+        """The resources a user's spelling names, read as kubectl reads it: the kind, its
+        plural, singular or a short name, in any case (`deploy`, `Deployment`, `deployments`);
+        in `group` (and `version`) when given, else in every group's preferred version, the
+        core group first."""
+        wanted = name.lower()
+        if version is not None:
+            versions = [f"{group}/{version}" if group else version]
+        else:
+            versions = ["v1"] if not group else []
+            if group != "":
+                listing = await self.request("GET", "/apis")
+                for entry in listing.get("groups") or []:
+                    if group is not None and entry.get("name") != group:
+                        continue
+                    preferred = (entry.get("preferredVersion") or {}).get("groupVersion")
+                    if preferred:
+                        versions.append(str(preferred))
+        found: builtins.list[Resource] = []
+        for api_version in versions:
+            path = f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
+            try:
+                served = await self.request("GET", path)
+            except KubeApiError:
+                continue  # not served, or an aggregated API that is down
+            group_name, _, version_name = api_version.rpartition("/")
+            for res in served.get("resources") or []:
+                if "/" in res["name"]:
+                    continue
+                names = {
+                    str(res["kind"]).lower(),
+                    str(res["name"]),
+                    str(res.get("singularName") or ""),
+                    *(str(n) for n in res.get("shortNames") or []),
+                }
+                if wanted in names:
+                    resource = Resource(
+                        group_name,
+                        version_name,
+                        str(res["kind"]),
+                        str(res["name"]),
+                        bool(res["namespaced"]),
+                    )
+                    self._resources.setdefault((api_version, resource.kind), resource)
+                    found.append(resource)
+        return found
+
+    async def server_version(self) -> str:
+        """The API server's version, e.g. `v1.37.2`."""
+        info = await self.request("GET", "/version")
+        return str((info or {}).get("gitVersion") or "unknown")
+
     def forget_crd(self, crd: dict[str, Any]) -> None:
         """Drop the cached mappings of every version a CustomResourceDefinition serves: after
         it is applied (and again once established) its kinds may have changed."""

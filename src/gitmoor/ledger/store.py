@@ -71,7 +71,9 @@ from gitmoor.ledger.schema import (
     records,
 )
 from gitmoor.ledger.urls import engine_url, redacted, sqlite_file
+from gitmoor.model.pipeline import Action
 from gitmoor.model.record import Record, Result
+from gitmoor.model.refs import ObjectRef
 
 T = TypeVar("T")
 
@@ -639,6 +641,38 @@ class Ledger:
             query = query.where(records.c.started_at >= since)
         query = query.order_by(records.c.started_at.desc(), records.c.id.desc()).limit(limit)
         return await self._call(self._select, query)
+
+    async def last_change(
+        self, ref: ObjectRef, *, sync_namespace: str, sync_name: str
+    ) -> tuple[Record, Action] | None:
+        """The newest attempt of Sync `sync_namespace/sync_name` that created or configured the
+        object `ref` (in any cluster sharing this ledger), with what it did; None when no
+        record says so. The record comes without its object list."""
+        query = (
+            select(*rows.COLUMNS, objects.c.action.label("object_action"))
+            .select_from(records.join(objects, objects.c.record_id == records.c.id))
+            .where(
+                records.c.sync_namespace == sync_namespace,
+                records.c.sync_name == sync_name,
+                objects.c.api_group == ref.group,
+                objects.c.kind == ref.kind,
+                objects.c.namespace == ref.namespace,
+                objects.c.name == ref.name,
+                objects.c.action.in_(
+                    [Action.CREATED.value, Action.CONFIGURED.value, Action.TAKEN_OVER.value]
+                ),
+            )
+            .order_by(records.c.started_at.desc(), records.c.id.desc())
+            .limit(1)
+        )
+        return await self._call(self._last_change, query)
+
+    def _last_change(self, query: Select[Any]) -> tuple[Record, Action] | None:
+        with self._engine.connect() as connection:
+            row = connection.execute(query).mappings().first()
+        if row is None:
+            return None
+        return rows.record_of(row), Action(row["object_action"])
 
     async def at(
         self,

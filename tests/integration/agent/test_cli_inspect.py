@@ -22,13 +22,16 @@ GITMOOR = [sys.executable, "-m", "gitmoor"]
 WIDTH = 80
 
 
-async def gitmoor(*args: str, kubeconfig: Path, timeout: float = 120) -> tuple[int, str, str]:
+async def gitmoor(
+    *args: str, kubeconfig: Path, width: int | None = WIDTH, timeout: float = 120
+) -> tuple[int, str, str]:
+    """Run the command at `width` columns; None: into a pipe, where nothing is shortened."""
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    env.pop("COLUMNS", None)
+    if width is not None:
+        env["COLUMNS"] = str(width)
     process = await asyncio.create_subprocess_exec(
-        *GITMOOR,
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "KUBECONFIG": str(kubeconfig), "COLUMNS": str(WIDTH)},
+        *GITMOOR, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env
     )
     out, err = await asyncio.wait_for(process.communicate(), timeout)
     assert process.returncode is not None
@@ -127,3 +130,103 @@ async def test_tree_shows_a_bootstrap_like_sync_with_its_nested_sync(
     assert code == 3
     assert err.strip() == f"error: Sync {ns}/nothing not found"
     assert not out
+
+
+async def test_trace_follows_an_object_to_its_sync_source_commit_and_ledger_record(
+    harness: AgentHarness, git_servers: GitServers, unique_name: str
+) -> None:
+    ns = harness.namespace
+    repo, tree = harness.repo(git_servers, unique_name)
+    sha1 = tree.commit(
+        "v1", {"web.yaml": deployment("web", ns), "cm.yaml": configmap("kept", ns, a="1")}
+    )
+    tree.push()
+    await harness.source("repo", repo.file_url, ref={"branch": "main"})
+    await harness.sync("app", "repo")
+    await harness.wait_applied("app", sha1)
+    sha2 = tree.commit("scale web to two", {"web.yaml": deployment("web", ns, replicas=2)})
+    tree.push()
+    await harness.wait_applied("app", sha2)
+    assert harness.ledger_url is not None
+    ledger = ["--ledger", harness.ledger_url]
+
+    code, out, err = await gitmoor(
+        "trace", "deployment/web", "-n", ns, *ledger, kubeconfig=harness.kubeconfig
+    )
+    assert code == 0, err
+    fits(out)
+    for spelling in (["deployment/web"], ["deploy", "web"], ["apps/v1/Deployment/web"]):
+        code, out, err = await gitmoor(
+            "trace", *spelling, "-n", ns, *ledger, kubeconfig=harness.kubeconfig, width=None
+        )
+        assert code == 0, err
+        lines = out.splitlines()
+        assert f"Object:      Deployment/{ns}/web (apps/v1)" in lines
+        assert f"Sync:        {ns}/app" in lines
+        assert f"GitSource:   {ns}/repo" in lines
+        assert f"URL:         {repo.file_url}" in lines
+        assert "Ref:         branch main" in lines
+        assert f"Revision:    main@sha1:{sha2} (applied)" in lines
+        assert f"Commit:      {sha2[:12]} scale web to two" in lines
+        assert any(line.startswith(f"Author:      {tree.author_name}") for line in lines)
+        (change,) = [line for line in lines if line.startswith("Last change:")]
+        assert change.startswith("Last change: configured by ledger record ")
+        assert lines[lines.index(change) + 1] == f"Revision:    main@sha1:{sha2}"
+
+    # The ConfigMap was last changed by the first commit's record, not the second's.
+    code, out, err = await gitmoor(
+        "trace", "cm/kept", "-n", ns, "-o", "json", *ledger, kubeconfig=harness.kubeconfig
+    )
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["sync"]["inInventory"] is True
+    assert data["source"]["url"] == repo.file_url
+    assert data["commit"]["sha"] == sha2
+    assert data["lastChange"]["action"] == "created"
+    assert data["lastChange"]["revision"] == f"main@sha1:{sha1}"
+    assert data["lastChange"]["subject"] == "v1"
+
+    # No ledger there: one line says so, the rest is printed.
+    code, out, err = await gitmoor(
+        "trace",
+        "deployment/web",
+        "-n",
+        ns,
+        "--ledger",
+        f"sqlite:///{harness.workdir / 'nowhere.db'}",
+        kubeconfig=harness.kubeconfig,
+        width=None,
+    )
+    assert code == 0, err
+    lines = out.splitlines()
+    assert [line for line in lines if "ledger" in line.lower()] == [
+        line for line in lines if line.startswith("Last change: ledger not reachable")
+    ]
+    assert f"Commit:      {sha2[:12]} scale web to two" in lines
+
+    # Not managed by gitmoor: exit 1; not there at all: exit 3.
+    await harness.kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "by-hand", "namespace": ns},
+            "data": {},
+        },
+        field_manager="gitmoor-tests",
+    )
+    code, out, err = await gitmoor(
+        "trace", "configmap/by-hand", "-n", ns, *ledger, kubeconfig=harness.kubeconfig
+    )
+    assert (code, out) == (1, "")
+    assert err.strip() == (
+        f"error: ConfigMap/{ns}/by-hand is not managed by gitmoor: it has no "
+        "gitmoor.io/sync-name label"
+    )
+    code, out, err = await gitmoor(
+        "trace", "configmap/absent", "-n", ns, *ledger, kubeconfig=harness.kubeconfig
+    )
+    assert (code, err.strip()) == (3, f"error: ConfigMap/{ns}/absent not found")
+    code, out, err = await gitmoor(
+        "trace", "widget/x", "-n", ns, *ledger, kubeconfig=harness.kubeconfig
+    )
+    assert (code, err.strip()) == (3, "error: the cluster has no resource type 'widget'")
