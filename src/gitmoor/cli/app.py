@@ -17,6 +17,7 @@ from gitmoor.cli import (
     agent,
     bootstrap,
     diff,
+    events,
     health,
     ledger,
     local,
@@ -157,6 +158,7 @@ app.command("dora")(ledger.dora)
 app.add_typer(ledger.ledger_app, name="ledger")
 app.command("tree")(tree.tree)
 app.command("trace")(trace.trace)
+app.command("events")(events.events)
 
 
 def main() -> None:

@@ -549,11 +549,21 @@ class Kube:
         return result
 
     async def list_with_version(
-        self, api_version: str, kind: str, namespace: str = "", *, label_selector: str = ""
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str = "",
+        *,
+        label_selector: str = "",
+        field_selector: str = "",
     ) -> tuple[builtins.list[dict[str, Any]], str]:
         """Items (with apiVersion and kind filled in) and the list's resourceVersion."""
         resource = await self.resource_for(api_version, kind)
-        query = {"labelSelector": label_selector} if label_selector else None
+        query = {}
+        if label_selector:
+            query["labelSelector"] = label_selector
+        if field_selector:
+            query["fieldSelector"] = field_selector
         result = await self.request("GET", resource.path(namespace), query=query)
         items: list[dict[str, Any]] = result.get("items", [])
         for item in items:
@@ -569,6 +579,7 @@ class Kube:
         *,
         resource_version: str,
         label_selector: str = "",
+        field_selector: str = "",
     ) -> AsyncIterator[WatchEvent]:
         """Changes after `resource_version`, until the server ends the watch.
 
@@ -584,6 +595,8 @@ class Kube:
         }
         if label_selector:
             query["labelSelector"] = label_selector
+        if field_selector:
+            query["fieldSelector"] = field_selector
         path = f"{resource.path(namespace)}?{urlencode(query)}"
         response = await self._open(
             "GET",

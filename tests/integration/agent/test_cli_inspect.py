@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 
 from gitmoor.reconcile import conditions as cond
 from testenv.gitserver import GitServers
+from testenv.wait import eventually
 from tests.integration.agent.harness import AgentHarness
 from tests.integration.agent.manifests import configmap, deployment
 
@@ -230,3 +232,95 @@ async def test_trace_follows_an_object_to_its_sync_source_commit_and_ledger_reco
         "trace", "widget/x", "-n", ns, *ledger, kubeconfig=harness.kubeconfig
     )
     assert (code, err.strip()) == (3, "error: the cluster has no resource type 'widget'")
+
+
+async def test_events_lists_and_follows_the_events_of_syncs_and_sources(
+    harness: AgentHarness, git_servers: GitServers, unique_name: str
+) -> None:
+    ns = harness.namespace
+    repo, tree = harness.repo(git_servers, unique_name)
+    sha = tree.commit("v1", {"cm.yaml": configmap("settings", ns, v="1")})
+    tree.push()
+    await harness.source("repo", repo.file_url)
+    await harness.sync("app", "repo")
+    await harness.sync("other", "repo", "./")
+    await harness.wait_applied("app", sha)
+    await harness.wait_applied("other", sha)
+    # An Event of something else in the namespace is not gitmoor's.
+    await harness.kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": "not-ours", "namespace": ns},
+            "involvedObject": {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "name": "settings",
+                "namespace": ns,
+            },
+            "reason": "SomethingElse",
+            "message": "not gitmoor's",
+            "type": "Normal",
+        }
+    )
+    await eventually(
+        lambda: harness.events("Sync", "other"), bool, within=30, what="an Event of other"
+    )
+
+    code, out, err = await gitmoor("events", "-n", ns, kubeconfig=harness.kubeconfig)
+    assert code == 0, err
+    lines = fits(out)
+    assert lines[0].split() == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    objects = {line.split()[3] for line in lines[1:]}
+    assert {"gitsource/repo", "sync/app", "sync/other"} <= objects
+    assert "SomethingElse" not in out
+
+    code, out, err = await gitmoor(
+        "events", "app", "-n", ns, "-o", "json", kubeconfig=harness.kubeconfig
+    )
+    assert code == 0, err
+    data = json.loads(out)
+    assert {(e["object"]["kind"], e["object"]["name"]) for e in data} == {
+        ("Sync", "app"),
+        ("GitSource", "repo"),
+    }
+    seen = [e["lastSeen"] for e in data]
+    assert seen == sorted(seen)  # newest last
+
+    code, out, err = await gitmoor("events", "-A", kubeconfig=harness.kubeconfig, width=None)
+    assert code == 0, err
+    assert any(line.split()[0] == ns for line in out.splitlines()[1:])
+
+    code, _, err = await gitmoor("events", "nothing", "-n", ns, kubeconfig=harness.kubeconfig)
+    assert (code, err.strip()) == (3, f"error: Sync {ns}/nothing not found")
+
+    # --watch: the Events there are, then a new one as it happens.
+    env = {**os.environ, "KUBECONFIG": str(harness.kubeconfig)}
+    env.pop("COLUMNS", None)  # into a pipe: whole messages, with the revision in them
+    process = await asyncio.create_subprocess_exec(
+        *GITMOOR,
+        "events",
+        "app",
+        "-n",
+        ns,
+        "--watch",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    assert process.stdout is not None
+    try:
+        header = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
+        assert header.split()[:3] == ["LAST", "SEEN", "TYPE"]
+        sha2 = tree.commit("v2", {"cm.yaml": configmap("settings", ns, v="2")})
+        tree.push()
+        while True:
+            line = (await asyncio.wait_for(process.stdout.readline(), 90)).decode()
+            assert line, "the watch ended"
+            if sha2[:7] in line and "sync/app" in line:
+                break
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err_bytes = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 130
+    assert "Traceback" not in err_bytes.decode()
