@@ -16,6 +16,7 @@ from gitmoor import __version__
 from gitmoor.cli import (
     agent,
     bootstrap,
+    check,
     diff,
     events,
     health,
@@ -159,6 +160,7 @@ app.add_typer(ledger.ledger_app, name="ledger")
 app.command("tree")(tree.tree)
 app.command("trace")(trace.trace)
 app.command("events")(events.events)
+app.command("check")(check.check)
 
 
 def main() -> None:

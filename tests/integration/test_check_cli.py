@@ -1,0 +1,130 @@
+"""`gitmoor check` (and `install --wait`) for real, on a control plane of their own (install
+writes cluster-wide RBAC): nothing installed, installed with an agent leading, then one thing
+broken at a time. The agent runs in the test's process with the Lease in gitmoor-system, as the
+installed Deployment's Pod would (kwok runs no containers)."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gitmoor.kube import Kube
+from gitmoor.model.crds import crds
+from testenv.cluster import ControlPlane, throwaway
+from testenv.wait import eventually
+from tests.integration.agent.harness import AgentHarness
+
+pytestmark = [pytest.mark.cluster]
+
+WIDTH = 80
+_CRD_API = "apiextensions.k8s.io/v1"
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    with throwaway(tmp_path_factory.mktemp("check-cluster")) as plane:
+        yield plane
+
+
+async def gitmoor(*args: str, kubeconfig: Path, timeout: float = 180) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "gitmoor",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "KUBECONFIG": str(kubeconfig), "COLUMNS": str(WIDTH)},
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+def results(out: str) -> dict[str, str]:
+    """Check name -> its line; every line fits 80 columns."""
+    found = {}
+    for line in out.splitlines():
+        assert len(line) <= WIDTH, line
+        if line[:1] != " ":
+            found[line[10:].split(":", 1)[0]] = line
+    return found
+
+
+def failed(out: str) -> list[str]:
+    return [name for name, line in results(out).items() if line.startswith("FAILED")]
+
+
+async def test_check_on_nothing_then_an_installed_leading_agent_then_one_thing_missing(
+    plane: ControlPlane, tmp_path: Path
+) -> None:
+    kubeconfig = plane.kubeconfig
+    code, out, err = await gitmoor("check", kubeconfig=kubeconfig)
+    assert code == 1, err
+    shown = results(out)
+    assert list(shown) == ["cluster", "CRDs", "RBAC", "agent", "leader"]
+    assert shown["cluster"].startswith("ok        cluster: reachable, Kubernetes v1.")
+    assert shown["CRDs"] == (
+        "FAILED    CRDs: gitsources.gitmoor.io, syncs.gitmoor.io not installed"
+    )
+    assert "          (hint: gitmoor install)" in out.splitlines()
+    assert failed(out) == ["CRDs", "RBAC", "agent", "leader"]
+
+    code, _, err = await gitmoor("install", kubeconfig=kubeconfig)
+    assert code == 0, err
+    async with await Kube.from_kubeconfig(kubeconfig) as kube:
+        agent = AgentHarness(kube, kubeconfig, "gitmoor-system", tmp_path)
+        await agent.start()
+        try:
+            code, out, err = await eventually(
+                lambda: gitmoor("check", kubeconfig=kubeconfig),
+                lambda r: r[0] == 0,
+                within=120,
+                what="every check to pass",
+            )
+            shown = results(out)
+            assert all(line.startswith("ok ") for line in shown.values()), out
+            assert "RBAC: system:serviceaccount:gitmoor-system:gitmoor may do all" in out
+            assert "agent: Deployment gitmoor-system/gitmoor available (1/1 ready)" in out
+            assert " leads, renewed " in shown["leader"]
+
+            # A CRD unlike the one this CLI generates (another gitmoor's): that check alone.
+            (sync_crd,) = [c for c in crds() if c["metadata"]["name"] == "syncs.gitmoor.io"]
+            changed = copy.deepcopy(sync_crd)
+            schema = changed["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+            schema["properties"]["spec"]["properties"]["newerField"] = {"type": "string"}
+            await kube.apply(changed, field_manager="gitmoor-tests")
+            code, out, _ = await gitmoor("check", kubeconfig=kubeconfig)
+            assert code == 1
+            assert failed(out) == ["CRDs"]
+            assert out.splitlines()[1].startswith("FAILED    CRDs: syncs.gitmoor.io is not gitmoor")
+            code, out, _ = await gitmoor("check", "-o", "json", kubeconfig=kubeconfig)
+            assert code == 1
+            (crd_check,) = [c for c in json.loads(out) if c["check"] == "CRDs"]
+            assert crd_check["detail"].endswith("'s: v1alpha1 schema.spec.newerField: not expected")
+            await kube.apply(sync_crd, field_manager="gitmoor-tests")  # gives the field up
+            code, out, _ = await gitmoor("check", kubeconfig=kubeconfig)
+            assert code == 0, out
+        finally:
+            await agent.stop()
+
+        # The agent gone (it released its Lease): that check alone fails.
+        code, out, _ = await gitmoor("check", kubeconfig=kubeconfig)
+        assert code == 1
+        assert failed(out) == ["leader"]
+        assert "no agent holds Lease gitmoor-system/gitmoor-leader" in out
+        assert "(hint: kubectl -n gitmoor-system logs deployment/gitmoor)" in out
+
+        # A CRD missing.
+        await kube.delete(_CRD_API, "CustomResourceDefinition", "syncs.gitmoor.io")
+        code, out, _ = await gitmoor("check", kubeconfig=kubeconfig)
+        assert code == 1
+        assert "FAILED    CRDs: syncs.gitmoor.io not installed (hint: gitmoor install)" in out
+        assert results(out)["agent"].startswith("ok ")
