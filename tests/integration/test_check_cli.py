@@ -62,7 +62,7 @@ def failed(out: str) -> list[str]:
     return [name for name, line in results(out).items() if line.startswith("FAILED")]
 
 
-async def test_check_on_nothing_then_an_installed_leading_agent_then_one_thing_missing(
+async def test_install_wait_and_check_on_nothing_then_a_leading_agent_then_one_thing_missing(
     plane: ControlPlane, tmp_path: Path
 ) -> None:
     kubeconfig = plane.kubeconfig
@@ -77,12 +77,25 @@ async def test_check_on_nothing_then_an_installed_leading_agent_then_one_thing_m
     assert "          (hint: gitmoor install)" in out.splitlines()
     assert failed(out) == ["CRDs", "RBAC", "agent", "leader"]
 
-    code, _, err = await gitmoor("install", kubeconfig=kubeconfig)
-    assert code == 0, err
+    # install --wait with no agent to lead: everything is applied, then it names what is
+    # missing when its time is up.
+    code, out, err = await gitmoor("install", "--wait", "--timeout", "3s", kubeconfig=kubeconfig)
+    assert code == 1, err
+    assert "applied Deployment gitmoor-system/gitmoor" in out
+    assert "gitmoor agent ready" not in out
+    (last,) = [line for line in err.splitlines() if line.startswith("error:")]
+    assert last.startswith("error: the agent is not ready: ")
+    assert "no agent has led yet: no Lease gitmoor-system/gitmoor-leader" in last
+    assert "Traceback" not in err
     async with await Kube.from_kubeconfig(kubeconfig) as kube:
         agent = AgentHarness(kube, kubeconfig, "gitmoor-system", tmp_path)
         await agent.start()
         try:
+            code, out, err = await gitmoor("install", "--wait", kubeconfig=kubeconfig)
+            assert code == 0, err
+            assert out.splitlines()[-1] == "gitmoor agent ready"
+            assert "agent: Deployment gitmoor-system/gitmoor available (1/1 ready)" in err
+            assert " leads, renewed " in err
             code, out, err = await eventually(
                 lambda: gitmoor("check", kubeconfig=kubeconfig),
                 lambda r: r[0] == 0,

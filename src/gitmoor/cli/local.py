@@ -12,9 +12,11 @@ import typer
 from gitmoor import install as installer
 from gitmoor.cli.common import (
     CONTEXT,
+    FAILED,
     KUBECONFIG,
     duration,
     err,
+    fail,
     kubeconfig_path,
     ledger_volume_size,
     namespace_name,
@@ -23,6 +25,7 @@ from gitmoor.cli.common import (
     read_values,
     run_async,
 )
+from gitmoor.commands.check import AgentNotReadyError, wait_agent
 from gitmoor.commands.render import SyncNotFoundError, release_for
 from gitmoor.commands.run import CONFIG_MANAGER, connect
 from gitmoor.commands.uninstall import Uninstalled
@@ -154,10 +157,21 @@ def install(
         help="cluster-admin: the agent applies with its own rights; strict: it only reads and "
         "impersonates, each Sync acting as a ServiceAccount of its namespace.",
     ),
+    wait: bool = typer.Option(
+        False,
+        "--wait",
+        help="Then wait until the agent Deployment is available and the agent leads.",
+    ),
+    timeout: float = typer.Option(
+        "5m", "--timeout", parser=duration, help="How long --wait waits, e.g. 90s, 5m."
+    ),
     kubeconfig: str | None = KUBECONFIG,
     context: str | None = CONTEXT,
 ) -> None:
-    """Install gitmoor (CRDs, RBAC, the agent Deployment), or print it with --export."""
+    """Install gitmoor (CRDs, RBAC, the agent Deployment), or print it with --export.
+
+    With --wait, wait until the agent is available and leads (its Lease renewed), then say
+    "gitmoor agent ready"; exits 1 naming what is missing when --timeout passes."""
     if tenancy not in installer.TENANCY_MODES:
         raise typer.BadParameter(
             f"{tenancy!r}: choose {' or '.join(installer.TENANCY_MODES)}", param_hint="--tenancy"
@@ -173,15 +187,32 @@ def install(
         typer.echo(installer.render_yaml(objects), nl=False)
         return
 
-    async def main() -> None:
+    async def main() -> AgentNotReadyError | None:
         async with await connect(kubeconfig_path(kubeconfig), context) as kube:
             for obj in objects:
                 await kube.apply(obj, field_manager=CONFIG_MANAGER)
                 meta = obj["metadata"]
                 where = f"{meta['namespace']}/" if meta.get("namespace") else ""
                 out.print(f"applied {obj['kind']} {where}{meta['name']}", highlight=False)
+            if not wait:
+                return None
+            with err.status("waiting for the agent") as spinner:
 
-    run_async(main)
+                def progress(line: str) -> None:
+                    spinner.update(line)
+                    err.print(f"  {line}", highlight=False, soft_wrap=True)
+
+                try:
+                    await wait_agent(kube, namespace, timeout=timeout, progress=progress)
+                except AgentNotReadyError as problem:
+                    return problem
+            return None
+
+    missing = run_async(main)
+    if missing is not None:
+        fail(str(missing), FAILED)
+    if wait:
+        out.print("gitmoor agent ready", highlight=False)
 
 
 def uninstall(

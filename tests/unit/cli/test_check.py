@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from gitmoor.cli.app import app
 from gitmoor.cli.check import check_lines
 from gitmoor.commands.check import (
     Check,
@@ -187,3 +189,12 @@ def test_lines_fit_80_columns_and_keep_the_hint_whole() -> None:
     assert check_lines(Check("cluster", Outcome.OK, "reachable, Kubernetes v1.37.2"), 80) == [
         "ok        cluster: reachable, Kubernetes v1.37.2"
     ]
+
+
+def test_install_wait_with_a_bad_timeout_is_a_usage_error() -> None:
+    result = CliRunner().invoke(
+        app, ["install", "--wait", "--timeout", "5x"], env={"KUBECONFIG": "/nonexistent"}
+    )
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: Invalid value for '--timeout'")
+    assert "Traceback" not in result.output
