@@ -22,6 +22,7 @@ from gitmoor.install.manifests import NAME, STRICT, STRICT_ARGS
 from gitmoor.kube import Kube
 from gitmoor.model import Status
 from gitmoor.model.crds import crds
+from gitmoor.model.resources import GROUP
 
 LEASE = "gitmoor-leader"  # the agent's default --lease-name
 _LEASE_API = "coordination.k8s.io/v1"
@@ -139,7 +140,8 @@ def crd_verdict(expected: list[dict[str, Any]], live: dict[str, dict[str, Any] |
             )
         if compute(obj).status is not Status.CURRENT:
             return _failed("CRDs", f"{name} is not established", f"kubectl describe crd {name}")
-    return _ok("CRDs", f"{' and '.join(names)} as gitmoor {__version__} expects")
+    plurals = " and ".join(n.split(".", 1)[0] for n in names)
+    return _ok("CRDs", f"{plurals}.{GROUP} as gitmoor {__version__} expects")
 
 
 @dataclass(frozen=True)
@@ -190,7 +192,9 @@ def rbac_verdict(subject: str, answers: dict[Permission, bool | None]) -> Check:
             f"{subject} may not {', '.join(denied[:3])}{more}",
             "gitmoor install puts its RBAC back",
         )
-    return _ok("RBAC", f"{subject} may do all the agent needs ({len(answers)} permissions)")
+    # `ServiceAccount ns/name` -> `ns/name`: the line fits 80 columns.
+    who = subject.rpartition(" ")[2]
+    return _ok("RBAC", f"{who} may do all it needs ({len(answers)} checked)")
 
 
 def deployment_verdict(obj: dict[str, Any] | None, namespace: str) -> Check:
@@ -286,6 +290,7 @@ async def _rbac(kube: Kube, namespace: str, deployment: dict[str, Any] | None) -
     """SubjectAccessReviews for the agent's ServiceAccount (the caller's own rights, which a
     SelfSubjectAccessReview would tell, say nothing about the agent's)."""
     user = f"system:serviceaccount:{namespace}:{NAME}"
+    subject = f"ServiceAccount {namespace}/{NAME}"
     groups = [
         "system:serviceaccounts",
         f"system:serviceaccounts:{namespace}",
@@ -320,8 +325,8 @@ async def _rbac(kube: Kube, namespace: str, deployment: dict[str, Any] | None) -
     try:
         answers = await asyncio.gather(*(ask(p) for p in needed))
     except GitmoorError as problem:
-        return Check("RBAC", Outcome.UNCHECKED, f"could not check {user}: {problem}")
-    return rbac_verdict(user, dict(zip(needed, answers, strict=True)))
+        return Check("RBAC", Outcome.UNCHECKED, f"could not check {subject}: {problem}")
+    return rbac_verdict(subject, dict(zip(needed, answers, strict=True)))
 
 
 async def agent_checks(kube: Kube, namespace: str) -> list[Check]:

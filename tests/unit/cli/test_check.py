@@ -47,7 +47,7 @@ def installed() -> dict[str, dict[str, Any] | None]:
 def test_crds_as_generated_pass() -> None:
     verdict = crd_verdict(crds(), installed())
     assert verdict.outcome is Outcome.OK
-    assert "gitsources.gitmoor.io and syncs.gitmoor.io" in verdict.detail
+    assert verdict.detail.startswith("gitsources and syncs.gitmoor.io as gitmoor ")
 
 
 def test_a_missing_crd_fails_with_install_as_the_hint() -> None:
@@ -96,7 +96,7 @@ def test_the_agent_needs_what_install_grants() -> None:
 
 
 def test_rbac_verdicts() -> None:
-    subject = "system:serviceaccount:gitmoor-system:gitmoor"
+    subject = "ServiceAccount gitmoor-system/gitmoor"
     needed = needed_permissions("gitmoor-system", strict=False)
     assert rbac_verdict(subject, dict.fromkeys(needed, True)).outcome is Outcome.OK
     denied = rbac_verdict(subject, {**dict.fromkeys(needed, True), needed[0]: False})
