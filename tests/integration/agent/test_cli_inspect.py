@@ -75,6 +75,8 @@ async def test_tree_shows_a_bootstrap_like_sync_with_its_nested_sync(
             "cluster/apps.yaml": child_sync("apps", ns, "repo", "apps"),
             "apps/web.yaml": deployment("web", ns),
             "apps/settings.yaml": configmap("web-settings", ns, b="2"),
+            # Enough ConfigMaps that tree reads them with one LIST by ownership labels.
+            **{f"apps/extra-{i}.yaml": configmap(f"extra-{i}", ns, i=str(i)) for i in range(4)},
         },
     )
     tree.push()
@@ -95,11 +97,15 @@ async def test_tree_shows_a_bootstrap_like_sync_with_its_nested_sync(
     assert code == 0, err
     lines = out.splitlines()
     name, health = lines[0].index("NAME "), lines[0].index("HEALTH")
-    assert [line[:name].rstrip() for line in lines[1:]] == [ns] * 5
+    assert [line[:name].rstrip() for line in lines[1:]] == [ns] * 9
     assert [line[name:health].rstrip() for line in lines[1:]] == [
         "Sync/cluster",
         "├── ConfigMap/cluster-settings",
         "└── Sync/apps",
+        "    ├── ConfigMap/extra-0",
+        "    ├── ConfigMap/extra-1",
+        "    ├── ConfigMap/extra-2",
+        "    ├── ConfigMap/extra-3",
         "    ├── ConfigMap/web-settings",
         "    └── Deployment/web",
     ]
@@ -107,10 +113,7 @@ async def test_tree_shows_a_bootstrap_like_sync_with_its_nested_sync(
     # (its Healthy condition is Unknown): the tree shows what they say.
     assert [line[health:].split()[0] for line in lines[1:]] == [
         "InProgress",
-        "Current",
-        "Current",
-        "Current",
-        "Current",
+        *["Current"] * 8,
     ], out
     assert "HealthCheckDisabled" in lines[1]
     assert not any("ReplicaSet" in line or "Pod/" in line for line in lines)
@@ -124,6 +127,7 @@ async def test_tree_shows_a_bootstrap_like_sync_with_its_nested_sync(
     nested = data["children"][1]
     assert (nested["kind"], nested["name"]) == ("Sync", "apps")
     assert [(c["kind"], c["name"]) for c in nested["children"]] == [
+        *[("ConfigMap", f"extra-{i}") for i in range(4)],
         ("ConfigMap", "web-settings"),
         ("Deployment", "web"),
     ]
