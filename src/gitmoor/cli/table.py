@@ -58,16 +58,17 @@ def one_line(value: str) -> str:
     return " ".join(value.split())
 
 
-def shorten(value: str, width: int) -> str:
+def shorten(value: str, width: int, *, at_word: bool = True) -> str:
     """`value` in at most `width` characters, ending in an ellipsis when cut; at a word
-    boundary when that keeps most of the room."""
+    boundary when that keeps most of the room (unless not `at_word`: a tree's indentation
+    is no word boundary)."""
     if len(value) <= width:
         return value
     if width <= 1:
         return ELLIPSIS[:width]
     cut = value[: width - 1]
     space = cut.rfind(" ")
-    if space >= width * 2 // 3:
+    if at_word and space >= width * 2 // 3:
         cut = cut[:space]
     return cut.rstrip(" ,;:") + ELLIPSIS
 
@@ -122,9 +123,11 @@ def render(
         lines.append(_line(titles, widths, [None] * len(shown)))
     for row in cells:
         paints = [_paint(columns[i], row[j]) if colour else None for j, i in enumerate(shown)]
-        lines.append(
-            _line([shorten(v, w) for v, w in zip(row, widths, strict=True)], widths, paints)
-        )
+        cut = [
+            shorten(v, w, at_word=not columns[i].verbatim)
+            for v, w, i in zip(row, widths, shown, strict=True)
+        ]
+        lines.append(_line(cut, widths, paints))
     return lines
 
 

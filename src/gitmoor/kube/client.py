@@ -407,13 +407,18 @@ class Kube:
                     preferred = (entry.get("preferredVersion") or {}).get("groupVersion")
                     if preferred:
                         versions.append(str(preferred))
-        found: builtins.list[Resource] = []
-        for api_version in versions:
+
+        async def served_by(api_version: str) -> dict[str, Any]:
             path = f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
             try:
-                served = await self.request("GET", path)
+                served: dict[str, Any] = await self.request("GET", path)
             except KubeApiError:
-                continue  # not served, or an aggregated API that is down
+                return {}  # not served, or an aggregated API that is down
+            return served
+
+        listings = await asyncio.gather(*(served_by(v) for v in versions))
+        found: builtins.list[Resource] = []
+        for api_version, served in zip(versions, listings, strict=True):
             group_name, _, version_name = api_version.rpartition("/")
             for res in served.get("resources") or []:
                 if "/" in res["name"]:

@@ -206,3 +206,17 @@ def test_the_tree_fits_the_width(width: int) -> None:
     health = text[0].index("HEALTH")
     assert text[4][health:].startswith("NotFound ")
     assert text[3][health:].startswith("Current ")
+
+
+def test_a_deep_tree_is_shortened_after_its_indentation_never_in_it() -> None:
+    deepest = cm("settings-of-the-innermost-application", "apps")
+    inner = sync("inner", "apps", deepest)
+    middle = sync("middle", "apps", inner)
+    outer = sync("outer", "apps", middle)
+    root = sync("root", "apps", outer)
+    tree = build(root, live_of(outer, middle, inner, deepest))
+    text = render(TREE_COLUMNS, tree_rows(tree), width=52)
+    name = text[0].index("NAME ")
+    last = text[-1][name:]
+    assert last.startswith("            └── Con"), last
+    assert len(text[-1]) <= 52
