@@ -108,6 +108,19 @@ BAD_USAGE = [
     ("dora", "--since", "a while"),
     ("install", "--tenancy", "anarchy"),
     ("run", "--concurrency", "0"),
+    # tree, trace, events, check, install --wait
+    ("tree", "Bad_Name"),
+    ("tree", "web", "-o", "bogus"),
+    ("trace", "web"),
+    ("trace", "deployment/Bad_Name"),
+    ("trace", "apps/one/Deployment/web"),
+    ("trace", "deploy/web", "-o", "wide"),
+    ("events", "Bad_Name"),
+    ("events", "-o", "name"),
+    ("events", "web", "-A"),
+    ("check", "-n", "Bad"),
+    ("check", "-o", "table"),
+    ("install", "--wait", "--timeout", "5x"),
     # the command line itself
     ("nosuch",),
     ("sync",),
@@ -129,6 +142,12 @@ NO_CLUSTER = [
     # Without --ledger the agent is asked, through the kubeconfig's cluster.
     ("where", "web:1"),
     ("dora",),
+    ("tree", "web"),
+    ("trace", "deploy/web"),
+    ("events",),
+    ("events", "-A", "--watch"),
+    ("check",),
+    ("install", "--wait"),
 ]
 
 
