@@ -159,8 +159,8 @@ class Permission:
 
 def needed_permissions(namespace: str, *, strict: bool) -> list[Permission]:
     """What the agent's ServiceAccount must be allowed, read from the RBAC `install` writes:
-    its ClusterRole (cluster-wide), its Role (in its namespace), and with the cluster-admin
-    tenancy everything (the binding it applies with)."""
+    its ClusterRole (cluster-wide) and its Role (in its namespace). What it may apply (the
+    `gitmoor-apply` binding, which the README invites to narrow) is not required."""
     needed: list[Permission] = []
     for obj in manifests(namespace=namespace, tenancy=STRICT if strict else "cluster-admin"):
         if obj["kind"] not in ("ClusterRole", "Role"):
@@ -170,8 +170,6 @@ def needed_permissions(namespace: str, *, strict: bool) -> list[Permission]:
             for group in rule["apiGroups"]:
                 for resource in rule["resources"]:
                     needed.extend(Permission(v, group, resource, where) for v in rule["verbs"])
-    if not strict:
-        needed.append(Permission("*", "*", "*"))
     return needed
 
 
