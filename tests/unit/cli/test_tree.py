@@ -3,10 +3,15 @@ and its rendering at 80 and 200 columns."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from gitmoor.cli import tree as tree_cli
+from gitmoor.cli.app import app
 from gitmoor.cli.table import render
 from gitmoor.cli.tree import TREE_COLUMNS, tree_rows
 from gitmoor.commands.tree import Node, build
@@ -220,3 +225,44 @@ def test_a_deep_tree_is_shortened_after_its_indentation_never_in_it() -> None:
     last = text[-1][name:]
     assert last.startswith("            └── Con"), last
     assert len(text[-1]) <= 52
+
+
+@pytest.fixture
+def cluster(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """No cluster: `tree` reads the tree of the case above; what it asked for is recorded."""
+    asked: list[tuple[str, str]] = []
+
+    @asynccontextmanager
+    async def fake_kube() -> AsyncIterator[object]:
+        yield object()
+
+    async def connect(*_: object) -> Any:
+        return fake_kube()
+
+    async def read_tree(_: object, name: str, namespace: str) -> Node:
+        asked.append((namespace, name))
+        return build(sync("cluster", "ops", APP, APPS_NS), live_of(APP, APPS_NS, WEB, SETTINGS))
+
+    monkeypatch.setattr(tree_cli, "connect", connect)
+    monkeypatch.setattr(tree_cli, "read_tree", read_tree)
+    return asked
+
+
+def test_the_command_at_80_columns_and_its_names(cluster: list[tuple[str, str]]) -> None:
+    shown = CliRunner().invoke(app, ["tree", "cluster", "-n", "ops"], env={"COLUMNS": "80"})
+    assert shown.exit_code == 0, shown.output
+    lines = shown.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    assert lines[0].split() == ["NAMESPACE", "NAME", "HEALTH", "MESSAGE"]
+    assert lines[1].split()[:3] == ["ops", "Sync/cluster", "Current"]
+    assert lines[2].split()[:3] == ["├──", "Namespace/apps", "Current"]
+    assert lines[3].split()[:3] == ["apps", "└──", "Sync/app"]
+    assert cluster == [("ops", "cluster")]
+    named = CliRunner().invoke(app, ["tree", "cluster", "-n", "ops", "-o", "name"])
+    assert named.stdout.splitlines() == [
+        "sync.gitmoor.io/cluster",
+        "namespace/apps",
+        "sync.gitmoor.io/app",
+        "configmap/settings",
+        "deployment.apps/web",
+    ]
