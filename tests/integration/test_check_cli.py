@@ -106,7 +106,7 @@ async def test_install_wait_and_check_on_nothing_then_a_leading_agent_then_one_t
             assert all(line.startswith("ok ") for line in shown.values()), out
             assert "…" not in out  # each line whole at 80 columns
             assert "RBAC: gitmoor-system/gitmoor may do all it needs (" in out
-            assert "CRDs: gitsources and syncs.gitmoor.io as gitmoor " in out
+            assert "CRDs: gitsources, chartsources, syncs as gitmoor " in out
             assert "agent: Deployment gitmoor-system/gitmoor available (1/1 ready)" in out
             assert " leads, renewed " in shown["leader"]
 

@@ -22,7 +22,6 @@ from gitmoor.install.manifests import NAME, STRICT, STRICT_ARGS
 from gitmoor.kube import Kube
 from gitmoor.model import Status
 from gitmoor.model.crds import crds
-from gitmoor.model.resources import GROUP
 
 LEASE = "gitmoor-leader"  # the agent's default --lease-name
 _LEASE_API = "coordination.k8s.io/v1"
@@ -140,8 +139,8 @@ def crd_verdict(expected: list[dict[str, Any]], live: dict[str, dict[str, Any] |
             )
         if compute(obj).status is not Status.CURRENT:
             return _failed("CRDs", f"{name} is not established", f"kubectl describe crd {name}")
-    plurals = " and ".join(n.split(".", 1)[0] for n in names)
-    return _ok("CRDs", f"{plurals}.{GROUP} as gitmoor {__version__} expects")
+    plurals = ", ".join(n.split(".", 1)[0] for n in names)
+    return _ok("CRDs", f"{plurals} as gitmoor {__version__} expects")
 
 
 @dataclass(frozen=True)
@@ -162,8 +161,22 @@ def needed_permissions(namespace: str, *, strict: bool) -> list[Permission]:
     its ClusterRole (cluster-wide) and its Role (in its namespace). What it may apply (the
     `gitmoor-apply` binding, which the README invites to narrow) is not required."""
     needed: list[Permission] = []
-    for obj in manifests(namespace=namespace, tenancy=STRICT if strict else "cluster-admin"):
+    objects = manifests(namespace=namespace, tenancy=STRICT if strict else "cluster-admin")
+    # Only the roles bound to the agent's ServiceAccount: others (gitmoor-ledger-reader) are
+    # installed for people.
+    bound = {
+        (obj["roleRef"]["kind"], obj["roleRef"]["name"])
+        for obj in objects
+        if obj["kind"] in ("ClusterRoleBinding", "RoleBinding")
+        and any(
+            s.get("kind") == "ServiceAccount" and s.get("namespace", namespace) == namespace
+            for s in obj.get("subjects") or []
+        )
+    }
+    for obj in objects:
         if obj["kind"] not in ("ClusterRole", "Role"):
+            continue
+        if (obj["kind"], obj["metadata"]["name"]) not in bound:
             continue
         where = namespace if obj["kind"] == "Role" else ""
         for rule in obj["rules"]:
