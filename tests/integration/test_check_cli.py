@@ -72,7 +72,7 @@ async def test_install_wait_and_check_on_nothing_then_a_leading_agent_then_one_t
     assert list(shown) == ["cluster", "CRDs", "RBAC", "agent", "leader"]
     assert shown["cluster"].startswith("ok        cluster: reachable, Kubernetes v1.")
     assert shown["CRDs"] == (
-        "FAILED    CRDs: gitsources.gitmoor.io, syncs.gitmoor.io not installed"
+        "FAILED    CRDs: gitsources, chartsources, syncs (gitmoor.io) not installed"
     )
     assert "          (hint: gitmoor install)" in out.splitlines()
     assert failed(out) == ["CRDs", "RBAC", "agent", "leader"]

@@ -22,6 +22,7 @@ from gitmoor.install.manifests import NAME, STRICT, STRICT_ARGS
 from gitmoor.kube import Kube
 from gitmoor.model import Status
 from gitmoor.model.crds import crds
+from gitmoor.model.resources import GROUP
 
 LEASE = "gitmoor-leader"  # the agent's default --lease-name
 _LEASE_API = "coordination.k8s.io/v1"
@@ -125,7 +126,12 @@ def crd_verdict(expected: list[dict[str, Any]], live: dict[str, dict[str, Any] |
     names = [c["metadata"]["name"] for c in expected]
     missing = [n for n in names if live.get(n) is None]
     if missing:
-        return _failed("CRDs", f"{', '.join(missing)} not installed", "gitmoor install")
+        shown = (
+            missing[0]
+            if len(missing) == 1
+            else ", ".join(n.split(".", 1)[0] for n in missing) + f" ({GROUP})"
+        )
+        return _failed("CRDs", f"{shown} not installed", "gitmoor install")
     for crd in expected:
         name = crd["metadata"]["name"]
         obj = live[name]

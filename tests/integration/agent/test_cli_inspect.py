@@ -243,11 +243,18 @@ async def test_events_lists_and_follows_the_events_of_syncs_and_sources(
 ) -> None:
     ns = harness.namespace
     repo, tree = harness.repo(git_servers, unique_name)
-    sha = tree.commit("v1", {"cm.yaml": configmap("settings", ns, v="1")})
+    # Two Syncs of one repository, each with objects of its own (one owner per object).
+    sha = tree.commit(
+        "v1",
+        {
+            "app/cm.yaml": configmap("settings", ns, v="1"),
+            "other/cm.yaml": configmap("other-settings", ns, v="1"),
+        },
+    )
     tree.push()
     await harness.source("repo", repo.file_url)
-    await harness.sync("app", "repo")
-    await harness.sync("other", "repo", "./")
+    await harness.sync("app", "repo", "app")
+    await harness.sync("other", "repo", "other")
     await harness.wait_applied("app", sha)
     await harness.wait_applied("other", sha)
     # An Event of something else in the namespace is not gitmoor's.
@@ -316,7 +323,7 @@ async def test_events_lists_and_follows_the_events_of_syncs_and_sources(
     try:
         header = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
         assert header.split()[:3] == ["LAST", "SEEN", "TYPE"]
-        sha2 = tree.commit("v2", {"cm.yaml": configmap("settings", ns, v="2")})
+        sha2 = tree.commit("v2", {"app/cm.yaml": configmap("settings", ns, v="2")})
         tree.push()
         while True:
             line = (await asyncio.wait_for(process.stdout.readline(), 90)).decode()
