@@ -17,6 +17,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 
@@ -105,7 +106,7 @@ class ChartRepository:
                 )
                 try:
                     _wait_for(
-                        lambda port=port: _listening(port),
+                        partial(_listening, port),
                         process,
                         f"nginx on port {port}",
                         self.log_tail,

@@ -14,6 +14,7 @@ import secrets
 import subprocess
 import sys
 import textwrap
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 
@@ -88,7 +89,7 @@ class Registry:
                 process = self._spawn([str(REGISTRY), "serve", str(config)])
                 try:
                     _wait_for(
-                        lambda port=port: _listening(port),
+                        partial(_listening, port),
                         process,
                         f"docker-registry on port {port}",
                         self.log_tail,
