@@ -114,6 +114,35 @@ class Agent:
     service: str = DEFAULT_SERVICE
 
 
+_RECORD = re.compile(r"^(?:record:|#)([0-9]+)$")
+
+
+def record_reference(text: str) -> int | None:
+    """The ledger record id in `record:123` (or `#123`), None for anything else."""
+    match = _RECORD.match(text.strip())
+    return int(match.group(1)) if match else None
+
+
+def revision_of_record(
+    url: str | None, agent: Agent, sync: str, namespace: str, record_id: int
+) -> str:
+    """The revision ledger record `record_id` of Sync `namespace/sync` left running (for a
+    rollback, the one it restored). Unknown id, or one of another Sync: a usage error."""
+    records = _query(
+        url,
+        lambda book: book.history(sync=sync, namespace=namespace, limit=10_000),
+        agent,
+    )
+    found = next((r for r in records if r.id == record_id), None)
+    if found is None:
+        raise typer.BadParameter(
+            f"the ledger holds no record {record_id} of Sync {namespace}/{sync} "
+            f"(see `gitmoor history {sync} -n {namespace} --all -o wide`)",
+            param_hint="--to",
+        )
+    return found.deployed_revision or found.revision
+
+
 def _query(url: str | None, ask: Callable[[LedgerReader], Awaitable[T]], agent: Agent) -> T:
     """Ask the ledger at `url`, else the agent; problems become exit codes."""
     if url is None:
@@ -237,6 +266,7 @@ def _nothing(message: str) -> None:
 
 
 HISTORY_COLUMNS = (
+    Column("ID", wide_only=True),
     Column("AGE"),
     Column("STARTED", wide_only=True),
     Column("SYNC", identity=True),
@@ -321,6 +351,7 @@ def history(
         return
     rows = [
         [
+            str(r.id or ""),
             age(r.started_at),
             _time(r.started_at),
             r.sync,

@@ -23,6 +23,14 @@ from gitmoor.cli.common import (
     out,
     run_async,
 )
+from gitmoor.cli.ledger import (
+    AGENT_NAMESPACE_OPTION,
+    AGENT_SERVICE_OPTION,
+    LEDGER,
+    Agent,
+    record_reference,
+    revision_of_record,
+)
 from gitmoor.cli.table import (
     Column,
     age,
@@ -269,14 +277,25 @@ def rollback(
     to: str = typer.Option(
         None,
         "--to",
-        help="Revision (main@sha1:<hex>) or commit sha; default: the previous healthy one.",
+        help="Revision (main@sha1:<hex>), commit sha, or a ledger record of this Sync "
+        "(record:ID, the ID column of `gitmoor history -o wide`); default: the previous "
+        "healthy one.",
     ),
     timeout: float = typer.Option("5m", "--timeout", parser=duration, help="How long to wait."),
+    ledger: str | None = LEDGER,
+    agent_namespace: str = AGENT_NAMESPACE_OPTION,
+    agent_service: str = AGENT_SERVICE_OPTION,
     kubeconfig: str | None = KUBECONFIG,
     context: str | None = CONTEXT,
 ) -> None:
     """Apply an earlier revision now and pin the Sync to it until `gitmoor resume`."""
     ns = namespace_for(namespace, kubeconfig, context)
+    record_id = record_reference(to) if to else None
+    if record_id is not None:
+        # The ledger says which revision that attempt left running; checked before anything
+        # changes, like any other --to.
+        agent = Agent(kubeconfig, context, agent_namespace, agent_service)
+        to = revision_of_record(ledger, agent, name, ns, record_id)
 
     async def main() -> RollbackResult:
         async with await connect(kubeconfig_path(kubeconfig), context) as kube:

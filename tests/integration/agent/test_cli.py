@@ -215,8 +215,10 @@ async def test_render_and_install_export(tmp_path: Path) -> None:
     )
     out, _ = await process.communicate()
     assert process.returncode == 0
-    kinds = [d["kind"] for d in yaml.safe_load_all(out) if d]
-    assert kinds.count("CustomResourceDefinition") == 2
+    documents = [d for d in yaml.safe_load_all(out) if d]
+    kinds = [d["kind"] for d in documents]
+    crds = {d["metadata"]["name"] for d in documents if d["kind"] == "CustomResourceDefinition"}
+    assert crds == {"gitsources.gitmoor.io", "chartsources.gitmoor.io", "syncs.gitmoor.io"}
     assert "Deployment" in kinds
     assert "ClusterRole" in kinds
     # The ledger outlives the agent's Pod by default; `none` is the explicit opt-out.

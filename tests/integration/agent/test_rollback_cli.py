@@ -157,3 +157,52 @@ async def test_rollback_in_a_shared_repository_goes_to_the_previous_content_of_t
     assert (tree.path / "apps/cache/cm.yaml").read_text() == configmap(
         "cache", ns, image="redis:7.4"
     )
+
+
+async def test_rollback_to_a_ledger_record(
+    harness: AgentHarness, git_servers: GitServers, unique_name: str
+) -> None:
+    ns = harness.namespace
+    assert harness.ledger_url is not None
+    ledger = ("--ledger", harness.ledger_url)
+    repo, tree = harness.repo(git_servers, unique_name)
+    await harness.source("repo", repo.file_url)
+    await harness.sync("app", "repo")
+    shas = []
+    for version in ("1", "2", "3"):
+        shas.append(tree.commit(f"v{version}", {"cm.yaml": configmap("settings", ns, v=version)}))
+        tree.push()
+        await harness.wait_applied("app", shas[-1])
+    code, out, err = await gitmoor(
+        "history", "app", "-n", ns, *ledger, "-o", "json", kubeconfig=harness.kubeconfig
+    )
+    assert code == 0, err
+    first = next(r for r in json.loads(out) if r["revision"].endswith(shas[0]))
+    # The ID column of the wide table is the id to name.
+    code, out, err = await gitmoor(
+        "history", "app", "-n", ns, *ledger, "-o", "wide", kubeconfig=harness.kubeconfig
+    )
+    assert code == 0, err
+    assert any(line.split()[0] == str(first["id"]) for line in out.splitlines()[1:])
+
+    code, out, err = await gitmoor(
+        "rollback", "app", "-n", ns, "--to", f"record:{first['id']}", *ledger,
+        kubeconfig=harness.kubeconfig,
+    )  # fmt: skip
+    assert code == 0, err
+    assert f"rolled back to main@sha1:{shas[0]}" in out
+    live = await harness.kube.get("v1", "ConfigMap", "settings", ns)
+    assert live is not None
+    assert live["data"] == {"v": "1"}
+
+    # An id the ledger does not hold for this Sync: a usage error, nothing changes.
+    code, _, err = await gitmoor(
+        "rollback", "app", "-n", ns, "--to", "record:999999", *ledger,
+        kubeconfig=harness.kubeconfig,
+    )  # fmt: skip
+    assert code == 2, err
+    assert "no record 999999 of Sync" in err
+    sync = await harness.get("Sync", "app")
+    assert sync is not None
+    pinned = (sync["metadata"].get("annotations") or {}).get("gitmoor.io/pinned-revision")
+    assert pinned == f"main@sha1:{shas[0]}"

@@ -216,3 +216,13 @@ def test_a_real_process_prints_no_traceback_and_no_library_warning(workdir: Path
         )
         _one_clear_line(done.returncode, done.stdout, done.stderr)
         assert done.returncode == expected
+
+
+def test_a_ledger_record_reference_is_read_strictly() -> None:
+    from gitmoor.cli.ledger import record_reference
+
+    assert record_reference("record:42") == 42
+    assert record_reference("#7") == 7
+    assert record_reference("42") is None  # could be a commit: only the prefix names a record
+    assert record_reference("record:") is None
+    assert record_reference("main@sha1:abc") is None
