@@ -59,10 +59,10 @@ async def clear_previous(kube: Kube, hooks: Sequence[HookObject]) -> ChangeSet:
         named = not ref.name.endswith("*")
         async with gate:
             if DeletePolicy.BEFORE_CREATION in h.hook.policies:
-                selector = f"{labels.HOOK}={_label(h.obj, labels.HOOK)}," + (
-                    f"{labels.SYNC_NAME}={_label(h.obj, labels.SYNC_NAME)},"
-                    f"{labels.SYNC_NAMESPACE}={_label(h.obj, labels.SYNC_NAMESPACE)}"
+                owner = labels.owner_selector(
+                    _label(h.obj, labels.SYNC_NAME), _label(h.obj, labels.SYNC_NAMESPACE)
                 )
+                selector = f"{labels.HOOK}={_label(h.obj, labels.HOOK)},{owner}"
                 earlier = await kube.list(
                     h.api_version, ref.kind, ref.namespace, label_selector=selector
                 )

@@ -175,7 +175,8 @@ def needed_permissions(namespace: str, *, strict: bool) -> list[Permission]:
         for obj in objects
         if obj["kind"] in ("ClusterRoleBinding", "RoleBinding")
         and any(
-            s.get("kind") == "ServiceAccount" and s.get("namespace", namespace) == namespace
+            (s.get("kind"), s.get("name"), s.get("namespace", namespace))
+            == ("ServiceAccount", NAME, namespace)
             for s in obj.get("subjects") or []
         )
     }

@@ -200,3 +200,11 @@ def test_install_wait_with_a_bad_timeout_is_a_usage_error() -> None:
     assert result.exit_code == 2
     assert result.stderr.startswith("error: Invalid value for '--timeout'")
     assert "Traceback" not in result.output
+
+
+def test_the_rbac_check_asks_only_what_the_agents_own_roles_grant() -> None:
+    # gitmoor-ledger-reader is installed for people, bound to no one: not the agent's to have.
+    for strict in (False, True):
+        asked = {p.resource for p in needed_permissions("gitmoor-system", strict=strict)}
+        assert "services/proxy" not in asked
+        assert {"syncs", "syncs/status", "leases"} <= asked
