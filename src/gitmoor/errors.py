@@ -242,6 +242,41 @@ class ChartDigestError(ChartArchiveError):
     """The archive's sha256 is not the digest the index gives for it."""
 
 
+class RegistryError(SourceError):
+    """A request to an OCI registry failed. `url` names the repository (`oci://host/path`),
+    never with credentials."""
+
+
+class RegistryUnavailableError(RegistryError, TransientError):
+    """The registry could not be reached, timed out, answered a server error or 429."""
+
+    def __init__(self, message: str, *, url: str, retry_after: float | None = None) -> None:
+        RegistryError.__init__(self, message, url=url)
+        self.retry_after = retry_after
+
+
+class RegistryAuthError(RegistryError, SourceAuthError):
+    """The registry refused the credentials (401, 403), asked for an authentication it cannot
+    be given, or its certificate did not verify."""
+
+    def __init__(self, message: str, *, url: str) -> None:
+        RegistryError.__init__(self, message, url=url)
+        self.retry_after = None
+
+
+class RegistryNotFoundError(RegistryError, TransientError):
+    """No such repository, tag or digest (it may be pushed later: retried)."""
+
+    def __init__(self, message: str, *, url: str) -> None:
+        RegistryError.__init__(self, message, url=url)
+        self.retry_after = None
+
+
+class RegistryContentError(RegistryError, PermanentError):
+    """The registry answered something unusable: not a tag list or manifest, too large, or a
+    blob whose sha256 is not its digest."""
+
+
 # --- render -------------------------------------------------------------------------------------
 
 

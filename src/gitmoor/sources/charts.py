@@ -26,12 +26,10 @@ a URL, a log line or a message.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import re
 import shutil
-import ssl
 import tarfile
 import uuid
 import zlib
@@ -50,15 +48,23 @@ from gitmoor.errors import (
     ChartArchiveError,
     ChartAuthError,
     ChartDigestError,
+    ChartError,
     ChartIndexError,
     ChartNotFoundError,
     ChartRepositoryUnavailableError,
     ChartVersionNotFoundError,
+    RegistryAuthError,
+    RegistryError,
+    RegistryNotFoundError,
+    RegistryUnavailableError,
     SourceConfigError,
 )
 from gitmoor.model import ChartArtifact
 from gitmoor.model.credentials import ChartCredentials
 from gitmoor.model.resources import ChartSourceSpec
+from gitmoor.sources import bounded_http
+from gitmoor.sources.bounded_http import same_origin
+from gitmoor.sources.oci import OciReference, Registry
 from gitmoor.sources.semver_range import InvalidRangeError, SemverRange, parse_tag
 
 log = logging.getLogger(__name__)
@@ -311,65 +317,46 @@ class ChartFetcher:
         """A chart pushed to an OCI registry (`helm push`): its tags listed through the
         Distribution API (every page), the highest in range resolved to its manifest, and the
         chart layer downloaded by digest, once."""
-        parts = urlsplit(call.url)
-        repository = "/".join(p for p in (parts.path.strip("/"), call.chart) if p)
-        base = f"https://{parts.netloc}/v2/{repository}"
-        registry = _Registry(self, session, call)
-        tags: list[str] = []
-        url: str | None = f"{base}/tags/list?n=1000"
-        for _page in range(_MAX_PAGES):
-            if url is None:
-                break
-            status, headers, body = await registry.get(url, {}, 4 * 1024 * 1024, "tag list")
-            if status == 404:
+        try:
+            reference = OciReference.parse(call.url).child(call.chart)
+        except ValueError as err:
+            raise SourceConfigError(f"spec.url: {err}", url=call.url) from None
+        registry = Registry(session, reference.host, call.credentials, timeout=call.timeout)
+        try:
+            try:
+                tags = await registry.tags(reference.repository)
+            except RegistryNotFoundError:
                 raise ChartNotFoundError(
-                    f"the registry {parts.netloc} holds no chart {repository}",
+                    f"the registry {reference.host} holds no chart {reference.repository}",
+                    url=call.url,
+                    chart=call.chart,
+                ) from None
+            # Helm writes a version's `+` as `_` in a tag (tags cannot hold `+`).
+            entries = [ChartVersion(t.replace("_", "+"), "", (t,)) for t in tags]
+            chosen = resolve(entries, wanted, chart=call.chart, url=call.url)
+            manifest = await registry.manifest(
+                reference.repository, chosen.urls[0], (_OCI_MANIFEST,)
+            )
+            digest = _chart_layer(manifest.body)
+            if digest is None:
+                raise ChartIndexError(
+                    f"{reference.repository}:{chosen.urls[0]} is not a Helm chart (no chart layer)",
                     url=call.url,
                     chart=call.chart,
                 )
-            try:
-                listed = orjson.loads(body).get("tags") or []
-            except (orjson.JSONDecodeError, AttributeError):
-                raise ChartIndexError(
-                    f"{_shown(url)}: not a tag list", url=call.url, chart=call.chart
-                ) from None
-            tags.extend(t for t in listed if isinstance(t, str))
-            url = _next_page(headers.get("Link"), url)
-        # Helm writes a version's `+` as `_` in a tag (tags cannot hold `+`).
-        entries = [ChartVersion(t.replace("_", "+"), "", (t,)) for t in tags]
-        chosen = resolve(entries, wanted, chart=call.chart, url=call.url)
-        tag = chosen.urls[0]
-        accept = {"Accept": "application/vnd.oci.image.manifest.v1+json"}
-        status, _, body = await registry.get(
-            f"{base}/manifests/{tag}", accept, 4 * 1024 * 1024, "manifest"
-        )
-        if status == 404:
-            raise ChartVersionNotFoundError(
-                f"tag {tag} of {repository} vanished", url=call.url, chart=call.chart
+            hexdigest = digest.removeprefix("sha256:")
+            blob = f"https://{reference.host}/v2/{reference.repository}/blobs/{digest}"
+            if (self.root / "unpacked" / hexdigest).is_dir():
+                chart_dir = self._unpacked(hexdigest, call, chosen)
+                return _artifact(call, chosen, hexdigest, blob, chart_dir)
+            data = await registry.blob(
+                reference.repository, digest, limit=self.limits.max_file_bytes
             )
-        digest = _chart_layer(body)
-        if digest is None:
-            raise ChartIndexError(
-                f"{repository}:{tag} is not a Helm chart (no chart layer)",
-                url=call.url,
-                chart=call.chart,
-            )
-        hexdigest = digest.removeprefix("sha256:")
-        blob = f"{base}/blobs/{digest}"
-        if (self.root / "unpacked" / hexdigest).is_dir():
-            return _artifact(call, chosen, hexdigest, blob, self._unpacked(hexdigest, call, chosen))
-        _, _, data = await registry.get(blob, {}, self.limits.max_file_bytes, "archive")
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != hexdigest:
-            raise ChartDigestError(
-                f"{call.chart} {chosen.version}: the layer's digest is sha256:{actual}, the "
-                f"manifest says {digest}: refused",
-                url=call.url,
-                chart=call.chart,
-            )
-        chart_dir = await asyncio.to_thread(self._store, data, actual, call, chosen)
+        except RegistryError as err:
+            raise _as_chart_error(err, call) from None
+        chart_dir = await asyncio.to_thread(self._store, data, hexdigest, call, chosen)
         log.info("chart %s %s pulled (%d bytes)", call.chart, chosen.version, len(data))
-        return _artifact(call, chosen, actual, blob, chart_dir)
+        return _artifact(call, chosen, hexdigest, blob, chart_dir)
 
     # -- HTTP --------------------------------------------------------------------------------
     async def _get(
@@ -381,185 +368,60 @@ class ChartFetcher:
         limit: int,
         *,
         what: str,
-        authorization: str | None = None,
-        answers: frozenset[int] = frozenset({200, 304}),
     ) -> tuple[int, Mapping[str, str], bytes]:
-        """GET `url`; a status in `answers` is returned (a body only with 200), anything else
-        raises the error it means. `authorization` ("" for none) replaces the credentials'
-        own header (an OCI registry's token)."""
+        """GET `url` from an HTTP repository; 200 and 304 are returned (a body only with
+        200), anything else raises the error it means."""
         send = dict(headers)
         creds = call.credentials
-        # aiohttp drops Authorization itself when a redirect leaves the origin.
-        if authorization is not None:
-            if authorization:
-                send["Authorization"] = authorization
-        elif creds is not None and _same_origin(url, call.url):
+        if creds is not None and same_origin(url, call.url):
             if creds.bearer_token:
                 send["Authorization"] = f"Bearer {creds.bearer_token}"
             elif creds.username is not None and creds.password is not None:
                 send["Authorization"] = aiohttp.encode_basic_auth(creds.username, creds.password)
-        shown = _shown(url)
         try:
-            async with session.get(
+            answer = await bounded_http.get(
+                session,
                 url,
                 headers=send,
-                ssl=_ssl_context(creds.ca if creds else None),
-                timeout=aiohttp.ClientTimeout(total=call.timeout),
-            ) as response:
-                status = response.status
-                if status in answers and status != 200:
-                    return status, response.headers, b""
-                if status in (401, 403):
-                    raise ChartAuthError(
-                        f"{shown} answered {status} {response.reason}: the repository refused "
-                        + (
-                            "the credentials of spec.secretRef"
-                            if creds
-                            else "access (no spec.secretRef)"
-                        ),
-                        url=call.url,
-                        chart=call.chart,
-                    )
-                if status != 200:
-                    raise ChartRepositoryUnavailableError(
-                        f"{shown} answered {status} {response.reason}"
-                        + (
-                            ": is spec.url a Helm repository?"
-                            if status == 404 and what == "index"
-                            else ""
-                        ),
-                        url=call.url,
-                        chart=call.chart,
-                        retry_after=_retry_after(response.headers.get("Retry-After")),
-                    )
-                declared = response.content_length
-                if declared is not None and declared > limit:
-                    raise _too_large(call, what, shown, limit)
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in response.content.iter_chunked(_CHUNK):
-                    size += len(chunk)
-                    if size > limit:
-                        raise _too_large(call, what, shown, limit)
-                    chunks.append(chunk)
-                return status, response.headers, b"".join(chunks)
-        except aiohttp.ClientConnectorCertificateError as err:
-            raise ChartAuthError(
-                f"{shown}: the server's certificate did not verify ({err.certificate_error}); "
-                "put the CA bundle in the Secret's ca.crt",
-                url=call.url,
-                chart=call.chart,
-            ) from None
-        except (aiohttp.ClientError, TimeoutError, OSError) as err:
-            reason = str(err) or type(err).__name__
-            if isinstance(err, TimeoutError):
-                reason = f"no answer within {call.timeout:g}s"
-            raise ChartRepositoryUnavailableError(
-                f"{shown}: {reason}", url=call.url, chart=call.chart
-            ) from None
-
-
-_MAX_PAGES = 100  # pages of a tag list
-_HELM_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
-_CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
-
-
-class _Registry:
-    """Requests to one OCI registry for one call: Basic auth where the registry asks for it,
-    else the bearer-token flow (`WWW-Authenticate: Bearer realm=...`), the token kept for the
-    call's other requests."""
-
-    def __init__(self, fetcher: ChartFetcher, session: aiohttp.ClientSession, call: _Call) -> None:
-        self.fetcher = fetcher
-        self.session = session
-        self.call = call
-        self.authorization = ""
-
-    async def get(
-        self, url: str, headers: Mapping[str, str], limit: int, what: str
-    ) -> tuple[int, Mapping[str, str], bytes]:
-        answers = frozenset({200, 401, 404})
-        status, answer, body = await self.fetcher._get(
-            self.session,
-            self.call,
-            url,
-            headers,
-            limit,
-            what=what,
-            authorization=self.authorization,
-            answers=answers,
-        )
-        if status == 401:
-            self.authorization = await self._authorize(answer.get("WWW-Authenticate", ""))
-            status, answer, body = await self.fetcher._get(
-                self.session,
-                self.call,
-                url,
-                headers,
-                limit,
+                limit=limit,
+                timeout=call.timeout,
+                ca=creds.ca if creds else None,
                 what=what,
-                authorization=self.authorization,
-                answers=frozenset({200, 404}),
+                answers=frozenset({200, 304}),
             )
-        return status, answer, body
-
-    async def _authorize(self, challenge: str) -> str:
-        creds = self.call.credentials
-        basic = (
-            aiohttp.encode_basic_auth(creds.username, creds.password)
-            if creds is not None and creds.username is not None and creds.password is not None
-            else ""
-        )
-        scheme = challenge.split(" ", 1)[0].lower()
-        if scheme == "basic":
-            if not basic:
+        except bounded_http.Untrusted as err:
+            raise ChartAuthError(
+                f"{err}; put the CA bundle in the Secret's ca.crt", url=call.url, chart=call.chart
+            ) from None
+        except bounded_http.Refused as err:
+            if err.status in (401, 403):
                 raise ChartAuthError(
-                    f"the registry of {self.call.url} asks for credentials: set spec.secretRef",
-                    url=self.call.url,
-                    chart=self.call.chart,
-                )
-            return basic
-        if creds is not None and creds.bearer_token:
-            return f"Bearer {creds.bearer_token}"
-        params = dict(_CHALLENGE.findall(challenge))
-        realm = params.pop("realm", "")
-        if scheme != "bearer" or not realm.startswith(("https://", "http://")):
-            raise ChartAuthError(
-                f"the registry of {self.call.url} asks for an authentication it cannot be given",
-                url=self.call.url,
-                chart=self.call.chart,
-            )
-        query = "&".join(f"{k}={v}" for k, v in params.items() if k in ("service", "scope"))
-        token_url = f"{realm}?{query}" if query else realm
-        _, _, body = await self.fetcher._get(
-            self.session,
-            self.call,
-            token_url,
-            {},
-            1024 * 1024,
-            what="token",
-            authorization=basic,
-        )
-        try:
-            answer = orjson.loads(body)
-            token = str(answer.get("token") or answer.get("access_token") or "")
-        except (orjson.JSONDecodeError, AttributeError):
-            token = ""
-        if not token:
-            raise ChartAuthError(
-                f"the token service of {self.call.url} answered no token",
-                url=self.call.url,
-                chart=self.call.chart,
-            )
-        return f"Bearer {token}"
+                    f"{err}: the repository refused "
+                    + (
+                        "the credentials of spec.secretRef"
+                        if creds
+                        else "access (no spec.secretRef)"
+                    ),
+                    url=call.url,
+                    chart=call.chart,
+                ) from None
+            index_missing = err.status == 404 and what == "index"
+            hint = ": is spec.url a Helm repository?" if index_missing else ""
+            raise ChartRepositoryUnavailableError(
+                f"{err}{hint}", url=call.url, chart=call.chart, retry_after=err.retry_after
+            ) from None
+        except bounded_http.TooLarge as err:
+            kind = ChartIndexError if what == "index" else ChartArchiveError
+            raise kind(str(err), url=call.url, chart=call.chart) from None
+        except bounded_http.Unreachable as err:
+            raise ChartRepositoryUnavailableError(
+                str(err), url=call.url, chart=call.chart
+            ) from None
+        return answer.status, answer.headers, answer.body
 
 
-def _next_page(link: str | None, current: str) -> str | None:
-    """The next page of a paginated list (`Link: </v2/...?last=x>; rel="next"`)."""
-    if not link or 'rel="next"' not in link:
-        return None
-    target = link.split(";", 1)[0].strip().strip("<>")
-    return urljoin(current, target)
+_HELM_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
 def _chart_layer(manifest: bytes) -> str | None:
@@ -776,54 +638,26 @@ def _artifact(
         chart=call.chart,
         version=chosen.version,
         digest=f"sha256:{digest}",
-        url=_shown(url),
+        url=bounded_http.shown(url),
         path=str(path),
         fetched_at=datetime.now(UTC),
     )
 
 
-def _same_origin(url: str, base: str) -> bool:
-    a, b = urlsplit(url), urlsplit(base)
-    return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)
-
-
-def _shown(url: str) -> str:
-    """A URL for messages: no user info, no query (a signed URL's query is a credential)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return f"{parts.scheme}://{netloc}{parts.path}"
-
-
-def _too_large(call: _Call, what: str, shown: str, limit: int) -> Exception:
-    message = f"{shown}: the {what} is larger than {limit} bytes: refused"
-    if what == "index":
-        return ChartIndexError(message, url=call.url, chart=call.chart)
-    return ChartArchiveError(message, url=call.url, chart=call.chart)
-
-
-def _retry_after(value: str | None) -> float | None:
-    if value is None:
-        return None
-    with contextlib.suppress(ValueError):
-        return max(0.0, float(value))
-    return None
-
-
-_CONTEXTS: dict[bytes | None, ssl.SSLContext] = {}
-
-
-def _ssl_context(ca: bytes | None) -> ssl.SSLContext:
-    """The system's trust store, or the Secret's CA bundle alone when it gives one."""
-    context = _CONTEXTS.get(ca)
-    if context is None:
-        context = ssl.create_default_context()
-        if ca is not None:
-            context = ssl.create_default_context(cadata=ca.decode("ascii", errors="replace"))
-        if len(_CONTEXTS) > 64:
-            _CONTEXTS.clear()
-        _CONTEXTS[ca] = context
-    return context
+def _as_chart_error(err: RegistryError, call: _Call) -> ChartError:
+    """A registry's answer, worded for the ChartSource that asked."""
+    message = str(err)
+    if isinstance(err, RegistryAuthError):
+        return ChartAuthError(message, url=call.url, chart=call.chart)
+    if isinstance(err, RegistryNotFoundError):
+        return ChartNotFoundError(message, url=call.url, chart=call.chart)
+    if isinstance(err, RegistryUnavailableError):
+        return ChartRepositoryUnavailableError(
+            message, url=call.url, chart=call.chart, retry_after=err.retry_after
+        )
+    if "digest" in message:
+        return ChartDigestError(message, url=call.url, chart=call.chart)
+    return ChartIndexError(message, url=call.url, chart=call.chart)
 
 
 def _read_meta(directory: Path) -> _Index | None:

@@ -210,7 +210,8 @@ def test_chart_credentials_from_a_secret_never_show_their_values() -> None:
 
 
 def test_the_next_page_of_a_tag_list_and_the_chart_layer_of_a_manifest() -> None:
-    from gitmoor.sources.charts import _chart_layer, _next_page
+    from gitmoor.sources.bounded_http import next_page as _next_page
+    from gitmoor.sources.charts import _chart_layer
 
     current = "https://r.example.com/v2/p/web/tags/list?n=1000"
     link = '</v2/p/web/tags/list?last=1.2.0&n=1000>; rel="next"'
