@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from gitmoor.health import compute
-from gitmoor.health.exprs import LIBRARY, ExprRule
+from gitmoor.health.exprs import LIBRARY, ExprRule, find
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "unit" / "health" / "fixtures"
 
@@ -59,8 +59,8 @@ def main() -> None:
 
 
 def _library_rule(obj: dict[str, Any]) -> ExprRule | None:
-    group = str(obj.get("apiVersion", "")).rpartition("/")[0]
-    return LIBRARY.get((group, str(obj.get("kind", ""))))
+    group, _, version = str(obj.get("apiVersion", "")).rpartition("/")
+    return find(LIBRARY, group, version, str(obj.get("kind", "")))
 
 
 if __name__ == "__main__":
