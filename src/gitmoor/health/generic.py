@@ -143,7 +143,9 @@ def _by_conditions(obj: dict[str, Any]) -> Outcome | None:
             continue
         if value == "True":
             seen_good.append(cond)
-        elif value == "False" and rule.false_is_failure:
+        elif value == "False" and (rule.false_is_failure or cond.get("severity") == "Error"):
+            # Cluster API (v1beta1), Azure's operator and Knative-style APIs grade a False
+            # condition: severity Error means the controller gave up until the spec changes.
             return failed(joined(f"not {rule.type}", describe(cond)))
         elif waiting is None:
             head = f"not {rule.type}" if value == "False" else f"{rule.type} unknown"
