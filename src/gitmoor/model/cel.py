@@ -34,6 +34,11 @@ class Bound:
     typical rule, and a health rule evaluates up to three expressions on the same object."""
 
     def __init__(self, obj: Mapping[str, Any]) -> None:
+        metadata = obj.get("metadata")
+        if isinstance(metadata, Mapping) and "managedFields" in metadata:
+            # Often the largest part of a live object, and no rule reads it: not converted.
+            metadata = {k: v for k, v in metadata.items() if k != "managedFields"}
+            obj = {**obj, "metadata": metadata}
         data = {"self": obj, **{k: obj[k] for k in TOP_LEVEL if k in obj}}
         try:
             self.activation = _ENV.Activation(data=data)

@@ -11,6 +11,7 @@ import pytest
 
 from gitmoor.health import compute
 from gitmoor.health.compute import explain
+from gitmoor.health.coverage import markdown
 from gitmoor.health.exprs import LIBRARY, RuleError, find, load_rules, sync_rules
 from gitmoor.model import ObjectRef, Status
 from gitmoor.model.resources import Sync
@@ -237,3 +238,23 @@ def test_a_syncs_rules_for_a_kind_replace_every_version_of_the_agent_wide_ones()
 def test_a_group_family_is_a_dotted_suffix(group: str) -> None:
     with pytest.raises(RuleError, match="a group family is written"):
         load_rules(f"- {{apiVersion: '{group}/v1', kind: '*', current: 'true'}}", "rules.yaml")
+
+
+def test_the_readme_lists_the_library_as_it_is() -> None:
+    readme = (Path(__file__).parents[3] / "README.md").read_text()
+    start, end = "<!-- health-library:start -->\n", "<!-- health-library:end -->"
+    listed = readme[readme.index(start) + len(start) : readme.index(end)]
+    assert listed == markdown(), "run `python -m gitmoor.health.coverage` and paste it"
+
+
+def test_rules_do_not_see_managed_fields() -> None:
+    """They are not converted for CEL (the largest part of most live objects, never judged)."""
+    rules = load_rules(
+        "- {apiVersion: db.example.com/v1, kind: Database,"
+        " failed: 'has(self.metadata.managedFields)', current: 'true'}",
+        "rules.yaml",
+    )
+    obj = {**_object("db.example.com/v1", "Database"), "status": {}}
+    obj["metadata"] = {**obj["metadata"], "managedFields": [{"manager": "kubectl"}]}
+    assert compute(obj, rules=rules).status is Status.CURRENT
+    assert obj["metadata"]["managedFields"] == [{"manager": "kubectl"}]
