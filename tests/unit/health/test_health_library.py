@@ -258,3 +258,26 @@ def test_rules_do_not_see_managed_fields() -> None:
     obj["metadata"] = {**obj["metadata"], "managedFields": [{"manager": "kubectl"}]}
     assert compute(obj, rules=rules).status is Status.CURRENT
     assert obj["metadata"]["managedFields"] == [{"manager": "kubectl"}]
+
+
+LIBRARY_DIR = Path(__file__).parents[3] / "src" / "gitmoor" / "health" / "library"
+
+
+@pytest.mark.parametrize("file", sorted(p.name for p in LIBRARY_DIR.glob("*.yaml")))
+def test_every_rule_names_the_documentation_it_follows(file: str) -> None:
+    """Each rule (not a `<<:` copy of one) has a URL in the comment block above it."""
+    lines = (LIBRARY_DIR / file).read_text().splitlines()
+    undocumented = []
+    for index, line in enumerate(lines):
+        if not line.startswith("- ") or line.startswith(("- {<<:", "- <<:")):
+            continue
+        above = index - 1
+        while above >= 0 and not lines[above].startswith("#"):
+            above -= 1  # the lines of the rule before, if any
+        comments = []
+        while above >= 0 and lines[above].startswith("#"):
+            comments.append(lines[above])
+            above -= 1
+        if not any("https://" in comment for comment in comments):
+            undocumented.append(f"{file}:{index + 1}")
+    assert not undocumented
