@@ -21,7 +21,6 @@ from gitmoor.health.facts import (
     section,
     unobserved,
 )
-from gitmoor.model import Status
 
 
 def persistent_volume_claim(obj: dict[str, Any]) -> Outcome:
@@ -49,7 +48,7 @@ def namespace(obj: dict[str, Any]) -> Outcome:
     if phase == "Active":
         return current()
     if phase == "Terminating":
-        return Outcome(Status.TERMINATING, "Namespace is terminating")
+        return in_progress("Namespace is terminating")
     return in_progress(f"Namespace is {phase or 'not yet Active'}")
 
 
