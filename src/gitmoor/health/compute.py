@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitmoor.health import generic
-from gitmoor.health.exprs import LIBRARY, ExprRule, Key
+from gitmoor.health.exprs import LIBRARY, ExprRule, Key, find
 from gitmoor.health.facts import Outcome
 from gitmoor.health.rules import RULES
 from gitmoor.model import Health, ObjectRef, Status
@@ -28,7 +28,8 @@ def compute(
     obj: dict[str, Any], *, rules: Overrides | None = None, now: float | None = None
 ) -> Health:
     """kstatus-style health of a live object: the generic rules first, then a user rule for its
-    kind, its built-in rule, its rule in the library, or else the generic table (see
+    kind, its built-in rule, its rule in the library (each layer picks its rule with
+    `gitmoor.health.exprs.find`: exact version, kind, group family), or else the generic table (see
     `gitmoor.health.generic`). `now` (epoch seconds) is for the no-status grace period.
 
     Never raises for a malformed object or a failing rule: a status that cannot be read yields
@@ -55,15 +56,15 @@ def _assess(
     decided = generic.before_kind(obj)
     if decided is not None:
         return decided, "generic (deletion, observedGeneration, Reconciling, Stalled)"
-    key = (ref.group, ref.kind)
-    user = rules.get(key) if rules else None
+    version = str(obj.get("apiVersion", "")).rpartition("/")[2]
+    user = find(rules, ref.group, version, ref.kind) if rules else None
     if user is not None:
         outcome, matched = user.explain(obj)
         return outcome, f"{user.origin}; {matched}"
-    built_in = RULES.get(key)
+    built_in = RULES.get((ref.group, ref.kind))
     if built_in is not None:
         return built_in(obj), f"built-in {ref.kind} rule"
-    library = LIBRARY.get(key)
+    library = find(LIBRARY, ref.group, version, ref.kind)
     if library is not None:
         outcome, matched = library.explain(obj)
         return outcome, f"{library.origin}; {matched}"

@@ -4,6 +4,7 @@ CronJob."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from gitmoor.health.facts import (
@@ -20,7 +21,6 @@ from gitmoor.health.facts import (
     section,
     unobserved,
 )
-from gitmoor.model import Status
 
 
 def persistent_volume_claim(obj: dict[str, Any]) -> Outcome:
@@ -48,7 +48,7 @@ def namespace(obj: dict[str, Any]) -> Outcome:
     if phase == "Active":
         return current()
     if phase == "Terminating":
-        return Outcome(Status.TERMINATING, "Namespace is terminating")
+        return in_progress("Namespace is terminating")
     return in_progress(f"Namespace is {phase or 'not yet Active'}")
 
 
@@ -95,6 +95,7 @@ _HPA_BROKEN = frozenset({"FailedGetScale", "FailedUpdateScale"})
 
 
 def horizontal_pod_autoscaler(obj: dict[str, Any]) -> Outcome:
+    obj = _hpa_v1_conditions(obj)
     active = condition(obj, "ScalingActive")
     able = condition(obj, "AbleToScale")
     if active is None and able is None:
@@ -112,6 +113,23 @@ def horizontal_pod_autoscaler(obj: dict[str, Any]) -> Outcome:
     return current(
         f"{number(status, 'currentReplicas')} replicas, {number(status, 'desiredReplicas')} desired"
     )
+
+
+_HPA_V1_CONDITIONS = "autoscaling.alpha.kubernetes.io/conditions"
+
+
+def _hpa_v1_conditions(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object with its conditions where the rules read them: autoscaling/v1 has no
+    status.conditions, the API server serves them as a JSON annotation instead."""
+    status = section(obj, "status")
+    raw = (section(obj, "metadata").get("annotations") or {}).get(_HPA_V1_CONDITIONS)
+    if status.get("conditions") or not isinstance(raw, str):
+        return obj
+    try:
+        conditions = json.loads(raw)
+    except ValueError:
+        return obj  # unreadable: judged as an autoscaler that has said nothing yet
+    return {**obj, "status": {**status, "conditions": conditions}}
 
 
 def cron_job(obj: dict[str, Any]) -> Outcome:

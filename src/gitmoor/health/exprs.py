@@ -6,7 +6,19 @@
       failed: "..."       # optional
       current: "..."
 
-A rule applies to every version of its API group. The expressions are tried in Flux's order,
+Which rule judges an object (`find`), most specific first:
+1. a rule whose `apiVersion` is the object's exact group and version (when rules for one kind name
+   different versions: Cluster API's v1beta1 and v1beta2 conditions mean different things);
+2. a rule for the object's group and kind naming another version: as in Flux, a rule applies to
+   every version of its group; of several, the one listed last;
+3. a rule for the group with `kind: "*"` (every kind of the group);
+4. a rule for a group family, `apiVersion: "*.upbound.io/v1"` (every group ending in
+   `.upbound.io`): the longest suffix first, and for each suffix the kind, then `kind: "*"`.
+
+Layers come before this order: a user rule for any version of a kind beats the library's rule
+for the object's exact version (see `gitmoor.health.compute`).
+
+The expressions are tried in Flux's order,
 `inProgress`, `failed`, `current`, and the first that is true decides; when none is, the object is
 InProgress (it has not reached a state the rule knows). An expression that fails on an object (a
 field missing that the rule did not guard with `has()`) makes it Unknown with the error: the gate
@@ -17,7 +29,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
 
@@ -25,7 +37,7 @@ import yaml
 
 from gitmoor.health.facts import Outcome, describe, joined, section
 from gitmoor.model import Status
-from gitmoor.model.cel import CelError, Program, compile_expr
+from gitmoor.model.cel import Bound, CelError, Program, compile_expr
 from gitmoor.model.resources import HealthCheckExpr
 
 Key = tuple[str, str]
@@ -49,19 +61,45 @@ class ExprRule:
     kind: str
     expressions: tuple[tuple[str, Status, Program], ...]
     origin: str
+    version: str = ""
+    variants: Mapping[str, ExprRule] = field(default_factory=dict, compare=False)
+    """Rules of the same group and kind for other versions, by version (see `find`)."""
 
     @property
     def key(self) -> Key:
         return (self.group, self.kind)
+
+    def for_version(self, version: str) -> ExprRule:
+        """The rule naming `version` exactly, else this one (the kind's rule for any version)."""
+        if version == self.version or not self.variants:
+            return self
+        return self.variants.get(version, self)
+
+    def versions(self) -> tuple[ExprRule, ...]:
+        """This rule and the rules of its other versions."""
+        return (self, *(v for k, v in self.variants.items() if k != self.version))
+
+    def joined(self, other: ExprRule) -> ExprRule:
+        """`other` as the kind's rule, keeping this one for its version when the two name
+        different versions (a later rule for the same version replaces the earlier one)."""
+        variants = {**self.variants, self.version: self.without_variants()}
+        variants.update(other.variants)
+        variants[other.version] = other.without_variants()
+        return replace(other, variants=variants) if len(variants) > 1 else other
+
+    def without_variants(self) -> ExprRule:
+        return replace(self, variants={}) if self.variants else self
 
     def judge(self, obj: dict[str, Any]) -> Outcome:
         return self.explain(obj)[0]
 
     def explain(self, obj: dict[str, Any]) -> tuple[Outcome, str]:
         """The verdict, and which expression gave it (for `gitmoor health`)."""
+        bound: Bound | None = None
         for name, status, program in self.expressions:
             try:
-                matched = program(obj)
+                bound = bound or Bound(obj)
+                matched = program(bound)
             except CelError as err:
                 failure = Outcome(Status.UNKNOWN, f"health rule {self.origin} failed: {err}")
                 return failure, f"{name} could not be evaluated"
@@ -91,8 +129,10 @@ def make_rule(entry: Mapping[str, Any], origin: str) -> ExprRule:
             expressions.append((name, status, compile_expr(str(source))))
         except CelError as err:
             raise RuleError(f"{origin} {name}: {err}") from err
-    group = str(entry["apiVersion"]).rpartition("/")[0]
-    return ExprRule(group, str(entry["kind"]), tuple(expressions), origin)
+    group, _, version = str(entry["apiVersion"]).rpartition("/")
+    if "*" in group and not (group.startswith("*.") and group.count("*") == 1):
+        raise RuleError(f"{origin}: a group family is written *.example.com, not {group}")
+    return ExprRule(group, str(entry["kind"]), tuple(expressions), origin, version)
 
 
 def load_rules(text: str, source: str) -> dict[Key, ExprRule]:
@@ -107,16 +147,35 @@ def load_rules(text: str, source: str) -> dict[Key, ExprRule]:
     for index, entry in enumerate(entries):
         kind = entry.get("kind", "?") if isinstance(entry, Mapping) else "?"
         rule = make_rule(entry, f"{source}[{index}] ({kind})")
-        rules[rule.key] = rule
+        earlier = rules.get(rule.key)
+        rules[rule.key] = rule if earlier is None else earlier.joined(rule)
     return rules
 
 
 def merged(*layers: Iterable[ExprRule]) -> dict[Key, ExprRule]:
-    """Later layers override earlier ones kind by kind (agent-wide, then the Sync's own)."""
+    """Later layers override earlier ones kind by kind, every version of the kind at once
+    (agent-wide, then the Sync's own): a rule's layer matters more than its version."""
     out: dict[Key, ExprRule] = {}
     for layer in layers:
-        out.update((rule.key, rule) for rule in layer)
+        fresh: dict[Key, ExprRule] = {}
+        for rule in layer:
+            earlier = fresh.get(rule.key)
+            fresh[rule.key] = rule if earlier is None else earlier.joined(rule)
+        out.update(fresh)
     return out
+
+
+def find(rules: Mapping[Key, ExprRule], group: str, version: str, kind: str) -> ExprRule | None:
+    """The rule of `rules` that judges an object of this group, version and kind (the order is
+    in the module's docstring), or None."""
+    rule = rules.get((group, kind)) or rules.get((group, "*"))
+    if rule is None and group:
+        suffix = group
+        while rule is None and "." in suffix:
+            suffix = suffix.partition(".")[2]
+            family = f"*.{suffix}"
+            rule = rules.get((family, kind)) or rules.get((family, "*"))
+    return rule.for_version(version) if rule is not None else None
 
 
 def sync_rules(
@@ -138,7 +197,8 @@ def _library() -> dict[Key, ExprRule]:
     folder = resources.files("gitmoor.health").joinpath("library")
     for item in sorted(folder.iterdir(), key=lambda f: f.name):
         if item.name.endswith(".yaml"):
-            rules.update(load_rules(item.read_text(), f"library/{item.name}"))
+            for key, rule in load_rules(item.read_text(), f"library/{item.name}").items():
+                rules[key] = rules[key].joined(rule) if key in rules else rule
     return rules
 
 
@@ -166,7 +226,25 @@ LIBRARY: Mapping[Key, ExprRule] = _Library()
 
 # Condition types for which True is the bad news.
 _NEGATIVE = frozenset(
-    {"NotReady", "Failed", "Degraded", "Error", "Fallback", "Stalled", "Denied", "InvalidRequest"}
+    {
+        "NotReady",
+        "Failed",
+        "Failure",
+        "Degraded",
+        "Error",
+        "ErrorOccurred",
+        "Fallback",
+        "Stalled",
+        "Denied",
+        "InvalidRequest",
+        "InvalidSpec",
+        "NoMatchingInstance",
+        "HasErrors",
+        "SpecError",
+        "SubmissionError",
+        "ACK.Terminal",
+        "Disrupting",
+    }
 )
 
 
@@ -181,12 +259,70 @@ def _why(obj: dict[str, Any], status: Status) -> str:
         chosen = next((c for c in fine if c.get("type") == "Ready"), fine[0] if fine else None)
     else:
         bad = [c for c in conditions if (c.get("status") == "True") == (c.get("type") in _NEGATIVE)]
+        if status is Status.FAILED:
+            # Ready is the summary; a failure is better explained by the condition that failed
+            # (Synced=False, ConfigurationsReady=False) when there is one.
+            bad.sort(key=lambda c: c.get("type") == "Ready")
+        if status is Status.IN_PROGRESS:
+            # Nothing wrong yet: the condition saying what is going on explains the wait.
+            busy = [c for c in conditions if c.get("status") == "True" and c.get("type") in _BUSY]
+            bad.extend(busy)
         # A condition with a reason or message explains more than a bare one (Approved=False).
         chosen = next((c for c in bad if describe(c)), bad[0] if bad else None)
     if chosen is not None:
         return joined(f"{chosen.get('type')}={chosen.get('status')}", describe(chosen))
     fields = section(obj, "status")
-    for field in ("phase", "state"):
-        if isinstance(fields.get(field), str):
-            return f"{field} is {fields[field]}"
+    for path in _WORDS:
+        value: Any = fields
+        for step in path:
+            value = value.get(step) if isinstance(value, dict) else None
+        if isinstance(value, (str, bool, int)) and value != "":
+            said = fields.get("message") or fields.get("failureMessage")
+            if not isinstance(said, str) and isinstance(fields.get("health"), dict):
+                said = fields["health"].get("message")
+            detail = said.strip() if isinstance(said, str) and status is not Status.CURRENT else ""
+            word = str(value).lower() if isinstance(value, bool) else value
+            return joined(f"{'.'.join(path)} is {word}", detail)
     return ""
+
+
+# Condition types for which True is work going on.
+_BUSY = frozenset(
+    {
+        "Reconciling",
+        "Progressing",
+        "RollingUpdate",
+        "RollingOut",
+        "ScalingUp",
+        "ScalingDown",
+        "Running",
+        "Started",
+        "Issuing",
+        "RolloutProgressing",
+        "PendingProposal",
+        "Rebalancing",
+    }
+)
+
+
+# Where controllers without conditions put their word for the state, in the order read.
+_WORDS = (
+    ("phase",),
+    ("state",),
+    ("printableStatus",),
+    ("health", "status"),
+    ("health",),
+    ("healthy",),
+    ("currentState",),
+    ("currentStatus",),
+    ("status",),
+    ("PostgresClusterStatus",),
+    ("applicationState", "state"),
+    ("scheduleState",),
+    ("stageStatus",),
+    ("scale", "statusReplicas"),
+    ("applied",),
+    ("ready",),
+    ("conditionStatus", "ready"),
+    ("failureReason",),
+)

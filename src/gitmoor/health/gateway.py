@@ -49,7 +49,9 @@ def route(obj: dict[str, Any]) -> Outcome:
 
 
 def policy(obj: dict[str, Any]) -> Outcome:
-    return _per_parent(obj, "ancestors", "ancestorRef", "ancestor")
+    # Policies report Accepted per ancestor; ResolvedRefs only where the policy refers to
+    # other objects (BackendTLSPolicy's CA certificates), so it is judged when present.
+    return _per_parent(obj, "ancestors", "ancestorRef", "ancestor", ("Accepted",))
 
 
 def always_current(obj: dict[str, Any]) -> Outcome:
@@ -57,13 +59,22 @@ def always_current(obj: dict[str, Any]) -> Outcome:
     return current()
 
 
-def _per_parent(obj: dict[str, Any], field: str, ref_field: str, noun: str) -> Outcome:
+def _per_parent(
+    obj: dict[str, Any],
+    field: str,
+    ref_field: str,
+    noun: str,
+    required: tuple[str, ...] = ("Accepted", "ResolvedRefs"),
+) -> Outcome:
     parents = [p for p in section(obj, "status").get(field) or () if isinstance(p, dict)]
     if not parents:
         return in_progress(f"no {noun} has accepted it yet")
     for parent in parents:
         name = _parent_name(section(parent, ref_field))
-        decided = _judge(obj, parent.get("conditions") or (), ("Accepted", "ResolvedRefs"), name)
+        conditions = [c for c in parent.get("conditions") or () if isinstance(c, dict)]
+        reported = {str(c.get("type")) for c in conditions}
+        judged = (*required, *(k for k in ("ResolvedRefs",) if k in reported))
+        decided = _judge(obj, conditions, tuple(dict.fromkeys(judged)), name)
         if decided is not None:
             return decided
     return current(f"accepted by {len(parents)} {noun}{'s' if len(parents) != 1 else ''}")

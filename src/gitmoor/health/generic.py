@@ -1,7 +1,9 @@
 """The rules every object is judged by, before and after its kind's own rule.
 
 Before (in this order, the first that applies decides):
-1. `metadata.deletionTimestamp` set -> Terminating;
+1. `metadata.deletionTimestamp` set -> InProgress ("deletion in progress", naming the finalizers
+   that hold it): the object is on its way out, which a wait treats as work going on, as Argo CD
+   does ("Pending deletion"); kstatus' separate Terminating status is not used;
 2. `status.observedGeneration` differs from `metadata.generation` -> InProgress: the status
    describes an older spec;
 3. condition `Reconciling=True` -> InProgress;
@@ -44,7 +46,6 @@ from gitmoor.health.facts import (
     joined,
     section,
 )
-from gitmoor.model import Status
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,9 @@ def before_kind(obj: dict[str, Any]) -> Outcome | None:
     """The generic verdict that overrides any kind rule, or None when it has nothing to say."""
     metadata = section(obj, "metadata")
     if metadata.get("deletionTimestamp"):
-        return Outcome(Status.TERMINATING, "deletion in progress")
+        finalizers = [str(f) for f in metadata.get("finalizers") or ()]
+        held = f"; waiting for finalizers: {', '.join(finalizers)}" if finalizers else ""
+        return in_progress(f"deletion in progress{held}")
     observed = section(obj, "status").get("observedGeneration")
     if isinstance(observed, str):
         # Argo Rollouts writes it as a string ("3"); a non-numeric one (old releases wrote a
@@ -143,7 +146,9 @@ def _by_conditions(obj: dict[str, Any]) -> Outcome | None:
             continue
         if value == "True":
             seen_good.append(cond)
-        elif value == "False" and rule.false_is_failure:
+        elif value == "False" and (rule.false_is_failure or cond.get("severity") == "Error"):
+            # Cluster API (v1beta1), Azure's operator and Knative-style APIs grade a False
+            # condition: severity Error means the controller gave up until the spec changes.
             return failed(joined(f"not {rule.type}", describe(cond)))
         elif waiting is None:
             head = f"not {rule.type}" if value == "False" else f"{rule.type} unknown"

@@ -11,6 +11,18 @@ from gitmoor.health.facts import Rule
 
 _GATEWAY = "gateway.networking.k8s.io"
 _ROUTES = ("HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute")
+# Implementations' own kinds with the Gateway API's per-parent status: Envoy Gateway's policies
+# (https://gateway.envoyproxy.io/docs/api/extension_types/) and Linkerd's routes
+# (https://linkerd.io/2-edge/reference/httproute/).
+_ENVOY_GATEWAY = "gateway.envoyproxy.io"
+_ENVOY_POLICIES = (
+    "SecurityPolicy",
+    "BackendTrafficPolicy",
+    "ClientTrafficPolicy",
+    "EnvoyExtensionPolicy",
+    "EnvoyPatchPolicy",
+)
+_LINKERD_POLICY = "policy.linkerd.io"
 
 RULES: Mapping[tuple[str, str], Rule] = MappingProxyType(
     {
@@ -34,5 +46,7 @@ RULES: Mapping[tuple[str, str], Rule] = MappingProxyType(
         **{(_GATEWAY, kind): gateway.route for kind in _ROUTES},
         **{(_GATEWAY, kind): gateway.policy for kind in ("BackendTLSPolicy",)},
         (_GATEWAY, "ReferenceGrant"): gateway.always_current,
+        **{(_ENVOY_GATEWAY, kind): gateway.policy for kind in _ENVOY_POLICIES},
+        **{(_LINKERD_POLICY, kind): gateway.route for kind in ("HTTPRoute", "GRPCRoute")},
     }
 )

@@ -29,6 +29,23 @@ class CelError(ValueError):
     """An expression that does not compile, or that failed or gave no bool on an object."""
 
 
+class Bound:
+    """An object converted once into CEL's values: converting costs more than evaluating a
+    typical rule, and a health rule evaluates up to three expressions on the same object."""
+
+    def __init__(self, obj: Mapping[str, Any]) -> None:
+        metadata = obj.get("metadata")
+        if isinstance(metadata, Mapping) and "managedFields" in metadata:
+            # Often the largest part of a live object, and no rule reads it: not converted.
+            metadata = {k: v for k, v in metadata.items() if k != "managedFields"}
+            obj = {**obj, "metadata": metadata}
+        data = {"self": obj, **{k: obj[k] for k in TOP_LEVEL if k in obj}}
+        try:
+            self.activation = _ENV.Activation(data=data)
+        except Exception as err:  # a value CEL cannot represent
+            raise CelError(f"cannot read the object: {err}") from err
+
+
 class Program:
     """A compiled expression; compile once (see `compile_expr`), evaluate on many objects."""
 
@@ -36,10 +53,13 @@ class Program:
         self.source = source
         self._compiled = compiled
 
-    def __call__(self, obj: Mapping[str, Any]) -> bool:
-        data = {"self": obj, **{k: obj[k] for k in TOP_LEVEL if k in obj}}
+    def __call__(self, obj: Mapping[str, Any] | Bound) -> bool:
+        """The value on `obj`; pass a `Bound` to evaluate several programs on one object."""
         try:
-            value = self._compiled.eval(data=data)
+            bound = obj if isinstance(obj, Bound) else Bound(obj)
+            value = self._compiled.eval(activation=bound.activation)
+        except CelError:
+            raise
         except Exception as err:  # the bindings raise plain RuntimeErrors for odd inputs
             raise CelError(f"{self.source!r}: {err}") from err
         if value.type() == cel.Type.ERROR:

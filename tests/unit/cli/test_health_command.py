@@ -59,7 +59,7 @@ def test_the_verdict_the_rule_and_why_for_each_object(tmp_path: Path) -> None:
 def test_without_rules_the_generic_table_decides(tmp_path: Path) -> None:
     code, output = _run(tmp_path)
     assert code == 1
-    assert "Database/shop/orders: Current" in output
+    assert "Database/shop/orders: InProgress: phase is Resizing" in output
     assert "decided by: generic table" in output
 
 

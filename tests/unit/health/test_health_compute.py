@@ -133,7 +133,7 @@ def test_every_rule_survives_an_object_without_spec_or_status(kind: str) -> None
 
 def test_the_generic_rules_override_the_kind_rule() -> None:
     """A Deployment whose counts look complete is still InProgress while its controller has not
-    seen the latest spec, and Terminating when deleted."""
+    seen the latest spec, and InProgress while it is being deleted."""
     done = cases("deployments.yaml")[0].values[0]
     assert compute(done).status is Status.CURRENT
     newer = copy.deepcopy(done)
@@ -145,7 +145,8 @@ def test_the_generic_rules_override_the_kind_rule() -> None:
     )
     deleted = copy.deepcopy(done)
     deleted["metadata"]["deletionTimestamp"] = "2026-01-01T10:00:00Z"
-    assert compute(deleted).status is Status.TERMINATING
+    assert compute(deleted).status is Status.IN_PROGRESS
+    assert compute(deleted).message == "deletion in progress"
 
 
 def test_a_deployment_that_regressed_is_no_longer_current() -> None:
