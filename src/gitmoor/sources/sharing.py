@@ -59,6 +59,7 @@ class SharedChecks:
         check = self._checks.get(key)
         usable = (
             check is not None
+            and max_age > 0
             and now - check.started <= max_age
             and not (check.task.done() and check.task.exception() is not None)
         )
