@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import re
 import threading
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
@@ -63,6 +65,7 @@ class _PoolKey:
     origin: str
     ca: str
     auth: str
+    proxy: str
 
 
 def authorization(remote: RemoteUrl, credentials: GitCredentials | None) -> str | None:
@@ -148,10 +151,12 @@ class HttpChecks:
     ) -> urllib3.PoolManager:
         ca = credentials.ca_file if credentials else None
         parsed = urllib3.util.parse_url(remote.url)
+        proxy = proxy_for(remote.url, os.environ)
         key = _PoolKey(
             origin=f"{parsed.scheme}://{parsed.host}:{parsed.port or ''}",
             ca=hashlib.sha256(ca or b"").hexdigest(),
             auth=hashlib.sha256((header or "").encode()).hexdigest(),
+            proxy=proxy or "",
         )
         with self._lock:
             manager = self._pools.get(key)
@@ -159,18 +164,21 @@ class HttpChecks:
                 headers = {"User-Agent": "gitmoor"}
                 if header:
                     headers["Authorization"] = header
-                manager = urllib3.PoolManager(
-                    num_pools=4,
-                    maxsize=self._workers,
-                    headers=headers,
+                options: dict[str, Any] = {
+                    "num_pools": 4,
+                    "maxsize": self._workers,
+                    "headers": headers,
                     # Only the bundle given, as git's http.sslCAInfo: else the system's CAs.
-                    ca_cert_data=ca.decode("ascii", errors="replace") if ca else None,
-                    cert_reqs="CERT_REQUIRED",
+                    "ca_cert_data": ca.decode("ascii", errors="replace") if ca else None,
+                    "cert_reqs": "CERT_REQUIRED",
                     # A little past the check's own deadline, which is the one that reports.
-                    timeout=urllib3.Timeout(connect=timeout + 1, read=timeout + 1),
-                    retries=urllib3.Retry(
-                        total=6, connect=1, read=0, status=0, other=0, redirect=5
-                    ),
+                    "timeout": urllib3.Timeout(connect=timeout + 1, read=timeout + 1),
+                    "retries": _RETRIES,
+                }
+                manager = (
+                    urllib3.ProxyManager(proxy, **options)
+                    if proxy
+                    else urllib3.PoolManager(**options)
                 )
                 self._pools[key] = manager
             return manager
@@ -218,6 +226,32 @@ class _Session:
         for response in self.responses:
             response.close()
         self.responses.clear()
+
+
+def proxy_for(url: str, environ: Mapping[str, str]) -> str | None:
+    """The proxy git would use for `url` from the environment (`https_proxy`, `http_proxy`,
+    `all_proxy` and `no_proxy`, either case), None for a direct connection."""
+    scheme = url.split("://", 1)[0].lower()
+    found: dict[str, str] = {}
+    for name, value in environ.items():
+        lower = name.lower()
+        # The lower-case name wins, as with curl (and so git).
+        if lower.endswith("_proxy") and value and (name == lower or lower not in found):
+            found[lower] = value
+    host = urllib3.util.parse_url(url).host or ""
+    if _bypassed(host, found.get("no_proxy", "")):
+        return None
+    return found.get(f"{scheme}_proxy") or found.get("all_proxy")
+
+
+def _bypassed(host: str, no_proxy: str) -> bool:
+    for entry in (e.strip().lower() for e in no_proxy.split(",")):
+        if entry == "*":
+            return True
+        entry = entry.lstrip(".")
+        if entry and (host.lower() == entry or host.lower().endswith(f".{entry}")):
+            return True
+    return False
 
 
 def _ls_refs(
