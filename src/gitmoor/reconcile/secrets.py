@@ -19,11 +19,13 @@ from typing import Any
 
 import structlog
 
+from gitmoor.errors import KubeApiError
 from gitmoor.kube import Kube, WatchEvent
 from gitmoor.reconcile.informer import follow
 
 log = structlog.get_logger("gitmoor.secrets")
 
+_NOTHING = "gitmoor.io/probe-matches-nothing"  # a label selector no Secret carries
 Data = dict[str, str]  # a Secret's `data`: base64 values by key
 _Name = tuple[str, str]  # (namespace, name)
 
@@ -36,7 +38,7 @@ class SecretWatch:
         self._known: dict[_Name, Data | None] = {}
         self._listed: set[str] = set()
         self._watches: dict[str, asyncio.Task[None]] = {}
-        self.reads = 0  # GETs made: only for Secrets the watch has not told of yet
+        self._denied: set[str] = set()  # namespaces where listing Secrets is forbidden
 
     async def data(self, namespace: str, name: str) -> Data | None:
         """The Secret's data, None when there is no such Secret."""
@@ -46,7 +48,6 @@ class SecretWatch:
         if namespace in self._listed and key in self._known:
             known = self._known[key]
             return None if known is None else dict(known)
-        self.reads += 1
         secret = await self.kube.get("v1", "Secret", name, namespace)
         data = None if secret is None else _data_of(secret)
         # Kept only while the watch runs, and not over what it said meanwhile (which may be
@@ -56,6 +57,8 @@ class SecretWatch:
         return None if data is None else dict(data)
 
     def _watch(self, namespace: str) -> None:
+        if namespace in self._denied:
+            return
         task = self._watches.get(namespace)
         if task is None or task.done():
             self._watches[namespace] = asyncio.create_task(
@@ -77,6 +80,8 @@ class SecretWatch:
             if key in self._wanted:
                 self._known[key] = None if event.type == "DELETED" else _data_of(event.obj)
 
+        if not await self._may_list(namespace):
+            return
         try:
             await follow(
                 self.kube, "v1", "Secret", namespace=namespace, on_list=listed, on_event=changed
@@ -86,6 +91,24 @@ class SecretWatch:
             self._listed.discard(namespace)
             for key in [k for k in self._known if k[0] == namespace]:
                 del self._known[key]
+
+    async def _may_list(self, namespace: str) -> bool:
+        """Whether the agent may list Secrets here: asked once with a selector nothing carries
+        (an empty answer). Where it may not (an install whose role grants only `get`), the
+        Secrets are read at each check as before, and the log says what to grant."""
+        try:
+            await self.kube.list_with_version("v1", "Secret", namespace, label_selector=_NOTHING)
+        except KubeApiError as err:
+            if err.status != 403:
+                raise
+            self._denied.add(namespace)
+            log.warning(
+                "may not list and watch Secrets: credentials are read at every check "
+                "(grant list and watch on secrets to the agent's role)",
+                namespace=namespace,
+            )
+            return False
+        return True
 
     async def close(self) -> None:
         for task in self._watches.values():
