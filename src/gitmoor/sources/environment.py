@@ -162,15 +162,14 @@ def _ssh_material(remote: RemoteUrl, credentials: GitCredentials | None) -> tupl
     return identity, credentials.known_hosts
 
 
-def _http_config(
-    remote: RemoteUrl, credentials: GitCredentials | None, private: Path
-) -> tuple[tuple[str, str], ...]:
+def authorization(remote: RemoteUrl, credentials: GitCredentials | None) -> str | None:
+    """The value of the Authorization header for `remote` (`Bearer ...` or `Basic ...`), None
+    without credentials; SourceConfigError for basic auth with half of its pair."""
     if credentials is None:
-        return ()
-    config: list[tuple[str, str]] = []
+        return None
     if credentials.bearer_token:
-        config.append(("http.extraHeader", f"Authorization: Bearer {credentials.bearer_token}"))
-    elif credentials.username or credentials.password:
+        return f"Bearer {credentials.bearer_token}"
+    if credentials.username or credentials.password:
         if not (credentials.username and credentials.password):
             have, lack = (
                 ("username", "password") if credentials.username else ("password", "username")
@@ -180,8 +179,19 @@ def _http_config(
                 "basic auth needs both (or use 'bearerToken')",
                 url=remote.display,
             )
-        token = _basic_token(credentials.username, credentials.password)
-        config.append(("http.extraHeader", f"Authorization: Basic {token}"))
+        return f"Basic {_basic_token(credentials.username, credentials.password)}"
+    return None
+
+
+def _http_config(
+    remote: RemoteUrl, credentials: GitCredentials | None, private: Path
+) -> tuple[tuple[str, str], ...]:
+    if credentials is None:
+        return ()
+    config: list[tuple[str, str]] = []
+    header = authorization(remote, credentials)
+    if header is not None:
+        config.append(("http.extraHeader", f"Authorization: {header}"))
     if credentials.ca_file:
         config.append(
             ("http.sslCAInfo", str(write_private(private / "ca.crt", credentials.ca_file)))

@@ -39,10 +39,11 @@ from gitmoor.sources.diagnose import classify, detail
 from gitmoor.sources.digest import tree_digest
 from gitmoor.sources.environment import (
     RemoteEnvironment,
+    authorization,
     base_environment,
     remote_environment,
 )
-from gitmoor.sources.httpcheck import HttpChecks, authorization
+from gitmoor.sources.httpcheck import HttpChecks
 from gitmoor.sources.ignore import IgnoreRules
 from gitmoor.sources.process import GitResult, GitTimeoutError, run_git
 from gitmoor.sources.remote import (

@@ -34,9 +34,9 @@ from typing import Any, cast
 
 import urllib3
 from dulwich.client import HTTPUnauthorized, Urllib3HttpGitClient
-from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
+from dulwich.errors import NotGitRepository
 
-from gitmoor.errors import SourceConfigError, SourceError, SourceUnavailableError
+from gitmoor.errors import SourceError, SourceUnavailableError
 from gitmoor.model.credentials import GitCredentials
 from gitmoor.sources.diagnose import (
     auth_refused,
@@ -45,6 +45,7 @@ from gitmoor.sources.diagnose import (
     tls_failed,
     unreachable,
 )
+from gitmoor.sources.environment import authorization
 from gitmoor.sources.remote import Query, RemoteRefs, listed
 from gitmoor.sources.urls import RemoteUrl
 
@@ -66,28 +67,6 @@ class _PoolKey:
     ca: str
     auth: str
     proxy: str
-
-
-def authorization(remote: RemoteUrl, credentials: GitCredentials | None) -> str | None:
-    """The Authorization header git would send (`environment._http_config`'s rules)."""
-    if credentials is None:
-        return None
-    if credentials.bearer_token:
-        return f"Bearer {credentials.bearer_token}"
-    if credentials.username or credentials.password:
-        if not (credentials.username and credentials.password):
-            have, lack = (
-                ("username", "password") if credentials.username else ("password", "username")
-            )
-            raise SourceConfigError(
-                f"the Secret for {remote.display} has {have!r} but no {lack!r}: "
-                "basic auth needs both (or use 'bearerToken')",
-                url=remote.display,
-            )
-        return urllib3.util.make_headers(
-            basic_auth=f"{credentials.username}:{credentials.password}"
-        )["authorization"]
-    return None
 
 
 class HttpChecks:
@@ -136,7 +115,7 @@ class HttpChecks:
             raise SourceUnavailableError(
                 f"remote check for {url} timed out after {timeout:g}s", url=url
             ) from None
-        except (GitProtocolError, NotGitRepository, HTTPUnauthorized, OSError) as err:
+        except Exception as err:  # the server's answer, whatever it was, is the source's error
             raise _classify(
                 err, url=url, secrets=[s for s in secrets if s], has_credentials=bool(header)
             ) from None
@@ -302,9 +281,9 @@ def _classify(
         if any(marker in str(cause) for marker in _CERTIFICATE):
             return tls_failed(url, suffix)
         return unreachable(url, suffix)
-    if isinstance(err, HangupException):
-        return SourceUnavailableError(f"cannot fetch from {url}{suffix}", url=url)
-    return unreachable(url, suffix)
+    if isinstance(cause, OSError | urllib3.exceptions.HTTPError):
+        return unreachable(url, suffix)
+    return SourceUnavailableError(f"cannot fetch from {url}{suffix}", url=url)
 
 
 def _root(err: BaseException) -> BaseException:
@@ -321,4 +300,4 @@ def _root(err: BaseException) -> BaseException:
     return seen[-1]
 
 
-__all__ = ["HttpChecks", "authorization"]
+__all__ = ["HttpChecks", "proxy_for"]
