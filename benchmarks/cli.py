@@ -40,6 +40,11 @@ _PARAM_FLAGS: dict[str, type] = {
     "s4_window": float,
     "s4_source_interval": str,
     "s4_sync_interval": str,
+    "s6_sources": int,
+    "s6_objects": int,
+    "s6_window": float,
+    "s6_source_interval": str,
+    "s6_sync_interval": str,
     "s5_objects": int,
     "s5_interval": str,
     "s7_objects": int,
@@ -55,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--kubeconfig", type=Path, help="use this cluster (admin rights)")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument(
-        "--scenarios", default="S1,S2,S3,S4,S5", help="comma-separated (default: all)"
+        "--scenarios", default="S1,S2,S3,S4,S5,S6", help="comma-separated (default: all)"
     )
     parser.add_argument("--tools", default="gitmoor,flux", help="comma-separated")
     defaults = Params()

@@ -55,6 +55,18 @@ SHOWN: dict[str, list[tuple[str, str]]] = {
     ],
     "S4": [
         ("wall_s", "all applied, s"),
+        ("steady_window_s", "steady window s"),
+        ("steady_cpu_s_per_min", "steady tool CPU s/min"),
+        ("steady_server_cpu_s_per_min", "steady apiserver+etcd CPU s/min"),
+        ("steady_reads_per_min", "steady reads/min"),
+        ("steady_writes_per_min", "steady writes/min"),
+        ("steady_dry_runs_per_min", "steady dry runs/min"),
+        ("steady_rss_mib", "steady RSS MiB"),
+        ("peak_rss_mib", "peak RSS MiB"),
+    ],
+    "S6": [
+        ("wall_s", "all applied, s"),
+        ("steady_window_s", "steady window s"),
         ("steady_cpu_s_per_min", "steady tool CPU s/min"),
         ("steady_server_cpu_s_per_min", "steady apiserver+etcd CPU s/min"),
         ("steady_reads_per_min", "steady reads/min"),
@@ -99,6 +111,16 @@ TARGETS: dict[tuple[str, str], Target] = {
     ("S2r", "object_writes"): Target("0", lambda g, f: g == 0),
     ("S3", "wall_s"): Target("< 2 s", lambda g, f: g < 2.0),
     ("S4", "steady_rss_mib"): Target("< 150 MiB", lambda g, f: g < 150.0),
+    ("S4", "steady_cpu_s_per_min"): Target(
+        "below Flux", lambda g, f: f is not None and g < f, peer=True
+    ),
+    ("S6", "wall_s"): Target(
+        "2x faster than Flux", lambda g, f: f is not None and g * 2 <= f, peer=True
+    ),
+    ("S6", "steady_cpu_s_per_min"): Target(
+        "at most half of Flux", lambda g, f: f is not None and g * 2 <= f, peer=True
+    ),
+    ("S6", "peak_rss_mib"): Target("<= 250 MiB", lambda g, f: g <= 250.0),
     ("S5", "wall_s"): Target("< 1 s", lambda g, f: g < 1.0),
     ("S5", "object_writes"): Target("1", lambda g, f: g == 1),
 }

@@ -17,6 +17,9 @@ S3 one change  -- one ConfigMap changed by a commit; from the push (then gitmoor
                   the sync reporting the new revision.
 S4 scale       -- `s4_sources` sources and syncs of `s4_objects` objects each: the time until
                   all are applied, then a steady window: CPU, requests and memory per minute.
+                  The window spans at least two of the longer interval (`steady_window`).
+S6 many syncs  -- S4's shape at platform size (issue 20): `s6_sources` (1,000) sources and syncs
+                  of `s6_objects` (20) objects each, every source on a repository of its own.
 S5 drift       -- one managed ConfigMap edited out of band among `s5_objects`: the time until the
                   tool restores it, and its writes. gitmoor watches what it manages; Flux
                   corrects drift at its Kustomization interval. Both get the same `s5_interval`.
@@ -53,6 +56,11 @@ class Params:
     s4_window: float = 300.0
     s4_source_interval: str = "1m"
     s4_sync_interval: str = "5m"
+    s6_sources: int = 1000
+    s6_objects: int = 20
+    s6_window: float = 300.0
+    s6_source_interval: str = "1m"
+    s6_sync_interval: str = "5m"
     s5_objects: int = 10_000
     s7_objects: int = 50_000
     s5_interval: str = "1m"
@@ -71,6 +79,11 @@ class Params:
             s4_window=10.0,
             s4_source_interval="5s",
             s4_sync_interval="10s",
+            s6_sources=20,
+            s6_objects=5,
+            s6_window=10.0,
+            s6_source_interval="5s",
+            s6_sync_interval="10s",
             s5_objects=200,
             s7_objects=2_000,
             s5_interval="5s",
@@ -253,35 +266,75 @@ def s3_one_change(
 
 
 def s4_scale(session: Session, tools: list[Tool], params: Params, tag: str) -> dict[str, Results]:
-    return {"S4": {tool.name: [_s4_one(session, tool, params, tag)] for tool in tools}}
+    shape = _Scale(
+        "S4",
+        params.s4_sources,
+        params.s4_objects,
+        Intervals(source=params.s4_source_interval, sync=params.s4_sync_interval),
+        params.s4_window,
+    )
+    return {"S4": {tool.name: [_scale_one(session, tool, params, tag, shape)] for tool in tools}}
 
 
-def _s4_one(session: Session, tool: Tool, params: Params, tag: str) -> Run:
+def s6_many_syncs(
+    session: Session, tools: list[Tool], params: Params, tag: str
+) -> dict[str, Results]:
+    shape = _Scale(
+        "S6",
+        params.s6_sources,
+        params.s6_objects,
+        Intervals(source=params.s6_source_interval, sync=params.s6_sync_interval),
+        params.s6_window,
+    )
+    return {"S6": {tool.name: [_scale_one(session, tool, params, tag, shape)] for tool in tools}}
+
+
+@dataclass(frozen=True)
+class _Scale:
+    """S4 and S6: `sources` sources and syncs of `objects` objects each, one namespace each."""
+
+    scenario: str
+    sources: int
+    objects: int
+    intervals: Intervals
+    window: float  # at least; see `steady_window`
+
+
+def steady_window(window: float, intervals: Intervals) -> float:
+    """The steady window: as asked, but over at least two of the longer interval, so each
+    tool's periodic work (source checks, full re-plans) falls inside it at least twice."""
+    longest = max(parse_duration(intervals.source), parse_duration(intervals.sync))
+    return max(window, 2 * longest)
+
+
+def _scale_one(session: Session, tool: Tool, params: Params, tag: str, shape: _Scale) -> Run:
+    name = shape.scenario
     layouts = [
-        Layout(_unit(tool, "s4", tag, f"{i:03d}"), 1, params.s4_objects)
-        for i in range(params.s4_sources)
+        Layout(_unit(tool, name.lower(), tag, f"{i:04d}"), 1, shape.objects)
+        for i in range(shape.sources)
     ]
     repos = {
         layout.prefix: session.repository(layout.prefix, content.files(layout, root=PATH))
         for layout in layouts
     }
-    intervals = Intervals(source=params.s4_source_interval, sync=params.s4_sync_interval)
     namespaces = [ns for layout in layouts for ns in layout.all_namespaces]
+    window = steady_window(shape.window, shape.intervals)
     tool.start()
     try:
 
         def converge() -> None:
-            for name, repo in repos.items():
-                tool.create(name, repo.url, f"./{PATH}", intervals, wait=params.wait)
-            session.wait_all_applied(tool, {name: repo.sha for name, repo in repos.items()})
+            for unit, repo in repos.items():
+                tool.create(unit, repo.url, f"./{PATH}", shape.intervals, wait=params.wait)
+            session.wait_all_applied(tool, {unit: repo.sha for unit, repo in repos.items()})
 
         converged = session.measure(tool, converge)
-        say(f"S4 {tool.name}: {len(repos)} syncs applied in {converged.wall:.1f}s")
-        steady = session.measure(tool, lambda: time.sleep(params.s4_window))
+        say(f"{name} {tool.name}: {len(repos)} syncs applied in {converged.wall:.1f}s")
+        steady = session.measure(tool, lambda: time.sleep(window))
     finally:
         session.clean(tool, namespaces)
     per_minute = 60.0 / steady.wall
     converged.extra = {
+        "steady_window_s": steady.wall,
         "steady_cpu_s_per_min": steady.cpu * per_minute,
         "steady_reads_per_min": steady.requests.reads * per_minute,
         "steady_writes_per_min": steady.requests.writes * per_minute,
@@ -291,7 +344,10 @@ def _s4_one(session: Session, tool: Tool, params: Params, tag: str) -> Run:
     if steady.server_cpu is not None:
         converged.extra["steady_server_cpu_s_per_min"] = steady.server_cpu * per_minute
     converged.peak_rss_mib = steady.peak_rss_mib
-    say(f"S4 {tool.name}: steady {steady.cpu * per_minute:.1f} CPU s/min, {steady.rss_mib:.0f} MiB")
+    say(
+        f"{name} {tool.name}: steady {steady.cpu * per_minute:.1f} CPU s/min over "
+        f"{steady.wall:.0f}s, {steady.rss_mib:.0f} MiB"
+    )
     return converged
 
 
@@ -351,6 +407,7 @@ SCENARIOS: dict[str, tuple[str, Scenario]] = {
     "S3": ("one change", s3_one_change),
     "S4": ("scale", s4_scale),
     "S5": ("drift", s5_drift),
+    "S6": ("many syncs", s6_many_syncs),
     "S7": ("one big Sync", s7_one_big_sync),
 }
 TITLES = {
@@ -360,5 +417,6 @@ TITLES = {
     "S3": "one change",
     "S4": "scale",
     "S5": "drift",
+    "S6": "1,000 Syncs",
     "S7": "one Sync of 50,000 objects",
 }

@@ -5,7 +5,7 @@ verification Secret lists come back as artifacts, with the signer's fingerprint.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -55,8 +55,10 @@ def eve(tmp_path_factory: pytest.TempPathFactory) -> Signer:
 
 
 @pytest.fixture
-def fetcher(tmp_path: Path) -> GitFetcher:
-    return GitFetcher(tmp_path / "cache")
+async def fetcher(tmp_path: Path) -> AsyncIterator[GitFetcher]:
+    fetcher = GitFetcher(tmp_path / "cache")
+    yield fetcher
+    await fetcher.close()
 
 
 def keys(*signers: Signer) -> SigningKeys:

@@ -151,8 +151,9 @@ def _agent_cluster_role(*, strict: bool = False) -> dict[str, Any]:
                 ],
                 "verbs": ["get", "update", "patch"],
             },
-            # Git credentials, read by name from the secretRef of a GitSource.
-            {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
+            # Git credentials and verification keys, named by a GitSource's secretRefs: watched
+            # in the namespaces of sources that name one (only those named are kept).
+            {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]},
             {
                 "apiGroups": ["", "events.k8s.io"],
                 "resources": ["events"],

@@ -118,6 +118,7 @@ class Agent:
             self._new_artifact,
             options.tenancy,
             options.file_roots,
+            self.enqueue,
         )
         self.charts = ChartSourceReconciler(
             kube,
@@ -189,6 +190,7 @@ class Agent:
             await asyncio.gather(*self._arrival_watches.values(), return_exceptions=True)
             self._arrival_watches.clear()
             await self.drift.close()
+            await self.sources.close()
             await self.notifier.close()
             await self.publish.close()
 

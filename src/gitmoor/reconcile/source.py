@@ -1,9 +1,11 @@
 """GitSources: fetch (or confirm with a cheap remote check) the revision the ref names, say so in
 the source's status, and hand Syncs the artifact they are to apply.
 
-A source with spec.verify hands out only verified revisions: its keys are read from their
-Secret at every check (a rotation needs no restart), and a revision refused leaves the last
-verified artifact in place, so its Syncs keep running that one."""
+Secrets (credentials, verification keys) come from a watch (`secrets`): a changed Secret counts
+from the next check on, with no read per check. A source with spec.verify hands out only
+verified revisions: its keys are taken from their Secret at every check (a rotation needs no
+restart), and a revision refused leaves the last verified artifact in place, so its Syncs keep
+running that one."""
 
 from __future__ import annotations
 
@@ -26,11 +28,14 @@ from gitmoor.reconcile import report
 from gitmoor.reconcile.cache import Cache
 from gitmoor.reconcile.memory import Key, Memory
 from gitmoor.reconcile.publish import Publisher
+from gitmoor.reconcile.secrets import SecretWatch
 from gitmoor.reconcile.tenancy import Tenancy
 from gitmoor.sources import GitFetcher
 
 # (source key, its new artifact, what made the source look): the runtime wakes its Syncs.
 OnNewArtifact = Callable[[Key, Artifact, Trigger], None]
+# Queue a source now (the runtime's enqueue).
+Wake = Callable[[Key, Trigger], None]
 
 
 @dataclass(frozen=True)
@@ -52,14 +57,24 @@ class SourceReconciler:
         on_new_artifact: OnNewArtifact,
         tenancy: Tenancy,
         file_roots: tuple[Path, ...] | None = None,
+        wake: Wake | None = None,
     ) -> None:
         self.kube = kube
         self.cache = cache
         self.memory = memory
         self.publish = publish
         self.fetcher = GitFetcher(cache_dir, file_roots=file_roots)
+        self.secrets = SecretWatch(kube)
+        self.wake = wake
+        # Sources woken because another source's check of their remote saw a new revision.
+        self._woken: set[Key] = set()
         self.on_new_artifact = on_new_artifact
         self.tenancy = tenancy
+
+    async def close(self) -> None:
+        """End the connections kept for checks (HTTP pools, ssh control masters)."""
+        await self.fetcher.close()
+        await self.secrets.close()
 
     async def reconcile(self, key: Key) -> float | None:
         obj = self.cache.get(key)
@@ -105,11 +120,44 @@ class SourceReconciler:
                 credentials,
                 timeout=parse_duration(source.spec.timeout),
                 keys=keys,
+                max_age=self._max_age(key, source, memory.trigger),
             )
         previous, memory.artifact = memory.artifact, artifact
         if previous is None or previous.revision != artifact.revision:
             self.on_new_artifact(key, artifact, memory.trigger)
+            self._wake_siblings(key, source, artifact)
         return artifact
+
+    def _max_age(self, key: Key, source: GitSource, trigger: Trigger) -> float:
+        """How old another source's check of the same remote may be to answer this one: up to
+        its interval when its interval (or a sibling) woke it; asked by a person, a webhook or
+        a changed spec, it looks afresh."""
+        woken = key in self._woken
+        self._woken.discard(key)
+        if woken or trigger is Trigger.INTERVAL:
+            return parse_duration(source.spec.interval)
+        return 0.0
+
+    def _wake_siblings(self, key: Key, source: GitSource, artifact: Artifact) -> None:
+        """Sources that share this one's check (same URL, ref and Secret) learn of the new
+        revision now rather than at their next interval: sharing never delays a change."""
+        if self.wake is None:
+            return
+        for other, obj in self.cache.items("GitSource"):
+            if other == key or other.namespace != key.namespace:
+                continue  # a Secret is per namespace: another namespace's check is its own
+            try:
+                spec = GitSource.model_validate(obj).spec
+            except ValueError:
+                continue
+            mine = source.spec
+            if (spec.url, spec.ref, spec.secret_ref) != (mine.url, mine.ref, mine.secret_ref):
+                continue
+            known = self.memory.source(other).artifact
+            if spec.suspend or (known is not None and known.revision == artifact.revision):
+                continue
+            self._woken.add(other)
+            self.wake(other, Trigger.INTERVAL)
 
     async def artifact_for(self, sync: Sync, pinned: str | None) -> SourceAnswer:
         """The artifact `sync` is to apply: its source's, or the pinned commit's."""
@@ -206,12 +254,12 @@ class SourceReconciler:
         self, source: GitSource, ref: LocalObjectReference, field: str
     ) -> dict[str, str]:
         namespace = source.metadata.namespace
-        secret = await self.kube.get("v1", "Secret", ref.name, namespace)
-        if secret is None:
+        data = await self.secrets.data(namespace, ref.name)
+        if data is None:
             raise SecretNotFoundError(
                 f"Secret {namespace}/{ref.name} named in {field} not found", url=source.spec.url
             )
-        return dict(secret.get("data") or {})
+        return data
 
 
 def _verifies(obj: dict[str, Any] | None) -> bool:

@@ -132,11 +132,7 @@ def classify(
             url=url,
         )
     if _has(stderr, _TLS):
-        return SourceAuthError(
-            f"TLS certificate verification failed for {url}: the server's certificate is not "
-            f"trusted (set caFile in the Secret for a private CA){suffix}",
-            url=url,
-        )
+        return tls_failed(url, suffix)
     if _has(stderr, _BAD_KEY):
         return SourceAuthError(
             f"authentication failed for {url}: the Secret's identity is not a usable private "
@@ -144,17 +140,41 @@ def classify(
             url=url,
         )
     if _has(stderr, _AUTH):
-        why = (
-            "the server refused the credentials from the Secret"
-            if has_credentials
-            else "the server asks for credentials and none were given (set username and "
-            "password, or bearerToken, in the Secret named by secretRef)"
-        )
-        return SourceAuthError(f"authentication failed for {url}: {why}{suffix}", url=url)
+        return auth_refused(url, suffix, has_credentials=has_credentials)
     if _has(stderr, _NO_REF):
         return RefNotFoundError(f"the requested revision is not in {url}{suffix}", url=url)
     if _has(stderr, _NETWORK):
-        return SourceUnavailableError(f"cannot reach {url}{suffix}", url=url)
+        return unreachable(url, suffix)
     if _has(stderr, _NO_REPO):
-        return SourceUnavailableError(f"no repository found at {url}{suffix}", url=url)
+        return no_repository(url, suffix)
     return SourceUnavailableError(f"cannot fetch from {url}{suffix}", url=url)
+
+
+# The messages, shared by the git command's failures and the in-process check's (`httpcheck`),
+# so a condition reads the same whichever found it. `suffix` is " (git: ...)" or alike.
+
+
+def tls_failed(url: str, suffix: str = "") -> SourceAuthError:
+    return SourceAuthError(
+        f"TLS certificate verification failed for {url}: the server's certificate is not "
+        f"trusted (set caFile in the Secret for a private CA){suffix}",
+        url=url,
+    )
+
+
+def auth_refused(url: str, suffix: str = "", *, has_credentials: bool) -> SourceAuthError:
+    why = (
+        "the server refused the credentials from the Secret"
+        if has_credentials
+        else "the server asks for credentials and none were given (set username and "
+        "password, or bearerToken, in the Secret named by secretRef)"
+    )
+    return SourceAuthError(f"authentication failed for {url}: {why}{suffix}", url=url)
+
+
+def unreachable(url: str, suffix: str = "") -> SourceUnavailableError:
+    return SourceUnavailableError(f"cannot reach {url}{suffix}", url=url)
+
+
+def no_repository(url: str, suffix: str = "") -> SourceUnavailableError:
+    return SourceUnavailableError(f"no repository found at {url}{suffix}", url=url)

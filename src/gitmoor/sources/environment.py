@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import os
 import shlex
 import shutil
@@ -92,9 +93,12 @@ def remote_environment(
     base: Mapping[str, str],
     scratch: Path,
     connect_timeout: float,
+    control_dir: Path | None = None,
 ) -> Iterator[RemoteEnvironment]:
     """Yield the environment for talking to `remote` with `credentials`; key files written for
-    it live only inside the `with` block."""
+    it live only inside the `with` block. With `control_dir`, ssh shares one connection per
+    host and credentials through a control master whose socket lives there (see `ssh_control`).
+    """
     env = dict(base)
     secrets = _secrets(credentials)
     if remote.transport is Transport.FILE:
@@ -110,6 +114,7 @@ def remote_environment(
                 write_private(private / "identity", ssh[0]),
                 write_private(private / "known_hosts", ssh[1]),
                 connect_timeout,
+                control_options(control_dir, *ssh) if control_dir is not None else [],
             )
             env["GIT_SSH_VARIANT"] = "ssh"
         else:
@@ -157,15 +162,14 @@ def _ssh_material(remote: RemoteUrl, credentials: GitCredentials | None) -> tupl
     return identity, credentials.known_hosts
 
 
-def _http_config(
-    remote: RemoteUrl, credentials: GitCredentials | None, private: Path
-) -> tuple[tuple[str, str], ...]:
+def authorization(remote: RemoteUrl, credentials: GitCredentials | None) -> str | None:
+    """The value of the Authorization header for `remote` (`Bearer ...` or `Basic ...`), None
+    without credentials; SourceConfigError for basic auth with half of its pair."""
     if credentials is None:
-        return ()
-    config: list[tuple[str, str]] = []
+        return None
     if credentials.bearer_token:
-        config.append(("http.extraHeader", f"Authorization: Bearer {credentials.bearer_token}"))
-    elif credentials.username or credentials.password:
+        return f"Bearer {credentials.bearer_token}"
+    if credentials.username or credentials.password:
         if not (credentials.username and credentials.password):
             have, lack = (
                 ("username", "password") if credentials.username else ("password", "username")
@@ -175,8 +179,19 @@ def _http_config(
                 "basic auth needs both (or use 'bearerToken')",
                 url=remote.display,
             )
-        token = _basic_token(credentials.username, credentials.password)
-        config.append(("http.extraHeader", f"Authorization: Basic {token}"))
+        return f"Basic {_basic_token(credentials.username, credentials.password)}"
+    return None
+
+
+def _http_config(
+    remote: RemoteUrl, credentials: GitCredentials | None, private: Path
+) -> tuple[tuple[str, str], ...]:
+    if credentials is None:
+        return ()
+    config: list[tuple[str, str]] = []
+    header = authorization(remote, credentials)
+    if header is not None:
+        config.append(("http.extraHeader", f"Authorization: {header}"))
     if credentials.ca_file:
         config.append(
             ("http.sslCAInfo", str(write_private(private / "ca.crt", credentials.ca_file)))
@@ -191,7 +206,32 @@ def write_private(path: Path, content: bytes) -> Path:
     return path
 
 
-def _ssh_command(identity: Path, known_hosts: Path, connect_timeout: float) -> str:
+# How long an idle shared ssh connection is kept: past the usual check intervals (1 to 5 min).
+CONTROL_PERSIST = 600
+
+
+def control_options(control_dir: Path, identity: bytes, known_hosts: bytes) -> list[str]:
+    """ssh options that share one connection per host, port, user and credentials.
+
+    The socket's name starts with a digest of the key and known_hosts: a source never rides on
+    a connection another source's key opened (the server would see that key's rights), and a
+    rotated key or host key opens a connection of its own. `%C` hashes host, port and user;
+    the path stays short of the 104 bytes a unix socket's name may have when `control_dir` is.
+    """
+    digest = hashlib.sha256(b"%d:%b%b" % (len(identity), identity, known_hosts)).hexdigest()
+    return [
+        "-o",
+        "ControlMaster=auto",
+        "-o",
+        f"ControlPath={control_dir}/{digest[:16]}-%C",
+        "-o",
+        f"ControlPersist={CONTROL_PERSIST}",
+    ]
+
+
+def _ssh_command(
+    identity: Path, known_hosts: Path, connect_timeout: float, extra: list[str]
+) -> str:
     # git runs GIT_SSH_COMMAND through a shell, hence shlex. -F /dev/null keeps any ssh_config
     # out; GlobalKnownHostsFile keeps the machine's known hosts from vouching for a server.
     return shlex.join(
@@ -213,5 +253,6 @@ def _ssh_command(identity: Path, known_hosts: Path, connect_timeout: float) -> s
             "BatchMode=yes",
             "-o",
             f"ConnectTimeout={max(1, round(connect_timeout))}",
+            *extra,
         ]
     )

@@ -39,12 +39,16 @@ from gitmoor.sources.diagnose import classify, detail
 from gitmoor.sources.digest import tree_digest
 from gitmoor.sources.environment import (
     RemoteEnvironment,
+    authorization,
     base_environment,
     remote_environment,
 )
+from gitmoor.sources.httpcheck import HttpChecks
 from gitmoor.sources.ignore import IgnoreRules
 from gitmoor.sources.process import GitResult, GitTimeoutError, run_git
 from gitmoor.sources.remote import (
+    Query,
+    RemoteRefs,
     Target,
     exact_commit,
     parse_ls_remote,
@@ -52,7 +56,9 @@ from gitmoor.sources.remote import (
     resolve,
     revision_of,
 )
+from gitmoor.sources.sharing import CheckKey, SharedChecks, fingerprint
 from gitmoor.sources.signatures import objects_to_check
+from gitmoor.sources.sshcontrol import ControlMasters
 from gitmoor.sources.store import ArtifactStore, Stored, key_slug
 from gitmoor.sources.tree import unpack_tree
 from gitmoor.sources.urls import RemoteUrl, Transport, UnsupportedUrlError, parse_remote_url
@@ -83,9 +89,12 @@ class _Call:
 class GitFetcher:
     """Fetches GitSources into `cache_dir` with the `git` command.
 
-    `remote_revision` is the cheap check (one `git ls-remote`); `fetch` does that check too and
-    returns the cached artifact when the commit is unchanged, so an unchanged source costs one
-    ls-remote and no writes. `git_calls` counts the git commands run, by subcommand.
+    `remote_revision` is the cheap check: over HTTP(S) an in-process `ls-refs` on a kept-alive
+    connection (`httpcheck`), else one `git ls-remote`; `fetch` does that check too and returns
+    the cached artifact when the commit is unchanged, so an unchanged source costs one check and
+    no writes. Sources asking the same remote the same question share a check (`sharing`).
+    `git_calls` counts the git commands run, by subcommand, and the in-process checks as
+    `ls-refs`. `close()` ends the kept connections.
     """
 
     def __init__(
@@ -111,12 +120,37 @@ class GitFetcher:
         self._latest: dict[str, Stored] = {}
         self._calls: Counter[str] = Counter()
         self._verdicts = Verdicts()
+        self._http = HttpChecks()
+        self._checks = SharedChecks()
+        self._masters = ControlMasters()
 
     @property
     def git_calls(self) -> Mapping[str, int]:
         """How many git commands ran, by subcommand (`ls-remote`, `fetch`, `archive`,
         `verify-commit`, `verify-tag`, ...), and how many keyrings were built (`keyring`)."""
         return MappingProxyType(dict(self._calls))
+
+    @property
+    def check_connections(self) -> int:
+        """Connections the in-process HTTP(S) checks opened: kept alive and reused."""
+        return self._http.connections
+
+    @property
+    def shared_checks(self) -> int:
+        """Checks answered from another source's check of the same remote and ref."""
+        return self._checks.shared
+
+    @property
+    def ssh_masters(self) -> list[Path]:
+        """The sockets of the shared ssh connections now open."""
+        return self._masters.sockets()
+
+    async def close(self) -> None:
+        """Close the kept connections (HTTP pools, ssh control masters); a check after this
+        opens new ones."""
+        self._http.close()
+        self._http = HttpChecks()
+        await self._masters.close(self._env)
 
     @property
     def fetch_count(self) -> int:
@@ -132,10 +166,12 @@ class GitFetcher:
         credentials: GitCredentials | None,
         *,
         timeout: float,
+        max_age: float = 0.0,
     ) -> tuple[str, str]:
-        """The revision (`main@sha1:<hex>`) and commit sha the source's ref names right now."""
+        """The revision (`main@sha1:<hex>`) and commit sha the source's ref names right now
+        (or as another source's check of the same remote saw it at most `max_age` ago)."""
         call = self._call(key, spec, credentials, timeout)
-        target = await self._resolve(call, spec)
+        target = await self._resolve(call, spec, max_age)
         return target.revision, target.sha
 
     async def fetch(
@@ -146,15 +182,17 @@ class GitFetcher:
         *,
         timeout: float,
         keys: SigningKeys | None = None,
+        max_age: float = 0.0,
     ) -> Artifact:
         """The artifact of the commit the source's ref names, fetched if not cached already.
+        `max_age`: as in `remote_revision`.
 
         With `spec.verify`, only when signed as it requires by one of `keys`; otherwise
         SourceVerificationError, and nothing of the revision is unpacked.
         """
         started = time.monotonic()
         call = self._call(key, spec, credentials, timeout)
-        target = await self._resolve(call, spec)
+        target = await self._resolve(call, spec, max_age)
         ignore = spec.ignore or ""
         async with self._lock(key):
             signatures: tuple[Signature, ...] = ()
@@ -211,7 +249,7 @@ class GitFetcher:
                 url=remote.display,
             )
 
-    async def _resolve(self, call: _Call, spec: GitSourceSpec) -> Target:
+    async def _resolve(self, call: _Call, spec: GitSourceSpec, max_age: float) -> Target:
         ref = spec.ref
         sha = exact_commit(ref)
         if sha is not None:
@@ -220,6 +258,24 @@ class GitFetcher:
             return await self._resolve_short_commit(call, ref.commit)
         url = call.remote.display
         query = query_for(ref, url=url)
+        key = CheckKey(call.remote.url, query, fingerprint(call.credentials))
+        refs = await self._checks.refs(key, max_age, lambda: self._list_refs(call, query))
+        return resolve(ref, refs, url=url)
+
+    async def _list_refs(self, call: _Call, query: Query) -> RemoteRefs:
+        """What `git ls-remote` says for `query`: asked in process over HTTP(S), where
+        connections are kept; by the git command over SSH (through a shared ssh connection,
+        see `environment`) and for file:// URLs."""
+        if call.remote.transport in (Transport.HTTPS, Transport.HTTP):
+            authorization(call.remote, call.credentials)  # a half Secret is refused unasked
+            self._calls["ls-refs"] += 1
+            return await self._http.list_refs(
+                call.remote,
+                call.credentials,
+                query,
+                timeout=call.timeout,
+                deadline=call.deadline,
+            )
         listing = await self._git(
             "ls-remote",
             ["ls-remote", *query.options, "--", call.remote.url, *query.patterns],
@@ -227,7 +283,7 @@ class GitFetcher:
             cwd=self._home,
             remote=True,
         )
-        return resolve(ref, parse_ls_remote(listing.text), url=url)
+        return parse_ls_remote(listing.text)
 
     async def _resolve_short_commit(self, call: _Call, prefix: str) -> Target:
         """An abbreviated sha can only be expanded by a repository that holds the commit: a
@@ -535,6 +591,9 @@ class GitFetcher:
                 base=self._env,
                 scratch=self._scratch,
                 connect_timeout=call.timeout,
+                control_dir=(
+                    self._masters.directory if call.remote.transport is Transport.SSH else None
+                ),
             )
             if remote
             else contextlib.nullcontext(RemoteEnvironment(dict(env or self._env), ()))

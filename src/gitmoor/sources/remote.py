@@ -7,6 +7,7 @@ highest tag in range, HEAD names the default branch) are tested without a server
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gitmoor.errors import RefNotFoundError, SourceConfigError
@@ -38,6 +39,14 @@ class Query:
 
     options: tuple[str, ...]
     patterns: tuple[str, ...]
+
+    @property
+    def prefixes(self) -> tuple[str, ...]:
+        """The protocol v2 `ls-refs` ref-prefix arguments that cover the query: what the server
+        need list (`listed` then keeps exactly what ls-remote would print)."""
+        if "--tags" in self.options:
+            return ("refs/tags/",)
+        return tuple(dict.fromkeys(p.removesuffix("^{}") for p in self.patterns))
 
 
 def revision_of(name: str | None, sha: str) -> str:
@@ -111,6 +120,23 @@ def parse_ls_remote(output: str) -> RemoteRefs:
                 head = first.removeprefix("ref: ")
         elif name:
             shas[name] = first
+    return RemoteRefs(shas, head)
+
+
+def listed(query: Query, refs: Mapping[str, str], symrefs: Mapping[str, str]) -> RemoteRefs:
+    """What `git ls-remote <query>` prints, from a server's ref advertisement: `refs` maps each
+    ref (and `<tag>^{}` for a peeled tag) to its object, `symrefs` each symbolic ref to its
+    target. Patterns match as ls-remote matches them: the whole name or a tail after a `/`."""
+
+    def wanted(name: str) -> bool:
+        if "--tags" in query.options and not name.startswith("refs/tags/"):
+            return False
+        return not query.patterns or any(
+            name == p or name.endswith(f"/{p}") for p in query.patterns
+        )
+
+    shas = {name: sha for name, sha in refs.items() if wanted(name)}
+    head = symrefs.get("HEAD") if "--symref" in query.options and "HEAD" in shas else None
     return RemoteRefs(shas, head)
 
 

@@ -115,8 +115,10 @@ def test_the_agents_own_role_is_narrow() -> None:
     assert ("gitmoor.io", "syncs/status", "update") in granted
     assert ("", "events", "create") in granted
     assert ("events.k8s.io", "events", "patch") in granted
-    # Secrets are read by name only: no listing, no writing.
-    assert {(g, r, v) for g, r, v in granted if r == "secrets"} == {("", "secrets", "get")}
+    # Secrets are read and watched (sources' credentials, issue 20), never written.
+    assert {(g, r, v) for g, r, v in granted if r == "secrets"} == {
+        ("", "secrets", verb) for verb in ("get", "list", "watch")
+    }
     assert not any("*" in part for entry in granted for part in entry)
     assert not any(r == "leases" for _, r, _ in granted)
     binding = _one(objs, "ClusterRoleBinding", "gitmoor")

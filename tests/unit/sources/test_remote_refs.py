@@ -7,6 +7,7 @@ from gitmoor.model.resources import GitRef
 from gitmoor.sources.remote import (
     Query,
     exact_commit,
+    listed,
     parse_ls_remote,
     query_for,
     resolve,
@@ -128,3 +129,49 @@ def test_exact_commit_needs_no_remote_for_a_full_sha() -> None:
     assert exact_commit(GitRef(branch="main")) is None
     assert revision_of(None, A) == f"sha1:{A}"
     assert revision_of("main", "f" * 64) == f"main@sha256:{'f' * 64}"
+
+
+# --- the in-process check: the server's advertisement -> what ls-remote prints --------------
+
+ADVERTISED = {
+    "HEAD": A,
+    "refs/heads/main": A,
+    "refs/heads/main2": B,  # a ref-prefix match that ls-remote's pattern does not match
+    "refs/heads/feature/main": C,  # ends with heads/main, not with /refs/heads/main
+    "refs/tags/v1.1.0": T,
+    "refs/tags/v1.1.0^{}": C,
+    "refs/tags/v1.1.0-rc.1": B,
+}
+
+
+@pytest.mark.parametrize(
+    ("ref", "prefixes", "shas", "head"),
+    [
+        (GitRef(), ("HEAD",), {"HEAD": A}, "refs/heads/main"),
+        (GitRef(branch="main"), ("refs/heads/main",), {"refs/heads/main": A}, None),
+        (
+            GitRef(tag="v1.1.0"),
+            ("refs/tags/v1.1.0",),
+            {"refs/tags/v1.1.0": T, "refs/tags/v1.1.0^{}": C},
+            None,
+        ),
+        (
+            GitRef(semver="^1"),
+            ("refs/tags/",),
+            {"refs/tags/v1.1.0": T, "refs/tags/v1.1.0^{}": C, "refs/tags/v1.1.0-rc.1": B},
+            None,
+        ),
+    ],
+)
+def test_listed_keeps_what_ls_remote_prints(
+    ref: GitRef, prefixes: tuple[str, ...], shas: dict[str, str], head: str | None
+) -> None:
+    query = query_for(ref, url=URL)
+    assert query.prefixes == prefixes
+    refs = listed(query, ADVERTISED, {"HEAD": "refs/heads/main"})
+    assert (refs.shas, refs.head) == (shas, head)
+
+
+def test_listed_matches_a_pattern_by_its_tail_as_ls_remote_does() -> None:
+    query = Query((), ("heads/main",))
+    assert listed(query, ADVERTISED, {}).shas == {"refs/heads/main": A}

@@ -1,0 +1,88 @@
+"""One remote check for every source that asks the same question of the same remote.
+
+Sources pointing at one URL with one ref and the same credentials ask the server the same thing;
+a platform with one Sync per app and environment has many such. A check's answer is shared with
+any source that asks while it runs, or within the asker's `max_age` after it started (its own
+interval, for a timed check: it never sees the remote older than its interval). A check asked
+for by a person or a webhook passes max_age 0 and always looks afresh. Failures are not kept:
+the next asker tries again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, fields
+
+from gitmoor.model.credentials import GitCredentials
+from gitmoor.sources.remote import Query, RemoteRefs
+
+# Answers older than this are dropped when the next check is stored.
+_FORGET_AFTER = 3600.0
+
+
+def fingerprint(credentials: GitCredentials | None) -> str:
+    """A digest of every credential field: equal only for the same Secret content."""
+    digest = hashlib.sha256()
+    for field in fields(GitCredentials):
+        value = getattr(credentials, field.name, None) if credentials else None
+        raw = value.encode() if isinstance(value, str) else value or b""
+        digest.update(f"{field.name}:{len(raw)}:".encode())
+        digest.update(raw)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class CheckKey:
+    url: str
+    query: Query
+    credentials: str  # fingerprint()
+
+
+@dataclass
+class _Check:
+    started: float
+    task: asyncio.Task[RemoteRefs]
+
+
+class SharedChecks:
+    def __init__(self) -> None:
+        self._checks: dict[CheckKey, _Check] = {}
+        self.shared = 0  # answers handed out without asking the remote
+
+    async def refs(
+        self, key: CheckKey, max_age: float, ask: Callable[[], Awaitable[RemoteRefs]]
+    ) -> RemoteRefs:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        check = self._checks.get(key)
+        usable = (
+            check is not None
+            and max_age > 0
+            and now - check.started <= max_age
+            and not (check.task.done() and check.task.exception() is not None)
+        )
+        if usable:
+            assert check is not None
+            self.shared += 1
+        else:
+            self._forget_old(now)
+            check = _Check(now, asyncio.ensure_future(ask()))
+            check.task.add_done_callback(lambda task: self._failed(key, task))
+            self._checks[key] = check
+        # Shielded: one asker cancelled (its source deleted) leaves the others their answer.
+        return await asyncio.shield(check.task)
+
+    def _failed(self, key: CheckKey, task: asyncio.Task[RemoteRefs]) -> None:
+        if task.cancelled() or task.exception() is not None:
+            check = self._checks.get(key)
+            if check is not None and check.task is task:
+                del self._checks[key]
+
+    def _forget_old(self, now: float) -> None:
+        for key in [k for k, c in self._checks.items() if now - c.started > _FORGET_AFTER]:
+            del self._checks[key]
+
+
+__all__ = ["CheckKey", "SharedChecks", "fingerprint"]
