@@ -25,7 +25,9 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from gitmoor.kube import Kube
+from gitmoor.model.resources import API_VERSION
 from gitmoor.reconcile import conditions as cond
+from gitmoor.server.ui.local import serve_local
 from testenv.gitserver import GitServers, Worktree
 from tests.integration.agent.harness import AgentHarness
 from tests.integration.agent.manifests import configmap, deployment
@@ -274,3 +276,47 @@ async def _post_from_page(page: Page, path: str, *, csrf: bool) -> Any:
         }""",
         [path, csrf],
     )
+
+
+async def test_gitmoor_ui_on_a_laptop_serves_the_kubeconfigs_own_view(
+    browser: Browser, kube: Kube, namespace: str, crds: None
+) -> None:
+    """`gitmoor ui`: no agent needed, the person's own credentials; the printed URL's key signs
+    the browser in, and without it the API refuses."""
+    for kind, spec in (
+        ("GitSource", {"url": "https://git.example/app.git", "interval": "1h"}),
+        ("Sync", {"sourceRef": {"name": "app"}, "path": "./", "interval": "1h"}),
+    ):
+        await kube.apply(
+            {
+                "apiVersion": API_VERSION,
+                "kind": kind,
+                "metadata": {"name": "app", "namespace": namespace},
+                "spec": spec,
+            },
+            field_manager=TESTS,
+        )
+    served = await serve_local(kube, namespace=namespace)
+    try:
+        assert "#/?key=" in served.url
+        page = await browser.new_page(viewport={"width": WIDE, "height": 900})
+        await page.goto(served.url)
+        await expect(page.locator(f'#syncs tr[data-key="{namespace}/app"]')).to_be_visible()
+        await expect(page.locator(f'#sources tr[data-key="{namespace}/app"]')).to_be_visible()
+        await expect(page.locator("#live")).to_have_text("live")
+        # Without the key: the sign-in form, and the API answers 401.
+        stranger = await browser.new_page()
+        await stranger.goto(served.url.split("#", 1)[0])
+        await expect(stranger.locator("#token")).to_be_visible()
+        base = served.url.split("/ui/", 1)[0]
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/ui/api/overview") as response:
+                assert response.status == 401
+            async with http.post(
+                f"{base}/ui/api/login",
+                json={"token": "guessed"},
+                headers={"Origin": base},
+            ) as response:
+                assert response.status == 401
+    finally:
+        await served.close()

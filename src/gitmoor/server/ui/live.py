@@ -30,6 +30,14 @@ class Subscriber:
 class Hub:
     def __init__(self) -> None:
         self._subscribers: set[Subscriber] = set()
+        self.closed = False
+
+    def close(self) -> None:
+        """The server stops: every stream wakes, sees `closed` and ends (a server waits for
+        its handlers to return before it stops)."""
+        self.closed = True
+        for subscriber in self._subscribers:
+            subscriber.wake.set()
 
     def __len__(self) -> int:
         return len(self._subscribers)

@@ -143,6 +143,7 @@ class UiApi:
 
     def add_routes(self, app: web.Application) -> None:
         app.on_response_prepare.append(self._headers)
+        app.on_shutdown.append(self._shutdown)
         router = app.router
         router.add_get(PREFIX, self._to_app)
         router.add_get(f"{PREFIX}/", self._page)
@@ -166,6 +167,9 @@ class UiApi:
             functools.partial(self._json, handler=self._act, action=True),
         )
         router.add_get(f"{API}/live", self._live)
+
+    async def _shutdown(self, _: web.Application) -> None:
+        self.hub.close()
 
     # -- the page ----------------------------------------------------------------------------
     @staticmethod
@@ -552,7 +556,7 @@ class UiApi:
         subscriber = self.hub.subscribe()
         try:
             await response.write(b"retry: 3000\n\n" + event("hello", {"live": True}))
-            while True:
+            while not self.hub.closed:
                 try:
                     await asyncio.wait_for(subscriber.wake.wait(), KEEPALIVE)
                 except TimeoutError:
@@ -560,6 +564,8 @@ class UiApi:
                         break
                     await response.write(b": keep-alive\n\n")
                     continue
+                if self.hub.closed:
+                    break
                 for chunk in await self._rows(who, subscriber.take()):
                     await response.write(chunk)
         except (ConnectionResetError, asyncio.CancelledError):
