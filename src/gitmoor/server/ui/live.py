@@ -30,12 +30,15 @@ class Subscriber:
 class Hub:
     def __init__(self) -> None:
         self._subscribers: set[Subscriber] = set()
-        self.closed = False
+        self._closed = False
+
+    def closed(self) -> bool:
+        return self._closed
 
     def close(self) -> None:
-        """The server stops: every stream wakes, sees `closed` and ends (a server waits for
+        """The server stops: every stream wakes, sees `closed()` and ends (a server waits for
         its handlers to return before it stops)."""
-        self.closed = True
+        self._closed = True
         for subscriber in self._subscribers:
             subscriber.wake.set()
 

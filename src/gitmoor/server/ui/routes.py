@@ -556,7 +556,7 @@ class UiApi:
         subscriber = self.hub.subscribe()
         try:
             await response.write(b"retry: 3000\n\n" + event("hello", {"live": True}))
-            while not self.hub.closed:
+            while not self.hub.closed():
                 try:
                     await asyncio.wait_for(subscriber.wake.wait(), KEEPALIVE)
                 except TimeoutError:
@@ -564,7 +564,7 @@ class UiApi:
                         break
                     await response.write(b": keep-alive\n\n")
                     continue
-                if self.hub.closed:
+                if self.hub.closed():
                     break
                 for chunk in await self._rows(who, subscriber.take()):
                     await response.write(chunk)
