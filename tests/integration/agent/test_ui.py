@@ -196,6 +196,11 @@ async def test_an_operator_sees_drift_syncs_live_and_rolls_back(app: App, browse
     await expect(rolled.first).to_contain_text(app.shas[0][:12], timeout=90_000)
     await expect(page.locator("#applied-revision")).to_contain_text(app.shas[0][:12])
     await expect(page.locator(".badge.pinned").first).to_be_visible()
+    # Now the first commit's content runs: only the second's attempt offers a way back.
+    await expect(page.locator("#timeline button[data-rollback]")).to_have_count(1)
+    await expect(
+        page.locator("#timeline li", has=page.locator("button[data-rollback]"))
+    ).to_contain_text(app.shas[1][:12])
     await _shots(page, "timeline")
 
     # What runs where, and the DORA charts.

@@ -376,13 +376,16 @@ function timelineOf(d, timeline) {
       h("span", { class: "sub" }, when(e.finishedAt)))));
   }
   if (!items.length) return h("p", { class: "muted" }, "No attempts recorded yet.");
-  const current = d.row.applied_revision;
+  // What runs now: the newest record that left something running. Earlier records of other
+  // content can be rolled back to; those of the same content would change nothing.
+  const running = items.find((rec) => rec.deployed_revision);
   let seenCurrent = false;
   return h("ol", { class: "timeline" }, items.map((rec) => {
     const deployed = rec.deployed_revision;
-    const isCurrent = deployed && deployed === current && !seenCurrent;
-    if (isCurrent) seenCurrent = true;
-    const canRoll = d.can_patch && deployed && deployed !== current && seenCurrent;
+    if (rec === running) seenCurrent = true;
+    const same = running && (rec.content && running.content ? rec.content === running.content
+      : deployed === running.deployed_revision);
+    const canRoll = d.can_patch && deployed && rec !== running && seenCurrent && !same;
     const changes = [rec.created && `${rec.created} created`, rec.configured && `${rec.configured} configured`,
       rec.deleted && `${rec.deleted} deleted`].filter(Boolean).join(", ") || "no change";
     return h("li", { class: rec.result, "data-result": rec.result, "data-record": rec.id },
