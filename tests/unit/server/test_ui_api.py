@@ -297,7 +297,6 @@ async def test_the_live_stream_sends_changed_rows_only_of_readable_namespaces() 
             served.backend.change(Key("Sync", "team-b", "db"), None)
             ((name, data),) = await asyncio.wait_for(_events(stream, 1), 10)
             assert (name, data) == ("gone", '{"kind":"Sync","namespace":"team-b","name":"db"}')
-        assert len(served.ui.hub) <= 1  # the stream unsubscribes once the client is gone
 
 
 async def test_a_laptop_is_signed_in_by_its_launch_key_only() -> None:
