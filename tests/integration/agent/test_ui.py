@@ -137,12 +137,17 @@ async def _sign_in(browser: Browser, app: App, token: str, width: int = WIDE) ->
     return page
 
 
-async def _shots(page: Page, name: str) -> None:
+async def _shots(page: Page, name: str, *, dark: bool = False) -> None:
+    """Screenshots at both widths (and, with `dark`, the wide one in dark mode too)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for width in (WIDE, PHONE):
         await page.set_viewport_size({"width": width, "height": 900})
         await page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
     await page.set_viewport_size({"width": WIDE, "height": 900})
+    if dark:
+        await page.emulate_media(color_scheme="dark")
+        await page.screenshot(path=str(ARTIFACTS / f"{name}-dark-{WIDE}.png"), full_page=True)
+        await page.emulate_media(color_scheme="light")
 
 
 async def test_an_operator_sees_drift_syncs_live_and_rolls_back(app: App, browser: Browser) -> None:
@@ -155,7 +160,7 @@ async def test_an_operator_sees_drift_syncs_live_and_rolls_back(app: App, browse
     await expect(row).to_contain_text("Blue settings and web 1.27")
     await expect(row.locator(".badge.ready")).to_be_visible()
     await expect(page.locator(f'#sources tr[data-key="{ns}/repo"]')).to_be_visible()
-    await _shots(page, "overview")
+    await _shots(page, "overview", dark=True)
 
     # Someone edits a managed object: the Sync (drift: report) says so, field by field, and the
     # overview shows it without a reload.
@@ -168,14 +173,22 @@ async def test_an_operator_sees_drift_syncs_live_and_rolls_back(app: App, browse
     await expect(diff.locator("td.live")).to_have_text("red")
     await expect(page.locator('#tree li[data-object$="/settings"]')).to_be_visible()
     await expect(page.locator('#tree li[data-object$="/web"] .badge')).to_have_text("Current")
-    await _shots(page, "sync")
+    await _shots(page, "sync", dark=True)
 
     # A new commit, and "Sync now": the new revision arrives over the live stream.
     app.shas.append(
         app.tree.commit("Web 1.28", {"web.yaml": deployment("web", ns, image="nginx:1.28")})
     )
     app.tree.push()
-    await page.click('#actions button[data-action="sync"]')
+    # By keyboard: Tab from the top of the page reaches the button, Enter presses it.
+    await page.locator("#main").focus()
+    for _ in range(20):
+        await page.keyboard.press("Tab")
+        if await page.evaluate("document.activeElement.dataset.action") == "sync":
+            break
+    else:
+        pytest.fail("Tab never reached the Sync now button")
+    await page.keyboard.press("Enter")
     await expect(page.locator("#applied-revision")).to_contain_text(
         app.shas[1][:12], timeout=90_000
     )
@@ -190,6 +203,7 @@ async def test_an_operator_sees_drift_syncs_live_and_rolls_back(app: App, browse
     dialog = page.locator("#confirm")
     await expect(dialog).to_contain_text("nginx:1.28")  # removed
     await expect(dialog).to_contain_text("nginx:1.27")  # added back
+    await expect(dialog).not_to_contain_text("null")
     await _shots(page, "rollback-confirm")
     await page.click("#confirm-ok")
     rolled = page.locator("#timeline li", has=page.locator(".badge.trigger", has_text="rollback"))

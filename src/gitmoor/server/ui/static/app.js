@@ -287,7 +287,7 @@ function syncRow(r) {
 
 // -- a Sync -------------------------------------------------------------------------------
 async function loadSync(ns, name, quiet) {
-  S.sync = { ns, name };
+  if (!S.sync || S.sync.ns !== ns || S.sync.name !== name) S.sync = { ns, name };
   let d, timeline;
   try {
     [d, timeline] = await Promise.all([
@@ -317,6 +317,14 @@ async function loadSync(ns, name, quiet) {
   main(page);
   if (!quiet) $("#main").focus();
   if (focused) { const b = document.querySelector(`button[data-action="${focused}"]`); if (b) b.focus(); }
+  // The tree and Events are read from the API server: on a live update at most every 10 s,
+  // so an open page costs the cluster little however often the Sync changes.
+  const now = Date.now();
+  if (!quiet || now - (S.sync.cluster_read || 0) > 10000 || !S.sync.tree) {
+    S.sync.cluster_read = now;
+    S.sync.tree = null;
+    S.sync.events = null;
+  }
   loadTree(ns, name);
   loadEvents(ns, name);
 }
@@ -408,14 +416,15 @@ async function confirmRollback(rec, button) {
   const list = (title, items, cls) => items.length ? h("div", {}, h("h3", {}, title),
     h("ul", { class: cls }, items.map((i) => h("li", {}, h("code", {}, i))))) : null;
   $("#confirm-title").textContent = `Roll back ${name}?`;
-  $("#confirm-body").replaceChildren(
+  $("#confirm-body").replaceChildren(...[
     h("p", {}, "From ", h("code", {}, shortRev(diff.from.revision) || "(unknown)"), " to ",
       h("code", {}, shortRev(diff.to.revision)), diff.to.commit_message ? ` (${diff.to.commit_message})` : ""),
     list("Images removed", diff.images_removed, "del"), list("Images added", diff.images_added, "add"),
     list("Objects removed", diff.objects_removed, "del"), list("Objects added", diff.objects_added, "add"),
     (diff.images_removed.length + diff.images_added.length + diff.objects_removed.length + diff.objects_added.length)
       ? null : h("p", { class: "muted" }, "Same images and objects: the settings in them differ."),
-    h("p", { class: "muted" }, "The Sync is pinned to that revision until you choose “Follow Git again”."));
+    h("p", { class: "muted" }, "The Sync is pinned to that revision until you choose “Follow Git again”."),
+  ].filter(Boolean));
   const dialog = $("#confirm");
   dialog.returnValue = "";
   dialog.onclose = () => {
@@ -438,7 +447,8 @@ function sourceOf(d) {
 async function loadTree(ns, name) {
   const box = $("#tree");
   try {
-    const root = await api(`syncs/${enc(ns)}/${enc(name)}/tree`);
+    const root = S.sync.tree || await api(`syncs/${enc(ns)}/${enc(name)}/tree`);
+    S.sync.tree = root;
     box.replaceChildren(h("h2", {}, "Resources"), h("ul", { class: "tree" }, treeItems(root.children || [])));
   } catch (e) { box.replaceChildren(h("h2", {}, "Resources"), h("p", { class: "error" }, e.message)); }
 }
@@ -457,7 +467,8 @@ function treeItems(nodes) {
 async function loadEvents(ns, name) {
   const box = $("#events");
   try {
-    const ev = await api(`syncs/${enc(ns)}/${enc(name)}/events`);
+    const ev = S.sync.events || await api(`syncs/${enc(ns)}/${enc(name)}/events`);
+    S.sync.events = ev;
     box.replaceChildren(h("h2", {}, "Events"), ev.items.length ? h("ul", {}, ev.items.slice(0, 20).map((e) =>
       h("li", {}, badge(e.type, e.type === "Warning" ? "failed" : "ready"), " ", e.reason, " ",
         h("span", { class: "muted" }, e.object.kind + "/" + e.object.name), h("span", { class: "sub" }, e.message),
@@ -504,6 +515,7 @@ function chart(title, values, fmt) {
       s("title", {}, `week ${i + 1 - n} : ${v === null ? "no data" : fmt(v)}`));
   });
   const last = [...values].reverse().find((v) => v !== null);
+  if (last === undefined) bars.push(s("text", { x: w / 2, y: hgt / 2, "text-anchor": "middle" }, "no data"));
   const svg = s("svg", { viewBox: `0 0 ${w} ${hgt}`, role: "img", "aria-label": `${title}, latest ${last === undefined ? "no data" : fmt(last)}` },
     s("line", { class: "axis", x1: pad, y1: hgt - pad, x2: w - pad, y2: hgt - pad }),
     ...bars,
