@@ -141,6 +141,21 @@ def test_counts_and_namespaces_only_of_what_may_be_read() -> None:
     assert counts([])["total"] == 0
 
 
+def test_chart_sources_are_sources_but_never_a_syncs_git_source() -> None:
+    chart = {
+        "kind": "ChartSource",
+        "metadata": {"name": "repo", "namespace": "apps"},
+        "spec": {"url": "oci://registry.example/charts", "chart": "web"},
+        "status": {"artifact": {"revision": "web@1.2.3", "message": "not a commit"}},
+    }
+    found = overview([_sync("web")], [chart, SOURCE], {"apps"}, Filter())
+    assert [(r["kind"], r["revision"]) for r in found["sources"]] == [
+        ("ChartSource", "web@1.2.3"),
+        ("GitSource", REV),
+    ]
+    assert found["syncs"][0]["commit_subject"] == "Bump web"  # the GitSource's, same name
+
+
 @pytest.mark.parametrize(
     ("kind", "path", "git", "live", "shown"),
     [

@@ -18,7 +18,7 @@ from gitmoor.reconcile.informer import follow
 from gitmoor.reconcile.memory import Key
 
 Obj = dict[str, Any]
-KINDS = ("GitSource", "Sync")
+KINDS = ("GitSource", "ChartSource", "Sync")
 
 
 class Backend(Protocol):
@@ -97,8 +97,9 @@ class AgentBackend:
 
 
 class LocalBackend:
-    """`gitmoor ui`: GitSources and Syncs watched with the person's own credentials (the
-    agent's informer, into a cache of the agent's kind), and a ledger if one is given."""
+    """`gitmoor ui`: GitSources, ChartSources and Syncs watched with the person's own
+    credentials (the agent's informer, into a cache of the agent's kind), and a ledger if one
+    is given."""
 
     def __init__(
         self, kube: Kube, *, namespace: str = "", ledger: Ledger | None = None, cluster: str = ""

@@ -4,7 +4,7 @@
     GET  /ui/api/session                           who you are, and the CSRF token for actions
     POST /ui/api/login            {"token": ...}   sign in with a Kubernetes bearer token
     POST /ui/api/logout
-    GET  /ui/api/overview?namespace=&status=&q=    Syncs and GitSources, counts per state
+    GET  /ui/api/overview?namespace=&status=&q=    Syncs and sources, counts per state
     GET  /ui/api/syncs/{ns}/{name}                 a Sync: conditions, history, drift diff, source
     GET  /ui/api/syncs/{ns}/{name}/tree            what it manages, health per object
     GET  /ui/api/syncs/{ns}/{name}/events          its Events and its GitSource's
@@ -360,7 +360,7 @@ class UiApi:
         if problem := chosen.problem():
             raise Refused(400, "BadRequest", problem)
         syncs = self.backend.objects("Sync")
-        sources = self.backend.objects("GitSource")
+        sources = self.backend.objects("GitSource") + self.backend.objects("ChartSource")
         present = {o["metadata"].get("namespace", "") for o in syncs + sources}
         readable = await self._readable(who, present)
         answer = views.overview(syncs, sources, readable, chosen)
@@ -586,7 +586,7 @@ class UiApi:
             return []
         readable = await self._readable(who, {k.namespace for k in keys})
         chunks = []
-        sources = {k for k in keys if k.kind == "GitSource" and k.namespace in readable}
+        sources = {k for k in keys if k.kind != "Sync" and k.namespace in readable}
         syncs = {k for k in keys if k.kind == "Sync"}
         if sources:
             # A source's new revision is its Syncs' commit subject: send those rows too.

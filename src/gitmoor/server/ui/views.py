@@ -147,7 +147,9 @@ def overview(
     chosen: Filter,
 ) -> dict[str, Any]:
     """The overview of what `readable` namespaces hold: counts over all of it, rows that pass
-    the filter (Syncs and sources sorted by namespace and name), and the namespaces there are."""
+    the filter (Syncs and sources sorted by namespace and name), and the namespaces there are.
+    Sources are GitSources and ChartSources; a Sync's commit comes from its GitSource."""
+    sources = list(sources)
     by_key = {
         (s["metadata"].get("namespace", ""), s["metadata"]["name"]): s
         for s in sources
@@ -160,7 +162,7 @@ def overview(
     ]
     source_rows = [source_view(s) for s in sources if s["metadata"].get("namespace") in readable]
     sync_rows.sort(key=lambda r: (r["namespace"], r["name"]))
-    source_rows.sort(key=lambda r: (r["namespace"], r["name"]))
+    source_rows.sort(key=lambda r: (r["namespace"], r["name"], r["kind"]))
     return {
         "counts": counts(sync_rows),
         "namespaces": sorted({r["namespace"] for r in sync_rows + source_rows}),

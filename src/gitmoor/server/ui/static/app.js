@@ -154,7 +154,7 @@ function connectLive() {
 function onRow(row) {
   if (S.view === "overview" && S.overview) {
     const list = row.kind === "Sync" ? S.overview.syncs : S.overview.sources;
-    const i = list.findIndex((r) => r.namespace === row.namespace && r.name === row.name);
+    const i = list.findIndex((r) => r.kind === row.kind && r.namespace === row.namespace && r.name === row.name);
     if (row.gone) { if (i >= 0) list.splice(i, 1); }
     else if (i >= 0) list[i] = row;
     else list.push(row);
@@ -248,11 +248,11 @@ function drawOverview() {
     body);
   const sources = o.sources.filter(admits);
   const srcTable = h("table", { id: "sources" },
-    h("caption", {}, `${sources.length} GitSources`),
+    h("caption", {}, `${sources.length} sources`),
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Source"), h("th", { scope: "col" }, "State"),
       h("th", { scope: "col" }, "Revision"), h("th", { scope: "col", class: "wide" }, "Message"))),
-    h("tbody", {}, sources.map((r) => h("tr", { "data-key": `${r.namespace}/${r.name}` },
-      h("td", {}, r.name, h("span", { class: "sub" }, r.namespace + " · " + r.url)),
+    h("tbody", {}, sources.map((r) => h("tr", { "data-key": `${r.namespace}/${r.name}`, "data-kind": r.kind },
+      h("td", {}, r.name, h("span", { class: "sub" }, `${r.kind} · ${r.namespace} · ${r.url}`)),
       h("td", {}, badge(r.state)),
       h("td", {}, h("code", {}, shortRev(r.revision)), h("span", { class: "sub" }, r.commit_subject)),
       h("td", { class: "msg wide" }, r.message)))));
