@@ -73,6 +73,7 @@ _ASSETS = {
 }
 _MAX_BODY = 64 * 1024
 KEEPALIVE = 20.0  # seconds between comments on a quiet event stream (proxies close idle ones)
+DRIFT_SHOWN = 20  # drifted objects whose field diff a Sync's page shows (the rest are counted)
 _ACTIONS = ("sync", "suspend", "resume", "unpin", "rollback")
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -388,7 +389,8 @@ class UiApi:
         }
         kube = self._kube()
         drifted = []
-        for ref, fields in sorted(found.items()):
+        # One GET per object shown: a Sync with many drifted objects shows the first few.
+        for ref, fields in sorted(found.items())[:DRIFT_SHOWN]:
             git = self.backend.baseline(namespace, name, ref)
             api_version = versions.get(ref) or str((git or {}).get("apiVersion") or "")
             live = (
