@@ -34,6 +34,8 @@ from gitmoor.server.app import serve
 from gitmoor.server.hooks import CachedSecrets, HookReceiver, secret_values
 from gitmoor.server.ledger_api import LedgerApi, LedgerBackend
 from gitmoor.server.replay import ReplayGuard
+from gitmoor.server.ui import AUTH_MODES, for_agent
+from gitmoor.server.ui.gates import GROUPS_HEADER, USER_HEADER
 
 
 def _default_cache() -> Path:
@@ -68,7 +70,7 @@ def run(
     http_port: int = typer.Option(
         8080,
         "--http-port",
-        help="Port of /healthz, /readyz, /metrics, /hooks and the ledger API; 0: off.",
+        help="Port of /healthz, /readyz, /metrics, /hooks, the ledger API and the UI; 0: off.",
     ),
     http_host: str = typer.Option(
         None,
@@ -186,11 +188,36 @@ def run(
         "current, inProgress, failed as CEL) for every Sync; they override gitmoor's built-in "
         "rules for those kinds, and a Sync's own spec.healthCheckExprs override them.",
     ),
+    ui_auth: str = typer.Option(
+        "token",
+        "--ui-auth",
+        help="The web UI under /ui: 'token' (people sign in with a Kubernetes bearer token), "
+        "'proxy' (an authenticating proxy in front names them in --ui-user-header and "
+        "--ui-groups-header: only when nothing else reaches the port), or 'off'.",
+    ),
+    ui_origin: str = typer.Option(
+        None,
+        "--ui-origin",
+        help="The UI's public origin (https://gitmoor.example) when a proxy or ingress serves "
+        "it: actions must come from there (default: the request's own scheme and Host).",
+    ),
+    ui_user_header: str = typer.Option(
+        USER_HEADER, "--ui-user-header", help="With --ui-auth proxy: the header naming the user."
+    ),
+    ui_groups_header: str = typer.Option(
+        GROUPS_HEADER,
+        "--ui-groups-header",
+        help="With --ui-auth proxy: the header naming the user's groups, comma-separated.",
+    ),
     log_level: str = typer.Option("info", "--log-level"),
     log_format: str = typer.Option("auto", "--log-format", help="json, console or auto."),
 ) -> None:
     """Run the agent: reconcile GitSources and Syncs until stopped (SIGTERM/SIGINT)."""
     health_rules = read_rules(health_rules_file, "--health-rules")
+    if ui_auth not in (*AUTH_MODES, "off"):
+        raise typer.BadParameter(
+            f"one of {', '.join(AUTH_MODES)}, off; not {ui_auth!r}", param_hint="--ui-auth"
+        )
     resources: tuple[Resource, ...] = ()
     if config is not None:
         try:
@@ -258,6 +285,15 @@ def run(
                 hooks=hooks,
                 metrics_auth=http.metrics_auth,
                 ledger_api=LedgerApi(ledger_backend(readiness)),
+                ui=None
+                if ui_auth == "off"
+                else for_agent(
+                    readiness,
+                    auth=ui_auth,
+                    origin=ui_origin,
+                    user_header=ui_user_header,
+                    groups_header=ui_groups_header,
+                ),
                 header_timeout=http.header_timeout,
                 max_connections=http.max_connections,
             )

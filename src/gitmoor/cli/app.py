@@ -26,6 +26,7 @@ from gitmoor.cli import (
     resources,
     trace,
     tree,
+    ui,
     validate,
 )
 from gitmoor.cli.common import USAGE, fail
@@ -161,6 +162,7 @@ app.command("tree")(tree.tree)
 app.command("trace")(trace.trace)
 app.command("events")(events.events)
 app.command("check")(check.check)
+app.command("ui")(ui.ui)
 
 
 def main() -> None:

@@ -69,54 +69,59 @@ def _cond(obj: dict[str, Any], type_: str) -> dict[str, Any]:
     return cond.get_condition(obj, type_) or {}
 
 
+def source_row(s: dict[str, Any]) -> SourceRow:
+    """A GitSource as one row (pure: the CLI's `get` and the UI's overview share it)."""
+    return SourceRow(
+        namespace=s["metadata"]["namespace"],
+        name=s["metadata"]["name"],
+        url=str((s.get("spec") or {}).get("url", "")),
+        revision=str(((s.get("status") or {}).get("artifact") or {}).get("revision", "")),
+        ready=str(_cond(s, cond.READY).get("status", "Unknown")),
+        ready_reason=str(_cond(s, cond.READY).get("reason", "")),
+        suspended=bool((s.get("spec") or {}).get("suspend")),
+        message=str(_cond(s, cond.READY).get("message", "")),
+        created=str(s["metadata"].get("creationTimestamp") or ""),
+    )
+
+
+def source_key(sync: dict[str, Any]) -> tuple[str, str]:
+    """(namespace, name) of the GitSource a Sync reads."""
+    ref = (sync.get("spec") or {}).get("sourceRef") or {}
+    return str(ref.get("namespace") or sync["metadata"]["namespace"]), str(ref.get("name", ""))
+
+
+def sync_row(s: dict[str, Any], source: dict[str, Any] | None) -> SyncRow:
+    """A Sync as one row, with the revision its GitSource offers (pure)."""
+    meta, spec, status = s["metadata"], s.get("spec") or {}, s.get("status") or {}
+    src_ns, src_name = source_key(s)
+    history = status.get("history") or []
+    ready = _cond(s, cond.READY)
+    return SyncRow(
+        namespace=meta["namespace"],
+        name=meta["name"],
+        source=f"{src_ns}/{src_name}",
+        source_revision=str(
+            (((source or {}).get("status") or {}).get("artifact") or {}).get("revision", "")
+        ),
+        applied_revision=str(status.get("lastAppliedRevision") or ""),
+        ready="Reconciling"
+        if cond.is_true(s, cond.RECONCILING)
+        else str(ready.get("status", "Unknown")),
+        ready_reason=str(ready.get("reason", "")),
+        healthy=str(_cond(s, cond.HEALTHY).get("status", "Unknown")),
+        suspended=bool(spec.get("suspend")),
+        last_change=str(history[0].get("finishedAt", "")) if history else "",
+        pinned=str((meta.get("annotations") or {}).get(PINNED) or ""),
+        message=str(ready.get("message", "")),
+        created=str(meta.get("creationTimestamp") or ""),
+    )
+
+
 async def status_rows(kube: Kube, namespace: str = "") -> tuple[list[SourceRow], list[SyncRow]]:
     sources = await kube.list(API_VERSION, "GitSource", namespace)
     syncs = await kube.list(API_VERSION, "Sync", namespace)
     by_key = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in sources}
-    source_rows = [
-        SourceRow(
-            namespace=s["metadata"]["namespace"],
-            name=s["metadata"]["name"],
-            url=str(s["spec"].get("url", "")),
-            revision=str(((s.get("status") or {}).get("artifact") or {}).get("revision", "")),
-            ready=str(_cond(s, cond.READY).get("status", "Unknown")),
-            ready_reason=str(_cond(s, cond.READY).get("reason", "")),
-            suspended=bool(s["spec"].get("suspend")),
-            message=str(_cond(s, cond.READY).get("message", "")),
-            created=str(s["metadata"].get("creationTimestamp") or ""),
-        )
-        for s in sources
-    ]
-    sync_rows = []
-    for s in syncs:
-        meta, spec, status = s["metadata"], s["spec"], s.get("status") or {}
-        ref = spec.get("sourceRef") or {}
-        src_ns = ref.get("namespace") or meta["namespace"]
-        src = by_key.get((src_ns, ref.get("name", "")), {})
-        history = status.get("history") or []
-        ready = _cond(s, cond.READY)
-        sync_rows.append(
-            SyncRow(
-                namespace=meta["namespace"],
-                name=meta["name"],
-                source=f"{src_ns}/{ref.get('name', '')}",
-                source_revision=str(
-                    ((src.get("status") or {}).get("artifact") or {}).get("revision", "")
-                ),
-                applied_revision=str(status.get("lastAppliedRevision") or ""),
-                ready="Reconciling"
-                if cond.is_true(s, cond.RECONCILING)
-                else str(ready.get("status", "Unknown")),
-                ready_reason=str(ready.get("reason", "")),
-                healthy=str(_cond(s, cond.HEALTHY).get("status", "Unknown")),
-                suspended=bool(spec.get("suspend")),
-                last_change=str(history[0].get("finishedAt", "")) if history else "",
-                pinned=str((meta.get("annotations") or {}).get(PINNED) or ""),
-                message=str(ready.get("message", "")),
-                created=str(meta.get("creationTimestamp") or ""),
-            )
-        )
-    return source_rows, sync_rows
+    return [source_row(s) for s in sources], [sync_row(s, by_key.get(source_key(s))) for s in syncs]
 
 
 def _token() -> str:
@@ -130,6 +135,45 @@ async def _get(kube: Kube, kind: str, name: str, namespace: str) -> dict[str, An
     return obj
 
 
+def reconcile_request(
+    token: str, *, force: bool = False, allow_prune: bool = False
+) -> dict[str, Any]:
+    """The patch that asks the agent to reconcile an object now (what `gitmoor sync` writes):
+    the agent reconciles when the annotation's value changes."""
+    annotations = {REQUESTED_AT: token}
+    if force:
+        annotations[FORCE_AT] = token
+    if allow_prune:
+        annotations[ALLOW_PRUNE_AT] = token
+    return {"metadata": {"annotations": annotations}}
+
+
+async def request_reconcile(
+    kube: Kube,
+    kind: str,
+    name: str,
+    namespace: str,
+    *,
+    force: bool = False,
+    allow_prune: bool = False,
+) -> str:
+    """Ask for a reconcile of `kind` `namespace/name` now, without waiting; returns the token
+    the agent writes to `status.lastHandledReconcileAt` once it has handled the request."""
+    token = _token()
+    patch = reconcile_request(token, force=force, allow_prune=allow_prune)
+    try:
+        await kube.patch_merge(API_VERSION, kind, name, namespace, patch)
+    except KubeNotFoundError:
+        raise OperationError(f"{kind} {namespace}/{name} not found") from None
+    return token
+
+
+def pin_request(revision: str) -> dict[str, Any]:
+    """The patch that pins a Sync to `revision` and asks for a reconcile in the same write
+    (a changed annotation alone wakes nothing): what `gitmoor rollback` writes."""
+    return {"metadata": {"annotations": {PINNED: revision, REQUESTED_AT: _token()}}}
+
+
 async def _request_and_wait(
     kube: Kube,
     kind: str,
@@ -141,14 +185,8 @@ async def _request_and_wait(
     force: bool = False,
     allow_prune: bool = False,
 ) -> dict[str, Any]:
-    token = _token()
-    annotations = {REQUESTED_AT: token}
-    if force:
-        annotations[FORCE_AT] = token
-    if allow_prune:
-        annotations[ALLOW_PRUNE_AT] = token
-    await kube.patch_merge(
-        API_VERSION, kind, name, namespace, {"metadata": {"annotations": annotations}}
+    token = await request_reconcile(
+        kube, kind, name, namespace, force=force, allow_prune=allow_prune
     )
     loop = asyncio.get_running_loop()
     last = ""

@@ -25,7 +25,9 @@ from gitmoor.model import ObjectRef
 from gitmoor.model.config import Resource, to_document
 from gitmoor.model.crds import crds
 from gitmoor.reconcile.agent import Agent, AgentOptions
+from gitmoor.reconcile.cache import OnChange
 from gitmoor.reconcile.leader import LeaderElector
+from gitmoor.reconcile.memory import Key
 from gitmoor.reconcile.snapshots import KEY_FIELD, KEY_SECRET, new_key
 from gitmoor.reconcile.tenancy import Tenancy
 from gitmoor.render.limits import DEFAULT_LIMITS, Limits
@@ -104,12 +106,18 @@ async def apply_config(kube: Kube, resources: tuple[Resource, ...]) -> None:
 
 @dataclass
 class Readiness:
-    """What /readyz reports: the agent leads and its caches are synced."""
+    """What /readyz reports: the agent leads and its caches are synced. It also hands on what
+    the active agent's cache stores or drops to `listeners` (the UI's live updates)."""
 
     agent: Agent | None = None
+    listeners: list[OnChange] = field(default_factory=list)
 
     def __call__(self) -> bool:
         return self.agent is not None and self.agent.synced.is_set()
+
+    def changed(self, key: Key) -> None:
+        for listener in self.listeners:
+            listener(key)
 
 
 async def run_agent(
@@ -209,6 +217,7 @@ async def _lead(
             health_rules=options.health_rules,
             file_roots=options.file_roots,
             spool_dir=options.spool_dir,
+            on_change=readiness.changed if readiness is not None else None,
         ),
     )
     if readiness is not None:

@@ -31,7 +31,7 @@ from gitmoor.model.record import Trigger
 from gitmoor.model.resources import API_VERSION
 from gitmoor.notify import Notifier
 from gitmoor.reconcile import report
-from gitmoor.reconcile.cache import Cache, Obj, key_of
+from gitmoor.reconcile.cache import Cache, Obj, OnChange, key_of
 from gitmoor.reconcile.charts import ChartSourceReconciler
 from gitmoor.reconcile.drift import Drift, DriftMonitor
 from gitmoor.reconcile.events import EventRecorder
@@ -85,13 +85,15 @@ class AgentOptions:
     spool_dir: Path | None = None
     # How to open the ledger when it could not be opened at start (tried again later).
     open_ledger: Callable[[], Awaitable[Ledger]] | None = None
+    # Told of every GitSource, ChartSource and Sync the agent's cache stores or drops (the UI).
+    on_change: OnChange | None = None
 
 
 class Agent:
     def __init__(self, kube: Kube, options: AgentOptions) -> None:
         self.kube = kube
         self.options = options
-        self.cache = Cache()
+        self.cache = Cache(options.on_change)
         self.memory = Memory()
         self.queue: WorkQueue[Key] = WorkQueue()
         self.running: dict[Key, asyncio.Task[Any]] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from gitmoor.model.resources import Sync
@@ -16,10 +17,18 @@ def key_of(obj: Obj) -> Key:
     return Key(str(obj["kind"]), str(meta.get("namespace", "")), str(meta["name"]))
 
 
+OnChange = Callable[[Key], None]
+
+
 class Cache:
-    def __init__(self) -> None:
+    """`on_change`, when given, hears of every key stored, refreshed or dropped (the UI's live
+    updates follow the agent's own view this way, adding no load on the API server); it must
+    be quick and never raise."""
+
+    def __init__(self, on_change: OnChange | None = None) -> None:
         self._objects: dict[Key, Obj] = {}
         self.synced = asyncio.Event()  # both kinds listed once
+        self._on_change = on_change
 
     def get(self, key: Key) -> Obj | None:
         return self._objects.get(key)
@@ -28,15 +37,22 @@ class Cache:
         """Store `obj`; returns what was there before."""
         old = self._objects.get(key)
         self._objects[key] = obj
+        self._changed(key)
         return old
 
     def refresh(self, key: Key, obj: Obj) -> None:
         """A newer copy from our own write, kept only while the object is known."""
         if key in self._objects:
             self._objects[key] = obj
+            self._changed(key)
 
     def drop(self, key: Key) -> None:
-        self._objects.pop(key, None)
+        if self._objects.pop(key, None) is not None:
+            self._changed(key)
+
+    def _changed(self, key: Key) -> None:
+        if self._on_change is not None:
+            self._on_change(key)
 
     def keys(self, kind: str) -> list[Key]:
         return [k for k in self._objects if k.kind == kind]

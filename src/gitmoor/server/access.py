@@ -68,14 +68,15 @@ class Caller:
             extra=tuple(sorted((str(k), tuple(str(v) for v in vs)) for k, vs in extra.items())),
         )
 
-    def access_review(self, namespace: str) -> dict[str, Any]:
-        """The SubjectAccessReview asking whether this caller may read `namespace`'s Syncs."""
+    def access_review(self, namespace: str, verb: str = VERB) -> dict[str, Any]:
+        """The SubjectAccessReview asking whether this caller may `verb` `namespace`'s Syncs
+        (`get`: read them and their records; `patch`: sync now, suspend, roll back)."""
         spec: dict[str, Any] = {
             "user": self.username,
             "groups": list(self.groups),
             "resourceAttributes": {
                 "namespace": namespace,
-                "verb": VERB,
+                "verb": verb,
                 "group": GROUP,
                 "resource": RESOURCE,
             },
@@ -133,7 +134,12 @@ class Reviews(Protocol):
     async def authenticate(self, kube: Kube, token: str) -> Caller | None: ...
 
     async def allowed(
-        self, kube: Kube, token: str, caller: Caller, namespaces: Iterable[str]
+        self,
+        kube: Kube,
+        token: str,
+        caller: Caller,
+        namespaces: Iterable[str],
+        verb: str = VERB,
     ) -> set[str]: ...
 
 
@@ -142,7 +148,7 @@ class Reviewer:
 
     def __init__(self, *, ttl: float = REVIEW_TTL) -> None:
         self._callers: RecentKeys[str, Caller] | None = None
-        self._decisions: RecentKeys[tuple[str, str], bool] | None = None
+        self._decisions: RecentKeys[tuple[str, str, str], bool] | None = None
         if ttl > 0:
             self._callers = RecentKeys(ttl, capacity=_CAPACITY)
             self._decisions = RecentKeys(ttl, capacity=_CAPACITY * 4)
@@ -169,13 +175,19 @@ class Reviewer:
         return caller
 
     async def allowed(
-        self, kube: Kube, token: str, caller: Caller, namespaces: Iterable[str]
+        self,
+        kube: Kube,
+        token: str,
+        caller: Caller,
+        namespaces: Iterable[str],
+        verb: str = VERB,
     ) -> set[str]:
-        """Those of `namespaces` whose ledger records `caller` may read (the reviews not
-        remembered are asked at once)."""
+        """Those of `namespaces` in which `caller` may `verb` Syncs (`get` by default: read
+        them and their ledger records); the reviews not remembered are asked at once. `token`
+        keys what is remembered (for a caller a proxy named, a key made of their identity)."""
         key = token_key(token)
         decisions: dict[str, bool | None] = {
-            namespace: self._decisions.get((key, namespace)) if self._decisions else None
+            namespace: self._decisions.get((key, namespace, verb)) if self._decisions else None
             for namespace in namespaces
         }
         unknown = [namespace for namespace, known in decisions.items() if known is None]
@@ -184,7 +196,7 @@ class Reviewer:
                 self._create(
                     kube,
                     "/apis/authorization.k8s.io/v1/subjectaccessreviews",
-                    caller.access_review(namespace),
+                    caller.access_review(namespace, verb),
                 )
                 for namespace in unknown
             )
@@ -193,7 +205,7 @@ class Reviewer:
             decision = bool((answer.get("status") or {}).get("allowed"))
             decisions[namespace] = decision
             if self._decisions is not None:
-                self._decisions.remember((key, namespace), decision)
+                self._decisions.remember((key, namespace, verb), decision)
         return {namespace for namespace, allowed in decisions.items() if allowed}
 
     @staticmethod

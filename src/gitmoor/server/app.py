@@ -8,6 +8,7 @@
   for a request bearing one of its tokens (401 otherwise, 503 when the token file is unusable).
 - `/api/v1/ledger/...`, when a ledger API is given: the read-only ledger questions, for callers
   with Kubernetes credentials (see `gitmoor.server.ledger_api`).
+- `/ui/...`, when a UI is given: the web UI and its JSON API (see `gitmoor.server.ui`).
 
 The port bounds what a client can hold: see `gitmoor.server.connections`.
 """
@@ -30,6 +31,7 @@ from gitmoor.server.connections import (
 )
 from gitmoor.server.hooks import HookReceiver
 from gitmoor.server.ledger_api import LedgerApi
+from gitmoor.server.ui import UiApi
 
 log = structlog.get_logger("gitmoor.server")
 
@@ -42,6 +44,7 @@ def build_app(
     registry: CollectorRegistry | None = None,
     metrics_auth: BearerTokens | None = None,
     ledger_api: LedgerApi | None = None,
+    ui: UiApi | None = None,
 ) -> web.Application:
     served = registry if registry is not None else metrics.REGISTRY
 
@@ -72,6 +75,8 @@ def build_app(
         hooks.add_routes(app)
     if ledger_api is not None:
         ledger_api.add_routes(app)
+    if ui is not None:
+        ui.add_routes(app)
     return app
 
 
@@ -85,6 +90,7 @@ async def serve(
     registry: CollectorRegistry | None = None,
     metrics_auth: BearerTokens | None = None,
     ledger_api: LedgerApi | None = None,
+    ui: UiApi | None = None,
     header_timeout: float = HEADER_TIMEOUT,
     max_connections: int = MAX_CONNECTIONS,
 ) -> web.AppRunner:
@@ -97,6 +103,7 @@ async def serve(
         registry=registry,
         metrics_auth=metrics_auth,
         ledger_api=ledger_api,
+        ui=ui,
     )
     runner = web.AppRunner(app, access_log=None, **handler_args(header_timeout=header_timeout))
     await runner.setup()

@@ -21,6 +21,7 @@ from gitmoor.reconcile.tenancy import Tenancy
 from gitmoor.server.app import bound_port, serve
 from gitmoor.server.hooks import CachedSecrets, HookReceiver
 from gitmoor.server.ledger_api import LedgerApi
+from gitmoor.server.ui import UiApi, for_agent
 from testenv.gitserver import GitServers, Repo, Worktree
 from testenv.wait import eventually
 
@@ -50,6 +51,7 @@ class AgentHarness:
         self.environment = ""
         self.watch = namespace  # the namespaces the agent watches (comma-separated)
         self.tenancy = Tenancy()
+        self.ui: UiApi | None = None  # the web UI, served with the HTTP port
 
     # -- the agent ---------------------------------------------------------------------------
     async def start(self, *, http: bool = False) -> None:
@@ -76,8 +78,9 @@ class AgentHarness:
                 forward_push(self.readiness),
             )
             ledger_api = LedgerApi(ledger_backend(self.readiness))
+            self.ui = for_agent(self.readiness)
             self._server = await serve(
-                self.http_host, 0, self.readiness, hooks=hooks, ledger_api=ledger_api
+                self.http_host, 0, self.readiness, hooks=hooks, ledger_api=ledger_api, ui=self.ui
             )
             self.http_url = f"http://{self.http_host}:{bound_port(self._server)}"
         self._task = asyncio.create_task(run_agent(options, self._stop, self.readiness))

@@ -122,7 +122,7 @@ class TableReviews:
         return self.users.get(token)
 
     async def allowed(
-        self, kube: Any, token: str, caller: Caller, namespaces: Iterable[str]
+        self, kube: Any, token: str, caller: Caller, namespaces: Iterable[str], verb: str = "get"
     ) -> set[str]:
         wanted = list(namespaces)
         self.asked.extend(wanted)
