@@ -16,6 +16,8 @@ from typing import Any
 
 from gitmoor.errors import (
     ApplyError,
+    ChartDependencyError,
+    ChartDependencyUnavailableError,
     ChartDigestError,
     ChartError,
     ChartIndexError,
@@ -183,6 +185,8 @@ RULES: tuple[Rule, ...] = (
     Rule(HealthGateError, "HealthCheckFailed", False, Delay.BACKOFF),
     Rule(SecretNotFoundError, "SecretNotFound", False, Delay.BACKOFF),
     Rule(SourceAuthError, "AuthenticationFailed", False, Delay.BACKOFF),
+    Rule(ChartDependencyUnavailableError, "DependencyNotResolved", False, Delay.BACKOFF),
+    Rule(ChartDependencyError, "DependencyNotResolved", True, Delay.INTERVAL),
     Rule(ChartRepositoryUnavailableError, "RepositoryUnavailable", False, Delay.BACKOFF),
     Rule(ChartVersionNotFoundError, "VersionNotFound", False, Delay.BACKOFF, note="or range"),
     Rule(ChartNotFoundError, "ChartNotFound", False, Delay.BACKOFF),

@@ -167,6 +167,7 @@ class SyncReconciler:
                 health_rules=rules,
                 hooks_done=HookRuns.of_status(ctx.old.get("hooks")),
                 on_wait=gate.update if reporter is not None else None,
+                dependencies=self.charts.dependencies_for(sync) if self.charts else None,
             )
             restored = (
                 await self.roll_back(key, sync, outcome)

@@ -139,6 +139,8 @@ def build(spec: str) -> Exception:
                 errors.ChartIndexError,
                 errors.ChartArchiveError,
                 errors.ChartDigestError,
+                errors.ChartDependencyError,
+                errors.ChartDependencyUnavailableError,
             )
         },
         "ImmutableFieldError": lambda: ImmutableFieldError(
