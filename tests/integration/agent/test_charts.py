@@ -336,3 +336,61 @@ async def test_a_chart_from_an_oci_registry_renders_with_values_from_git_and_upg
     )
     live = await h.wait_for_object("v1", "ConfigMap", "web-settings", lambda o: True)
     assert live["data"]["chart"] == "1.1.0"
+
+
+async def test_a_chart_in_git_gets_its_dependencies_from_the_repository_with_its_credentials(
+    harness: AgentHarness,
+    git_servers: GitServers,
+    chart_repository: ChartRepository,
+    unique_name: str,
+) -> None:
+    h, repo = harness, chart_repository
+    name = f"c{secrets.token_hex(4)}"
+    _publish(repo, name, "1.0.0")
+    url = f"{repo.url}/{name}"
+    # The repository's credentials: from the ChartSource of that URL (Secret charts-auth).
+    await _chart_secret(h, repo)
+    await _chart_source(h, repo, name, "1.0.0")
+    git, tree = h.repo(git_servers, unique_name)
+    sha = tree.commit(
+        "an app with a vendor chart as dependency",
+        {
+            "app/Chart.yaml": (
+                "apiVersion: v2\nname: app\nversion: 0.1.0\ndependencies:\n"
+                f"- name: web\n  version: 1.x\n  repository: {url}\n"
+                "- name: web\n  alias: canary\n  version: 1.x\n"
+                f"  repository: {url}\n  condition: canary.enabled\n"
+            ),
+            "app/values.yaml": "web: {color: green}\ncanary: {enabled: false}\n",
+            "app/templates/cm.yaml": (
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata: {a: b}\n"
+            ),
+        },
+    )
+    tree.push()
+    await h.source("apps", git.file_url)
+    await h.sync("app", "apps", "app")
+
+    # (Were the disabled alias rendered, app-settings would be declared twice.)
+    sync = await h.wait_applied("app", sha)
+    assert cond.is_true(sync, cond.READY)
+    live = await h.wait_for_object("v1", "ConfigMap", "app-settings", lambda o: True)
+    assert live["data"]["color"] == "green"
+
+    # A dependency that cannot be resolved: a clear condition naming it and its repository.
+    tree.commit(
+        "a dependency out of reach",
+        {
+            "app/Chart.yaml": (
+                "apiVersion: v2\nname: app\nversion: 0.1.0\ndependencies:\n"
+                f"- name: web\n  version: ^9.0.0\n  repository: {url}\n"
+            )
+        },
+    )
+    tree.push()
+    failed = await h.wait_condition(
+        "Sync", "app", cond.READY, "False", reason="DependencyNotResolved"
+    )
+    message = cond.get_condition(failed, cond.READY)["message"]  # type: ignore[index]
+    assert f"dependency web ^9.0.0 from {url}: no version of chart 'web'" in message
+    assert await h.kube.get("v1", "ConfigMap", "app-settings", h.namespace) is not None
