@@ -19,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 
 from testenv.gitserver import LOOPBACK, _ExitedEarly, _listening, _Process, _terminate, _wait_for
+from testenv.ociartifact import Pusher
 from testenv.pki import CertificateAuthority
 from testenv.ports import free_port
 
@@ -177,6 +178,30 @@ class Registry:
             raise RuntimeError(f"pushing {name} {version} failed:\n{done.stderr}\n{done.stdout}")
         answer: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
         return answer
+
+    def artifacts(self) -> Pusher:
+        """A pusher of manifests artifacts (`flux push artifact`'s layout) to this registry."""
+        return Pusher(self.host, self.username, self.password, self.ca_path)
+
+    def tamper_blob(self, digest: str) -> None:
+        """Change the stored bytes of a blob behind the registry's back (a corrupt disk, a
+        compromised mirror): it is then served under its digest with other content."""
+        hexdigest = digest.removeprefix("sha256:")
+        data = (
+            self.workdir
+            / "storage"
+            / "docker"
+            / "registry"
+            / "v2"
+            / "blobs"
+            / "sha256"
+            / hexdigest[:2]
+            / hexdigest
+            / "data"
+        )
+        raw = bytearray(data.read_bytes())
+        raw[len(raw) // 2] ^= 0xFF
+        data.write_bytes(bytes(raw))
 
     def _spawn(self, argv: list[str]) -> _Process:
         log = self.logs_dir / "registry.log"

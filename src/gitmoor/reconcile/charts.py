@@ -27,9 +27,9 @@ from gitmoor.reconcile.memory import Key, Memory
 from gitmoor.reconcile.publish import Publisher
 from gitmoor.reconcile.tenancy import Tenancy
 from gitmoor.render.limits import DEFAULT_LIMITS, Limits
+from gitmoor.sources.archives import Limits as ArchiveLimits
 from gitmoor.sources.chartdeps import DependencyFetcher
 from gitmoor.sources.charts import ChartFetcher
-from gitmoor.sources.charts import Limits as ArchiveLimits
 
 _DEPENDENCY_TIMEOUT = 60.0  # seconds for one download of a dependency
 
