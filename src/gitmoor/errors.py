@@ -293,6 +293,10 @@ class RegistryContentError(RegistryError, PermanentError):
     blob whose sha256 is not its digest."""
 
 
+class RegistryDigestError(RegistryContentError):
+    """A manifest or blob whose sha256 is not the digest it was asked for or announced as."""
+
+
 # --- render -------------------------------------------------------------------------------------
 
 

@@ -37,6 +37,7 @@ from gitmoor.reconcile.drift import Drift, DriftMonitor
 from gitmoor.reconcile.events import EventRecorder
 from gitmoor.reconcile.informer import follow
 from gitmoor.reconcile.memory import Key, Memory
+from gitmoor.reconcile.ocisource import OCISourceReconciler
 from gitmoor.reconcile.outcome import Stage
 from gitmoor.reconcile.publish import Publisher
 from gitmoor.reconcile.queue import WorkQueue
@@ -59,7 +60,7 @@ _ARRIVALS = {
     Missing.KIND: ("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
 }
 
-_KINDS = ("GitSource", "ChartSource", "Sync")  # watched; the sources first
+_KINDS = ("GitSource", "ChartSource", "OCISource", "Sync")  # watched; the sources first
 
 
 @dataclass
@@ -129,6 +130,16 @@ class Agent:
             options.tenancy,
             options.render_limits,
         )
+        self.oci = OCISourceReconciler(
+            kube,
+            self.cache,
+            self.memory,
+            self.publish,
+            options.cache_dir,
+            self._new_artifact,
+            options.tenancy,
+            options.render_limits,
+        )
         self.syncs = SyncReconciler(
             kube,
             self.cache,
@@ -148,6 +159,7 @@ class Agent:
             self._later,
             options.tenancy,
             self.charts,
+            self.oci,
         )
         self._listed: set[tuple[str, str]] = set()
         # Watches of Namespaces and CRDs, by what they provide: only while a Sync waits for one.
@@ -374,9 +386,8 @@ class Agent:
         trigger = cause if cause in _PASSED_ON else Trigger.RESOURCE
         for key, obj in self.cache.items("Sync"):
             ref = (obj.get("spec") or {}).get("sourceRef") or {}
-            if Key("GitSource", ref.get("namespace") or key.namespace, ref.get("name", "")) != (
-                source
-            ):
+            kind = ref.get("kind") or "GitSource"
+            if Key(kind, ref.get("namespace") or key.namespace, ref.get("name", "")) != source:
                 continue
             progress = self.syncs.progress.get(key)
             running = self.running.get(key)
@@ -454,6 +465,8 @@ class Agent:
                 delay = await self.sources.reconcile(key)
             elif key.kind == "ChartSource":
                 delay = await self.charts.reconcile(key)
+            elif key.kind == "OCISource":
+                delay = await self.oci.reconcile(key)
             else:
                 delay = await self.syncs.reconcile(key)
         except asyncio.CancelledError:

@@ -143,6 +143,15 @@ def build(spec: str) -> Exception:
                 errors.ChartDependencyUnavailableError,
             )
         },
+        **{
+            cls.__name__: (lambda cls=cls: cls("registry", url="oci://r/x"))
+            for cls in (
+                errors.RegistryUnavailableError,
+                errors.RegistryNotFoundError,
+                errors.RegistryDigestError,
+                errors.RegistryContentError,
+            )
+        },
         "ImmutableFieldError": lambda: ImmutableFieldError(
             [ObjectFailure(REF, "field is immutable", field="spec.selector")]
         ),
