@@ -394,3 +394,79 @@ async def test_a_chart_in_git_gets_its_dependencies_from_the_repository_with_its
     message = cond.get_condition(failed, cond.READY)["message"]  # type: ignore[index]
     assert f"dependency web ^9.0.0 from {url}: no version of chart 'web'" in message
     assert await h.kube.get("v1", "ConfigMap", "app-settings", h.namespace) is not None
+
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: {{ .Release.Name }}}
+spec:
+  replicas: 1
+  progressDeadlineSeconds: 3
+  selector: {matchLabels: {app: {{ .Release.Name }}}}
+  template:
+    metadata: {labels: {app: {{ .Release.Name }}}}
+    spec:
+      containers: [{name: main, image: "nginx:{{ .Chart.AppVersion | default "1.27" }}"}]
+"""
+# No node has this label: the Deployment of this chart version never becomes Available.
+STUCK = DEPLOYMENT + "      nodeSelector: {no-such-label: anywhere}\n"
+
+
+async def test_an_atomic_sync_rolls_back_to_the_previous_chart_version_and_values(
+    harness: AgentHarness,
+    git_servers: GitServers,
+    chart_repository: ChartRepository,
+    unique_name: str,
+) -> None:
+    h, repo, ns = harness, chart_repository, harness.namespace
+    name = f"c{secrets.token_hex(4)}"
+    repo.publish(
+        "web",
+        "1.0.0",
+        templates={"cm.yaml": CONFIGMAP, "web.yaml": DEPLOYMENT},
+        values=VALUES,
+        repo=name,
+    )
+    sha = await _values_repo(h, git_servers, unique_name)
+    await _chart_secret(h, repo)
+    await _chart_source(h, repo, name, "1.x")
+    await h.sync(
+        "web",
+        "values",
+        "values/prod",
+        chartRef={"name": "web"},
+        helm={"valuesFiles": ["values.yaml"]},
+        atomic=True,
+        timeout="8s",
+    )
+    good = await h.wait_applied("web", sha)
+    await h.wait_condition("Sync", "web", cond.HEALTHY, "True")
+    healthy = good["status"]["lastAppliedRevision"]
+    assert healthy.startswith("web@1.0.0@sha256:")
+
+    # 1.1.0 cannot become healthy: the Sync applies it, then restores 1.0.0 with its values.
+    repo.publish(
+        "web",
+        "1.1.0",
+        templates={"cm.yaml": CONFIGMAP, "web.yaml": STUCK},
+        values=VALUES,
+        repo=name,
+    )
+    sync = await h.wait_condition(
+        "Sync", "web", cond.READY, "False", reason="RolledBack", within=120
+    )
+    status = sync["status"]
+    assert status["lastFailedRevision"].startswith("web@1.1.0@sha256:")
+    assert status["lastAppliedRevision"] == healthy
+    assert f"restored {healthy}" in cond.get_condition(sync, cond.READY)["message"]  # type: ignore[index]
+    web = await h.kube.get("apps/v1", "Deployment", "web", ns)
+    assert web is not None
+    assert "nodeSelector" not in web["spec"]["template"]["spec"]
+    settings = await h.kube.get("v1", "ConfigMap", "web-settings", ns)
+    assert settings is not None
+    assert settings["data"] == {"greeting": "from-the-chart", "color": "blue", "chart": "1.0.0"}
+    assert h.ledger_url is not None
+    async with await Ledger.open(h.ledger_url) as ledger:
+        [running] = await ledger.where("chart:web@1.x")
+    assert (running.sync, running.revision) == (f"{ns}/web", healthy)
