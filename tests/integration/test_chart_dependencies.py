@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from gitmoor.errors import ChartDependencyError, ChartDependencyUnavailableError, RenderError
 from gitmoor.model.credentials import ChartCredentials
@@ -93,8 +94,6 @@ def _chart(root: Path, dependencies: str, lock: str | None = None) -> None:
 
 
 def _lock(root: Path, locked: list[dict[str, str]]) -> str:
-    import yaml
-
     declared = yaml.safe_load((root / "app" / "Chart.yaml").read_text())["dependencies"]
     digest = helm_lock_digest(declared, locked)
     return yaml.safe_dump(

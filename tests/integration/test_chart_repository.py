@@ -5,7 +5,9 @@ wrong. The agent's use of it is in tests/integration/agent/test_charts.py."""
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,7 @@ from gitmoor.errors import (
 from gitmoor.model.credentials import ChartCredentials
 from gitmoor.model.resources import ChartSourceSpec
 from gitmoor.sources.charts import ChartFetcher
+from gitmoor.sources.sweep import sweep
 from testenv.chartrepo import ChartRepository
 from testenv.ports import free_port
 
@@ -164,3 +167,32 @@ async def test_an_unreachable_repository_is_unavailable(tmp_path: Path) -> None:
     spec = ChartSourceSpec(url=f"https://127.0.0.1:{free_port()}/charts", chart="web")
     with pytest.raises(ChartRepositoryUnavailableError, match=r"127\.0\.0\.1"):
         await ChartFetcher(tmp_path).fetch(spec, None, timeout=5)
+
+
+async def test_a_chart_in_use_stays_cached_and_an_unused_one_is_swept_then_fetched_again(
+    chart_repository: ChartRepository, repo_name: str, tmp_path: Path
+) -> None:
+    repo = chart_repository
+    _publish(repo, repo_name, "1.0.0")
+    fetcher = ChartFetcher(tmp_path / "cache")
+    spec = _spec(repo, repo_name, "1.0.0")
+    first = await fetcher.fetch(spec, _creds(repo), timeout=10)
+    unpacked = Path(first.path).parent
+    day_ago = time.time() - 86400
+    os.utime(unpacked, (day_ago, day_ago))
+    # Checking the source again (a 304) marks the chart as used: the sweep leaves it.
+    await fetcher.fetch(spec, _creds(repo), timeout=10)
+    assert sweep(tmp_path / "cache", keep=3600, held=set()) == 0
+    # Unused for longer than keep: the archive, the unpacked chart and the index go ...
+    for area in ("unpacked", "archives", "index"):
+        for entry in (tmp_path / "cache" / "charts" / area).iterdir():
+            os.utime(entry, (day_ago, day_ago))
+    assert sweep(tmp_path / "cache", keep=3600, held=set()) == 3
+    assert not unpacked.exists()
+    # ... and come back when asked for.
+    again = await ChartFetcher(tmp_path / "cache").fetch(spec, _creds(repo), timeout=10)
+    assert again.digest == first.digest
+    assert _mine(repo, repo_name)[-2:] == [
+        f"GET /{repo_name}/index.yaml 200",
+        f"GET /{repo_name}/web-1.0.0.tgz 200",
+    ]

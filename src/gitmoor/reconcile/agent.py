@@ -47,6 +47,7 @@ from gitmoor.reconcile.source import SourceReconciler
 from gitmoor.reconcile.sync import Placement, SyncReconciler
 from gitmoor.reconcile.tenancy import Tenancy
 from gitmoor.render.limits import DEFAULT_LIMITS, Limits
+from gitmoor.sources.sweep import DEFAULT_KEEP, sweep
 
 log = structlog.get_logger("gitmoor.agent")
 
@@ -54,6 +55,7 @@ log = structlog.get_logger("gitmoor.agent")
 _PASSED_ON = (Trigger.INTERVAL, Trigger.WEBHOOK, Trigger.CLI)
 _CRASH_INTERVAL = 300.0  # the cap of the backoff after a crash, when the spec cannot be read
 _SPOOL_EVERY = 10.0  # seconds between tries to write spooled ledger records
+_SWEEP_EVERY = 3600.0  # seconds between two sweeps of the chart and artifact cache
 # What a revision may wait for: their arrival wakes the Syncs waiting on them.
 _ARRIVALS = {
     Missing.NAMESPACE: ("v1", "Namespace"),
@@ -84,6 +86,8 @@ class AgentOptions:
     file_roots: tuple[Path, ...] | None = None
     # Where records wait while the ledger is away: keep it on the ledger's volume.
     spool_dir: Path | None = None
+    # Charts and artifacts unused this long (seconds) are removed from cache_dir.
+    cache_keep: float = DEFAULT_KEEP
     # How to open the ledger when it could not be opened at start (tried again later).
     open_ledger: Callable[[], Awaitable[Ledger]] | None = None
 
@@ -189,6 +193,7 @@ class Agent:
                 ]
                 dispatcher = group.create_task(self._dispatch(gate))
                 watchers.append(group.create_task(self._flush_spool()))
+                watchers.append(group.create_task(self._sweep_cache()))
                 await stop.wait()
                 log.info("shutting down", running=len(self.running))
                 self.queue.close()
@@ -233,6 +238,18 @@ class Agent:
                 await self.publish.flush_spool()
             except Exception:
                 log.exception("flushing the ledger spool failed")
+
+    async def _sweep_cache(self) -> None:
+        """Charts and artifacts no source has used for `cache_keep` leave the disk."""
+        while True:
+            await asyncio.sleep(_SWEEP_EVERY)
+            try:
+                held = self.memory.cached_digests()
+                await asyncio.to_thread(
+                    sweep, self.options.cache_dir, keep=self.options.cache_keep, held=held
+                )
+            except Exception:
+                log.exception("sweeping the chart and artifact cache failed")
 
     # -- watching ----------------------------------------------------------------------------
     @property

@@ -65,6 +65,18 @@ class Memory:
     def sync(self, key: Key) -> SyncMemory:
         return self._syncs.setdefault(key, SyncMemory())
 
+    def cached_digests(self) -> set[str]:
+        """Hex digests of the charts and artifacts sources hand out now: the cache keeps them."""
+        held: set[str] = set()
+        for memory in self._sources.values():
+            for digest in (
+                memory.chart.digest if memory.chart else "",
+                memory.artifact.digest if memory.artifact else "",
+            ):
+                if digest.startswith("sha256:"):
+                    held.add(digest.removeprefix("sha256:"))
+        return held
+
     def held_by(self, owner: str) -> list[Key]:
         """The Syncs whose last attempt was refused for objects `owner` holds."""
         return [key for key, memory in self._syncs.items() if owner in memory.held_by]

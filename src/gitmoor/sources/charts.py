@@ -64,6 +64,7 @@ from gitmoor.sources.archives import DEFAULT_LIMITS, Limits, unpack
 from gitmoor.sources.bounded_http import same_origin
 from gitmoor.sources.oci import OciReference, Registry
 from gitmoor.sources.semver_range import InvalidRangeError, SemverRange, parse_tag
+from gitmoor.sources.sweep import touch
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +208,7 @@ class ChartFetcher:
             await asyncio.to_thread(_write_index, directory, body, index)
             log.info("index of %s: %d bytes parsed", call.url, len(body))
         self._indexes[call.url] = index
+        touch(directory)  # in use: the cache sweep keeps it
         entries = (index.charts or {}).get(call.chart)
         if entries is None:
             raise ChartNotFoundError(
@@ -251,6 +253,7 @@ class ChartFetcher:
         expected = chosen.digest.lower().removeprefix("sha256:")
         known = expected or downloaded.get(url, "")
         if known and (self.root / "unpacked" / known).is_dir():
+            touch(self.root / "unpacked" / known, self.root / "archives" / f"{known}.tgz")
             return _artifact(call, chosen, known, url, self._unpacked(known, call, chosen))
         limit = self.limits.max_file_bytes
         _, _, body = await self._get(session, call, url, {}, limit, what="archive")
@@ -331,6 +334,9 @@ class ChartFetcher:
             hexdigest = digest.removeprefix("sha256:")
             blob = f"https://{reference.host}/v2/{reference.repository}/blobs/{digest}"
             if (self.root / "unpacked" / hexdigest).is_dir():
+                touch(
+                    self.root / "unpacked" / hexdigest, self.root / "archives" / f"{hexdigest}.tgz"
+                )
                 chart_dir = self._unpacked(hexdigest, call, chosen)
                 return _artifact(call, chosen, hexdigest, blob, chart_dir)
             data = await registry.blob(

@@ -38,6 +38,7 @@ from gitmoor.model.resources import OCISourceSpec
 from gitmoor.sources.archives import DEFAULT_LIMITS, Limits, unpack_tree
 from gitmoor.sources.oci import DIGEST, MANIFEST_TYPES, OciReference, Registry
 from gitmoor.sources.semver_range import InvalidRangeError, SemverRange
+from gitmoor.sources.sweep import touch
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,9 @@ class OCIArtifactFetcher:
                 )
             hexdigest = digest.removeprefix("sha256:")
             target = self.root / "unpacked" / hexdigest
-            if not await asyncio.to_thread(target.is_dir):
+            if await asyncio.to_thread(target.is_dir):
+                touch(target, self.root / "blobs" / f"{hexdigest}.tgz")
+            else:
                 data = await registry.blob(
                     reference.repository, digest, limit=self.limits.max_render_bytes
                 )

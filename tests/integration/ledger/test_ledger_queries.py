@@ -13,6 +13,7 @@ Applies take one minute, so a record started at t deploys at t+1; the rollback f
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -187,8 +188,6 @@ def _chart(chart: str, version: str, commit: str) -> str:
 
 
 async def test_where_a_vendor_chart_runs_and_at_which_version(ledger: Ledger) -> None:
-    from dataclasses import replace
-
     def chart_attempt(version: str, start: float, commit: str = "values", **kw: str):
         start_record = attempt(commit, start, **kw)  # type: ignore[arg-type]
         return replace(start_record, revision=_chart("podinfo", version, commit))
