@@ -12,7 +12,7 @@ import json
 import ssl
 import tarfile
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -25,10 +25,20 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 class Pusher:
     """Writes to one registry (host, Basic credentials, the CA its certificate chains to)."""
 
-    def __init__(self, host: str, username: str, password: str, ca_path: Path) -> None:
+    def __init__(
+        self,
+        host: str,
+        username: str,
+        password: str,
+        ca_path: Path,
+        *,
+        authorization: Callable[[str], str] | None = None,
+    ) -> None:
         self.base = f"https://{host}"
         token = base64.b64encode(f"{username}:{password}".encode()).decode()
-        self.headers = {"Authorization": f"Basic {token}"}
+        self.basic = f"Basic {token}"
+        # repository -> the Authorization header (a token registry's bearer token)
+        self.authorization = authorization
         self.context = ssl.create_default_context(cafile=str(ca_path))
 
     def push(
@@ -62,7 +72,7 @@ class Pusher:
             "PUT",
             f"{self.base}/v2/{repository}/manifests/{tag}",
             body,
-            {"Content-Type": OCI_MANIFEST},
+            {"Content-Type": OCI_MANIFEST, **self._auth(repository)},
         )
         return "sha256:" + hashlib.sha256(body).hexdigest()
 
@@ -72,20 +82,26 @@ class Pusher:
 
     def blob(self, repository: str, data: bytes) -> str:
         digest = self.digest(data)
-        answer = self._request("POST", f"{self.base}/v2/{repository}/blobs/uploads/", b"", {})
+        auth = self._auth(repository)
+        answer = self._request("POST", f"{self.base}/v2/{repository}/blobs/uploads/", b"", auth)
         location = urljoin(self.base, answer.headers["Location"])
         joiner = "&" if "?" in location else "?"
         self._request(
             "PUT",
             f"{location}{joiner}digest={digest}",
             data,
-            {"Content-Type": "application/octet-stream"},
+            {"Content-Type": "application/octet-stream", **auth},
         )
         return digest
 
+    def _auth(self, repository: str) -> dict[str, str]:
+        if self.authorization is not None:
+            return {"Authorization": self.authorization(repository)}
+        return {"Authorization": self.basic}
+
     def _request(self, method: str, url: str, body: bytes, headers: Mapping[str, str]) -> Any:
         request = urllib.request.Request(  # noqa: S310 - https to the test registry
-            url, data=body, method=method, headers={**self.headers, **headers}
+            url, data=body, method=method, headers=dict(headers)
         )
         answer = urllib.request.urlopen(  # noqa: S310
             request, context=self.context, timeout=30

@@ -190,3 +190,40 @@ async def test_no_layer_of_the_selected_type_and_refused_credentials_are_named(
     with pytest.raises(RegistryAuthError, match="answered 401") as caught:
         await fetcher.fetch(spec, _creds(oci_registry, wrong), timeout=10)
     assert wrong not in str(caught.value)
+
+
+async def test_the_bearer_token_flow_pulls_and_its_refusals_are_named(
+    oci_token_registry: Registry, tmp_path: Path
+) -> None:
+    registry = oci_token_registry
+    tokens = registry.tokens
+    assert tokens is not None
+    private = f"private/p{secrets.token_hex(4)}"
+    public = f"public/p{secrets.token_hex(4)}"
+    pusher = registry.artifacts()
+    pusher.push(private, "latest", {"cm.yaml": CM % "private"})
+    pusher.push(public, "latest", {"cm.yaml": CM % "public"})
+    fetcher = OCIArtifactFetcher(tmp_path)
+    ca = registry.ca_path.read_bytes()
+
+    # Challenged, the client asks the token service with its Basic credentials, then pulls.
+    full = ChartCredentials(username=registry.username, password=registry.password, ca=ca)
+    pulled = await fetcher.fetch(_spec(registry, private), full, timeout=10)
+    assert _text(pulled.path, "cm.yaml") == CM % "private"
+    assert f"scope=repository:{private}:pull 200" in tokens.requests[-1]
+
+    # Wrong credentials: the token service refuses them (401), named, the password unsaid.
+    wrong = "wrong-" + secrets.token_hex(4)
+    bad = ChartCredentials(username=registry.username, password=wrong, ca=ca)
+    with pytest.raises(RegistryAuthError, match=r"token.* answered 401") as caught:
+        await fetcher.fetch(_spec(registry, private), bad, timeout=10)
+    assert wrong not in str(caught.value)
+
+    # A user the service grants no access to this repository: its token is refused.
+    reader = ChartCredentials(username=tokens.reader, password=tokens.reader_password, ca=ca)
+    with pytest.raises(RegistryAuthError, match="answered 401"):
+        await fetcher.fetch(_spec(registry, private), reader, timeout=10)
+    allowed = await OCIArtifactFetcher(tmp_path / "other").fetch(
+        _spec(registry, public), reader, timeout=10
+    )
+    assert _text(allowed.path, "cm.yaml") == CM % "public"
