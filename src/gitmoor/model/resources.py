@@ -1,4 +1,4 @@
-"""The gitmoor.io/v1alpha1 resources, GitSource, ChartSource and Sync, as validated models.
+"""The gitmoor.io/v1alpha1 resources (GitSource, ChartSource, OCISource, Sync) as validated models.
 
 These models are the single definition: the CRDs' openAPIV3Schema is generated from them
 (`gitmoor.model.crds`), and `gitmoor run --config FILE` loads the same documents through them.

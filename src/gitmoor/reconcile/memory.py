@@ -13,7 +13,7 @@ from gitmoor.model.record import Trigger
 
 
 class Key(NamedTuple):
-    kind: str  # GitSource, ChartSource or Sync
+    kind: str  # GitSource, ChartSource, OCISource or Sync
     namespace: str
     name: str
 
