@@ -320,6 +320,11 @@ class RenderError(PermanentError):
         self.cause = message
 
 
+class DependenciesNotVendoredError(RenderError):
+    """A chart lists dependencies its `charts/` does not hold, and nothing may fetch them here
+    (an offline render: `gitmoor validate`, `render`); the agent fetches them."""
+
+
 class RenderErrors(PermanentError):
     """Several render errors found in one pass: all are reported at once."""
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gitmoor.errors import RenderError
+from gitmoor.errors import DependenciesNotVendoredError
 from gitmoor.render.documents import load_single
 
 
@@ -64,9 +64,10 @@ def check_vendored(chart: Path) -> None:
         f"{d.get('name')} {d.get('version', '')} from {d.get('repository', '?')}".strip()
         for d in missing
     )
-    raise RenderError(
-        f"dependencies not in charts/: {listed}. Vendor them (`helm dependency build`) and "
-        "commit charts/; nothing was rendered",
+    raise DependenciesNotVendoredError(
+        f"dependencies not in charts/: {listed}. The agent fetches them from their "
+        "repositories; here nothing was rendered (vendor them with `helm dependency build` to "
+        "render offline)",
         file="Chart.yaml",
     )
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitmoor.errors import GitmoorError, RenderError, RenderErrors
+from gitmoor.errors import DependenciesNotVendoredError, GitmoorError, RenderError, RenderErrors
 from gitmoor.model import Manifest, ObjectRef
 from gitmoor.validate.builtin import BuiltinCatalog
 from gitmoor.validate.crdfiles import load_crd_files
@@ -429,7 +429,20 @@ class _Session:
     def _render_problems(self, unit: Unit, error: GitmoorError) -> None:
         errors = error.errors if isinstance(error, RenderErrors) else [error]
         for one in errors:
-            if isinstance(one, RenderError):
+            if isinstance(one, DependenciesNotVendoredError):
+                # Not wrong: the agent fetches them. Only this offline check cannot render it.
+                self.problems.append(
+                    Problem(
+                        unit.file_of(one.file) if one.file else unit.directory,
+                        None,
+                        "",
+                        "",
+                        one.cause,
+                        severity=Severity.WARNING,
+                        check="render",
+                    )
+                )
+            elif isinstance(one, RenderError):
                 self.problems.append(
                     Problem(
                         unit.file_of(one.file) if one.file else unit.directory,
