@@ -135,6 +135,9 @@ _RULES: dict[tuple[type[BaseModel], str], tuple[Rule, ...]] = {
             reason="FieldValueForbidden",
         ),
     ),
+    (OCIRef, "tag"): (
+        Rule("self.matches('^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$')", "tag is not an OCI tag"),
+    ),
     (OCIRef, "digest"): (
         Rule(
             "self.matches('^sha256:[0-9a-f]{64}$')",
