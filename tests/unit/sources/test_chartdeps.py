@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gitmoor.sources.chartdeps import Declared, Wanted, helm_lock_digest, local_chart, wanted
+from gitmoor.sources.chartdeps import (
+    Declared,
+    Wanted,
+    helm_lock_digest,
+    local_chart,
+    read_declared,
+    wanted,
+)
 
 REPO = "https://charts.example.com"
 _UPDATE = "import helm_python, sys; helm_python.dependency_update(sys.argv[1])"
@@ -136,3 +143,23 @@ def test_file_dependencies(tmp_path: Path, repository: str, version: str, proble
     else:
         with pytest.raises(ValueError, match=problem):
             local_chart(root, root / "app", item)
+
+
+def test_an_api_v1_chart_declares_its_dependencies_in_requirements(tmp_path: Path) -> None:
+    (tmp_path / "Chart.yaml").write_text("apiVersion: v1\nname: old\nversion: 1.0.0\n")
+    (tmp_path / "requirements.yaml").write_text(
+        f"dependencies:\n- name: db\n  version: ~1.0.0\n  repository: {REPO}\n"
+    )
+    declared = read_declared(tmp_path)
+    assert (declared.file, declared.lock_file, declared.lock) == (
+        "requirements.yaml",
+        "requirements.lock",
+        None,
+    )
+    lock = [{"name": "db", "version": "1.0.4", "repository": REPO}]
+    (tmp_path / "requirements.lock").write_text(
+        yaml.safe_dump(
+            {"dependencies": lock, "digest": helm_lock_digest(declared.dependencies, lock)}
+        )
+    )
+    assert wanted(read_declared(tmp_path), frozenset()) == [Wanted("db", "1.0.4", REPO)]
