@@ -5,6 +5,7 @@ every failure naming the dependency and its repository. The Git work tree is nev
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import textwrap
 from pathlib import Path
@@ -213,3 +214,20 @@ async def test_without_a_fetcher_unvendored_dependencies_are_still_refused(
     _chart(root, f"- name: db\n  version: ^1.0.0\n  repository: {published['http']}\n")
     with pytest.raises(RenderError, match="dependencies not in charts/"):
         await render(root, "app", RenderOptions(release_name="r", namespace="n"))
+
+
+async def test_a_chart_from_a_chart_source_gets_its_dependencies_too(
+    published: dict[str, str], options: RenderOptions, tmp_path: Path
+) -> None:
+    # As a ChartSource hands it over: unpacked in the cache, its values in the Git tree.
+    cached = tmp_path / "cache-chart"
+    _chart(cached, f"- name: db\n  version: 1.0.0\n  repository: {published['http']}\n")
+    tree = tmp_path / "tree"
+    (tree / "values").mkdir(parents=True)
+    (tree / "values" / "prod.yaml").write_text("db: {who: prod}\n")
+    chart_options = dataclasses.replace(options, chart=cached / "app", values_files=("prod.yaml",))
+    rendered = await render(tree, "values", chart_options)
+    assert _names(rendered) == ["r-db-1.0.0", "r-parent"]
+    db = next(m for m in rendered.manifests if m.ref.name == "r-db-1.0.0")
+    assert db.obj["data"] == {"who": "prod"}
+    assert not (cached / "app" / "charts").exists()
