@@ -19,7 +19,7 @@ from gitmoor.model import ChartArtifact
 from gitmoor.model.credentials import ChartCredentials
 from gitmoor.model.durations import parse_duration
 from gitmoor.model.record import Trigger
-from gitmoor.model.resources import ChartSource, Sync
+from gitmoor.model.resources import ChartSource, LocalObjectReference, Sync
 from gitmoor.reconcile import conditions as cond
 from gitmoor.reconcile import report
 from gitmoor.reconcile.cache import Cache
@@ -187,19 +187,24 @@ class ChartSourceReconciler:
         return DependencyFetcher(self.fetcher, credentials, timeout=_DEPENDENCY_TIMEOUT)
 
     async def _credentials(self, source: ChartSource) -> ChartCredentials | None:
-        ref = source.spec.secret_ref
-        if ref is None:
-            return None
-        namespace = source.metadata.namespace
-        secret = await self.kube.get("v1", "Secret", ref.name, namespace)
-        if secret is None:
-            raise SecretNotFoundError(
-                f"Secret {namespace}/{ref.name} named in spec.secretRef not found",
-                url=source.spec.url,
-            )
-        try:
-            return ChartCredentials.from_secret_data(dict(secret.get("data") or {}))
-        except ValueError as err:
-            raise SourceConfigError(
-                f"Secret {namespace}/{ref.name}: {err}", url=source.spec.url
-            ) from None
+        return await registry_credentials(
+            self.kube, source.metadata.namespace, source.spec.secret_ref, source.spec.url
+        )
+
+
+async def registry_credentials(
+    kube: Kube, namespace: str, ref: LocalObjectReference | None, url: str
+) -> ChartCredentials | None:
+    """The credentials in a chart repository's or registry's Secret (a ChartSource's or an
+    OCISource's spec.secretRef), None without one."""
+    if ref is None:
+        return None
+    secret = await kube.get("v1", "Secret", ref.name, namespace)
+    if secret is None:
+        raise SecretNotFoundError(
+            f"Secret {namespace}/{ref.name} named in spec.secretRef not found", url=url
+        )
+    try:
+        return ChartCredentials.from_secret_data(dict(secret.get("data") or {}))
+    except ValueError as err:
+        raise SourceConfigError(f"Secret {namespace}/{ref.name}: {err}", url=url) from None

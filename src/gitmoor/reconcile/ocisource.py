@@ -11,7 +11,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from gitmoor.errors import GitmoorError, NotReadyError, SecretNotFoundError, SourceConfigError
+from gitmoor.errors import GitmoorError, NotReadyError
 from gitmoor.kube import Kube
 from gitmoor.model import Artifact
 from gitmoor.model.credentials import ChartCredentials
@@ -20,6 +20,7 @@ from gitmoor.model.resources import OCISource, Sync
 from gitmoor.reconcile import conditions as cond
 from gitmoor.reconcile import report
 from gitmoor.reconcile.cache import Cache
+from gitmoor.reconcile.charts import registry_credentials
 from gitmoor.reconcile.memory import Key, Memory
 from gitmoor.reconcile.publish import Publisher
 from gitmoor.reconcile.source import OnNewArtifact, SourceAnswer
@@ -132,19 +133,6 @@ class OCISourceReconciler:
             )
 
     async def _credentials(self, source: OCISource) -> ChartCredentials | None:
-        ref = source.spec.secret_ref
-        if ref is None:
-            return None
-        namespace = source.metadata.namespace
-        secret = await self.kube.get("v1", "Secret", ref.name, namespace)
-        if secret is None:
-            raise SecretNotFoundError(
-                f"Secret {namespace}/{ref.name} named in spec.secretRef not found",
-                url=source.spec.url,
-            )
-        try:
-            return ChartCredentials.from_secret_data(dict(secret.get("data") or {}))
-        except ValueError as err:
-            raise SourceConfigError(
-                f"Secret {namespace}/{ref.name}: {err}", url=source.spec.url
-            ) from None
+        return await registry_credentials(
+            self.kube, source.metadata.namespace, source.spec.secret_ref, source.spec.url
+        )
