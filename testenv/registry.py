@@ -19,8 +19,10 @@ from pathlib import Path
 from types import TracebackType
 
 from testenv.gitserver import LOOPBACK, _ExitedEarly, _listening, _Process, _terminate, _wait_for
+from testenv.ociartifact import Pusher
 from testenv.pki import CertificateAuthority
 from testenv.ports import free_port
+from testenv.tokenauth import ISSUER, SERVICE, TokenService
 
 REGISTRY = Path("/usr/bin/docker-registry")
 HTPASSWD = Path("/usr/bin/htpasswd")
@@ -41,7 +43,9 @@ print(json.dumps(client.push(archive, request["remote"])))
 class Registry:
     """docker-registry with TLS and htpasswd; see the module doc."""
 
-    def __init__(self, workdir: Path, *, username: str = "charts") -> None:
+    def __init__(
+        self, workdir: Path, *, username: str = "charts", token_auth: bool = False
+    ) -> None:
         self.workdir = workdir.resolve()
         self.logs_dir = self.workdir / "logs"
         self.username = username
@@ -49,6 +53,10 @@ class Registry:
         self.ca_path = self.workdir / "pki" / "ca.crt"
         self.port = 0
         self._processes: list[_Process] = []
+        # With token_auth, the registry sends clients to a token service (bearer flow)
+        # instead of asking for Basic credentials itself.
+        self.token_auth = token_auth
+        self.tokens: TokenService | None = None
 
     @property
     def host(self) -> str:
@@ -66,6 +74,14 @@ class Registry:
         ).stdout
         htpasswd.write_bytes(line)
         htpasswd.chmod(0o600)
+        if self.token_auth:
+            self.tokens = TokenService(ca, self.username, self.password).start()
+            auth = (
+                f"token: {{realm: '{self.tokens.realm}', service: {SERVICE}, "
+                f"issuer: {ISSUER}, rootcertbundle: {self.tokens.root_bundle}}}"
+            )
+        else:
+            auth = f"htpasswd: {{realm: gitmoor-test, path: {htpasswd}}}"
         try:
             for _attempt in range(3):
                 port = free_port(LOOPBACK)
@@ -82,7 +98,7 @@ class Registry:
                           addr: {LOOPBACK}:{port}
                           tls: {{certificate: {server.cert}, key: {server.key}}}
                         auth:
-                          htpasswd: {{realm: gitmoor-test, path: {htpasswd}}}
+                          {auth}
                         """
                     )
                 )
@@ -110,6 +126,8 @@ class Registry:
     def stop(self) -> None:
         while self._processes:
             _terminate(self._processes.pop())
+        if self.tokens is not None:
+            self.tokens.stop()
 
     def __enter__(self) -> Registry:
         return self.start()
@@ -177,6 +195,37 @@ class Registry:
             raise RuntimeError(f"pushing {name} {version} failed:\n{done.stderr}\n{done.stdout}")
         answer: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
         return answer
+
+    def artifacts(self) -> Pusher:
+        """A pusher of manifests artifacts (`flux push artifact`'s layout) to this registry."""
+        tokens = self.tokens
+        return Pusher(
+            self.host,
+            self.username,
+            self.password,
+            self.ca_path,
+            authorization=tokens.push_authorization if tokens is not None else None,
+        )
+
+    def tamper_blob(self, digest: str) -> None:
+        """Change the stored bytes of a blob behind the registry's back (a corrupt disk, a
+        compromised mirror): it is then served under its digest with other content."""
+        hexdigest = digest.removeprefix("sha256:")
+        data = (
+            self.workdir
+            / "storage"
+            / "docker"
+            / "registry"
+            / "v2"
+            / "blobs"
+            / "sha256"
+            / hexdigest[:2]
+            / hexdigest
+            / "data"
+        )
+        raw = bytearray(data.read_bytes())
+        raw[len(raw) // 2] ^= 0xFF
+        data.write_bytes(bytes(raw))
 
     def _spawn(self, argv: list[str]) -> _Process:
         log = self.logs_dir / "registry.log"

@@ -145,3 +145,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     plane = item.config.stash.get(_PLANE_KEY, None)
     if report.failed and plane is not None and "control_plane" in getattr(item, "fixturenames", ()):
         report.sections.append(("control-plane logs (tails)", plane.all_log_tails(30)))
+
+
+@pytest.fixture(scope="session")
+def oci_token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """The OCI registry again, but sending clients to a token service (`auth: token`, the
+    bearer flow real registries use), shared by the whole run."""
+    registry = Registry(tmp_path_factory.mktemp("oci-token-registry"), token_auth=True)
+    registry.start()
+    try:
+        yield registry
+    finally:
+        registry.stop()

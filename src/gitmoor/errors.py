@@ -242,6 +242,22 @@ class ChartDigestError(ChartArchiveError):
     """The archive's sha256 is not the digest the index gives for it."""
 
 
+class ChartDependencyError(ChartError, PermanentError):
+    """A dependency of a chart (Chart.yaml `dependencies`) cannot be resolved: `chart` names the
+    dependency, `url` its repository; the message says why (not found, refused, out of date
+    Chart.lock, a file:// path leaving the repository)."""
+
+
+class ChartDependencyUnavailableError(ChartDependencyError, TransientError):
+    """A dependency's repository could not be reached or does not list it yet: retried."""
+
+    def __init__(
+        self, message: str, *, url: str, chart: str, retry_after: float | None = None
+    ) -> None:
+        ChartDependencyError.__init__(self, message, url=url, chart=chart)
+        self.retry_after = retry_after
+
+
 class RegistryError(SourceError):
     """A request to an OCI registry failed. `url` names the repository (`oci://host/path`),
     never with credentials."""
@@ -277,6 +293,10 @@ class RegistryContentError(RegistryError, PermanentError):
     blob whose sha256 is not its digest."""
 
 
+class RegistryDigestError(RegistryContentError):
+    """A manifest or blob whose sha256 is not the digest it was asked for or announced as."""
+
+
 # --- render -------------------------------------------------------------------------------------
 
 
@@ -298,6 +318,11 @@ class RenderError(PermanentError):
         self.line = line
         self.ref = ref
         self.cause = message
+
+
+class DependenciesNotVendoredError(RenderError):
+    """A chart lists dependencies its `charts/` does not hold, and nothing may fetch them here
+    (an offline render: `gitmoor validate`, `render`); the agent fetches them."""
 
 
 class RenderErrors(PermanentError):

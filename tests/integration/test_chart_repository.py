@@ -5,12 +5,17 @@ wrong. The agent's use of it is in tests/integration/agent/test_charts.py."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
 import secrets
+import tarfile
+import time
 from pathlib import Path
 
 import pytest
 
 from gitmoor.errors import (
+    ChartArchiveError,
     ChartAuthError,
     ChartDigestError,
     ChartNotFoundError,
@@ -19,8 +24,11 @@ from gitmoor.errors import (
 )
 from gitmoor.model.credentials import ChartCredentials
 from gitmoor.model.resources import ChartSourceSpec
+from gitmoor.sources.archives import Limits
 from gitmoor.sources.charts import ChartFetcher
+from gitmoor.sources.sweep import sweep
 from testenv.chartrepo import ChartRepository
+from testenv.ociartifact import tar_gz, tar_gz_with
 from testenv.ports import free_port
 
 CONFIGMAP = """\
@@ -164,3 +172,87 @@ async def test_an_unreachable_repository_is_unavailable(tmp_path: Path) -> None:
     spec = ChartSourceSpec(url=f"https://127.0.0.1:{free_port()}/charts", chart="web")
     with pytest.raises(ChartRepositoryUnavailableError, match=r"127\.0\.0\.1"):
         await ChartFetcher(tmp_path).fetch(spec, None, timeout=5)
+
+
+async def test_a_chart_in_use_stays_cached_and_an_unused_one_is_swept_then_fetched_again(
+    chart_repository: ChartRepository, repo_name: str, tmp_path: Path
+) -> None:
+    repo = chart_repository
+    _publish(repo, repo_name, "1.0.0")
+    fetcher = ChartFetcher(tmp_path / "cache")
+    spec = _spec(repo, repo_name, "1.0.0")
+    first = await fetcher.fetch(spec, _creds(repo), timeout=10)
+    unpacked = Path(first.path).parent
+    day_ago = time.time() - 86400
+    os.utime(unpacked, (day_ago, day_ago))
+    # Checking the source again (a 304) marks the chart as used: the sweep leaves it.
+    await fetcher.fetch(spec, _creds(repo), timeout=10)
+    assert sweep(tmp_path / "cache", keep=3600, held=set()) == 0
+    # Unused for longer than keep: the archive, the unpacked chart and the index go ...
+    for area in ("unpacked", "archives", "index"):
+        for entry in (tmp_path / "cache" / "charts" / area).iterdir():
+            os.utime(entry, (day_ago, day_ago))
+    assert sweep(tmp_path / "cache", keep=3600, held=set()) == 3
+    assert not unpacked.exists()
+    # ... and come back when asked for.
+    again = await ChartFetcher(tmp_path / "cache").fetch(spec, _creds(repo), timeout=10)
+    assert again.digest == first.digest
+    assert _mine(repo, repo_name)[-2:] == [
+        f"GET /{repo_name}/index.yaml 200",
+        f"GET /{repo_name}/web-1.0.0.tgz 200",
+    ]
+
+
+def _serve(repo: ChartRepository, name: str, archive: bytes) -> None:
+    """An index listing one archive with its true digest: the repository is honest, the
+    archive is not a chart one may unpack."""
+    into = repo.charts_dir / name
+    into.mkdir(parents=True)
+    (into / "web-1.0.0.tgz").write_bytes(archive)
+    digest = hashlib.sha256(archive).hexdigest()
+    (into / "index.yaml").write_text(
+        "apiVersion: v1\nentries:\n  web:\n  - name: web\n    version: 1.0.0\n"
+        f"    digest: {digest}\n    urls: [web-1.0.0.tgz]\n"
+    )
+
+
+def _link() -> tarfile.TarInfo:
+    info = tarfile.TarInfo("web/templates/cm.yaml")
+    info.type = tarfile.SYMTYPE
+    info.linkname = "/etc/shadow"
+    return info
+
+
+@pytest.mark.parametrize(
+    ("archive", "limit", "problem"),
+    [
+        pytest.param(b"\x1f\x8b\x08\x00not gzip at all", None, "not a readable tar", id="corrupt"),
+        pytest.param(
+            tar_gz({"web/Chart.yaml": "name: web\n", "web/big": secrets.token_hex(4000)}),
+            1024,
+            "larger than 1024 bytes",
+            id="oversized",
+        ),
+        pytest.param(tar_gz_with([_link()], {}), None, "is a link: refused", id="link"),
+        pytest.param(
+            tar_gz({"web/values.yaml": "a: 1\n"}), None, "no web/Chart.yaml", id="no-chart"
+        ),
+    ],
+)
+async def test_an_archive_that_is_no_safe_chart_is_refused_and_nothing_is_kept(
+    chart_repository: ChartRepository,
+    repo_name: str,
+    tmp_path: Path,
+    archive: bytes,
+    limit: int | None,
+    problem: str,
+) -> None:
+    _serve(chart_repository, repo_name, archive)
+    limits = Limits(max_file_bytes=limit) if limit else Limits()
+    fetcher = ChartFetcher(tmp_path / "cache", limits)
+    with pytest.raises(ChartArchiveError, match=problem):
+        await fetcher.fetch(
+            _spec(chart_repository, repo_name, "1.0.0"), _creds(chart_repository), timeout=10
+        )
+    assert not list((tmp_path / "cache" / "charts").glob("unpacked/*"))
+    assert not list((tmp_path / "cache" / "charts").glob("archives/*"))

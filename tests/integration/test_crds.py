@@ -16,7 +16,7 @@ from gitmoor.install import manifests
 from gitmoor.kube import Kube
 from gitmoor.model.config import load_documents, to_document
 from gitmoor.model.crds import CRD_API_VERSION, crds
-from gitmoor.model.resources import API_VERSION, ChartSource, GitSource, Sync
+from gitmoor.model.resources import API_VERSION, ChartSource, GitSource, OCISource, Sync
 from testenv.wait import eventually
 
 pytestmark = pytest.mark.cluster
@@ -67,6 +67,15 @@ def _chart(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
         "kind": "ChartSource",
         "metadata": {"name": name, "namespace": namespace},
         "spec": {"url": "https://charts.example.com/stable", "chart": "podinfo", **spec},
+    }
+
+
+def _oci(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "OCISource",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"url": "oci://ghcr.io/org/manifests", **spec},
     }
 
 
@@ -247,6 +256,11 @@ _VALID = [
     _chart("ok-chart-range", "", version=">=6.0.0 <7.0.0 || ~5.2", secretRef={"name": "s"}),
     _chart("ok-chart-exact", "", version="6.5.0-rc.1", url="http://127.0.0.1:8080"),
     _sync("ok-chart-ref", "", chartRef={"name": "podinfo"}, helm={"valuesFiles": ["v.yaml"]}),
+    _oci("ok-oci", ""),
+    _oci("ok-oci-semver", "", ref={"semver": ">=1.0.0 <2.0.0"}, secretRef={"name": "s"}),
+    _oci("ok-oci-digest", "", ref={"digest": "sha256:" + "0a" * 32}),
+    _oci("ok-oci-layer", "", ref={"tag": "v1.2_3"}, layerSelector={"mediaType": "x/y+gzip"}),
+    _sync("ok-oci-sync", "", sourceRef={"kind": "OCISource", "name": "manifests"}),
 ]
 _INVALID = [
     (_source("bad-interval", "", interval="5 minutes"), "spec.interval"),
@@ -275,6 +289,16 @@ _INVALID = [
         {**_sync("no-source", ""), "spec": {"path": "./"}},
         "spec.sourceRef",
     ),
+    (_oci("bad-oci-scheme", "", url="https://ghcr.io/org/manifests"), "spec.url"),
+    (_oci("bad-oci-no-repo", "", url="oci://ghcr.io"), "spec.url"),
+    (_oci("bad-oci-creds", "", url="oci://u:hunter2@ghcr.io/org/m"), "spec.url"),
+    (_oci("bad-oci-digest", "", ref={"digest": "sha256:abc"}), "spec.ref.digest"),
+    (_oci("bad-oci-tag", "", ref={"tag": "-nope"}), "spec.ref.tag"),
+    (_oci("bad-oci-semver", "", ref={"semver": "1.x; rm"}), "spec.ref.semver"),
+    (
+        _sync("bad-source-kind", "", sourceRef={"kind": "ChartSource", "name": "x"}),
+        "spec.sourceRef",
+    ),
 ]
 
 
@@ -286,8 +310,15 @@ def _in(doc: dict[str, Any], namespace: str) -> dict[str, Any]:
     return doc
 
 
-def _model(doc: dict[str, Any]) -> type[GitSource] | type[ChartSource] | type[Sync]:
-    return {"GitSource": GitSource, "ChartSource": ChartSource}.get(doc["kind"], Sync)
+def _model(
+    doc: dict[str, Any],
+) -> type[GitSource] | type[ChartSource] | type[OCISource] | type[Sync]:
+    kinds: dict[str, type[GitSource] | type[ChartSource] | type[OCISource]] = {
+        "GitSource": GitSource,
+        "ChartSource": ChartSource,
+        "OCISource": OCISource,
+    }
+    return kinds.get(doc["kind"], Sync)
 
 
 async def test_the_api_server_and_the_models_accept_the_same_documents(

@@ -36,6 +36,7 @@ from gitmoor.server.ledger_api import LedgerApi, LedgerBackend
 from gitmoor.server.replay import ReplayGuard
 from gitmoor.server.ui import AUTH_MODES, for_agent
 from gitmoor.server.ui.gates import GROUPS_HEADER, USER_HEADER
+from gitmoor.sources.sweep import DEFAULT_KEEP
 
 
 def _default_cache() -> Path:
@@ -163,6 +164,12 @@ def run(
         min=256,
         help="MiB of address space one kustomize or Helm run may use.",
     ),
+    cache_keep: str = typer.Option(
+        "24h",
+        "--cache-keep",
+        help="Remove chart archives and OCI artifacts from --cache-dir once no source has "
+        "used them for this long (e.g. 24h, 7d).",
+    ),
     allow_file_sources: list[Path] = typer.Option(
         [],
         "--allow-file-sources",
@@ -252,6 +259,7 @@ def run(
         ),
         file_roots=_file_roots(allow_file_sources),
         spool_dir=_state_dir() / "ledger-spool",
+        cache_keep=_age(cache_keep, "--cache-keep") or DEFAULT_KEEP,
         health_rules=health_rules,
         render_limits=Limits(
             max_file_bytes=max_file_size * MIB,
@@ -370,10 +378,10 @@ def _file_roots(allowed: list[Path]) -> tuple[Path, ...] | None:
     return () if os.environ.get("KUBERNETES_SERVICE_HOST") else None
 
 
-def _age(text: str) -> float | None:
+def _age(text: str, flag: str = "--ledger-retention") -> float | None:
     if text.strip() in ("0", ""):
         return None
     try:
         return parse_age(text).total_seconds()
     except ValueError as problem:
-        raise typer.BadParameter(str(problem), param_hint="--ledger-retention") from None
+        raise typer.BadParameter(str(problem), param_hint=flag) from None

@@ -27,6 +27,8 @@ from gitmoor.kube.kubeconfig import context_namespace
 from gitmoor.model.durations import parse_duration
 from gitmoor.model.resources import name_problem
 from gitmoor.render import merge_values
+from gitmoor.sources.chartdeps import DependencyFetcher
+from gitmoor.sources.charts import ChartFetcher
 
 T = TypeVar("T")
 
@@ -184,3 +186,15 @@ def read_rules(path: Path | None, option: str, *, code: int = FAILED) -> dict[Ke
         return load_rules(path.read_text(), f"{option} {path}")
     except (OSError, RuleError) as problem:
         fail(one_line(str(problem)), code)
+
+
+def local_dependencies() -> DependencyFetcher:
+    """What `render` and `diff` fetch a chart's unvendored dependencies with: anonymously (a
+    laptop has no ChartSource Secrets), cached under the user's cache directory."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+
+    async def anonymous(_url: str) -> None:
+        return None
+
+    fetcher = ChartFetcher(Path(base) / "gitmoor" / "cli")
+    return DependencyFetcher(fetcher, anonymous, timeout=60.0)

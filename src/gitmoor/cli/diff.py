@@ -6,6 +6,7 @@ server's dry run), 2 wrong arguments, 3 the cluster cannot be reached or the Syn
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
 from pathlib import Path
@@ -22,6 +23,7 @@ from gitmoor.cli.common import (
     OK,
     err,
     kubeconfig_path,
+    local_dependencies,
     namespace_for,
     object_name,
     out,
@@ -86,6 +88,9 @@ def diff(
                     ),
                     target_namespace,
                 )
+            # A chart's unvendored dependencies come from their repositories, as in the agent.
+            options = dataclasses.replace(target.options, dependencies=local_dependencies())
+            target = dataclasses.replace(target, options=options)
             try:
                 return await preview(kube, root, relative, target)
             except (RenderError, RenderErrors, DryRunError) as problem:

@@ -373,8 +373,9 @@ def history(
 def where(
     what: str = typer.Argument(
         ...,
-        metavar="REVISION|IMAGE",
-        help="A revision (main@sha1:<hex>, or 7+ hex digits of the commit) or a container image "
+        metavar="REVISION|CHART|IMAGE",
+        help="A revision (main@sha1:<hex>, or 7+ hex digits of the commit), a vendor's chart "
+        "(chart:NAME or chart:NAME@RANGE, e.g. chart:podinfo@6.x) or a container image "
         "(name:tag, registry/name:tag, name@sha256:...).",
     ),
     output: Output = OUTPUT,
@@ -385,13 +386,14 @@ def where(
     agent_namespace: str = AGENT_NAMESPACE_OPTION,
     agent_service: str = AGENT_SERVICE_OPTION,
 ) -> None:
-    """Show every environment and sync where a revision or image is deployed now, and since when.
+    """Show every environment and sync where a revision, chart or image is deployed now, and
+    since when (for a chart, REVISION shows its version: chart@version@sha256:...;commit).
 
     Exits 1 when it is deployed nowhere, so scripts can test for it."""
     try:
         parse_query(what)
     except ValueError as problem:
-        raise typer.BadParameter(str(problem), param_hint="REVISION|IMAGE") from None
+        raise typer.BadParameter(str(problem), param_hint="REVISION|CHART|IMAGE") from None
     found: list[Deployment] = _query(
         ledger,
         lambda book: book.where(what),

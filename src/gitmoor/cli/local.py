@@ -19,6 +19,7 @@ from gitmoor.cli.common import (
     fail,
     kubeconfig_path,
     ledger_volume_size,
+    local_dependencies,
     namespace_name,
     object_name,
     out,
@@ -122,6 +123,7 @@ def render(
         values_files=chosen.spec.values_files,
         decryption=Keys(inherit=True) if decrypt else None,
         capabilities=_capabilities(kube_version, api_versions),
+        dependencies=local_dependencies(),
     )
 
     async def main() -> list:  # type: ignore[type-arg]

@@ -9,6 +9,7 @@ breaks `grep` and `awk`). `-o wide` shows the wide-only columns and every cell i
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from collections.abc import Callable, Sequence
@@ -21,6 +22,8 @@ GAP = "   "  # kubectl's column separator
 ELLIPSIS = "…"
 
 _ANSI = {"green": "32", "red": "31", "yellow": "33", "magenta": "35", "cyan": "36"}
+
+_DIGESTS = re.compile(r"((?:sha1|sha256):[0-9a-f]{12})[0-9a-f]+")
 
 
 @dataclass(frozen=True)
@@ -224,8 +227,8 @@ def short_revision(revision: str | None) -> str:
     table."""
     if not revision:
         return ""
-    name, sep, digest = revision.rpartition("sha1:")
-    return f"{name}{sep}{digest[:12]}" if sep else revision
+    # A chart Sync's revision holds a sha256 too: `web@1.2.0@sha256:<hex>;main@sha1:<hex>`.
+    return _DIGESTS.sub(r"\1", revision)
 
 
 def status_colour(value: str) -> str | None:

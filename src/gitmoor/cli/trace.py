@@ -61,7 +61,8 @@ def trace_lines(found: Trace) -> list[tuple[str, str]]:
         ]
     source = found.source
     if source is not None:
-        lines += [("", ""), ("GitSource", f"{source['namespace']}/{source['name']}")]
+        kind = source.get("kind") or "GitSource"
+        lines += [("", ""), (kind, f"{source['namespace']}/{source['name']}")]
         if "url" in source:
             lines += [("URL", source["url"]), ("Ref", source["ref"])]
     commit = found.commit

@@ -129,6 +129,9 @@ def crd_verdict(expected: list[dict[str, Any]], live: dict[str, dict[str, Any] |
         shown = (
             missing[0]
             if len(missing) == 1
+            # Every one: a count fits the 80 columns the names no longer do.
+            else f"all {len(names)} ({GROUP})"
+            if len(missing) == len(names)
             else ", ".join(n.split(".", 1)[0] for n in missing) + f" ({GROUP})"
         )
         return _failed("CRDs", f"{shown} not installed", "gitmoor install")
@@ -145,8 +148,7 @@ def crd_verdict(expected: list[dict[str, Any]], live: dict[str, dict[str, Any] |
             )
         if compute(obj).status is not Status.CURRENT:
             return _failed("CRDs", f"{name} is not established", f"kubectl describe crd {name}")
-    plurals = ", ".join(n.split(".", 1)[0] for n in names)
-    return _ok("CRDs", f"{plurals} as gitmoor {__version__} expects")
+    return _ok("CRDs", f"all {len(names)} ({GROUP}) as gitmoor {__version__} expects")
 
 
 @dataclass(frozen=True)

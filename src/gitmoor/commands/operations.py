@@ -231,12 +231,13 @@ async def sync_now(
     if with_source:
         ref = sync["spec"].get("sourceRef") or {}
         src_ns = ref.get("namespace") or namespace
+        kind = ref.get("kind") or "GitSource"  # or OCISource
         source = await _request_and_wait(
-            kube, "GitSource", ref["name"], src_ns, deadline=deadline, progress=progress
+            kube, kind, ref["name"], src_ns, deadline=deadline, progress=progress
         )
         if not cond.is_true(source, cond.READY):
             raise OperationError(
-                f"GitSource {src_ns}/{ref['name']}: {_cond(source, cond.READY).get('message', '')}"
+                f"{kind} {src_ns}/{ref['name']}: {_cond(source, cond.READY).get('message', '')}"
             )
     return await _request_and_wait(
         kube,
@@ -337,7 +338,10 @@ async def rollback(
         )
     ref = sync["spec"].get("sourceRef") or {}
     source = await kube.get(
-        API_VERSION, "GitSource", ref.get("name", ""), ref.get("namespace") or namespace
+        API_VERSION,
+        ref.get("kind") or "GitSource",
+        ref.get("name", ""),
+        ref.get("namespace") or namespace,
     )
     head = str((((source or {}).get("status") or {}).get("artifact") or {}).get("revision", ""))
     return RollbackResult(result, target, head)

@@ -31,6 +31,7 @@ from gitmoor.reconcile.memory import Key
 from gitmoor.reconcile.snapshots import KEY_FIELD, KEY_SECRET, new_key
 from gitmoor.reconcile.tenancy import Tenancy
 from gitmoor.render.limits import DEFAULT_LIMITS, Limits
+from gitmoor.sources.sweep import DEFAULT_KEEP
 
 log = structlog.get_logger("gitmoor.run")
 
@@ -60,6 +61,7 @@ class RunOptions:
     health_rules: Overrides = field(default_factory=dict)  # --health-rules, for every Sync
     file_roots: tuple[Path, ...] | None = None  # file:// sources below these (None: anywhere)
     spool_dir: Path | None = None  # where records wait while the ledger is away
+    cache_keep: float = DEFAULT_KEEP  # --cache-keep: seconds an unused chart or artifact stays
 
 
 async def connect(kubeconfig: Path | None, context: str | None) -> Kube:
@@ -218,6 +220,7 @@ async def _lead(
             file_roots=options.file_roots,
             spool_dir=options.spool_dir,
             on_change=readiness.changed if readiness is not None else None,
+            cache_keep=options.cache_keep,
         ),
     )
     if readiness is not None:

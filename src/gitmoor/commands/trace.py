@@ -115,7 +115,7 @@ def _time(value: datetime | None) -> str | None:
 
 
 def _ref_text(ref: dict[str, Any]) -> str:
-    for key in ("branch", "tag", "semver", "commit"):
+    for key in ("branch", "tag", "semver", "commit", "digest"):
         if ref.get(key):
             return f"{key} {ref[key]}"
     return "the default branch"
@@ -184,10 +184,11 @@ async def trace(kube: Kube, target: Target, namespace: str, *, ledger_url: str) 
         source_ref = sync["spec"].get("sourceRef") or {}
         src_name = str(source_ref.get("name") or "")
         src_ns = str(source_ref.get("namespace") or sync_ns)
-        source = await kube.get(API_VERSION, "GitSource", src_name, src_ns)
-        source_part = {"namespace": src_ns, "name": src_name}
+        src_kind = str(source_ref.get("kind") or "GitSource")  # or OCISource
+        source = await kube.get(API_VERSION, src_kind, src_name, src_ns)
+        source_part = {"namespace": src_ns, "name": src_name, "kind": src_kind}
         if source is None:
-            problems.append(f"its GitSource {src_ns}/{src_name} does not exist")
+            problems.append(f"its {src_kind} {src_ns}/{src_name} does not exist")
         else:
             artifact = (source.get("status") or {}).get("artifact") or {}
             source_part |= {

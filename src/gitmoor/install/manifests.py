@@ -136,7 +136,7 @@ def _agent_cluster_role(*, strict: bool = False) -> dict[str, Any]:
             *(tenancy if strict else []),
             {
                 "apiGroups": [GROUP],
-                "resources": ["gitsources", "chartsources", "syncs"],
+                "resources": ["gitsources", "chartsources", "ocisources", "syncs"],
                 "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
             },
             {
@@ -144,9 +144,11 @@ def _agent_cluster_role(*, strict: bool = False) -> dict[str, Any]:
                 "resources": [
                     "gitsources/status",
                     "chartsources/status",
+                    "ocisources/status",
                     "syncs/status",
                     "gitsources/finalizers",
                     "chartsources/finalizers",
+                    "ocisources/finalizers",
                     "syncs/finalizers",
                 ],
                 "verbs": ["get", "update", "patch"],

@@ -60,7 +60,7 @@ from gitmoor.ledger.errors import (
     RecordFinishedError,
     RecordNotFoundError,
 )
-from gitmoor.ledger.lookup import ImageQuery, RevisionQuery, parse_query
+from gitmoor.ledger.lookup import ChartQuery, ImageQuery, RevisionQuery, chart_of, parse_query
 from gitmoor.ledger.schema import (
     HEAD,
     VERSION_TABLE,
@@ -738,10 +738,12 @@ class Ledger:
 
     def _where(
         self,
-        query: RevisionQuery | ImageQuery,
+        query: RevisionQuery | ChartQuery | ImageQuery,
         cluster: str | None = None,
         namespaces: Collection[str] | None = None,
     ) -> list[Deployment]:
+        if isinstance(query, ChartQuery):
+            return self._where_chart(query, cluster, namespaces)
         current: Select[Any] = select(
             *rows.COLUMNS,
             records.c.deployed_revision,
@@ -793,6 +795,53 @@ class Ledger:
                         sync_name=row.sync_name,
                         revision=origin.revision,
                         commit_sha=origin.sha,
+                        since=since,
+                        deployed_at=row.deployed_at,
+                        record_id=int(row.id),
+                        images=tuple(sorted(now_images)),
+                    )
+                )
+        found.sort(key=lambda d: (d.environment, d.cluster, d.sync_namespace, d.sync_name))
+        return found
+
+    def _where_chart(
+        self, query: ChartQuery, cluster: str | None, namespaces: Collection[str] | None
+    ) -> list[Deployment]:
+        """The Syncs running chart `query.chart` (a chartRef's revision names it) at a version
+        the range admits, since the first of the unbroken run of records at that version."""
+        current: Select[Any] = select(
+            *rows.COLUMNS,
+            records.c.deployed_revision,
+            records.c.deployed_sha,
+            records.c.deployed_at,
+        )
+        current = _scoped(current, cluster, namespaces)
+        current = current.where(
+            records.c.id.in_(_latest_deployed()),
+            records.c.deployed_revision.startswith(f"{query.chart}@", autoescape=True),
+        )
+        found: list[Deployment] = []
+        with self._engine.connect() as connection:
+            for row in connection.execute(current).all():
+                running = chart_of(row.deployed_revision)
+                if running is None or running[0] != query.chart or not query.admits(running[1]):
+                    continue
+                states = self._deployed_states(connection, _sync_key(row))
+                since = run_start(
+                    (s.deployed_at, chart_of(s.deployed_revision or "") == running) for s in states
+                )
+                assert since is not None
+                now_images = connection.execute(
+                    select(images.c.image).where(images.c.record_id == row.id)
+                ).scalars()
+                found.append(
+                    Deployment(
+                        environment=row.environment,
+                        cluster=row.cluster,
+                        sync_namespace=row.sync_namespace,
+                        sync_name=row.sync_name,
+                        revision=row.deployed_revision,
+                        commit_sha=row.deployed_sha or "",
                         since=since,
                         deployed_at=row.deployed_at,
                         record_id=int(row.id),

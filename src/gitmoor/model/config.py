@@ -26,14 +26,16 @@ from gitmoor.model.resources import (
     GitSource,
     Name,
     NamespaceName,
+    OCISource,
     Sync,
 )
 
-Resource = GitSource | ChartSource | Sync
+Resource = GitSource | ChartSource | OCISource | Sync
 
-_KINDS: dict[str, type[GitSource] | type[ChartSource] | type[Sync]] = {
+_KINDS: dict[str, type[GitSource] | type[ChartSource] | type[OCISource] | type[Sync]] = {
     "GitSource": GitSource,
     "ChartSource": ChartSource,
+    "OCISource": OCISource,
     "Sync": Sync,
 }
 _NULL_TAG = "tag:yaml.org,2002:null"
@@ -178,7 +180,7 @@ def _document(
                 line_of(node, ("kind",)) or line,
                 subject,
                 "kind",
-                f"expected GitSource, ChartSource or Sync ({API_VERSION}), got {kind!r}",
+                f"expected GitSource, ChartSource, OCISource or Sync ({API_VERSION}), got {kind!r}",
             )
         )
         return problems, None

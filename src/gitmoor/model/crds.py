@@ -1,4 +1,4 @@
-"""CustomResourceDefinitions for GitSource, ChartSource and Sync, generated from their models.
+"""CustomResourceDefinitions for GitSource, ChartSource, OCISource and Sync, from their models.
 
 The models' JSON Schema is turned into a *structural* openAPIV3Schema, the only kind the API
 server accepts for apiextensions.k8s.io/v1: every node typed, no `$ref`, unions with null reduced
@@ -27,6 +27,9 @@ from gitmoor.model.resources import (
     GitRef,
     GitSource,
     GitSourceSpec,
+    OCIRef,
+    OCISource,
+    OCISourceSpec,
     Sync,
     SyncSpec,
 )
@@ -125,6 +128,28 @@ _RULES: dict[tuple[type[BaseModel], str], tuple[Rule, ...]] = {
             "version must be a version (6.5.0) or a semver range (>=6.0.0 <7.0.0, ~6.5, 6.x)",
         ),
     ),
+    (OCISourceSpec, "url"): (
+        Rule(
+            "self.matches('^oci://[^/@]+/[^/]')",
+            "expected oci://HOST/REPOSITORY",
+            reason="FieldValueForbidden",
+        ),
+    ),
+    (OCIRef, "tag"): (
+        Rule("self.matches('^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$')", "tag is not an OCI tag"),
+    ),
+    (OCIRef, "digest"): (
+        Rule(
+            "self.matches('^sha256:[0-9a-f]{64}$')",
+            "digest must be sha256:<64 lower-case hex digits>",
+        ),
+    ),
+    (OCIRef, "semver"): (
+        Rule(
+            "self.matches('^[0-9A-Za-z.*+<>=!~^|, -]+$')",
+            "semver must be a semver range (>=1.0.0 <2.0.0, 1.x)",
+        ),
+    ),
     (SyncSpec, "path"): (
         Rule(
             # A segment of just '..', with / or \ as separators (the regex reads [/\\]).
@@ -212,6 +237,22 @@ _NAMES: dict[type[BaseModel], Names] = {
             _MESSAGE,
         ),
     ),
+    OCISource: Names(
+        kind="OCISource",
+        plural="ocisources",
+        singular="ocisource",
+        short_names=("goci",),
+        description="Manifests published as an OCI artifact (flux push artifact, oras push): "
+        "the registry repository, the tag, range or digest to follow and how often to look.",
+        columns=(
+            *_READY,
+            _AGE,
+            Column("Revision", ".status.artifact.revision", priority=1),
+            Column("URL", ".spec.url", priority=1),
+            Column("Suspended", ".spec.suspend", "boolean", priority=1),
+            _MESSAGE,
+        ),
+    ),
     Sync: Names(
         kind="Sync",
         plural="syncs",
@@ -233,7 +274,7 @@ _NAMES: dict[type[BaseModel], Names] = {
 }
 
 
-Model = type[GitSource] | type[ChartSource] | type[Sync]
+Model = type[GitSource] | type[ChartSource] | type[OCISource] | type[Sync]
 
 
 def crd_for(model: Model) -> dict[str, Any]:
@@ -273,7 +314,7 @@ def crd_for(model: Model) -> dict[str, Any]:
 
 def crds() -> list[dict[str, Any]]:
     """Every CRD gitmoor serves, the sources first."""
-    return [crd_for(GitSource), crd_for(ChartSource), crd_for(Sync)]
+    return [crd_for(GitSource), crd_for(ChartSource), crd_for(OCISource), crd_for(Sync)]
 
 
 def openapi_schema(model: Model) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The gitmoor.io/v1alpha1 resources, GitSource, ChartSource and Sync, as validated models.
+"""The gitmoor.io/v1alpha1 resources (GitSource, ChartSource, OCISource, Sync) as validated models.
 
 These models are the single definition: the CRDs' openAPIV3Schema is generated from them
 (`gitmoor.model.crds`), and `gitmoor run --config FILE` loads the same documents through them.
@@ -321,11 +321,117 @@ class ChartSource(_Model):
     status: ChartSourceStatus | None = None
 
 
+# --- OCISource ---------------------------------------------------------------------------------
+
+# The layer type `flux push artifact` writes; `oras push` writes what it is told.
+FLUX_LAYER = "application/vnd.cncf.flux.content.v1.tar+gzip"
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+
+
+class OCIRef(_Model):
+    """Which artifact of the repository: a digest wins over a semver range, which wins over a
+    tag; none given means the tag `latest`."""
+
+    tag: str | None = Field(default=None, description="A tag, e.g. latest or v1.2.0.")
+    semver: str | None = Field(
+        default=None,
+        max_length=200,
+        description="A semver range over the tags (>=1.0.0 <2.0.0, 1.x); the highest in "
+        "range is used, pre-releases only when the range names one.",
+    )
+    digest: str | None = Field(default=None, description="An exact manifest: sha256:<hex>.")
+
+    @field_validator("tag")
+    @classmethod
+    def _tag(cls, value: str | None) -> str | None:
+        if value is not None and not _TAG.match(value):
+            raise ValueError(f"tag {value!r} is not an OCI tag")
+        return value
+
+    @field_validator("semver")
+    @classmethod
+    def _semver(cls, value: str | None) -> str | None:
+        if value is not None and not _RANGE.match(value.strip()):
+            raise ValueError(f"semver {value!r} is not a semver range (e.g. >=1.0.0 <2.0.0, 1.x)")
+        return value.strip() if value is not None else None
+
+    @field_validator("digest")
+    @classmethod
+    def _digest(cls, value: str | None) -> str | None:
+        if value is not None and not _DIGEST.match(value):
+            raise ValueError("digest must be sha256:<64 lower-case hex digits>")
+        return value
+
+
+class OCILayerSelector(_Model):
+    media_type: str = Field(
+        default=FLUX_LAYER,
+        min_length=1,
+        max_length=255,
+        description="The media type of the layer to extract (a tar+gzip of manifests); the "
+        "first layer of that type is used.",
+    )
+
+
+class OCISourceSpec(_Model):
+    """Manifests published as an OCI artifact (`flux push artifact`, `oras push`): a tar+gzip
+    layer of YAML, rendered by a Sync like a Git tree."""
+
+    url: str = Field(
+        description="oci://HOST/REPOSITORY of the artifact; credentials go in secretRef, never "
+        "in the URL."
+    )
+    ref: OCIRef = Field(default_factory=OCIRef)
+    layer_selector: OCILayerSelector = Field(default_factory=OCILayerSelector)
+    interval: Duration = Field(default="5m", description="How often the registry is checked.")
+    timeout: Duration = Field(default="60s", description="Limit for one download.")
+    secret_ref: LocalObjectReference | None = Field(
+        default=None,
+        description="Secret with username/password (Basic, or exchanged for a token when the "
+        "registry asks for one) or bearerToken, and optionally ca.crt, a CA bundle the "
+        "registry's certificate is checked against.",
+    )
+    access_from: list[NamespaceName] = Field(
+        default_factory=list,
+        description="Other namespaces whose Syncs may use this source when the agent refuses "
+        "cross-namespace references (--no-cross-namespace-refs).",
+    )
+    suspend: bool = False
+
+    @model_validator(mode="after")
+    def _url(self) -> OCISourceSpec:
+        if not self.url.startswith("oci://"):
+            raise ValueError("url: expected oci://HOST/REPOSITORY")
+        rest = self.url.removeprefix("oci://")
+        netloc, _, path = rest.partition("/")
+        if "@" in netloc:
+            raise ValueError("url must not carry credentials: put them in a Secret (secretRef)")
+        if not netloc or not path.strip("/"):
+            raise ValueError("url: expected oci://HOST/REPOSITORY")
+        return self
+
+
+class OCISourceStatus(_Model):
+    observed_generation: int | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+    artifact: Artifact | None = None
+    last_handled_reconcile_at: str | None = None
+
+
+class OCISource(_Model):
+    api_version: Literal["gitmoor.io/v1alpha1"] = API_VERSION
+    kind: Literal["OCISource"] = "OCISource"
+    metadata: ObjectMeta
+    spec: OCISourceSpec
+    status: OCISourceStatus | None = None
+
+
 # --- Sync ---------------------------------------------------------------------------------------
 
 
 class SourceReference(_Model):
-    kind: Literal["GitSource"] = "GitSource"
+    kind: Literal["GitSource", "OCISource"] = "GitSource"
     name: Name
     namespace: NamespaceName | None = Field(
         default=None, description="Defaults to the Sync's own namespace."

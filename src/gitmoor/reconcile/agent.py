@@ -37,6 +37,7 @@ from gitmoor.reconcile.drift import Drift, DriftMonitor
 from gitmoor.reconcile.events import EventRecorder
 from gitmoor.reconcile.informer import follow
 from gitmoor.reconcile.memory import Key, Memory
+from gitmoor.reconcile.ocisource import OCISourceReconciler
 from gitmoor.reconcile.outcome import Stage
 from gitmoor.reconcile.publish import Publisher
 from gitmoor.reconcile.queue import WorkQueue
@@ -46,6 +47,7 @@ from gitmoor.reconcile.source import SourceReconciler
 from gitmoor.reconcile.sync import Placement, SyncReconciler
 from gitmoor.reconcile.tenancy import Tenancy
 from gitmoor.render.limits import DEFAULT_LIMITS, Limits
+from gitmoor.sources.sweep import DEFAULT_KEEP, sweep
 
 log = structlog.get_logger("gitmoor.agent")
 
@@ -53,13 +55,14 @@ log = structlog.get_logger("gitmoor.agent")
 _PASSED_ON = (Trigger.INTERVAL, Trigger.WEBHOOK, Trigger.CLI)
 _CRASH_INTERVAL = 300.0  # the cap of the backoff after a crash, when the spec cannot be read
 _SPOOL_EVERY = 10.0  # seconds between tries to write spooled ledger records
+_SWEEP_EVERY = 3600.0  # seconds between two sweeps of the chart and artifact cache
 # What a revision may wait for: their arrival wakes the Syncs waiting on them.
 _ARRIVALS = {
     Missing.NAMESPACE: ("v1", "Namespace"),
     Missing.KIND: ("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
 }
 
-_KINDS = ("GitSource", "ChartSource", "Sync")  # watched; the sources first
+_KINDS = ("GitSource", "ChartSource", "OCISource", "Sync")  # watched; the sources first
 
 
 @dataclass
@@ -83,6 +86,8 @@ class AgentOptions:
     file_roots: tuple[Path, ...] | None = None
     # Where records wait while the ledger is away: keep it on the ledger's volume.
     spool_dir: Path | None = None
+    # Charts and artifacts unused this long (seconds) are removed from cache_dir.
+    cache_keep: float = DEFAULT_KEEP
     # How to open the ledger when it could not be opened at start (tried again later).
     open_ledger: Callable[[], Awaitable[Ledger]] | None = None
     # Told of every GitSource, ChartSource and Sync the agent's cache stores or drops (the UI).
@@ -132,6 +137,16 @@ class Agent:
             options.tenancy,
             options.render_limits,
         )
+        self.oci = OCISourceReconciler(
+            kube,
+            self.cache,
+            self.memory,
+            self.publish,
+            options.cache_dir,
+            self._new_artifact,
+            options.tenancy,
+            options.render_limits,
+        )
         self.syncs = SyncReconciler(
             kube,
             self.cache,
@@ -151,6 +166,7 @@ class Agent:
             self._later,
             options.tenancy,
             self.charts,
+            self.oci,
         )
         self._listed: set[tuple[str, str]] = set()
         # Watches of Namespaces and CRDs, by what they provide: only while a Sync waits for one.
@@ -180,6 +196,7 @@ class Agent:
                 ]
                 dispatcher = group.create_task(self._dispatch(gate))
                 watchers.append(group.create_task(self._flush_spool()))
+                watchers.append(group.create_task(self._sweep_cache()))
                 await stop.wait()
                 log.info("shutting down", running=len(self.running))
                 self.queue.close()
@@ -225,6 +242,18 @@ class Agent:
                 await self.publish.flush_spool()
             except Exception:
                 log.exception("flushing the ledger spool failed")
+
+    async def _sweep_cache(self) -> None:
+        """Charts and artifacts no source has used for `cache_keep` leave the disk."""
+        while True:
+            await asyncio.sleep(_SWEEP_EVERY)
+            try:
+                held = self.memory.cached_digests()
+                await asyncio.to_thread(
+                    sweep, self.options.cache_dir, keep=self.options.cache_keep, held=held
+                )
+            except Exception:
+                log.exception("sweeping the chart and artifact cache failed")
 
     # -- watching ----------------------------------------------------------------------------
     @property
@@ -378,9 +407,8 @@ class Agent:
         trigger = cause if cause in _PASSED_ON else Trigger.RESOURCE
         for key, obj in self.cache.items("Sync"):
             ref = (obj.get("spec") or {}).get("sourceRef") or {}
-            if Key("GitSource", ref.get("namespace") or key.namespace, ref.get("name", "")) != (
-                source
-            ):
+            kind = ref.get("kind") or "GitSource"
+            if Key(kind, ref.get("namespace") or key.namespace, ref.get("name", "")) != source:
                 continue
             progress = self.syncs.progress.get(key)
             running = self.running.get(key)
@@ -458,6 +486,8 @@ class Agent:
                 delay = await self.sources.reconcile(key)
             elif key.kind == "ChartSource":
                 delay = await self.charts.reconcile(key)
+            elif key.kind == "OCISource":
+                delay = await self.oci.reconcile(key)
             else:
                 delay = await self.syncs.reconcile(key)
         except asyncio.CancelledError:

@@ -66,7 +66,7 @@ class Cache:
     @staticmethod
     def source_key(sync: Sync) -> Key:
         ref = sync.spec.source_ref
-        return Key("GitSource", ref.namespace or sync.metadata.namespace, ref.name)
+        return Key(ref.kind, ref.namespace or sync.metadata.namespace, ref.name)
 
     def source_url(self, sync: Sync) -> str:
         source = self._objects.get(self.source_key(sync)) or {}

@@ -8,9 +8,10 @@ says what is wrong, and a new chart wakes its Syncs when one resolves."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gitmoor.errors import GitmoorError, NotReadyError, SecretNotFoundError, SourceConfigError
 from gitmoor.kube import Kube
@@ -18,7 +19,7 @@ from gitmoor.model import ChartArtifact
 from gitmoor.model.credentials import ChartCredentials
 from gitmoor.model.durations import parse_duration
 from gitmoor.model.record import Trigger
-from gitmoor.model.resources import ChartSource, Sync
+from gitmoor.model.resources import ChartSource, LocalObjectReference, Sync
 from gitmoor.reconcile import conditions as cond
 from gitmoor.reconcile import report
 from gitmoor.reconcile.cache import Cache
@@ -26,8 +27,11 @@ from gitmoor.reconcile.memory import Key, Memory
 from gitmoor.reconcile.publish import Publisher
 from gitmoor.reconcile.tenancy import Tenancy
 from gitmoor.render.limits import DEFAULT_LIMITS, Limits
+from gitmoor.sources.archives import Limits as ArchiveLimits
+from gitmoor.sources.chartdeps import DependencyFetcher
 from gitmoor.sources.charts import ChartFetcher
-from gitmoor.sources.charts import Limits as ArchiveLimits
+
+_DEPENDENCY_TIMEOUT = 60.0  # seconds for one download of a dependency
 
 # (ChartSource key, its new chart, what made it look): the runtime wakes its Syncs.
 OnNewChart = Callable[[Key, ChartArtifact, Trigger], None]
@@ -46,6 +50,27 @@ def chart_key(sync: Sync) -> Key | None:
     if ref is None:
         return None
     return Key("ChartSource", ref.namespace or sync.metadata.namespace, ref.name)
+
+
+def credentials_lender(
+    url: str, sources: Mapping[Key, Mapping[str, Any]], own: Key | None, namespace: str
+) -> Key | None:
+    """The ChartSource whose Secret a dependency in repository `url` is fetched with: one of
+    that URL with a secretRef, the Sync's own ChartSource (`own`) first, then one in its
+    namespace, then one in the Sync's `namespace` (by name, for a stable choice); None:
+    anonymous."""
+    wanted = url.rstrip("/")
+    namespaces = [n for n in (own.namespace if own else None, namespace) if n]
+    lenders = [
+        key
+        for key, spec in sources.items()
+        if key.namespace in namespaces
+        and str(spec.get("url") or "").rstrip("/") == wanted
+        and spec.get("secretRef")
+    ]
+    if not lenders:
+        return None
+    return min(lenders, key=lambda k: (k != own, namespaces.index(k.namespace), k.name))
 
 
 class ChartSourceReconciler:
@@ -140,20 +165,46 @@ class ChartSourceReconciler:
                 None, NotReadyError("SourceNotReady", f"{named} has no chart: {err}")
             )
 
+    def dependencies_for(self, sync: Sync) -> DependencyFetcher:
+        """What fetches the dependencies of the chart `sync` renders. A dependency's repository
+        is reached with the Secret of a ChartSource of that URL in the namespace of the Sync's
+        chartRef or of the Sync itself (the chart's own ChartSource first), else anonymously:
+        a user gives credentials for another repository by declaring a ChartSource for it."""
+        own = chart_key(sync)
+
+        async def credentials(url: str) -> ChartCredentials | None:
+            sources = {k: dict(o.get("spec") or {}) for k, o in self.cache.items("ChartSource")}
+            lender = credentials_lender(url, sources, own, sync.metadata.namespace)
+            obj = self.cache.get(lender) if lender is not None else None
+            if obj is None:
+                return None
+            try:
+                source = ChartSource.model_validate(obj)
+            except ValueError:
+                return None
+            return await self._credentials(source)
+
+        return DependencyFetcher(self.fetcher, credentials, timeout=_DEPENDENCY_TIMEOUT)
+
     async def _credentials(self, source: ChartSource) -> ChartCredentials | None:
-        ref = source.spec.secret_ref
-        if ref is None:
-            return None
-        namespace = source.metadata.namespace
-        secret = await self.kube.get("v1", "Secret", ref.name, namespace)
-        if secret is None:
-            raise SecretNotFoundError(
-                f"Secret {namespace}/{ref.name} named in spec.secretRef not found",
-                url=source.spec.url,
-            )
-        try:
-            return ChartCredentials.from_secret_data(dict(secret.get("data") or {}))
-        except ValueError as err:
-            raise SourceConfigError(
-                f"Secret {namespace}/{ref.name}: {err}", url=source.spec.url
-            ) from None
+        return await registry_credentials(
+            self.kube, source.metadata.namespace, source.spec.secret_ref, source.spec.url
+        )
+
+
+async def registry_credentials(
+    kube: Kube, namespace: str, ref: LocalObjectReference | None, url: str
+) -> ChartCredentials | None:
+    """The credentials in a chart repository's or registry's Secret (a ChartSource's or an
+    OCISource's spec.secretRef), None without one."""
+    if ref is None:
+        return None
+    secret = await kube.get("v1", "Secret", ref.name, namespace)
+    if secret is None:
+        raise SecretNotFoundError(
+            f"Secret {namespace}/{ref.name} named in spec.secretRef not found", url=url
+        )
+    try:
+        return ChartCredentials.from_secret_data(dict(secret.get("data") or {}))
+    except ValueError as err:
+        raise SourceConfigError(f"Secret {namespace}/{ref.name}: {err}", url=url) from None

@@ -13,7 +13,7 @@ from gitmoor.model.record import Trigger
 
 
 class Key(NamedTuple):
-    kind: str  # GitSource, ChartSource or Sync
+    kind: str  # GitSource, ChartSource, OCISource or Sync
     namespace: str
     name: str
 
@@ -64,6 +64,18 @@ class Memory:
 
     def sync(self, key: Key) -> SyncMemory:
         return self._syncs.setdefault(key, SyncMemory())
+
+    def cached_digests(self) -> set[str]:
+        """Hex digests of the charts and artifacts sources hand out now: the cache keeps them."""
+        held: set[str] = set()
+        for memory in self._sources.values():
+            for digest in (
+                memory.chart.digest if memory.chart else "",
+                memory.artifact.digest if memory.artifact else "",
+            ):
+                if digest.startswith("sha256:"):
+                    held.add(digest.removeprefix("sha256:"))
+        return held
 
     def held_by(self, owner: str) -> list[Key]:
         """The Syncs whose last attempt was refused for objects `owner` holds."""

@@ -50,6 +50,7 @@ from gitmoor.reconcile.outcome import Outcome, Stage
 from gitmoor.reconcile.snapshots import Snapshot
 from gitmoor.render import Keys, RenderOptions, render
 from gitmoor.render.limits import DEFAULT_LIMITS, Limits
+from gitmoor.render.options import DependencyFetcher
 
 log = structlog.get_logger("gitmoor.reconcile")
 
@@ -94,6 +95,7 @@ async def run(
     health_rules: Overrides | None = None,
     hooks_done: HookRuns | None = None,
     on_wait: WaitWatcher = None,
+    dependencies: DependencyFetcher | None = None,
 ) -> Outcome:
     """Reconcile `sync` onto `artifact`. Never raises GitmoorError: it lands in Outcome.error.
 
@@ -124,6 +126,8 @@ async def run(
             capabilities=await kube.capabilities(),
             # A chart from its repository (chartRef): the path holds its values files.
             chart=Path(artifact.chart.path) if artifact.chart is not None else None,
+            # What a chart's charts/ lacks comes from its repositories, never written to Git.
+            dependencies=dependencies,
         )
         rendered = await render(Path(artifact.path), sync.spec.path, options)
         if not rendered.manifests and not sync.spec.allow_empty:

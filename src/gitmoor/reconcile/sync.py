@@ -39,6 +39,7 @@ from gitmoor.reconcile.decryption import decryption_keys
 from gitmoor.reconcile.dependencies import Blocked, blocked, dependants
 from gitmoor.reconcile.drift import Drift, DriftMonitor
 from gitmoor.reconcile.memory import Key, Memory
+from gitmoor.reconcile.ocisource import OCISourceReconciler
 from gitmoor.reconcile.outcome import Outcome, Stage
 from gitmoor.reconcile.publish import Publisher
 from gitmoor.reconcile.snapshots import SnapshotStore
@@ -102,6 +103,7 @@ class SyncReconciler:
         later: Callable[[Key, float], None],
         tenancy: Tenancy,
         charts: ChartSourceReconciler | None = None,
+        oci: OCISourceReconciler | None = None,
     ) -> None:
         self.kube = kube
         self.cache = cache
@@ -115,6 +117,7 @@ class SyncReconciler:
         self.later = later
         self.tenancy = tenancy
         self.charts = charts
+        self.oci = oci
         self.progress: dict[Key, Progress] = {}
 
     async def reconcile(self, key: Key) -> float | None:
@@ -167,6 +170,7 @@ class SyncReconciler:
                 health_rules=rules,
                 hooks_done=HookRuns.of_status(ctx.old.get("hooks")),
                 on_wait=gate.update if reporter is not None else None,
+                dependencies=self.charts.dependencies_for(sync) if self.charts else None,
             )
             restored = (
                 await self.roll_back(key, sync, outcome)
@@ -228,7 +232,12 @@ class SyncReconciler:
         dependencies, its source, a pinned commit, its keys."""
         if (why := blocked(sync, self.cache.syncs())) is not None:
             return _blocked_error(why)
-        source = await self.sources.artifact_for(sync, ctx.pinned)
+        if sync.spec.source_ref.kind == "OCISource":
+            if self.oci is None:
+                return NotReadyError("SourceNotReady", "this agent does not read OCISources")
+            source = await self.oci.artifact_for(sync, ctx.pinned)
+        else:
+            source = await self.sources.artifact_for(sync, ctx.pinned)
         if source.artifact is None:
             assert source.problem is not None
             return source.problem

@@ -1,14 +1,53 @@
 """A chart's dependencies must be in its `charts/` directory before it renders: without them
-Helm's SDK renders the rest and says nothing, and a Sync would prune the missing part."""
+Helm's SDK renders the rest and says nothing, and a Sync would prune the missing part.
+
+Those a chart does not vendor are fetched by the sources (`RenderOptions.dependencies`) and
+added to a copy of the chart made for the render (`with_dependencies`): the Git work tree and
+the chart cache are never written to."""
 
 from __future__ import annotations
 
+import shutil
 import tarfile
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gitmoor.errors import RenderError
+from gitmoor.errors import DependenciesNotVendoredError
 from gitmoor.render.documents import load_single
+
+
+def vendored(chart: Path) -> frozenset[str]:
+    """Names of the charts `chart/charts/` holds."""
+    return frozenset(_vendored(chart / "charts"))
+
+
+def missing(chart: Path) -> bool:
+    """Whether `chart` declares a dependency its `charts/` does not hold."""
+    wanted = _dependencies(chart)
+    present = _vendored(chart / "charts") if wanted else set()
+    return any(str(d.get("name", "")) not in present for d in wanted)
+
+
+def with_dependencies(chart: Path, fetched: Sequence[tuple[str, Path]]) -> Path:
+    """A copy of `chart` in a new temporary directory (the caller removes its parent), its
+    `charts/` holding `fetched` beside what it vendors. Links inside the chart were checked
+    against its repository (check_tree) and are copied as the files they point to."""
+    parent = Path(tempfile.mkdtemp(prefix="gitmoor-chart-"))
+    try:
+        copy = parent / chart.name
+        shutil.copytree(chart, copy, symlinks=False)
+        charts = copy / "charts"
+        charts.mkdir(exist_ok=True)
+        for name, directory in fetched:
+            target = charts / name
+            if not target.exists():
+                shutil.copytree(directory, target, symlinks=False)
+    except BaseException:
+        shutil.rmtree(parent, ignore_errors=True)
+        raise
+    return copy
 
 
 def check_vendored(chart: Path) -> None:
@@ -25,9 +64,10 @@ def check_vendored(chart: Path) -> None:
         f"{d.get('name')} {d.get('version', '')} from {d.get('repository', '?')}".strip()
         for d in missing
     )
-    raise RenderError(
-        f"dependencies not in charts/: {listed}. Vendor them (`helm dependency build`) and "
-        "commit charts/; nothing was rendered",
+    raise DependenciesNotVendoredError(
+        f"dependencies not in charts/: {listed}. The agent fetches them from their "
+        "repositories; here nothing was rendered (vendor them with `helm dependency build` to "
+        "render offline)",
         file="Chart.yaml",
     )
 

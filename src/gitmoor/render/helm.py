@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
+import shutil
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path, PurePosixPath
@@ -25,7 +26,7 @@ import orjson
 
 from gitmoor.errors import RenderError
 from gitmoor.model import Manifest
-from gitmoor.render.chartdeps import check_vendored
+from gitmoor.render import chartdeps
 from gitmoor.render.digest import json_default
 from gitmoor.render.documents import Document, load_single, parse_yaml
 from gitmoor.render.files import read_bounded
@@ -56,12 +57,28 @@ async def render_helm(
     `values_at` is (root, directory) of where `options.values_files` are read when that is not
     the chart itself (a chart from a repository, its values in Git)."""
     await asyncio.to_thread(check_tree, root, directory)
-    await asyncio.to_thread(check_vendored, directory)
     values_root, values_dir = values_at or (root, directory)
     values = await asyncio.to_thread(_user_values, values_root, values_dir, options)
+    chart = directory
+    fetcher = options.dependencies
+    if fetcher is not None and await asyncio.to_thread(chartdeps.missing, directory):
+        have = await asyncio.to_thread(chartdeps.vendored, directory)
+        fetched = await fetcher(root, directory, have)
+        chart = await asyncio.to_thread(chartdeps.with_dependencies, directory, fetched)
+    try:
+        return await _render_chart(chart, values, options)
+    finally:
+        if chart != directory:
+            await asyncio.to_thread(shutil.rmtree, chart.parent, True)
+
+
+async def _render_chart(
+    chart: Path, values: dict[str, Any], options: RenderOptions
+) -> list[Manifest]:
+    await asyncio.to_thread(chartdeps.check_vendored, chart)
     request = orjson.dumps(
         {
-            "chart": str(directory),
+            "chart": str(chart),
             "values": values,
             "release_name": options.release_name,
             "namespace": options.namespace,

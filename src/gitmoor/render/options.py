@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 from gitmoor.model.capabilities import Capabilities
 from gitmoor.render.limits import DEFAULT_LIMITS, Limits
 from gitmoor.render.sops import Keys
 
 DEFAULT_TIMEOUT = 120.0
+
+
+class DependencyFetcher(Protocol):
+    """Fetches the dependencies of the chart in `chart` (of the artifact at `root`) that its
+    `charts/` does not hold (`vendored` names those it does); returns (a name for it under
+    `charts/`, its chart directory) for each. Raises a ChartError naming the one it cannot
+    get. The sources provide it (`gitmoor.sources.chartdeps`)."""
+
+    async def __call__(
+        self, root: Path, chart: Path, vendored: frozenset[str]
+    ) -> Sequence[tuple[str, Path]]: ...
 
 
 @dataclass(frozen=True)
@@ -28,6 +39,9 @@ class RenderOptions:
 
     `chart`, when set, is a chart directory from elsewhere (a ChartSource's unpacked archive):
     it is rendered instead of the path, and `values_files` are then relative to the path.
+
+    `dependencies`, when set, fetches what a chart's `charts/` lacks; without it such a chart
+    is refused (nothing rendered), as before dependencies could be fetched.
     """
 
     release_name: str
@@ -39,3 +53,4 @@ class RenderOptions:
     decryption: Keys | None = None  # SOPS keys of the Sync's spec.decryption
     capabilities: Capabilities | None = None
     chart: Path | None = None
+    dependencies: DependencyFetcher | None = None

@@ -29,14 +29,11 @@ import asyncio
 import hashlib
 import logging
 import re
-import shutil
-import tarfile
 import uuid
-import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -63,37 +60,25 @@ from gitmoor.model import ChartArtifact
 from gitmoor.model.credentials import ChartCredentials
 from gitmoor.model.resources import ChartSourceSpec
 from gitmoor.sources import bounded_http
+from gitmoor.sources.archives import DEFAULT_LIMITS, Limits, unpack
 from gitmoor.sources.bounded_http import same_origin
 from gitmoor.sources.oci import OciReference, Registry
 from gitmoor.sources.semver_range import InvalidRangeError, SemverRange, parse_tag
+from gitmoor.sources.sweep import touch
 
 log = logging.getLogger(__name__)
 
 MAX_INDEX_BYTES = 128 * 1024 * 1024  # the largest public indexes are some tens of MB
-MAX_FILES = 10_000  # files in one chart archive
 _MAX_NESTING = 64  # flow collections ([ {) nested in an index: Helm writes none
 _MAX_INDENT = 2_000  # columns of indentation in an index line
 _BRACKETS = re.compile(rb"[\[\]{}]")
 _DEEP_INDENT = re.compile(rb"^ {2001}", re.MULTILINE)
 _MAX_VERSIONS = 20_000  # entries of one chart kept
 _MAX_URLS = 8
-_CHUNK = 1 << 16
 _EXACT = re.compile(r"^[vV]?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 _Loader: type[yaml.CSafeLoader] | type[yaml.SafeLoader] = (
     yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
 )
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one chart archive may hold: the agent passes its render limits (`--max-file-size`,
-    and the 256 MiB a plain render may read in all)."""
-
-    max_file_bytes: int = 32 * 1024 * 1024
-    max_render_bytes: int = 256 * 1024 * 1024
-
-
-DEFAULT_LIMITS = Limits()
 
 
 @dataclass(frozen=True)
@@ -223,6 +208,7 @@ class ChartFetcher:
             await asyncio.to_thread(_write_index, directory, body, index)
             log.info("index of %s: %d bytes parsed", call.url, len(body))
         self._indexes[call.url] = index
+        touch(directory)  # in use: the cache sweep keeps it
         entries = (index.charts or {}).get(call.chart)
         if entries is None:
             raise ChartNotFoundError(
@@ -267,6 +253,7 @@ class ChartFetcher:
         expected = chosen.digest.lower().removeprefix("sha256:")
         known = expected or downloaded.get(url, "")
         if known and (self.root / "unpacked" / known).is_dir():
+            touch(self.root / "unpacked" / known, self.root / "archives" / f"{known}.tgz")
             return _artifact(call, chosen, known, url, self._unpacked(known, call, chosen))
         limit = self.limits.max_file_bytes
         _, _, body = await self._get(session, call, url, {}, limit, what="archive")
@@ -347,6 +334,9 @@ class ChartFetcher:
             hexdigest = digest.removeprefix("sha256:")
             blob = f"https://{reference.host}/v2/{reference.repository}/blobs/{digest}"
             if (self.root / "unpacked" / hexdigest).is_dir():
+                touch(
+                    self.root / "unpacked" / hexdigest, self.root / "archives" / f"{hexdigest}.tgz"
+                )
                 chart_dir = self._unpacked(hexdigest, call, chosen)
                 return _artifact(call, chosen, hexdigest, blob, chart_dir)
             data = await registry.blob(
@@ -562,73 +552,6 @@ def resolve(
 def _newest(entries: list[ChartVersion], count: int = 5) -> list[str]:
     parsed = [(v, e.version) for e in entries if (v := parse_tag(e.version)) is not None]
     return [text for _, text in sorted(parsed, reverse=True)[:count]]
-
-
-def unpack(archive: Path, target: Path, limits: Limits) -> Path:
-    """Unpack a chart archive into `target` (created whole or not at all); returns the chart
-    directory. Raises ValueError naming what is wrong with the archive."""
-    tmp = target.with_name(f"{target.name}.tmp-{uuid.uuid4().hex}")
-    tmp.mkdir(parents=True)
-    try:
-        top = _extract(archive, tmp, limits)
-        if not (tmp / top / "Chart.yaml").is_file():
-            raise ValueError(f"the archive holds no {top}/Chart.yaml")
-        try:
-            tmp.rename(target)
-        except OSError:
-            if not target.is_dir():
-                raise
-            shutil.rmtree(tmp)  # unpacked meanwhile by another call: the same bytes
-        return target / top
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _extract(archive: Path, into: Path, limits: Limits) -> str:
-    top: str | None = None
-    total = 0
-    count = 0
-    try:
-        with tarfile.open(archive, "r:gz") as tar:
-            for member in tar:
-                count += 1
-                if count > MAX_FILES:
-                    raise ValueError(f"more than {MAX_FILES} entries")
-                name = member.name
-                parts = PurePosixPath(name).parts
-                if not parts or name.startswith("/") or ".." in parts or "\\" in name:
-                    raise ValueError(f"entry {name!r} leaves the chart")
-                if member.issym() or member.islnk():
-                    raise ValueError(f"entry {name!r} is a link: refused")
-                if not (member.isfile() or member.isdir()):
-                    raise ValueError(f"entry {name!r} is not a file or directory: refused")
-                if top is None:
-                    top = parts[0]
-                elif parts[0] != top:
-                    raise ValueError("the archive holds more than one top directory")
-                dest = into.joinpath(*parts)
-                if member.isdir():
-                    dest.mkdir(parents=True, exist_ok=True)
-                    continue
-                if member.size > limits.max_file_bytes:
-                    raise ValueError(
-                        f"{name} is larger than {limits.max_file_bytes} bytes (--max-file-size)"
-                    )
-                total += member.size
-                if total > limits.max_render_bytes:
-                    raise ValueError(f"unpacks to more than {limits.max_render_bytes} bytes")
-                source = tar.extractfile(member)
-                if source is None:
-                    raise ValueError(f"entry {name!r} cannot be read")
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                with source, open(dest, "wb") as sink:  # noqa: PTH123
-                    shutil.copyfileobj(source, sink, _CHUNK)
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
-        raise ValueError(f"not a readable chart archive (.tgz): {err}") from None
-    if top is None:
-        raise ValueError("the archive is empty")
-    return top
 
 
 def _artifact(

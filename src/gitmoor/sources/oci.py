@@ -24,6 +24,7 @@ import orjson
 from gitmoor.errors import (
     RegistryAuthError,
     RegistryContentError,
+    RegistryDigestError,
     RegistryNotFoundError,
     RegistryUnavailableError,
 )
@@ -140,7 +141,7 @@ class Registry:
             raise RegistryNotFoundError(f"{ref.url}:{reference} does not exist", url=ref.url)
         digest = "sha256:" + hashlib.sha256(answer.body).hexdigest()
         if DIGEST.fullmatch(reference) and reference != digest:
-            raise RegistryContentError(
+            raise RegistryDigestError(
                 f"{ref.url}@{reference}: the registry served a manifest whose digest is "
                 f"{digest}: refused",
                 url=ref.url,
@@ -148,7 +149,7 @@ class Registry:
         media_type = answer.headers.get("Content-Type", "").split(";", 1)[0].strip()
         declared = answer.headers.get("Docker-Content-Digest", "")
         if declared and DIGEST.fullmatch(declared) and declared != digest:
-            raise RegistryContentError(
+            raise RegistryDigestError(
                 f"{ref.url}:{reference}: the manifest's digest is {digest}, the registry says "
                 f"{declared}: refused",
                 url=ref.url,
@@ -166,7 +167,7 @@ class Registry:
             raise RegistryNotFoundError(f"{ref.url}: no blob {digest}", url=ref.url)
         actual = "sha256:" + hashlib.sha256(answer.body).hexdigest()
         if actual != digest:
-            raise RegistryContentError(
+            raise RegistryDigestError(
                 f"{ref.url}: the blob's digest is {actual}, the manifest says {digest}: refused",
                 url=ref.url,
             )

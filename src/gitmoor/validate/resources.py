@@ -1,4 +1,5 @@
-"""gitmoor's own resources in the validated paths: GitSource, ChartSource and Sync documents.
+"""gitmoor's own resources in the validated paths: GitSource, ChartSource, OCISource and Sync
+documents.
 
 They are checked by the very models `gitmoor run --config` loads them with (so the messages are
 the same), then as a whole: every Sync's path exists, and dependsOn has no cycle.
@@ -16,12 +17,12 @@ import yaml
 from gitmoor.errors import RenderError
 from gitmoor.model.config import ConfigError, load_documents
 from gitmoor.model.graph import describe, find_cycle
-from gitmoor.model.resources import API_VERSION, ChartSource, GitSource, Sync
+from gitmoor.model.resources import API_VERSION, ChartSource, GitSource, OCISource, Sync
 from gitmoor.validate.problems import parse_field_path
 from gitmoor.validate.schema import Finding
 from gitmoor.validate.units import RenderSpec, SyncKey, normalise
 
-KINDS = ("GitSource", "ChartSource", "Sync")
+KINDS = ("GitSource", "ChartSource", "OCISource", "Sync")
 _MAX_VALUES_BYTES = 32 * 1024 * 1024  # the agent's default --max-file-size
 
 
@@ -31,7 +32,7 @@ def is_gitmoor(obj: Mapping[str, Any]) -> bool:
 
 def model_findings(
     obj: Mapping[str, Any],
-) -> tuple[list[Finding], GitSource | ChartSource | Sync | None]:
+) -> tuple[list[Finding], GitSource | ChartSource | OCISource | Sync | None]:
     """What the resource's model says about `obj`, and the resource when it is valid."""
     text = yaml.safe_dump(dict(obj), sort_keys=False)
     try:
@@ -76,6 +77,11 @@ class FoundSync:
     def source(self) -> tuple[str, str]:
         ref = self.sync.spec.source_ref
         return ref.namespace or self.key.namespace, ref.name
+
+    def from_artifact(self) -> bool:
+        """Whether the Sync renders an OCISource's artifact: its path is inside the artifact
+        the agent pulls, not inside the validated repository."""
+        return self.sync.spec.source_ref.kind == "OCISource"
 
     def chart(self) -> tuple[str, str] | None:
         """The ChartSource whose chart this Sync renders (its path then holds values only)."""

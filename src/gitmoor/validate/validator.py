@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitmoor.errors import GitmoorError, RenderError, RenderErrors
+from gitmoor.errors import DependenciesNotVendoredError, GitmoorError, RenderError, RenderErrors
 from gitmoor.model import Manifest, ObjectRef
 from gitmoor.validate.builtin import BuiltinCatalog
 from gitmoor.validate.crdfiles import load_crd_files
@@ -157,6 +157,9 @@ async def _render_all(
             # the agent. Only the values files can be checked offline.
             errors = await asyncio.to_thread(values_problems, found, root)
             rendering = Rendering((), errors)
+        elif found.from_artifact():
+            # An OCISource's artifact is pulled by the agent: nothing to render offline.
+            rendering = Rendering((), ())
         else:
             rendering = await render(found.path, found.render_spec())
         spec = found.sync.spec
@@ -252,6 +255,7 @@ class _Session:
         self.syncs: dict[SyncKey, tuple[_Placed, FoundSync]] = {}
         self.sources: set[tuple[str, str]] = set()
         self.charts: set[tuple[str, str]] = set()
+        self.oci_sources: set[tuple[str, str]] = set()
 
     def check_unit(self, unit: Unit) -> None:
         for error in unit.rendering.errors:
@@ -365,6 +369,9 @@ class _Session:
         if ref.kind == "ChartSource":
             self.charts.add((ref.namespace or "default", ref.name))
             return
+        if ref.kind == "OCISource":
+            self.oci_sources.add((ref.namespace or "default", ref.name))
+            return
         _, resource = model_findings(obj)
         if resource is None or resource.kind != "Sync":
             return
@@ -375,7 +382,7 @@ class _Session:
         found = {key: sync for key, (_, sync) in self.syncs.items()}
         loops = cycles(found)
         for key, (placed, sync) in self.syncs.items():
-            if self.options.follow_syncs:
+            if self.options.follow_syncs and not sync.from_artifact():
                 problem = path_problem(sync, self.root)
                 if problem is not None:
                     self.report(placed, ("spec", "path"), problem, check="gitmoor")
@@ -397,11 +404,13 @@ class _Session:
                         severity=Severity.WARNING,
                     )
             namespace, name = sync.source()
-            if (namespace, name) not in self.sources:
+            kind = sync.sync.spec.source_ref.kind
+            known = self.oci_sources if kind == "OCISource" else self.sources
+            if (namespace, name) not in known:
                 self.report(
                     placed,
                     ("spec", "sourceRef"),
-                    f"GitSource {namespace}/{name} is declared nowhere in the validated paths",
+                    f"{kind} {namespace}/{name} is declared nowhere in the validated paths",
                     check="gitmoor",
                     severity=Severity.WARNING,
                 )
@@ -420,7 +429,20 @@ class _Session:
     def _render_problems(self, unit: Unit, error: GitmoorError) -> None:
         errors = error.errors if isinstance(error, RenderErrors) else [error]
         for one in errors:
-            if isinstance(one, RenderError):
+            if isinstance(one, DependenciesNotVendoredError):
+                # Not wrong: the agent fetches them. Only this offline check cannot render it.
+                self.problems.append(
+                    Problem(
+                        unit.file_of(one.file) if one.file else unit.directory,
+                        None,
+                        "",
+                        "",
+                        one.cause,
+                        severity=Severity.WARNING,
+                        check="render",
+                    )
+                )
+            elif isinstance(one, RenderError):
                 self.problems.append(
                     Problem(
                         unit.file_of(one.file) if one.file else unit.directory,

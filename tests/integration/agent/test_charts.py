@@ -336,3 +336,137 @@ async def test_a_chart_from_an_oci_registry_renders_with_values_from_git_and_upg
     )
     live = await h.wait_for_object("v1", "ConfigMap", "web-settings", lambda o: True)
     assert live["data"]["chart"] == "1.1.0"
+
+
+async def test_a_chart_in_git_gets_its_dependencies_from_the_repository_with_its_credentials(
+    harness: AgentHarness,
+    git_servers: GitServers,
+    chart_repository: ChartRepository,
+    unique_name: str,
+) -> None:
+    h, repo = harness, chart_repository
+    name = f"c{secrets.token_hex(4)}"
+    _publish(repo, name, "1.0.0")
+    url = f"{repo.url}/{name}"
+    # The repository's credentials: from the ChartSource of that URL (Secret charts-auth).
+    await _chart_secret(h, repo)
+    await _chart_source(h, repo, name, "1.0.0")
+    git, tree = h.repo(git_servers, unique_name)
+    sha = tree.commit(
+        "an app with a vendor chart as dependency",
+        {
+            "app/Chart.yaml": (
+                "apiVersion: v2\nname: app\nversion: 0.1.0\ndependencies:\n"
+                f"- name: web\n  version: 1.x\n  repository: {url}\n"
+                "- name: web\n  alias: canary\n  version: 1.x\n"
+                f"  repository: {url}\n  condition: canary.enabled\n"
+            ),
+            "app/values.yaml": "web: {color: green}\ncanary: {enabled: false}\n",
+            "app/templates/cm.yaml": (
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata: {a: b}\n"
+            ),
+        },
+    )
+    tree.push()
+    await h.source("apps", git.file_url)
+    await h.sync("app", "apps", "app")
+
+    # (Were the disabled alias rendered, app-settings would be declared twice.)
+    sync = await h.wait_applied("app", sha)
+    assert cond.is_true(sync, cond.READY)
+    live = await h.wait_for_object("v1", "ConfigMap", "app-settings", lambda o: True)
+    assert live["data"]["color"] == "green"
+
+    # A dependency that cannot be resolved: a clear condition naming it and its repository.
+    tree.commit(
+        "a dependency out of reach",
+        {
+            "app/Chart.yaml": (
+                "apiVersion: v2\nname: app\nversion: 0.1.0\ndependencies:\n"
+                f"- name: web\n  version: ^9.0.0\n  repository: {url}\n"
+            )
+        },
+    )
+    tree.push()
+    failed = await h.wait_condition(
+        "Sync", "app", cond.READY, "False", reason="DependencyNotResolved"
+    )
+    message = cond.get_condition(failed, cond.READY)["message"]  # type: ignore[index]
+    assert f"dependency web ^9.0.0 from {url}: no version of chart 'web'" in message
+    assert await h.kube.get("v1", "ConfigMap", "app-settings", h.namespace) is not None
+
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: {{ .Release.Name }}}
+spec:
+  replicas: 1
+  progressDeadlineSeconds: 3
+  selector: {matchLabels: {app: {{ .Release.Name }}}}
+  template:
+    metadata: {labels: {app: {{ .Release.Name }}}}
+    spec:
+      containers: [{name: main, image: "nginx:{{ .Chart.AppVersion | default "1.27" }}"}]
+"""
+# No node has this label: the Deployment of this chart version never becomes Available.
+STUCK = DEPLOYMENT + "      nodeSelector: {no-such-label: anywhere}\n"
+
+
+async def test_an_atomic_sync_rolls_back_to_the_previous_chart_version_and_values(
+    harness: AgentHarness,
+    git_servers: GitServers,
+    chart_repository: ChartRepository,
+    unique_name: str,
+) -> None:
+    h, repo, ns = harness, chart_repository, harness.namespace
+    name = f"c{secrets.token_hex(4)}"
+    repo.publish(
+        "web",
+        "1.0.0",
+        templates={"cm.yaml": CONFIGMAP, "web.yaml": DEPLOYMENT},
+        values=VALUES,
+        repo=name,
+    )
+    sha = await _values_repo(h, git_servers, unique_name)
+    await _chart_secret(h, repo)
+    await _chart_source(h, repo, name, "1.x")
+    await h.sync(
+        "web",
+        "values",
+        "values/prod",
+        chartRef={"name": "web"},
+        helm={"valuesFiles": ["values.yaml"]},
+        atomic=True,
+        timeout="8s",
+    )
+    good = await h.wait_applied("web", sha)
+    await h.wait_condition("Sync", "web", cond.HEALTHY, "True")
+    healthy = good["status"]["lastAppliedRevision"]
+    assert healthy.startswith("web@1.0.0@sha256:")
+
+    # 1.1.0 cannot become healthy: the Sync applies it, then restores 1.0.0 with its values.
+    repo.publish(
+        "web",
+        "1.1.0",
+        templates={"cm.yaml": CONFIGMAP, "web.yaml": STUCK},
+        values=VALUES,
+        repo=name,
+    )
+    sync = await h.wait_condition(
+        "Sync", "web", cond.READY, "False", reason="RolledBack", within=120
+    )
+    status = sync["status"]
+    assert status["lastFailedRevision"].startswith("web@1.1.0@sha256:")
+    assert status["lastAppliedRevision"] == healthy
+    assert f"restored {healthy}" in cond.get_condition(sync, cond.READY)["message"]  # type: ignore[index]
+    web = await h.kube.get("apps/v1", "Deployment", "web", ns)
+    assert web is not None
+    assert "nodeSelector" not in web["spec"]["template"]["spec"]
+    settings = await h.kube.get("v1", "ConfigMap", "web-settings", ns)
+    assert settings is not None
+    assert settings["data"] == {"greeting": "from-the-chart", "color": "blue", "chart": "1.0.0"}
+    assert h.ledger_url is not None
+    async with await Ledger.open(h.ledger_url) as ledger:
+        [running] = await ledger.where("chart:web@1.x")
+    assert (running.sync, running.revision) == (f"{ns}/web", healthy)

@@ -13,6 +13,7 @@ Applies take one minute, so a record started at t deploys at t+1; the rollback f
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -179,3 +180,36 @@ async def test_dora_over_the_story(story: Ledger) -> None:
     everything = await story.dora(until=minutes(300))
     assert everything.since == minutes(0)
     assert everything.deployments == 4  # prod v1, v2, v1 again; staging v2
+
+
+def _chart(chart: str, version: str, commit: str) -> str:
+    digest = sha(f"{chart}-{version}") * 2
+    return f"{chart}@{version}@sha256:{digest[:64]};{rev(commit)}"
+
+
+async def test_where_a_vendor_chart_runs_and_at_which_version(ledger: Ledger) -> None:
+    def chart_attempt(version: str, start: float, commit: str = "values", **kw: str):
+        start_record = attempt(commit, start, **kw)  # type: ignore[arg-type]
+        return replace(start_record, revision=_chart("podinfo", version, commit))
+
+    await record(ledger, applied(chart_attempt("6.5.0", 0)))
+    await record(ledger, applied(chart_attempt("6.5.0", 30, commit="values2")))  # values change
+    await record(ledger, applied(chart_attempt("6.6.0", 60)))
+    await record(ledger, failed(chart_attempt("7.0.0", 90)))  # never ran
+    await record(
+        ledger, applied(chart_attempt("5.2.0", 10, namespace="legacy", environment="staging"))
+    )
+    await record(ledger, applied(attempt("v1", 0, sync="api")))  # a Git Sync, no chart
+
+    [prod] = await ledger.where("chart:podinfo@6.x")
+    assert (prod.environment, prod.sync) == ("prod", "team/web")
+    assert prod.revision == _chart("podinfo", "6.6.0", "values")
+    assert prod.since == minutes(61)
+    # 6.5.0 runs nowhere now; any version: both Syncs; another chart: none.
+    assert await ledger.where("chart:podinfo@~6.5.0") == []
+    assert [d.environment for d in await ledger.where("chart:podinfo")] == ["prod", "staging"]
+    [legacy] = await ledger.where("chart:podinfo@<6.0.0")
+    assert (legacy.sync, legacy.since) == ("legacy/web", minutes(11))
+    assert await ledger.where("chart:nginx") == []
+    with pytest.raises(ValueError, match="chart:NAME or chart:NAME@RANGE"):
+        await ledger.where("chart:")

@@ -77,3 +77,30 @@ def test_the_sync_named_with_sync_gives_its_settings(repo: Path) -> None:
 
 def test_without_a_sync_the_release_is_release_in_default(repo: Path) -> None:
     assert render(repo)["Deployment"] == "default/release"
+
+
+def test_a_file_dependency_is_rendered_from_the_repository(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(repo / "cache"))
+    lib = repo / "libs" / "extra"
+    (lib / "templates").mkdir(parents=True)
+    (lib / "Chart.yaml").write_text("apiVersion: v2\nname: extra\nversion: 1.0.0\n")
+    (lib / "templates" / "deploy.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\n"
+    )
+    chart = yaml.safe_load((repo / "apps" / "shop" / "Chart.yaml").read_text())
+    chart["dependencies"] = [
+        {"name": "extra", "version": "1.x", "repository": "file://../../libs/extra"}
+    ]
+    (repo / "apps" / "shop" / "Chart.yaml").write_text(yaml.safe_dump(chart))
+    cwd = Path.cwd()
+    os.chdir(repo)
+    try:
+        shown = CliRunner().invoke(app, ["render", "apps/shop", "-o", "json"])
+    finally:
+        os.chdir(cwd)
+    assert shown.exit_code == 0, shown.output
+    names = {o["metadata"]["name"] for o in json.loads(shown.stdout)["items"]}
+    assert "extra" in names
+    assert not (repo / "apps" / "shop" / "charts").exists()

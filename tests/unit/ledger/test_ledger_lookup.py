@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from gitmoor.ledger.lookup import ImageQuery, RevisionQuery, image_spellings, parse_query
+from gitmoor.ledger.lookup import (
+    ChartQuery,
+    ImageQuery,
+    RevisionQuery,
+    chart_of,
+    image_spellings,
+    parse_query,
+)
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
@@ -69,3 +76,33 @@ def test_other_registries_are_matched_exactly() -> None:
     assert image_spellings("ghcr.io/acme/web:1") == {"ghcr.io/acme/web:1"}
     assert image_spellings("localhost/app:1") == {"localhost/app:1"}
     assert image_spellings("registry.local:5000/app:1") == {"registry.local:5000/app:1"}
+
+
+@pytest.mark.parametrize(
+    ("text", "chart", "versions"),
+    [
+        ("chart:podinfo", "podinfo", ""),
+        ("chart:podinfo@6.x", "podinfo", "6.x"),
+        ("chart:cert-manager@>=1.14.0 <2.0.0", "cert-manager", ">=1.14.0 <2.0.0"),
+    ],
+)
+def test_charts_are_named_with_an_optional_range(text: str, chart: str, versions: str) -> None:
+    assert parse_query(text) == ChartQuery(chart, versions)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [("chart:", "chart:NAME"), ("chart:Pod Info", "chart:NAME"), ("chart:web@>>1", "web@>>1")],
+)
+def test_bad_chart_queries_are_refused(text: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        parse_query(text)
+
+
+def test_a_chart_revision_names_its_chart_and_version() -> None:
+    digest = "ab" * 32
+    assert chart_of(f"web@1.2.0@sha256:{digest};main@sha1:{SHA}") == ("web", "1.2.0")
+    assert chart_of(f"main@sha1:{SHA}") is None
+    assert ChartQuery("web", "1.x").admits("1.2.0")
+    assert not ChartQuery("web", "1.x").admits("2.0.0")
+    assert ChartQuery("web", "").admits("anything")

@@ -121,8 +121,8 @@ def test_documents_that_are_not_gitmoor_resources_are_named_by_position() -> Non
     text = "- just\n- a list\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n"
     assert _problems(text) == [
         "gitmoor.yaml:1: document 1: expected a mapping",
-        "gitmoor.yaml:5: Deployment/default/web: kind: "
-        "expected GitSource, ChartSource or Sync (gitmoor.io/v1alpha1), got 'Deployment'",
+        "gitmoor.yaml:5: Deployment/default/web: kind: expected GitSource, ChartSource, "
+        "OCISource or Sync (gitmoor.io/v1alpha1), got 'Deployment'",
     ]
 
 

@@ -100,7 +100,7 @@ def test_spec_defaults_a_user_relies_on() -> None:
     assert sync["createNamespace"]["default"] is False
     assert sync["sourceRef"]["properties"]["kind"] == {
         "type": "string",
-        "enum": ["GitSource"],
+        "enum": ["GitSource", "OCISource"],
         "default": "GitSource",
     }
 
@@ -161,11 +161,12 @@ def test_conditions_are_a_list_keyed_by_type() -> None:
 
 
 def test_crds_name_group_scope_and_status_subresource() -> None:
-    source, chart, sync = crds()
+    source, chart, oci, sync = crds()
     assert source["metadata"]["name"] == "gitsources.gitmoor.io"
     assert chart["metadata"]["name"] == "chartsources.gitmoor.io"
+    assert oci["metadata"]["name"] == "ocisources.gitmoor.io"
     assert sync["metadata"]["name"] == "syncs.gitmoor.io"
-    for crd, short in ((source, ["gs"]), (chart, ["gchart"]), (sync, ["gsync"])):
+    for crd, short in ((source, ["gs"]), (chart, ["gchart"]), (oci, ["goci"]), (sync, ["gsync"])):
         assert crd["apiVersion"] == "apiextensions.k8s.io/v1"
         assert crd["spec"]["group"] == "gitmoor.io"
         assert crd["spec"]["scope"] == "Namespaced"

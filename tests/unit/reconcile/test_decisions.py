@@ -139,6 +139,17 @@ def build(spec: str) -> Exception:
                 errors.ChartIndexError,
                 errors.ChartArchiveError,
                 errors.ChartDigestError,
+                errors.ChartDependencyError,
+                errors.ChartDependencyUnavailableError,
+            )
+        },
+        **{
+            cls.__name__: (lambda cls=cls: cls("registry", url="oci://r/x"))
+            for cls in (
+                errors.RegistryUnavailableError,
+                errors.RegistryNotFoundError,
+                errors.RegistryDigestError,
+                errors.RegistryContentError,
             )
         },
         "ImmutableFieldError": lambda: ImmutableFieldError(

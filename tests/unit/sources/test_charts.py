@@ -13,7 +13,8 @@ import pytest
 from gitmoor.errors import ChartVersionNotFoundError
 from gitmoor.model.credentials import ChartCredentials
 from gitmoor.sources import SemverRange
-from gitmoor.sources.charts import ChartVersion, Limits, parse_index, resolve, unpack
+from gitmoor.sources.archives import Limits, unpack
+from gitmoor.sources.charts import ChartVersion, parse_index, resolve
 
 INDEX = b"""\
 apiVersion: v1
@@ -155,8 +156,8 @@ def _device(name: str) -> tarfile.TarInfo:
 @pytest.mark.parametrize(
     ("members", "problem"),
     [
-        ([("web/Chart.yaml", CHART_YAML), ("web/../../evil", b"x")], "leaves the chart"),
-        ([("/etc/evil", b"x")], "leaves the chart"),
+        ([("web/Chart.yaml", CHART_YAML), ("web/../../evil", b"x")], "leaves the archive"),
+        ([("/etc/evil", b"x")], "leaves the archive"),
         ([("web/Chart.yaml", CHART_YAML), _link("web/l", "/etc/passwd", tarfile.SYMTYPE)], "link"),
         (
             [("web/Chart.yaml", CHART_YAML), _link("web/h", "web/Chart.yaml", tarfile.LNKTYPE)],
@@ -185,10 +186,10 @@ def test_a_corrupt_archive_is_refused(tmp_path: Path) -> None:
     archive = tmp_path / "corrupt.tgz"
     good = _tgz(tmp_path / "good.tgz", [("web/Chart.yaml", CHART_YAML)]).read_bytes()
     archive.write_bytes(good[: len(good) // 2])
-    with pytest.raises(ValueError, match="not a readable chart archive"):
+    with pytest.raises(ValueError, match="not a readable tar"):
         unpack(archive, tmp_path / "digest", Limits())
     archive.write_bytes(b"<html>not found</html>")
-    with pytest.raises(ValueError, match="not a readable chart archive"):
+    with pytest.raises(ValueError, match="not a readable tar"):
         unpack(archive, tmp_path / "digest", Limits())
 
 

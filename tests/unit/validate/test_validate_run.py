@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gitmoor.errors import RenderError, RenderErrors
+from gitmoor.errors import DependenciesNotVendoredError, RenderError, RenderErrors
 from gitmoor.model import Manifest
 from gitmoor.model.resources import Sync
 from gitmoor.validate import Options, Rendering, RenderSpec, Report, Severity, validate
@@ -541,3 +541,40 @@ async def test_an_invalid_chart_source_is_reported_by_field(repo: Repository) ->
     [problem] = report.problems
     assert problem.subject == "ChartSource/gitmoor-system/podinfo"
     assert "expected https:// (or http://) of a Helm chart repository" in problem.message
+
+
+async def test_a_chart_whose_dependencies_the_agent_fetches_is_a_warning(
+    repo: Repository,
+) -> None:
+    unvendored = DependenciesNotVendoredError(
+        "dependencies not in charts/: redis 19.0.0 from https://charts.example.com. The agent "
+        "fetches them from their repositories; here nothing was rendered",
+        file="Chart.yaml",
+    )
+    repo.add("apps/shop", errors=(unvendored,))
+    report = await repo.validate("apps/shop")
+    [warning] = report.problems
+    assert warning.severity is Severity.WARNING
+    assert (warning.file, warning.check) == ("apps/shop/Chart.yaml", "render")
+    assert "The agent fetches them" in warning.message
+
+
+async def test_syncs_reading_an_oci_source_are_not_rendered_offline(repo: Repository) -> None:
+    oci = {
+        "apiVersion": "gitmoor.io/v1alpha1",
+        "kind": "OCISource",
+        "metadata": {"name": "manifests", "namespace": "gitmoor-system"},
+        "spec": {"url": "oci://ghcr.io/acme/manifests", "ref": {"semver": "1.x"}},
+    }
+    repo.add(
+        "clusters",
+        *BASICS,
+        oci,
+        sync("shop", "./deploy", sourceRef={"kind": "OCISource", "name": "manifests"}),
+        sync("other", "./else", sourceRef={"kind": "OCISource", "name": "nowhere"}),
+    )
+    report = await repo.validate("clusters")
+    assert [c[0] for c in repo.calls] == ["clusters"]  # ./deploy is inside the artifact
+    [warning] = report.problems
+    assert warning.severity is Severity.WARNING
+    assert "OCISource gitmoor-system/nowhere is declared nowhere" in warning.message
