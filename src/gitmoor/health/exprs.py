@@ -251,22 +251,33 @@ _NEGATIVE = frozenset(
 def _why(obj: dict[str, Any], status: Status) -> str:
     """What the object says about itself that fits the verdict: for Current its Ready (else first
     True) condition, otherwise its first condition that is bad news; then its phase or state."""
-    conditions = [c for c in section(obj, "status").get("conditions") or () if isinstance(c, dict)]
+    status_fields = section(obj, "status")
+    listed = [
+        *(status_fields.get("conditions") or ()),
+        # Cluster API v1.9+ writes its new conditions beside the old ones in v1beta1 objects.
+        *(section(status_fields, "v1beta2").get("conditions") or ()),
+    ]
+    conditions = [c for c in listed if isinstance(c, dict)]
     if status is Status.CURRENT:
         fine = [
             c for c in conditions if c.get("status") == "True" and c.get("type") not in _NEGATIVE
         ]
         chosen = next((c for c in fine if c.get("type") == "Ready"), fine[0] if fine else None)
     else:
-        bad = [c for c in conditions if (c.get("status") == "True") == (c.get("type") in _NEGATIVE)]
+        bad = [
+            c
+            for c in conditions
+            if (c.get("status") == "True") == (c.get("type") in _NEGATIVE)
+            and not (c.get("status") == "False" and c.get("type") in _NEUTRAL_WHEN_FALSE)
+        ]
         if status is Status.FAILED:
             # Ready is the summary; a failure is better explained by the condition that failed
             # (Synced=False, ConfigurationsReady=False) when there is one.
             bad.sort(key=lambda c: c.get("type") == "Ready")
         if status is Status.IN_PROGRESS:
-            # Nothing wrong yet: the condition saying what is going on explains the wait.
+            # The condition saying what is going on explains a wait best (RollingOut=True).
             busy = [c for c in conditions if c.get("status") == "True" and c.get("type") in _BUSY]
-            bad.extend(busy)
+            bad = busy + bad
         # A condition with a reason or message explains more than a bare one (Approved=False).
         chosen = next((c for c in bad if describe(c)), bad[0] if bad else None)
     if chosen is not None:
@@ -303,6 +314,17 @@ _BUSY = frozenset(
         "Rebalancing",
     }
 )
+
+
+# Condition types for which False says only that nothing of the kind happens (NotScalingUp);
+# not Progressing or Issuing, whose False is a deadline passed or an issuance failed.
+_NEUTRAL_WHEN_FALSE = (_BUSY - {"Progressing", "Issuing"}) | {
+    "Paused",
+    "Deleting",
+    "Remediating",
+    "Suspended",
+    "Disrupting",
+}
 
 
 # Where controllers without conditions put their word for the state, in the order read.
