@@ -262,7 +262,8 @@ def _why(obj: dict[str, Any], status: Status) -> str:
         fine = [
             c for c in conditions if c.get("status") == "True" and c.get("type") not in _NEGATIVE
         ]
-        chosen = next((c for c in fine if c.get("type") == "Ready"), fine[0] if fine else None)
+        done = sorted(fine, key=lambda c: (c.get("type") != "Ready", c.get("type") not in _DONE))
+        chosen = done[0] if done else None
     else:
         bad = [
             c
@@ -288,13 +289,34 @@ def _why(obj: dict[str, Any], status: Status) -> str:
         for step in path:
             value = value.get(step) if isinstance(value, dict) else None
         if isinstance(value, (str, bool, int)) and value != "":
-            said = fields.get("message") or fields.get("failureMessage")
+            said = fields.get("message") or fields.get("failureMessage") or fields.get("error")
             if not isinstance(said, str) and isinstance(fields.get("health"), dict):
                 said = fields["health"].get("message")
             detail = said.strip() if isinstance(said, str) and status is not Status.CURRENT else ""
             word = str(value).lower() if isinstance(value, bool) else value
             return joined(f"{'.'.join(path)} is {word}", detail)
     return ""
+
+
+# Condition types that say "done" when True, the best explanation of a Current verdict after
+# Ready.
+_DONE = frozenset(
+    {
+        "Succeeded",
+        "Complete",
+        "Completed",
+        "Available",
+        "Synced",
+        "Healthy",
+        "Established",
+        "Deployed",
+        "Successful",
+        "Done",
+        "Accepted",
+        "Programmed",
+        "ResourcesUpToDate",
+    }
+)
 
 
 # Condition types for which True is work going on.
@@ -330,7 +352,10 @@ _NEUTRAL_WHEN_FALSE = (_BUSY - {"Progressing", "Issuing"}) | {
 # Where controllers without conditions put their word for the state, in the order read.
 _WORDS = (
     ("phase",),
+    ("robustness",),
     ("state",),
+    ("state", "phase"),
+    ("jobDeploymentStatus",),
     ("printableStatus",),
     ("health", "status"),
     ("health",),
@@ -345,6 +370,8 @@ _WORDS = (
     ("scale", "statusReplicas"),
     ("applied",),
     ("ready",),
+    ("readyToUse",),
+    ("valid",),
     ("conditionStatus", "ready"),
     ("failureReason",),
 )
