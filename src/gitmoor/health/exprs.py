@@ -18,7 +18,9 @@ Which rule judges an object (`find`), most specific first:
 Layers come before this order: a user rule for any version of a kind beats the library's rule
 for the object's exact version (see `gitmoor.health.compute`).
 
-The expressions are tried in Flux's order,
+Beyond Flux's shape, a rule file (the library, `--health-rules`) may add `unknown`: true when
+the object says its state cannot be known (an inconclusive analysis), tried after `failed`. The
+expressions are tried in Flux's order,
 `inProgress`, `failed`, `current`, and the first that is true decides; when none is, the object is
 InProgress (it has not reached a state the rule knows). An expression that fails on an object (a
 field missing that the rule did not guard with `has()`) makes it Unknown with the error: the gate
@@ -45,6 +47,7 @@ Key = tuple[str, str]
 _ORDER = (
     ("inProgress", Status.IN_PROGRESS),
     ("failed", Status.FAILED),
+    ("unknown", Status.UNKNOWN),
     ("current", Status.CURRENT),
 )
 
@@ -117,7 +120,7 @@ def make_rule(entry: Mapping[str, Any], origin: str) -> ExprRule:
     missing = [k for k in ("apiVersion", "kind", "current") if not entry.get(k)]
     if missing:
         raise RuleError(f"{origin}: missing {', '.join(missing)}")
-    unknown = set(entry) - {"apiVersion", "kind", "current", "inProgress", "failed"}
+    unknown = set(entry) - {"apiVersion", "kind", "current", "inProgress", "failed", "unknown"}
     if unknown:
         raise RuleError(f"{origin}: unknown field(s) {', '.join(sorted(unknown))}")
     expressions = []

@@ -281,3 +281,21 @@ def test_every_rule_names_the_documentation_it_follows(file: str) -> None:
         if not any("https://" in comment for comment in comments):
             undocumented.append(f"{file}:{index + 1}")
     assert not undocumented
+
+
+def test_a_rules_file_may_say_unknown() -> None:
+    """Beyond Flux's shape: tried after failed, before current."""
+    rules = load_rules(
+        "- apiVersion: db.example.com/v1\n"
+        "  kind: Database\n"
+        "  failed: \"status.phase == 'Failed'\"\n"
+        "  unknown: \"status.phase in ['Failed', 'Lost']\"\n"
+        "  current: \"status.phase in ['Running', 'Lost']\"\n",
+        "rules.yaml",
+    )
+    base = _object("db.example.com/v1", "Database")
+    judged = {
+        phase: compute({**base, "status": {"phase": phase}}, rules=rules).status
+        for phase in ("Failed", "Lost", "Running")
+    }
+    assert judged == {"Failed": Status.FAILED, "Lost": Status.UNKNOWN, "Running": Status.CURRENT}
