@@ -96,7 +96,9 @@ def before_kind(obj: dict[str, Any]) -> Outcome | None:
         # hash) cannot be compared, so it says nothing.
         observed = int(observed) if observed.isdigit() else None
     wanted = generation(obj)
-    if wanted is not None and observed is not None and observed != wanted:
+    # Only an older generation is one not observed yet: a larger number is no generation at all
+    # (Argo Rollouts before v0.10 wrote a pod-template hash there, sometimes all digits).
+    if wanted is not None and observed is not None and observed < wanted:
         return awaiting_generation(obj)
     if wanted is not None and any(_stale(obj, kind, wanted) for kind in _STANDARD_CONDITIONS):
         return awaiting_generation(obj)
