@@ -4,7 +4,7 @@ Before (in this order, the first that applies decides):
 1. `metadata.deletionTimestamp` set -> InProgress ("deletion in progress", naming the finalizers
    that hold it): the object is on its way out, which a wait treats as work going on, as Argo CD
    does ("Pending deletion"); kstatus' separate Terminating status is not used;
-2. `status.observedGeneration` differs from `metadata.generation` -> InProgress: the status
+2. `status.observedGeneration` older than `metadata.generation` -> InProgress: the status
    describes an older spec;
 3. condition `Reconciling=True` -> InProgress;
 4. condition `Stalled=True` -> Failed: by the conventions this is how a controller says it cannot
