@@ -183,8 +183,10 @@ def run(
         None,
         "--health-rules",
         help="A YAML list of health rules (Flux's healthCheckExprs shape: apiVersion, kind, "
-        "current, inProgress, failed as CEL) for every Sync; they override gitmoor's built-in "
-        "rules for those kinds, and a Sync's own spec.healthCheckExprs override them.",
+        "current, inProgress, failed as CEL, and optionally unknown; kind '*' and apiVersion "
+        "'*.example.com/v1' name every kind or a group family) for every Sync; they override "
+        "gitmoor's built-in rules for those kinds, and a Sync's own spec.healthCheckExprs "
+        "override them.",
     ),
     log_level: str = typer.Option("info", "--log-level"),
     log_format: str = typer.Option("auto", "--log-format", help="json, console or auto."),
