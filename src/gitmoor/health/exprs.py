@@ -242,6 +242,7 @@ _NEGATIVE = frozenset(
         "InvalidRequest",
         "InvalidSpec",
         "NoMatchingInstance",
+        "NoPodsMatched",
         "HasErrors",
         "SpecError",
         "SubmissionError",
@@ -255,6 +256,8 @@ def _why(obj: dict[str, Any], status: Status) -> str:
     """What the object says about itself that fits the verdict: for Current its Ready (else first
     True) condition, otherwise its first condition that is bad news; then its phase or state."""
     status_fields = section(obj, "status")
+    if not status_fields:
+        return "no status yet"
     listed = [
         *(status_fields.get("conditions") or ()),
         # Cluster API v1.9+ writes its new conditions beside the old ones in v1beta1 objects.
