@@ -96,8 +96,31 @@ class ExprRule:
     def judge(self, obj: dict[str, Any]) -> Outcome:
         return self.explain(obj)[0]
 
+    @functools.cached_property
+    def _chain(self) -> Program:
+        """All expressions as one program giving the index of the first that is true (-1 for
+        none): one evaluation instead of up to four, which is most of a rule's cost."""
+        chained = "-1"
+        for index in reversed(range(len(self.expressions))):
+            chained = f"(({self.expressions[index][2].source}) ? {index} : {chained})"
+        return compile_expr(chained)
+
     def explain(self, obj: dict[str, Any]) -> tuple[Outcome, str]:
         """The verdict, and which expression gave it (for `gitmoor health`)."""
+        try:
+            bound = Bound(obj)
+            first = self._chain.evaluate(bound)
+        except CelError:
+            # One of them failed: evaluate them one by one to say which and why.
+            return self._explain_each(obj)
+        if isinstance(first, int) and 0 <= first < len(self.expressions):
+            name, status, program = self.expressions[first]
+            why = _why(obj, status) or f"{name} expression is true"
+            return Outcome(status, why), f"{name} is true: {program.source}"
+        waiting = _why(obj, Status.IN_PROGRESS) or "no expression of the rule is true yet"
+        return Outcome(Status.IN_PROGRESS, waiting), "no expression is true"
+
+    def _explain_each(self, obj: dict[str, Any]) -> tuple[Outcome, str]:
         bound: Bound | None = None
         for name, status, program in self.expressions:
             try:

@@ -90,7 +90,8 @@ def before_kind(obj: dict[str, Any]) -> Outcome | None:
         finalizers = [str(f) for f in metadata.get("finalizers") or ()]
         held = f"; waiting for finalizers: {', '.join(finalizers)}" if finalizers else ""
         return in_progress(f"deletion in progress{held}")
-    observed = section(obj, "status").get("observedGeneration")
+    status = section(obj, "status")
+    observed = status.get("observedGeneration")
     if isinstance(observed, str):
         # Argo Rollouts writes it as a string ("3"); a non-numeric one (old releases wrote a
         # hash) cannot be compared, so it says nothing.
@@ -100,12 +101,19 @@ def before_kind(obj: dict[str, Any]) -> Outcome | None:
     # (Argo Rollouts before v0.10 wrote a pod-template hash there, sometimes all digits).
     if wanted is not None and observed is not None and observed < wanted:
         return awaiting_generation(obj)
-    if wanted is not None and any(_stale(obj, kind, wanted) for kind in _STANDARD_CONDITIONS):
-        return awaiting_generation(obj)
-    reconciling = condition(obj, "Reconciling")
+    listed = status.get("conditions")
+    if not listed:
+        return None  # most objects: nothing more to read (and this runs for every object)
+    by_type = {c.get("type"): c for c in listed if isinstance(c, dict)}
+    if wanted is not None:
+        for kind in _STANDARD_CONDITIONS:
+            seen = (by_type.get(kind) or {}).get("observedGeneration")
+            if isinstance(seen, int) and seen < wanted:
+                return awaiting_generation(obj)
+    reconciling = by_type.get("Reconciling")
     if is_true(reconciling):
         return in_progress(joined("reconciling", describe(reconciling)))
-    stalled = condition(obj, "Stalled")
+    stalled = by_type.get("Stalled")
     if is_true(stalled):
         return failed(joined("stalled", describe(stalled)))
     return None
