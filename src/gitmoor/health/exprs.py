@@ -37,7 +37,14 @@ from typing import Any
 
 import yaml
 
-from gitmoor.health.facts import Outcome, describe, joined, section
+from gitmoor.health.facts import (
+    Outcome,
+    awaiting_generation,
+    describe,
+    generation,
+    joined,
+    section,
+)
 from gitmoor.model import Status
 from gitmoor.model.cel import Bound, CelError, Program, compile_expr
 from gitmoor.model.resources import HealthCheckExpr
@@ -287,6 +294,11 @@ def _why(obj: dict[str, Any], status: Status) -> str:
         *(section(status_fields, "v1beta2").get("conditions") or ()),
     ]
     conditions = [c for c in listed if isinstance(c, dict)]
+    wanted = generation(obj)
+    if status is Status.IN_PROGRESS and wanted is not None:
+        seen = [c.get("observedGeneration") for c in conditions]
+        if any(isinstance(g, int) and g < wanted for g in seen):
+            return awaiting_generation(obj).message
     if status is Status.CURRENT:
         fine = [
             c for c in conditions if c.get("status") == "True" and c.get("type") not in _NEGATIVE
