@@ -55,6 +55,8 @@ def test_every_distinct_rule_is_seen_current_and_not_current() -> None:
         assert states - {"Current"}, f"{rule.origin}: no fixture that is not Current"
         if any(name == "failed" for name, _, _ in rule.expressions):
             assert "Failed" in states, f"{rule.origin}: no Failed fixture"
+        if any(name == "unknown" for name, _, _ in rule.expressions):
+            assert "Unknown" in states, f"{rule.origin}: no Unknown fixture"
 
 
 def test_a_rule_that_fails_at_run_time_is_unknown_with_the_message() -> None:
