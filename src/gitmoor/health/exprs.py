@@ -104,19 +104,27 @@ class ExprRule:
         return self.explain(obj)[0]
 
     @functools.cached_property
-    def _chain(self) -> Program:
+    def _chain(self) -> Program | None:
         """All expressions as one program giving the index of the first that is true (-1 for
-        none): one evaluation instead of up to four, which is most of a rule's cost."""
+        none): one evaluation instead of up to four, which is most of a rule's cost. None when
+        the chain does not compile (each expression does): then they run one by one."""
         chained = "-1"
         for index in reversed(range(len(self.expressions))):
-            chained = f"(({self.expressions[index][2].source}) ? {index} : {chained})"
-        return compile_expr(chained)
+            # Each source on lines of its own: a `//` comment in it ends at its line.
+            source = self.expressions[index][2].source
+            chained = f"((\n{source}\n) ? {index} : {chained})"
+        try:
+            return compile_expr(chained)
+        except CelError:
+            return None
 
     def explain(self, obj: dict[str, Any]) -> tuple[Outcome, str]:
         """The verdict, and which expression gave it (for `gitmoor health`)."""
+        chain = self._chain
+        if chain is None:
+            return self._explain_each(obj)
         try:
-            bound = Bound(obj)
-            first = self._chain.evaluate(bound)
+            first = chain.evaluate(Bound(obj))
         except CelError:
             # One of them failed: evaluate them one by one to say which and why.
             return self._explain_each(obj)

@@ -301,3 +301,26 @@ def test_a_rules_file_may_say_unknown() -> None:
         for phase in ("Failed", "Lost", "Running")
     }
     assert judged == {"Failed": Status.FAILED, "Lost": Status.UNKNOWN, "Running": Status.CURRENT}
+
+
+def test_expressions_with_comments_and_lines_judge_as_written() -> None:
+    rules = load_rules(
+        "- apiVersion: db.example.com/v1\n"
+        "  kind: Database\n"
+        "  failed: |\n"
+        "    status.phase == 'Failed' // the operator gave up\n"
+        "  current: |\n"
+        "    status.phase ==\n"
+        "      'Running'\n",
+        "rules.yaml",
+    )
+    base = _object("db.example.com/v1", "Database")
+    judged = {
+        phase: compute({**base, "status": {"phase": phase}}, rules=rules).status
+        for phase in ("Failed", "Running", "Pending")
+    }
+    assert judged == {
+        "Failed": Status.FAILED,
+        "Running": Status.CURRENT,
+        "Pending": Status.IN_PROGRESS,
+    }
