@@ -192,8 +192,10 @@ def run(
         None,
         "--health-rules",
         help="A YAML list of health rules (Flux's healthCheckExprs shape: apiVersion, kind, "
-        "current, inProgress, failed as CEL) for every Sync; they override gitmoor's built-in "
-        "rules for those kinds, and a Sync's own spec.healthCheckExprs override them.",
+        "current, inProgress, failed as CEL, and optionally unknown; kind '*' and apiVersion "
+        "'*.example.com/v1' name every kind or a group family) for every Sync; they override "
+        "gitmoor's built-in rules for those kinds, and a Sync's own spec.healthCheckExprs "
+        "override them.",
     ),
     ui_auth: str = typer.Option(
         "token",

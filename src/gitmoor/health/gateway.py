@@ -67,6 +67,11 @@ def _per_parent(
     required: tuple[str, ...] = ("Accepted", "ResolvedRefs"),
 ) -> Outcome:
     parents = [p for p in section(obj, "status").get(field) or () if isinstance(p, dict)]
+    if field == "ancestors":
+        # Every implementation in the cluster writes an entry for a policy; one that does not
+        # manage its target says Accepted=False with reason TargetNotFound, which is not a
+        # verdict on the policy (GEP-713's status rules).
+        parents = [p for p in parents if not _not_responsible(p)]
     if not parents:
         return in_progress(f"no {noun} has accepted it yet")
     for parent in parents:
@@ -78,6 +83,13 @@ def _per_parent(
         if decided is not None:
             return decided
     return current(f"accepted by {len(parents)} {noun}{'s' if len(parents) != 1 else ''}")
+
+
+def _not_responsible(ancestor: dict[str, Any]) -> bool:
+    for cond in ancestor.get("conditions") or ():
+        if isinstance(cond, dict) and cond.get("type") == "Accepted":
+            return cond.get("status") != "True" and cond.get("reason") == "TargetNotFound"
+    return False
 
 
 def _judge(

@@ -4,7 +4,7 @@ Before (in this order, the first that applies decides):
 1. `metadata.deletionTimestamp` set -> InProgress ("deletion in progress", naming the finalizers
    that hold it): the object is on its way out, which a wait treats as work going on, as Argo CD
    does ("Pending deletion"); kstatus' separate Terminating status is not used;
-2. `status.observedGeneration` differs from `metadata.generation` -> InProgress: the status
+2. `status.observedGeneration` older than `metadata.generation` -> InProgress: the status
    describes an older spec;
 3. condition `Reconciling=True` -> InProgress;
 4. condition `Stalled=True` -> Failed: by the conventions this is how a controller says it cannot
@@ -90,20 +90,30 @@ def before_kind(obj: dict[str, Any]) -> Outcome | None:
         finalizers = [str(f) for f in metadata.get("finalizers") or ()]
         held = f"; waiting for finalizers: {', '.join(finalizers)}" if finalizers else ""
         return in_progress(f"deletion in progress{held}")
-    observed = section(obj, "status").get("observedGeneration")
+    status = section(obj, "status")
+    observed = status.get("observedGeneration")
     if isinstance(observed, str):
         # Argo Rollouts writes it as a string ("3"); a non-numeric one (old releases wrote a
         # hash) cannot be compared, so it says nothing.
         observed = int(observed) if observed.isdigit() else None
     wanted = generation(obj)
-    if wanted is not None and observed is not None and observed != wanted:
+    # Only an older generation is one not observed yet: a larger number is no generation at all
+    # (Argo Rollouts before v0.10 wrote a pod-template hash there, sometimes all digits).
+    if wanted is not None and observed is not None and observed < wanted:
         return awaiting_generation(obj)
-    if wanted is not None and any(_stale(obj, kind, wanted) for kind in _STANDARD_CONDITIONS):
-        return awaiting_generation(obj)
-    reconciling = condition(obj, "Reconciling")
+    listed = status.get("conditions")
+    if not listed:
+        return None  # most objects: nothing more to read (and this runs for every object)
+    by_type = {c.get("type"): c for c in listed if isinstance(c, dict)}
+    if wanted is not None:
+        for kind in _STANDARD_CONDITIONS:
+            seen = (by_type.get(kind) or {}).get("observedGeneration")
+            if isinstance(seen, int) and seen < wanted:
+                return awaiting_generation(obj)
+    reconciling = by_type.get("Reconciling")
     if is_true(reconciling):
         return in_progress(joined("reconciling", describe(reconciling)))
-    stalled = condition(obj, "Stalled")
+    stalled = by_type.get("Stalled")
     if is_true(stalled):
         return failed(joined("stalled", describe(stalled)))
     return None

@@ -55,6 +55,13 @@ class Program:
 
     def __call__(self, obj: Mapping[str, Any] | Bound) -> bool:
         """The value on `obj`; pass a `Bound` to evaluate several programs on one object."""
+        result = self.evaluate(obj)
+        if not isinstance(result, bool):
+            raise CelError(f"{self.source!r} gave {result!r}, not a bool")
+        return result
+
+    def evaluate(self, obj: Mapping[str, Any] | Bound) -> Any:
+        """The plain value on `obj`, whatever its type."""
         try:
             bound = obj if isinstance(obj, Bound) else Bound(obj)
             value = self._compiled.eval(activation=bound.activation)
@@ -64,10 +71,7 @@ class Program:
             raise CelError(f"{self.source!r}: {err}") from err
         if value.type() == cel.Type.ERROR:
             raise CelError(f"{self.source!r}: {value.plain_value()}")
-        result = value.plain_value()
-        if not isinstance(result, bool):
-            raise CelError(f"{self.source!r} gave {result!r}, not a bool")
-        return result
+        return value.plain_value()
 
 
 @lru_cache(maxsize=4096)

@@ -55,6 +55,8 @@ def test_every_distinct_rule_is_seen_current_and_not_current() -> None:
         assert states - {"Current"}, f"{rule.origin}: no fixture that is not Current"
         if any(name == "failed" for name, _, _ in rule.expressions):
             assert "Failed" in states, f"{rule.origin}: no Failed fixture"
+        if any(name == "unknown" for name, _, _ in rule.expressions):
+            assert "Unknown" in states, f"{rule.origin}: no Unknown fixture"
 
 
 def test_a_rule_that_fails_at_run_time_is_unknown_with_the_message() -> None:
@@ -281,3 +283,44 @@ def test_every_rule_names_the_documentation_it_follows(file: str) -> None:
         if not any("https://" in comment for comment in comments):
             undocumented.append(f"{file}:{index + 1}")
     assert not undocumented
+
+
+def test_a_rules_file_may_say_unknown() -> None:
+    """Beyond Flux's shape: tried after failed, before current."""
+    rules = load_rules(
+        "- apiVersion: db.example.com/v1\n"
+        "  kind: Database\n"
+        "  failed: \"status.phase == 'Failed'\"\n"
+        "  unknown: \"status.phase in ['Failed', 'Lost']\"\n"
+        "  current: \"status.phase in ['Running', 'Lost']\"\n",
+        "rules.yaml",
+    )
+    base = _object("db.example.com/v1", "Database")
+    judged = {
+        phase: compute({**base, "status": {"phase": phase}}, rules=rules).status
+        for phase in ("Failed", "Lost", "Running")
+    }
+    assert judged == {"Failed": Status.FAILED, "Lost": Status.UNKNOWN, "Running": Status.CURRENT}
+
+
+def test_expressions_with_comments_and_lines_judge_as_written() -> None:
+    rules = load_rules(
+        "- apiVersion: db.example.com/v1\n"
+        "  kind: Database\n"
+        "  failed: |\n"
+        "    status.phase == 'Failed' // the operator gave up\n"
+        "  current: |\n"
+        "    status.phase ==\n"
+        "      'Running'\n",
+        "rules.yaml",
+    )
+    base = _object("db.example.com/v1", "Database")
+    judged = {
+        phase: compute({**base, "status": {"phase": phase}}, rules=rules).status
+        for phase in ("Failed", "Running", "Pending")
+    }
+    assert judged == {
+        "Failed": Status.FAILED,
+        "Running": Status.CURRENT,
+        "Pending": Status.IN_PROGRESS,
+    }
