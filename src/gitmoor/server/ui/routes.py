@@ -492,20 +492,14 @@ class UiApi:
         now = datetime.now(UTC)
         running = await ledger.running_at(now, cluster=cluster, namespaces=readable)
         environments = sorted({r.environment for r, _ in running})
-        series: dict[str, list[dict[str, Any]]] = {}
-        for environment in environments:
-            points = []
-            for week in range(weeks, 0, -1):
-                since, until = now - timedelta(weeks=week), now - timedelta(weeks=week - 1)
-                figures = await ledger.dora(
-                    environment=environment,
-                    since=since,
-                    until=until,
-                    cluster=cluster,
-                    namespaces=readable,
-                )
-                points.append(figures.as_dict())
-            series[environment] = points
+        windows = [
+            (now - timedelta(weeks=week), now - timedelta(weeks=week - 1))
+            for week in range(weeks, 0, -1)
+        ]
+        found = await ledger.dora_series(
+            environments, windows, cluster=cluster, namespaces=readable
+        )
+        series = {e: [figures.as_dict() for figures in found[e]] for e in environments}
         return {"ledger": True, "weeks": weeks, "environments": series}
 
     # -- actions -----------------------------------------------------------------------------
