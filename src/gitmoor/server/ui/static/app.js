@@ -487,7 +487,7 @@ async function loadEnvironments() {
   const table = h("table", { class: "matrix", id: "matrix" },
     h("caption", {}, "What runs where, since when"),
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Sync"), m.environments.map((e) => h("th", { scope: "col" }, e)))),
-    h("tbody", {}, m.rows.map((row) => h("tr", {}, h("th", { scope: "row" }, row.sync),
+    h("tbody", {}, m.rows.map((row) => h("tr", {}, h("th", { scope: "row" }, row.sync, row.cluster ? h("span", { class: "sub" }, row.cluster) : null),
       m.environments.map((e) => {
         const c = row.cells[e];
         if (!c) return h("td", { class: "muted" }, "—");
@@ -498,9 +498,9 @@ async function loadEnvironments() {
     h("h2", {}, `DORA · ${env}`),
     h("div", { class: "charts" },
       chart("Deployments per day", points.map((p) => p.deploys_per_day), (v) => v.toFixed(2)),
-      chart("Lead time, median (h)", points.map((p) => p.lead_time_median === null ? null : p.lead_time_median / 3600), (v) => v.toFixed(1)),
+      chart("Lead time, median (h)", points.map((p) => p.lead_time_median_seconds === null ? null : p.lead_time_median_seconds / 3600), (v) => v.toFixed(1)),
       chart("Change failure rate (%)", points.map((p) => p.change_failure_rate === null ? null : p.change_failure_rate * 100), (v) => v.toFixed(0)),
-      chart("Time to restore, median (h)", points.map((p) => p.time_to_restore_median === null ? null : p.time_to_restore_median / 3600), (v) => v.toFixed(1)))));
+      chart("Time to restore, median (h)", points.map((p) => p.time_to_restore_median_seconds === null ? null : p.time_to_restore_median_seconds / 3600), (v) => v.toFixed(1)))));
   main(h("h1", {}, "Environments"), h("div", { class: "table-wrap" }, table),
     h("h2", {}, `DORA figures, last ${dora.weeks || 8} weeks`), charts.length ? charts : h("p", { class: "muted" }, "No deployments recorded."));
 }
