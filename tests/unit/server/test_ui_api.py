@@ -21,6 +21,7 @@ from gitmoor.server.access import Caller
 from gitmoor.server.app import bound_port, serve
 from gitmoor.server.ui import UiApi
 from gitmoor.server.ui.gates import LocalGate, ProxyGate, TokenGate
+from gitmoor.server.ui.limits import Limiter
 from gitmoor.server.ui.routes import SECURITY_HEADERS
 
 
@@ -226,6 +227,21 @@ async def test_a_bearer_token_needs_no_csrf_token_and_is_refused_when_wrong() ->
         ) as r:
             assert r.status == 401
             assert "forged" not in await r.text()
+
+
+async def test_sign_in_attempts_are_limited_per_client_address() -> None:
+    async with serving() as served, _client() as http:
+        served.ui.sign_ins = Limiter(burst=2, per_second=0.01)
+        login, origin = f"{served.url}/api/login", {"Origin": served.origin}
+        async with http.post(login, json={"token": ""}, headers=origin) as r:
+            assert r.status == 400  # no token: no review, not counted
+        for token, status in (("guess", 401), ("token-ada", 200), ("token-ada", 429)):
+            async with http.post(login, json={"token": token}, headers=origin) as r:
+                assert r.status == status, await r.text()
+                body, retry = await r.json(), r.headers.get("Retry-After")
+        assert retry == "100"
+        assert (body["reason"], body["details"]) == ("TooManyRequests", {"retryAfterSeconds": 100})
+        assert "try again in 100s" in body["message"]
 
 
 async def test_behind_a_proxy_the_named_user_acts_with_the_csrf_token_of_their_name() -> None:

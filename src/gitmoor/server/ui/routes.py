@@ -2,7 +2,7 @@
 
     GET  /ui/                                      the app (every asset ships in this package)
     GET  /ui/api/session                           who you are, and the CSRF token for actions
-    POST /ui/api/login            {"token": ...}   sign in with a Kubernetes bearer token
+    POST /ui/api/login            {"token": ...}   sign in with a bearer token (rate-limited)
     POST /ui/api/logout
     GET  /ui/api/overview?namespace=&status=&q=    Syncs and sources, counts per state
     GET  /ui/api/syncs/{ns}/{name}                 a Sync: conditions, history, drift diff, source
@@ -59,6 +59,7 @@ from gitmoor.server.access import ReviewError, TokenHeaderError
 from gitmoor.server.ui import views
 from gitmoor.server.ui.backend import Backend
 from gitmoor.server.ui.gates import PATCH, READ, Gate, NotActiveError, Principal
+from gitmoor.server.ui.limits import Limiter
 from gitmoor.server.ui.live import Hub, event
 from gitmoor.server.ui.sessions import COOKIE, CSRF_HEADER, Sessions, same_origin
 
@@ -90,10 +91,13 @@ SECURITY_HEADERS = {
 
 
 class Refused(Exception):
-    def __init__(self, status: int, reason: str, message: str) -> None:
+    def __init__(
+        self, status: int, reason: str, message: str, *, retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.reason = reason
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -117,8 +121,15 @@ def _status(refused: Refused) -> web.Response:
         "reason": refused.reason,
         "code": refused.status,
     }
+    headers = {}
+    if refused.retry_after is not None:
+        body["details"] = {"retryAfterSeconds": refused.retry_after}
+        headers["Retry-After"] = str(refused.retry_after)
     return web.Response(
-        status=refused.status, body=orjson.dumps(body), content_type="application/json"
+        status=refused.status,
+        body=orjson.dumps(body),
+        content_type="application/json",
+        headers=headers,
     )
 
 
@@ -138,6 +149,7 @@ class UiApi:
         self.backend = backend
         self.gate = gate
         self.sessions = Sessions()
+        self.sign_ins = Limiter()
         self.hub = Hub()
         self._origin = origin.rstrip("/") if origin else None
         backend.listen(self.hub.changed)
@@ -254,6 +266,16 @@ class UiApi:
             secret = str((body or {}).get("token") or "").strip() if isinstance(body, dict) else ""
             if not secret:
                 raise Refused(400, "BadRequest", "token: required")
+            # Each attempt costs a TokenReview: a client guessing tokens waits instead.
+            wait = self.sign_ins.take(request.remote or "")
+            if wait:
+                log.warning("ui sign-in limited", client=request.remote, retry_after=wait)
+                raise Refused(
+                    429,
+                    "TooManyRequests",
+                    f"too many sign-in attempts from this address: try again in {wait}s",
+                    retry_after=wait,
+                )
             principal = await self.gate.login(secret)
             if principal is None:
                 raise Refused(401, "Unauthorized", "the API server did not accept the token")
