@@ -73,7 +73,7 @@ from gitmoor.ledger.schema import (
 )
 from gitmoor.ledger.urls import engine_url, redacted, sqlite_file
 from gitmoor.model.pipeline import Action
-from gitmoor.model.record import Record, Result
+from gitmoor.model.record import Record, Result, Trigger
 from gitmoor.model.refs import ObjectRef
 
 T = TypeVar("T")
@@ -619,13 +619,14 @@ class Ledger:
         limit: int = 50,
         changed_only: bool = False,
         namespaces: Collection[str] | None = None,
+        trigger: Trigger | None = None,
     ) -> list[Record]:
         """Attempts, newest first (by start), with their objects and images.
 
         Filters: `sync` (the Sync's name), `namespace` (its namespace), `environment`, `cluster`,
         `since` (started at or after), `namespaces` (only Syncs of these); `changed_only` leaves
         out applied attempts that wrote nothing (a commit to another app of a shared repository,
-        a full re-check). At most `limit` records."""
+        a full re-check); `trigger` (what started them). At most `limit` records."""
         query = _scoped(select(*rows.COLUMNS), None, namespaces)
         if changed_only:
             wrote = records.c.created + records.c.configured + records.c.deleted
@@ -640,6 +641,8 @@ class Ledger:
             query = query.where(records.c.cluster == cluster)
         if since is not None:
             query = query.where(records.c.started_at >= since)
+        if trigger is not None:
+            query = query.where(records.c.trigger == trigger.value)
         query = query.order_by(records.c.started_at.desc(), records.c.id.desc()).limit(limit)
         return await self._call(self._select, query)
 

@@ -8,15 +8,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from gitmoor.model import ObjectRef
+from gitmoor.ledger import Ledger
+from gitmoor.model import Action, ChangeSet, ObjectChange, ObjectRef
+from gitmoor.model.record import ObjectAction, Record, Result, Trigger
 from gitmoor.reconcile.cache import OnChange
 from gitmoor.reconcile.memory import Key
+from gitmoor.reconcile.records import correction_message
 from gitmoor.server.access import Caller
 from gitmoor.server.app import bound_port, serve
 from gitmoor.server.ui import UiApi
@@ -59,7 +64,7 @@ class Backend:
         self.listeners: list[OnChange] = []
         self.kube: Any = Patches()
 
-    ledger = None
+    ledger: Any = None
     cluster = "here"
 
     def objects(self, kind: str) -> list[dict[str, Any]]:
@@ -242,6 +247,88 @@ async def test_sign_in_attempts_are_limited_per_client_address() -> None:
         assert retry == "100"
         assert (body["reason"], body["details"]) == ("TooManyRequests", {"retryAfterSeconds": 100})
         assert "try again in 100s" in body["message"]
+
+
+def _attempt(minutes: int, trigger: Trigger, changes: list[ObjectChange], **more: Any) -> Record:
+    start = datetime(2026, 3, 1, tzinfo=UTC) + timedelta(minutes=minutes)
+    record = Record(
+        sync_namespace="team-a",
+        sync_name="web",
+        environment="prod",
+        cluster="here",
+        source_url="https://git.example/app.git",
+        revision="main@sha1:" + "a" * 40,
+        trigger=trigger,
+        started_at=start,
+        applied_at=start + timedelta(seconds=1),
+        finished_at=start + timedelta(seconds=2),
+        result=Result.APPLIED,
+        configured=sum(c.action is Action.CONFIGURED for c in changes),
+        objects=tuple(ObjectAction.of(c) for c in changes),
+        message=correction_message(ChangeSet(tuple(changes))),
+    )
+    return replace(record, **more)
+
+
+async def test_a_syncs_page_shows_the_latest_drift_corrections_from_the_ledger(
+    tmp_path: Path,
+) -> None:
+    settings = ObjectRef("", "ConfigMap", "team-a", "settings")
+    web = ObjectRef("apps", "Deployment", "team-a", "web")
+    mode = ObjectChange(settings, "v1", Action.CONFIGURED, "2", "data.mode")
+    history = [
+        _attempt(0, Trigger.INTERVAL, [mode]),  # a revision's apply: not a correction
+        _attempt(1, Trigger.DRIFT, [mode], reason="DriftCorrected"),
+        _attempt(2, Trigger.DRIFT, [mode], message="1 configured"),  # an older record's words
+        _attempt(3, Trigger.DRIFT, [mode], reason="DriftCorrected"),
+        _attempt(
+            4,
+            Trigger.DRIFT,
+            [
+                ObjectChange(web, "apps/v1", Action.FAILED, None, "spec.replicas"),
+                ObjectChange(settings, "v1", Action.UNCHANGED),
+            ],
+            result=Result.FAILED,
+            message="could not put drifted objects back as Git has them: forbidden",
+        ),
+    ]
+    async with (
+        await Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}", cluster="here") as ledger,
+        serving() as served,
+        _client() as http,
+    ):
+        for final in history:
+            record_id = await ledger.begin(replace(final, result=Result.IN_PROGRESS))
+            await ledger.finish(record_id, final)
+        served.backend.ledger = ledger
+        bearer = {"Authorization": "Bearer token-ada"}
+        async with http.get(f"{served.url}/api/syncs/team-a/web", headers=bearer) as r:
+            assert r.status == 200, await r.text()
+            shown = (await r.json())["corrections"]
+    # The newest three, newest first; per object its kind, name, action and fields.
+    assert [(c["result"], c["at"][11:19]) for c in shown] == [
+        ("failed", "00:04:02"),
+        ("applied", "00:03:02"),
+        ("applied", "00:02:02"),
+    ]
+    assert shown[0]["objects"] == [
+        {
+            "kind": "Deployment",
+            "namespace": "team-a",
+            "name": "web",
+            "action": "failed",
+            "fields": [],
+        }
+    ]
+    assert "forbidden" in shown[0]["message"]
+    assert [(o["kind"], o["name"], o["fields"]) for o in shown[1]["objects"]] == [
+        ("ConfigMap", "settings", ["data.mode"])
+    ]
+    assert (shown[1]["message"], shown[2]["objects"][0]["fields"], shown[2]["message"]) == (
+        "",
+        [],
+        "1 configured",
+    )
 
 
 async def test_behind_a_proxy_the_named_user_acts_with_the_csrf_token_of_their_name() -> None:

@@ -5,7 +5,7 @@
     POST /ui/api/login            {"token": ...}   sign in with a bearer token (rate-limited)
     POST /ui/api/logout
     GET  /ui/api/overview?namespace=&status=&q=    Syncs and sources, counts per state
-    GET  /ui/api/syncs/{ns}/{name}                 a Sync: conditions, history, drift diff, source
+    GET  /ui/api/syncs/{ns}/{name}                 a Sync: conditions, history, drift, source
     GET  /ui/api/syncs/{ns}/{name}/tree            what it manages, health per object
     GET  /ui/api/syncs/{ns}/{name}/events          its Events and its GitSource's
     GET  /ui/api/syncs/{ns}/{name}/timeline        its attempts from the ledger
@@ -52,7 +52,7 @@ from gitmoor.errors import GitmoorError
 from gitmoor.kube import Kube
 from gitmoor.ledger import Ledger, LedgerError
 from gitmoor.model import inventory
-from gitmoor.model.record import Record
+from gitmoor.model.record import Record, Trigger
 from gitmoor.model.resources import API_VERSION, name_problem
 from gitmoor.reconcile.memory import Key
 from gitmoor.server.access import ReviewError, TokenHeaderError
@@ -75,6 +75,7 @@ _ASSETS = {
 _MAX_BODY = 64 * 1024
 KEEPALIVE = 20.0  # seconds between comments on a quiet event stream (proxies close idle ones)
 DRIFT_SHOWN = 20  # drifted objects whose field diff a Sync's page shows (the rest are counted)
+CORRECTIONS_SHOWN = 3  # the latest drift corrections a Sync's page shows from the ledger
 _ACTIONS = ("sync", "suspend", "resume", "unpin", "rollback")
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -399,6 +400,10 @@ class UiApi:
         detail["can_patch"] = bool(await self.gate.allowed(who.principal, [namespace], PATCH))
         detail["drift"] = await self._drift(obj, namespace, name)
         detail["ledger"] = self._ledger() is not None
+        # With `drift: correct` nothing stays drifted: the panel shows what was put back.
+        detail["corrections"] = views.corrections(
+            await self._records(namespace, name, limit=CORRECTIONS_SHOWN, trigger=Trigger.DRIFT)
+        )
         return detail
 
     async def _drift(self, obj: dict[str, Any], namespace: str, name: str) -> list[dict[str, Any]]:
@@ -441,7 +446,9 @@ class UiApi:
         rows, _ = await list_events(kube, await scopes_for(kube, namespace, name))
         return {"items": [r.as_dict() for r in reversed(rows[-50:])]}
 
-    async def _records(self, namespace: str, name: str, limit: int = 50) -> list[Record]:
+    async def _records(
+        self, namespace: str, name: str, limit: int = 50, trigger: Trigger | None = None
+    ) -> list[Record]:
         ledger = self._ledger()
         if ledger is None:
             return []
@@ -451,6 +458,7 @@ class UiApi:
             cluster=self.backend.cluster or None,
             limit=limit,
             namespaces={namespace},
+            trigger=trigger,
         )
 
     async def _timeline(self, request: web.Request, who: Who) -> dict[str, Any]:

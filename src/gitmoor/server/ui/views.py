@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitmoor.commands.operations import source_key, source_row, sync_row
-from gitmoor.model.record import Record
+from gitmoor.model import Action
+from gitmoor.model.record import Record, Trigger
 from gitmoor.reconcile import conditions as cond
+from gitmoor.reconcile.records import corrected_fields
 from gitmoor.reconcile.status import DRIFTED
 
 Obj = dict[str, Any]
@@ -228,6 +230,40 @@ def field_diff(
             }
         )
     return diff
+
+
+# -- drift corrections: what the agent put back, from the ledger ------------------------------
+def corrections(found: Iterable[Record]) -> list[dict[str, Any]]:
+    """The drift corrections among `found` (newest first, as the ledger answers): when, how
+    each ended, and per object written (or refused) the fields put back, which the record's
+    message names (`gitmoor.reconcile.records.correction_message`); records written before it
+    did name objects only."""
+    shown = []
+    for record in found:
+        if record.trigger is not Trigger.DRIFT:
+            continue
+        fields = corrected_fields(record.message)
+        shown.append(
+            {
+                "record": record.id,
+                "at": (record.finished_at or record.applied_at or record.started_at).isoformat(),
+                "result": record.result.value,
+                "revision": record.revision,
+                "objects": [
+                    {
+                        "kind": o.ref.kind,
+                        "namespace": o.ref.namespace,
+                        "name": o.ref.name,
+                        "action": o.action.value,
+                        "fields": list(fields.get(o.ref.subject, ())),
+                    }
+                    for o in record.objects
+                    if o.action not in (Action.UNCHANGED, Action.SKIPPED)
+                ],
+                "message": "" if fields else record.message,
+            }
+        )
+    return shown
 
 
 # -- rollback: what going back to an earlier record changes ----------------------------------

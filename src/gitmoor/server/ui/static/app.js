@@ -364,8 +364,18 @@ function show(value) {
   if (value === null || value === undefined) return "(not set)";
   return typeof value === "string" ? value : JSON.stringify(value, null, 2);
 }
+// What the agent put back (drift: correct), from the ledger: "corrected 3m ago: ConfigMap/settings data.mode".
+function corrections(d) {
+  const list = d.corrections || [];
+  if (!list.length) return null;
+  return h("ul", { class: "corrections", id: "corrections", "aria-label": "Drift corrections" }, list.map((c) =>
+    h("li", { "data-result": c.result }, c.result === "applied" ? "corrected " : `correction ${c.result.replace("_", " ")} `, when(c.at), ": ",
+      c.objects.length ? c.objects.flatMap((o, i) => [i ? "; " : "", h("code", {}, `${o.kind}/${o.name}`),
+        o.fields.length ? " " + o.fields.join(", ") : ""]) : "",
+      c.message ? h("span", { class: "sub" }, c.message) : null)));
+}
 function drift(d) {
-  if (!d.row.drifted && !d.drift.length) return h("p", { class: "muted" }, "Nothing differs from Git.");
+  if (!d.row.drifted && !d.drift.length) return h("div", {}, h("p", { class: "muted" }, "Nothing differs from Git."), corrections(d));
   const parts = [h("p", { class: "msg" }, d.row.drift_message)];
   for (const o of d.drift) {
     parts.push(h("h3", {}, `${o.kind}/${o.name}`, o.deleted ? " (deleted)" : ""),
@@ -374,6 +384,7 @@ function drift(d) {
         h("tbody", {}, o.fields.map((f) => h("tr", {}, h("td", {}, h("code", {}, f.path)),
           h("td", { class: "git" }, h("pre", {}, show(f.git))), h("td", { class: "live" }, h("pre", {}, show(f.live)))))))));
   }
+  parts.push(corrections(d));
   return h("div", {}, parts);
 }
 function timelineOf(d, timeline) {
