@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from gitmoor.errors import KubeApiError
 from gitmoor.ledger import Ledger
 from gitmoor.model import Action, ChangeSet, ObjectChange, ObjectRef
 from gitmoor.model.record import ObjectAction, Record, Result, Trigger
@@ -329,6 +330,25 @@ async def test_a_syncs_page_shows_the_latest_drift_corrections_from_the_ledger(
         [],
         "1 configured",
     )
+
+
+class Forbidden:
+    """Stands for credentials of the UI that the API server refuses to read with."""
+
+    async def get(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        raise KubeApiError(
+            "refused", ref=None, status=403, reason="Forbidden", detail="events is forbidden"
+        )
+
+
+async def test_a_read_the_uis_own_credentials_may_not_make_is_a_403_that_says_so() -> None:
+    async with serving() as served, _client() as http:
+        served.backend.kube = Forbidden()
+        bearer = {"Authorization": "Bearer token-ada"}
+        async with http.get(f"{served.url}/api/syncs/team-a/web/events", headers=bearer) as r:
+            assert r.status == 403
+            message = (await r.json())["message"]
+    assert message == "the UI's own credentials may not read this: events is forbidden"
 
 
 async def test_behind_a_proxy_the_named_user_acts_with_the_csrf_token_of_their_name() -> None:

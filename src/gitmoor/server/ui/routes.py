@@ -48,7 +48,7 @@ from gitmoor.commands.operations import (
     unpin,
 )
 from gitmoor.commands.tree import SyncNotFoundError, read_tree
-from gitmoor.errors import GitmoorError
+from gitmoor.errors import GitmoorError, KubeApiError
 from gitmoor.kube import Kube
 from gitmoor.ledger import Ledger, LedgerError
 from gitmoor.model import inventory
@@ -339,6 +339,14 @@ class UiApi:
             return _status(Refused(404, "NotFound", str(problem)))
         except OperationError as problem:
             return _status(Refused(409, "Conflict", str(problem)))
+        except KubeApiError as problem:
+            if problem.status != 403:
+                log.error("ui: request failed", path=request.path, error=str(problem))
+                return _status(Refused(502, "BadGateway", str(problem)))
+            # The UI reads with the agent's credentials (on a laptop, the kubeconfig's): say
+            # that they lack the right, not that the person does.
+            message = f"the UI's own credentials may not read this: {problem.detail}"
+            return _status(Refused(403, "Forbidden", message))
         except GitmoorError as problem:
             log.error("ui: request failed", path=request.path, error=str(problem))
             return _status(Refused(502, "BadGateway", str(problem)))
