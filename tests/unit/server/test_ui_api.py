@@ -306,6 +306,14 @@ async def test_a_syncs_page_shows_the_latest_drift_corrections_from_the_ledger(
         async with http.get(f"{served.url}/api/syncs/team-a/web", headers=bearer) as r:
             assert r.status == 200, await r.text()
             shown = (await r.json())["corrections"]
+        # The same ledger feeds the environments page: what runs where, and DORA per week.
+        async with http.get(f"{served.url}/api/environments", headers=bearer) as r:
+            rows = (await r.json())["rows"]
+        async with http.get(f"{served.url}/api/dora?weeks=2", headers=bearer) as r:
+            dora = (await r.json())["environments"]
+    assert [(row["sync"], list(row["cells"])) for row in rows] == [("team-a/web", ["prod"])]
+    assert list(dora) == ["prod"]
+    assert [week["deployments"] for week in dora["prod"]] == [0, 0]  # all of it long ago
     # The newest three, newest first; per object its kind, name, action and fields.
     assert [(c["result"], c["at"][11:19]) for c in shown] == [
         ("failed", "00:04:02"),
