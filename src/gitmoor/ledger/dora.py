@@ -30,7 +30,7 @@ deployments per day.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -256,11 +256,17 @@ def baselines(records: Iterable[Record], since: datetime) -> set[int]:
 
 
 def in_window(
-    records: Sequence[Record], since: datetime, until: datetime, environment: str | None
+    records: Sequence[Record],
+    since: datetime,
+    until: datetime,
+    environment: str | None,
+    opening: set[int] | None = None,
 ) -> list[Record]:
     """The records `Ledger.dora` reads for one window: attempts started in it, plus what each
-    sync ran when it opened, of `environment` (None: all)."""
-    opening = baselines(records, since)
+    sync ran when it opened (`opening`, computed when not given), of `environment` (None:
+    all)."""
+    if opening is None:
+        opening = baselines(records, since)
     return [
         r
         for r in records
@@ -276,9 +282,10 @@ def series(
     """DORA figures per environment and window from records read once (those started from the
     first window on, plus what ran when it opened: see `Ledger.dora_series`); each equals what
     `Ledger.dora` answers for that environment and window."""
-    found: Mapping[str, list[Dora]] = {e: [] for e in environments}
+    found: dict[str, list[Dora]] = {e: [] for e in environments}
     for since, until in windows:
+        opening = baselines(records, since)
         for environment, points in found.items():
-            chosen = in_window(records, since, until, environment)
+            chosen = in_window(records, since, until, environment, opening)
             points.append(dora_of(chosen, since=since, until=until))
-    return dict(found)
+    return found
