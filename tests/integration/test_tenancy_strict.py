@@ -1,13 +1,16 @@
 """`gitmoor install --tenancy strict` for real: the agent runs with its own ServiceAccount's
 token and only the strict RBAC (no cluster-admin), on a control plane of its own (the install is
 cluster-wide). Tenants' revisions apply as their namespace's `default` ServiceAccount; what it
-may not do is refused, and the agent still manages its own resources."""
+may not do is refused, and the agent still manages its own resources. Its web UI shows a
+tenant's Sync page (Events, resource tree) to a person who may only `get` syncs there: the
+agent reads both with its own strict role."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 import yaml
 
@@ -16,6 +19,7 @@ from gitmoor.kube import Kube
 from gitmoor.reconcile import conditions as cond
 from testenv.cluster import ControlPlane, throwaway
 from testenv.gitserver import GitServers, Worktree
+from testenv.ports import free_port
 from testenv.wait import eventually
 from tests.integration.agent.manifests import configmap
 from tests.integration.gitmoor_process import AgentProcess
@@ -85,10 +89,17 @@ async def test_a_strictly_installed_agent_applies_as_each_tenant_and_no_more(
         token_config = await agent_kubeconfig(kube, admin, tmp_path / "agent.kubeconfig")
         args = dict(manifests(tenancy="strict")[-1]["spec"]["template"]["spec"]["containers"][0])
         strict_flags = tuple(a for a in args["args"] if a != "run")
+        port = free_port()
         agent = AgentProcess(
             token_config,
             tmp_path / "agent",
-            args=(*strict_flags, "--allow-file-sources", str(Path(repo.file_url[7:]).parent)),
+            args=(
+                *strict_flags,
+                "--allow-file-sources",
+                str(Path(repo.file_url[7:]).parent),
+                "--http-port",  # the last --http-port given wins
+                str(port),
+            ),
         )
         await agent.start()
         try:
@@ -119,6 +130,7 @@ async def test_a_strictly_installed_agent_applies_as_each_tenant_and_no_more(
             assert sync is not None
             assert sync["status"]["lastAppliedRevision"].endswith(sha)
             assert await kube.get("v1", "ConfigMap", "settings", TEAM) is not None
+            await _a_viewer_sees_the_tenants_sync_page(kube, f"http://127.0.0.1:{port}/ui/api")
 
             takeover = {
                 "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -148,3 +160,41 @@ async def test_a_strictly_installed_agent_applies_as_each_tenant_and_no_more(
             assert agent.alive(), agent.tail()
         finally:
             await agent.stop()
+
+
+async def _a_viewer_sees_the_tenants_sync_page(kube: Kube, api: str) -> None:
+    """A person who may only `get` syncs in the tenant's namespace opens its Sync's page: the
+    Events and the resource tree come back (read with the agent's strict role), not 403."""
+    rbac = "rbac.authorization.k8s.io"
+    meta = {"name": "sync-viewer", "namespace": TEAM}
+    for obj in (
+        {"apiVersion": "v1", "kind": "ServiceAccount",
+         "metadata": {"name": "viewer", "namespace": TEAM}},
+        {"apiVersion": f"{rbac}/v1", "kind": "Role", "metadata": meta,
+         "rules": [{"apiGroups": ["gitmoor.io"], "resources": ["syncs"], "verbs": ["get"]}]},
+        {"apiVersion": f"{rbac}/v1", "kind": "RoleBinding", "metadata": meta,
+         "roleRef": {"apiGroup": rbac, "kind": "Role", "name": "sync-viewer"},
+         "subjects": [{"kind": "ServiceAccount", "name": "viewer", "namespace": TEAM}]},
+    ):  # fmt: skip
+        await kube.apply(obj, field_manager="gitmoor-tests")
+    token = await kube.request(
+        "POST",
+        f"/api/v1/namespaces/{TEAM}/serviceaccounts/viewer/token",
+        body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+              "spec": {"expirationSeconds": 600}},
+    )  # fmt: skip
+    bearer = {"Authorization": f"Bearer {token['status']['token']}"}
+    async with aiohttp.ClientSession(headers=bearer) as http:
+        async with http.get(f"{api}/syncs/{TEAM}/app/events") as response:
+            assert response.status == 200, await response.text()
+            events = (await response.json())["items"]
+        async with http.get(f"{api}/syncs/{TEAM}/app/tree") as response:
+            assert response.status == 200, await response.text()
+            tree = await response.text()
+        async with http.get(f"{api}/syncs/gitmoor-system/app/events") as response:
+            assert response.status == 403  # the viewer's own RBAC still decides
+    shown = {(e["object"]["kind"], e["object"]["name"]) for e in events}
+    assert ("Sync", "app") in shown, events
+    assert shown <= {("Sync", "app"), ("GitSource", "repo")}, events
+    assert '"settings"' in tree, tree
+    assert "ConfigMap" in tree, tree

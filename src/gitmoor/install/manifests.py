@@ -156,10 +156,12 @@ def _agent_cluster_role(*, strict: bool = False) -> dict[str, Any]:
             # Git credentials and verification keys, named by a GitSource's secretRefs: watched
             # in the namespaces of sources that name one (only those named are kept).
             {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]},
+            # Its own Events written; everyone's read for the web UI's Events panel, whatever
+            # binding (cluster-admin, a narrower one, strict tenancy) lets it apply.
             {
                 "apiGroups": ["", "events.k8s.io"],
                 "resources": ["events"],
-                "verbs": ["create", "patch"],
+                "verbs": ["create", "patch", "get", "list", "watch"],
             },
         ],
     }

@@ -20,6 +20,7 @@ the last `applied` / `rolled_back` attempt left (see `deployments`).
   attempt's finish, or the next `applied` attempt. Time to restore is the median over failures
   that started in the window and were restored.
 - Manual rollbacks (`trigger=rollback`) restore service but are not changes or deployments.
+- Drift corrections (`trigger=drift`) put back what runs: they count for nothing.
 
 The window is [since, until]. Without `since` it starts at the first attempt seen, and the
 frequency is then taken over at least one day, so a short history does not read as hundreds of
@@ -155,6 +156,8 @@ def _replay(attempts: Sequence[Record], tally: _Tally) -> None:
     for record in attempts:
         if record.result in (Result.IN_PROGRESS, Result.INTERRUPTED):
             continue
+        if record.trigger is Trigger.DRIFT:
+            continue  # put back what runs: deploys nothing, changes nothing, restores nothing
         wrote = record.created + record.configured + record.deleted > 0
         if record.result is Result.FAILED and not wrote:
             continue  # refused before any write: nothing in the cluster changed
@@ -233,3 +236,56 @@ def dora_of(records: Iterable[Record], *, since: datetime | None, until: datetim
         restored=len(restores),
         time_to_restore_median=timedelta(seconds=percentile(restores, 0.5)) if restores else None,
     )
+
+
+Window = tuple[datetime, datetime]
+
+
+def baselines(records: Iterable[Record], since: datetime) -> set[int]:
+    """Per sync, the id of the latest record that deployed something at or before `since`
+    (any environment): what the sync ran when a window opened."""
+    best: dict[tuple[str, str, str], tuple[datetime, int]] = {}
+    for record in records:
+        deployed_at = record.deployed_at
+        if deployed_at is None or deployed_at > since or record.id is None:
+            continue
+        key = (record.cluster, record.sync_namespace, record.sync_name)
+        if key not in best or (deployed_at, record.id) > best[key]:
+            best[key] = (deployed_at, record.id)
+    return {record_id for _, record_id in best.values()}
+
+
+def in_window(
+    records: Sequence[Record],
+    since: datetime,
+    until: datetime,
+    environment: str | None,
+    opening: set[int] | None = None,
+) -> list[Record]:
+    """The records `Ledger.dora` reads for one window: attempts started in it, plus what each
+    sync ran when it opened (`opening`, computed when not given), of `environment` (None:
+    all)."""
+    if opening is None:
+        opening = baselines(records, since)
+    return [
+        r
+        for r in records
+        if r.started_at <= until
+        and (r.started_at >= since or r.id in opening)
+        and (environment is None or r.environment == environment)
+    ]
+
+
+def series(
+    records: Sequence[Record], environments: Iterable[str], windows: Sequence[Window]
+) -> dict[str, list[Dora]]:
+    """DORA figures per environment and window from records read once (those started from the
+    first window on, plus what ran when it opened: see `Ledger.dora_series`); each equals what
+    `Ledger.dora` answers for that environment and window."""
+    found: dict[str, list[Dora]] = {e: [] for e in environments}
+    for since, until in windows:
+        opening = baselines(records, since)
+        for environment, points in found.items():
+            chosen = in_window(records, since, until, environment, opening)
+            points.append(dora_of(chosen, since=since, until=until))
+    return found

@@ -49,7 +49,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from gitmoor.ledger import attribution, chain, rows, seal
 from gitmoor.ledger.deployments import Deployment, run_start
-from gitmoor.ledger.dora import Dora, dora_of
+from gitmoor.ledger.dora import Dora, Window, dora_of
+from gitmoor.ledger.dora import series as series_of
 from gitmoor.ledger.engines import WORKERS, WRITE, postgres_engine, sqlite_engine
 from gitmoor.ledger.errors import (
     ChainBrokenError,
@@ -72,7 +73,7 @@ from gitmoor.ledger.schema import (
 )
 from gitmoor.ledger.urls import engine_url, redacted, sqlite_file
 from gitmoor.model.pipeline import Action
-from gitmoor.model.record import Record, Result
+from gitmoor.model.record import Record, Result, Trigger
 from gitmoor.model.refs import ObjectRef
 
 T = TypeVar("T")
@@ -618,13 +619,14 @@ class Ledger:
         limit: int = 50,
         changed_only: bool = False,
         namespaces: Collection[str] | None = None,
+        trigger: Trigger | None = None,
     ) -> list[Record]:
         """Attempts, newest first (by start), with their objects and images.
 
         Filters: `sync` (the Sync's name), `namespace` (its namespace), `environment`, `cluster`,
         `since` (started at or after), `namespaces` (only Syncs of these); `changed_only` leaves
         out applied attempts that wrote nothing (a commit to another app of a shared repository,
-        a full re-check). At most `limit` records."""
+        a full re-check); `trigger` (what started them). At most `limit` records."""
         query = _scoped(select(*rows.COLUMNS), None, namespaces)
         if changed_only:
             wrote = records.c.created + records.c.configured + records.c.deleted
@@ -639,6 +641,8 @@ class Ledger:
             query = query.where(records.c.cluster == cluster)
         if since is not None:
             query = query.where(records.c.started_at >= since)
+        if trigger is not None:
+            query = query.where(records.c.trigger == trigger.value)
         query = query.order_by(records.c.started_at.desc(), records.c.id.desc()).limit(limit)
         return await self._call(self._select, query)
 
@@ -901,6 +905,44 @@ class Ledger:
         if environment is not None:
             query = query.where(records.c.environment == environment)
         return dora_of(self._select(query, with_objects=False), since=since, until=until)
+
+    async def dora_series(
+        self,
+        environments: Collection[str],
+        windows: Sequence[Window],
+        *,
+        cluster: str | None = None,
+        namespaces: Collection[str] | None = None,
+    ) -> dict[str, list[Dora]]:
+        """`dora` for each environment and each (since, until) window, from one query: the
+        records of every window and what each sync ran when the first opened."""
+        if not windows:
+            return {e: [] for e in environments}
+        return await self._call(self._dora_series, environments, windows, cluster, namespaces)
+
+    def _dora_series(
+        self,
+        environments: Collection[str],
+        windows: Sequence[Window],
+        cluster: str | None,
+        namespaces: Collection[str] | None,
+    ) -> dict[str, list[Dora]]:
+        first = min(since for since, _ in windows)
+        last = max(until for _, until in windows)
+        query = _scoped(select(*rows.COLUMNS), cluster, namespaces)
+        # A later window's opening state is a record deployed after `first`, or the one that
+        # ran when `first` came (whenever it started); no environment filter: a sync's
+        # opening record may be of another environment, and then it has none in this one.
+        query = query.where(
+            records.c.started_at <= last,
+            or_(
+                records.c.started_at >= first,
+                records.c.deployed_at >= first,
+                records.c.id.in_(_latest_deployed(before=first)),
+            ),
+        )
+        found = self._select(query, with_objects=False)
+        return series_of(found, sorted(environments), windows)
 
 
 def _same_deployed(a: Any, b: Any) -> bool:

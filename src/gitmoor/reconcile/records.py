@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -133,3 +134,28 @@ def correction(place: Place, revision: str, artifact: Artifact | None, *, at: fl
     return place.record(
         revision, Trigger.DRIFT, at, same.commit if same else None, same.signer if same else None
     )
+
+
+_CORRECTED = re.compile(r"(\S+) \((.*)\)")
+
+
+def correction_message(changes: ChangeSet) -> str:
+    """What a drift correction's record says: the counts, then each object written and the
+    fields put back (`deleted` when it was recreated), e.g.
+    `1 configured: ConfigMap/apps/settings (data.mode)`. Paths only, never values."""
+    written = "; ".join(f"{c.ref} ({c.message})" for c in changes.written if c.message)
+    return f"{changes.summary()}: {written}" if written else changes.summary()
+
+
+def corrected_fields(message: str) -> dict[str, tuple[str, ...]]:
+    """What `correction_message` wrote: per object (`Kind/namespace/name`), the fields put
+    back, `("deleted",)` for a recreated one; {} for any other message."""
+    _, colon, objects = message.partition(": ")
+    found: dict[str, tuple[str, ...]] = {}
+    if not colon:
+        return found
+    for part in objects.split("; "):
+        matched = _CORRECTED.fullmatch(part)
+        if matched:
+            found[matched.group(1)] = tuple(f for f in matched.group(2).split(", ") if f)
+    return found

@@ -501,7 +501,7 @@ def corrected(begun: Record | None, changes: ChangeSet) -> Report:
     finish = None
     if begun is not None:
         finish = records.finished(
-            begun, outcome, reason="DriftCorrected", message=changes.summary()
+            begun, outcome, reason="DriftCorrected", message=records.correction_message(changes)
         )
     events = tuple(
         Event(NORMAL, "DriftCorrected", f"{c.ref}: {c.message}") for c in changes.written

@@ -125,6 +125,8 @@ async def test_a_hand_edited_secret_from_string_data_is_put_back_and_recorded(
     assert correction.revision.endswith(sha)
     assert [(o.ref.kind, o.ref.name) for o in correction.objects] == [("Secret", "db")]
     assert correction.configured == 1
+    # The record names the fields put back (what the UI's drift panel shows), never a value.
+    assert correction.message == f"1 configured: Secret/{ns}/db (data.password)"
     # It deploys nothing new: `where`/`at` still see the apply of the revision.
     assert correction.deployed_revision is None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import yaml
 
 from gitmoor.install import DEFAULT_IMAGE, manifests, render_yaml
@@ -123,6 +124,31 @@ def test_the_agents_own_role_is_narrow() -> None:
     assert not any(r == "leases" for _, r, _ in granted)
     binding = _one(objs, "ClusterRoleBinding", "gitmoor")
     assert binding["roleRef"]["name"] == "gitmoor"
+
+
+def _grants(rules: set[tuple[str, str, str]], group: str, resource: str, verb: str) -> bool:
+    return any(g in (group, "*") and r in (resource, "*") and v in (verb, "*") for g, r, v in rules)
+
+
+@pytest.mark.parametrize("tenancy", ["cluster-admin", "strict"])
+@pytest.mark.parametrize(
+    ("group", "resource", "verb", "strict_only"),
+    [
+        # The web UI's Events panel reads Events with the agent's own credential.
+        ("", "events", "list", False),
+        ("", "events", "get", False),
+        ("events.k8s.io", "events", "watch", False),
+        # The resource tree reads what the Syncs manage: under strict tenancy the agent's own
+        # role reads every kind (with cluster-admin, the apply binding does).
+        ("apps", "deployments", "get", True),
+        ("", "configmaps", "list", True),
+    ],
+)
+def test_the_agents_own_role_reads_what_the_ui_shows(
+    tenancy: str, group: str, resource: str, verb: str, strict_only: bool
+) -> None:
+    rules = _rules(_one(manifests(tenancy=tenancy), "ClusterRole", "gitmoor"))
+    assert _grants(rules, group, resource, verb) == (tenancy == "strict" or not strict_only)
 
 
 def test_leases_and_the_snapshot_key_are_granted_in_the_agents_namespace_only() -> None:

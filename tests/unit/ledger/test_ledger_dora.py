@@ -221,3 +221,12 @@ def test_a_commit_that_changed_nothing_of_a_sync_is_not_its_deployment() -> None
     assert figures.changes == 2
     # Lead times of web-1 (1 h) and web-2 (2 h): the median of two is their mean.
     assert figures.lead_time_median == timedelta(minutes=90)
+
+
+def test_a_drift_correction_counts_for_nothing() -> None:
+    history = crafted_history()
+    corrected = attempt("E", Result.APPLIED, at(4, 20), applied=at(4, 20, 1), trigger=Trigger.DRIFT)
+    refused = attempt("E", Result.FAILED, at(4, 21), applied=at(4, 21, 1), trigger=Trigger.DRIFT)
+    assert dora_of([*history, corrected, refused], since=D0, until=UNTIL) == dora_of(
+        history, since=D0, until=UNTIL
+    )

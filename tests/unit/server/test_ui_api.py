@@ -8,19 +8,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from gitmoor.model import ObjectRef
+from gitmoor.errors import KubeApiError
+from gitmoor.ledger import Ledger
+from gitmoor.model import Action, ChangeSet, ObjectChange, ObjectRef
+from gitmoor.model.record import ObjectAction, Record, Result, Trigger
 from gitmoor.reconcile.cache import OnChange
 from gitmoor.reconcile.memory import Key
+from gitmoor.reconcile.records import correction_message
 from gitmoor.server.access import Caller
 from gitmoor.server.app import bound_port, serve
 from gitmoor.server.ui import UiApi
 from gitmoor.server.ui.gates import LocalGate, ProxyGate, TokenGate
+from gitmoor.server.ui.limits import Limiter
 from gitmoor.server.ui.routes import SECURITY_HEADERS
 
 
@@ -58,7 +65,7 @@ class Backend:
         self.listeners: list[OnChange] = []
         self.kube: Any = Patches()
 
-    ledger = None
+    ledger: Any = None
     cluster = "here"
 
     def objects(self, kind: str) -> list[dict[str, Any]]:
@@ -226,6 +233,130 @@ async def test_a_bearer_token_needs_no_csrf_token_and_is_refused_when_wrong() ->
         ) as r:
             assert r.status == 401
             assert "forged" not in await r.text()
+
+
+async def test_sign_in_attempts_are_limited_per_client_address() -> None:
+    async with serving() as served, _client() as http:
+        served.ui.sign_ins = Limiter(burst=2, per_second=0.01)
+        login, origin = f"{served.url}/api/login", {"Origin": served.origin}
+        async with http.post(login, json={"token": ""}, headers=origin) as r:
+            assert r.status == 400  # no token: no review, not counted
+        for token, status in (("guess", 401), ("token-ada", 200), ("token-ada", 429)):
+            async with http.post(login, json={"token": token}, headers=origin) as r:
+                assert r.status == status, await r.text()
+                body, retry = await r.json(), r.headers.get("Retry-After")
+        assert retry == "100"
+        assert (body["reason"], body["details"]) == ("TooManyRequests", {"retryAfterSeconds": 100})
+        assert "try again in 100s" in body["message"]
+
+
+def _attempt(minutes: int, trigger: Trigger, changes: list[ObjectChange], **more: Any) -> Record:
+    start = datetime(2026, 3, 1, tzinfo=UTC) + timedelta(minutes=minutes)
+    record = Record(
+        sync_namespace="team-a",
+        sync_name="web",
+        environment="prod",
+        cluster="here",
+        source_url="https://git.example/app.git",
+        revision="main@sha1:" + "a" * 40,
+        trigger=trigger,
+        started_at=start,
+        applied_at=start + timedelta(seconds=1),
+        finished_at=start + timedelta(seconds=2),
+        result=Result.APPLIED,
+        configured=sum(c.action is Action.CONFIGURED for c in changes),
+        objects=tuple(ObjectAction.of(c) for c in changes),
+        message=correction_message(ChangeSet(tuple(changes))),
+    )
+    return replace(record, **more)
+
+
+async def test_a_syncs_page_shows_the_latest_drift_corrections_from_the_ledger(
+    tmp_path: Path,
+) -> None:
+    settings = ObjectRef("", "ConfigMap", "team-a", "settings")
+    web = ObjectRef("apps", "Deployment", "team-a", "web")
+    mode = ObjectChange(settings, "v1", Action.CONFIGURED, "2", "data.mode")
+    history = [
+        _attempt(0, Trigger.INTERVAL, [mode]),  # a revision's apply: not a correction
+        _attempt(1, Trigger.DRIFT, [mode], reason="DriftCorrected"),
+        _attempt(2, Trigger.DRIFT, [mode], message="1 configured"),  # an older record's words
+        _attempt(3, Trigger.DRIFT, [mode], reason="DriftCorrected"),
+        _attempt(
+            4,
+            Trigger.DRIFT,
+            [
+                ObjectChange(web, "apps/v1", Action.FAILED, None, "spec.replicas"),
+                ObjectChange(settings, "v1", Action.UNCHANGED),
+            ],
+            result=Result.FAILED,
+            message="could not put drifted objects back as Git has them: forbidden",
+        ),
+    ]
+    async with (
+        await Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}", cluster="here") as ledger,
+        serving() as served,
+        _client() as http,
+    ):
+        for final in history:
+            record_id = await ledger.begin(replace(final, result=Result.IN_PROGRESS))
+            await ledger.finish(record_id, final)
+        served.backend.ledger = ledger
+        bearer = {"Authorization": "Bearer token-ada"}
+        async with http.get(f"{served.url}/api/syncs/team-a/web", headers=bearer) as r:
+            assert r.status == 200, await r.text()
+            shown = (await r.json())["corrections"]
+        # The same ledger feeds the environments page: what runs where, and DORA per week.
+        async with http.get(f"{served.url}/api/environments", headers=bearer) as r:
+            rows = (await r.json())["rows"]
+        async with http.get(f"{served.url}/api/dora?weeks=2", headers=bearer) as r:
+            dora = (await r.json())["environments"]
+    assert [(row["sync"], list(row["cells"])) for row in rows] == [("team-a/web", ["prod"])]
+    assert list(dora) == ["prod"]
+    assert [week["deployments"] for week in dora["prod"]] == [0, 0]  # all of it long ago
+    # The newest three, newest first; per object its kind, name, action and fields.
+    assert [(c["result"], c["at"][11:19]) for c in shown] == [
+        ("failed", "00:04:02"),
+        ("applied", "00:03:02"),
+        ("applied", "00:02:02"),
+    ]
+    assert shown[0]["objects"] == [
+        {
+            "kind": "Deployment",
+            "namespace": "team-a",
+            "name": "web",
+            "action": "failed",
+            "fields": [],
+        }
+    ]
+    assert "forbidden" in shown[0]["message"]
+    assert [(o["kind"], o["name"], o["fields"]) for o in shown[1]["objects"]] == [
+        ("ConfigMap", "settings", ["data.mode"])
+    ]
+    assert (shown[1]["message"], shown[2]["objects"][0]["fields"], shown[2]["message"]) == (
+        "",
+        [],
+        "1 configured",
+    )
+
+
+class Forbidden:
+    """Stands for credentials of the UI that the API server refuses to read with."""
+
+    async def get(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        raise KubeApiError(
+            "refused", ref=None, status=403, reason="Forbidden", detail="events is forbidden"
+        )
+
+
+async def test_a_read_the_uis_own_credentials_may_not_make_is_a_403_that_says_so() -> None:
+    async with serving() as served, _client() as http:
+        served.backend.kube = Forbidden()
+        bearer = {"Authorization": "Bearer token-ada"}
+        async with http.get(f"{served.url}/api/syncs/team-a/web/events", headers=bearer) as r:
+            assert r.status == 403
+            message = (await r.json())["message"]
+    assert message == "the UI's own credentials may not read this: events is forbidden"
 
 
 async def test_behind_a_proxy_the_named_user_acts_with_the_csrf_token_of_their_name() -> None:

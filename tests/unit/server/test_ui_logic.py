@@ -4,6 +4,7 @@ comes from the UI's own pages, sessions and CSRF tokens, and the live hub."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ from gitmoor.server.ui.views import (
     content_diff,
     counts,
     field_diff,
+    matrix,
     overview,
     state_of,
     sync_view,
@@ -233,6 +235,63 @@ def test_what_a_rollback_changes() -> None:
         ["ConfigMap/apps/old"],
     )
     assert content_diff(None, then)["images_added"] == ["sidecar:1", "web:1"]
+
+
+def _running(where: str, revision: str, *, record_id: int) -> tuple[Record, str, str]:
+    """`cluster:environment:namespace/name` runs `revision`."""
+    cluster, environment, sync = where.split(":")
+    namespace, name = sync.split("/")
+    record = replace(
+        _record(revision, (), (), record_id),
+        cluster=cluster,
+        environment=environment,
+        sync_namespace=namespace,
+        sync_name=name,
+    )
+    return record, revision, "2026-03-01T00:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("running", "rows"),
+    [
+        # One app across environments lines up on one row.
+        (
+            ["eu:staging:shop/web", "eu:prod:shop/web"],
+            {("shop/web", ""): {"staging": "eu", "prod": "eu"}},
+        ),
+        # The same name in two namespaces of one environment: two rows, nothing overwritten.
+        (
+            ["eu:prod:shop/web", "eu:prod:blog/web"],
+            {("blog/web", ""): {"prod": "eu"}, ("shop/web", ""): {"prod": "eu"}},
+        ),
+        # One namespace/name in one environment from two clusters (a shared ledger): a row
+        # per cluster for that Sync; other Syncs keep one row.
+        (
+            ["eu:prod:shop/web", "us:prod:shop/web", "eu:staging:shop/web", "eu:prod:shop/db"],
+            {
+                ("shop/db", ""): {"prod": "eu"},
+                ("shop/web", "eu"): {"prod": "eu", "staging": "eu"},
+                ("shop/web", "us"): {"prod": "us"},
+            },
+        ),
+    ],
+)
+def test_the_environment_matrix_keys_rows_by_namespace_and_name(
+    running: list[str], rows: dict[tuple[str, str], dict[str, str]]
+) -> None:
+    found = matrix(
+        _running(where, f"main@sha1:{i}", record_id=i) for i, where in enumerate(running)
+    )
+    assert found["environments"] == sorted({w.split(":")[1] for w in running})
+    shown = {
+        (row["sync"], row["cluster"]): {e: c["cluster"] for e, c in row["cells"].items()}
+        for row in found["rows"]
+    }
+    assert shown == rows
+    assert len(found["rows"]) == len(rows)
+    for row in found["rows"]:
+        for cell in row["cells"].values():
+            assert f"{cell['namespace']}/{cell['sync']}" == row["sync"]
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,10 @@
 
     GET  /ui/                                      the app (every asset ships in this package)
     GET  /ui/api/session                           who you are, and the CSRF token for actions
-    POST /ui/api/login            {"token": ...}   sign in with a Kubernetes bearer token
+    POST /ui/api/login            {"token": ...}   sign in with a bearer token (rate-limited)
     POST /ui/api/logout
     GET  /ui/api/overview?namespace=&status=&q=    Syncs and sources, counts per state
-    GET  /ui/api/syncs/{ns}/{name}                 a Sync: conditions, history, drift diff, source
+    GET  /ui/api/syncs/{ns}/{name}                 a Sync: conditions, history, drift, source
     GET  /ui/api/syncs/{ns}/{name}/tree            what it manages, health per object
     GET  /ui/api/syncs/{ns}/{name}/events          its Events and its GitSource's
     GET  /ui/api/syncs/{ns}/{name}/timeline        its attempts from the ledger
@@ -48,17 +48,18 @@ from gitmoor.commands.operations import (
     unpin,
 )
 from gitmoor.commands.tree import SyncNotFoundError, read_tree
-from gitmoor.errors import GitmoorError
+from gitmoor.errors import GitmoorError, KubeApiError
 from gitmoor.kube import Kube
 from gitmoor.ledger import Ledger, LedgerError
 from gitmoor.model import inventory
-from gitmoor.model.record import Record
+from gitmoor.model.record import Record, Trigger
 from gitmoor.model.resources import API_VERSION, name_problem
 from gitmoor.reconcile.memory import Key
 from gitmoor.server.access import ReviewError, TokenHeaderError
 from gitmoor.server.ui import views
 from gitmoor.server.ui.backend import Backend
 from gitmoor.server.ui.gates import PATCH, READ, Gate, NotActiveError, Principal
+from gitmoor.server.ui.limits import Limiter
 from gitmoor.server.ui.live import Hub, event
 from gitmoor.server.ui.sessions import COOKIE, CSRF_HEADER, Sessions, same_origin
 
@@ -74,6 +75,7 @@ _ASSETS = {
 _MAX_BODY = 64 * 1024
 KEEPALIVE = 20.0  # seconds between comments on a quiet event stream (proxies close idle ones)
 DRIFT_SHOWN = 20  # drifted objects whose field diff a Sync's page shows (the rest are counted)
+CORRECTIONS_SHOWN = 3  # the latest drift corrections a Sync's page shows from the ledger
 _ACTIONS = ("sync", "suspend", "resume", "unpin", "rollback")
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -90,10 +92,13 @@ SECURITY_HEADERS = {
 
 
 class Refused(Exception):
-    def __init__(self, status: int, reason: str, message: str) -> None:
+    def __init__(
+        self, status: int, reason: str, message: str, *, retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.reason = reason
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -117,8 +122,15 @@ def _status(refused: Refused) -> web.Response:
         "reason": refused.reason,
         "code": refused.status,
     }
+    headers = {}
+    if refused.retry_after is not None:
+        body["details"] = {"retryAfterSeconds": refused.retry_after}
+        headers["Retry-After"] = str(refused.retry_after)
     return web.Response(
-        status=refused.status, body=orjson.dumps(body), content_type="application/json"
+        status=refused.status,
+        body=orjson.dumps(body),
+        content_type="application/json",
+        headers=headers,
     )
 
 
@@ -138,6 +150,7 @@ class UiApi:
         self.backend = backend
         self.gate = gate
         self.sessions = Sessions()
+        self.sign_ins = Limiter()
         self.hub = Hub()
         self._origin = origin.rstrip("/") if origin else None
         backend.listen(self.hub.changed)
@@ -254,6 +267,16 @@ class UiApi:
             secret = str((body or {}).get("token") or "").strip() if isinstance(body, dict) else ""
             if not secret:
                 raise Refused(400, "BadRequest", "token: required")
+            # Each attempt costs a TokenReview: a client guessing tokens waits instead.
+            wait = self.sign_ins.take(request.remote or "")
+            if wait:
+                log.warning("ui sign-in limited", client=request.remote, retry_after=wait)
+                raise Refused(
+                    429,
+                    "TooManyRequests",
+                    f"too many sign-in attempts from this address: try again in {wait}s",
+                    retry_after=wait,
+                )
             principal = await self.gate.login(secret)
             if principal is None:
                 raise Refused(401, "Unauthorized", "the API server did not accept the token")
@@ -316,6 +339,14 @@ class UiApi:
             return _status(Refused(404, "NotFound", str(problem)))
         except OperationError as problem:
             return _status(Refused(409, "Conflict", str(problem)))
+        except KubeApiError as problem:
+            if problem.status != 403:
+                log.error("ui: request failed", path=request.path, error=str(problem))
+                return _status(Refused(502, "BadGateway", str(problem)))
+            # The UI reads with the agent's credentials (on a laptop, the kubeconfig's): say
+            # that they lack the right, not that the person does.
+            message = f"the UI's own credentials may not read this: {problem.detail}"
+            return _status(Refused(403, "Forbidden", message))
         except GitmoorError as problem:
             log.error("ui: request failed", path=request.path, error=str(problem))
             return _status(Refused(502, "BadGateway", str(problem)))
@@ -377,6 +408,10 @@ class UiApi:
         detail["can_patch"] = bool(await self.gate.allowed(who.principal, [namespace], PATCH))
         detail["drift"] = await self._drift(obj, namespace, name)
         detail["ledger"] = self._ledger() is not None
+        # With `drift: correct` nothing stays drifted: the panel shows what was put back.
+        detail["corrections"] = views.corrections(
+            await self._records(namespace, name, limit=CORRECTIONS_SHOWN, trigger=Trigger.DRIFT)
+        )
         return detail
 
     async def _drift(self, obj: dict[str, Any], namespace: str, name: str) -> list[dict[str, Any]]:
@@ -419,7 +454,9 @@ class UiApi:
         rows, _ = await list_events(kube, await scopes_for(kube, namespace, name))
         return {"items": [r.as_dict() for r in reversed(rows[-50:])]}
 
-    async def _records(self, namespace: str, name: str, limit: int = 50) -> list[Record]:
+    async def _records(
+        self, namespace: str, name: str, limit: int = 50, trigger: Trigger | None = None
+    ) -> list[Record]:
         ledger = self._ledger()
         if ledger is None:
             return []
@@ -429,6 +466,7 @@ class UiApi:
             cluster=self.backend.cluster or None,
             limit=limit,
             namespaces={namespace},
+            trigger=trigger,
         )
 
     async def _timeline(self, request: web.Request, who: Who) -> dict[str, Any]:
@@ -492,20 +530,14 @@ class UiApi:
         now = datetime.now(UTC)
         running = await ledger.running_at(now, cluster=cluster, namespaces=readable)
         environments = sorted({r.environment for r, _ in running})
-        series: dict[str, list[dict[str, Any]]] = {}
-        for environment in environments:
-            points = []
-            for week in range(weeks, 0, -1):
-                since, until = now - timedelta(weeks=week), now - timedelta(weeks=week - 1)
-                figures = await ledger.dora(
-                    environment=environment,
-                    since=since,
-                    until=until,
-                    cluster=cluster,
-                    namespaces=readable,
-                )
-                points.append(figures.as_dict())
-            series[environment] = points
+        windows = [
+            (now - timedelta(weeks=week), now - timedelta(weeks=week - 1))
+            for week in range(weeks, 0, -1)
+        ]
+        found = await ledger.dora_series(
+            environments, windows, cluster=cluster, namespaces=readable
+        )
+        series = {e: [figures.as_dict() for figures in found[e]] for e in environments}
         return {"ledger": True, "weeks": weeks, "environments": series}
 
     # -- actions -----------------------------------------------------------------------------

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitmoor.commands.operations import source_key, source_row, sync_row
-from gitmoor.model.record import Record
+from gitmoor.model import Action
+from gitmoor.model.record import Record, Trigger
 from gitmoor.reconcile import conditions as cond
+from gitmoor.reconcile.records import corrected_fields
 from gitmoor.reconcile.status import DRIFTED
 
 Obj = dict[str, Any]
@@ -230,6 +232,40 @@ def field_diff(
     return diff
 
 
+# -- drift corrections: what the agent put back, from the ledger ------------------------------
+def corrections(found: Iterable[Record]) -> list[dict[str, Any]]:
+    """The drift corrections among `found` (newest first, as the ledger answers): when, how
+    each ended, and per object written (or refused) the fields put back, which the record's
+    message names (`gitmoor.reconcile.records.correction_message`); records written before it
+    did name objects only."""
+    shown = []
+    for record in found:
+        if record.trigger is not Trigger.DRIFT:
+            continue
+        fields = corrected_fields(record.message)
+        shown.append(
+            {
+                "record": record.id,
+                "at": (record.finished_at or record.applied_at or record.started_at).isoformat(),
+                "result": record.result.value,
+                "revision": record.revision,
+                "objects": [
+                    {
+                        "kind": o.ref.kind,
+                        "namespace": o.ref.namespace,
+                        "name": o.ref.name,
+                        "action": o.action.value,
+                        "fields": list(fields.get(o.ref.subject, ())),
+                    }
+                    for o in record.objects
+                    if o.action not in (Action.UNCHANGED, Action.SKIPPED)
+                ],
+                "message": "" if fields else record.message,
+            }
+        )
+    return shown
+
+
 # -- rollback: what going back to an earlier record changes ----------------------------------
 def content_diff(current: Record | None, target: Record) -> dict[str, Any]:
     """What returning to `target`'s content changes against what runs now (`current`): the
@@ -267,23 +303,41 @@ def content_diff(current: Record | None, target: Record) -> dict[str, Any]:
 
 # -- environments: which revision and images run where, since when ---------------------------
 def matrix(running: Iterable[tuple[Record, str, str]]) -> dict[str, Any]:
-    """Syncs (rows, by name) by environment (columns): what each runs and since when. Each
-    item is a record of what runs now, the revision its content came from, and since when."""
+    """Syncs (rows, by namespace/name) by environment (columns): what each runs and since
+    when. Each item is a record of what runs now, the revision its content came from, and
+    since when. Syncs of one namespace/name line up across environments (the same app in
+    staging and prod); when one environment has that namespace/name in more than one cluster
+    (a ledger shared by clusters), its rows are split by cluster instead of overwriting."""
+    items = list(running)
+    spread: dict[tuple[str, str, str], set[str]] = {}
+    for record, _, _ in items:
+        key = (record.sync_namespace, record.sync_name, record.environment)
+        spread.setdefault(key, set()).add(record.cluster)
+    split = {(ns, name) for (ns, name, _), clusters in spread.items() if len(clusters) > 1}
     environments: set[str] = set()
-    rows: dict[str, dict[str, Any]] = {}
-    for record, revision, since in running:
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for record, revision, since in items:
         environments.add(record.environment)
-        cells = rows.setdefault(record.sync_name, {})
-        cells[record.environment] = {
-            "namespace": record.sync_namespace,
-            "sync": record.sync_name,
+        namespace, name = record.sync_namespace, record.sync_name
+        cluster = record.cluster if (namespace, name) in split else ""
+        row = rows.setdefault(
+            (namespace, name, cluster),
+            {
+                "sync": f"{namespace}/{name}",
+                "namespace": namespace,
+                "name": name,
+                "cluster": cluster,
+                "cells": {},
+            },
+        )
+        row["cells"][record.environment] = {
+            "namespace": namespace,
+            "sync": name,
+            "cluster": record.cluster,
             "revision": revision,
             "images": list(record.images),
             "since": since,
             "record": record.id,
             "commit_message": record.commit_message,
         }
-    return {
-        "environments": sorted(environments),
-        "rows": [{"sync": name, "cells": rows[name]} for name in sorted(rows)],
-    }
+    return {"environments": sorted(environments), "rows": [rows[k] for k in sorted(rows)]}

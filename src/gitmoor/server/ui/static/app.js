@@ -364,8 +364,18 @@ function show(value) {
   if (value === null || value === undefined) return "(not set)";
   return typeof value === "string" ? value : JSON.stringify(value, null, 2);
 }
+// What the agent put back (drift: correct), from the ledger: "corrected 3m ago: ConfigMap/settings data.mode".
+function corrections(d) {
+  const list = d.corrections || [];
+  if (!list.length) return null;
+  return h("ul", { class: "corrections", id: "corrections", "aria-label": "Drift corrections" }, list.map((c) =>
+    h("li", { "data-result": c.result }, c.result === "applied" ? "corrected " : `correction ${c.result.replace("_", " ")} `, when(c.at), ": ",
+      c.objects.length ? c.objects.flatMap((o, i) => [i ? "; " : "", h("code", {}, `${o.kind}/${o.name}`),
+        o.fields.length ? " " + o.fields.join(", ") : ""]) : "",
+      c.message ? h("span", { class: "sub" }, c.message) : null)));
+}
 function drift(d) {
-  if (!d.row.drifted && !d.drift.length) return h("p", { class: "muted" }, "Nothing differs from Git.");
+  if (!d.row.drifted && !d.drift.length) return h("div", {}, h("p", { class: "muted" }, "Nothing differs from Git."), corrections(d));
   const parts = [h("p", { class: "msg" }, d.row.drift_message)];
   for (const o of d.drift) {
     parts.push(h("h3", {}, `${o.kind}/${o.name}`, o.deleted ? " (deleted)" : ""),
@@ -374,6 +384,7 @@ function drift(d) {
         h("tbody", {}, o.fields.map((f) => h("tr", {}, h("td", {}, h("code", {}, f.path)),
           h("td", { class: "git" }, h("pre", {}, show(f.git))), h("td", { class: "live" }, h("pre", {}, show(f.live)))))))));
   }
+  parts.push(corrections(d));
   return h("div", {}, parts);
 }
 function timelineOf(d, timeline) {
@@ -487,7 +498,7 @@ async function loadEnvironments() {
   const table = h("table", { class: "matrix", id: "matrix" },
     h("caption", {}, "What runs where, since when"),
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Sync"), m.environments.map((e) => h("th", { scope: "col" }, e)))),
-    h("tbody", {}, m.rows.map((row) => h("tr", {}, h("th", { scope: "row" }, row.sync),
+    h("tbody", {}, m.rows.map((row) => h("tr", {}, h("th", { scope: "row" }, row.sync, row.cluster ? h("span", { class: "sub" }, row.cluster) : null),
       m.environments.map((e) => {
         const c = row.cells[e];
         if (!c) return h("td", { class: "muted" }, "—");
@@ -498,9 +509,9 @@ async function loadEnvironments() {
     h("h2", {}, `DORA · ${env}`),
     h("div", { class: "charts" },
       chart("Deployments per day", points.map((p) => p.deploys_per_day), (v) => v.toFixed(2)),
-      chart("Lead time, median (h)", points.map((p) => p.lead_time_median === null ? null : p.lead_time_median / 3600), (v) => v.toFixed(1)),
+      chart("Lead time, median (h)", points.map((p) => p.lead_time_median_seconds === null ? null : p.lead_time_median_seconds / 3600), (v) => v.toFixed(1)),
       chart("Change failure rate (%)", points.map((p) => p.change_failure_rate === null ? null : p.change_failure_rate * 100), (v) => v.toFixed(0)),
-      chart("Time to restore, median (h)", points.map((p) => p.time_to_restore_median === null ? null : p.time_to_restore_median / 3600), (v) => v.toFixed(1)))));
+      chart("Time to restore, median (h)", points.map((p) => p.time_to_restore_median_seconds === null ? null : p.time_to_restore_median_seconds / 3600), (v) => v.toFixed(1)))));
   main(h("h1", {}, "Environments"), h("div", { class: "table-wrap" }, table),
     h("h2", {}, `DORA figures, last ${dora.weeks || 8} weeks`), charts.length ? charts : h("p", { class: "muted" }, "No deployments recorded."));
 }
