@@ -23,6 +23,7 @@ from gitmoor.kube import Kube
 from gitmoor.model import Status
 from gitmoor.model.crds import crds
 from gitmoor.model.resources import GROUP
+from gitmoor.reconcile.shards import GROUP_LABEL, REPLICA_GROUP
 
 LEASE = "gitmoor-leader"  # the agent's default --lease-name
 _LEASE_API = "coordination.k8s.io/v1"
@@ -268,6 +269,45 @@ def lease_verdict(lease: dict[str, Any] | None, namespace: str, now: datetime) -
     return _ok("leader", f"{holder} leads, renewed {max(ago, 0):.0f}s ago")
 
 
+def replicas_verdict(leases: list[dict[str, Any]], namespace: str, now: datetime) -> Check:
+    """Replicas sharing the Syncs (`--sharded`): at least one holds its Lease, renewed within
+    its duration."""
+    logs = f"kubectl -n {namespace} logs deployment/{NAME}"
+    live: list[str] = []
+    for lease in leases:
+        spec = lease.get("spec") or {}
+        renewed = _parse(spec.get("renewTime")) or _parse(spec.get("acquireTime"))
+        duration = float(spec.get("leaseDurationSeconds") or _DEFAULT_LEASE_SECONDS)
+        if spec.get("holderIdentity") and renewed and (now - renewed).total_seconds() <= duration:
+            live.append(str(spec["holderIdentity"]))
+    if not live:
+        return _failed(
+            "leader",
+            f"no agent replica holds a Lease in {namespace} ({GROUP_LABEL}={REPLICA_GROUP})",
+            logs,
+        )
+    return _ok("leader", f"{len(live)} replica(s) share the Syncs: {', '.join(sorted(live))}")
+
+
+def _sharded(deployment: dict[str, Any] | None) -> bool:
+    containers = (
+        (((deployment or {}).get("spec") or {}).get("template") or {}).get("spec") or {}
+    ).get("containers") or []
+    return any("--sharded" in (c.get("args") or []) for c in containers)
+
+
+async def _leadership(
+    kube: Kube, namespace: str, deployment: dict[str, Any] | None, now: datetime
+) -> Check:
+    if _sharded(deployment):
+        leases = await kube.list(
+            _LEASE_API, "Lease", namespace, label_selector=f"{GROUP_LABEL}={REPLICA_GROUP}"
+        )
+        return replicas_verdict(leases, namespace, now)
+    lease = await kube.get(_LEASE_API, "Lease", LEASE, namespace)
+    return lease_verdict(lease, namespace, now)
+
+
 # -- reading ---------------------------------------------------------------------------------
 
 
@@ -291,8 +331,7 @@ async def run_checks(
     deployment = await kube.get("apps/v1", "Deployment", NAME, namespace)
     checks.append(await _rbac(kube, namespace, deployment))
     checks.append(deployment_verdict(deployment, namespace))
-    lease = await kube.get(_LEASE_API, "Lease", LEASE, namespace)
-    checks.append(lease_verdict(lease, namespace, now()))
+    checks.append(await _leadership(kube, namespace, deployment, now()))
     return checks
 
 
@@ -350,10 +389,9 @@ async def _rbac(kube: Kube, namespace: str, deployment: dict[str, Any] | None) -
 async def agent_checks(kube: Kube, namespace: str) -> list[Check]:
     """The agent's Deployment and its leadership, as `install --wait` waits for them."""
     deployment = await kube.get("apps/v1", "Deployment", NAME, namespace)
-    lease = await kube.get(_LEASE_API, "Lease", LEASE, namespace)
     return [
         deployment_verdict(deployment, namespace),
-        lease_verdict(lease, namespace, datetime.now(UTC)),
+        await _leadership(kube, namespace, deployment, datetime.now(UTC)),
     ]
 
 

@@ -530,6 +530,26 @@ class Kube:
         )
         return result
 
+    async def patch_json(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str,
+        operations: builtins.list[dict[str, Any]],
+        *,
+        subresource: str = "",
+    ) -> dict[str, Any]:
+        """A JSON patch (RFC 6902): its `test` operations make the whole patch fail (HTTP 422)
+        unless the live object still holds what they name."""
+        resource = await self.resource_for(api_version, kind)
+        ref = ObjectRef(resource.group, kind, namespace, name)
+        path = resource.path(namespace, name) + (f"/{subresource}" if subresource else "")
+        result: dict[str, Any] = await self.request(
+            "PATCH", path, body=operations, content_type="application/json-patch+json", ref=ref
+        )
+        return result
+
     async def create(self, obj: dict[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
         """POST: create only (a name taken is a conflict); `metadata.generateName` without a
         name has the server pick one. With `dry_run` nothing is persisted."""

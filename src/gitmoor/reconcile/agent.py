@@ -28,7 +28,7 @@ from gitmoor.model.durations import parse_duration
 from gitmoor.model.labels import REQUESTED_AT
 from gitmoor.model.notifications import PushEvent
 from gitmoor.model.record import Trigger
-from gitmoor.model.resources import API_VERSION
+from gitmoor.model.resources import API_VERSION, ChartSource, GitSource
 from gitmoor.notify import Notifier
 from gitmoor.reconcile import report
 from gitmoor.reconcile.cache import Cache, Obj, key_of
@@ -36,11 +36,13 @@ from gitmoor.reconcile.charts import ChartSourceReconciler
 from gitmoor.reconcile.drift import Drift, DriftMonitor
 from gitmoor.reconcile.events import EventRecorder
 from gitmoor.reconcile.informer import follow
+from gitmoor.reconcile.membership import Membership
 from gitmoor.reconcile.memory import Key, Memory
 from gitmoor.reconcile.outcome import Stage
 from gitmoor.reconcile.publish import Publisher
 from gitmoor.reconcile.queue import WorkQueue
 from gitmoor.reconcile.retry import arrival, jittered
+from gitmoor.reconcile.shards import WORKING_ON, Standing, View
 from gitmoor.reconcile.snapshots import SnapshotStore, new_key
 from gitmoor.reconcile.source import SourceReconciler
 from gitmoor.reconcile.sync import Placement, SyncReconciler
@@ -87,10 +89,20 @@ class AgentOptions:
     open_ledger: Callable[[], Awaitable[Ledger]] | None = None
 
 
+def shard_key(key: Key) -> str:
+    """The name a key is sharded by: `Kind/namespace/name`."""
+    return f"{key.kind}/{key.namespace}/{key.name}"
+
+
 class Agent:
-    def __init__(self, kube: Kube, options: AgentOptions) -> None:
+    def __init__(
+        self, kube: Kube, options: AgentOptions, membership: Membership | None = None
+    ) -> None:
         self.kube = kube
         self.options = options
+        # Sharded (several replicas): only the keys this replica owns are worked; None: all.
+        self.membership = membership
+        self._mine: set[Key] = set()
         self.cache = Cache()
         self.memory = Memory()
         self.queue: WorkQueue[Key] = WorkQueue()
@@ -108,6 +120,7 @@ class Agent:
             options.ledger,
             Spool(options.spool_dir or options.cache_dir / "ledger-spool"),
             options.open_ledger,
+            replica=membership.identity if membership is not None else None,
         )
         self.sources = SourceReconciler(
             kube,
@@ -316,6 +329,12 @@ class Agent:
 
     def enqueue(self, key: Key, trigger: Trigger) -> None:
         """Reconcile `key` now, remembering why (the ledger records it)."""
+        if self.membership is not None:
+            if not self.owns(key):
+                if key.kind == "Sync":
+                    return  # another replica's (sources run everywhere: see `_follow`)
+            else:
+                self._mine.add(key)
         memory = self.memory.of(key)
         if memory.due is None:
             memory.due = trigger
@@ -330,6 +349,7 @@ class Agent:
 
     def _gone(self, key: Key) -> None:
         self.cache.drop(key)
+        self._mine.discard(key)
         if key.kind == "Sync":
             metrics.forget_sync(*key.short)
         else:
@@ -347,6 +367,87 @@ class Agent:
         if key.kind == "Sync":
             self.drift.forget(key.short)
             self._watch_arrivals()
+
+    # -- shards ------------------------------------------------------------------------------
+    def owns(self, key: Key) -> bool:
+        """Whether this replica works `key` now (always, when not sharded)."""
+        if self.membership is None:
+            return True
+        return self.membership.standing(shard_key(key)) is Standing.MINE
+
+    def reshard(self, view: View) -> None:
+        """The members changed (or this replica's grace ended): work what became ours at once,
+        and stop what is no longer ours (its writes are refused from now on anyway)."""
+        mine: set[Key] = set()
+        for kind in _KINDS:
+            for key in self.cache.keys(kind):
+                if self.owns(key):
+                    mine.add(key)
+        gained, lost = mine - self._mine, self._mine - mine
+        self._mine = mine
+        for key in lost:
+            running = self.running.get(key)
+            if running is not None:
+                running.cancel()
+            if key.kind == "Sync":
+                self.queue.forget(key)
+                metrics.forget_sync(*key.short)
+                if running is None:
+                    self._forget(key)
+        for key in gained:
+            self.enqueue(key, Trigger.STARTUP)
+        owned = {kind: sum(1 for k in mine if k.kind == kind) for kind in _KINDS}
+        for kind, count in owned.items():
+            metrics.REPLICA_OWNED.labels(kind).set(count)
+        metrics.REPLICA_MEMBERS.set(len(view.members))
+        if gained or lost:
+            log.info(
+                "shares changed",
+                members=len(view.members),
+                gained=len(gained),
+                lost=len(lost),
+                syncs=owned["Sync"],
+            )
+
+    async def _follow(self, key: Key) -> float | None:
+        """A source another replica owns: its owner writes its status, but the Syncs this
+        replica owns need its artifact here, so fetch it (writing nothing) as often as the
+        owner does. A Sync no longer ours is forgotten."""
+        obj = self.cache.get(key)
+        if key.kind == "Sync" or obj is None:
+            if key.kind == "Sync" and obj is not None:
+                self._forget(key)
+            return None
+        try:
+            if key.kind == "GitSource":
+                git = GitSource.model_validate(obj)
+                if git.spec.suspend:
+                    return None
+                if self._needed(key):
+                    await self.sources.fetch(key, git)
+                return parse_duration(git.spec.interval)
+            chart = ChartSource.model_validate(obj)
+            if chart.spec.suspend:
+                return None
+            if self._needed(key):
+                await self.charts.fetch(key, chart)
+            return parse_duration(chart.spec.interval)
+        except (GitmoorError, ValueError) as err:
+            # The owner reports it in the source's status; this replica's Syncs wait for it.
+            log.info("fetch for this replica's Syncs failed", error=str(err))
+            return _interval(obj)
+
+    def _needed(self, source: Key) -> bool:
+        """Whether a Sync this replica owns reads `source`."""
+        field = "sourceRef" if source.kind == "GitSource" else "chartRef"
+        for key in self._mine:
+            obj = self.cache.get(key) if key.kind == "Sync" else None
+            ref = ((obj or {}).get("spec") or {}).get(field) or {}
+            if ref.get("name") == source.name and (
+                (ref.get("namespace") or key.namespace) == source.namespace
+            ):
+                return True
+        return False
 
     # -- push triggers -----------------------------------------------------------------------
     def on_push(self, event: PushEvent) -> int:
@@ -418,10 +519,16 @@ class Agent:
 
     # -- what the drift watch reports goes to the Sync reconciler ---------------------------
     async def _on_drift(self, drift: Drift) -> None:
-        await self.syncs.on_drift(drift)
+        key = Key("Sync", *drift.sync)
+        if self.owns(key):
+            WORKING_ON.set(shard_key(key))
+            await self.syncs.on_drift(drift)
 
     async def _on_health(self, sk: tuple[str, str], failing: tuple[Health, ...]) -> None:
-        await self.syncs.on_health(sk, failing)
+        key = Key("Sync", *sk)
+        if self.owns(key):
+            WORKING_ON.set(shard_key(key))
+            await self.syncs.on_health(sk, failing)
 
     async def _on_settled(self, sk: tuple[str, str]) -> None:
         self.syncs.on_settled(sk)
@@ -449,8 +556,12 @@ class Agent:
             trigger=memory.trigger.value,
         )
         delay: float | None = None
+        # The client's write fence refuses this task's writes once the key is not ours.
+        WORKING_ON.set(shard_key(key))
         try:
-            if key.kind == "GitSource":
+            if not self.owns(key):
+                delay = await self._follow(key)
+            elif key.kind == "GitSource":
                 delay = await self.sources.reconcile(key)
             elif key.kind == "ChartSource":
                 delay = await self.charts.reconcile(key)

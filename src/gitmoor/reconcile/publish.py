@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
@@ -55,6 +56,7 @@ class Publisher:
         ledger: Ledger | None,
         spool: Spool | None = None,
         open_ledger: Callable[[], Awaitable[Ledger]] | None = None,
+        replica: str | None = None,
     ) -> None:
         """`open_ledger`: how to open the ledger when it could not be opened at start (it is
         tried again, at most every `_REOPEN` seconds; records wait in the spool meanwhile)."""
@@ -70,6 +72,8 @@ class Publisher:
         self._ledger_ok = ledger is not None or open_ledger is None
         self._ledger_error = ""  # the last failure, for the Event saying records are spooled
         self._open_ledger = open_ledger
+        # Sharded: this replica's name, written to `status.replica` of what it owns.
+        self.replica = replica
         self._opened_at = -_REOPEN
         # Records in progress, per key and slot: a drift correction (slot "drift") may overlap
         # the Sync's own attempt.
@@ -104,8 +108,12 @@ class Publisher:
         if report.snapshot is not None:
             self.snapshots.save(key.namespace, key.name, report.snapshot)
         obj = self.cache.get(key)
-        if report.status is not None and obj is not None:
-            obj = await self._write_status(key, obj, report.status, bound) or obj
+        status = report.status
+        if status is None and obj is not None and self.replica is not None:
+            # Taken over without anything to change: the status still names its new owner.
+            status = obj.get("status") or {}
+        if status is not None and obj is not None:
+            obj = await self._write_status(key, obj, status, bound) or obj
         if obj is not None:
             for event in report.events:
                 await self.events.emit(obj, event.type, event.reason, event.message)
@@ -312,21 +320,37 @@ class Publisher:
         self, key: Key, obj: Obj, status: Obj, bound: structlog.BoundLogger
     ) -> Obj | None:
         current = obj.get("status") or {}
+        if self.replica is not None:
+            status = {**status, "replica": self.replica}
         if status == current:
             return None  # nothing changed: no write
-        # A merge patch keeps what it does not mention: fields we dropped are nulled explicitly.
-        patch = {**status, **{k: None for k in current if k not in status}}
         try:
-            updated = await self.kube.patch_merge(
-                API_VERSION,
-                key.kind,
-                key.name,
-                key.namespace,
-                {"status": patch},
-                subresource="status",
-            )
+            if self.replica is not None:
+                updated = await self.kube.patch_json(
+                    API_VERSION,
+                    key.kind,
+                    key.name,
+                    key.namespace,
+                    owner_guarded(current, status),
+                    subresource="status",
+                )
+            else:
+                # A merge patch keeps what it does not mention: fields we dropped are nulled.
+                patch = {**status, **{k: None for k in current if k not in status}}
+                updated = await self.kube.patch_merge(
+                    API_VERSION,
+                    key.kind,
+                    key.name,
+                    key.namespace,
+                    {"status": patch},
+                    subresource="status",
+                )
         except KubeApiError as err:
             if err.status == 404:
+                return None
+            if err.status in (409, 422) and self.replica is not None:
+                # The guard failed: another replica wrote this status since we read it.
+                bound.warning("status written by another replica; not overwritten")
                 return None
             raise
         except TransientError as err:
@@ -334,6 +358,17 @@ class Publisher:
             return None
         self.cache.refresh(key, updated)
         return updated
+
+
+def owner_guarded(current: Obj, status: Obj) -> list[dict[str, Any]]:
+    """A JSON patch replacing the status whole, refused by the API server (422) unless
+    `status.replica` still holds what this replica read: a replica acting on a stale copy
+    never overwrites the status a newer owner wrote."""
+    ops: list[dict[str, Any]] = []
+    if "replica" in current:
+        ops.append({"op": "test", "path": "/status/replica", "value": current["replica"]})
+    ops.append({"op": "add", "path": "/status", "value": status})
+    return ops
 
 
 def _failure(record: Record) -> tuple[str, str, str] | None:
