@@ -396,6 +396,14 @@ class Agent:
                     self._forget(key)
         for key in gained:
             self.enqueue(key, Trigger.STARTUP)
+        if any(k.kind == "Sync" for k in gained):
+            # The sources of Syncs just taken over are fetched here now, owned or not (a
+            # follower fetched nothing while it had no Syncs of theirs); a revision they
+            # find wakes those Syncs.
+            for kind in ("GitSource", "ChartSource"):
+                for key in self.cache.keys(kind):
+                    if key not in self.running:
+                        self.queue.add(key)
         owned = {kind: sum(1 for k in mine if k.kind == kind) for kind in _KINDS}
         for kind, count in owned.items():
             metrics.REPLICA_OWNED.labels(kind).set(count)

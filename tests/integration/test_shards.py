@@ -1,0 +1,226 @@
+"""Three agent replicas share 300 Syncs (`gitmoor run --sharded`): each Sync is reconciled by
+exactly the replica rendezvous hashing gives it; a replica killed outright loses its Syncs to
+the others, and one that joins takes its share, and neither move writes any applied object
+again nor touches a Sync that did not move. Leases are short (6 s, renewed every second)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitmoor.commands.run import install_crds
+from gitmoor.kube import Kube
+from gitmoor.model.resources import API_VERSION
+from gitmoor.reconcile.shards import GROUP_LABEL, owner
+from testenv.gitserver import GitServers, Worktree
+from testenv.wait import eventually
+from tests.integration.agent.manifests import configmap
+from tests.integration.gitmoor_process import AgentProcess
+
+pytestmark = [pytest.mark.cluster, pytest.mark.gitserver]
+
+SYNCS = 300
+LEASE = ("--lease-duration", "6s", "--lease-renew", "1s")
+
+
+def _key(ns: str, name: str) -> str:
+    return f"Sync/{ns}/{name}"
+
+
+def reconciled_by(agent: AgentProcess) -> list[str]:
+    """The Syncs (`ns/name`) this replica logged a finished reconcile of, once per line."""
+    if not agent.log.is_file():
+        return []
+    found = []
+    for line in agent.log.read_text(errors="replace").splitlines():
+        if '"event": "reconciled"' in line:
+            found.append(json.loads(line)["sync"])
+    return found
+
+
+async def syncs(kube: Kube, ns: str) -> dict[str, dict[str, Any]]:
+    return {s["metadata"]["name"]: s for s in await kube.list(API_VERSION, "Sync", ns)}
+
+
+async def configmaps(kube: Kube, ns: str) -> dict[str, str]:
+    """ConfigMap name -> resourceVersion: any write to one changes it."""
+    return {
+        c["metadata"]["name"]: c["metadata"]["resourceVersion"]
+        for c in await kube.list("v1", "ConfigMap", ns)
+        if c["metadata"]["name"].startswith("cm-")
+    }
+
+
+async def ready(agents: tuple[AgentProcess, ...]) -> int:
+    return sum(1 for agent in agents if agent.logged("replica ready"))
+
+
+def owners(found: dict[str, dict[str, Any]]) -> dict[str, str]:
+    return {n: str((s.get("status") or {}).get("replica") or "") for n, s in found.items()}
+
+
+def applied(found: dict[str, dict[str, Any]], sha: str) -> bool:
+    """All applied `sha` and say Ready (their last status write of that revision)."""
+    return len(found) == SYNCS and all(
+        str((s.get("status") or {}).get("lastAppliedRevision", "")).endswith(sha)
+        and any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in (s.get("status") or {}).get("conditions") or []
+        )
+        for s in found.values()
+    )
+
+
+def expected(ns: str, members: list[str]) -> dict[str, str]:
+    return {f"s{i}": owner(_key(ns, f"s{i}"), members) or "" for i in range(SYNCS)}
+
+
+async def test_replicas_share_the_syncs_and_hand_them_on_without_writing_twice(
+    kube: Kube,
+    kubeconfig: Path,
+    namespace: str,
+    git_servers: GitServers,
+    unique_name: str,
+    tmp_path: Path,
+) -> None:
+    ns = namespace
+    await install_crds(kube)
+    repo = git_servers.create_repo(unique_name)
+    tree = Worktree.init(tmp_path / "work", remote=repo.file_url)
+    sha = tree.commit(
+        "300 apps", {f"s{i}/cm.yaml": configmap(f"cm-{i}", ns, n=str(i)) for i in range(SYNCS)}
+    )
+    tree.push()
+
+    async def create_all() -> None:
+        await kube.apply(
+            {
+                "apiVersion": API_VERSION,
+                "kind": "GitSource",
+                "metadata": {"name": "repo", "namespace": ns},
+                "spec": {"url": repo.file_url, "interval": "1m"},
+            },
+            field_manager="gitmoor-tests",
+        )
+        limit = asyncio.Semaphore(16)
+
+        async def create(i: int) -> None:
+            async with limit:
+                await kube.apply(
+                    {
+                        "apiVersion": API_VERSION,
+                        "kind": "Sync",
+                        "metadata": {"name": f"s{i}", "namespace": ns},
+                        "spec": {
+                            "sourceRef": {"name": "repo"},
+                            "path": f"./s{i}",
+                            "interval": "10m",
+                        },
+                    },
+                    field_manager="gitmoor-tests",
+                )
+
+        await asyncio.gather(*(create(i) for i in range(SYNCS)))
+
+    def replica(name: str) -> AgentProcess:
+        return AgentProcess(
+            kubeconfig,
+            tmp_path / name,
+            lease_namespace=ns,
+            args=("--sharded", *LEASE, "--watch-namespace", ns, "--ledger", "none"),
+            env={"GITMOOR_POD_NAME": name},
+        )
+
+    a, b, c, d = (replica(n) for n in ("replica-a", "replica-b", "replica-c", "replica-d"))
+    agents = [a, b, c, d]
+    try:
+        for agent in (a, b, c):
+            await agent.start()
+        # The Syncs come once all three have joined and waited out their grace: each one's
+        # view then holds the others, so no Sync is worked by a replica that would hand it
+        # on moments later (legitimate, but not the "exactly one" this checks).
+        await eventually(
+            lambda: ready((a, b, c)),
+            lambda n: n == 3,
+            within=60,
+            what=f"three replicas to join\n{a.tail(10)}\n{b.tail(10)}\n{c.tail(10)}",
+        )
+        await create_all()
+        first = await eventually(
+            lambda: syncs(kube, ns),
+            lambda found: (
+                applied(found, sha)
+                and set(owners(found).values()) <= {"replica-a", "replica-b", "replica-c"}
+                and "" not in owners(found).values()
+            ),
+            within=120,
+            what=f"300 Syncs applied by three replicas\n{a.tail(10)}",
+        )
+        # Each Sync is owned by the replica the hash gives it over the three, as its status
+        # says, and was reconciled by that replica and no other.
+        assert owners(first) == expected(ns, ["replica-a", "replica-b", "replica-c"])
+        by_replica = {agent: reconciled_by(agent) for agent in (a, b, c)}
+        for agent, names in by_replica.items():
+            name = agent.env["GITMOOR_POD_NAME"]
+            mine = {f"{ns}/{n}" for n, o in owners(first).items() if o == name}
+            assert set(names) == mine, agent.tail()
+            assert len(mine) > SYNCS / 6  # about a third each
+        assert sum(len(set(names)) for names in by_replica.values()) == SYNCS
+        leases = await kube.list(
+            "coordination.k8s.io/v1", "Lease", ns, label_selector=f"{GROUP_LABEL}=gitmoor-replica"
+        )
+        assert {lease["spec"]["holderIdentity"] for lease in leases} == {
+            "replica-a",
+            "replica-b",
+            "replica-c",
+        }
+        objects = await configmaps(kube, ns)
+        assert len(objects) == SYNCS
+
+        # b dies without a word: its Lease expires, and a and c take its Syncs.
+        b.signal(signal.SIGKILL)
+        after_kill = expected(ns, ["replica-a", "replica-c"])
+        second = await eventually(
+            lambda: syncs(kube, ns),
+            lambda found: owners(found) == after_kill,
+            within=60,
+            what=f"b's Syncs taken over by a and c\n{a.tail(10)}\n{c.tail(10)}",
+        )
+        for name, sync in second.items():
+            if owners(first)[name] != "replica-b":
+                # Not moved: not written at all.
+                assert (
+                    sync["metadata"]["resourceVersion"]
+                    == first[name]["metadata"]["resourceVersion"]
+                ), name
+        # The move re-planned b's Syncs and found nothing to do: no object written again.
+        assert await configmaps(kube, ns) == objects
+
+        # d joins and takes its share (about a third) from a and c, and only that.
+        await d.start()
+        with_d = expected(ns, ["replica-a", "replica-c", "replica-d"])
+        third = await eventually(
+            lambda: syncs(kube, ns),
+            lambda found: owners(found) == with_d,
+            within=60,
+            what=f"d to take its share\n{d.tail(20)}",
+        )
+        taken = {n for n, o in with_d.items() if o == "replica-d"}
+        assert len(taken) > SYNCS / 6
+        for name, sync in third.items():
+            if name not in taken:
+                assert (
+                    sync["metadata"]["resourceVersion"]
+                    == second[name]["metadata"]["resourceVersion"]
+                ), name
+        assert {n.partition("/")[2] for n in reconciled_by(d)} == taken
+        assert await configmaps(kube, ns) == objects
+        for agent in (a, c, d):
+            assert agent.alive(), agent.tail()
+    finally:
+        await asyncio.gather(*(agent.stop() for agent in agents))
