@@ -14,9 +14,11 @@ from typing import Any
 import pytest
 
 from gitmoor.commands.run import install_crds
+from gitmoor.errors import KubeApiError
 from gitmoor.kube import Kube
 from gitmoor.model.resources import API_VERSION
-from gitmoor.reconcile.shards import GROUP_LABEL, owner
+from gitmoor.reconcile.publish import owner_guarded
+from gitmoor.reconcile.shards import GROUP_LABEL, REPLICA_GROUP, owner
 from testenv.gitserver import GitServers, Worktree
 from testenv.wait import eventually
 from tests.integration.agent.manifests import configmap
@@ -58,6 +60,14 @@ async def configmaps(kube: Kube, ns: str) -> dict[str, str]:
 
 async def ready(agents: tuple[AgentProcess, ...]) -> int:
     return sum(1 for agent in agents if agent.logged("replica ready"))
+
+
+async def holders(kube: Kube, ns: str) -> set[str]:
+    """Who holds the replica Leases of the namespace."""
+    leases = await kube.list(
+        "coordination.k8s.io/v1", "Lease", ns, label_selector=f"{GROUP_LABEL}={REPLICA_GROUP}"
+    )
+    return {str(lease["spec"]["holderIdentity"]) for lease in leases}
 
 
 def owners(found: dict[str, dict[str, Any]]) -> dict[str, str]:
@@ -171,14 +181,7 @@ async def test_replicas_share_the_syncs_and_hand_them_on_without_writing_twice(
             assert set(names) == mine, agent.tail()
             assert len(mine) > SYNCS / 6  # about a third each
         assert sum(len(set(names)) for names in by_replica.values()) == SYNCS
-        leases = await kube.list(
-            "coordination.k8s.io/v1", "Lease", ns, label_selector=f"{GROUP_LABEL}=gitmoor-replica"
-        )
-        assert {lease["spec"]["holderIdentity"] for lease in leases} == {
-            "replica-a",
-            "replica-b",
-            "replica-c",
-        }
+        assert await holders(kube, ns) == {"replica-a", "replica-b", "replica-c"}
         objects = await configmaps(kube, ns)
         assert len(objects) == SYNCS
 
@@ -222,5 +225,50 @@ async def test_replicas_share_the_syncs_and_hand_them_on_without_writing_twice(
         assert await configmaps(kube, ns) == objects
         for agent in (a, c, d):
             assert agent.alive(), agent.tail()
+        # b's Lease, unrenewed for four durations, is deleted by the singletons' owner.
+        await eventually(
+            lambda: holders(kube, ns),
+            lambda found: found == {"replica-a", "replica-c", "replica-d"},
+            within=60,
+            what="b's Lease to be cleaned up",
+        )
     finally:
         await asyncio.gather(*(agent.stop() for agent in agents))
+
+
+async def test_a_status_write_from_a_stale_owner_is_refused_by_the_api_server(
+    kube: Kube, namespace: str
+) -> None:
+    await install_crds(kube)
+    await kube.apply(
+        {
+            "apiVersion": API_VERSION,
+            "kind": "Sync",
+            "metadata": {"name": "guarded", "namespace": namespace},
+            "spec": {"sourceRef": {"name": "repo"}},
+        },
+        field_manager="gitmoor-tests",
+    )
+    # replica-a wrote the status first; replica-b took the Sync over since.
+    first = {"replica": "replica-a", "lastAttemptedRevision": "main@sha1:1"}
+    await kube.patch_json(
+        API_VERSION, "Sync", "guarded", namespace, owner_guarded({}, first), subresource="status"
+    )
+    newer = {"replica": "replica-b", "lastAttemptedRevision": "main@sha1:2"}
+    await kube.patch_json(
+        API_VERSION, "Sync", "guarded", namespace, owner_guarded(first, newer), subresource="status"
+    )
+    # replica-a, still acting on what it read before, writes: refused, the newer status stays.
+    stale = {"replica": "replica-a", "lastAttemptedRevision": "main@sha1:3"}
+    with pytest.raises(KubeApiError) as refused:
+        await kube.patch_json(
+            API_VERSION,
+            "Sync",
+            "guarded",
+            namespace,
+            owner_guarded(first, stale),
+            subresource="status",
+        )
+    assert refused.value.status == 422
+    sync = await kube.get(API_VERSION, "Sync", "guarded", namespace)
+    assert (sync or {})["status"] == newer

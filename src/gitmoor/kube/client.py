@@ -663,21 +663,21 @@ class Kube:
         namespace: str = "",
         *,
         propagation: str = "Background",
+        resource_version: str = "",
     ) -> bool:
-        """Delete an object; False when it was already gone."""
+        """Delete an object; False when it was already gone. With `resource_version`, only
+        that version of it (a conflict when it changed since)."""
         resource = await self.resource_for(api_version, kind)
         ref = ObjectRef(resource.group, kind, namespace, name)
+        options: dict[str, Any] = {
+            "kind": "DeleteOptions",
+            "apiVersion": "v1",
+            "propagationPolicy": propagation,
+        }
+        if resource_version:
+            options["preconditions"] = {"resourceVersion": resource_version}
         try:
-            await self.request(
-                "DELETE",
-                resource.path(namespace, name),
-                body={
-                    "kind": "DeleteOptions",
-                    "apiVersion": "v1",
-                    "propagationPolicy": propagation,
-                },
-                ref=ref,
-            )
+            await self.request("DELETE", resource.path(namespace, name), body=options, ref=ref)
         except KubeNotFoundError:
             return False
         return True

@@ -12,6 +12,7 @@ import base64
 import contextvars
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,7 @@ class Agent:
         # Sharded (several replicas): only the keys this replica owns are worked; None: all.
         self.membership = membership
         self._mine: set[Key] = set()
+        self._requests: set[asyncio.Task[None]] = set()  # pushes passed on to other replicas
         self.cache = Cache()
         self.memory = Memory()
         self.queue: WorkQueue[Key] = WorkQueue()
@@ -326,6 +328,10 @@ class Agent:
             self.enqueue(key, Trigger.CLI)
         elif meta.get("generation") != old_meta.get("generation"):
             self.enqueue(key, Trigger.RESOURCE)
+        elif key.kind != "Sync" and _revision(obj) != _revision(old) and not self.owns(key):
+            # Its owner found a new revision: fetch it here for this replica's Syncs now,
+            # not at this replica's own next look.
+            self.enqueue(key, Trigger.RESOURCE)
 
     def enqueue(self, key: Key, trigger: Trigger) -> None:
         """Reconcile `key` now, remembering why (the ledger records it)."""
@@ -473,9 +479,29 @@ class Agent:
                 commit=ref.get("commit"),
             ):
                 self.enqueue(key, Trigger.WEBHOOK)
+                if not self.owns(key):
+                    # Another replica's source, which did not get this push: ask it to look.
+                    task = asyncio.create_task(self._request_check(key))
+                    self._requests.add(task)
+                    task.add_done_callback(self._requests.discard)
                 matched += 1
         log.info("push webhook", ref=event.ref, revision=event.revision, matched=matched)
         return matched
+
+    async def _request_check(self, key: Key) -> None:
+        """Annotate a source as `gitmoor sync` does: its owner (and every replica) sees the
+        change in its watch and looks at once."""
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        try:
+            await self.kube.patch_merge(
+                API_VERSION,
+                key.kind,
+                key.name,
+                key.namespace,
+                {"metadata": {"annotations": {REQUESTED_AT: now}}},
+            )
+        except GitmoorError as err:
+            log.warning("could not pass a push on to the source's owner", error=str(err))
 
     def _new_artifact(self, source: Key, artifact: Artifact, cause: Trigger) -> None:
         """A source found a new revision: its Syncs reconcile now, and one still waiting on the
@@ -614,6 +640,10 @@ class Agent:
         except Exception:
             log.exception("could not report the crash", object=str(key))
             return jittered(interval)
+
+
+def _revision(obj: Obj) -> str:
+    return str(((obj.get("status") or {}).get("artifact") or {}).get("revision") or "")
 
 
 def _interval(obj: Obj) -> float:

@@ -26,6 +26,7 @@ from gitmoor.reconcile.shards import GROUP_LABEL, WORKING_ON, Sighting, Standing
 
 log = structlog.get_logger("gitmoor.membership")
 _LEASE = "coordination.k8s.io/v1"
+_GONE = 4  # Lease durations unrenewed after which a replica's Lease is deleted
 
 
 def _now() -> float:
@@ -176,7 +177,31 @@ class Membership:
         members = shards.live(self._seen, now) | {self.identity}
         joined = self.view.joined if self.view.joined is not None else sent
         self._set(View(self.identity, members, listed_at, sent + self.deadline, joined))
+        if self.standing(shards.SINGLETONS) is Standing.MINE:
+            await self._clean(leases, now)
         return True
+
+    async def _clean(self, leases: list[dict[str, Any]], now: float) -> None:
+        """Delete the Leases of replicas gone for long (Pods of a Deployment get new names at
+        every restart, so theirs would pile up): a chore of the singletons' owner. Only the
+        version seen expired is deleted, never one renewed meanwhile."""
+        for lease in leases:
+            holder = str((lease.get("spec") or {}).get("holderIdentity") or "")
+            seen = self._seen.get(holder)
+            if seen is None or holder == self.identity or now - seen.since < _GONE * seen.duration:
+                continue
+            meta = lease["metadata"]
+            try:
+                await self._kube.delete(
+                    _LEASE,
+                    "Lease",
+                    meta["name"],
+                    self.namespace,
+                    resource_version=str(meta.get("resourceVersion", "")),
+                )
+                log.info("deleted the lease of a replica long gone", replica=holder)
+            except GitmoorError as err:
+                log.info("could not delete a stale replica lease", error=str(err))
 
     async def _renew(self) -> bool:
         spec = {

@@ -35,8 +35,8 @@ patch `test` of `status.replica` against the value this replica read, so a write
 replica whose view of the object is stale is refused by the API server.
 
 **Singletons.** Work done once per cluster (pruning old ledger records, deleting Leases of
-replicas long gone, marking attempts of a vanished replica interrupted) belongs to the
-owner of the pseudo-key `SINGLETONS`, fenced like any key: no second election.
+replicas long gone) belongs to the owner of the pseudo-key `SINGLETONS`, fenced like any key:
+no second election, and the leader Lease of single-replica mode is not used.
 """
 
 from __future__ import annotations
