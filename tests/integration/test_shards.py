@@ -11,6 +11,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from gitmoor.commands.run import install_crds
@@ -20,6 +21,7 @@ from gitmoor.model.resources import API_VERSION
 from gitmoor.reconcile.publish import owner_guarded
 from gitmoor.reconcile.shards import GROUP_LABEL, REPLICA_GROUP, owner
 from testenv.gitserver import GitServers, Worktree
+from testenv.ports import free_port
 from testenv.wait import eventually
 from tests.integration.agent.manifests import configmap
 from tests.integration.gitmoor_process import AgentProcess
@@ -27,7 +29,7 @@ from tests.integration.gitmoor_process import AgentProcess
 pytestmark = [pytest.mark.cluster, pytest.mark.gitserver]
 
 SYNCS = 300
-LEASE = ("--lease-duration", "6s", "--lease-renew", "1s")
+SHARDED = ("--sharded", "--lease-duration", "6s", "--lease-renew", "1s", "--ledger", "none")
 
 
 def _key(ns: str, name: str) -> str:
@@ -45,8 +47,25 @@ def reconciled_by(agent: AgentProcess) -> list[str]:
     return found
 
 
-async def syncs(kube: Kube, ns: str) -> dict[str, dict[str, Any]]:
-    return {s["metadata"]["name"]: s for s in await kube.list(API_VERSION, "Sync", ns)}
+class Syncs(dict[str, dict[str, Any]]):
+    """The Syncs by name; shown short when a wait fails (owners, and what is not Ready)."""
+
+    def __repr__(self) -> str:
+        counts: dict[str, int] = {}
+        waiting = []
+        for name, sync in sorted(self.items()):
+            status = sync.get("status") or {}
+            replica = str(status.get("replica") or "-")
+            counts[replica] = counts.get(replica, 0) + 1
+            ready = [c for c in status.get("conditions") or [] if c.get("type") == "Ready"]
+            if not ready or ready[0].get("status") != "True":
+                said = ready[0].get("message", "") if ready else "no Ready condition"
+                waiting.append(f"{name} ({replica}): {said}")
+        return f"{len(self)} Syncs, owners {counts}; not ready: {waiting[:10]}"
+
+
+async def syncs(kube: Kube, ns: str) -> Syncs:
+    return Syncs({s["metadata"]["name"]: s for s in await kube.list(API_VERSION, "Sync", ns)})
 
 
 async def configmaps(kube: Kube, ns: str) -> dict[str, str]:
@@ -60,6 +79,19 @@ async def configmaps(kube: Kube, ns: str) -> dict[str, str]:
 
 async def ready(agents: tuple[AgentProcess, ...]) -> int:
     return sum(1 for agent in agents if agent.logged("replica ready"))
+
+
+async def owned_syncs(port: int) -> int:
+    """`gitmoor_replica_owned{kind="Sync"}` on one replica's /metrics."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/metrics") as answer,
+    ):
+        text = await answer.text()
+    for line in text.splitlines():
+        if line.startswith('gitmoor_replica_owned{kind="Sync"}'):
+            return int(float(line.split()[-1]))
+    raise AssertionError(f"no gitmoor_replica_owned on port {port}:\n{text[:2000]}")
 
 
 async def holders(kube: Kube, ns: str) -> set[str]:
@@ -137,14 +169,19 @@ async def test_replicas_share_the_syncs_and_hand_them_on_without_writing_twice(
 
         await asyncio.gather(*(create(i) for i in range(SYNCS)))
 
+    ports: dict[AgentProcess, int] = {}
+
     def replica(name: str) -> AgentProcess:
-        return AgentProcess(
+        port = free_port()
+        agent = AgentProcess(
             kubeconfig,
             tmp_path / name,
             lease_namespace=ns,
-            args=("--sharded", *LEASE, "--watch-namespace", ns, "--ledger", "none"),
+            args=(*SHARDED, "--watch-namespace", ns, "--http-port", str(port)),
             env={"GITMOOR_POD_NAME": name},
         )
+        ports[agent] = port
+        return agent
 
     a, b, c, d = (replica(n) for n in ("replica-a", "replica-b", "replica-c", "replica-d"))
     agents = [a, b, c, d]
@@ -168,7 +205,7 @@ async def test_replicas_share_the_syncs_and_hand_them_on_without_writing_twice(
                 and set(owners(found).values()) <= {"replica-a", "replica-b", "replica-c"}
                 and "" not in owners(found).values()
             ),
-            within=120,
+            within=300,
             what=f"300 Syncs applied by three replicas\n{a.tail(10)}",
         )
         # Each Sync is owned by the replica the hash gives it over the three, as its status
@@ -181,6 +218,10 @@ async def test_replicas_share_the_syncs_and_hand_them_on_without_writing_twice(
             assert set(names) == mine, agent.tail()
             assert len(mine) > SYNCS / 6  # about a third each
         assert sum(len(set(names)) for names in by_replica.values()) == SYNCS
+        # Each replica's /metrics counts what it owns.
+        for agent in (a, b, c):
+            name = agent.env["GITMOOR_POD_NAME"]
+            assert await owned_syncs(ports[agent]) == list(owners(first).values()).count(name)
         assert await holders(kube, ns) == {"replica-a", "replica-b", "replica-c"}
         objects = await configmaps(kube, ns)
         assert len(objects) == SYNCS
@@ -191,7 +232,7 @@ async def test_replicas_share_the_syncs_and_hand_them_on_without_writing_twice(
         second = await eventually(
             lambda: syncs(kube, ns),
             lambda found: owners(found) == after_kill,
-            within=60,
+            within=120,
             what=f"b's Syncs taken over by a and c\n{a.tail(10)}\n{c.tail(10)}",
         )
         for name, sync in second.items():
@@ -210,7 +251,7 @@ async def test_replicas_share_the_syncs_and_hand_them_on_without_writing_twice(
         third = await eventually(
             lambda: syncs(kube, ns),
             lambda found: owners(found) == with_d,
-            within=60,
+            within=120,
             what=f"d to take its share\n{d.tail(20)}",
         )
         taken = {n for n, o in with_d.items() if o == "replica-d"}
@@ -222,6 +263,7 @@ async def test_replicas_share_the_syncs_and_hand_them_on_without_writing_twice(
                     == second[name]["metadata"]["resourceVersion"]
                 ), name
         assert {n.partition("/")[2] for n in reconciled_by(d)} == taken
+        assert await owned_syncs(ports[d]) == len(taken)
         assert await configmaps(kube, ns) == objects
         for agent in (a, c, d):
             assert agent.alive(), agent.tail()

@@ -339,8 +339,9 @@ class Agent:
             if not self.owns(key):
                 if key.kind == "Sync":
                     return  # another replica's (sources run everywhere: see `_follow`)
-            else:
+            elif key not in self._mine:
                 self._mine.add(key)
+                metrics.REPLICA_OWNED.labels(key.kind).inc()
         memory = self.memory.of(key)
         if memory.due is None:
             memory.due = trigger
@@ -355,7 +356,9 @@ class Agent:
 
     def _gone(self, key: Key) -> None:
         self.cache.drop(key)
-        self._mine.discard(key)
+        if key in self._mine:
+            self._mine.discard(key)
+            metrics.REPLICA_OWNED.labels(key.kind).dec()
         if key.kind == "Sync":
             metrics.forget_sync(*key.short)
         else:

@@ -22,6 +22,7 @@ from gitmoor.commands.check import (
     lease_verdict,
     needed_permissions,
     rbac_verdict,
+    replicas_verdict,
 )
 from gitmoor.model.crds import crds
 
@@ -161,6 +162,30 @@ def test_lease_verdicts(found: dict[str, Any] | None, outcome: Outcome, says: st
     assert says in verdict.detail
     if outcome is Outcome.FAILED:
         assert verdict.hint == "kubectl -n gitmoor-system logs deployment/gitmoor"
+
+
+@pytest.mark.parametrize(
+    ("found", "outcome", "says"),
+    [
+        (
+            [lease("gitmoor-b", timedelta(seconds=1)), lease("gitmoor-a", timedelta(seconds=2))],
+            Outcome.OK,
+            "2 replica(s) share the Syncs: gitmoor-a, gitmoor-b",
+        ),
+        (
+            [lease("gitmoor-a", timedelta(seconds=1)), lease("gitmoor-b", timedelta(minutes=5))],
+            Outcome.OK,
+            "1 replica(s) share the Syncs: gitmoor-a",
+        ),
+        ([lease("gitmoor-b", timedelta(minutes=5))], Outcome.FAILED, "no agent replica holds"),
+        ([], Outcome.FAILED, "gitmoor.io/replica-group=gitmoor-replica"),
+    ],
+)
+def test_replica_verdicts(found: list[dict[str, Any]], outcome: Outcome, says: str) -> None:
+    # Sharded (install --replicas N): any live replica Lease stands for a leader.
+    verdict = replicas_verdict(found, "gitmoor-system", NOW)
+    assert verdict.outcome is outcome
+    assert says in verdict.detail
 
 
 def test_an_unreachable_cluster_fails() -> None:
