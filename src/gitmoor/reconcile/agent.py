@@ -336,10 +336,12 @@ class Agent:
     def enqueue(self, key: Key, trigger: Trigger) -> None:
         """Reconcile `key` now, remembering why (the ledger records it)."""
         if self.membership is not None:
-            if not self.owns(key):
-                if key.kind == "Sync":
-                    return  # another replica's (sources run everywhere: see `_follow`)
-            elif key not in self._mine:
+            standing = self.standing(key)
+            if key.kind == "Sync" and standing in (Standing.THEIRS, Standing.JOINING):
+                # Another replica's (sources run everywhere: see `_follow`); while joining,
+                # `reshard` takes up what is ours once the wait is over.
+                return
+            if standing is Standing.MINE and key not in self._mine:
                 self._mine.add(key)
                 metrics.REPLICA_OWNED.labels(key.kind).inc()
         memory = self.memory.of(key)
@@ -378,11 +380,14 @@ class Agent:
             self._watch_arrivals()
 
     # -- shards ------------------------------------------------------------------------------
-    def owns(self, key: Key) -> bool:
-        """Whether this replica works `key` now (always, when not sharded)."""
+    def standing(self, key: Key) -> Standing:
+        """What this replica may do with `key` now (work it, always, when not sharded)."""
         if self.membership is None:
-            return True
-        return self.membership.standing(shard_key(key)) is Standing.MINE
+            return Standing.MINE
+        return self.membership.standing(shard_key(key))
+
+    def owns(self, key: Key) -> bool:
+        return self.standing(key) is Standing.MINE
 
     def reshard(self, view: View) -> None:
         """The members changed (or this replica's grace ended): work what became ours at once,
@@ -595,8 +600,13 @@ class Agent:
         delay: float | None = None
         # The client's write fence refuses this task's writes once the key is not ours.
         WORKING_ON.set(shard_key(key))
+        standing = self.standing(key)
         try:
-            if not self.owns(key):
+            if standing is Standing.UNSURE:
+                # Own Lease or view not fresh (a slow renewal): nothing may be written now,
+                # and nothing is dropped either; the membership recovers or is lost.
+                delay = self.membership.renew if self.membership is not None else None
+            elif standing is not Standing.MINE:
                 delay = await self._follow(key)
             elif key.kind == "GitSource":
                 delay = await self.sources.reconcile(key)
