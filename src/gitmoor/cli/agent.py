@@ -77,10 +77,11 @@ def run(
         "15s",
         "--lease-duration",
         parser=duration,
-        help="How long a Lease lasts unrenewed: a replica gone this long loses its Syncs.",
+        help="How long a Lease lasts unrenewed, e.g. 15s: a leader or replica gone this long "
+        "loses its Syncs.",
     ),
     lease_renew: float = typer.Option(
-        "2s", "--lease-renew", parser=duration, help="How often the Lease is renewed."
+        "2s", "--lease-renew", parser=duration, help="How often the Lease is renewed, e.g. 2s."
     ),
     http_port: int = typer.Option(
         8080,
