@@ -17,6 +17,8 @@ import pytest
 from gitmoor.commands.run import install_crds
 from gitmoor.errors import KubeApiError
 from gitmoor.kube import Kube
+from gitmoor.ledger import Ledger
+from gitmoor.model.record import Result
 from gitmoor.model.resources import API_VERSION
 from gitmoor.reconcile.publish import owner_guarded
 from gitmoor.reconcile.shards import GROUP_LABEL, REPLICA_GROUP, owner
@@ -29,7 +31,7 @@ from tests.integration.gitmoor_process import AgentProcess
 pytestmark = [pytest.mark.cluster, pytest.mark.gitserver]
 
 SYNCS = 300
-SHARDED = ("--sharded", "--lease-duration", "6s", "--lease-renew", "1s", "--ledger", "none")
+SHARDED = ("--sharded", "--lease-duration", "6s", "--lease-renew", "1s")
 
 
 def _key(ns: str, name: str) -> str:
@@ -170,6 +172,9 @@ async def test_replicas_share_the_syncs_and_hand_them_on_without_writing_twice(
         await asyncio.gather(*(create(i) for i in range(SYNCS)))
 
     ports: dict[AgentProcess, int] = {}
+    # One ledger for all the replicas (SQLite here, as they share a disk; PostgreSQL in a
+    # cluster): each Sync's attempts, whichever replica made them.
+    ledger = f"sqlite:///{tmp_path / 'ledger.db'}"
 
     def replica(name: str) -> AgentProcess:
         port = free_port()
@@ -177,7 +182,7 @@ async def test_replicas_share_the_syncs_and_hand_them_on_without_writing_twice(
             kubeconfig,
             tmp_path / name,
             lease_namespace=ns,
-            args=(*SHARDED, "--watch-namespace", ns, "--http-port", str(port)),
+            args=(*SHARDED, "--watch-namespace", ns, "--http-port", str(port), "--ledger", ledger),
             env={"GITMOOR_POD_NAME": name},
         )
         ports[agent] = port
@@ -267,6 +272,13 @@ async def test_replicas_share_the_syncs_and_hand_them_on_without_writing_twice(
         assert await configmaps(kube, ns) == objects
         for agent in (a, c, d):
             assert agent.alive(), agent.tail()
+        # The ledger agrees: one attempt that changed anything per Sync, and the moves added
+        # none (a re-plan that finds nothing to do records nothing).
+        async with await Ledger.open(ledger) as book:
+            records = await book.history(namespace=ns, limit=10 * SYNCS)
+        changed = [r for r in records if r.result is Result.APPLIED]
+        assert sorted(r.sync_name for r in changed) == sorted(f"s{i}" for i in range(SYNCS))
+        assert {r.result for r in records} == {Result.APPLIED}, {r.result for r in records}
         # b's Lease, unrenewed for four durations, is deleted by the singletons' owner.
         await eventually(
             lambda: holders(kube, ns),

@@ -104,7 +104,8 @@ class Agent:
         # Sharded (several replicas): only the keys this replica owns are worked; None: all.
         self.membership = membership
         self._mine: set[Key] = set()
-        self._requests: set[asyncio.Task[None]] = set()  # pushes passed on to other replicas
+        # Pushes passed on to other replicas, attempts of Syncs taken over marked interrupted.
+        self._requests: set[asyncio.Task[None]] = set()
         self.cache = Cache()
         self.memory = Memory()
         self.queue: WorkQueue[Key] = WorkQueue()
@@ -408,9 +409,16 @@ class Agent:
                 metrics.forget_sync(*key.short)
                 if running is None:
                     self._forget(key)
+        taken = [k.short for k in gained if k.kind == "Sync"]
+        if taken:
+            # Attempts their previous owner left in progress (it died mid-way, or was cut
+            # short handing over) are marked interrupted: only those begun before now.
+            task = asyncio.create_task(self._interrupted(taken, datetime.now(UTC)))
+            self._requests.add(task)
+            task.add_done_callback(self._requests.discard)
         for key in gained:
             self.enqueue(key, Trigger.STARTUP)
-        if any(k.kind == "Sync" for k in gained):
+        if taken:
             # The sources of Syncs just taken over are fetched here now, owned or not (a
             # follower fetched nothing while it had no Syncs of theirs); a revision they
             # find wakes those Syncs.
@@ -430,6 +438,20 @@ class Agent:
                 lost=len(lost),
                 syncs=owned["Sync"],
             )
+
+    async def _interrupted(self, syncs: list[tuple[str, str]], before: datetime) -> None:
+        ledger = self.publish.ledger
+        if ledger is None:
+            return
+        try:
+            marked = await ledger.interrupted(
+                cluster=self.options.cluster, syncs=syncs, before=before
+            )
+        except GitmoorError as err:
+            log.warning("could not mark the attempts of Syncs taken over", error=str(err))
+            return
+        if marked:
+            log.info("attempts of Syncs taken over marked interrupted", records=marked)
 
     async def _follow(self, key: Key) -> float | None:
         """A source another replica owns: its owner writes its status, but the Syncs this
