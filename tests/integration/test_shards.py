@@ -26,7 +26,7 @@ from testenv.gitserver import GitServers, Worktree
 from testenv.ports import free_port
 from testenv.wait import eventually
 from tests.integration.agent.manifests import configmap
-from tests.integration.gitmoor_process import AgentProcess
+from tests.integration.gitmoor_process import AgentProcess, gitmoor
 
 pytestmark = [pytest.mark.cluster, pytest.mark.gitserver]
 
@@ -230,6 +230,17 @@ async def test_replicas_share_the_syncs_and_hand_them_on_without_writing_twice(
         assert await holders(kube, ns) == {"replica-a", "replica-b", "replica-c"}
         objects = await configmaps(kube, ns)
         assert len(objects) == SYNCS
+        # `gitmoor status -o wide` says which replica owns each Sync.
+        code, out, err = await gitmoor("status", "-n", ns, "-o", "wide", kubeconfig=kubeconfig)
+        assert code == 0, err
+        shown = {
+            line.split()[0].removeprefix("sync/"): line.split()
+            for line in out.splitlines()
+            if line.startswith("sync/")
+        }
+        assert len(shown) == SYNCS
+        for name, replica in owners(first).items():
+            assert replica in shown[name], shown[name]
 
         # b dies without a word: its Lease expires, and a and c take its Syncs.
         b.signal(signal.SIGKILL)

@@ -163,12 +163,18 @@ class Permission:
         return f"{self.verb} {what}{where}"
 
 
-def needed_permissions(namespace: str, *, strict: bool) -> list[Permission]:
+def needed_permissions(namespace: str, *, strict: bool, sharded: bool = False) -> list[Permission]:
     """What the agent's ServiceAccount must be allowed, read from the RBAC `install` writes:
     its ClusterRole (cluster-wide) and its Role (in its namespace). What it may apply (the
-    `gitmoor-apply` binding, which the README invites to narrow) is not required."""
+    `gitmoor-apply` binding, which the README invites to narrow) is not required. Sharded
+    replicas also list, watch and delete Leases."""
     needed: list[Permission] = []
-    objects = manifests(namespace=namespace, tenancy=STRICT if strict else "cluster-admin")
+    objects = manifests(
+        namespace=namespace,
+        tenancy=STRICT if strict else "cluster-admin",
+        replicas=2 if sharded else 1,
+        ledger_secret="ledger" if sharded else None,  # only its RBAC is read here
+    )
     # Only the roles bound to the agent's ServiceAccount: others (gitmoor-ledger-reader) are
     # installed for people.
     bound = {
@@ -353,7 +359,7 @@ async def _rbac(kube: Kube, namespace: str, deployment: dict[str, Any] | None) -
         f"system:serviceaccounts:{namespace}",
         "system:authenticated",
     ]
-    needed = needed_permissions(namespace, strict=_strict(deployment))
+    needed = needed_permissions(namespace, strict=_strict(deployment), sharded=_sharded(deployment))
     limit = asyncio.Semaphore(8)
 
     async def ask(permission: Permission) -> bool | None:

@@ -200,8 +200,9 @@ class Agent:
                     task.cancel()
                 await self._drain(at_once=abort is not None and abort.is_set())
         finally:
-            for task in self._arrival_watches.values():
+            for task in [*self._arrival_watches.values(), *self._requests]:
                 task.cancel()
+            await asyncio.gather(*self._requests, return_exceptions=True)
             await asyncio.gather(*self._arrival_watches.values(), return_exceptions=True)
             self._arrival_watches.clear()
             await self.drift.close()
@@ -342,9 +343,8 @@ class Agent:
                 # Another replica's (sources run everywhere: see `_follow`); while joining,
                 # `reshard` takes up what is ours once the wait is over.
                 return
-            if standing is Standing.MINE and key not in self._mine:
-                self._mine.add(key)
-                metrics.REPLICA_OWNED.labels(key.kind).inc()
+            if standing is Standing.MINE:
+                self._claim(key)
         memory = self.memory.of(key)
         if memory.due is None:
             memory.due = trigger
@@ -389,6 +389,12 @@ class Agent:
 
     def owns(self, key: Key) -> bool:
         return self.standing(key) is Standing.MINE
+
+    def _claim(self, key: Key) -> None:
+        """Count `key` as this replica's."""
+        if key not in self._mine:
+            self._mine.add(key)
+            metrics.REPLICA_OWNED.labels(key.kind).inc()
 
     def reshard(self, view: View) -> None:
         """The members changed (or this replica's grace ended): work what became ours at once,
@@ -623,6 +629,8 @@ class Agent:
         # The client's write fence refuses this task's writes once the key is not ours.
         WORKING_ON.set(shard_key(key))
         standing = self.standing(key)
+        if standing is Standing.MINE and self.membership is not None:
+            self._claim(key)  # queued while this replica was unsure of it
         try:
             if standing is Standing.UNSURE:
                 # Own Lease or view not fresh (a slow renewal): nothing may be written now,

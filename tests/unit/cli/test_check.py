@@ -96,6 +96,12 @@ def test_the_agent_needs_what_install_grants() -> None:
     strict = needed_permissions("gitmoor-system", strict=True)
     assert Permission("impersonate", "", "serviceaccounts") in strict
     assert Permission("list", "*", "*") in strict
+    # Replicas sharing the Syncs list each other's Leases and delete their own.
+    lease = Permission("list", "coordination.k8s.io", "leases", "gitmoor-system")
+    assert lease not in needed
+    sharded = needed_permissions("gitmoor-system", strict=False, sharded=True)
+    assert lease in sharded
+    assert Permission("delete", "coordination.k8s.io", "leases", "gitmoor-system") in sharded
 
 
 def test_rbac_verdicts() -> None:
