@@ -31,6 +31,7 @@ from gitmoor.reconcile.snapshots import SnapshotStore
 
 log = structlog.get_logger("gitmoor.agent")
 _REOPEN = 10.0  # seconds between tries to open a ledger that could not be opened
+_GUARD_RETRY = 5.0  # seconds until a key whose guarded status write was refused is seen again
 
 
 @dataclass(frozen=True)
@@ -112,8 +113,14 @@ class Publisher:
         if status is None and obj is not None and self.replica is not None:
             # Taken over without anything to change: the status still names its new owner.
             status = obj.get("status") or {}
+        refused = False
         if status is not None and obj is not None:
-            obj = await self._write_status(key, obj, status, bound) or obj
+            try:
+                obj = await self._write_status(key, obj, status, bound) or obj
+            except _GuardFailed:
+                # Another replica wrote this status since it was read: look again soon, with
+                # the newer copy the watch brings (and, if the Sync is no longer ours, drop it).
+                refused = True
         if obj is not None:
             for event in report.events:
                 await self.events.emit(obj, event.type, event.reason, event.message)
@@ -143,9 +150,9 @@ class Publisher:
             memory.failures = report.retry.failures
             if key.kind == "Sync":
                 self.memory.sync(key).awaiting = report.awaiting
-            if report.retry.delay is not None:
+            if report.retry.delay is not None and not refused:
                 return jittered(report.retry.delay)
-        return None
+        return jittered(_GUARD_RETRY) if refused else None
 
     async def _connected(self) -> Ledger | None:
         """The ledger, opened now if it could not be at start."""
@@ -349,15 +356,18 @@ class Publisher:
             if err.status == 404:
                 return None
             if err.status in (409, 422) and self.replica is not None:
-                # The guard failed: another replica wrote this status since we read it.
                 bound.warning("status written by another replica; not overwritten")
-                return None
+                raise _GuardFailed from err
             raise
         except TransientError as err:
             bound.warning("status update failed", error=str(err))
             return None
         self.cache.refresh(key, updated)
         return updated
+
+
+class _GuardFailed(Exception):
+    """The API server refused a status write: `status.replica` changed since it was read."""
 
 
 def owner_guarded(current: Obj, status: Obj) -> list[dict[str, Any]]:
