@@ -69,6 +69,17 @@ DRIFTED_OBJECTS = Gauge(
     _SYNC,
     registry=REGISTRY,
 )
+REPLICA_OWNED = Gauge(
+    "gitmoor_replica_owned",
+    "Resources of each kind this agent replica owns, when several share them (sharded mode).",
+    ["kind"],
+    registry=REGISTRY,
+)
+REPLICA_MEMBERS = Gauge(
+    "gitmoor_replica_members",
+    "Live agent replicas this replica sees (sharded mode).",
+    registry=REGISTRY,
+)
 MANAGED_OBJECTS = Gauge(
     "gitmoor_sync_managed_objects",
     "Objects in a Sync's inventory.",

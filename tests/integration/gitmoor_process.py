@@ -61,8 +61,10 @@ class AgentProcess:
         *,
         lease_namespace: str = "gitmoor-system",
         args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ) -> None:
         self.kubeconfig = kubeconfig
+        self.env = env or {}  # more environment (GITMOOR_POD_NAME: the replica's identity)
         self.workdir = workdir
         self.lease_namespace = lease_namespace
         self.args = args  # more arguments of `gitmoor run` (--watch-namespace, --config)
@@ -89,7 +91,7 @@ class AgentProcess:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
-                env={**os.environ, "KUBECONFIG": str(self.kubeconfig)},
+                env={**os.environ, "KUBECONFIG": str(self.kubeconfig), **self.env},
             )
 
     async def stop(self) -> int | None:

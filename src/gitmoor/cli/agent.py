@@ -16,6 +16,7 @@ from gitmoor.cli.common import (
     CONTEXT,
     FAILED,
     KUBECONFIG,
+    duration,
     fail,
     kubeconfig_path,
     read_rules,
@@ -67,6 +68,23 @@ def run(
     ),
     lease_namespace: str = typer.Option(
         None, "--lease-namespace", help="Namespace of the Lease (default: the agent's own)."
+    ),
+    sharded: bool = typer.Option(
+        False,
+        "--sharded",
+        help="Share the Syncs with the other replicas started so: each holds a Lease of its "
+        "own and reconciles the Syncs rendezvous hashing gives it (instead of one leader "
+        "doing all).",
+    ),
+    lease_duration: float = typer.Option(
+        "15s",
+        "--lease-duration",
+        parser=duration,
+        help="How long a Lease lasts unrenewed, e.g. 15s: a leader or replica gone this long "
+        "loses its Syncs.",
+    ),
+    lease_renew: float = typer.Option(
+        "2s", "--lease-renew", parser=duration, help="How often the Lease is renewed, e.g. 2s."
     ),
     http_port: int = typer.Option(
         8080,
@@ -222,6 +240,11 @@ def run(
     log_format: str = typer.Option("auto", "--log-format", help="json, console or auto."),
 ) -> None:
     """Run the agent: reconcile GitSources and Syncs until stopped (SIGTERM/SIGINT)."""
+    if lease_renew <= 0 or lease_duration < 2 * lease_renew:
+        raise typer.BadParameter(
+            f"{lease_duration:g}s: must be at least twice --lease-renew ({lease_renew:g}s)",
+            param_hint="--lease-duration",
+        )
     health_rules = read_rules(health_rules_file, "--health-rules")
     if ui_auth not in (*AUTH_MODES, "off"):
         raise typer.BadParameter(
@@ -249,6 +272,9 @@ def run(
         namespace=watch_namespace,
         concurrency=concurrency,
         leader_election=leader_election,
+        sharded=sharded,
+        lease_duration=lease_duration,
+        lease_renew=lease_renew,
         lease_namespace=lease_namespace or os.environ.get("GITMOOR_NAMESPACE") or "gitmoor-system",
         identity=os.environ.get("GITMOOR_POD_NAME", ""),
         ledger_url=_ledger_url(ledger),

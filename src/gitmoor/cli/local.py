@@ -159,6 +159,20 @@ def install(
         help="cluster-admin: the agent applies with its own rights; strict: it only reads and "
         "impersonates, each Sync acting as a ServiceAccount of its namespace.",
     ),
+    replicas: int = typer.Option(
+        1,
+        "--replicas",
+        min=1,
+        help="Agent replicas. Above 1 they share the Syncs (each reconciles its share, "
+        "taking over a lost replica's within its Lease duration) and need --ledger-secret.",
+    ),
+    ledger_secret: str = typer.Option(
+        None,
+        "--ledger-secret",
+        parser=object_name,
+        help="A Secret in the agent's namespace whose `url` key is the PostgreSQL ledger URL "
+        "(shared by the replicas, and by several clusters).",
+    ),
     wait: bool = typer.Option(
         False,
         "--wait",
@@ -178,13 +192,18 @@ def install(
         raise typer.BadParameter(
             f"{tenancy!r}: choose {' or '.join(installer.TENANCY_MODES)}", param_hint="--tenancy"
         )
-    objects = installer.manifests(
-        namespace=namespace,
-        image=image,
-        ledger_volume=ledger_volume,
-        storage_class=storage_class,
-        tenancy=tenancy,
-    )
+    try:
+        objects = installer.manifests(
+            namespace=namespace,
+            image=image,
+            ledger_volume=ledger_volume,
+            storage_class=storage_class,
+            tenancy=tenancy,
+            replicas=replicas,
+            ledger_secret=ledger_secret,
+        )
+    except ValueError as problem:
+        raise typer.BadParameter(str(problem), param_hint="--replicas") from None
     if export:
         typer.echo(installer.render_yaml(objects), nl=False)
         return

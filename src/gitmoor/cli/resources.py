@@ -72,6 +72,7 @@ SYNC_COLUMNS = (
     Column("SOURCE REVISION", wide_only=True),
     Column("LAST CHANGE", wide_only=True),
     Column("PINNED", wide_only=True),
+    Column("REPLICA", wide_only=True),
     Column("MESSAGE", flexible=True),
 )
 
@@ -107,6 +108,7 @@ def _sync_row(y: SyncRow) -> list[str]:
         short_revision(y.source_revision),
         age(changed) if changed else "",
         short_revision(y.pinned),
+        y.replica,
         y.message,
     ]
 

@@ -23,6 +23,7 @@ from gitmoor.kube import Kube
 from gitmoor.model import Status
 from gitmoor.model.crds import crds
 from gitmoor.model.resources import GROUP
+from gitmoor.reconcile.shards import GROUP_LABEL, REPLICA_GROUP
 
 LEASE = "gitmoor-leader"  # the agent's default --lease-name
 _LEASE_API = "coordination.k8s.io/v1"
@@ -164,12 +165,18 @@ class Permission:
         return f"{self.verb} {what}{where}"
 
 
-def needed_permissions(namespace: str, *, strict: bool) -> list[Permission]:
+def needed_permissions(namespace: str, *, strict: bool, sharded: bool = False) -> list[Permission]:
     """What the agent's ServiceAccount must be allowed, read from the RBAC `install` writes:
     its ClusterRole (cluster-wide) and its Role (in its namespace). What it may apply (the
-    `gitmoor-apply` binding, which the README invites to narrow) is not required."""
+    `gitmoor-apply` binding, which the README invites to narrow) is not required. Sharded
+    replicas also list, watch and delete Leases."""
     needed: list[Permission] = []
-    objects = manifests(namespace=namespace, tenancy=STRICT if strict else "cluster-admin")
+    objects = manifests(
+        namespace=namespace,
+        tenancy=STRICT if strict else "cluster-admin",
+        replicas=2 if sharded else 1,
+        ledger_secret="ledger" if sharded else None,  # only its RBAC is read here
+    )
     # Only the roles bound to the agent's ServiceAccount: others (gitmoor-ledger-reader) are
     # installed for people.
     bound = {
@@ -270,6 +277,45 @@ def lease_verdict(lease: dict[str, Any] | None, namespace: str, now: datetime) -
     return _ok("leader", f"{holder} leads, renewed {max(ago, 0):.0f}s ago")
 
 
+def replicas_verdict(leases: list[dict[str, Any]], namespace: str, now: datetime) -> Check:
+    """Replicas sharing the Syncs (`--sharded`): at least one holds its Lease, renewed within
+    its duration."""
+    logs = f"kubectl -n {namespace} logs deployment/{NAME}"
+    live: list[str] = []
+    for lease in leases:
+        spec = lease.get("spec") or {}
+        renewed = _parse(spec.get("renewTime")) or _parse(spec.get("acquireTime"))
+        duration = float(spec.get("leaseDurationSeconds") or _DEFAULT_LEASE_SECONDS)
+        if spec.get("holderIdentity") and renewed and (now - renewed).total_seconds() <= duration:
+            live.append(str(spec["holderIdentity"]))
+    if not live:
+        return _failed(
+            "leader",
+            f"no agent replica holds a Lease in {namespace} ({GROUP_LABEL}={REPLICA_GROUP})",
+            logs,
+        )
+    return _ok("leader", f"{len(live)} replica(s) share the Syncs: {', '.join(sorted(live))}")
+
+
+def _sharded(deployment: dict[str, Any] | None) -> bool:
+    containers = (
+        (((deployment or {}).get("spec") or {}).get("template") or {}).get("spec") or {}
+    ).get("containers") or []
+    return any("--sharded" in (c.get("args") or []) for c in containers)
+
+
+async def _leadership(
+    kube: Kube, namespace: str, deployment: dict[str, Any] | None, now: datetime
+) -> Check:
+    if _sharded(deployment):
+        leases = await kube.list(
+            _LEASE_API, "Lease", namespace, label_selector=f"{GROUP_LABEL}={REPLICA_GROUP}"
+        )
+        return replicas_verdict(leases, namespace, now)
+    lease = await kube.get(_LEASE_API, "Lease", LEASE, namespace)
+    return lease_verdict(lease, namespace, now)
+
+
 # -- reading ---------------------------------------------------------------------------------
 
 
@@ -293,8 +339,7 @@ async def run_checks(
     deployment = await kube.get("apps/v1", "Deployment", NAME, namespace)
     checks.append(await _rbac(kube, namespace, deployment))
     checks.append(deployment_verdict(deployment, namespace))
-    lease = await kube.get(_LEASE_API, "Lease", LEASE, namespace)
-    checks.append(lease_verdict(lease, namespace, now()))
+    checks.append(await _leadership(kube, namespace, deployment, now()))
     return checks
 
 
@@ -316,7 +361,7 @@ async def _rbac(kube: Kube, namespace: str, deployment: dict[str, Any] | None) -
         f"system:serviceaccounts:{namespace}",
         "system:authenticated",
     ]
-    needed = needed_permissions(namespace, strict=_strict(deployment))
+    needed = needed_permissions(namespace, strict=_strict(deployment), sharded=_sharded(deployment))
     limit = asyncio.Semaphore(8)
 
     async def ask(permission: Permission) -> bool | None:
@@ -352,10 +397,9 @@ async def _rbac(kube: Kube, namespace: str, deployment: dict[str, Any] | None) -
 async def agent_checks(kube: Kube, namespace: str) -> list[Check]:
     """The agent's Deployment and its leadership, as `install --wait` waits for them."""
     deployment = await kube.get("apps/v1", "Deployment", NAME, namespace)
-    lease = await kube.get(_LEASE_API, "Lease", LEASE, namespace)
     return [
         deployment_verdict(deployment, namespace),
-        lease_verdict(lease, namespace, datetime.now(UTC)),
+        await _leadership(kube, namespace, deployment, datetime.now(UTC)),
     ]
 
 

@@ -44,6 +44,7 @@ class SyncRow:
     message: str
     pinned: str = ""
     created: str = ""  # metadata.creationTimestamp, for an AGE
+    replica: str = ""  # the agent replica that owns it, when several share the Syncs
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -113,6 +114,7 @@ def sync_row(s: dict[str, Any], source: dict[str, Any] | None) -> SyncRow:
         last_change=str(history[0].get("finishedAt", "")) if history else "",
         pinned=str((meta.get("annotations") or {}).get(PINNED) or ""),
         message=str(ready.get("message", "")),
+        replica=str(status.get("replica") or ""),
         created=str(meta.get("creationTimestamp") or ""),
     )
 

@@ -27,7 +27,9 @@ from gitmoor.model.crds import crds
 from gitmoor.reconcile.agent import Agent, AgentOptions
 from gitmoor.reconcile.cache import OnChange
 from gitmoor.reconcile.leader import LeaderElector
+from gitmoor.reconcile.membership import Membership
 from gitmoor.reconcile.memory import Key
+from gitmoor.reconcile.shards import REPLICA_GROUP, SINGLETONS, Standing
 from gitmoor.reconcile.snapshots import KEY_FIELD, KEY_SECRET, new_key
 from gitmoor.reconcile.tenancy import Tenancy
 from gitmoor.render.limits import DEFAULT_LIMITS, Limits
@@ -36,6 +38,7 @@ from gitmoor.sources.sweep import DEFAULT_KEEP
 log = structlog.get_logger("gitmoor.run")
 
 _TRIM_EVERY = 30.0  # seconds between handing freed heap memory back to the system
+_CHORE_RETRY = 300.0  # seconds before a replica that does not own the chores looks again
 
 CONFIG_MANAGER = "gitmoor-config"
 
@@ -51,6 +54,11 @@ class RunOptions:
     leader_election: bool = True
     lease_namespace: str = "gitmoor-system"
     lease_name: str = "gitmoor-leader"
+    # Several replicas share the Syncs, each announcing itself with a Lease of this group.
+    sharded: bool = False
+    replica_group: str = REPLICA_GROUP
+    lease_duration: float = 15.0  # seconds
+    lease_renew: float = 2.0  # seconds
     identity: str = ""
     ledger_url: str | None = None  # None: no ledger
     ledger_retention: float | None = None  # seconds; records older than this are pruned
@@ -139,22 +147,42 @@ async def run_agent(
                 raise GitmoorError(
                     "gitmoor's CRDs are not installed: run `gitmoor install` (or pass --config)"
                 ) from None
-        elector: LeaderElector | None = None
-        if options.leader_election:
+        elector: LeaderElector | Membership | None = None
+        identity = options.identity or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        if options.sharded:
+            # Each replica holds a Lease of its own and works only its share of the keys.
+            elector = Membership(
+                kube,
+                namespace=options.lease_namespace,
+                group=options.replica_group,
+                identity=identity,
+                duration=options.lease_duration,
+                renew=options.lease_renew,
+            )
+        elif options.leader_election:
+            elector = LeaderElector(
+                kube,
+                namespace=options.lease_namespace,
+                name=options.lease_name,
+                identity=identity,
+                duration=options.lease_duration,
+                renew=options.lease_renew,
+            )
+        if elector is not None:
             if options.resources:
                 await ensure_namespace(kube, options.lease_namespace)
-            identity = options.identity or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
-            elector = LeaderElector(
-                kube, namespace=options.lease_namespace, name=options.lease_name, identity=identity
-            )
-            # No write leaves this process unless the lease is surely held.
+            # No write leaves this process unless the lease is surely held (and, sharded,
+            # unless what it is written for is this replica's).
             kube.fence(elector.check)
         ledger: Ledger | None = None
         unopened = False
 
         async def open_ledger() -> Ledger:
             assert options.ledger_url is not None
-            return await Ledger.open(options.ledger_url, cluster=options.cluster)
+            # Sharded, the attempts left in progress are not all of stopped agents: another
+            # replica may be running them, so none is marked interrupted here.
+            cluster = None if options.sharded else options.cluster
+            return await Ledger.open(options.ledger_url, cluster=cluster)
 
         tasks = [asyncio.create_task(_trim())]
         try:
@@ -173,7 +201,8 @@ async def run_agent(
                         )
                         unopened = True
                     else:
-                        tasks.append(asyncio.create_task(_retain(ledger, options.ledger_retention)))
+                        chores = _retain(ledger, options.ledger_retention, _singleton(elector))
+                        tasks.append(asyncio.create_task(chores))
                 key = await snapshot_key(kube, options.lease_namespace)
                 reopen = open_ledger if unopened else None
                 if not await _lead(kube, options, ledger, elector, stop, readiness, key, reopen):
@@ -196,7 +225,7 @@ async def _lead(
     kube: Kube,
     options: RunOptions,
     ledger: Ledger | None,
-    elector: LeaderElector | None,
+    elector: LeaderElector | Membership | None,
     stop: asyncio.Event,
     readiness: Readiness | None,
     key: bytes,
@@ -222,7 +251,10 @@ async def _lead(
             on_change=readiness.changed if readiness is not None else None,
             cache_keep=options.cache_keep,
         ),
+        membership=elector if isinstance(elector, Membership) else None,
     )
+    if isinstance(elector, Membership):
+        elector.on_change = agent.reshard
     if readiness is not None:
         readiness.agent = agent
     done = asyncio.Event()
@@ -244,6 +276,8 @@ async def _lead(
     finally:
         for task in helpers:
             task.cancel()
+        if isinstance(elector, Membership):
+            elector.on_change = None
         if readiness is not None and readiness.agent is agent:
             readiness.agent = None
     return lost.is_set() and not stop.is_set()
@@ -277,10 +311,22 @@ async def snapshot_key(kube: Kube, namespace: str) -> bytes:
     return key
 
 
-async def _retain(ledger: Ledger, retention: float | None) -> None:
+def _singleton(elector: LeaderElector | Membership | None) -> Callable[[], bool]:
+    """Whether this agent does the once-per-cluster chores now: always when it is the only
+    one (it runs them only while leading); sharded, when it owns `shards.SINGLETONS`."""
+    if not isinstance(elector, Membership):
+        return lambda: True
+    return lambda: elector.standing(SINGLETONS) is Standing.MINE
+
+
+async def _retain(ledger: Ledger, retention: float | None, mine: Callable[[], bool]) -> None:
     if not retention:
         return
     while True:
+        if not mine():
+            # Another replica's chore; look again later (ownership may move here).
+            await asyncio.sleep(_CHORE_RETRY)
+            continue
         try:
             pruned = await ledger.prune(older_than=timedelta(seconds=retention))
             if pruned:

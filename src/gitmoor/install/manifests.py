@@ -11,13 +11,19 @@ RBAC is split by purpose so each part can be read, audited and narrowed on its o
   API through the API server (`get` on the agent Service's proxy, `get` on syncs). Bind it with
   a RoleBinding in the agent's namespace (the proxy) and one in each namespace whose records
   they may read;
-- Role/RoleBinding `gitmoor-leader-election`: Leases in the agent's own namespace only;
+- Role/RoleBinding `gitmoor-leader-election`: Leases in the agent's own namespace only (the
+  leader's, or with several replicas one per replica: listed to see the others, deleted when
+  a replica leaves);
 - ClusterRoleBinding `gitmoor-apply` to `cluster-admin`: applying arbitrary manifests from Git
   needs write access to whatever those manifests hold. This is the binding to narrow (to the
   kinds your Syncs manage), or to drop once tenants' Syncs run as their own serviceAccountName.
 
 The ledger (SQLite by default) lives on the `data` volume: an emptyDir unless `ledger_volume`
 asks for a PersistentVolumeClaim, which keeps the history across restarts of the agent's Pod.
+
+With `replicas` above 1 the replicas share the Syncs (`gitmoor run --sharded`); they cannot
+share one SQLite file on a ReadWriteOnce claim, so they need the shared PostgreSQL ledger,
+whose URL they read from the `url` key of `ledger_secret`.
 """
 
 from __future__ import annotations
@@ -64,6 +70,8 @@ def manifests(
     ledger_volume: str | None = None,
     storage_class: str | None = None,
     tenancy: str = "cluster-admin",
+    replicas: int = 1,
+    ledger_secret: str | None = None,
 ) -> list[dict[str, Any]]:
     """CRDs, Namespace, ServiceAccount, RBAC, Service and the agent Deployment.
 
@@ -73,8 +81,18 @@ def manifests(
     """
     if tenancy not in TENANCY_MODES:
         raise ValueError(f"tenancy {tenancy!r}: choose one of {', '.join(TENANCY_MODES)}")
+    if replicas < 1:
+        raise ValueError(f"replicas {replicas}: at least 1")
+    if replicas > 1 and not ledger_secret:
+        raise ValueError(
+            f"{replicas} replicas need a shared ledger: name a Secret holding a PostgreSQL "
+            "URL under `url` (one SQLite file cannot be shared by several Pods)"
+        )
     strict = tenancy == STRICT
-    claim = [_data_claim(namespace, ledger_volume, storage_class)] if ledger_volume else []
+    # Several replicas read the shared ledger's URL; a claim would be for one Pod only.
+    volume = ledger_volume if replicas == 1 else None
+    persistent = bool(volume)
+    claim = [_data_claim(namespace, volume, storage_class)] if volume else []
     # Strict: no cluster-admin. The agent reads everything (discovery, the drift watch) and
     # writes only its own resources; every Sync acts as a ServiceAccount of its namespace.
     apply_binding = [] if strict else [_apply_binding(namespace)]
@@ -86,12 +104,19 @@ def manifests(
         _cluster_role_binding(NAME, NAME, namespace),
         _cluster_role_binding(AUTH_DELEGATOR, "system:auth-delegator", namespace),
         _ledger_reader_role(),
-        _leader_election_role(namespace),
+        _leader_election_role(namespace, sharded=replicas > 1),
         _leader_election_binding(namespace),
         *apply_binding,
         *claim,
         _service(namespace),
-        _deployment(namespace, image, persistent=bool(ledger_volume), strict=strict),
+        _deployment(
+            namespace,
+            image,
+            persistent=persistent,
+            strict=strict,
+            replicas=replicas,
+            ledger_secret=ledger_secret,
+        ),
     ]
 
 
@@ -207,7 +232,10 @@ def _ledger_reader_role() -> dict[str, Any]:
     }
 
 
-def _leader_election_role(namespace: str) -> dict[str, Any]:
+def _leader_election_role(namespace: str, *, sharded: bool = False) -> dict[str, Any]:
+    # Replicas sharing the Syncs list (and watch) each other's Leases, and delete their own
+    # when they leave and those of replicas long gone.
+    sharing = ["list", "watch", "delete"] if sharded else []
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
@@ -216,7 +244,7 @@ def _leader_election_role(namespace: str) -> dict[str, Any]:
             {
                 "apiGroups": ["coordination.k8s.io"],
                 "resources": ["leases"],
-                "verbs": ["get", "create", "update"],
+                "verbs": ["get", "create", "update", *sharing],
             },
             # The key that seals rollback snapshots, made on first start.
             {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},
@@ -280,16 +308,34 @@ def _data_claim(namespace: str, size: str, storage_class: str | None) -> dict[st
 
 
 def _deployment(
-    namespace: str, image: str, *, persistent: bool, strict: bool = False
+    namespace: str,
+    image: str,
+    *,
+    persistent: bool,
+    strict: bool = False,
+    replicas: int = 1,
+    ledger_secret: str | None = None,
 ) -> dict[str, Any]:
     labels = {**_PART_OF, **_SELECTOR}
+    sharded = ("--sharded",) if replicas > 1 else ()
+    ledger = (
+        [
+            {
+                "name": "GITMOOR_LEDGER",
+                "valueFrom": {"secretKeyRef": {"name": ledger_secret, "key": "url"}},
+            }
+        ]
+        if ledger_secret
+        else []
+    )
     container = {
         "name": NAME,
         "image": image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["gitmoor"],
-        "args": ["run", *(STRICT_ARGS if strict else ())],
+        "args": ["run", *sharded, *(STRICT_ARGS if strict else ())],
         "env": [
+            *ledger,
             # Leader election: the Lease lives in the agent's namespace, held by the pod's name.
             _field_env("GITMOOR_NAMESPACE", "metadata.namespace"),
             _field_env("GITMOOR_POD_NAME", "metadata.name"),
@@ -330,10 +376,11 @@ def _deployment(
         "kind": "Deployment",
         "metadata": _meta(NAME, namespace),
         "spec": {
-            "replicas": 1,
+            "replicas": replicas,
             "selector": {"matchLabels": dict(_SELECTOR)},
-            # One writer of the ledger volume at a time, even during a rollout.
-            "strategy": {"type": "Recreate"},
+            # One writer of the ledger volume at a time, even during a rollout; sharded
+            # replicas share no volume, and a rolling update hands their Syncs on one by one.
+            "strategy": {"type": "Recreate" if replicas == 1 else "RollingUpdate"},
             "template": {
                 "metadata": {"labels": labels},
                 "spec": {

@@ -530,6 +530,26 @@ class Kube:
         )
         return result
 
+    async def patch_json(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str,
+        operations: builtins.list[dict[str, Any]],
+        *,
+        subresource: str = "",
+    ) -> dict[str, Any]:
+        """A JSON patch (RFC 6902): its `test` operations make the whole patch fail (HTTP 422)
+        unless the live object still holds what they name."""
+        resource = await self.resource_for(api_version, kind)
+        ref = ObjectRef(resource.group, kind, namespace, name)
+        path = resource.path(namespace, name) + (f"/{subresource}" if subresource else "")
+        result: dict[str, Any] = await self.request(
+            "PATCH", path, body=operations, content_type="application/json-patch+json", ref=ref
+        )
+        return result
+
     async def create(self, obj: dict[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
         """POST: create only (a name taken is a conflict); `metadata.generateName` without a
         name has the server pick one. With `dry_run` nothing is persisted."""
@@ -643,21 +663,21 @@ class Kube:
         namespace: str = "",
         *,
         propagation: str = "Background",
+        resource_version: str = "",
     ) -> bool:
-        """Delete an object; False when it was already gone."""
+        """Delete an object; False when it was already gone. With `resource_version`, only
+        that version of it (a conflict when it changed since)."""
         resource = await self.resource_for(api_version, kind)
         ref = ObjectRef(resource.group, kind, namespace, name)
+        options: dict[str, Any] = {
+            "kind": "DeleteOptions",
+            "apiVersion": "v1",
+            "propagationPolicy": propagation,
+        }
+        if resource_version:
+            options["preconditions"] = {"resourceVersion": resource_version}
         try:
-            await self.request(
-                "DELETE",
-                resource.path(namespace, name),
-                body={
-                    "kind": "DeleteOptions",
-                    "apiVersion": "v1",
-                    "propagationPolicy": propagation,
-                },
-                ref=ref,
-            )
+            await self.request("DELETE", resource.path(namespace, name), body=options, ref=ref)
         except KubeNotFoundError:
             return False
         return True

@@ -352,25 +352,51 @@ class Ledger:
             chain.reseal(connection, appender, [record_id])
             appender.done()
 
-    async def interrupted(self, *, cluster: str) -> int:
+    async def interrupted(
+        self,
+        *,
+        cluster: str,
+        syncs: Collection[tuple[str, str]] | None = None,
+        before: datetime | None = None,
+    ) -> int:
         """Mark this cluster's `in_progress` records `interrupted`; returns how many.
 
         Call it when an agent starts leading, before its first attempt: any `in_progress` row of
         its cluster then belongs to an agent that stopped mid-attempt. `finished_at` stays empty
-        (when the attempt really ended is unknown)."""
-        return await self._call(self._interrupted, cluster)
+        (when the attempt really ended is unknown). Agent replicas sharing a cluster's Syncs
+        mark only the Syncs (`namespace`, `name`) they take over, and only attempts started
+        `before` they took them: the others' attempts may be running."""
+        wanted = None if syncs is None else frozenset(syncs)
+        return await self._call(self._interrupted, cluster, wanted, before)
 
-    def _interrupted(self, cluster: str) -> int:
+    def _interrupted(
+        self,
+        cluster: str,
+        syncs: frozenset[tuple[str, str]] | None = None,
+        before: datetime | None = None,
+    ) -> int:
         leftovers = (
-            select(records.c.id)
+            select(records.c.id, records.c.sync_namespace, records.c.sync_name)
             .where(records.c.cluster == cluster, records.c.result == Result.IN_PROGRESS.value)
             .order_by(records.c.id)
         )
+        if before is not None:
+            leftovers = leftovers.where(records.c.started_at < before)
+        if syncs is not None and not syncs:
+            return 0
         with self._writer.begin() as connection:
             if connection.execute(leftovers.limit(1)).first() is None:
                 return 0
+            # The head first, then the records, as every writer locks them.
             appender = chain.Appender(connection, cluster)
-            leftover = list(connection.execute(leftovers.with_for_update()).scalars())
+            # In progress at once are a few attempts per agent: filtered here, not in SQL.
+            leftover = [
+                row.id
+                for row in connection.execute(leftovers.with_for_update())
+                if syncs is None or (row.sync_namespace, row.sync_name) in syncs
+            ]
+            if not leftover:
+                return 0
             for chunk in _chunks(leftover):
                 connection.execute(
                     update(records)

@@ -268,6 +268,7 @@ _NAMES: dict[type[BaseModel], Names] = {
             Column("Healthy", _condition("Healthy", "status"), priority=1),
             Column("Source", ".spec.sourceRef.name", priority=1),
             Column("Suspended", ".spec.suspend", "boolean", priority=1),
+            Column("Replica", ".status.replica", priority=1),
             _MESSAGE,
         ),
     ),

@@ -212,6 +212,10 @@ class GitSourceStatus(_Model):
     conditions: list[Condition] = Field(default_factory=list)
     artifact: Artifact | None = None
     last_handled_reconcile_at: str | None = None
+    replica: str | None = Field(
+        default=None,
+        description="The agent replica that owns this resource, when several share them.",
+    )
 
 
 class GitSource(_Model):
@@ -311,6 +315,10 @@ class ChartSourceStatus(_Model):
     conditions: list[Condition] = Field(default_factory=list)
     artifact: ChartArtifact | None = None
     last_handled_reconcile_at: str | None = None
+    replica: str | None = Field(
+        default=None,
+        description="The agent replica that owns this resource, when several share them.",
+    )
 
 
 class ChartSource(_Model):
@@ -676,6 +684,10 @@ class SyncStatus(_Model):
     last_handled_reconcile_at: str | None = None
     inventory: Inventory | None = None
     history: list[HistoryEntry] = Field(default_factory=list)
+    replica: str | None = Field(
+        default=None,
+        description="The agent replica that owns this resource, when several share them.",
+    )
 
 
 class Sync(_Model):

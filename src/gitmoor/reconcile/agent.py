@@ -12,6 +12,7 @@ import base64
 import contextvars
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from gitmoor.model.durations import parse_duration
 from gitmoor.model.labels import REQUESTED_AT
 from gitmoor.model.notifications import PushEvent
 from gitmoor.model.record import Trigger
-from gitmoor.model.resources import API_VERSION
+from gitmoor.model.resources import API_VERSION, ChartSource, GitSource
 from gitmoor.notify import Notifier
 from gitmoor.reconcile import report
 from gitmoor.reconcile.cache import Cache, Obj, OnChange, key_of
@@ -36,12 +37,14 @@ from gitmoor.reconcile.charts import ChartSourceReconciler
 from gitmoor.reconcile.drift import Drift, DriftMonitor
 from gitmoor.reconcile.events import EventRecorder
 from gitmoor.reconcile.informer import follow
+from gitmoor.reconcile.membership import Membership
 from gitmoor.reconcile.memory import Key, Memory
 from gitmoor.reconcile.ocisource import OCISourceReconciler
 from gitmoor.reconcile.outcome import Stage
 from gitmoor.reconcile.publish import Publisher
 from gitmoor.reconcile.queue import WorkQueue
 from gitmoor.reconcile.retry import arrival, jittered
+from gitmoor.reconcile.shards import WORKING_ON, Standing, View
 from gitmoor.reconcile.snapshots import SnapshotStore, new_key
 from gitmoor.reconcile.source import SourceReconciler
 from gitmoor.reconcile.sync import Placement, SyncReconciler
@@ -94,10 +97,22 @@ class AgentOptions:
     on_change: OnChange | None = None
 
 
+def shard_key(key: Key) -> str:
+    """The name a key is sharded by: `Kind/namespace/name`."""
+    return f"{key.kind}/{key.namespace}/{key.name}"
+
+
 class Agent:
-    def __init__(self, kube: Kube, options: AgentOptions) -> None:
+    def __init__(
+        self, kube: Kube, options: AgentOptions, membership: Membership | None = None
+    ) -> None:
         self.kube = kube
         self.options = options
+        # Sharded (several replicas): only the keys this replica owns are worked; None: all.
+        self.membership = membership
+        self._mine: set[Key] = set()
+        # Pushes passed on to other replicas, attempts of Syncs taken over marked interrupted.
+        self._requests: set[asyncio.Task[None]] = set()
         self.cache = Cache(options.on_change)
         self.memory = Memory()
         self.queue: WorkQueue[Key] = WorkQueue()
@@ -115,6 +130,7 @@ class Agent:
             options.ledger,
             Spool(options.spool_dir or options.cache_dir / "ledger-spool"),
             options.open_ledger,
+            replica=membership.identity if membership is not None else None,
         )
         self.sources = SourceReconciler(
             kube,
@@ -204,8 +220,9 @@ class Agent:
                     task.cancel()
                 await self._drain(at_once=abort is not None and abort.is_set())
         finally:
-            for task in self._arrival_watches.values():
+            for task in [*self._arrival_watches.values(), *self._requests]:
                 task.cancel()
+            await asyncio.gather(*self._requests, return_exceptions=True)
             await asyncio.gather(*self._arrival_watches.values(), return_exceptions=True)
             self._arrival_watches.clear()
             await self.drift.close()
@@ -346,9 +363,21 @@ class Agent:
             self.enqueue(key, Trigger.CLI)
         elif meta.get("generation") != old_meta.get("generation"):
             self.enqueue(key, Trigger.RESOURCE)
+        elif key.kind != "Sync" and _revision(obj) != _revision(old) and not self.owns(key):
+            # Its owner found a new revision: fetch it here for this replica's Syncs now,
+            # not at this replica's own next look.
+            self.enqueue(key, Trigger.RESOURCE)
 
     def enqueue(self, key: Key, trigger: Trigger) -> None:
         """Reconcile `key` now, remembering why (the ledger records it)."""
+        if self.membership is not None:
+            standing = self.standing(key)
+            if key.kind == "Sync" and standing in (Standing.THEIRS, Standing.JOINING):
+                # Another replica's (sources run everywhere: see `_follow`); while joining,
+                # `reshard` takes up what is ours once the wait is over.
+                return
+            if standing is Standing.MINE:
+                self._claim(key)
         memory = self.memory.of(key)
         if memory.due is None:
             memory.due = trigger
@@ -363,6 +392,9 @@ class Agent:
 
     def _gone(self, key: Key) -> None:
         self.cache.drop(key)
+        if key in self._mine:
+            self._mine.discard(key)
+            metrics.REPLICA_OWNED.labels(key.kind).dec()
         if key.kind == "Sync":
             metrics.forget_sync(*key.short)
         else:
@@ -381,6 +413,125 @@ class Agent:
             self.drift.forget(key.short)
             self._watch_arrivals()
 
+    # -- shards ------------------------------------------------------------------------------
+    def standing(self, key: Key) -> Standing:
+        """What this replica may do with `key` now (work it, always, when not sharded)."""
+        if self.membership is None:
+            return Standing.MINE
+        return self.membership.standing(shard_key(key))
+
+    def owns(self, key: Key) -> bool:
+        return self.standing(key) is Standing.MINE
+
+    def _claim(self, key: Key) -> None:
+        """Count `key` as this replica's."""
+        if key not in self._mine:
+            self._mine.add(key)
+            metrics.REPLICA_OWNED.labels(key.kind).inc()
+
+    def reshard(self, view: View) -> None:
+        """The members changed (or this replica's grace ended): work what became ours at once,
+        and stop what is no longer ours (its writes are refused from now on anyway)."""
+        mine: set[Key] = set()
+        for kind in _KINDS:
+            for key in self.cache.keys(kind):
+                if self.owns(key):
+                    mine.add(key)
+        gained, lost = mine - self._mine, self._mine - mine
+        self._mine = mine
+        for key in lost:
+            running = self.running.get(key)
+            if running is not None:
+                running.cancel()
+            if key.kind == "Sync":
+                self.queue.forget(key)
+                metrics.forget_sync(*key.short)
+                if running is None:
+                    self._forget(key)
+        taken = [k.short for k in gained if k.kind == "Sync"]
+        if taken:
+            # Attempts their previous owner left in progress (it died mid-way, or was cut
+            # short handing over) are marked interrupted: only those begun before now.
+            task = asyncio.create_task(self._interrupted(taken, datetime.now(UTC)))
+            self._requests.add(task)
+            task.add_done_callback(self._requests.discard)
+        for key in gained:
+            self.enqueue(key, Trigger.STARTUP)
+        if taken:
+            # The sources of Syncs just taken over are fetched here now, owned or not (a
+            # follower fetched nothing while it had no Syncs of theirs); a revision they
+            # find wakes those Syncs.
+            for kind in ("GitSource", "ChartSource"):
+                for key in self.cache.keys(kind):
+                    if key not in self.running:
+                        self.queue.add(key)
+        owned = {kind: sum(1 for k in mine if k.kind == kind) for kind in _KINDS}
+        for kind, count in owned.items():
+            metrics.REPLICA_OWNED.labels(kind).set(count)
+        metrics.REPLICA_MEMBERS.set(len(view.members))
+        if gained or lost:
+            log.info(
+                "shares changed",
+                members=len(view.members),
+                gained=len(gained),
+                lost=len(lost),
+                syncs=owned["Sync"],
+            )
+
+    async def _interrupted(self, syncs: list[tuple[str, str]], before: datetime) -> None:
+        ledger = self.publish.ledger
+        if ledger is None:
+            return
+        try:
+            marked = await ledger.interrupted(
+                cluster=self.options.cluster, syncs=syncs, before=before
+            )
+        except GitmoorError as err:
+            log.warning("could not mark the attempts of Syncs taken over", error=str(err))
+            return
+        if marked:
+            log.info("attempts of Syncs taken over marked interrupted", records=marked)
+
+    async def _follow(self, key: Key) -> float | None:
+        """A source another replica owns: its owner writes its status, but the Syncs this
+        replica owns need its artifact here, so fetch it (writing nothing) as often as the
+        owner does. A Sync no longer ours is forgotten."""
+        obj = self.cache.get(key)
+        if key.kind == "Sync" or obj is None:
+            if key.kind == "Sync" and obj is not None:
+                self._forget(key)
+            return None
+        try:
+            if key.kind == "GitSource":
+                git = GitSource.model_validate(obj)
+                if git.spec.suspend:
+                    return None
+                if self._needed(key):
+                    await self.sources.fetch(key, git)
+                return parse_duration(git.spec.interval)
+            chart = ChartSource.model_validate(obj)
+            if chart.spec.suspend:
+                return None
+            if self._needed(key):
+                await self.charts.fetch(key, chart)
+            return parse_duration(chart.spec.interval)
+        except (GitmoorError, ValueError) as err:
+            # The owner reports it in the source's status; this replica's Syncs wait for it.
+            log.info("fetch for this replica's Syncs failed", error=str(err))
+            return _interval(obj)
+
+    def _needed(self, source: Key) -> bool:
+        """Whether a Sync this replica owns reads `source`."""
+        field = "sourceRef" if source.kind == "GitSource" else "chartRef"
+        for key in self._mine:
+            obj = self.cache.get(key) if key.kind == "Sync" else None
+            ref = ((obj or {}).get("spec") or {}).get(field) or {}
+            if ref.get("name") == source.name and (
+                (ref.get("namespace") or key.namespace) == source.namespace
+            ):
+                return True
+        return False
+
     # -- push triggers -----------------------------------------------------------------------
     def on_push(self, event: PushEvent) -> int:
         """A push announced by a webhook: every GitSource it may concern checks its remote now.
@@ -397,9 +548,29 @@ class Agent:
                 commit=ref.get("commit"),
             ):
                 self.enqueue(key, Trigger.WEBHOOK)
+                if not self.owns(key):
+                    # Another replica's source, which did not get this push: ask it to look.
+                    task = asyncio.create_task(self._request_check(key))
+                    self._requests.add(task)
+                    task.add_done_callback(self._requests.discard)
                 matched += 1
         log.info("push webhook", ref=event.ref, revision=event.revision, matched=matched)
         return matched
+
+    async def _request_check(self, key: Key) -> None:
+        """Annotate a source as `gitmoor sync` does: its owner (and every replica) sees the
+        change in its watch and looks at once."""
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        try:
+            await self.kube.patch_merge(
+                API_VERSION,
+                key.kind,
+                key.name,
+                key.namespace,
+                {"metadata": {"annotations": {REQUESTED_AT: now}}},
+            )
+        except GitmoorError as err:
+            log.warning("could not pass a push on to the source's owner", error=str(err))
 
     def _new_artifact(self, source: Key, artifact: Artifact, cause: Trigger) -> None:
         """A source found a new revision: its Syncs reconcile now, and one still waiting on the
@@ -450,10 +621,16 @@ class Agent:
 
     # -- what the drift watch reports goes to the Sync reconciler ---------------------------
     async def _on_drift(self, drift: Drift) -> None:
-        await self.syncs.on_drift(drift)
+        key = Key("Sync", *drift.sync)
+        if self.owns(key):
+            WORKING_ON.set(shard_key(key))
+            await self.syncs.on_drift(drift)
 
     async def _on_health(self, sk: tuple[str, str], failing: tuple[Health, ...]) -> None:
-        await self.syncs.on_health(sk, failing)
+        key = Key("Sync", *sk)
+        if self.owns(key):
+            WORKING_ON.set(shard_key(key))
+            await self.syncs.on_health(sk, failing)
 
     async def _on_settled(self, sk: tuple[str, str]) -> None:
         self.syncs.on_settled(sk)
@@ -481,8 +658,19 @@ class Agent:
             trigger=memory.trigger.value,
         )
         delay: float | None = None
+        # The client's write fence refuses this task's writes once the key is not ours.
+        WORKING_ON.set(shard_key(key))
+        standing = self.standing(key)
+        if standing is Standing.MINE and self.membership is not None:
+            self._claim(key)  # queued while this replica was unsure of it
         try:
-            if key.kind == "GitSource":
+            if standing is Standing.UNSURE:
+                # Own Lease or view not fresh (a slow renewal): nothing may be written now,
+                # and nothing is dropped either; the membership recovers or is lost.
+                delay = self.membership.renew if self.membership is not None else None
+            elif standing is not Standing.MINE:
+                delay = await self._follow(key)
+            elif key.kind == "GitSource":
                 delay = await self.sources.reconcile(key)
             elif key.kind == "ChartSource":
                 delay = await self.charts.reconcile(key)
@@ -529,6 +717,10 @@ class Agent:
         except Exception:
             log.exception("could not report the crash", object=str(key))
             return jittered(interval)
+
+
+def _revision(obj: Obj) -> str:
+    return str(((obj.get("status") or {}).get("artifact") or {}).get("revision") or "")
 
 
 def _interval(obj: Obj) -> float:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
@@ -30,6 +31,7 @@ from gitmoor.reconcile.snapshots import SnapshotStore
 
 log = structlog.get_logger("gitmoor.agent")
 _REOPEN = 10.0  # seconds between tries to open a ledger that could not be opened
+_GUARD_RETRY = 5.0  # seconds until a key whose guarded status write was refused is seen again
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class Publisher:
         ledger: Ledger | None,
         spool: Spool | None = None,
         open_ledger: Callable[[], Awaitable[Ledger]] | None = None,
+        replica: str | None = None,
     ) -> None:
         """`open_ledger`: how to open the ledger when it could not be opened at start (it is
         tried again, at most every `_REOPEN` seconds; records wait in the spool meanwhile)."""
@@ -70,6 +73,8 @@ class Publisher:
         self._ledger_ok = ledger is not None or open_ledger is None
         self._ledger_error = ""  # the last failure, for the Event saying records are spooled
         self._open_ledger = open_ledger
+        # Sharded: this replica's name, written to `status.replica` of what it owns.
+        self.replica = replica
         self._opened_at = -_REOPEN
         # Records in progress, per key and slot: a drift correction (slot "drift") may overlap
         # the Sync's own attempt.
@@ -104,8 +109,18 @@ class Publisher:
         if report.snapshot is not None:
             self.snapshots.save(key.namespace, key.name, report.snapshot)
         obj = self.cache.get(key)
-        if report.status is not None and obj is not None:
-            obj = await self._write_status(key, obj, report.status, bound) or obj
+        status = report.status
+        if status is None and obj is not None and self.replica is not None:
+            # Taken over without anything to change: the status still names its new owner.
+            status = obj.get("status") or {}
+        refused = False
+        if status is not None and obj is not None:
+            try:
+                obj = await self._write_status(key, obj, status, bound) or obj
+            except _GuardFailed:
+                # Another replica wrote this status since it was read: look again soon, with
+                # the newer copy the watch brings (and, if the Sync is no longer ours, drop it).
+                refused = True
         if obj is not None:
             for event in report.events:
                 await self.events.emit(obj, event.type, event.reason, event.message)
@@ -135,9 +150,9 @@ class Publisher:
             memory.failures = report.retry.failures
             if key.kind == "Sync":
                 self.memory.sync(key).awaiting = report.awaiting
-            if report.retry.delay is not None:
+            if report.retry.delay is not None and not refused:
                 return jittered(report.retry.delay)
-        return None
+        return jittered(_GUARD_RETRY) if refused else None
 
     async def _connected(self) -> Ledger | None:
         """The ledger, opened now if it could not be at start."""
@@ -312,28 +327,58 @@ class Publisher:
         self, key: Key, obj: Obj, status: Obj, bound: structlog.BoundLogger
     ) -> Obj | None:
         current = obj.get("status") or {}
+        if self.replica is not None:
+            status = {**status, "replica": self.replica}
         if status == current:
             return None  # nothing changed: no write
-        # A merge patch keeps what it does not mention: fields we dropped are nulled explicitly.
-        patch = {**status, **{k: None for k in current if k not in status}}
         try:
-            updated = await self.kube.patch_merge(
-                API_VERSION,
-                key.kind,
-                key.name,
-                key.namespace,
-                {"status": patch},
-                subresource="status",
-            )
+            if self.replica is not None:
+                updated = await self.kube.patch_json(
+                    API_VERSION,
+                    key.kind,
+                    key.name,
+                    key.namespace,
+                    owner_guarded(current, status),
+                    subresource="status",
+                )
+            else:
+                # A merge patch keeps what it does not mention: fields we dropped are nulled.
+                patch = {**status, **{k: None for k in current if k not in status}}
+                updated = await self.kube.patch_merge(
+                    API_VERSION,
+                    key.kind,
+                    key.name,
+                    key.namespace,
+                    {"status": patch},
+                    subresource="status",
+                )
         except KubeApiError as err:
             if err.status == 404:
                 return None
+            if err.status in (409, 422) and self.replica is not None:
+                bound.warning("status written by another replica; not overwritten")
+                raise _GuardFailed from err
             raise
         except TransientError as err:
             bound.warning("status update failed", error=str(err))
             return None
         self.cache.refresh(key, updated)
         return updated
+
+
+class _GuardFailed(Exception):
+    """The API server refused a status write: `status.replica` changed since it was read."""
+
+
+def owner_guarded(current: Obj, status: Obj) -> list[dict[str, Any]]:
+    """A JSON patch replacing the status whole, refused by the API server (422) unless
+    `status.replica` still holds what this replica read: a replica acting on a stale copy
+    never overwrites the status a newer owner wrote."""
+    ops: list[dict[str, Any]] = []
+    if "replica" in current:
+        ops.append({"op": "test", "path": "/status/replica", "value": current["replica"]})
+    ops.append({"op": "add", "path": "/status", "value": status})
+    return ops
 
 
 def _failure(record: Record) -> tuple[str, str, str] | None:

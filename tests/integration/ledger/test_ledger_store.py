@@ -38,6 +38,7 @@ from tests.integration.ledger.scenario import (
     applied,
     attempt,
     failed,
+    minutes,
     record,
     rev,
 )
@@ -513,3 +514,31 @@ async def test_history_leaves_out_attempts_that_changed_nothing_unless_asked(
 
     assert [r.id for r in everything] == [noop, real]
     assert [r.id for r in changes] == [real]
+
+
+async def test_a_replica_marks_only_the_syncs_it_takes_over_and_only_older_attempts(
+    ledger_url: str,
+) -> None:
+    # Agent replicas share eu-1's Syncs: one that takes over `web` and `api` must not touch
+    # `db`'s attempt (another replica runs it), nor an attempt begun after it took them.
+    async with await Ledger.open(ledger_url) as book:
+        web = await book.begin(attempt("v2", 10, sync="web"))
+        db = await book.begin(attempt("v2", 10, sync="db"))
+        api_new = await book.begin(attempt("v2", 30, sync="api"))
+        marked = await book.interrupted(
+            cluster="eu-1", syncs=[("team", "web"), ("team", "api")], before=minutes(20)
+        )
+        assert marked == 1
+        results = {}
+        for i in (web, db, api_new):
+            found = await book.get(i)
+            assert found is not None
+            results[i] = found.result
+        assert results == {
+            web: Result.INTERRUPTED,
+            db: Result.IN_PROGRESS,
+            api_new: Result.IN_PROGRESS,
+        }
+        assert await book.interrupted(cluster="eu-1", syncs=[]) == 0
+        (chain,) = await book.verify(cluster="eu-1")
+        assert chain.ok  # the interruption was sealed like any other

@@ -22,6 +22,7 @@ from gitmoor.commands.check import (
     lease_verdict,
     needed_permissions,
     rbac_verdict,
+    replicas_verdict,
 )
 from gitmoor.model.crds import crds
 
@@ -95,6 +96,12 @@ def test_the_agent_needs_what_install_grants() -> None:
     strict = needed_permissions("gitmoor-system", strict=True)
     assert Permission("impersonate", "", "serviceaccounts") in strict
     assert Permission("list", "*", "*") in strict
+    # Replicas sharing the Syncs list each other's Leases and delete their own.
+    lease = Permission("list", "coordination.k8s.io", "leases", "gitmoor-system")
+    assert lease not in needed
+    sharded = needed_permissions("gitmoor-system", strict=False, sharded=True)
+    assert lease in sharded
+    assert Permission("delete", "coordination.k8s.io", "leases", "gitmoor-system") in sharded
 
 
 def test_rbac_verdicts() -> None:
@@ -161,6 +168,30 @@ def test_lease_verdicts(found: dict[str, Any] | None, outcome: Outcome, says: st
     assert says in verdict.detail
     if outcome is Outcome.FAILED:
         assert verdict.hint == "kubectl -n gitmoor-system logs deployment/gitmoor"
+
+
+@pytest.mark.parametrize(
+    ("found", "outcome", "says"),
+    [
+        (
+            [lease("gitmoor-b", timedelta(seconds=1)), lease("gitmoor-a", timedelta(seconds=2))],
+            Outcome.OK,
+            "2 replica(s) share the Syncs: gitmoor-a, gitmoor-b",
+        ),
+        (
+            [lease("gitmoor-a", timedelta(seconds=1)), lease("gitmoor-b", timedelta(minutes=5))],
+            Outcome.OK,
+            "1 replica(s) share the Syncs: gitmoor-a",
+        ),
+        ([lease("gitmoor-b", timedelta(minutes=5))], Outcome.FAILED, "no agent replica holds"),
+        ([], Outcome.FAILED, "gitmoor.io/replica-group=gitmoor-replica"),
+    ],
+)
+def test_replica_verdicts(found: list[dict[str, Any]], outcome: Outcome, says: str) -> None:
+    # Sharded (install --replicas N): any live replica Lease stands for a leader.
+    verdict = replicas_verdict(found, "gitmoor-system", NOW)
+    assert verdict.outcome is outcome
+    assert says in verdict.detail
 
 
 def test_an_unreachable_cluster_fails() -> None:

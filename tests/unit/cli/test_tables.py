@@ -75,7 +75,15 @@ SOURCES = [
 ]
 SYNCS = [
     _sync("web-frontend-with-a-long-name", "team-a"),
-    _sync("api", "team-a", ready="True", ready_reason="Applied", message="Applied", healthy="True"),
+    _sync(
+        "api",
+        "team-a",
+        ready="True",
+        ready_reason="Applied",
+        message="Applied",
+        healthy="True",
+        replica="gitmoor-7d9f-x2k",  # several agent replicas share the Syncs
+    ),
     _sync("paused", "team-b", suspended=True, ready="True", ready_reason="Applied", message=""),
 ]
 
@@ -221,8 +229,9 @@ def test_status_wide_has_the_whole_message_and_more_columns(cluster: list[str]) 
     assert shown.exit_code == 0
     assert LONG in shown.stdout
     assert f"main@sha1:{sha('v1')}" in shown.stdout
-    for header in ("HEALTHY", "SOURCE REVISION", "LAST CHANGE", "URL"):
+    for header in ("HEALTHY", "SOURCE REVISION", "LAST CHANGE", "URL", "REPLICA"):
         assert header in shown.stdout
+    assert "gitmoor-7d9f-x2k" in shown.stdout
 
 
 def test_status_shapes_for_scripts(cluster: list[str]) -> None:

@@ -107,6 +107,10 @@ BAD_USAGE = [
     ("history", "--agent-namespace", "Gitmoor_System"),
     ("dora", "--since", "a while"),
     ("install", "--tenancy", "anarchy"),
+    ("install", "--replicas", "3"),  # no --ledger-secret: one SQLite file cannot be shared
+    ("install", "--replicas", "0"),
+    ("install", "--replicas", "2", "--ledger-secret", "Bad_Name"),
+    ("run", "--lease-duration", "3s", "--lease-renew", "2s"),
     ("run", "--concurrency", "0"),
     # tree, trace, events, check, install --wait
     ("tree", "Bad_Name"),

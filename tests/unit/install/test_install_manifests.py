@@ -232,3 +232,27 @@ def test_the_agent_may_review_tokens_and_a_ledger_reader_role_is_offered() -> No
     assert not [b for b in objs if b.get("roleRef", {}).get("name") == "gitmoor-ledger-reader"]
     service = _one(objs, "Service", "gitmoor")
     assert service["spec"]["ports"][0]["name"] == "http"
+
+
+def test_several_replicas_share_the_syncs_and_a_postgresql_ledger() -> None:
+    objs = manifests(replicas=3, ledger_secret="gitmoor-ledger", ledger_volume="1Gi")
+    deployment = _one(objs, "Deployment", "gitmoor")
+    spec = deployment["spec"]
+    (container,) = spec["template"]["spec"]["containers"]
+    assert spec["replicas"] == 3
+    assert container["args"] == ["run", "--sharded"]
+    assert spec["strategy"] == {"type": "RollingUpdate"}
+    ledger = next(e for e in container["env"] if e["name"] == "GITMOOR_LEDGER")
+    assert ledger["valueFrom"] == {"secretKeyRef": {"name": "gitmoor-ledger", "key": "url"}}
+    # No claim: one ReadWriteOnce volume cannot serve three Pods.
+    assert not [o for o in objs if o["kind"] == "PersistentVolumeClaim"]
+    role = _one(objs, "Role", "gitmoor-leader-election")
+    (leases,) = [r for r in role["rules"] if r["resources"] == ["leases"]]
+    assert {"list", "watch", "delete"} <= set(leases["verbs"])
+
+
+def test_several_replicas_without_a_shared_ledger_are_refused() -> None:
+    with pytest.raises(ValueError, match="3 replicas need a shared ledger"):
+        manifests(replicas=3)
+    with pytest.raises(ValueError, match="at least 1"):
+        manifests(replicas=0)

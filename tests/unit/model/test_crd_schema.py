@@ -211,6 +211,7 @@ def test_printer_columns() -> None:
         ("Healthy", '.status.conditions[?(@.type=="Healthy")].status', 1),
         ("Source", ".spec.sourceRef.name", 1),
         ("Suspended", ".spec.suspend", 1),
+        ("Replica", ".status.replica", 1),  # sharded: the agent replica that owns it
         ("Message", f"{ready}.message", 1),
     ]
 
