@@ -136,7 +136,14 @@ def _agent_cluster_role(*, strict: bool = False) -> dict[str, Any]:
             *(tenancy if strict else []),
             {
                 "apiGroups": [GROUP],
-                "resources": ["gitsources", "chartsources", "syncs"],
+                "resources": [
+                    "gitsources",
+                    "chartsources",
+                    "syncs",
+                    "imagerepositories",
+                    "imagepolicies",
+                    "imageupdateautomations",
+                ],
                 "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
             },
             {
@@ -145,6 +152,9 @@ def _agent_cluster_role(*, strict: bool = False) -> dict[str, Any]:
                     "gitsources/status",
                     "chartsources/status",
                     "syncs/status",
+                    "imagerepositories/status",
+                    "imagepolicies/status",
+                    "imageupdateautomations/status",
                     "gitsources/finalizers",
                     "chartsources/finalizers",
                     "syncs/finalizers",

@@ -25,6 +25,7 @@ from gitmoor.ledger import Ledger
 from gitmoor.ledger.spool import Spool
 from gitmoor.model import Artifact, ChartArtifact, Health, Missing
 from gitmoor.model.durations import parse_duration
+from gitmoor.model.images import IMAGE_KINDS, ImageUpdate
 from gitmoor.model.labels import REQUESTED_AT
 from gitmoor.model.notifications import PushEvent
 from gitmoor.model.record import Trigger
@@ -35,6 +36,7 @@ from gitmoor.reconcile.cache import Cache, Obj, key_of
 from gitmoor.reconcile.charts import ChartSourceReconciler
 from gitmoor.reconcile.drift import Drift, DriftMonitor
 from gitmoor.reconcile.events import EventRecorder
+from gitmoor.reconcile.images import ImageReconciler
 from gitmoor.reconcile.informer import follow
 from gitmoor.reconcile.memory import Key, Memory
 from gitmoor.reconcile.outcome import Stage
@@ -59,7 +61,17 @@ _ARRIVALS = {
     Missing.KIND: ("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
 }
 
-_KINDS = ("GitSource", "ChartSource", "Sync")  # watched; the sources first
+_CORE_KINDS = ("GitSource", "ChartSource", "Sync")  # listed before anything is reconciled
+# Watched; the sources first. The image kinds do not hold up the start: a cluster whose CRDs
+# predate them still gets its Syncs reconciled while their informers retry.
+_KINDS = (
+    "GitSource",
+    "ChartSource",
+    "Sync",
+    "ImageRepository",
+    "ImagePolicy",
+    "ImageUpdateAutomation",
+)
 
 
 @dataclass
@@ -148,6 +160,15 @@ class Agent:
             self._later,
             options.tenancy,
             self.charts,
+        )
+        self.images = ImageReconciler(
+            kube,
+            self.cache,
+            self.memory,
+            self.publish,
+            options.cache_dir,
+            self.enqueue,
+            self._image_update,
         )
         self._listed: set[tuple[str, str]] = set()
         # Watches of Namespaces and CRDs, by what they provide: only while a Sync waits for one.
@@ -240,7 +261,7 @@ class Agent:
             for key in [k for k in mine if k not in seen]:
                 self._gone(key)
             self._listed.add((kind, namespace))
-            if len(self._listed) == len(_KINDS) * len(self.namespaces):
+            if all((k, n) in self._listed for k in _CORE_KINDS for n in self.namespaces):
                 self.cache.synced.set()
 
         async def changed(event: WatchEvent) -> None:
@@ -344,6 +365,7 @@ class Agent:
     def _forget(self, key: Key) -> None:
         self.memory.forget(key)
         self.publish.forget(key)
+        self.images.forget(key)
         if key.kind == "Sync":
             self.drift.forget(key.short)
             self._watch_arrivals()
@@ -410,6 +432,13 @@ class Agent:
                 running.cancel()
             self.enqueue(key, trigger)
 
+    async def _image_update(self, update: ImageUpdate) -> None:
+        """An automation pushed an update commit: the ledger keeps it, to link the image's
+        push, the commit and the deployments that follow."""
+        ledger = self.publish.ledger
+        if ledger is not None:
+            await ledger.record_image_update(update)
+
     async def _read_secret(self, namespace: str, name: str) -> dict[str, bytes]:
         secret = await self.kube.get("v1", "Secret", name, namespace)
         if secret is None:
@@ -454,6 +483,8 @@ class Agent:
                 delay = await self.sources.reconcile(key)
             elif key.kind == "ChartSource":
                 delay = await self.charts.reconcile(key)
+            elif key.kind in IMAGE_KINDS:
+                delay = await self.images.reconcile(key)
             else:
                 delay = await self.syncs.reconcile(key)
         except asyncio.CancelledError:
