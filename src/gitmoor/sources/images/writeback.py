@@ -30,7 +30,7 @@ from gitmoor.errors import (
     SourceUnavailableError,
 )
 from gitmoor.model.credentials import GitCredentials
-from gitmoor.sources.diagnose import classify, detail
+from gitmoor.sources.diagnose import classify, detail, scrub
 from gitmoor.sources.environment import (
     base_environment,
     remote_environment,
@@ -44,7 +44,16 @@ from gitmoor.sources.urls import parse_remote_url
 _ATTEMPTS = 4  # pushes tried when the branch keeps moving under us
 _YAML = (".yaml", ".yml")
 _MAX_FILES = 20_000
-_REJECTED = ("[rejected]", "fetch first", "non-fast-forward", "stale info", "failed to lock")
+# The branch moved between our fetch and our push: seen by the client (rejected, fetch first)
+# or by the server when it updates the ref (cannot lock ref: is at X but expected Y).
+_MOVED = (
+    "[rejected]",
+    "fetch first",
+    "non-fast-forward",
+    "stale info",
+    "cannot lock ref",
+    "failed to update ref",
+)
 _HOOK = ("pre-receive hook declined", "hook declined", "protected branch", "[remote rejected]")
 
 
@@ -288,14 +297,7 @@ class _Git:
         if result.ok:
             return True
         said = result.stderr + result.text
-        if any(h in said for h in _HOOK):
-            raise PushRefusedError(
-                f"the server refused the push to {branch} of {self.remote.display}: "
-                f"{detail(said, secrets)}",
-                url=self.remote.display,
-                branch=branch,
-            )
-        if any(r in said for r in _REJECTED):
+        if any(r in said for r in _MOVED):
             if last:
                 raise PushRefusedError(
                     f"{branch} of {self.remote.display} kept moving: {_ATTEMPTS} pushes "
@@ -304,6 +306,20 @@ class _Git:
                     branch=branch,
                 )
             return False
+        if any(h in said for h in _HOOK):
+            # What the hook said (its `remote:` lines) is what tells a person why.
+            hook = "; ".join(
+                line[len("remote:") :].strip()
+                for line in scrub(result.stderr, secrets).splitlines()
+                if line.startswith("remote:") and line[len("remote:") :].strip()
+            )
+            raise PushRefusedError(
+                f"the server refused the push to {branch} of {self.remote.display}"
+                + (f": {hook}" if hook else "")
+                + f" ({detail(said, secrets)})",
+                url=self.remote.display,
+                branch=branch,
+            )
         raise self._fail(result, secrets)
 
 
