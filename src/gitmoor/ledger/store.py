@@ -851,21 +851,37 @@ class Ledger:
             assert key is not None
             return int(key[0])
 
-    async def image_trail(self, image: str, *, limit: int = 20) -> list[ImageTrail]:
+    async def image_trail(
+        self,
+        image: str,
+        *,
+        limit: int = 20,
+        cluster: str | None = None,
+        namespaces: Collection[str] | None = None,
+    ) -> list[ImageTrail]:
         """The update commits of `image` (`registry/path[:tag]`), newest first, each with the
-        first deployment of its commit in every Sync that deployed it."""
-        return await self._call(self._image_trail, image, limit)
+        first deployment of its commit in every Sync that deployed it (of `cluster`, of
+        `namespaces`; the automations too, by their namespace)."""
+        return await self._call(self._image_trail, image, limit, cluster, namespaces)
 
-    def _image_trail(self, image: str, limit: int) -> list[ImageTrail]:
+    def _image_trail(
+        self,
+        image: str,
+        limit: int,
+        cluster: str | None = None,
+        namespaces: Collection[str] | None = None,
+    ) -> list[ImageTrail]:
         name, tag = split_image(image)
         query = select(image_updates).where(image_updates.c.image == name)
+        if namespaces is not None:
+            query = query.where(image_updates.c.automation_namespace.in_(list(namespaces)))
         if tag is not None:
             query = query.where(image_updates.c.new_tag == tag)
         query = query.order_by(image_updates.c.committed_at.desc()).limit(limit)
         found: list[ImageTrail] = []
         with self._engine.connect() as connection:
             for row in connection.execute(query).all():
-                deployed = connection.execute(
+                applied = _scoped(
                     select(
                         records.c.id,
                         records.c.environment,
@@ -873,12 +889,15 @@ class Ledger:
                         records.c.sync_namespace,
                         records.c.sync_name,
                         records.c.deployed_at,
-                    )
-                    .where(
+                    ),
+                    cluster,
+                    namespaces,
+                )
+                deployed = connection.execute(
+                    applied.where(
                         records.c.deployed_sha == row.commit_sha,
                         records.c.deployed_at.is_not(None),
-                    )
-                    .order_by(records.c.deployed_at)
+                    ).order_by(records.c.deployed_at)
                 ).all()
                 first: dict[tuple[str, str, str], Applied] = {}
                 for d in deployed:

@@ -40,6 +40,10 @@ class ImageTrail:
     update: ImageUpdate
     applied: tuple[Applied, ...]
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImageTrail:
+        return trail_from_dict(data)
+
     def as_dict(self) -> dict[str, Any]:
         u = self.update
         return {
@@ -53,8 +57,52 @@ class ImageTrail:
             "branch": u.branch,
             "committed_at": u.committed_at.isoformat(),
             "file": u.file,
+            "source_url": u.source_url,
             "applied": [a.as_dict() for a in self.applied],
         }
+
+
+def _when(value: object) -> datetime | None:
+    return datetime.fromisoformat(str(value)) if value else None
+
+
+def trail_from_dict(data: dict[str, Any]) -> ImageTrail:
+    """The ImageTrail `as_dict` gave (as the agent's ledger API sends it)."""
+    image, tag = split_image(str(data["image"]))
+    namespace, _, name = str(data["automation"]).partition("/")
+    committed = _when(data["committed_at"])
+    assert committed is not None
+    update = ImageUpdate(
+        automation_namespace=namespace,
+        automation_name=name,
+        policy=str(data["policy"]),
+        image=image,
+        old_tag=str(data["previous_tag"]),
+        new_tag=tag or "",
+        digest=data.get("digest"),
+        pushed_at=_when(data.get("pushed_at")),
+        source_url=str(data.get("source_url", "")),
+        branch=str(data["branch"]),
+        commit=str(data["commit"]),
+        committed_at=committed,
+        file=str(data["file"]),
+    )
+    applied = []
+    for a in data.get("applied") or []:
+        sync_namespace, _, sync_name = str(a["sync"]).partition("/")
+        at = _when(a["applied_at"])
+        assert at is not None
+        applied.append(
+            Applied(
+                str(a["environment"]),
+                str(a["cluster"]),
+                sync_namespace,
+                sync_name,
+                at,
+                int(a["record_id"]),
+            )
+        )
+    return ImageTrail(update, tuple(applied))
 
 
 def split_image(text: str) -> tuple[str, str | None]:

@@ -23,6 +23,7 @@ from testenv.images import ImagePusher, protect_branch
 from testenv.registry import Registry
 from testenv.signing import openpgp_signer
 from tests.integration.agent.harness import AgentHarness, Obj
+from tests.integration.gitmoor_process import gitmoor
 
 pytestmark = [pytest.mark.cluster, pytest.mark.gitserver]
 
@@ -225,6 +226,27 @@ async def test_a_pushed_tag_becomes_a_signed_commit_that_the_sync_applies_and_th
         # The lead time starts at the image's push, an hour before the commit.
         assert figures.lead_time_median is not None
         assert figures.lead_time_median >= timedelta(hours=1)
+
+    # `gitmoor where IMAGE`: pushed, committed, applied; `gitmoor images`: the whole chain.
+    code, out, err = await gitmoor(
+        "where", f"{image}:1.1.0", "--ledger", h.ledger_url, kubeconfig=h.kubeconfig
+    )
+    assert code == 0, err
+    trail_lines = out.split("\n\n", 1)[1].splitlines()
+    assert trail_lines[0].split() == ["IMAGE", "PUSHED", "COMMITTED", "COMMIT", "APPLIED"]
+    assert trail_lines[1].startswith(f"{image}:1.1.0")
+    assert commit[:10] in trail_lines[1]
+    assert built.strftime("%Y-%m-%d %H:%M") in trail_lines[1]
+    code, out, err = await gitmoor("images", "-n", ns, "-o", "json", kubeconfig=h.kubeconfig)
+    assert code == 0, err
+    shown = json.loads(out)
+    assert shown["repositories"][0]["tags"] == 3
+    assert (shown["policies"][0]["tag"], shown["policies"][0]["previous"]) == ("1.1.0", "1.0.0")
+    assert shown["automations"][0]["last_commit"] == commit
+    code, out, err = await gitmoor("images", "-n", ns, kubeconfig=h.kubeconfig)
+    assert code == 0, err
+    assert "imagepolicy/web" in out
+    assert commit[:7] in out
 
 
 async def test_bad_input_is_a_condition_and_an_event_and_nothing_is_written(
