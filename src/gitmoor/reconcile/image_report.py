@@ -144,12 +144,15 @@ def updated(
     changes: tuple[Change, ...],
     pushed_at: datetime | None,
     observed: dict[str, dict[str, Any]],
-    error: GitmoorError | None,
+    outside: tuple[str, ...] = (),
+    error: GitmoorError | None = None,
     now: datetime,
     failures: int,
     interval: float,
+    path: str = "./",
 ) -> Report:
-    """An ImageUpdateAutomation's run: the commit pushed (if any), or why nothing was."""
+    """An ImageUpdateAutomation's run: the commit pushed (if any), or why nothing was.
+    Markers outside the update path are named in a Warning and in Ready's message."""
     if error is not None:
         report = _failed(obj, error, failures=failures, interval=interval)
         assert report.status is not None
@@ -159,16 +162,26 @@ def updated(
     status["lastAutomationRunTime"] = iso(now)
     status["observedPolicies"] = observed
     events: tuple[Event, ...] = ()
+    aside = ""
+    if outside:
+        listed = ", ".join(outside[:5]) + (
+            f" and {len(outside) - 5} more" if len(outside) > 5 else ""
+        )
+        aside = f"; {len(outside)} marker(s) outside update.path {path} left as they are: {listed}"
+        events = (Event(WARNING, "MarkersOutsidePath", aside[2:]),)
     if commit is not None and pushed_at is not None:
         status["lastPushCommit"] = commit
         status["lastPushTime"] = iso(pushed_at)
         listed = ", ".join(f"{c.file}:{c.line} {c.old} -> {c.new}" for c in changes[:5])
         more = f" and {len(changes) - 5} more" if len(changes) > 5 else ""
         message = f"pushed {commit[:12]} to {branch}: {listed}{more}"
-        events = (Event(NORMAL, "Pushed", message),)
-        status["conditions"] = _ok(conditions, "Succeeded", message, generation)
+        events = (Event(NORMAL, "Pushed", message), *events)
+        status["conditions"] = _ok(conditions, "Succeeded", message + aside, generation)
     else:
         status["conditions"] = _ok(
-            conditions, "Succeeded", f"{branch} is up to date with the policies", generation
+            conditions,
+            "Succeeded",
+            f"{branch} is up to date with the policies{aside}",
+            generation,
         )
     return Report(status=status, events=events, retry=Retry("", False, interval, 0))

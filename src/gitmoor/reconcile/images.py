@@ -260,10 +260,12 @@ class ImageReconciler:
                 for p, i in sorted(observed.items())
                 if i is not None and outcome is not None and p in outcome.seen
             },
+            outside=outcome.outside if outcome else (),
             error=error,
             now=now,
             failures=memory.failures,
             interval=interval,
+            path=automation.spec.update.path,
         )
         delay = await self.publish(key, answer)
         if outcome is not None and outcome.commit is not None and outcome.pushed_at is not None:

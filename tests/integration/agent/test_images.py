@@ -20,6 +20,7 @@ from gitmoor.model.resources import API_VERSION
 from gitmoor.reconcile import conditions as cond
 from testenv.gitserver import GitServers, Repo, Worktree
 from testenv.images import ImagePusher, protect_branch
+from testenv.ports import free_port
 from testenv.registry import Registry
 from testenv.signing import openpgp_signer
 from tests.integration.agent.harness import AgentHarness, Obj
@@ -271,6 +272,7 @@ async def test_bad_input_is_a_condition_and_an_event_and_nothing_is_written(
         {
             "deploy/web.yaml": DEPLOYMENT.format(ns=ns, image=image),
             "deploy/stray.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: s}\n" + stray,
+            "elsewhere/web.yaml": DEPLOYMENT.format(ns=ns, image=image),
         },
     )
     tree.push()
@@ -287,6 +289,16 @@ async def test_bad_input_is_a_condition_and_an_event_and_nothing_is_written(
     assert any(e["reason"] == "PolicyNotFound" for e in events)
     assert _clone(git_servers, repo, tmp_path / "a").head() == head
 
+    # A registry nobody answers at: its own condition and Event.
+    await _apply(h, "ImageRepository", "down", {"image": f"127.0.0.1:{free_port()}/team/x"})
+    down = await h.wait_condition(
+        "ImageRepository", "down", cond.READY, "False", reason="RegistryUnavailable"
+    )
+    assert "127.0.0.1" in cond.get_condition(down, cond.READY)["message"]  # type: ignore[index]
+    assert any(
+        e["reason"] == "RegistryUnavailable" for e in await h.events("ImageRepository", "down")
+    )
+
     # The stray marker goes; now the branch is protected by a pre-receive hook.
     protect_branch(repo.path, "main", except_committer=tree.author_email)
     tree.remove("deploy/stray.yaml")
@@ -301,6 +313,28 @@ async def test_bad_input_is_a_condition_and_an_event_and_nothing_is_written(
     )
     assert "protected branch" in cond.get_condition(refused, cond.READY)["message"]  # type: ignore[index]
     assert _clone(git_servers, repo, tmp_path / "b").head() == fixed
+    events = await h.events("ImageUpdateAutomation", "web")
+    assert any(e["reason"] == "PushRefused" for e in events)
+
+    # Once the branch takes pushes again: the markers under the path are updated, the one
+    # outside it is named in a Warning and left as it was.
+    (repo.path / "hooks" / "pre-receive").unlink()
+    done = await h.wait_for(
+        "ImageUpdateAutomation",
+        "web",
+        lambda o: bool((o.get("status") or {}).get("lastPushCommit")),
+        what="the update commit",
+    )
+    assert "elsewhere/web.yaml:16" in cond.get_condition(done, cond.READY)["message"]  # type: ignore[index]
+    events = await h.events("ImageUpdateAutomation", "web")
+    assert any(
+        e["reason"] == "MarkersOutsidePath" and "elsewhere/web.yaml:16" in e["message"]
+        for e in events
+    )
+    check = _clone(git_servers, repo, tmp_path / "c")
+    assert f"{image}:1.2.0 #" in (tmp_path / "c" / "deploy" / "web.yaml").read_text()
+    assert f"{image}:1.0.0 #" in (tmp_path / "c" / "elsewhere" / "web.yaml").read_text()
+    assert check.rev_parse("HEAD~1") == fixed
 
     # Wrong registry credentials: the repository says so, the policy keeps its choice.
     await h.kube.apply(

@@ -37,7 +37,7 @@ from gitmoor.sources.environment import (
     with_config,
     write_private,
 )
-from gitmoor.sources.images.markers import Change, Image, Plan, plan
+from gitmoor.sources.images.markers import Change, Image, Plan, find, plan
 from gitmoor.sources.process import GitResult, GitTimeoutError, run_git, run_tool
 from gitmoor.sources.urls import parse_remote_url
 
@@ -109,6 +109,8 @@ class Outcome:
     changes: tuple[Change, ...]
     pushed_at: datetime | None
     seen: frozenset[str]  # policies some marker under the path names
+    # Markers in files the update path does not cover (`file:line (ns/policy)`): left alone.
+    outside: tuple[str, ...] = ()
 
 
 def message(template: str, changes: tuple[Change, ...], automation: str) -> str:
@@ -158,8 +160,9 @@ class Writer:
             await git.local(["remote", "add", "origin", request.url], repo)
             for attempt in range(_ATTEMPTS):
                 head = await git.start(repo)
-                files = await asyncio.to_thread(_read_files, repo, request.path)
+                files, others = await asyncio.to_thread(_read_files, repo, request.path)
                 planned = plan(files, request.images, namespace=request.namespace)
+                outside = _markers_in(others, request.namespace)
                 if planned.problems:
                     listed = tuple(f"{p.where}: {p.message}" for p in planned.problems)
                     raise MarkerPolicyNotFoundError(
@@ -169,12 +172,18 @@ class Writer:
                         markers=listed,
                     )
                 if not planned.changes:
-                    return Outcome(head, None, request.push, (), None, planned.seen)
+                    return Outcome(head, None, request.push, (), None, planned.seen, outside)
                 await asyncio.to_thread(_write_files, repo, planned)
                 commit = await git.commit(repo, planned, head)
                 if await git.push(repo, commit, last=attempt == _ATTEMPTS - 1):
                     return Outcome(
-                        head, commit, request.push, planned.changes, datetime.now(UTC), planned.seen
+                        head,
+                        commit,
+                        request.push,
+                        planned.changes,
+                        datetime.now(UTC),
+                        planned.seen,
+                        outside,
                     )
             raise AssertionError("unreachable: the last push raises")
 
@@ -384,22 +393,39 @@ async def _signing(
         shutil.rmtree(home, ignore_errors=True)
 
 
-def _read_files(repo: Path, path: str) -> dict[str, bytes]:
-    """The YAML files under `path` (relative to the repository), by their repository path."""
+def _read_files(repo: Path, path: str) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """The YAML files of the repository that may hold markers, by repository path: those
+    under `path`, and the others."""
     root = (repo / path).resolve()
-    if not root.is_relative_to(repo.resolve()) or not root.is_dir():
-        return {}
-    out: dict[str, bytes] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
+    inside: dict[str, bytes] = {}
+    others: dict[str, bytes] = {}
+    if not root.is_relative_to(repo.resolve()):
+        return inside, others
+    for dirpath, dirnames, filenames in os.walk(repo):
         dirnames[:] = sorted(d for d in dirnames if d != ".git")
         for name in sorted(filenames):
             full = Path(dirpath) / name
             if not name.endswith(_YAML) or full.is_symlink():
                 continue
-            out[str(PurePosixPath(full.relative_to(repo)))] = full.read_bytes()
-            if len(out) > _MAX_FILES:
-                return out
-    return out
+            content = full.read_bytes()
+            if b"$imagepolicy" not in content:
+                continue
+            relative = str(PurePosixPath(full.relative_to(repo)))
+            (inside if full.resolve().is_relative_to(root) else others)[relative] = content
+            if len(inside) + len(others) > _MAX_FILES:
+                return inside, others
+    return inside, others
+
+
+def _markers_in(files: Mapping[str, bytes], namespace: str) -> tuple[str, ...]:
+    found = []
+    for name, content in sorted(files.items()):
+        try:
+            text = content.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        found += [f"{m.where} ({m.policy_key})" for m in find(text, name, namespace=namespace)]
+    return tuple(found)
 
 
 def _write_files(repo: Path, planned: Plan) -> None:
