@@ -41,8 +41,13 @@ print(json.dumps(client.push(archive, request["remote"])))
 class Registry:
     """docker-registry with TLS and htpasswd; see the module doc."""
 
-    def __init__(self, workdir: Path, *, username: str = "charts") -> None:
+    def __init__(
+        self, workdir: Path, *, username: str = "charts", notify: tuple[str, str] | None = None
+    ) -> None:
+        """`notify`: (url, bearer token) of an endpoint the registry sends its event
+        notifications to, as a registry configured to call gitmoor's webhook does."""
         self.workdir = workdir.resolve()
+        self.notify = notify
         self.logs_dir = self.workdir / "logs"
         self.username = username
         self.password = secrets.token_urlsafe(18)
@@ -85,6 +90,7 @@ class Registry:
                           htpasswd: {{realm: gitmoor-test, path: {htpasswd}}}
                         """
                     )
+                    + self._notifications()
                 )
                 process = self._spawn([str(REGISTRY), "serve", str(config)])
                 try:
@@ -106,6 +112,23 @@ class Registry:
         except BaseException:
             self.stop()
             raise
+
+    def _notifications(self) -> str:
+        if self.notify is None:
+            return ""
+        url, token = self.notify
+        return textwrap.dedent(
+            f"""\
+            notifications:
+              endpoints:
+                - name: gitmoor
+                  url: {url}
+                  headers: {{Authorization: [Bearer {token}]}}
+                  timeout: 2s
+                  threshold: 5
+                  backoff: 1s
+            """
+        )
 
     def stop(self) -> None:
         while self._processes:

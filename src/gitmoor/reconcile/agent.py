@@ -27,7 +27,7 @@ from gitmoor.model import Artifact, ChartArtifact, Health, Missing
 from gitmoor.model.durations import parse_duration
 from gitmoor.model.images import IMAGE_KINDS, ImageUpdate
 from gitmoor.model.labels import REQUESTED_AT
-from gitmoor.model.notifications import PushEvent
+from gitmoor.model.notifications import ImagePushEvent, PushEvent
 from gitmoor.model.record import Trigger
 from gitmoor.model.resources import API_VERSION
 from gitmoor.notify import Notifier
@@ -48,6 +48,7 @@ from gitmoor.reconcile.source import SourceReconciler
 from gitmoor.reconcile.sync import Placement, SyncReconciler
 from gitmoor.reconcile.tenancy import Tenancy
 from gitmoor.render.limits import DEFAULT_LIMITS, Limits
+from gitmoor.sources.images.registry import ImageName
 
 log = structlog.get_logger("gitmoor.agent")
 
@@ -388,6 +389,23 @@ class Agent:
                 self.enqueue(key, Trigger.WEBHOOK)
                 matched += 1
         log.info("push webhook", ref=event.ref, revision=event.revision, matched=matched)
+        return matched
+
+    def on_image_push(self, event: ImagePushEvent) -> int:
+        """A registry says tags were pushed: the ImageRepositories of those images scan now.
+        Returns how many matched."""
+        pushed = {ImageName.parse(i).canonical for i in event.images}
+        matched = 0
+        for key, obj in self.cache.items("ImageRepository"):
+            image = str((obj.get("spec") or {}).get("image", ""))
+            try:
+                canonical = ImageName.parse(image).canonical
+            except ValueError:
+                continue
+            if canonical in pushed:
+                self.enqueue(key, Trigger.WEBHOOK)
+                matched += 1
+        log.info("image push webhook", images=list(event.images), matched=matched)
         return matched
 
     def _new_artifact(self, source: Key, artifact: Artifact, cause: Trigger) -> None:

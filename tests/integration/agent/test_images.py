@@ -13,6 +13,7 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from gitmoor.ledger import Ledger
@@ -379,3 +380,48 @@ async def test_bad_input_is_a_condition_and_an_event_and_nothing_is_written(
         what="NoMatchingTag",
     )
     assert "^9.0.0" in cond.get_condition(none, cond.READY)["message"]  # type: ignore[index]
+
+
+async def test_a_registry_notification_scans_at_once(harness: AgentHarness, tmp_path: Path) -> None:
+    """docker-registry configured to notify gitmoor's webhook (Bearer token from the webhook
+    Secret's `registry` key): a push is scanned at once, though the interval is an hour; a
+    notification with the wrong token is refused."""
+    h = harness
+    token = secrets.token_urlsafe(16)
+    await h.secret("gitmoor-webhooks", {"registry": token})
+    await h.stop()
+    await h.start(http=True)
+    with Registry(tmp_path / "notifying", notify=(f"{h.http_url}/hooks/registry", token)) as reg:
+        pusher = ImagePusher(reg)
+        repository = f"team/hooked-{secrets.token_hex(4)}"
+        image = f"{reg.host}/{repository}"
+        pusher.push(repository, "1.0.0", created=datetime.now(UTC))
+        await _image_chain(h, reg, image, interval="1h")
+        policy = await h.wait_for(
+            "ImagePolicy",
+            "web",
+            lambda o: ((o.get("status") or {}).get("latestRef") or {}).get("tag") == "1.0.0",
+        )
+        assert policy["status"]["latestRef"]["name"] == image
+
+        pusher.push(repository, "1.3.0", created=datetime.now(UTC))
+        await h.wait_for(
+            "ImagePolicy",
+            "web",
+            lambda o: ((o.get("status") or {}).get("latestRef") or {}).get("tag") == "1.3.0",
+            what="the pushed tag, through the registry's notification",
+        )
+        scanned = await h.get("ImageRepository", "web")
+        assert scanned is not None
+        assert scanned["status"]["lastScanResult"]["tagCount"] == 2
+
+    body = json.dumps({"image": image, "tag": "9.9.9"}).encode()
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{h.http_url}/hooks/registry",
+            data=body,
+            headers={"Authorization": "Bearer wrong", "Content-Type": "application/json"},
+        ) as answer,
+    ):
+        assert answer.status == 401
