@@ -9,11 +9,13 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import http.client
 import io
 import json
 import ssl
 import tarfile
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -130,21 +132,41 @@ class ImagePusher:
         return Pushed(f"{self.registry.host}/{repository}", tag, _digest(manifest), created)
 
     def push_many(self, repository: str, tags: list[str], *, created: datetime) -> None:
-        """One image under many tags (the blobs once, a manifest PUT per tag)."""
+        """One image under many tags: the blobs once, then a manifest PUT per tag over a few
+        kept-alive connections."""
         first = self.push(repository, tags[0], created=created)
-        del first
-        layer = _layer(f"{repository}:{tags[0]}\n")
-        config = json.dumps(
-            {
-                "created": created.strftime("%Y-%m-%dT%H:%M:%S.%f000Z"),
-                "architecture": "amd64",
-                "os": "linux",
-                "config": {"Cmd": ["/app/run"]},
-                "rootfs": {"type": "layers", "diff_ids": [_digest(gzip.decompress(layer))]},
-            }
-        ).encode()
-        for tag in tags[1:]:
-            self.tag(repository, tag, config, _digest(config), layer, _digest(layer), created)
+        manifest_url = f"/v2/{repository}/manifests/{first.digest}"
+        status, _ = self._request(
+            "GET", f"{self.base}{manifest_url}", headers={"Accept": OCI_MANIFEST}
+        )
+        assert status == 200, status
+        request = urllib.request.Request(  # noqa: S310 - https URLs of the test registry
+            f"{self.base}{manifest_url}",
+            headers={"Authorization": self._auth, "Accept": OCI_MANIFEST},
+        )
+        with urllib.request.urlopen(request, context=self._ssl, timeout=30) as answer:  # noqa: S310
+            manifest = answer.read()
+        chunks = [tags[1:][i::8] for i in range(8)]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for done in [pool.submit(self._put_all, repository, c, manifest) for c in chunks]:
+                done.result()
+
+    def _put_all(self, repository: str, tags: list[str], manifest: bytes) -> None:
+        host, _, port = self.registry.host.rpartition(":")
+        connection = http.client.HTTPSConnection(host, int(port), context=self._ssl, timeout=30)
+        try:
+            for tag in tags:
+                connection.request(
+                    "PUT",
+                    f"/v2/{repository}/manifests/{tag}",
+                    body=manifest,
+                    headers={"Authorization": self._auth, "Content-Type": OCI_MANIFEST},
+                )
+                answer = connection.getresponse()
+                answer.read()
+                assert answer.status == 201, answer.status
+        finally:
+            connection.close()
 
 
 def protect_branch(bare_repository: Path, branch: str, *, except_committer: str) -> None:
