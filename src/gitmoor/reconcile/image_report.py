@@ -37,6 +37,15 @@ class Chosen:
         return out
 
 
+def push_wait(last_push: float | None, now: float, interval: float, *, asked: bool) -> float:
+    """Seconds an automation waits before it may push again (0: it may run now). At most one
+    commit per interval, however many policies move within it; `gitmoor sync` (`asked`) does
+    not wait. Times are monotonic seconds."""
+    if asked or last_push is None:
+        return 0.0
+    return max(0.0, interval - (now - last_push))
+
+
 def _base(obj: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]], int | None]:
     old = dict(obj.get("status") or {})
     generation = obj["metadata"].get("generation")

@@ -235,9 +235,14 @@ class ImageReconciler:
         interval = parse_duration(automation.spec.interval)
         memory = self.memory.source(key)
         # At most one commit per interval, however many policies change within it.
-        since = time.monotonic() - self._pushed_at.get(key, -interval)
-        if since < interval and memory.trigger is not Trigger.CLI:
-            return interval - since
+        wait = ir.push_wait(
+            self._pushed_at.get(key),
+            time.monotonic(),
+            interval,
+            asked=memory.trigger is Trigger.CLI,
+        )
+        if wait > 0:
+            return wait
         observed = self._images()
         error: GitmoorError | None = None
         outcome = None

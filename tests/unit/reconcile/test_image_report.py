@@ -9,7 +9,7 @@ import pytest
 
 from gitmoor.errors import NoMatchingTagError, PushRefusedError, RegistryUnavailableError
 from gitmoor.reconcile import conditions as cond
-from gitmoor.reconcile.image_report import Chosen, chose, scanned, updated
+from gitmoor.reconcile.image_report import Chosen, chose, push_wait, scanned, updated
 from gitmoor.sources.images.markers import Change, Field
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -143,3 +143,18 @@ def test_an_update_run() -> None:
     assert refused.status["lastPushCommit"] == "a" * 40  # the last push stays
     assert [e.reason for e in refused.events] == ["PushRefused"]
     assert refused.delay == 4
+
+
+@pytest.mark.parametrize(
+    ("last_push", "now", "asked", "wait"),
+    [
+        (None, 100.0, False, 0.0),  # never pushed
+        (100.0, 130.0, False, 270.0),  # a policy moved 30 s after the last push
+        (100.0, 400.0, False, 0.0),  # an interval has passed
+        (100.0, 130.0, True, 0.0),  # `gitmoor sync` does not wait
+    ],
+)
+def test_at_most_one_push_per_interval(
+    last_push: float | None, now: float, asked: bool, wait: float
+) -> None:
+    assert push_wait(last_push, now, 300.0, asked=asked) == wait
