@@ -420,6 +420,11 @@ class Ledger:
         if keep is not None:
             rules.append(ranked_sq.c.rank > keep)
         with self._writer.begin() as connection:
+            if cutoff is not None:
+                # Update commits older than the retention go too (they are not sealed).
+                connection.execute(
+                    image_updates.delete().where(image_updates.c.committed_at < cutoff)
+                )
             candidates = connection.execute(
                 select(
                     ranked_sq.c.id,

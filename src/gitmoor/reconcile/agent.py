@@ -170,6 +170,7 @@ class Agent:
             options.cache_dir,
             self.enqueue,
             self._image_update,
+            options.tenancy,
         )
         self._listed: set[tuple[str, str]] = set()
         # Watches of Namespaces and CRDs, by what they provide: only while a Sync waits for one.

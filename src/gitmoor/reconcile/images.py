@@ -45,6 +45,7 @@ from gitmoor.reconcile import report
 from gitmoor.reconcile.cache import Cache, Obj
 from gitmoor.reconcile.memory import Key, Memory
 from gitmoor.reconcile.publish import Publisher
+from gitmoor.reconcile.tenancy import Tenancy
 from gitmoor.sources.images import registry
 from gitmoor.sources.images.markers import Image
 from gitmoor.sources.images.policy import InvalidPolicyError, NoTagMatchError, select
@@ -74,6 +75,7 @@ class ImageReconciler:
         cache_dir: Path,
         wake: Wake,
         on_pushed: OnPushed,
+        tenancy: Tenancy,
     ) -> None:
         self.kube = kube
         self.cache = cache
@@ -81,6 +83,7 @@ class ImageReconciler:
         self.publish = publish
         self.wake = wake
         self.on_pushed = on_pushed
+        self.tenancy = tenancy
         self.writer = Writer(cache_dir / "image-updates")
         self.tags: dict[Key, list[str]] = {}  # the last scan of each ImageRepository
         self._pushed_at: dict[Key, float] = {}  # monotonic time of each automation's last push
@@ -202,6 +205,8 @@ class ImageReconciler:
         where = f"ImageRepository {repo_key.namespace}/{repo_key.name}"
         if repo_obj is None:
             raise NotReadyError("RepositoryNotFound", f"{where} not found")
+        if (refused := self.tenancy.ref_refused(key.namespace, repo_obj)) is not None:
+            raise refused
         tags = self.tags.get(repo_key)
         if tags is None:
             raise NotReadyError("RepositoryNotReady", f"{where} has not been scanned yet")
@@ -243,7 +248,9 @@ class ImageReconciler:
         )
         if wait > 0:
             return wait
-        observed = self._images()
+        observed = self._images(
+            None if self.tenancy.cross_namespace_refs else automation.metadata.namespace
+        )
         error: GitmoorError | None = None
         outcome = None
         try:
@@ -311,9 +318,13 @@ class ImageReconciler:
             except Exception:
                 log.exception("recording the image update in the ledger failed")
 
-    def _images(self) -> dict[str, Image | None]:
+    def _images(self, namespace: str | None) -> dict[str, Image | None]:
+        """Every policy's choice by ns/name (only those of `namespace` when cross-namespace
+        references are refused: a marker naming another's is then a PolicyNotFound)."""
         out: dict[str, Image | None] = {}
         for key, obj in self.cache.items("ImagePolicy"):
+            if namespace is not None and key.namespace != namespace:
+                continue
             latest = (obj.get("status") or {}).get("latestRef") or {}
             out[f"{key.namespace}/{key.name}"] = (
                 Image(str(latest["name"]), str(latest["tag"]), latest.get("digest"))
@@ -334,6 +345,8 @@ class ImageReconciler:
         named = f"GitSource {source_key.namespace}/{source_key.name}"
         if source_obj is None:
             raise NotReadyError("SourceNotFound", f"{named} not found")
+        if (refused := self.tenancy.ref_refused(key.namespace, source_obj)) is not None:
+            raise refused
         source = GitSource.model_validate(source_obj)
         spec = automation.spec
         checkout = spec.git.checkout.ref.branch if spec.git.checkout else source.spec.ref.branch

@@ -56,3 +56,9 @@ async def test_the_trail_and_the_lead_time_from_the_push(ledger: Ledger) -> None
     # v1, no automation's commit: from its commit time, as before.
     before = await ledger.dora(environment="prod", until=minutes(10))
     assert before.lead_time_median == timedelta(minutes=11)
+
+
+async def test_retention_prunes_old_update_commits(ledger: Ledger) -> None:
+    await ledger.record_image_update(_update("v2", "1.1.0", pushed=None, committed=20))
+    await ledger.prune(older_than=timedelta(days=1))
+    assert await ledger.image_trail("registry.example/team/web") == []
