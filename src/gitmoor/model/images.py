@@ -67,6 +67,11 @@ class ImageRepositorySpec(_Model):
         default_factory=lambda: list(DEFAULT_EXCLUSIONS),
         description="Regular expressions of tags left out of the scan (default: ^.*\\.sig$).",
     )
+    access_from: list[NamespaceName] = Field(
+        default_factory=list,
+        description="Other namespaces whose ImagePolicies may use this repository when the "
+        "agent refuses cross-namespace references (--no-cross-namespace-refs).",
+    )
     suspend: bool = False
 
     @field_validator("image")
