@@ -142,7 +142,8 @@ def find(text: str, file: str, *, namespace: str = "default") -> Iterator[Marker
             if node.style not in (None, "", "'", '"'):
                 continue
             start, end = node.start_mark, node.end_mark
-            if start.line != end.line:
+            if start.line != end.line or text[start.index] in "&!*":
+                # Multi-line, or an anchor or tag before the value: not a scalar to replace.
                 continue
             eol = text.find("\n", end.index)
             rest = text[end.index : len(text) if eol < 0 else eol].rstrip("\r")

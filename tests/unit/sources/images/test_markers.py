@@ -142,3 +142,11 @@ def test_a_hash_inside_a_quoted_string_is_not_a_comment() -> None:
 )
 def test_written(value: str, style: str, out: str) -> None:
     assert written(value, style) == out
+
+
+def test_anchored_or_tagged_scalars_are_not_touched() -> None:
+    text = (
+        'a: &img r/web:1.0.0 # {"$imagepolicy": "apps:web"}\n'
+        'b: !!str r/web:1.0.0 # {"$imagepolicy": "apps:web"}\n'
+    )
+    assert list(find(text, "f.yaml")) == []
