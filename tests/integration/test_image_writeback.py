@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from gitmoor.errors import SourceAuthError
 from gitmoor.model.credentials import GitCredentials
 from gitmoor.sources.images.markers import Image
 from gitmoor.sources.images.writeback import Request, SigningMaterial, Writer
@@ -151,3 +152,19 @@ async def test_ssh_signed_commits_to_a_review_branch_and_no_commit_without_a_cha
     assert again.commit is None
     assert again.head == outcome.commit
     assert _git(repo, "rev-parse", "image-updates") == outcome.commit
+
+
+async def test_wrong_credentials_push_nothing_and_say_so_without_the_password(
+    git_servers: GitServers, tmp_path: Path
+) -> None:
+    repo, _, base = _repo(git_servers, tmp_path)
+    wrong = GitCredentials(
+        username=git_servers.username,
+        password="not-the-password-0123",
+        ca_file=git_servers.ca_path.read_bytes(),
+    )
+    with pytest.raises(SourceAuthError) as refused:
+        await Writer(tmp_path / "scratch").run(_request(git_servers, repo, credentials=wrong))
+    assert "authentication failed" in str(refused.value)
+    assert "not-the-password-0123" not in str(refused.value)
+    assert _git(repo, "rev-parse", "main") == base
