@@ -48,7 +48,7 @@ from gitmoor.reconcile.publish import Publisher
 from gitmoor.reconcile.tenancy import Tenancy
 from gitmoor.sources.images import registry
 from gitmoor.sources.images.markers import Image
-from gitmoor.sources.images.policy import InvalidPolicyError, NoTagMatchError, select
+from gitmoor.sources.images.policy import InvalidPolicyError, NoTagMatchError, latest, select
 from gitmoor.sources.images.registry import ImageName
 from gitmoor.sources.images.writeback import Outcome, Request, SigningMaterial, Writer
 
@@ -131,7 +131,7 @@ class ImageReconciler:
             obj,
             canonical=image.canonical,
             tags=tags,
-            latest=sorted(tags or [], reverse=True)[:10],
+            latest=latest(tags or []),
             error=error,
             now=datetime.now(UTC),
             failures=memory.failures,
