@@ -279,11 +279,15 @@ class ImageReconciler:
             interval=interval,
             path=automation.spec.update.path,
         )
+        pushed = outcome is not None and outcome.commit is not None
+        if pushed:
+            assert outcome is not None
+            # In the ledger before anything can deploy the commit (its GitSource may fetch it
+            # on its own interval any moment now).
+            await self._record(automation, self._source_key(automation), outcome)
         delay = await self.publish(key, answer)
-        if outcome is not None and outcome.commit is not None and outcome.pushed_at is not None:
-            source = self._source_key(automation)
-            self.wake(source, Trigger.RESOURCE)
-            await self._record(automation, source, outcome)
+        if pushed:
+            self.wake(self._source_key(automation), Trigger.RESOURCE)
         return delay
 
     async def _record(

@@ -175,13 +175,15 @@ class Writer:
                     return Outcome(head, None, request.push, (), None, planned.seen, outside)
                 await asyncio.to_thread(_write_files, repo, planned)
                 commit = await git.commit(repo, planned, head)
+                # Taken before the push: what follows it (a Sync applying the commit) is later.
+                pushing = datetime.now(UTC)
                 if await git.push(repo, commit, last=attempt == _ATTEMPTS - 1):
                     return Outcome(
                         head,
                         commit,
                         request.push,
                         planned.changes,
-                        datetime.now(UTC),
+                        pushing,
                         planned.seen,
                         outside,
                     )
