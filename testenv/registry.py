@@ -44,9 +44,17 @@ class Registry:
     """docker-registry with TLS and htpasswd; see the module doc."""
 
     def __init__(
-        self, workdir: Path, *, username: str = "charts", token_auth: bool = False
+        self,
+        workdir: Path,
+        *,
+        username: str = "charts",
+        token_auth: bool = False,
+        notify: tuple[str, str] | None = None,
     ) -> None:
+        """`notify`: (url, bearer token) of an endpoint the registry sends its event
+        notifications to, as a registry configured to call gitmoor's webhook does."""
         self.workdir = workdir.resolve()
+        self.notify = notify
         self.logs_dir = self.workdir / "logs"
         self.username = username
         self.password = secrets.token_urlsafe(18)
@@ -101,6 +109,7 @@ class Registry:
                           {auth}
                         """
                     )
+                    + self._notifications()
                 )
                 process = self._spawn([str(REGISTRY), "serve", str(config)])
                 try:
@@ -122,6 +131,23 @@ class Registry:
         except BaseException:
             self.stop()
             raise
+
+    def _notifications(self) -> str:
+        if self.notify is None:
+            return ""
+        url, token = self.notify
+        return textwrap.dedent(
+            f"""\
+            notifications:
+              endpoints:
+                - name: gitmoor
+                  url: {url}
+                  headers: {{Authorization: [Bearer {token}]}}
+                  timeout: 2s
+                  threshold: 5
+                  backoff: 1s
+            """
+        )
 
     def stop(self) -> None:
         while self._processes:

@@ -297,6 +297,55 @@ class RegistryDigestError(RegistryContentError):
     """A manifest or blob whose sha256 is not the digest it was asked for or announced as."""
 
 
+# --- image update automation ----------------------------------------------------------------
+
+
+class NoMatchingTagError(TransientError):
+    """An ImagePolicy's filter and order pick no tag of its repository (a tag may be pushed
+    later). `policy` is ns/name."""
+
+    def __init__(self, message: str, *, policy: str) -> None:
+        super().__init__(message)
+        self.policy = policy
+        self.retry_after = None
+
+
+class InvalidImagePolicyError(PermanentError):
+    """An ImagePolicy that cannot be applied to any tag list (a range that does not parse)."""
+
+    def __init__(self, message: str, *, policy: str) -> None:
+        super().__init__(message)
+        self.policy = policy
+
+
+class ImageUpdateError(SourceError):
+    """Writing new tags to a configuration repository failed. `url` is the repository's."""
+
+
+class MarkerPolicyNotFoundError(ImageUpdateError, PermanentError):
+    """A marker under the update path names an ImagePolicy that does not exist (or cannot
+    serve it): nothing is written until it exists or the marker goes. `markers` lists
+    `file:line: why`."""
+
+    def __init__(self, message: str, *, url: str, markers: tuple[str, ...]) -> None:
+        ImageUpdateError.__init__(self, message, url=url)
+        self.markers = markers
+
+
+class PushRefusedError(ImageUpdateError, TransientError):
+    """The Git server refused the update commit (a protected branch, a pre-receive hook) or a
+    concurrent writer kept winning the race: nothing was pushed; retried with backoff."""
+
+    def __init__(self, message: str, *, url: str, branch: str) -> None:
+        ImageUpdateError.__init__(self, message, url=url)
+        self.branch = branch
+        self.retry_after = None
+
+
+class SigningKeyError(ImageUpdateError, PermanentError):
+    """The signing key Secret holds no usable OpenPGP or SSH private key."""
+
+
 # --- render -------------------------------------------------------------------------------------
 
 

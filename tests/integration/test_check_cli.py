@@ -72,7 +72,7 @@ async def test_install_wait_and_check_on_nothing_then_a_leading_agent_then_one_t
     assert list(shown) == ["cluster", "CRDs", "RBAC", "agent", "leader"]
     assert shown["cluster"].startswith("ok        cluster: reachable, Kubernetes v1.")
     assert shown["CRDs"] == (
-        "FAILED    CRDs: all 4 (gitmoor.io) not installed (hint: gitmoor install)"
+        "FAILED    CRDs: all 7 (gitmoor.io) not installed (hint: gitmoor install)"
     )
     assert failed(out) == ["CRDs", "RBAC", "agent", "leader"]
 
@@ -105,7 +105,7 @@ async def test_install_wait_and_check_on_nothing_then_a_leading_agent_then_one_t
             assert all(line.startswith("ok ") for line in shown.values()), out
             assert "…" not in out  # each line whole at 80 columns
             assert "RBAC: gitmoor-system/gitmoor may do all it needs (" in out
-            assert "CRDs: all 4 (gitmoor.io) as gitmoor " in out
+            assert "CRDs: all 7 (gitmoor.io) as gitmoor " in out
             assert "agent: Deployment gitmoor-system/gitmoor available (1/1 ready)" in out
             assert " leads, renewed " in shown["leader"]
 

@@ -28,7 +28,7 @@ from gitmoor.commands.run import Readiness, RunOptions, run_agent
 from gitmoor.ledger import IN_CLUSTER_URL, local_default
 from gitmoor.ledger.times import parse_age
 from gitmoor.model.config import ConfigError, Resource, load_documents
-from gitmoor.model.notifications import Provider, PushEvent
+from gitmoor.model.notifications import ImagePushEvent, Provider, PushEvent
 from gitmoor.reconcile.tenancy import Tenancy
 from gitmoor.render.limits import DEFAULT_LIMITS, MAX_DEPTH_CEILING, MIB, Limits
 from gitmoor.server.app import serve
@@ -312,6 +312,7 @@ def run(
             forward_push(readiness),
             body_timeout=http.body_timeout,
             replay=ReplayGuard(http.replay_window),
+            on_image_push=forward_image_push(readiness),
         )
         server = (
             await serve(
@@ -373,6 +374,15 @@ def ledger_backend(readiness: Readiness) -> Callable[[], LedgerBackend | None]:
         return LedgerBackend(agent.kube, agent.ledger, agent.options.cluster)
 
     return backend
+
+
+def forward_image_push(readiness: Readiness) -> Callable[[ImagePushEvent], int]:
+    def on_image_push(event: ImagePushEvent) -> int:
+        if readiness.agent is None:
+            raise RuntimeError("this agent is not the active one")
+        return readiness.agent.on_image_push(event)
+
+    return on_image_push
 
 
 def forward_push(readiness: Readiness) -> Callable[[PushEvent], int]:

@@ -20,6 +20,7 @@ from gitmoor.cli import (
     diff,
     events,
     health,
+    images,
     ledger,
     local,
     migration,
@@ -141,6 +142,7 @@ def version_command() -> None:
 
 app.command("run")(agent.run)
 app.command("status")(resources.status)
+app.command("images")(images.images)
 app.command("sync")(resources.sync)
 app.command("suspend")(resources.suspend)
 app.command("resume")(resources.resume)

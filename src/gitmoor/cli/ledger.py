@@ -59,9 +59,10 @@ from gitmoor.ledger import (
     local_default,
 )
 from gitmoor.ledger.chain import ChainStatus
-from gitmoor.ledger.lookup import parse_query
+from gitmoor.ledger.lookup import ImageQuery, parse_query
 from gitmoor.ledger.reader import LedgerReader
 from gitmoor.ledger.times import parse_when
+from gitmoor.ledger.trail import ImageTrail
 from gitmoor.model import Action
 from gitmoor.model.durations import format_duration
 from gitmoor.model.record import Record, Result, sha_of
@@ -289,6 +290,16 @@ WHERE_COLUMNS = (
     Column("SINCE", wide_only=True),
     Column("IMAGES", flexible=True),
 )
+# `where IMAGE`: how the image got there, when an image update automation wrote it.
+TRAIL_COLUMNS = (
+    Column("IMAGE", identity=True),
+    Column("PUSHED"),
+    Column("COMMITTED"),
+    Column("COMMIT"),
+    Column("POLICY", wide_only=True),
+    Column("FROM", wide_only=True),
+    Column("APPLIED", flexible=True),
+)
 AT_COLUMNS = (
     Column("ENV"),
     Column("CLUSTER", wide_only=True),
@@ -391,14 +402,17 @@ def where(
 
     Exits 1 when it is deployed nowhere, so scripts can test for it."""
     try:
-        parse_query(what)
+        query = parse_query(what)
     except ValueError as problem:
         raise typer.BadParameter(str(problem), param_hint="REVISION|CHART|IMAGE") from None
-    found: list[Deployment] = _query(
-        ledger,
-        lambda book: book.where(what),
-        Agent(kubeconfig, context, agent_namespace, agent_service),
-    )
+
+    async def ask(book: LedgerReader) -> tuple[list[Deployment], list[ImageTrail]]:
+        found = await book.where(what)
+        # Only a tagged image can have come through an update commit.
+        trail = await book.image_trail(what) if isinstance(query, ImageQuery) else []
+        return found, trail
+
+    found, trail = _query(ledger, ask, Agent(kubeconfig, context, agent_namespace, agent_service))
     if output in (Output.json, Output.yaml):
         emit([d.as_dict() for d in found], output)
     elif not _names([d.sync_name for d in found], output):
@@ -417,8 +431,38 @@ def where(
             for d in found
         ]
         print_table(WHERE_COLUMNS, rows, wide=output is Output.wide, headers=not no_headers)
+        if trail and output in (Output.table, Output.wide):
+            typer.echo("")
+            _print_trail(trail, wide=output is Output.wide, headers=not no_headers)
     if not found:
         raise typer.Exit(FAILED)
+
+
+def _print_trail(trail: list[ImageTrail], *, wide: bool, headers: bool) -> None:
+    """Pushed to the registry, committed by the automation, applied in each environment."""
+    rows = []
+    for t in trail:
+        u = t.update
+        applied = ", ".join(
+            f"{a.environment} {_time(a.applied_at)}" + _after(a.applied_at - u.committed_at)
+            for a in t.applied
+        )
+        rows.append(
+            [
+                f"{u.image}:{u.new_tag}",
+                _time(u.pushed_at) if u.pushed_at else "-",
+                _time(u.committed_at),
+                u.commit[:10],
+                u.policy,
+                u.old_tag,
+                applied or "not yet",
+            ]
+        )
+    print_table(TRAIL_COLUMNS, rows, wide=wide, headers=headers)
+
+
+def _after(span: timedelta) -> str:
+    return f" (+{format_duration(round(max(span, timedelta()).total_seconds()))})"
 
 
 def at(

@@ -25,6 +25,7 @@ from gitmoor.kube import Kube, RawAnswer
 from gitmoor.ledger.attribution import Origin
 from gitmoor.ledger.deployments import Deployment
 from gitmoor.ledger.dora import Dora
+from gitmoor.ledger.trail import ImageTrail
 from gitmoor.model.ledger_api import MARK_HEADER, PREFIX, TOKEN_HEADER
 from gitmoor.model.record import Record
 
@@ -136,6 +137,13 @@ class AgentLedger:
         body = await self._ask("dora", environment=environment, since=_iso(since))
         try:
             return Dora.from_dict(body["dora"])
+        except (KeyError, TypeError, ValueError) as problem:
+            raise self._garbled(problem) from None
+
+    async def image_trail(self, image: str) -> list[ImageTrail]:
+        body = await self._ask("image-trail", image=image)
+        try:
+            return [ImageTrail.from_dict(item) for item in self._items(body)]
         except (KeyError, TypeError, ValueError) as problem:
             raise self._garbled(problem) from None
 

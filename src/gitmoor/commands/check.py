@@ -127,14 +127,13 @@ def crd_verdict(expected: list[dict[str, Any]], live: dict[str, dict[str, Any] |
     names = [c["metadata"]["name"] for c in expected]
     missing = [n for n in names if live.get(n) is None]
     if missing:
-        shown = (
-            missing[0]
-            if len(missing) == 1
-            # Every one: a count fits the 80 columns the names no longer do.
-            else f"all {len(names)} ({GROUP})"
-            if len(missing) == len(names)
-            else ", ".join(n.split(".", 1)[0] for n in missing) + f" ({GROUP})"
-        )
+        if len(missing) == 1:
+            shown = missing[0]
+        elif len(missing) == len(names):
+            # Every one: a count keeps the line within 80 columns.
+            shown = f"all {len(names)} ({GROUP})"
+        else:
+            shown = ", ".join(n.split(".", 1)[0] for n in missing) + f" ({GROUP})"
         return _failed("CRDs", f"{shown} not installed", "gitmoor install")
     for crd in expected:
         name = crd["metadata"]["name"]

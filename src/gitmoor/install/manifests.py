@@ -161,7 +161,15 @@ def _agent_cluster_role(*, strict: bool = False) -> dict[str, Any]:
             *(tenancy if strict else []),
             {
                 "apiGroups": [GROUP],
-                "resources": ["gitsources", "chartsources", "ocisources", "syncs"],
+                "resources": [
+                    "gitsources",
+                    "chartsources",
+                    "ocisources",
+                    "syncs",
+                    "imagerepositories",
+                    "imagepolicies",
+                    "imageupdateautomations",
+                ],
                 "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
             },
             {
@@ -171,6 +179,9 @@ def _agent_cluster_role(*, strict: bool = False) -> dict[str, Any]:
                     "chartsources/status",
                     "ocisources/status",
                     "syncs/status",
+                    "imagerepositories/status",
+                    "imagepolicies/status",
+                    "imageupdateautomations/status",
                     "gitsources/finalizers",
                     "chartsources/finalizers",
                     "ocisources/finalizers",

@@ -13,7 +13,9 @@ the last `applied` / `rolled_back` attempt left (see `deployments`).
 - A **deployment** is an `applied` attempt whose revision differs from the running one; counted
   when its deployed time (`applied_at`) is in the window. Deployment frequency is deployments per
   day of the window.
-- **Lead time** of a deployment is its deployed time minus the commit time (never negative).
+- **Lead time** of a deployment is its deployed time minus the commit time (never negative);
+  for a commit an image update automation wrote, minus the image's push time when the
+  registry told it (the image config's `created`), so the lead time covers the whole pipeline.
   Median and 90th percentile (linear interpolation between closest ranks).
 - A **failure** starts with the first failed attempt of a change (its `applied_at`, else its
   `started_at`) and is **restored** when the sync runs a good revision again: a `rolled_back`
@@ -30,7 +32,7 @@ deployments per day.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -148,7 +150,9 @@ class _Tally:
             self.restores.append(max(0.0, (restored_at - failing_since).total_seconds()))
 
 
-def _replay(attempts: Sequence[Record], tally: _Tally) -> None:
+def _replay(
+    attempts: Sequence[Record], tally: _Tally, started: Mapping[str, datetime] | None = None
+) -> None:
     """Replay one sync's final attempts, oldest first, into `tally`."""
     running: str | None = None
     change: _Change | None = None
@@ -180,8 +184,9 @@ def _replay(attempts: Sequence[Record], tally: _Tally) -> None:
             if is_change:
                 if tally.within(deployed_at):
                     tally.deployments += 1
-                    if record.commit_time is not None:
-                        lead = (deployed_at - record.commit_time).total_seconds()
+                    start = (started or {}).get(sha_of(record.revision), record.commit_time)
+                    if start is not None:
+                        lead = (deployed_at - start).total_seconds()
                         tally.lead_times.append(max(0.0, lead))
                 tally.close(change)
                 change = None
@@ -205,9 +210,16 @@ def _replay(attempts: Sequence[Record], tally: _Tally) -> None:
     tally.close(change)
 
 
-def dora_of(records: Iterable[Record], *, since: datetime | None, until: datetime) -> Dora:
+def dora_of(
+    records: Iterable[Record],
+    *,
+    since: datetime | None,
+    until: datetime,
+    started: Mapping[str, datetime] | None = None,
+) -> Dora:
     """DORA figures over [since, until] from `records` (any order; earlier records are used to
-    know what was running when the window opened)."""
+    know what was running when the window opened). `started`: where a commit's lead time
+    starts instead of its commit time (commit sha -> the push of the image it brought)."""
     by_sync: dict[tuple[str, str, str], list[Record]] = {}
     for record in records:
         key = (record.cluster, record.sync_namespace, record.sync_name)
@@ -217,7 +229,7 @@ def dora_of(records: Iterable[Record], *, since: datetime | None, until: datetim
     tally = _Tally(window_start, until)
     for attempts in by_sync.values():
         attempts.sort(key=lambda r: (r.started_at, r.id or 0))
-        _replay(attempts, tally)
+        _replay(attempts, tally, started)
     days = (until - window_start).total_seconds() / _DAY
     if since is None:
         days = max(days, 1.0)

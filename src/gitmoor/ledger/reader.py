@@ -9,6 +9,7 @@ from typing import Protocol
 from gitmoor.ledger.attribution import Origin
 from gitmoor.ledger.deployments import Deployment
 from gitmoor.ledger.dora import Dora
+from gitmoor.ledger.trail import ImageTrail
 from gitmoor.model.record import Record
 
 
@@ -36,3 +37,5 @@ class LedgerReader(Protocol):
     async def dora(
         self, *, environment: str | None = None, since: datetime | None = None
     ) -> Dora: ...
+
+    async def image_trail(self, image: str) -> list[ImageTrail]: ...

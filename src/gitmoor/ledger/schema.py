@@ -37,7 +37,7 @@ from sqlalchemy.types import TypeDecorator
 VERSION_TABLE = "ledger_schema_version"
 # The newest migration in `migrations/versions` (a test checks it against Alembic's head): a
 # ledger at this version is opened without loading Alembic at all.
-HEAD = "0006"
+HEAD = "0007"
 # Any fixed 64-bit key for PostgreSQL's advisory lock around creating or migrating the schema:
 # it only has to be the same for every gitmoor.
 _SCHEMA_LOCK = 0x6769746D6F6F72
@@ -202,3 +202,28 @@ chain_heads = Table(
     Column("record_id", _ID, nullable=False),
     Column("hash", String(64), nullable=False),
 )
+
+# One row per image field an ImageUpdateAutomation's commit changed: the link from an image's
+# push (`image_pushed_at`, its config's `created`) to the commit that wrote the new tag, which
+# the records of the Syncs that applied that commit (`deployed_sha`) continue.
+image_updates = Table(
+    "ledger_image_updates",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("automation_namespace", String, nullable=False),
+    Column("automation_name", String, nullable=False),
+    Column("policy", String, nullable=False),
+    Column("image", String, nullable=False),
+    Column("old_tag", String, nullable=False),
+    Column("new_tag", String, nullable=False),
+    Column("digest", String, nullable=True),
+    Column("image_pushed_at", UTCDateTime(), nullable=True),
+    Column("source_url", Text, nullable=False),
+    Column("branch", String, nullable=False),
+    Column("commit_sha", String, nullable=False),
+    Column("committed_at", UTCDateTime(), nullable=False),
+    Column("file", Text, nullable=False),
+    sqlite_autoincrement=True,
+)
+Index("ix_ledger_image_updates_commit_sha", image_updates.c.commit_sha)
+Index("ix_ledger_image_updates_image", image_updates.c.image, image_updates.c.new_tag)

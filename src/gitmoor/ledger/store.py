@@ -65,15 +65,18 @@ from gitmoor.ledger.lookup import ChartQuery, ImageQuery, RevisionQuery, chart_o
 from gitmoor.ledger.schema import (
     HEAD,
     VERSION_TABLE,
+    image_updates,
     images,
     lock_schema,
     metadata,
     objects,
     records,
 )
+from gitmoor.ledger.trail import Applied, ImageTrail, split_image
 from gitmoor.ledger.urls import engine_url, redacted, sqlite_file
+from gitmoor.model.images import ImageUpdate
 from gitmoor.model.pipeline import Action
-from gitmoor.model.record import Record, Result, Trigger
+from gitmoor.model.record import Record, Result, Trigger, sha_of
 from gitmoor.model.refs import ObjectRef
 
 T = TypeVar("T")
@@ -444,6 +447,11 @@ class Ledger:
         if keep is not None:
             rules.append(ranked_sq.c.rank > keep)
         with self._writer.begin() as connection:
+            if cutoff is not None:
+                # Update commits older than the retention go too (they are not sealed).
+                connection.execute(
+                    image_updates.delete().where(image_updates.c.committed_at < cutoff)
+                )
             candidates = connection.execute(
                 select(
                     ranked_sq.c.id,
@@ -899,6 +907,115 @@ class Ledger:
             ).scalars()
         )
 
+    # -- image update automation -----------------------------------------------------------
+    async def record_image_update(self, update: ImageUpdate) -> int:
+        """Keep one image field an automation's commit changed; returns its row id."""
+        return await self._call(self._record_image_update, update)
+
+    def _record_image_update(self, update: ImageUpdate) -> int:
+        with self._writer.begin() as connection:
+            inserted = connection.execute(
+                image_updates.insert().values(
+                    automation_namespace=update.automation_namespace,
+                    automation_name=update.automation_name,
+                    policy=update.policy,
+                    image=update.image,
+                    old_tag=update.old_tag,
+                    new_tag=update.new_tag,
+                    digest=update.digest,
+                    image_pushed_at=update.pushed_at,
+                    source_url=update.source_url,
+                    branch=update.branch,
+                    commit_sha=update.commit,
+                    committed_at=update.committed_at,
+                    file=update.file,
+                )
+            )
+            key = inserted.inserted_primary_key
+            assert key is not None
+            return int(key[0])
+
+    async def image_trail(
+        self,
+        image: str,
+        *,
+        limit: int = 20,
+        cluster: str | None = None,
+        namespaces: Collection[str] | None = None,
+    ) -> list[ImageTrail]:
+        """The update commits of `image` (`registry/path[:tag]`), newest first, each with the
+        first deployment of its commit in every Sync that deployed it (of `cluster`, of
+        `namespaces`; the automations too, by their namespace)."""
+        return await self._call(self._image_trail, image, limit, cluster, namespaces)
+
+    def _image_trail(
+        self,
+        image: str,
+        limit: int,
+        cluster: str | None = None,
+        namespaces: Collection[str] | None = None,
+    ) -> list[ImageTrail]:
+        name, tag = split_image(image)
+        query = select(image_updates).where(image_updates.c.image == name)
+        if namespaces is not None:
+            query = query.where(image_updates.c.automation_namespace.in_(list(namespaces)))
+        if tag is not None:
+            query = query.where(image_updates.c.new_tag == tag)
+        query = query.order_by(image_updates.c.committed_at.desc()).limit(limit)
+        found: list[ImageTrail] = []
+        with self._engine.connect() as connection:
+            for row in connection.execute(query).all():
+                applied = _scoped(
+                    select(
+                        records.c.id,
+                        records.c.environment,
+                        records.c.cluster,
+                        records.c.sync_namespace,
+                        records.c.sync_name,
+                        records.c.deployed_at,
+                    ),
+                    cluster,
+                    namespaces,
+                )
+                deployed = connection.execute(
+                    applied.where(
+                        records.c.deployed_sha == row.commit_sha,
+                        records.c.deployed_at.is_not(None),
+                    ).order_by(records.c.deployed_at)
+                ).all()
+                first: dict[tuple[str, str, str], Applied] = {}
+                for d in deployed:
+                    first.setdefault(
+                        (d.cluster, d.sync_namespace, d.sync_name),
+                        Applied(
+                            d.environment,
+                            d.cluster,
+                            d.sync_namespace,
+                            d.sync_name,
+                            d.deployed_at,
+                            int(d.id),
+                        ),
+                    )
+                found.append(ImageTrail(_image_update(row), tuple(first.values())))
+        return found
+
+    def _pushed_times(self, shas: Collection[str]) -> dict[str, datetime]:
+        """For update commits among `shas`: the earliest push of an image they wrote."""
+        out: dict[str, datetime] = {}
+        wanted = [s for s in shas if s]
+        with self._engine.connect() as connection:
+            for start in range(0, len(wanted), 500):
+                for row in connection.execute(
+                    select(image_updates.c.commit_sha, image_updates.c.image_pushed_at).where(
+                        image_updates.c.commit_sha.in_(wanted[start : start + 500]),
+                        image_updates.c.image_pushed_at.is_not(None),
+                    )
+                ).all():
+                    known = out.get(row.commit_sha)
+                    if known is None or row.image_pushed_at < known:
+                        out[row.commit_sha] = row.image_pushed_at
+        return out
+
     async def dora(
         self,
         *,
@@ -930,7 +1047,10 @@ class Ledger:
             query = query.where(or_(records.c.started_at >= since, records.c.id.in_(baseline)))
         if environment is not None:
             query = query.where(records.c.environment == environment)
-        return dora_of(self._select(query, with_objects=False), since=since, until=until)
+        found = self._select(query, with_objects=False)
+        # Lead time of an image update starts at the image's push, when the registry told it.
+        pushed = self._pushed_times({sha_of(r.revision) for r in found})
+        return dora_of(found, since=since, until=until, started=pushed)
 
     async def dora_series(
         self,
@@ -984,6 +1104,24 @@ def _same_origin(
     """A deploying row ran the content of `origin`'s commit."""
     found = origins.get(int(state.id))
     return found is not None and found.sha == origin.sha
+
+
+def _image_update(row: Any) -> ImageUpdate:
+    return ImageUpdate(
+        automation_namespace=row.automation_namespace,
+        automation_name=row.automation_name,
+        policy=row.policy,
+        image=row.image,
+        old_tag=row.old_tag,
+        new_tag=row.new_tag,
+        digest=row.digest,
+        pushed_at=row.image_pushed_at,
+        source_url=row.source_url,
+        branch=row.branch,
+        commit=row.commit_sha,
+        committed_at=row.committed_at,
+        file=row.file,
+    )
 
 
 def _has(ids: set[int], state: Any) -> bool:

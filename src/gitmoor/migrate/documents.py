@@ -79,10 +79,7 @@ _OTHERS = {
     "Alert": "notifications are a Sync's spec.notifications (webhook, Slack, GitHub, GitLab)",
     "Provider": "notifications are a Sync's spec.notifications (webhook, Slack, GitHub, GitLab)",
     "Receiver": "gitmoor's agent receives pushes itself (/hooks/github, /hooks/gitlab, "
-    "/hooks/gitea, /hooks/generic)",
-    "ImageRepository": "gitmoor has no image automation yet",
-    "ImagePolicy": "gitmoor has no image automation yet",
-    "ImageUpdateAutomation": "gitmoor has no image automation yet",
+    "/hooks/gitea, /hooks/generic, /hooks/registry)",
     "ApplicationSet": "gitmoor has no generators: import the Applications it generated "
     "(gitmoor import --from-cluster reads them)",
     "AppProject": "",

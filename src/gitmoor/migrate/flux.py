@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
+from gitmoor.migrate.flux_images import IMAGE_GROUP, IMAGE_KINDS, convert_image
 from gitmoor.migrate.result import Builder, Migration, document, duration, subject
 
 SOURCE_GROUP = "source.toolkit.fluxcd.io"
@@ -24,6 +25,7 @@ KINDS = {
     (SOURCE_GROUP, "HelmRepository"),
     (KUSTOMIZE_GROUP, "Kustomization"),
     (HELM_GROUP, "HelmRelease"),
+    *IMAGE_KINDS,
 }
 
 CREDENTIALS = (
@@ -60,6 +62,8 @@ def convert(objects: Iterable[Mapping[str, Any]]) -> Migration:
             _kustomization(builder, obj)
         elif kind == "HelmRelease":
             _helm_release(builder, obj)
+        elif _group(obj) == IMAGE_GROUP:
+            convert_image(builder, obj)
         else:
             builder.skip(
                 subject(obj),

@@ -17,6 +17,7 @@ from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
 from gitmoor.model.durations import parse_duration
+from gitmoor.model.images import ImagePolicy, ImageRepository, ImageUpdateAutomation
 from gitmoor.model.refs import ObjectRef
 from gitmoor.model.resources import (
     API_VERSION,
@@ -30,13 +31,33 @@ from gitmoor.model.resources import (
     Sync,
 )
 
-Resource = GitSource | ChartSource | OCISource | Sync
+Resource = (
+    GitSource
+    | ChartSource
+    | OCISource
+    | Sync
+    | ImageRepository
+    | ImagePolicy
+    | ImageUpdateAutomation
+)
 
-_KINDS: dict[str, type[GitSource] | type[ChartSource] | type[OCISource] | type[Sync]] = {
+_KINDS: dict[
+    str,
+    type[GitSource]
+    | type[ChartSource]
+    | type[OCISource]
+    | type[Sync]
+    | type[ImageRepository]
+    | type[ImagePolicy]
+    | type[ImageUpdateAutomation],
+] = {
     "GitSource": GitSource,
     "ChartSource": ChartSource,
     "OCISource": OCISource,
     "Sync": Sync,
+    "ImageRepository": ImageRepository,
+    "ImagePolicy": ImagePolicy,
+    "ImageUpdateAutomation": ImageUpdateAutomation,
 }
 _NULL_TAG = "tag:yaml.org,2002:null"
 _DURATION_PATTERN: str = TypeAdapter(Duration).json_schema()["pattern"]

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from gitmoor.model.images import ImagePolicy, ImageRepository, ImageUpdateAutomation, Policy
 from gitmoor.model.resources import (
     GROUP,
     VERSION,
@@ -150,6 +151,13 @@ _RULES: dict[tuple[type[BaseModel], str], tuple[Rule, ...]] = {
             "semver must be a semver range (>=1.0.0 <2.0.0, 1.x)",
         ),
     ),
+    (Policy, ""): (
+        Rule(
+            "[has(self.semver), has(self.alphabetical), has(self.numerical)]"
+            ".filter(x, x).size() == 1",
+            "policy takes exactly one of semver, alphabetical, numerical",
+        ),
+    ),
     (SyncSpec, "path"): (
         Rule(
             # A segment of just '..', with / or \ as separators (the regex reads [/\\]).
@@ -272,10 +280,64 @@ _NAMES: dict[type[BaseModel], Names] = {
             _MESSAGE,
         ),
     ),
+    ImageRepository: Names(
+        kind="ImageRepository",
+        plural="imagerepositories",
+        singular="imagerepository",
+        short_names=("gimgrepo",),
+        description="An image in a registry whose tags are listed at an interval.",
+        columns=(
+            *_READY,
+            _AGE,
+            Column("Tags", ".status.lastScanResult.tagCount", "integer", priority=1),
+            Column("Last scan", ".status.lastScanResult.scanTime", "date", priority=1),
+            Column("Image", ".spec.image", priority=1),
+            _MESSAGE,
+        ),
+    ),
+    ImagePolicy: Names(
+        kind="ImagePolicy",
+        plural="imagepolicies",
+        singular="imagepolicy",
+        short_names=("gimgpol",),
+        description="Which tag of an ImageRepository is the latest: a semver range, or an "
+        "alphabetical or numerical order over (a part of) filtered tags.",
+        columns=(
+            *_READY,
+            _AGE,
+            Column("Tag", ".status.latestRef.tag", priority=1),
+            Column("Repository", ".spec.imageRepositoryRef.name", priority=1),
+            _MESSAGE,
+        ),
+    ),
+    ImageUpdateAutomation: Names(
+        kind="ImageUpdateAutomation",
+        plural="imageupdateautomations",
+        singular="imageupdateautomation",
+        short_names=("gimgauto",),
+        description="Writes the tags ImagePolicies choose into marked YAML fields of a "
+        "GitSource's repository, as one commit pushed to a branch.",
+        columns=(
+            *_READY,
+            _AGE,
+            Column("Last push", ".status.lastPushTime", "date", priority=1),
+            Column("Commit", ".status.lastPushCommit", priority=1),
+            Column("Source", ".spec.sourceRef.name", priority=1),
+            _MESSAGE,
+        ),
+    ),
 }
 
 
-Model = type[GitSource] | type[ChartSource] | type[OCISource] | type[Sync]
+Model = (
+    type[GitSource]
+    | type[ChartSource]
+    | type[OCISource]
+    | type[Sync]
+    | type[ImageRepository]
+    | type[ImagePolicy]
+    | type[ImageUpdateAutomation]
+)
 
 
 def crd_for(model: Model) -> dict[str, Any]:
@@ -315,7 +377,15 @@ def crd_for(model: Model) -> dict[str, Any]:
 
 def crds() -> list[dict[str, Any]]:
     """Every CRD gitmoor serves, the sources first."""
-    return [crd_for(GitSource), crd_for(ChartSource), crd_for(OCISource), crd_for(Sync)]
+    return [
+        crd_for(GitSource),
+        crd_for(ChartSource),
+        crd_for(OCISource),
+        crd_for(Sync),
+        crd_for(ImageRepository),
+        crd_for(ImagePolicy),
+        crd_for(ImageUpdateAutomation),
+    ]
 
 
 def openapi_schema(model: Model) -> dict[str, Any]:

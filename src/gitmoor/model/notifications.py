@@ -80,6 +80,17 @@ class Provider(enum.StrEnum):
     GITLAB = "gitlab"
     GITEA = "gitea"
     GENERIC = "generic"
+    REGISTRY = "registry"  # an image pushed (distribution notifications, or the same JSON)
+
+
+@dataclass(frozen=True)
+class ImagePushEvent:
+    """A verified registry notification: tags pushed to these images (`host/repository`)."""
+
+    provider: Provider
+    images: tuple[str, ...]
+    tags: tuple[str, ...]
+    delivery: str
 
 
 @dataclass(frozen=True)

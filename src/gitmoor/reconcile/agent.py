@@ -26,8 +26,9 @@ from gitmoor.ledger import Ledger
 from gitmoor.ledger.spool import Spool
 from gitmoor.model import Artifact, ChartArtifact, Health, Missing
 from gitmoor.model.durations import parse_duration
+from gitmoor.model.images import IMAGE_KINDS, ImageUpdate
 from gitmoor.model.labels import REQUESTED_AT
-from gitmoor.model.notifications import PushEvent
+from gitmoor.model.notifications import ImagePushEvent, PushEvent
 from gitmoor.model.record import Trigger
 from gitmoor.model.resources import API_VERSION, ChartSource, GitSource
 from gitmoor.notify import Notifier
@@ -36,6 +37,7 @@ from gitmoor.reconcile.cache import Cache, Obj, OnChange, key_of
 from gitmoor.reconcile.charts import ChartSourceReconciler
 from gitmoor.reconcile.drift import Drift, DriftMonitor
 from gitmoor.reconcile.events import EventRecorder
+from gitmoor.reconcile.images import ImageReconciler
 from gitmoor.reconcile.informer import follow
 from gitmoor.reconcile.membership import Membership
 from gitmoor.reconcile.memory import Key, Memory
@@ -50,6 +52,7 @@ from gitmoor.reconcile.source import SourceReconciler
 from gitmoor.reconcile.sync import Placement, SyncReconciler
 from gitmoor.reconcile.tenancy import Tenancy
 from gitmoor.render.limits import DEFAULT_LIMITS, Limits
+from gitmoor.sources.images.registry import ImageName
 from gitmoor.sources.sweep import DEFAULT_KEEP, sweep
 
 log = structlog.get_logger("gitmoor.agent")
@@ -65,7 +68,23 @@ _ARRIVALS = {
     Missing.KIND: ("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
 }
 
-_KINDS = ("GitSource", "ChartSource", "OCISource", "Sync")  # watched; the sources first
+_CORE_KINDS = (
+    "GitSource",
+    "ChartSource",
+    "OCISource",
+    "Sync",
+)  # listed before anything is reconciled
+# Watched; the sources first. The image kinds do not hold up the start: a cluster whose CRDs
+# predate them still gets its Syncs reconciled while their informers retry.
+_KINDS = (
+    "GitSource",
+    "ChartSource",
+    "OCISource",
+    "Sync",
+    "ImageRepository",
+    "ImagePolicy",
+    "ImageUpdateAutomation",
+)
 
 
 @dataclass
@@ -184,6 +203,16 @@ class Agent:
             self.charts,
             self.oci,
         )
+        self.images = ImageReconciler(
+            kube,
+            self.cache,
+            self.memory,
+            self.publish,
+            options.cache_dir,
+            self.enqueue,
+            self._image_update,
+            options.tenancy,
+        )
         self._listed: set[tuple[str, str]] = set()
         # Watches of Namespaces and CRDs, by what they provide: only while a Sync waits for one.
         self._arrival_watches: dict[str, asyncio.Task[None]] = {}
@@ -290,7 +319,7 @@ class Agent:
             for key in [k for k in mine if k not in seen]:
                 self._gone(key)
             self._listed.add((kind, namespace))
-            if len(self._listed) == len(_KINDS) * len(self.namespaces):
+            if all((k, n) in self._listed for k in _CORE_KINDS for n in self.namespaces):
                 self.cache.synced.set()
 
         async def changed(event: WatchEvent) -> None:
@@ -409,6 +438,7 @@ class Agent:
     def _forget(self, key: Key) -> None:
         self.memory.forget(key)
         self.publish.forget(key)
+        self.images.forget(key)
         if key.kind == "Sync":
             self.drift.forget(key.short)
             self._watch_arrivals()
@@ -572,6 +602,23 @@ class Agent:
         except GitmoorError as err:
             log.warning("could not pass a push on to the source's owner", error=str(err))
 
+    def on_image_push(self, event: ImagePushEvent) -> int:
+        """A registry says tags were pushed: the ImageRepositories of those images scan now.
+        Returns how many matched."""
+        pushed = {ImageName.parse(i).canonical for i in event.images}
+        matched = 0
+        for key, obj in self.cache.items("ImageRepository"):
+            image = str((obj.get("spec") or {}).get("image", ""))
+            try:
+                canonical = ImageName.parse(image).canonical
+            except ValueError:
+                continue
+            if canonical in pushed:
+                self.enqueue(key, Trigger.WEBHOOK)
+                matched += 1
+        log.info("image push webhook", images=list(event.images), matched=matched)
+        return matched
+
     def _new_artifact(self, source: Key, artifact: Artifact, cause: Trigger) -> None:
         """A source found a new revision: its Syncs reconcile now, and one still waiting on the
         health of an older revision gives that up."""
@@ -612,6 +659,13 @@ class Agent:
             ):
                 running.cancel()
             self.enqueue(key, trigger)
+
+    async def _image_update(self, update: ImageUpdate) -> None:
+        """An automation pushed an update commit: the ledger keeps it, to link the image's
+        push, the commit and the deployments that follow."""
+        ledger = self.publish.ledger
+        if ledger is not None:
+            await ledger.record_image_update(update)
 
     async def _read_secret(self, namespace: str, name: str) -> dict[str, bytes]:
         secret = await self.kube.get("v1", "Secret", name, namespace)
@@ -676,6 +730,8 @@ class Agent:
                 delay = await self.charts.reconcile(key)
             elif key.kind == "OCISource":
                 delay = await self.oci.reconcile(key)
+            elif key.kind in IMAGE_KINDS:
+                delay = await self.images.reconcile(key)
             else:
                 delay = await self.syncs.reconcile(key)
         except asyncio.CancelledError:

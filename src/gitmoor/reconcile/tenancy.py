@@ -27,7 +27,11 @@ class Tenancy:
     def source_refused(self, sync: Sync, source: dict[str, Any]) -> CrossNamespaceRefError | None:
         """Why `sync` may not use `source` (a GitSource or ChartSource as the API server
         returns it), or None."""
-        own = sync.metadata.namespace
+        return self.ref_refused(sync.metadata.namespace, source)
+
+    def ref_refused(self, own: str, source: dict[str, Any]) -> CrossNamespaceRefError | None:
+        """Why an object of namespace `own` may not use `source` (a GitSource, ChartSource or
+        ImageRepository as the API server returns it), or None."""
         theirs = str(source["metadata"].get("namespace", ""))
         if self.cross_namespace_refs or theirs == own:
             return None

@@ -41,7 +41,7 @@ import structlog
 from aiohttp import web
 
 from gitmoor import metrics
-from gitmoor.model.notifications import Provider, PushEvent
+from gitmoor.model.notifications import ImagePushEvent, Provider, PushEvent
 from gitmoor.notify import signature
 from gitmoor.notify.signature import Check
 from gitmoor.server import payloads
@@ -59,6 +59,9 @@ SecretsFor: TypeAlias = Callable[[Provider], Awaitable[Sequence[bytes]]]
 
 OnPush: TypeAlias = Callable[[PushEvent], int | Awaitable[int]]
 """Enqueue the GitSources a push concerns; returns how many. Must not fetch or apply itself."""
+
+OnImagePush: TypeAlias = Callable[[ImagePushEvent], int]
+"""Enqueue the ImageRepositories an image push concerns; returns how many."""
 
 
 class Result(enum.StrEnum):
@@ -142,9 +145,11 @@ class HookReceiver:
         max_skew: float = signature.MAX_SKEW,
         replay: ReplayGuard | None = None,
         clock: Callable[[], float] = time.time,
+        on_image_push: OnImagePush | None = None,
     ) -> None:
         self._secrets_for = secrets_for
         self._on_push = on_push
+        self._on_image_push = on_image_push
         self._max_body = max_body
         self._body_timeout = body_timeout
         self._max_skew = max_skew
@@ -234,6 +239,8 @@ class HookReceiver:
             return _Answer(Result.BAD_REQUEST, 400, {"error": str(problem)})
         if isinstance(parsed, payloads.Ignored):
             return _Answer(Result.IGNORED, 200, {"status": "ignored", "reason": parsed.reason})
+        if isinstance(parsed, ImagePushEvent):
+            return self._image_push(parsed, provider, delivery, content)
         try:
             outcome = self._on_push(parsed)
             matched = await outcome if inspect.isawaitable(outcome) else outcome
@@ -259,6 +266,24 @@ class HookReceiver:
                 "revision": parsed.revision,
                 "delivery": delivery,
             },
+        )
+
+    def _image_push(
+        self, event: ImagePushEvent, provider: Provider, delivery: str, content: str
+    ) -> _Answer:
+        if self._on_image_push is None:
+            return _Answer(Result.IGNORED, 200, {"status": "ignored", "reason": "no images here"})
+        try:
+            matched = self._on_image_push(event)
+        except Exception:
+            self._replay.release(provider, delivery, content)
+            log.exception("webhook image push handling failed")
+            return _Answer(Result.ERROR, 500, {"error": "internal error; retry"})
+        log.info("webhook image push", images=list(event.images), matched=matched)
+        return _Answer(
+            Result.ACCEPTED if matched else Result.UNMATCHED,
+            202,
+            {"status": "accepted", "matched": matched, "delivery": delivery},
         )
 
 

@@ -101,6 +101,7 @@ class LedgerApi:
             ("where", self._where_query),
             ("at", self._at_query),
             ("dora", self._dora_query),
+            ("image-trail", self._image_trail_query),
         ):
             app.router.add_get(
                 f"{PREFIX}/{name}", functools.partial(self._answer, question=question)
@@ -176,6 +177,20 @@ class LedgerApi:
                 namespaces=namespaces,
             )
             return {"dora": figures.as_dict()}
+
+        return ask, None
+
+    @staticmethod
+    def _image_trail_query(params: Params) -> tuple[Query, str | None]:
+        image = params.get("image", "")
+        if not image or any(c.isspace() for c in image):
+            raise _bad("image: required, registry/path[:tag]")
+
+        async def ask(backend: _Open, namespaces: frozenset[str]) -> Answer:
+            found = await backend.ledger.image_trail(
+                image, cluster=backend.cluster, namespaces=namespaces
+            )
+            return {"items": [t.as_dict() for t in found]}
 
         return ask, None
 

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from gitmoor.model.notifications import Provider, PushEvent, split_git_url
+from gitmoor.model.notifications import ImagePushEvent, Provider, PushEvent, split_git_url
 
 _SHA = re.compile(r"^[0-9a-f]{7,64}$")
 _ZEROS = re.compile(r"^0+$")
@@ -47,6 +47,7 @@ def delivery_id(provider: Provider, headers: Mapping[str, str], body: bytes) -> 
         Provider.GITLAB: ("Idempotency-Key", "X-Gitlab-Event-UUID"),
         Provider.GITEA: ("X-Gitea-Delivery", "X-Forgejo-Delivery", "X-Gogs-Delivery"),
         Provider.GENERIC: ("X-Gitmoor-Delivery", "X-Gitmoor-Signature"),
+        Provider.REGISTRY: ("X-Gitmoor-Delivery",),
     }[provider]
     for name in names:
         value = headers.get(name, "").strip()
@@ -55,7 +56,9 @@ def delivery_id(provider: Provider, headers: Mapping[str, str], body: bytes) -> 
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
-def parse(provider: Provider, headers: Mapping[str, str], body: bytes) -> PushEvent | Ignored:
+def parse(
+    provider: Provider, headers: Mapping[str, str], body: bytes
+) -> PushEvent | ImagePushEvent | Ignored:
     """Read a verified request. Raises PayloadError when the body is not what the provider
     sends for a push."""
     delivery = delivery_id(provider, headers, body)
@@ -79,6 +82,8 @@ def parse(provider: Provider, headers: Mapping[str, str], body: bytes) -> PushEv
             return _github_like(provider, _json_object(body), delivery)
         case Provider.GITLAB:
             return _gitlab(headers, body, delivery)
+        case Provider.REGISTRY:
+            return _registry(body, delivery_id(provider, headers, body))
         case Provider.GENERIC:
             return _generic(body, delivery)
 
@@ -198,4 +203,38 @@ def _generic(body: bytes, delivery: str) -> PushEvent:
         ref=ref,
         revision=revision,
         delivery=delivery,
+    )
+
+
+def _registry(body: bytes, delivery: str) -> ImagePushEvent | Ignored:
+    """docker-registry's notification envelope (`{"events": [{"action": "push", "target":
+    {"repository", "tag"}, "request": {"host"}}]}`: manifest pushes with a tag count, blob
+    pushes and pulls do not), or `{"image": "host/repository", "tag": "1.2.3"}`."""
+    data = _json_object(body)
+    images: list[str] = []
+    tags: list[str] = []
+    if isinstance(data.get("image"), str):
+        images.append(data["image"])
+        if isinstance(data.get("tag"), str):
+            tags.append(data["tag"])
+    events = data.get("events")
+    if isinstance(events, list):
+        for event in events:
+            if not isinstance(event, dict) or event.get("action") != "push":
+                continue
+            target = event.get("target") or {}
+            request = event.get("request") or {}
+            if not isinstance(target, dict) or not isinstance(request, dict):
+                continue
+            repository, tag = target.get("repository"), target.get("tag")
+            host = request.get("host")
+            if isinstance(repository, str) and isinstance(tag, str) and isinstance(host, str):
+                images.append(f"{host}/{repository}")
+                tags.append(tag)
+    elif not images:
+        raise PayloadError("expected a registry notification envelope ('events') or 'image'")
+    if not images:
+        return Ignored("no tag was pushed")
+    return ImagePushEvent(
+        Provider.REGISTRY, tuple(dict.fromkeys(images)), tuple(dict.fromkeys(tags)), delivery
     )

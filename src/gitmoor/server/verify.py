@@ -60,6 +60,22 @@ def verify_gitea(keys: Sequence[bytes], body: bytes, header: str | None) -> Chec
     return _any_hmac(keys, body, header)
 
 
+def verify_bearer(keys: Sequence[bytes], header: str | None) -> Check:
+    """`Authorization: Bearer <secret>`: what a registry's notification endpoint sends as a
+    static header (docker-registry's `notifications.endpoints[].headers`, Harbor's auth
+    header), compared constant-time."""
+    if not header:
+        return Check.MISSING
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return Check.MALFORMED
+    given = token.strip().encode("utf-8", "replace")
+    for key in keys:
+        if hmac.compare_digest(key, given):
+            return Check.OK
+    return Check.MISMATCH
+
+
 def verify_request(
     provider: Provider,
     keys: Sequence[bytes],
@@ -81,6 +97,8 @@ def verify_request(
         case Provider.GITEA:
             given = next((headers[h] for h in GITEA_SIGNATURES if headers.get(h)), None)
             return verify_gitea(keys, body, given)
+        case Provider.REGISTRY:
+            return verify_bearer(keys, headers.get("Authorization"))
         case Provider.GENERIC:
             return signature.verify(
                 keys,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
@@ -101,12 +101,21 @@ class Registry:
     # -- the questions -------------------------------------------------------------------------
     async def tags(self, repository: str, *, page_size: int = 1000) -> list[str]:
         """Every tag of `repository`, page after page."""
+        tags: list[str] = []
+        async for page in self.tag_pages(repository, page_size=page_size):
+            tags.extend(page)
+        return tags
+
+    async def tag_pages(
+        self, repository: str, *, page_size: int = 1000, max_pages: int = MAX_PAGES
+    ) -> AsyncIterator[list[str]]:
+        """The tags of `repository` one page at a time, so that a caller filtering them holds
+        one page of the registry's answer at a time, not the whole list."""
         ref = OciReference(self.host, repository)
         url: str | None = f"{self._base}/v2/{repository}/tags/list?n={page_size}"
-        tags: list[str] = []
-        for _page in range(MAX_PAGES):
+        for _page in range(max_pages):
             if url is None:
-                return tags
+                return
             answer = await self.get(url, {}, MAX_MANIFEST_BYTES, what="tag list", ref=ref)
             if answer.status == 404:
                 raise RegistryNotFoundError(
@@ -122,11 +131,12 @@ class Registry:
                 raise RegistryContentError(
                     f"{bounded_http.shown(url)}: not a tag list", url=ref.url
                 )
-            tags.extend(t for t in listed if isinstance(t, str))
+            yield [t for t in listed if isinstance(t, str)]
             url = bounded_http.next_page(answer.headers.get("Link"), url)
-        raise RegistryContentError(
-            f"{ref.url}: more than {MAX_PAGES} pages of tags: refused", url=ref.url
-        )
+        if url is not None:
+            raise RegistryContentError(
+                f"{ref.url}: more than {max_pages} pages of tags: refused", url=ref.url
+            )
 
     async def manifest(
         self, repository: str, reference: str, accept: tuple[str, ...] = MANIFEST_TYPES

@@ -43,9 +43,15 @@ async def run_git(
 
 
 async def run_tool(
-    program: str, args: Sequence[str], *, env: Mapping[str, str], cwd: Path, deadline: float
+    program: str,
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    deadline: float,
+    stdin: bytes | None = None,
 ) -> GitResult:
-    """`run_git` for another program of the toolchain (gpg)."""
+    """`run_git` for another program of the toolchain (gpg); `stdin` is fed to it."""
     loop = asyncio.get_running_loop()
     remaining = deadline - loop.time()
     if remaining <= 0:
@@ -55,13 +61,13 @@ async def run_tool(
         *args,
         env=dict(env),
         cwd=cwd,
-        stdin=asyncio.subprocess.DEVNULL,
+        stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         start_new_session=True,
     )
     try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), remaining)
+        stdout, stderr = await asyncio.wait_for(process.communicate(stdin), remaining)
     except TimeoutError:
         await _kill_group(process)
         raise GitTimeoutError from None

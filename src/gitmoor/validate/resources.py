@@ -17,12 +17,13 @@ import yaml
 from gitmoor.errors import RenderError
 from gitmoor.model.config import ConfigError, load_documents
 from gitmoor.model.graph import describe, find_cycle
+from gitmoor.model.images import IMAGE_KINDS
 from gitmoor.model.resources import API_VERSION, ChartSource, GitSource, OCISource, Sync
 from gitmoor.validate.problems import parse_field_path
 from gitmoor.validate.schema import Finding
 from gitmoor.validate.units import RenderSpec, SyncKey, normalise
 
-KINDS = ("GitSource", "ChartSource", "OCISource", "Sync")
+KINDS = ("GitSource", "ChartSource", "OCISource", "Sync", *IMAGE_KINDS)
 _MAX_VALUES_BYTES = 32 * 1024 * 1024  # the agent's default --max-file-size
 
 
@@ -39,7 +40,11 @@ def model_findings(
         loaded = load_documents(text, source="-")
     except ConfigError as err:
         return [(parse_field_path(p.field), p.message) for p in err.problems], None
-    return [], loaded[0] if loaded else None
+    found = loaded[0] if loaded else None
+    # The image kinds are checked by their models; nothing else here reads them.
+    if isinstance(found, GitSource | ChartSource | Sync):
+        return [], found
+    return [], None
 
 
 @dataclass(frozen=True)

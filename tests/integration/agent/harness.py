@@ -11,7 +11,12 @@ from typing import Any
 
 from aiohttp import web
 
-from gitmoor.cli.agent import forward_push, ledger_backend, webhook_secrets
+from gitmoor.cli.agent import (
+    forward_image_push,
+    forward_push,
+    ledger_backend,
+    webhook_secrets,
+)
 from gitmoor.commands.run import Readiness, RunOptions, run_agent
 from gitmoor.errors import UnknownKindError
 from gitmoor.kube import Kube
@@ -76,6 +81,7 @@ class AgentHarness:
                     webhook_secrets(self.readiness, "gitmoor-webhooks", self.namespace), ttl=0
                 ),
                 forward_push(self.readiness),
+                on_image_push=forward_image_push(self.readiness),
             )
             ledger_api = LedgerApi(ledger_backend(self.readiness))
             self.ui = for_agent(self.readiness)

@@ -218,7 +218,14 @@ async def test_render_and_install_export(tmp_path: Path) -> None:
     documents = [d for d in yaml.safe_load_all(out) if d]
     kinds = [d["kind"] for d in documents]
     crds = {d["metadata"]["name"] for d in documents if d["kind"] == "CustomResourceDefinition"}
-    assert crds == {"gitsources.gitmoor.io", "chartsources.gitmoor.io", "syncs.gitmoor.io"}
+    assert crds == {
+        "gitsources.gitmoor.io",
+        "chartsources.gitmoor.io",
+        "syncs.gitmoor.io",
+        "imagerepositories.gitmoor.io",
+        "imagepolicies.gitmoor.io",
+        "imageupdateautomations.gitmoor.io",
+    }
     assert "Deployment" in kinds
     assert "ClusterRole" in kinds
     # The ledger outlives the agent's Pod by default; `none` is the explicit opt-out.

@@ -48,7 +48,7 @@ def installed() -> dict[str, dict[str, Any] | None]:
 def test_crds_as_generated_pass() -> None:
     verdict = crd_verdict(crds(), installed())
     assert verdict.outcome is Outcome.OK
-    assert verdict.detail.startswith("all 4 (gitmoor.io) as gitmoor ")
+    assert verdict.detail.startswith("all 7 (gitmoor.io) as gitmoor ")
 
 
 def test_a_missing_crd_fails_with_install_as_the_hint() -> None:

@@ -78,10 +78,6 @@ apiVersion: notification.toolkit.fluxcd.io/v1
 kind: Receiver
 metadata: {name: github, namespace: flux-system}
 ---
-apiVersion: image.toolkit.fluxcd.io/v1beta2
-kind: ImageUpdateAutomation
-metadata: {name: bump, namespace: flux-system}
----
 apiVersion: argoproj.io/v1alpha1
 kind: ApplicationSet
 metadata: {name: clusters, namespace: argocd}
@@ -96,16 +92,15 @@ metadata: {name: unrelated, namespace: shop}
 """
     result = migrate(parse_documents(text, "x.yaml"))
     assert result.objects == ()
-    assert result.read == 5
+    assert result.read == 4
     assert [(s.resource, s.field, s.reason.split(":")[0]) for s in result.skipped] == [
         ("OCIRepository/flux-system/manifests", "", "gitmoor reads Git repositories only"),
         (
             "Receiver/flux-system/github",
             "",
             "gitmoor's agent receives pushes itself (/hooks/github, /hooks/gitlab, "
-            "/hooks/gitea, /hooks/generic)",
+            "/hooks/gitea, /hooks/generic, /hooks/registry)",
         ),
-        ("ImageUpdateAutomation/flux-system/bump", "", "gitmoor has no image automation yet"),
         ("ApplicationSet/argocd/clusters", "", "gitmoor has no generators"),
         ("Rollout/shop/web", "", "gitmoor has no equivalent"),
     ]

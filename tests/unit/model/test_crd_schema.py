@@ -161,12 +161,23 @@ def test_conditions_are_a_list_keyed_by_type() -> None:
 
 
 def test_crds_name_group_scope_and_status_subresource() -> None:
-    source, chart, oci, sync = crds()
+    source, chart, oci, sync, repository, policy, automation = crds()
     assert source["metadata"]["name"] == "gitsources.gitmoor.io"
     assert chart["metadata"]["name"] == "chartsources.gitmoor.io"
     assert oci["metadata"]["name"] == "ocisources.gitmoor.io"
     assert sync["metadata"]["name"] == "syncs.gitmoor.io"
-    for crd, short in ((source, ["gs"]), (chart, ["gchart"]), (oci, ["goci"]), (sync, ["gsync"])):
+    assert repository["metadata"]["name"] == "imagerepositories.gitmoor.io"
+    assert policy["metadata"]["name"] == "imagepolicies.gitmoor.io"
+    assert automation["metadata"]["name"] == "imageupdateautomations.gitmoor.io"
+    for crd, short in (
+        (source, ["gs"]),
+        (chart, ["gchart"]),
+        (oci, ["goci"]),
+        (sync, ["gsync"]),
+        (repository, ["gimgrepo"]),
+        (policy, ["gimgpol"]),
+        (automation, ["gimgauto"]),
+    ):
         assert crd["apiVersion"] == "apiextensions.k8s.io/v1"
         assert crd["spec"]["group"] == "gitmoor.io"
         assert crd["spec"]["scope"] == "Namespaced"

@@ -25,17 +25,25 @@ from gitmoor.errors import (
     HealthGateError,
     HookFailedError,
     ImmutableFieldError,
+    InvalidImagePolicyError,
     KubePermanentError,
     KubeTransientError,
+    MarkerPolicyNotFoundError,
     NamespaceNotFoundError,
+    NoMatchingTagError,
     NotReadyError,
     ObjectFailure,
     OwnershipConflictError,
     PruneBlockedError,
+    PushRefusedError,
     RefNotFoundError,
+    RegistryContentError,
+    RegistryNotFoundError,
+    RegistryUnavailableError,
     RenderError,
     RenderErrors,
     SecretNotFoundError,
+    SigningKeyError,
     SourceAuthError,
     SourceConfigError,
     SourceUnavailableError,
@@ -102,6 +110,9 @@ def build(spec: str) -> Exception:
         return NotReadyError(
             reason, "waiting", retry_after=float(after.group(1)) if after else None
         )
+    if name == "RegistryUnavailableError":
+        after = float(re.search(r"retry_after=(\d+)", args).group(1))  # type: ignore[union-attr]
+        return RegistryUnavailableError("429", url="oci://r/x", retry_after=after)
     if name == "HookFailedError":
         return HookFailedError(args, Verdict(healthy=False, timed_out=False))
     if name == "HealthGateError":
@@ -125,6 +136,15 @@ def build(spec: str) -> Exception:
         "RenderErrors": lambda: RenderErrors([RenderError("a"), RenderError("b")]),
         "SecretNotFoundError": lambda: SecretNotFoundError("no Secret", url="https://x"),
         "RefNotFoundError": lambda: RefNotFoundError("no branch", url="https://x"),
+        "RegistryNotFoundError": lambda: RegistryNotFoundError("no image", url="oci://r/x"),
+        "RegistryContentError": lambda: RegistryContentError("not JSON", url="oci://r/x"),
+        "NoMatchingTagError": lambda: NoMatchingTagError("none", policy="a/b"),
+        "InvalidImagePolicyError": lambda: InvalidImagePolicyError(">>1", policy="a/b"),
+        "MarkerPolicyNotFoundError": lambda: MarkerPolicyNotFoundError(
+            "no policy", url="https://x", markers=("a.yaml:3",)
+        ),
+        "PushRefusedError": lambda: PushRefusedError("hook", url="https://x", branch="main"),
+        "SigningKeyError": lambda: SigningKeyError("no key", url=""),
         "OwnershipConflictError": lambda: OwnershipConflictError(
             [ObjectFailure(REF, "owned by Sync web/other, which still declares it")],
             {REF: "web/other"},

@@ -21,6 +21,8 @@ import pytest
 
 from gitmoor.errors import ConnectionFailedError
 from gitmoor.ledger import Ledger
+from gitmoor.ledger.trail import ImageTrail
+from gitmoor.model.images import ImageUpdate
 from gitmoor.model.record import Record, Result, Trigger
 from gitmoor.server.access import (
     TOKEN_HEADER,
@@ -328,3 +330,40 @@ async def test_no_active_agent_or_no_open_ledger_is_unavailable() -> None:
             await runner.cleanup()
         assert status == 503
         assert says in body["message"]
+
+
+async def test_image_trails_are_scoped_like_the_rest(tmp_path: Path) -> None:
+    async with api(tmp_path, replace(READERS, asked=[])) as url:
+        ledger = await Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}", cluster="here")
+        try:
+            for namespace, minute in (("team-a", 1), ("team-b", 2)):
+                await ledger.record_image_update(
+                    ImageUpdate(
+                        automation_namespace=namespace,
+                        automation_name="apps",
+                        policy=f"{namespace}/web",
+                        image="registry.example/web",
+                        old_tag="0",
+                        new_tag=str(minute),
+                        digest=None,
+                        pushed_at=T0,
+                        source_url="https://git.example/app.git",
+                        branch="main",
+                        commit=f"{minute:040x}",
+                        committed_at=T0 + timedelta(seconds=minute),
+                        file="web.yaml:3",
+                    )
+                )
+            trails = await ledger.image_trail("registry.example/web")
+        finally:
+            await ledger.close()
+        status, body, _ = await _get(f"{url}/image-trail", "token-a", image="registry.example/web")
+        assert status == 200
+        assert [t["automation"] for t in body["items"]] == ["team-a/apps"]
+        assert [a["sync"] for a in body["items"][0]["applied"]] == ["team-a/web"]
+        status, body, _ = await _get(f"{url}/image-trail", "token-ab", image="registry.example/web")
+        assert [t["policy"] for t in body["items"]] == ["team-b/web", "team-a/web"]
+        # What the agent sends reads back as what the ledger has (`gitmoor where` asks so).
+        assert [ImageTrail.from_dict(t) for t in body["items"]] == trails
+        status, body, _ = await _get(f"{url}/image-trail", "token-a")
+        assert status == 400
