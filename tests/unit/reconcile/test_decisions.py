@@ -111,7 +111,8 @@ def build(spec: str) -> Exception:
             reason, "waiting", retry_after=float(after.group(1)) if after else None
         )
     if name == "RegistryUnavailableError":
-        after = float(re.search(r"retry_after=(\d+)", args).group(1))  # type: ignore[union-attr]
+        found = re.search(r"retry_after=(\d+)", args)
+        after = float(found.group(1)) if found else None
         return RegistryUnavailableError("429", url="oci://r/x", retry_after=after)
     if name == "HookFailedError":
         return HookFailedError(args, Verdict(healthy=False, timed_out=False))
