@@ -153,8 +153,9 @@ def fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
-def run_async(main: Callable[[], Awaitable[T]]) -> T:
-    """Run a coroutine; turn gitmoor errors into a message and an exit code."""
+def run_async(main: Callable[[], Awaitable[T]], *, interrupted: int = 130) -> T:
+    """Run a coroutine; turn gitmoor errors into a message and an exit code. Ctrl-C exits
+    with `interrupted`: 130 by convention, 0 for a watch, which only ends that way."""
     try:
         return asyncio.run(_call(main))
     except UnknownRevisionError as problem:
@@ -164,7 +165,7 @@ def run_async(main: Callable[[], Awaitable[T]]) -> T:
     except GitmoorError as problem:
         fail(str(problem), FAILED)
     except KeyboardInterrupt:
-        raise typer.Exit(130) from None
+        raise typer.Exit(interrupted) from None
 
 
 async def _call(main: Callable[[], Awaitable[T]]) -> T:

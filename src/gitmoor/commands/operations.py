@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import shlex
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
 
-from gitmoor.errors import GitmoorError, KubeNotFoundError
+from gitmoor.errors import GitmoorError, KubeApiError, KubeNotFoundError
 from gitmoor.kube import Kube
 from gitmoor.model.labels import ALLOW_PRUNE_AT, FORCE_AT, PINNED, REQUESTED_AT
 from gitmoor.model.resources import API_VERSION
@@ -70,53 +70,88 @@ def _cond(obj: dict[str, Any], type_: str) -> dict[str, Any]:
 
 
 async def status_rows(kube: Kube, namespace: str = "") -> tuple[list[SourceRow], list[SyncRow]]:
+    listing = await status_listing(kube, namespace)
+    return listing.sources, listing.syncs
+
+
+@dataclass(frozen=True)
+class StatusListing:
+    """The rows of `gitmoor status`, the Sync list's resourceVersion to watch from, and the
+    GitSources by (namespace, name), which give a Sync row its source's revision."""
+
+    sources: list[SourceRow]
+    syncs: list[SyncRow]
+    version: str
+    source_objects: dict[tuple[str, str], dict[str, Any]]
+
+
+async def status_listing(kube: Kube, namespace: str = "") -> StatusListing:
     sources = await kube.list(API_VERSION, "GitSource", namespace)
-    syncs = await kube.list(API_VERSION, "Sync", namespace)
+    syncs, version = await kube.list_with_version(API_VERSION, "Sync", namespace)
     by_key = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in sources}
-    source_rows = [
-        SourceRow(
-            namespace=s["metadata"]["namespace"],
-            name=s["metadata"]["name"],
-            url=str(s["spec"].get("url", "")),
-            revision=str(((s.get("status") or {}).get("artifact") or {}).get("revision", "")),
-            ready=str(_cond(s, cond.READY).get("status", "Unknown")),
-            ready_reason=str(_cond(s, cond.READY).get("reason", "")),
-            suspended=bool(s["spec"].get("suspend")),
-            message=str(_cond(s, cond.READY).get("message", "")),
-            created=str(s["metadata"].get("creationTimestamp") or ""),
-        )
-        for s in sources
-    ]
-    sync_rows = []
-    for s in syncs:
-        meta, spec, status = s["metadata"], s["spec"], s.get("status") or {}
-        ref = spec.get("sourceRef") or {}
-        src_ns = ref.get("namespace") or meta["namespace"]
-        src = by_key.get((src_ns, ref.get("name", "")), {})
-        history = status.get("history") or []
-        ready = _cond(s, cond.READY)
-        sync_rows.append(
-            SyncRow(
-                namespace=meta["namespace"],
-                name=meta["name"],
-                source=f"{src_ns}/{ref.get('name', '')}",
-                source_revision=str(
-                    ((src.get("status") or {}).get("artifact") or {}).get("revision", "")
-                ),
-                applied_revision=str(status.get("lastAppliedRevision") or ""),
-                ready="Reconciling"
-                if cond.is_true(s, cond.RECONCILING)
-                else str(ready.get("status", "Unknown")),
-                ready_reason=str(ready.get("reason", "")),
-                healthy=str(_cond(s, cond.HEALTHY).get("status", "Unknown")),
-                suspended=bool(spec.get("suspend")),
-                last_change=str(history[0].get("finishedAt", "")) if history else "",
-                pinned=str((meta.get("annotations") or {}).get(PINNED) or ""),
-                message=str(ready.get("message", "")),
-                created=str(meta.get("creationTimestamp") or ""),
-            )
-        )
-    return source_rows, sync_rows
+    return StatusListing(
+        [source_row(s) for s in sources], [sync_row(s, by_key) for s in syncs], version, by_key
+    )
+
+
+def source_row(s: dict[str, Any]) -> SourceRow:
+    return SourceRow(
+        namespace=s["metadata"]["namespace"],
+        name=s["metadata"]["name"],
+        url=str(s["spec"].get("url", "")),
+        revision=str(((s.get("status") or {}).get("artifact") or {}).get("revision", "")),
+        ready=str(_cond(s, cond.READY).get("status", "Unknown")),
+        ready_reason=str(_cond(s, cond.READY).get("reason", "")),
+        suspended=bool(s["spec"].get("suspend")),
+        message=str(_cond(s, cond.READY).get("message", "")),
+        created=str(s["metadata"].get("creationTimestamp") or ""),
+    )
+
+
+def sync_row(s: dict[str, Any], sources: dict[tuple[str, str], dict[str, Any]]) -> SyncRow:
+    """One Sync as a row; `sources` (by namespace and name) give its source's revision."""
+    meta, spec, status = s["metadata"], s["spec"], s.get("status") or {}
+    ref = spec.get("sourceRef") or {}
+    src_ns = ref.get("namespace") or meta["namespace"]
+    src = sources.get((src_ns, ref.get("name", "")), {})
+    history = status.get("history") or []
+    ready = _cond(s, cond.READY)
+    return SyncRow(
+        namespace=meta["namespace"],
+        name=meta["name"],
+        source=f"{src_ns}/{ref.get('name', '')}" if ref else "",
+        source_revision=str(((src.get("status") or {}).get("artifact") or {}).get("revision", "")),
+        applied_revision=str(status.get("lastAppliedRevision") or ""),
+        ready="Reconciling"
+        if cond.is_true(s, cond.RECONCILING)
+        else str(ready.get("status", "Unknown")),
+        ready_reason=str(ready.get("reason", "")),
+        healthy=str(_cond(s, cond.HEALTHY).get("status", "Unknown")),
+        suspended=bool(spec.get("suspend")),
+        last_change=str(history[0].get("finishedAt", "")) if history else "",
+        pinned=str((meta.get("annotations") or {}).get(PINNED) or ""),
+        message=str(ready.get("message", "")),
+        created=str(meta.get("creationTimestamp") or ""),
+    )
+
+
+async def sync_changes(
+    kube: Kube, namespace: str, version: str, sources: dict[tuple[str, str], dict[str, Any]]
+) -> AsyncIterator[SyncRow]:
+    """Each Sync of `namespace` ("" for all) as it changes after `version`, until cancelled;
+    a deleted one comes as its last state. A watch the server ends is resumed; one whose
+    version is too old starts again from a fresh list (whose rows were shown or are older)."""
+    while True:
+        try:
+            async for change in kube.watch(
+                API_VERSION, "Sync", namespace, resource_version=version
+            ):
+                version = str(change.obj["metadata"].get("resourceVersion") or version)
+                yield sync_row(change.obj, sources)
+        except KubeApiError as problem:
+            if problem.status != 410:
+                raise
+            _, version = await kube.list_with_version(API_VERSION, "Sync", namespace)
 
 
 def _token() -> str:

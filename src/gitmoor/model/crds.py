@@ -156,12 +156,13 @@ def _condition(kind: str, attr: str) -> str:
     return f'.status.conditions[?(@.type=="{kind}")].{attr}'
 
 
-# `kubectl get` shows NAME, READY, STATUS (the reason, one word) and AGE: a row fits 80
-# columns. Revisions, messages and the rest are for `-o wide` (priority 1), where a
-# 40-digit revision or a long message does not push the essentials off the screen.
+# `kubectl get` shows NAME, READY, STATUS (the reason, one word), REVISION (short: 12 hex
+# digits or a chart's name@version) and AGE: a row fits 80 columns. Messages and the rest are
+# for `-o wide` (priority 1), where a long message does not push the essentials off the screen.
 _READY = (
     Column("Ready", _condition("Ready", "status")),
     Column("Status", _condition("Ready", "reason")),
+    Column("Revision", ".status.shortRevision"),
 )
 _AGE = Column("Age", ".metadata.creationTimestamp", "date")
 _MESSAGE = Column("Message", _condition("Ready", "message"), priority=1)
@@ -190,7 +191,6 @@ _NAMES: dict[type[BaseModel], Names] = {
         columns=(
             *_READY,
             _AGE,
-            Column("Revision", ".status.artifact.revision", priority=1),
             Column("URL", ".spec.url", priority=1),
             Column("Suspended", ".spec.suspend", "boolean", priority=1),
             _MESSAGE,
@@ -206,7 +206,6 @@ _NAMES: dict[type[BaseModel], Names] = {
         columns=(
             *_READY,
             _AGE,
-            Column("Revision", ".status.artifact.revision", priority=1),
             Column("URL", ".spec.url", priority=1),
             Column("Suspended", ".spec.suspend", "boolean", priority=1),
             _MESSAGE,
@@ -223,7 +222,6 @@ _NAMES: dict[type[BaseModel], Names] = {
         columns=(
             *_READY,
             _AGE,
-            Column("Revision", ".status.lastAppliedRevision", priority=1),
             Column("Healthy", _condition("Healthy", "status"), priority=1),
             Column("Source", ".spec.sourceRef.name", priority=1),
             Column("Suspended", ".spec.suspend", "boolean", priority=1),

@@ -211,6 +211,11 @@ class GitSourceStatus(_Model):
     observed_generation: int | None = None
     conditions: list[Condition] = Field(default_factory=list)
     artifact: Artifact | None = None
+    short_revision: str | None = Field(
+        default=None,
+        description="artifact.revision in a few characters (a commit's first 12 hex digits, a "
+        "chart's name@version), for `kubectl get`.",
+    )
     last_handled_reconcile_at: str | None = None
 
 
@@ -310,6 +315,11 @@ class ChartSourceStatus(_Model):
     observed_generation: int | None = None
     conditions: list[Condition] = Field(default_factory=list)
     artifact: ChartArtifact | None = None
+    short_revision: str | None = Field(
+        default=None,
+        description="artifact.revision in a few characters (a commit's first 12 hex digits, a "
+        "chart's name@version), for `kubectl get`.",
+    )
     last_handled_reconcile_at: str | None = None
 
 
@@ -555,6 +565,11 @@ class SyncStatus(_Model):
     conditions: list[Condition] = Field(default_factory=list)
     last_attempted_revision: str | None = None
     last_applied_revision: str | None = None
+    short_revision: str | None = Field(
+        default=None,
+        description="lastAppliedRevision in a few characters (a commit's first 12 hex digits, a "
+        "chart's name@version), for `kubectl get`.",
+    )
     last_healthy_revision: str | None = None
     hooks: HookRunsStatus | None = Field(
         default=None,

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from gitmoor.cli import resources
 from gitmoor.cli.app import app
 from gitmoor.cli.common import namespace_for
-from gitmoor.commands.operations import OperationError, sync_now
+from gitmoor.commands.operations import OperationError, StatusListing, sync_now
 from gitmoor.kube.kubeconfig import context_namespace
 
 
@@ -82,9 +82,9 @@ def asked(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
     async def connect(*_: object) -> Any:
         return fake_kube()
 
-    async def status_rows(_: object, namespace: str) -> tuple[list[Any], list[Any]]:
+    async def status_listing(_: object, namespace: str) -> StatusListing:
         calls.append(("status", "", namespace))
-        return [], []
+        return StatusListing([], [], "1", {})
 
     async def sync_now(_: object, name: str, namespace: str, **__: Any) -> dict[str, Any]:
         calls.append(("sync", name, namespace))
@@ -98,7 +98,7 @@ def asked(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
 
     for name, fake in (
         ("connect", connect),
-        ("status_rows", status_rows),
+        ("status_listing", status_listing),
         ("sync_now", sync_now),
         ("set_suspended", set_suspended),
         ("unpin", unpin),
