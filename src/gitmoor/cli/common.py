@@ -8,6 +8,7 @@ import enum
 import json
 import os
 import re
+import shlex
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -23,7 +24,7 @@ from gitmoor.commands.operations import OperationError, UnknownRevisionError
 from gitmoor.errors import ConnectionFailedError, GitmoorError, UnknownKindError
 from gitmoor.health import ExprRule, RuleError, load_rules
 from gitmoor.health.exprs import Key
-from gitmoor.kube.kubeconfig import context_namespace
+from gitmoor.kube.kubeconfig import context_namespace, current_context
 from gitmoor.model.durations import parse_duration
 from gitmoor.model.resources import name_problem
 from gitmoor.render import merge_values
@@ -117,6 +118,27 @@ def namespace_for(namespace: str | None, kubeconfig: str | None, context: str | 
     if namespace:
         return namespace
     return context_namespace(kubeconfig_path(kubeconfig), context)
+
+
+def cluster_flags(kubeconfig: str | None, context: str | None) -> str:
+    """What a printed command needs to reach the same cluster when pasted: ` --context CTX`
+    when the user chose a context other than the kubeconfig's current one, and
+    ` --kubeconfig FILE` when the file came from the flag rather than KUBECONFIG (which the
+    shell keeps for the pasted command). "" when the defaults reach it."""
+    flags = ""
+    if kubeconfig and kubeconfig != os.environ.get("KUBECONFIG"):
+        flags += f" --kubeconfig {shlex.quote(kubeconfig)}"
+    if context and context != current_context(kubeconfig_path(kubeconfig)):
+        flags += f" --context {shlex.quote(context)}"
+    return flags
+
+
+def pasteable(hint: str, kubeconfig: str | None, context: str | None) -> str:
+    """A printed `gitmoor ...` or `kubectl ...` command with the cluster flags it needs
+    (both commands take --kubeconfig and --context); other hints (prose) as they are."""
+    if hint.startswith(("gitmoor ", "kubectl ")):
+        return hint + cluster_flags(kubeconfig, context)
+    return hint
 
 
 def read_values(files: list[Path], option: str) -> dict[str, Any]:

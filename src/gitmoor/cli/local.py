@@ -22,6 +22,7 @@ from gitmoor.cli.common import (
     namespace_name,
     object_name,
     out,
+    pasteable,
     read_values,
     run_async,
 )
@@ -210,7 +211,11 @@ def install(
 
     missing = run_async(main)
     if missing is not None:
-        fail(str(missing), FAILED)
+        # Its hints, as commands that reach this cluster when pasted.
+        hints = "; ".join(
+            f"{c.detail} ({pasteable(c.hint, kubeconfig, context)})" for c in missing.checks
+        )
+        fail(f"the agent is not ready: {hints}", FAILED)
     if wait:
         out.print("gitmoor agent ready", highlight=False)
 

@@ -19,6 +19,7 @@ from gitmoor.cli.common import (
     OK,
     OUTPUT,
     Output,
+    cluster_flags,
     duration,
     emit,
     err,
@@ -303,6 +304,7 @@ def sync(
                     force=force,
                     allow_prune=allow_prune,
                     progress=progress,
+                    hint_flags=cluster_flags(kubeconfig, context),
                 )
 
     result = run_async(main)
@@ -417,7 +419,7 @@ def rollback(
         raise typer.Exit(FAILED)
     _say(
         f"✔ Sync {ns}/{name} rolled back to {result.pinned} and pinned there; "
-        f"`gitmoor resume {name} -n {ns}` follows Git again.",
+        f"`gitmoor resume {name} -n {ns}{cluster_flags(kubeconfig, context)}` follows Git again.",
         "green",
     )
     hint = result.revert_hint()

@@ -215,15 +215,16 @@ async def sync_now(
     force: bool = False,
     allow_prune: bool = False,
     progress: Callable[[str], None] = lambda _: None,
+    hint_flags: str = "",
 ) -> dict[str, Any]:
     """Ask the agent to fetch the source and reconcile the Sync now; return the Sync when the
     agent has handled the request (Ready or not). `force` retries a revision that an atomic
-    Sync rolled back; `allow_prune` lets this one attempt prune more than `pruneLimit`."""
+    Sync rolled back; `allow_prune` lets this one attempt prune more than `pruneLimit`.
+    `hint_flags` end the command a refusal suggests (` --context prod`), so it works pasted."""
     sync = await _get(kube, "Sync", name, namespace)
     if sync["spec"].get("suspend"):
-        raise OperationError(
-            f"Sync {namespace}/{name} is suspended: `gitmoor resume {name} -n {namespace}` first"
-        )
+        resume = f"gitmoor resume {name} -n {namespace}{hint_flags}"
+        raise OperationError(f"Sync {namespace}/{name} is suspended: `{resume}` first")
     deadline = asyncio.get_running_loop().time() + timeout
     if with_source:
         ref = sync["spec"].get("sourceRef") or {}
