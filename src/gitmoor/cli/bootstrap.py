@@ -25,6 +25,7 @@ from gitmoor.cli.common import (
     namespace_name,
     object_name,
     out,
+    progress_line,
     run_async,
 )
 from gitmoor.commands.bootstrap import (
@@ -131,7 +132,7 @@ def bootstrap(
 
                 def progress(line: str) -> None:
                     spinner.update(line)
-                    _say(f"  {line}", to_stderr=True)
+                    _say(progress_line(line), to_stderr=True)
 
                 try:
                     return await run_bootstrap(kube, spec, timeout=timeout, progress=progress)

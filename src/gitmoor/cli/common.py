@@ -19,7 +19,7 @@ import yaml
 from rich.console import Console
 from rich.text import Text
 
-from gitmoor.cli.table import one_line
+from gitmoor.cli.table import one_line, shorten, terminal_width
 from gitmoor.commands.operations import OperationError, UnknownRevisionError
 from gitmoor.errors import ConnectionFailedError, GitmoorError, UnknownKindError
 from gitmoor.health import ExprRule, RuleError, load_rules
@@ -192,6 +192,29 @@ def run_async(main: Callable[[], Awaitable[T]], *, interrupted: int = 130) -> T:
 
 async def _call(main: Callable[[], Awaitable[T]]) -> T:
     return await main()
+
+
+_FULL_SHA = re.compile(r"\bsha1:([0-9a-f]{12})[0-9a-f]{28}\b")
+
+
+def progress_line(line: str) -> str:
+    """A progress line of `sync`, `rollback` or `bootstrap`, indented; on a terminal (or with
+    COLUMNS) it fits one line: commits shown by 12 hex digits, the rest shortened with `…`.
+    Into a pipe it stays whole, as tables do."""
+    text = f"  {line}"
+    width = terminal_width()
+    if width is None:
+        return text
+    return shorten(_FULL_SHA.sub(r"sha1:\1", text), width, at_word=True)
+
+
+def result_line(line: str) -> str:
+    """The last line of `sync` or `rollback`: whole, but on a terminal too narrow for it, its
+    commits by 12 hex digits (`status -o wide` has them in full)."""
+    width = terminal_width()
+    if width is None or len(line) <= width:
+        return line
+    return _FULL_SHA.sub(r"sha1:\1", line)
 
 
 def is_terminal() -> bool:

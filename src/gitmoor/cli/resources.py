@@ -27,6 +27,8 @@ from gitmoor.cli.common import (
     namespace_for,
     object_name,
     out,
+    progress_line,
+    result_line,
     run_async,
 )
 from gitmoor.cli.ledger import (
@@ -293,7 +295,7 @@ def sync(
 
                 def progress(line: str) -> None:
                     spinner.update(line)
-                    err.print(f"  {line}", highlight=False, soft_wrap=True)
+                    err.print(progress_line(line), highlight=False, soft_wrap=True)
 
                 return await sync_now(
                     kube,
@@ -320,6 +322,7 @@ def sync(
 
 def _say(line: str, style: str) -> None:
     # Never wrapped: a revision or a pasted command must stay whole.
+    line = result_line(line)
     out.print(Text(line[:1], style=style) + Text(line[1:]), soft_wrap=True, highlight=False)
 
 
@@ -409,7 +412,9 @@ def rollback(
                 ns,
                 to=to,
                 timeout=timeout,
-                progress=lambda line: err.print(f"  {line}", highlight=False, soft_wrap=True),
+                progress=lambda line: err.print(
+                    progress_line(line), highlight=False, soft_wrap=True
+                ),
             )
 
     result = run_async(main)  # an unknown --to is a usage error (exit 2), nothing changed

@@ -377,3 +377,21 @@ def test_help_fits_80_columns_with_every_flag_whole() -> None:
         assert shown.exit_code == 0, shown.output
         _check_fits(shown.stdout, 80)
         assert "…" not in shown.stdout
+
+
+def test_progress_lines_fit_a_terminal_and_stay_whole_in_a_pipe(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gitmoor.cli.common import progress_line
+
+    full = "main@sha1:" + sha("v1")
+    line = f"Sync gitmoor-demo/shop: ReconciliationSucceeded: Applied revision: {full}"
+    monkeypatch.delenv("COLUMNS", raising=False)  # a pipe (pytest's stdout is no terminal)
+    assert progress_line(line) == f"  {line}"
+    monkeypatch.setenv("COLUMNS", "80")
+    shown = progress_line(line)
+    assert len(shown) <= 80
+    assert shown.startswith("  Sync gitmoor-demo/shop: ReconciliationSucceeded: Applied")
+    assert sha("v1")[12:] not in shown
+    monkeypatch.setenv("COLUMNS", "200")
+    assert progress_line(line) == f"  {line.replace(sha('v1'), sha('v1')[:12])}"
