@@ -127,12 +127,13 @@ async def run_agent(
                 await kube.resource_for("gitmoor.io/v1alpha1", "Sync")
             except UnknownKindError:
                 raise GitmoorError(
-                    "gitmoor's CRDs are not installed: run `gitmoor install` (or pass --config)"
+                    "gitmoor's CRDs are not installed: run `gitmoor install --crds-only` (or pass "
+                    "--config)"
                 ) from None
         elector: LeaderElector | None = None
         if options.leader_election:
-            if options.resources:
-                await ensure_namespace(kube, options.lease_namespace)
+            # Out of the cluster on a fresh one, nothing has made the Lease's namespace yet.
+            await ensure_namespace(kube, options.lease_namespace)
             identity = options.identity or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
             elector = LeaderElector(
                 kube, namespace=options.lease_namespace, name=options.lease_name, identity=identity
