@@ -247,6 +247,11 @@ _VALID = [
     _chart("ok-chart-range", "", version=">=6.0.0 <7.0.0 || ~5.2", secretRef={"name": "s"}),
     _chart("ok-chart-exact", "", version="6.5.0-rc.1", url="http://127.0.0.1:8080"),
     _sync("ok-chart-ref", "", chartRef={"name": "podinfo"}, helm={"valuesFiles": ["v.yaml"]}),
+    # A chart with inline values only: no Git source.
+    {
+        **_sync("ok-chart-only", ""),
+        "spec": {"chartRef": {"name": "podinfo"}, "helm": {"values": {"a": 1}}},
+    },
 ]
 _INVALID = [
     (_source("bad-interval", "", interval="5 minutes"), "spec.interval"),
@@ -271,9 +276,24 @@ _INVALID = [
     (_chart("bad-chart-name", "", chart="Pod_Info"), "spec.chart"),
     (_chart("bad-chart-version", "", version="6.5; rm -rf"), "spec.version"),
     (_sync("bad-chart-ref", "", chartRef={"kind": "GitSource", "name": "x"}), "spec.chartRef"),
+    ({**_sync("no-source", ""), "spec": {"path": "./"}}, "sourceRef is required"),
     (
-        {**_sync("no-source", ""), "spec": {"path": "./"}},
-        "spec.sourceRef",
+        {
+            **_sync("chart-files-no-source", ""),
+            "spec": {"chartRef": {"name": "p"}, "helm": {"valuesFiles": ["v.yaml"]}},
+        },
+        "helm.valuesFiles are read from Git",
+    ),
+    (
+        {**_sync("chart-path-no-source", ""), "spec": {"chartRef": {"name": "p"}, "path": "x"}},
+        "path is a directory of the sourceRef's",
+    ),
+    (
+        {
+            **_sync("chart-sops-no-source", ""),
+            "spec": {"chartRef": {"name": "p"}, "decryption": {"secretRef": {"name": "k"}}},
+        },
+        "decryption reads files",
     ),
 ]
 

@@ -226,15 +226,18 @@ async def sync_now(
         resume = f"gitmoor resume {name} -n {namespace}{hint_flags}"
         raise OperationError(f"Sync {namespace}/{name} is suspended: `{resume}` first")
     deadline = asyncio.get_running_loop().time() + timeout
-    if with_source:
-        ref = sync["spec"].get("sourceRef") or {}
+    # Its sources fetch first: the GitSource, and the ChartSource of a chart Sync.
+    sources = [
+        (kind, ref) for kind, key in _SOURCE_KINDS if (ref := sync["spec"].get(key)) and with_source
+    ]
+    for kind, ref in sources:
         src_ns = ref.get("namespace") or namespace
         source = await _request_and_wait(
-            kube, "GitSource", ref["name"], src_ns, deadline=deadline, progress=progress
+            kube, kind, ref["name"], src_ns, deadline=deadline, progress=progress
         )
         if not cond.is_true(source, cond.READY):
             raise OperationError(
-                f"GitSource {src_ns}/{ref['name']}: {_cond(source, cond.READY).get('message', '')}"
+                f"{kind} {src_ns}/{ref['name']}: {_cond(source, cond.READY).get('message', '')}"
             )
     return await _request_and_wait(
         kube,
@@ -312,6 +315,12 @@ async def rollback(
     """Pin the Sync to `to` (default: the previous healthy revision), wait until the agent has
     applied it, and return what Git should be told."""
     sync = await _get(kube, "Sync", name, namespace)
+    if not sync["spec"].get("sourceRef"):
+        # A pin is a commit of the GitSource; a chart alone is pinned by its version.
+        raise OperationError(
+            f"Sync {namespace}/{name} renders a chart without a GitSource: there is no commit "
+            "to roll back to; set its ChartSource's version to the one to run"
+        )
     target = to or previous_healthy(sync)
     if not target:
         raise OperationError(
@@ -339,6 +348,9 @@ async def rollback(
     )
     head = str((((source or {}).get("status") or {}).get("artifact") or {}).get("revision", ""))
     return RollbackResult(result, target, head)
+
+
+_SOURCE_KINDS = (("GitSource", "sourceRef"), ("ChartSource", "chartRef"))
 
 
 async def unpin(kube: Kube, name: str, namespace: str) -> None:

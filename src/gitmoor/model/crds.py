@@ -125,6 +125,25 @@ _RULES: dict[tuple[type[BaseModel], str], tuple[Rule, ...]] = {
             "version must be a version (6.5.0) or a semver range (>=6.0.0 <7.0.0, ~6.5, 6.x)",
         ),
     ),
+    (SyncSpec, ""): (
+        Rule(
+            "has(self.sourceRef) || has(self.chartRef)",
+            "sourceRef is required (without one, chartRef and helm.values)",
+        ),
+        Rule(
+            "has(self.sourceRef) || !has(self.helm) || !has(self.helm.valuesFiles)"
+            " || size(self.helm.valuesFiles) == 0",
+            "helm.valuesFiles are read from Git: set sourceRef",
+        ),
+        Rule(
+            "has(self.sourceRef) || !has(self.path) || self.path in ['./', '.', '']",
+            "path is a directory of the sourceRef's: set sourceRef",
+        ),
+        Rule(
+            "has(self.sourceRef) || !has(self.decryption)",
+            "decryption reads files of the sourceRef's path: set sourceRef",
+        ),
+    ),
     (SyncSpec, "path"): (
         Rule(
             # A segment of just '..', with / or \ as separators (the regex reads [/\\]).

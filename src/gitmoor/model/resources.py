@@ -411,7 +411,11 @@ class Decryption(_Model):
 
 
 class SyncSpec(_Model):
-    source_ref: SourceReference
+    source_ref: SourceReference | None = Field(
+        default=None,
+        description="The GitSource to render the path of. Required, unless chartRef is set "
+        "and every value is inline (helm.values): then nothing is read from Git.",
+    )
     path: str = Field(
         default="./",
         description="Directory in the source to render; with chartRef, the directory the "
@@ -420,7 +424,8 @@ class SyncSpec(_Model):
     chart_ref: ChartReference | None = Field(
         default=None,
         description="Render this ChartSource's chart instead of the path: the chart comes from "
-        "its repository, its values (helm.values, helm.valuesFiles) from Git.",
+        "its repository, its values from helm.values and, with a sourceRef, helm.valuesFiles "
+        "from Git.",
     )
     interval: Duration = "5m"
     retry_interval: Duration | None = Field(
@@ -513,6 +518,21 @@ class SyncSpec(_Model):
     def deletes_on_removal(self) -> bool:
         """Whether deleting the Sync prunes what it applied."""
         return (self.deletion_policy or ("Delete" if self.prune else "Orphan")) == "Delete"
+
+    @model_validator(mode="after")
+    def _source(self) -> SyncSpec:
+        # Without Git, only a chart with inline values is left to render.
+        if self.source_ref is not None:
+            return self
+        if self.chart_ref is None:
+            raise ValueError("sourceRef is required (without one, chartRef and helm.values)")
+        if self.helm is not None and self.helm.values_files:
+            raise ValueError("helm.valuesFiles are read from Git: set sourceRef")
+        if self.path not in ("./", ".", ""):
+            raise ValueError("path is a directory of the sourceRef's: set sourceRef")
+        if self.decryption is not None:
+            raise ValueError("decryption reads files of the sourceRef's path: set sourceRef")
+        return self
 
     @model_validator(mode="after")
     def _path(self) -> SyncSpec:

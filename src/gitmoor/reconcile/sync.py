@@ -29,6 +29,7 @@ from gitmoor.model import Artifact, Health, InventoryEntry, Verdict, inventory
 from gitmoor.model.durations import parse_duration
 from gitmoor.model.hooks import HookRuns
 from gitmoor.model.labels import ALLOW_PRUNE_AT, FINALIZER, REQUESTED_AT
+from gitmoor.model.pipeline import ChartArtifact, Commit
 from gitmoor.model.record import Record, Trigger
 from gitmoor.model.resources import API_VERSION, Sync
 from gitmoor.reconcile import conditions as cond
@@ -228,11 +229,13 @@ class SyncReconciler:
         dependencies, its source, a pinned commit, its keys."""
         if (why := blocked(sync, self.cache.syncs())) is not None:
             return _blocked_error(why)
-        source = await self.sources.artifact_for(sync, ctx.pinned)
-        if source.artifact is None:
-            assert source.problem is not None
-            return source.problem
-        artifact = source.artifact
+        artifact: Artifact | None = None
+        if sync.spec.source_ref is not None:
+            source = await self.sources.artifact_for(sync, ctx.pinned)
+            if source.artifact is None:
+                assert source.problem is not None
+                return source.problem
+            artifact = source.artifact
         if sync.spec.chart_ref is not None:
             if self.charts is None:
                 return NotReadyError("SourceNotReady", "this agent does not read ChartSources")
@@ -240,9 +243,13 @@ class SyncReconciler:
             if chart.chart is None:
                 assert chart.problem is not None
                 return chart.problem
-            # One revision for both: a new chart and a new values commit each are new.
-            revision = f"{chart.chart.revision};{artifact.revision}"
-            artifact = dataclasses.replace(artifact, revision=revision, chart=chart.chart)
+            if artifact is None:
+                artifact = chart_only(chart.chart)
+            else:
+                # One revision for both: a new chart and a new values commit each are new.
+                revision = f"{chart.chart.revision};{artifact.revision}"
+                artifact = dataclasses.replace(artifact, revision=revision, chart=chart.chart)
+        assert artifact is not None  # the model requires a sourceRef or a chartRef
         try:
             keys = await decryption_keys(self.kube, sync)
         except GitmoorError as err:
@@ -442,7 +449,8 @@ class SyncReconciler:
         sync = Sync.model_validate(obj)
         ctx = self.context(key, obj, sync)
         revision = str(ctx.old.get("lastAppliedRevision") or "")
-        artifact = self.memory.source(self.cache.source_key(sync)).artifact
+        source = self.cache.source_key(sync)
+        artifact = self.memory.source(source).artifact if source is not None else None
         record = records.correction(self.place(key, sync), revision, artifact, at=time.time())
         await self.publish(key, report.Report(begin=record), slot=_DRIFT)
         fix = apply.Correction(
@@ -492,6 +500,21 @@ class SyncReconciler:
             )
             return True
         return False
+
+
+def chart_only(chart: ChartArtifact) -> Artifact:
+    """What a Sync with a chartRef and no sourceRef deploys: the chart alone, its revision the
+    chart's (`podinfo@6.5.1@sha256:...`), its values inline (nothing is read from Git: the
+    chart's own directory stands in for the values path, and no file is read from it)."""
+    return Artifact(
+        url=chart.url,
+        revision=chart.revision,
+        digest=chart.digest,
+        path=chart.path,
+        commit=Commit("", "", "", chart.fetched_at, f"{chart.chart} {chart.version}"),
+        fetched_at=chart.fetched_at,
+        chart=chart,
+    )
 
 
 def _blocked_error(why: Blocked) -> GitmoorError:

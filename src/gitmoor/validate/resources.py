@@ -73,9 +73,10 @@ class FoundSync:
             SyncKey(d.namespace or self.key.namespace, d.name) for d in self.sync.spec.depends_on
         ]
 
-    def source(self) -> tuple[str, str]:
+    def source(self) -> tuple[str, str] | None:
+        """The GitSource; None for a chart with inline values only."""
         ref = self.sync.spec.source_ref
-        return ref.namespace or self.key.namespace, ref.name
+        return None if ref is None else (ref.namespace or self.key.namespace, ref.name)
 
     def chart(self) -> tuple[str, str] | None:
         """The ChartSource whose chart this Sync renders (its path then holds values only)."""

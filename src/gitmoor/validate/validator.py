@@ -396,12 +396,12 @@ class _Session:
                         check="gitmoor",
                         severity=Severity.WARNING,
                     )
-            namespace, name = sync.source()
-            if (namespace, name) not in self.sources:
+            source = sync.source()
+            if source is not None and source not in self.sources:
                 self.report(
                     placed,
                     ("spec", "sourceRef"),
-                    f"GitSource {namespace}/{name} is declared nowhere in the validated paths",
+                    f"GitSource {source[0]}/{source[1]} is declared nowhere in the validated paths",
                     check="gitmoor",
                     severity=Severity.WARNING,
                 )
