@@ -44,7 +44,7 @@ from gitmoor.model import (
 )
 from gitmoor.model.content import content_digest
 from gitmoor.model.durations import parse_duration
-from gitmoor.model.hooks import TRACKED, HookPoint, HookRuns
+from gitmoor.model.hooks import DELETION, TRACKED, HookPoint, HookRuns
 from gitmoor.model.resources import Sync
 from gitmoor.reconcile.outcome import Outcome, Stage
 from gitmoor.reconcile.snapshots import Snapshot
@@ -181,6 +181,57 @@ async def restore(
         )
 
     return await _attempt(outcome, on_stage, body)
+
+
+async def deletion_hooks(
+    kube: Kube,
+    sync: Sync,
+    artifact: Artifact,
+    *,
+    decryption: Keys | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> list[plan.Desired]:
+    """The delete hooks (pre-delete, post-delete) of `artifact`, rendered and prepared as a
+    deployment of it would be (namespace, ownership labels, generated names). Raises
+    GitmoorError when the revision cannot be rendered."""
+    options = dataclasses.replace(
+        render_options(sync, decryption, limits),
+        capabilities=await kube.capabilities(),
+        chart=Path(artifact.chart.path) if artifact.chart is not None else None,
+    )
+    _refuse_unsafe_entries(artifact, sync.spec.path)
+    rendered = await render(Path(artifact.path), sync.spec.path, options)
+    owner = plan.Owner(sync.metadata.name, sync.metadata.namespace)
+    desired, _ = await plan.prepare(
+        kube, list(rendered.manifests), owner, target_namespace=sync.spec.target_namespace
+    )
+    return [
+        d
+        for d in desired
+        if d.hook is not None and any(d.hook.runs_at(p, installing=False) for p in DELETION)
+    ]
+
+
+async def run_deletion_hooks(
+    kube: Kube,
+    sync: Sync,
+    hooks: Sequence[plan.Desired],
+    point: HookPoint,
+    *,
+    health_rules: Overrides | None = None,
+) -> Outcome:
+    """Run the hooks of `point` (pre-delete or post-delete) of a Sync being deleted, by weight,
+    each awaited up to the Sync's timeout. Never raises GitmoorError: it is in Outcome.error
+    (HookFailedError for a hook that did not complete). Delete policies as for every hook: one
+    that none removes stays after the Sync is gone, as Helm leaves it after an uninstall."""
+    due = [d for d in hooks if d.hook is not None and d.hook.runs_at(point, installing=False)]
+    outcome = Outcome(revision="")
+    timeout = parse_duration(sync.spec.timeout)
+
+    async def body(stage: Callable[[Stage], None]) -> None:
+        await _Hooks(kube, due, False, outcome, stage, timeout, health_rules).run(point)
+
+    return await _attempt(outcome, lambda _: None, body)
 
 
 async def _attempt(
