@@ -306,7 +306,8 @@ async def _converge(
     foundation = [d for d in desired if d.phase == plan.FOUNDATION]
     rest = [d for d in desired if d.phase != plan.FOUNDATION]
     if failures and not foundation:
-        due = _due_hooks(hooks, desired, outcome, hooks_done, installing=not previous)
+        _set_content(outcome, desired, hooks)
+        due, outcome.hooks = _due_hooks(hooks, outcome.content, hooks_done, installing=not previous)
         raise DryRunError([*failures, *(await plan.check_hooks(kube, due) if due else [])])
     if known and foundation and plan.carried_over(foundation, known)[1]:
         known = None  # a new or changed CRD or Namespace may change how the rest validates
@@ -358,7 +359,8 @@ async def _converge(
         desired, hooks = _split_hooks(desired)
         rest = [d for d in desired if d.phase != plan.FOUNDATION]
     installing = not previous
-    due = _due_hooks(hooks, desired, outcome, hooks_done, installing=installing)
+    _set_content(outcome, desired, hooks)
+    due, outcome.hooks = _due_hooks(hooks, outcome.content, hooks_done, installing=installing)
     try:
         if due:
             failures = [*failures, *await plan.check_hooks(kube, due)]
@@ -414,17 +416,17 @@ async def _apply_phases(
     on_wait: WaitWatcher,
 ) -> None:
     """Each phase (wave) in turn: its objects, then its main hooks, then the gate."""
-    waves = {int(p.name.removeprefix("order-")): p for p in phases if p.name.startswith("order-")}
-    steps = [p for p in phases if not p.name.startswith("order-")] + [
-        waves.get(w) or Phase(f"order-{w}", ()) for w in sorted({*waves, *hooked.waves()})
+    waves = {p.order: p for p in phases if p.order is not None}
+    steps = [p for p in phases if p.order is None] + [
+        waves.get(w) or Phase(f"order-{w}", (), w) for w in sorted({*waves, *hooked.waves()})
     ]
     # Post hooks start from a healthy revision, whether or not the Sync waits otherwise.
     gate_last = sync.spec.wait or hooked.has(HookPoint.POST)
     for index, phase in enumerate(steps):
         stage(Stage.APPLY)
         outcome.changes = outcome.changes + await apply.apply_phase(kube, phase)
-        if phase.name.startswith("order-"):
-            await hooked.run(HookPoint.MAIN, wave=int(phase.name.removeprefix("order-")))
+        if phase.order is not None:
+            await hooked.run(HookPoint.MAIN, wave=phase.order)
         last = index == len(steps) - 1
         outcome.applied = last
         if last:
@@ -592,28 +594,31 @@ class _Hooks:
             raise HookFailedError(str(point), verdict)
 
 
+def _set_content(outcome: Outcome, desired: list[plan.Desired], hooks: list[plan.Desired]) -> None:
+    """What the attempt deploys (hooks included) and its digest, the content hooks run for."""
+    outcome.desired = [d.obj for d in (*desired, *hooks)]
+    outcome.content = content_digest(outcome.desired)
+
+
 def _due_hooks(
     hooks: list[plan.Desired],
-    desired: list[plan.Desired],
-    outcome: Outcome,
+    content: str,
     done: HookRuns | None,
     *,
     installing: bool,
-) -> list[plan.Desired]:
-    """The hooks this attempt may run: those of points not done yet for the content it deploys
-    (set here, hooks counted in it). None: no hooks at all."""
-    outcome.desired = [d.obj for d in (*desired, *hooks)]
-    outcome.content = content_digest(outcome.desired)
+) -> tuple[list[plan.Desired], HookRuns | None]:
+    """The hooks an attempt of `content` may run (those of points not done yet for it), and
+    the record of runs it starts from. `done` None: no hooks at all (a restore)."""
     if done is None:
-        return []
-    skip = done.done_for(outcome.content)
-    outcome.hooks = HookRuns(outcome.content, skip)
-    return [
+        return [], None
+    skip = done.done_for(content)
+    due = [
         d
         for d in hooks
         if d.hook is not None
         and any(d.hook.runs_at(p, installing=installing) for p in HookPoint if p not in skip)
     ]
+    return due, HookRuns(content, skip)
 
 
 def _split_hooks(desired: list[plan.Desired]) -> tuple[list[plan.Desired], list[plan.Desired]]:
