@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from gitmoor import apply
+from gitmoor import apply, plan
 from gitmoor.apply import prune as apply_prune
 from gitmoor.errors import (
     ApplyError,
@@ -427,7 +427,9 @@ class SyncReconciler:
         self.wake_held(key)
         return None
 
-    async def deletion_hooks(self, key: Key, kube: Kube, sync: Sync, obj: Obj) -> list[Any]:
+    async def deletion_hooks(
+        self, key: Key, kube: Kube, sync: Sync, obj: Obj
+    ) -> list[plan.Desired]:
         """The delete hooks of what the Sync would deploy now (its source's revision, or its
         pin). When there is no revision to read them from (the source gone or failing, a render
         error) the deletion does not wait for one: a Warning Event says no hook ran."""

@@ -286,15 +286,40 @@ async def test_delete_hooks_run_when_the_sync_is_deleted_and_a_failed_one_holds_
     sha = tree.commit(
         "v1",
         {
-            "cm.yaml": configmap("settings", ns, v="1"),
-            "check.yaml": job(ns, hook="PreDelete", name="check", node_selector=never, deadline=2),
-            "after.yaml": hook_configmap("after-delete", ns, "PostDelete"),
+            "app/cm.yaml": configmap("settings", ns, v="1"),
+            "app/check.yaml": job(
+                ns, hook="PreDelete", name="check", node_selector=never, deadline=2
+            ),
+            "app/after.yaml": hook_configmap("after-delete", ns, "PostDelete"),
+            "kept/cm.yaml": configmap("kept", ns, v="1"),
+            "kept/check.yaml": job(
+                ns, hook="PreDelete", name="kept-check", node_selector=never, deadline=2
+            ),
         },
     )
     tree.push()
     await harness.source("repo", repo.file_url)
-    await harness.sync("app", "repo", timeout="60s")
+    await harness.sync("app", "repo", "app", timeout="60s")
+    await harness.sync("kept", "repo", "kept", timeout="60s")
     await harness.wait_applied("app", sha)
+    await harness.wait_applied("kept", sha)
+
+    assert await harness.kube.get("batch/v1", "Job", "kept-check", ns) is None
+
+    # The way out without a fix: deletionPolicy Orphan deletes at once, no hooks, no prune.
+    await harness.kube.delete("gitmoor.io/v1alpha1", "Sync", "kept", ns)
+    await harness.wait_condition("Sync", "kept", cond.READY, "False", reason="DeleteHookFailed")
+    orphan = {"spec": {"deletionPolicy": "Orphan"}}
+    await harness.kube.patch_merge("gitmoor.io/v1alpha1", "Sync", "kept", ns, orphan)
+
+    async def deleted(name: str) -> bool:
+        harness.check_alive()
+        return await harness.get("Sync", name) is None
+
+    await eventually(lambda: deleted("kept"), bool, within=60, what="Sync kept deleted")
+    assert await harness.kube.get("v1", "ConfigMap", "kept", ns) is not None
+    # The failed hook stays for inspection (no hook-failed policy).
+    assert await harness.kube.get("batch/v1", "Job", "kept-check", ns) is not None
     # Part of the revision (dry-run with it), but not run by a deployment.
     assert await jobs(harness) == []
     assert await harness.kube.get("v1", "ConfigMap", "after-delete", ns) is None
@@ -314,15 +339,10 @@ async def test_delete_hooks_run_when_the_sync_is_deleted_and_a_failed_one_holds_
     # Fixed in Git: the next revision's pre-delete hook completes, the rest follows.
     tree.commit(
         "v2: a check that passes",
-        {"check.yaml": hook_configmap("before-delete", ns, "PreDelete")},
+        {"app/check.yaml": hook_configmap("before-delete", ns, "PreDelete")},
     )
     tree.push()
-
-    async def gone() -> bool:
-        harness.check_alive()
-        return await harness.get("Sync", "app") is None
-
-    await eventually(gone, bool, within=90, what="the Sync to be deleted")
+    await eventually(lambda: deleted("app"), bool, within=90, what="Sync app deleted")
     assert await harness.kube.get("v1", "ConfigMap", "settings", ns) is None
     before = await harness.kube.get("v1", "ConfigMap", "before-delete", ns)
     after = await harness.kube.get("v1", "ConfigMap", "after-delete", ns)
