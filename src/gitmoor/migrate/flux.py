@@ -645,13 +645,15 @@ def _helm_actions(builder: Builder, who: str, spec: Mapping[str, Any], out: dict
             if key == "disableWait":
                 if value:
                     out["wait"] = False
-            elif key == "createNamespace" and value:
-                builder.skip(
-                    who,
-                    where,
-                    "gitmoor creates no namespace for a Sync: add the Namespace to a Sync "
-                    "that runs first (dependsOn)",
-                )
+            elif key == "createNamespace":
+                if value:
+                    out["createNamespace"] = True
+                    builder.check(
+                        who,
+                        where,
+                        "createNamespace: gitmoor creates the targetNamespace when missing, "
+                        "labelled as the Sync's; like Flux it never deletes it",
+                    )
             elif key == "remediation":
                 builder.skip(
                     who,

@@ -319,6 +319,7 @@ CASES = {
             values: {replicas: 2, image: {tag: "1.4"}}
             valuesFiles: [values.yaml, prod.yaml]
           wait: false
+          createNamespace: true
           drift: report
         """,
         [
@@ -327,7 +328,7 @@ CASES = {
             Item(WEB, "spec.chart.spec.reconcileStrategy", "at every new revision"),
             Item(WEB, "spec.storageNamespace", "no Helm release storage"),
             Item(WEB, "spec.valuesFrom", "not from ConfigMaps or Secrets"),
-            Item(WEB, "spec.install.createNamespace", "creates no namespace"),
+            Item(WEB, "spec.install.createNamespace", "when missing", check=True),
             Item(WEB, "spec.install.remediation", "atomic: true"),
             Item(WEB, "spec.upgrade.remediation", "atomic: true"),
             Item(WEB, "spec.driftDetection.ignore", "gitmoor.io/drift: ignore"),
