@@ -599,6 +599,11 @@ class SyncStatus(_Model):
     pinned_revision: str | None = Field(
         default=None, description="Set while `gitmoor rollback` pins the Sync to a revision."
     )
+    delete_hooks: bool | None = Field(
+        default=None,
+        description="What was applied holds pre-delete or post-delete hooks: a deletion that "
+        "cannot read them from its source says so with a Warning.",
+    )
     last_failed_revision: str | None = Field(
         default=None, description="Set when an atomic Sync rolled this revision back."
     )

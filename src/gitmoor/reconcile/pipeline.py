@@ -325,8 +325,7 @@ async def _converge(
         outcome.drifted = {
             p.ref: p.changed for p in planned_all if p.action is not Action.UNCHANGED
         }
-        outcome.desired = [d.obj for d in (*desired, *hooks)]
-        outcome.content = content_digest(outcome.desired)
+        _set_content(outcome, desired, hooks)
         outcome.inventory = tuple(previous)
         outcome.applied = True
         return
@@ -595,9 +594,14 @@ class _Hooks:
 
 
 def _set_content(outcome: Outcome, desired: list[plan.Desired], hooks: list[plan.Desired]) -> None:
-    """What the attempt deploys (hooks included) and its digest, the content hooks run for."""
+    """What the attempt deploys (hooks included), its digest (the content hooks run for), and
+    whether it holds delete hooks."""
     outcome.desired = [d.obj for d in (*desired, *hooks)]
     outcome.content = content_digest(outcome.desired)
+    outcome.delete_hooks = any(
+        d.hook is not None and any(d.hook.runs_at(p, installing=False) for p in DELETION)
+        for d in hooks
+    )
 
 
 def _due_hooks(

@@ -459,10 +459,13 @@ def post_delete_hooks(after: Outcome) -> Report:
     )
 
 
-def deletion_hooks_unread(error: GitmoorError) -> Report:
+def deletion_hooks_unread(error: GitmoorError, *, expected: bool) -> Report:
     """No revision to read the delete hooks from (source gone or failing, render error): the
-    deletion goes on without them."""
+    deletion goes on without them. A Warning when what was applied held some (`expected`, or
+    not known); else only a log line: a GitSource deleted with its Syncs is the usual case."""
     message = f"no delete hooks ran: the revision to read them from is not there: {error}"
+    if not expected:
+        return Report(log=LogLine("info", message))
     return Report(
         events=(Event(WARNING, "DeleteHooksSkipped", message),), log=LogLine("warning", message)
     )

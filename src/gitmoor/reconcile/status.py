@@ -62,6 +62,7 @@ def sync_status(
     if outcome.applied:
         status["lastAppliedRevision"] = outcome.revision
         status["shortRevision"] = short_revision(outcome.revision)
+        status["deleteHooks"] = outcome.delete_hooks
     if outcome.inventory is not None:
         status["inventory"] = inventory.encode(outcome.inventory)
     if handled:
@@ -338,6 +339,7 @@ def rolled_back(
         conditions = _not_ready(conditions, "RolledBack", message, generation, stalled=False)
         status["lastAppliedRevision"] = restored.revision
         status["shortRevision"] = short_revision(restored.revision)
+        status["deleteHooks"] = restored.delete_hooks
         status["lastHealthyRevision"] = restored.revision
         if restored.content:
             # Its hooks ran when it was deployed; none runs again for it.

@@ -451,7 +451,8 @@ class SyncReconciler:
                     )
             return hooks
         except GitmoorError as err:
-            await self.publish(key, report.deletion_hooks_unread(err))
+            expected = (obj.get("status") or {}).get("deleteHooks") is not False
+            await self.publish(key, report.deletion_hooks_unread(err, expected=expected))
             return []
 
     async def _uninstalling(self) -> bool:

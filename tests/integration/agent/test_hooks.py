@@ -301,8 +301,10 @@ async def test_delete_hooks_run_when_the_sync_is_deleted_and_a_failed_one_holds_
     await harness.source("repo", repo.file_url)
     await harness.sync("app", "repo", "app", timeout="60s")
     await harness.sync("kept", "repo", "kept", timeout="60s")
-    await harness.wait_applied("app", sha)
+    applied = await harness.wait_applied("app", sha)
     await harness.wait_applied("kept", sha)
+    # The Sync knows it carries delete hooks (a deletion that cannot read them warns).
+    assert applied["status"]["deleteHooks"] is True
 
     assert await harness.kube.get("batch/v1", "Job", "kept-check", ns) is None
 
