@@ -11,6 +11,7 @@ import argparse
 import base64
 import contextlib
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -35,7 +36,7 @@ def step(text: str) -> None:
 
 def run(args: list[str], env: dict[str, str], *, check: bool = True) -> int:
     shown = ["gitmoor", *args[3:]] if args[:3] == GITMOOR else ["kubectl", *args[1:]]
-    print("$ " + " ".join(shown), flush=True)
+    print("$ " + shlex.join(shown), flush=True)  # quoted: each line works when pasted
     return subprocess.run(args, env=env, check=check).returncode
 
 
@@ -63,10 +64,11 @@ def main() -> int:
         capture_output=True,
         text=True,
     ).stdout.strip()
-    env = {**os.environ, "KUBECONFIG": kubeconfig, "COLUMNS": os.environ.get("COLUMNS", "160")}
+    # The terminal's own width (COLUMNS only when the user set it): the tables fit it.
+    env = {**os.environ, "KUBECONFIG": kubeconfig}
     print(f"kubeconfig: {kubeconfig}")
 
-    step("serving the example repository over HTTPS (git http-backend, nginx, TLS, basic auth)")
+    step("the example repository over HTTPS (git http-backend, nginx, TLS)")
     servers = GitServers(work / "git").start()
     agent: subprocess.Popen[bytes] | None = None
     try:
@@ -81,7 +83,7 @@ def main() -> int:
         tree.push()
         print(f"{repo.https_url}  main = {first[:12]}")
 
-        step("the agent's configuration: a GitSource with HTTPS credentials and a Sync")
+        step("the agent's configuration: a GitSource (HTTPS) and a Sync")
         subprocess.run(
             [KUBECTL, "create", "namespace", NS], env=env, check=True, capture_output=True
         )
@@ -162,7 +164,7 @@ def main() -> int:
             stdout=log,
             stderr=log,
         )
-        print(f"agent pid {agent.pid}, logs in {work / 'agent.log'}, ledger {ledger}")
+        print(f"agent pid {agent.pid}\n  logs: {work / 'agent.log'}\n  ledger: {ledger}")
 
         step("waiting for the first revision to be applied and healthy")
         _wait_for_sync(env)
@@ -197,9 +199,18 @@ def main() -> int:
                 "shop",
                 "get",
                 "deployment/web",
+            ],
+            env,
+        )
+        run(
+            [
+                KUBECTL,
+                "-n",
+                "shop",
+                "get",
                 "configmap/web-settings",
                 "-o",
-                "wide",
+                'jsonpath=THEME={.data.THEME}{"\\n"}',
             ],
             env,
         )

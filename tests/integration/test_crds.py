@@ -261,6 +261,11 @@ _VALID = [
     _oci("ok-oci-digest", "", ref={"digest": "sha256:" + "0a" * 32}),
     _oci("ok-oci-layer", "", ref={"tag": "v1.2_3"}, layerSelector={"mediaType": "x/y+gzip"}),
     _sync("ok-oci-sync", "", sourceRef={"kind": "OCISource", "name": "manifests"}),
+    # A chart with inline values only: no Git source.
+    {
+        **_sync("ok-chart-only", ""),
+        "spec": {"chartRef": {"name": "podinfo"}, "helm": {"values": {"a": 1}}},
+    },
 ]
 _INVALID = [
     (_source("bad-interval", "", interval="5 minutes"), "spec.interval"),
@@ -285,9 +290,24 @@ _INVALID = [
     (_chart("bad-chart-name", "", chart="Pod_Info"), "spec.chart"),
     (_chart("bad-chart-version", "", version="6.5; rm -rf"), "spec.version"),
     (_sync("bad-chart-ref", "", chartRef={"kind": "GitSource", "name": "x"}), "spec.chartRef"),
+    ({**_sync("no-source", ""), "spec": {"path": "./"}}, "sourceRef is required"),
     (
-        {**_sync("no-source", ""), "spec": {"path": "./"}},
-        "spec.sourceRef",
+        {
+            **_sync("chart-files-no-source", ""),
+            "spec": {"chartRef": {"name": "p"}, "helm": {"valuesFiles": ["v.yaml"]}},
+        },
+        "helm.valuesFiles are read from Git",
+    ),
+    (
+        {**_sync("chart-path-no-source", ""), "spec": {"chartRef": {"name": "p"}, "path": "x"}},
+        "path is a directory of the sourceRef's",
+    ),
+    (
+        {
+            **_sync("chart-sops-no-source", ""),
+            "spec": {"chartRef": {"name": "p"}, "decryption": {"secretRef": {"name": "k"}}},
+        },
+        "decryption reads files",
     ),
     (_oci("bad-oci-scheme", "", url="https://ghcr.io/org/manifests"), "spec.url"),
     (_oci("bad-oci-no-repo", "", url="oci://ghcr.io"), "spec.url"),

@@ -89,6 +89,7 @@ def run(
     http_port: int = typer.Option(
         8080,
         "--http-port",
+        envvar="GITMOOR_HTTP_PORT",
         help="Port of /healthz, /readyz, /metrics, /hooks, the ledger API and the UI; 0: off.",
     ),
     http_host: str = typer.Option(

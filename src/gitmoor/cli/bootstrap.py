@@ -17,6 +17,7 @@ from gitmoor.cli.common import (
     CONTEXT,
     FAILED,
     KUBECONFIG,
+    cluster_flags,
     duration,
     err,
     kubeconfig_path,
@@ -24,6 +25,7 @@ from gitmoor.cli.common import (
     namespace_name,
     object_name,
     out,
+    progress_line,
     run_async,
 )
 from gitmoor.commands.bootstrap import (
@@ -130,7 +132,7 @@ def bootstrap(
 
                 def progress(line: str) -> None:
                     spinner.update(line)
-                    _say(f"  {line}", to_stderr=True)
+                    _say(progress_line(line), to_stderr=True)
 
                 try:
                     return await run_bootstrap(kube, spec, timeout=timeout, progress=progress)
@@ -140,7 +142,7 @@ def bootstrap(
     result = run_async(main)
     if isinstance(result, BootstrapError):
         _say(f"error: {result}", style="red", to_stderr=True)
-        _print_changes_hint(spec)
+        _print_changes_hint(spec, cluster_flags(kubeconfig, context))
         raise typer.Exit(FAILED)
     _report(result, spec)
 
@@ -192,9 +194,10 @@ def _say(text: str, *, style: str = "", to_stderr: bool = False) -> None:
     (err if to_stderr else out).print(Text(text, style=style), soft_wrap=True)
 
 
-def _print_changes_hint(spec: BootstrapSpec) -> None:
+def _print_changes_hint(spec: BootstrapSpec, flags: str) -> None:
     _say(
-        f"what was applied stays; `gitmoor status -n {spec.namespace}` shows where it stands, "
+        f"what was applied stays; `gitmoor status -n {spec.namespace}{flags}` shows where it "
+        "stands, "
         "and running bootstrap again resumes",
         to_stderr=True,
     )

@@ -3,6 +3,7 @@ leadership; one line each."""
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 
 import typer
@@ -18,6 +19,7 @@ from gitmoor.cli.common import (
     kubeconfig_path,
     namespace_name,
     out,
+    pasteable,
     run_async,
 )
 from gitmoor.cli.table import shorten, terminal_width, use_colour
@@ -73,7 +75,10 @@ def check(
         async with await connect(kubeconfig_path(kubeconfig), context) as kube:
             return await run_checks(kube, namespace)
 
-    checks = run_async(main)
+    # A hint is a command to paste: it reaches the same cluster as this check did.
+    checks = [
+        dataclasses.replace(c, hint=pasteable(c.hint, kubeconfig, context)) for c in run_async(main)
+    ]
     if output is not CheckOutput.text:
         emit([c.as_dict() for c in checks], Output(output.value))
     else:

@@ -8,6 +8,7 @@ import enum
 import json
 import os
 import re
+import shlex
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -18,12 +19,12 @@ import yaml
 from rich.console import Console
 from rich.text import Text
 
-from gitmoor.cli.table import one_line
+from gitmoor.cli.table import one_line, shorten, terminal_width
 from gitmoor.commands.operations import OperationError, UnknownRevisionError
 from gitmoor.errors import ConnectionFailedError, GitmoorError, UnknownKindError
 from gitmoor.health import ExprRule, RuleError, load_rules
 from gitmoor.health.exprs import Key
-from gitmoor.kube.kubeconfig import context_namespace
+from gitmoor.kube.kubeconfig import context_namespace, current_context
 from gitmoor.model.durations import parse_duration
 from gitmoor.model.resources import name_problem
 from gitmoor.render import merge_values
@@ -121,6 +122,27 @@ def namespace_for(namespace: str | None, kubeconfig: str | None, context: str | 
     return context_namespace(kubeconfig_path(kubeconfig), context)
 
 
+def cluster_flags(kubeconfig: str | None, context: str | None) -> str:
+    """What a printed command needs to reach the same cluster when pasted: ` --context CTX`
+    when the user chose a context other than the kubeconfig's current one, and
+    ` --kubeconfig FILE` when the file came from the flag rather than KUBECONFIG (which the
+    shell keeps for the pasted command). "" when the defaults reach it."""
+    flags = ""
+    if kubeconfig and kubeconfig != os.environ.get("KUBECONFIG"):
+        flags += f" --kubeconfig {shlex.quote(kubeconfig)}"
+    if context and context != current_context(kubeconfig_path(kubeconfig)):
+        flags += f" --context {shlex.quote(context)}"
+    return flags
+
+
+def pasteable(hint: str, kubeconfig: str | None, context: str | None) -> str:
+    """A printed `gitmoor ...` or `kubectl ...` command with the cluster flags it needs
+    (both commands take --kubeconfig and --context); other hints (prose) as they are."""
+    if hint.startswith(("gitmoor ", "kubectl ")):
+        return hint + cluster_flags(kubeconfig, context)
+    return hint
+
+
 def read_values(files: list[Path], option: str) -> dict[str, Any]:
     """Helm values files merged in order, as Helm merges them; a broken one is a usage error."""
     merged: dict[str, Any] = {}
@@ -155,8 +177,9 @@ def fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
-def run_async(main: Callable[[], Awaitable[T]]) -> T:
-    """Run a coroutine; turn gitmoor errors into a message and an exit code."""
+def run_async(main: Callable[[], Awaitable[T]], *, interrupted: int = 130) -> T:
+    """Run a coroutine; turn gitmoor errors into a message and an exit code. Ctrl-C exits
+    with `interrupted`: 130 by convention, 0 for a watch, which only ends that way."""
     try:
         return asyncio.run(_call(main))
     except UnknownRevisionError as problem:
@@ -166,11 +189,34 @@ def run_async(main: Callable[[], Awaitable[T]]) -> T:
     except GitmoorError as problem:
         fail(str(problem), FAILED)
     except KeyboardInterrupt:
-        raise typer.Exit(130) from None
+        raise typer.Exit(interrupted) from None
 
 
 async def _call(main: Callable[[], Awaitable[T]]) -> T:
     return await main()
+
+
+_FULL_SHA = re.compile(r"\bsha1:([0-9a-f]{12})[0-9a-f]{28}\b")
+
+
+def progress_line(line: str) -> str:
+    """A progress line of `sync`, `rollback` or `bootstrap`, indented; on a terminal (or with
+    COLUMNS) it fits one line: commits shown by 12 hex digits, the rest shortened with `…`.
+    Into a pipe it stays whole, as tables do."""
+    text = f"  {line}"
+    width = terminal_width()
+    if width is None:
+        return text
+    return shorten(_FULL_SHA.sub(r"sha1:\1", text), width, at_word=True)
+
+
+def result_line(line: str) -> str:
+    """The last line of `sync` or `rollback`: whole, but on a terminal too narrow for it, its
+    commits by 12 hex digits (`status -o wide` has them in full)."""
+    width = terminal_width()
+    if width is None or len(line) <= width:
+        return line
+    return _FULL_SHA.sub(r"sha1:\1", line)
 
 
 def is_terminal() -> bool:

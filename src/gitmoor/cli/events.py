@@ -34,17 +34,20 @@ def _type_colour(value: str) -> str | None:
     return "yellow" if value == "Warning" else None
 
 
+# When the table does not fit (-A at 80 columns), TYPE is left out first (the REASON says
+# what happened), then MESSAGE if fewer than 10 characters of it would show; names and
+# reasons are never cut. `-o wide` and a pipe show everything.
 EVENT_COLUMNS = (
     Column("NAMESPACE", identity=True),
     Column("LAST SEEN"),
-    Column("TYPE", colour=_type_colour),
+    Column("TYPE", colour=_type_colour, drop_rank=2),
     # Whole: a reason cut short (`ReconciliationSu…`) says nothing.
     Column("REASON", min_width=len("ReconciliationSucceeded")),
     Column("OBJECT", identity=True),
     Column("FIRST SEEN", wide_only=True),
     Column("COUNT", wide_only=True),
     Column("NAME", wide_only=True),
-    Column("MESSAGE", flexible=True),
+    Column("MESSAGE", flexible=True, min_width=10, drop_rank=1),
 )
 
 

@@ -37,6 +37,7 @@ from gitmoor.cli.common import (
     OUTPUT,
     USAGE,
     Output,
+    cluster_flags,
     emit,
     err,
     fail,
@@ -138,7 +139,8 @@ def revision_of_record(
     if found is None:
         raise typer.BadParameter(
             f"the ledger holds no record {record_id} of Sync {namespace}/{sync} "
-            f"(see `gitmoor history {sync} -n {namespace} --all -o wide`)",
+            f"(see `gitmoor history {sync} -n {namespace} --all -o wide"
+            f"{'' if url else cluster_flags(agent.kubeconfig, agent.context)}`)",
             param_hint="--to",
         )
     return found.deployed_revision or found.revision

@@ -23,12 +23,13 @@ from gitmoor.cli.common import (
     namespace_name,
     object_name,
     out,
+    pasteable,
     read_values,
     run_async,
 )
 from gitmoor.commands.check import AgentNotReadyError, wait_agent
 from gitmoor.commands.render import SyncNotFoundError, release_for
-from gitmoor.commands.run import CONFIG_MANAGER, connect
+from gitmoor.commands.run import CONFIG_MANAGER, connect, install_crds
 from gitmoor.commands.uninstall import Uninstalled
 from gitmoor.commands.uninstall import uninstall as remove_gitmoor
 from gitmoor.model.capabilities import Capabilities
@@ -178,6 +179,12 @@ def install(
         "--wait",
         help="Then wait until the agent Deployment is available and the agent leads.",
     ),
+    crds_only: bool = typer.Option(
+        False,
+        "--crds-only",
+        help="Only the CRDs, waiting until they are served: for an agent run out of the "
+        "cluster (`gitmoor run`).",
+    ),
     timeout: float = typer.Option(
         "5m", "--timeout", parser=duration, help="How long --wait waits, e.g. 90s, 5m."
     ),
@@ -187,7 +194,10 @@ def install(
     """Install gitmoor (CRDs, RBAC, the agent Deployment), or print it with --export.
 
     With --wait, wait until the agent is available and leads (its Lease renewed), then say
-    "gitmoor agent ready"; exits 1 naming what is missing when --timeout passes."""
+    "gitmoor agent ready"; exits 1 naming what is missing when --timeout passes. With
+    --crds-only, only the CRDs, and the command returns once they are served."""
+    if crds_only and wait:
+        raise typer.BadParameter("--crds-only installs no agent to wait for", param_hint="--wait")
     if tenancy not in installer.TENANCY_MODES:
         raise typer.BadParameter(
             f"{tenancy!r}: choose {' or '.join(installer.TENANCY_MODES)}", param_hint="--tenancy"
@@ -204,12 +214,16 @@ def install(
         )
     except ValueError as problem:
         raise typer.BadParameter(str(problem), param_hint="--replicas") from None
+    if crds_only:
+        objects = [o for o in objects if o["kind"] == "CustomResourceDefinition"]
     if export:
         typer.echo(installer.render_yaml(objects), nl=False)
         return
 
     async def main() -> AgentNotReadyError | None:
         async with await connect(kubeconfig_path(kubeconfig), context) as kube:
+            if crds_only:
+                await install_crds(kube)  # applied, then waited for until served
             for obj in objects:
                 await kube.apply(obj, field_manager=CONFIG_MANAGER)
                 meta = obj["metadata"]
@@ -231,7 +245,11 @@ def install(
 
     missing = run_async(main)
     if missing is not None:
-        fail(str(missing), FAILED)
+        # Its hints, as commands that reach this cluster when pasted.
+        hints = "; ".join(
+            f"{c.detail} ({pasteable(c.hint, kubeconfig, context)})" for c in missing.checks
+        )
+        fail(f"the agent is not ready: {hints}", FAILED)
     if wait:
         out.print("gitmoor agent ready", highlight=False)
 

@@ -1,4 +1,5 @@
-"""`gitmoor import`: Flux and Argo CD resources (files, or a cluster) -> GitSources and Syncs.
+"""`gitmoor import`: Flux and Argo CD resources (files, or a cluster) -> GitSources,
+ChartSources and Syncs.
 
 The documents go to stdout (or one file each in --output-dir); what was not carried over, and
 what was carried over but behaves differently, to stderr (and into `-o json`). Exit codes: 0
@@ -62,8 +63,9 @@ def import_(
     kubeconfig: str | None = KUBECONFIG,
     context: str | None = CONTEXT,
 ) -> None:
-    """Write GitSources and Syncs equivalent to Flux's GitRepositories, Kustomizations and
-    HelmReleases and Argo CD's Applications and AppProjects, and list what has no equivalent.
+    """Write GitSources, ChartSources and Syncs equivalent to Flux's GitRepositories,
+    Kustomizations, HelmRepositories, OCIRepositories and HelmReleases and Argo CD's
+    Applications and AppProjects, and list what has no equivalent.
 
     With --from-cluster the resources are read through the kubeconfig: the context's namespace,
     or -n NS, or -A for every namespace. Secrets are never read or copied: credentials stay
@@ -149,9 +151,15 @@ def _write_files(result: Migration, directory: Path, output: Format) -> None:
 
 def _report(result: Migration) -> None:
     kinds = [o["kind"] for o in result.objects]
+    charts = kinds.count("ChartSource")
+    # ChartSources only when there are some: the line most imports print stays as it was.
+    made = (
+        f"{kinds.count('GitSource')} GitSource(s), {charts} ChartSource(s)"
+        if charts
+        else (f"{kinds.count('GitSource')} GitSource(s)")
+    )
     typer.echo(
-        f"imported {result.read} resource(s) as {kinds.count('GitSource')} GitSource(s) and "
-        f"{kinds.count('Sync')} Sync(s)",
+        f"imported {result.read} resource(s) as {made} and {kinds.count('Sync')} Sync(s)",
         err=True,
     )
     _section("not carried over", [s for s in result.skipped if not s.carried])

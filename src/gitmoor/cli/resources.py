@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import typer
+import yaml
 from rich.text import Text
 
 from gitmoor.cli.common import (
@@ -12,8 +16,10 @@ from gitmoor.cli.common import (
     KUBECONFIG,
     NAMESPACE,
     NO_HEADERS,
+    OK,
     OUTPUT,
     Output,
+    cluster_flags,
     duration,
     emit,
     err,
@@ -21,6 +27,8 @@ from gitmoor.cli.common import (
     namespace_for,
     object_name,
     out,
+    progress_line,
+    result_line,
     run_async,
 )
 from gitmoor.cli.ledger import (
@@ -36,21 +44,25 @@ from gitmoor.cli.table import (
     age,
     parse_time,
     print_table,
+    render,
     short_revision,
-    short_sha,
     status_colour,
+    terminal_width,
+    use_colour,
 )
 from gitmoor.commands.operations import (
     RollbackResult,
     SourceRow,
     SyncRow,
     set_suspended,
-    status_rows,
+    status_listing,
+    sync_changes,
     sync_now,
     unpin,
 )
 from gitmoor.commands.operations import rollback as rollback_to
 from gitmoor.commands.run import connect
+from gitmoor.model.record import short_revision as compact
 from gitmoor.reconcile import conditions as cond
 
 # `kubectl get gitsources,syncs`: the same first columns, then each kind's own.
@@ -58,9 +70,12 @@ _COMMON = (
     Column("NAMESPACE", identity=True),
     Column("NAME", identity=True),
     Column("READY", colour=status_colour),
-    Column("STATUS"),
-    Column("REVISION"),
-    Column("SUSPENDED"),
+    # Whole: a reason cut short (`ReconciliationSu…`) says nothing.
+    Column("STATUS", min_width=len("ReconciliationSucceeded")),
+    # When narrow, SUSPENDED goes first (unless a row is suspended: see _suspended_kept),
+    # then the short revision; `-o wide` has both, the revision in full too.
+    Column("REVISION", drop_rank=1),
+    Column("SUSPENDED", drop_rank=2),
     Column("AGE"),
     Column("FULL REVISION", wide_only=True),
 )
@@ -83,7 +98,7 @@ def _source_row(s: SourceRow) -> list[str]:
         f"gitsource/{s.name}",
         s.ready,
         s.ready_reason,
-        short_sha(s.revision),
+        compact(s.revision),
         str(s.suspended),
         age(parse_time(s.created)),
         s.revision,
@@ -99,7 +114,7 @@ def _sync_row(y: SyncRow) -> list[str]:
         f"sync/{y.name}",
         y.ready,
         y.ready_reason,
-        short_sha(y.applied_revision),
+        compact(y.applied_revision),
         str(y.suspended),
         age(parse_time(y.created)),
         y.applied_revision,
@@ -116,6 +131,9 @@ def _sync_row(y: SyncRow) -> list[str]:
 def status(
     namespace: str | None = NAMESPACE,
     all_namespaces: bool = ALL_NAMESPACES,
+    watch: bool = typer.Option(
+        False, "--watch", "-w", help="After the table, a line per Sync as it changes (Ctrl-C ends)."
+    ),
     output: Output = OUTPUT,
     no_headers: bool = NO_HEADERS,
     kubeconfig: str | None = KUBECONFIG,
@@ -123,44 +141,131 @@ def status(
 ) -> None:
     """Show GitSources and Syncs: ready, reason, applied revision, suspended, age, message.
 
-    Like `kubectl get gitsources,syncs`: the context's namespace unless -n or -A is given."""
+    Like `kubectl get gitsources,syncs`: the context's namespace unless -n or -A is given;
+    --watch goes on with a line per changed Sync, as `kubectl get -w` does."""
     scope = "" if all_namespaces else namespace_for(namespace, kubeconfig, context)
-
-    async def main() -> tuple[list[SourceRow], list[SyncRow]]:
-        async with await connect(kubeconfig_path(kubeconfig), context) as kube:
-            return await status_rows(kube, scope)
-
-    sources, syncs = run_async(main)
-    if output in (Output.json, Output.yaml):
-        emit(
-            {"sources": [s.as_dict() for s in sources], "syncs": [s.as_dict() for s in syncs]},
-            output,
-        )
-        return
-    if output is Output.name:
-        for s in sources:
-            typer.echo(f"gitsource.gitmoor.io/{s.name}")
-        for y in syncs:
-            typer.echo(f"sync.gitmoor.io/{y.name}")
-        return
-    if not sources and not syncs:
-        where = "any namespace" if not scope else f"namespace {scope}"
-        err.print(f"No GitSources or Syncs found in {where}.", highlight=False, soft_wrap=True)
-        return
     # NAMESPACE only with -A, as kubectl does: one namespace needs no column for it.
     drop = 0 if all_namespaces else 1
-    wide = output is Output.wide
-    for number, (columns, rows) in enumerate(
-        (
-            (GITSOURCE_COLUMNS, [_source_row(s) for s in sources]),
-            (SYNC_COLUMNS, [_sync_row(y) for y in syncs]),
+    view = _StatusView(output, drop, headers=not no_headers)
+
+    async def main() -> None:
+        async with await connect(kubeconfig_path(kubeconfig), context) as kube:
+            listing = await status_listing(kube, scope)
+            view.first(listing.sources, listing.syncs, scope, watching=watch)
+            if watch:
+                async for row in sync_changes(kube, scope, listing.version, listing.source_objects):
+                    view.changed(row)
+
+    # A watch ends only by Ctrl-C: that is success, as for `kubectl get -w`.
+    run_async(main, interrupted=OK if watch else 130)
+
+
+class _StatusView:
+    """Prints `status`: the tables, then (with --watch) a row per change, laid out with the
+    Sync rows shown before it so the columns stay aligned."""
+
+    def __init__(self, output: Output, drop: int, *, headers: bool) -> None:
+        self.output = output
+        self.drop = drop
+        self.headers = headers
+        self.shown: list[list[str]] = []  # Sync rows printed so far (alignment)
+        self.last: dict[tuple[str, str], list[str]] = {}  # each Sync's last printed row
+        self.headed = False
+        self.columns: tuple[Column, ...] = SYNC_COLUMNS[drop:]
+
+    def first(
+        self, sources: list[SourceRow], syncs: list[SyncRow], scope: str, *, watching: bool
+    ) -> None:
+        output = self.output
+        for y in syncs:
+            self.last[(y.namespace, y.name)] = _compared(_sync_row(y))
+        if output in (Output.json, Output.yaml):
+            data = {
+                "sources": [s.as_dict() for s in sources],
+                "syncs": [s.as_dict() for s in syncs],
+            }
+            if watching and output is Output.json:
+                typer.echo(json.dumps(data))  # one document per line, changes after it
+            else:
+                emit(data, output)
+            return
+        if output is Output.name:
+            for s in sources:
+                typer.echo(f"gitsource.gitmoor.io/{s.name}")
+            for y in syncs:
+                typer.echo(f"sync.gitmoor.io/{y.name}")
+            return
+        if not sources and not syncs:
+            where = "any namespace" if not scope else f"namespace {scope}"
+            err.print(f"No GitSources or Syncs found in {where}.", highlight=False, soft_wrap=True)
+            return
+        wide = output is Output.wide
+        suspended = any(s.suspended for s in sources) or any(y.suspended for y in syncs)
+        if sources:
+            rows = [_source_row(s)[self.drop :] for s in sources]
+            columns = _suspended_kept(GITSOURCE_COLUMNS, suspended)[self.drop :]
+            print_table(columns, rows, wide=wide, headers=self.headers)
+        if syncs:
+            if sources:
+                typer.echo("")
+            self.shown = [_sync_row(y)[self.drop :] for y in syncs]
+        # Decided once, so that the rows a watch adds line up with the table's.
+        self.columns = _suspended_kept(SYNC_COLUMNS, suspended)[self.drop :]
+        if syncs:
+            print_table(self.columns, self.shown, wide=wide, headers=self.headers)
+            self.headed = True
+
+    def changed(self, row: SyncRow) -> None:
+        cells = _sync_row(row)
+        key = (row.namespace, row.name)
+        if self.last.get(key) == _compared(cells):
+            return  # a status write that changes nothing shown (a handled request, say)
+        self.last[key] = _compared(cells)
+        output = self.output
+        if output is Output.json:
+            typer.echo(json.dumps(row.as_dict()))
+            return
+        if output is Output.yaml:
+            typer.echo("---\n" + yaml.safe_dump(row.as_dict(), sort_keys=False), nl=False)
+            return
+        if output is Output.name:
+            typer.echo(f"sync.gitmoor.io/{row.name}")
+            return
+        self.shown.append(cells[self.drop :])
+        del self.shown[: max(0, len(self.shown) - _KEPT)]
+        lines = render(
+            self.columns,
+            self.shown,
+            wide=output is Output.wide,
+            headers=self.headers,
+            width=terminal_width(),
+            colour=use_colour(),
         )
-    ):
-        if not rows:
-            continue
-        if number and sources:
-            typer.echo("")
-        print_table(columns[drop:], [r[drop:] for r in rows], wide=wide, headers=not no_headers)
+        if self.headers and not self.headed:
+            typer.echo(lines[0])
+            self.headed = True
+        typer.echo(lines[-1])
+
+
+_KEPT = 1000  # rows a watch keeps to align new ones with
+
+
+def _suspended_kept(columns: tuple[Column, ...], suspended: bool) -> tuple[Column, ...]:
+    """The columns, SUSPENDED never left out when a row is suspended: a narrow terminal may
+    lose the column that says False everywhere, not the one that says why nothing moves."""
+    if not suspended:
+        return columns
+    return tuple(
+        dataclasses.replace(c, drop_rank=0) if c.header == "SUSPENDED" else c for c in columns
+    )
+
+
+_AGE = [c.header for c in SYNC_COLUMNS].index("AGE")
+
+
+def _compared(cells: list[str]) -> list[str]:
+    # AGE moves with the clock, not with the Sync.
+    return cells[:_AGE] + cells[_AGE + 1 :]
 
 
 def sync(
@@ -192,7 +297,7 @@ def sync(
 
                 def progress(line: str) -> None:
                     spinner.update(line)
-                    err.print(f"  {line}", highlight=False, soft_wrap=True)
+                    err.print(progress_line(line), highlight=False, soft_wrap=True)
 
                 return await sync_now(
                     kube,
@@ -203,6 +308,7 @@ def sync(
                     force=force,
                     allow_prune=allow_prune,
                     progress=progress,
+                    hint_flags=cluster_flags(kubeconfig, context),
                 )
 
     result = run_async(main)
@@ -218,6 +324,7 @@ def sync(
 
 def _say(line: str, style: str) -> None:
     # Never wrapped: a revision or a pasted command must stay whole.
+    line = result_line(line)
     out.print(Text(line[:1], style=style) + Text(line[1:]), soft_wrap=True, highlight=False)
 
 
@@ -307,7 +414,9 @@ def rollback(
                 ns,
                 to=to,
                 timeout=timeout,
-                progress=lambda line: err.print(f"  {line}", highlight=False, soft_wrap=True),
+                progress=lambda line: err.print(
+                    progress_line(line), highlight=False, soft_wrap=True
+                ),
             )
 
     result = run_async(main)  # an unknown --to is a usage error (exit 2), nothing changed
@@ -317,7 +426,7 @@ def rollback(
         raise typer.Exit(FAILED)
     _say(
         f"✔ Sync {ns}/{name} rolled back to {result.pinned} and pinned there; "
-        f"`gitmoor resume {name} -n {ns}` follows Git again.",
+        f"`gitmoor resume {name} -n {ns}{cluster_flags(kubeconfig, context)}` follows Git again.",
         "green",
     )
     hint = result.revert_hint()

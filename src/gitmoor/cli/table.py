@@ -40,6 +40,9 @@ class Column:
     colour: Callable[[str], str | None] | None = None
     # Spaces kept as they are (a tree's indentation); line breaks still become spaces.
     verbatim: bool = False
+    # Left out when the table cannot fit even with every column at its narrowest, the
+    # highest rank first (0: never). `-o wide` shows it, as every column.
+    drop_rank: int = 0
 
 
 def terminal_width() -> int | None:
@@ -103,22 +106,14 @@ def render(
 ) -> list[str]:
     """The lines of the table; without rows, none (the caller says "nothing found")."""
     shown = [i for i, c in enumerate(columns) if wide or not c.wide_only]
+    if width is not None and not wide:
+        shown = _droppable_left_out(columns, shown, rows, headers, width)
     cells = [[_cell(columns[i], row[i]) for i in shown] for row in rows]
     titles = [columns[i].header for i in shown]
-    natural = [
-        max([len(titles[j]) if headers else 1, *(len(r[j]) for r in cells)])
-        for j in range(len(shown))
-    ]
+    natural = _natural(titles, cells, headers)
     widths = natural
     if width is not None and not wide:
-        # Short values (an AGE, True/False) are never cut: a cut one says nothing.
-        minimums = [
-            max(
-                columns[i].min_width,
-                len(titles[j]) if columns[i].flexible else max(len(titles[j]), min(natural[j], 6)),
-            )
-            for j, i in enumerate(shown)
-        ]
+        minimums = _minimums(columns, shown, titles, natural)
         ranks = [0 if columns[i].flexible else 2 if columns[i].identity else 1 for i in shown]
         widths = _fit(natural, minimums, ranks, width)
     lines = []
@@ -132,6 +127,53 @@ def render(
         ]
         lines.append(_line(cut, widths, paints))
     return lines
+
+
+def _natural(titles: list[str], cells: list[list[str]], headers: bool) -> list[int]:
+    return [
+        max([len(titles[j]) if headers else 1, *(len(r[j]) for r in cells)])
+        for j in range(len(titles))
+    ]
+
+
+def _minimums(
+    columns: Sequence[Column], shown: list[int], titles: list[str], natural: list[int]
+) -> list[int]:
+    # Short values (an AGE, True/False) are never cut: a cut one says nothing.
+    return [
+        max(
+            columns[i].min_width,
+            len(titles[j]) if columns[i].flexible else max(len(titles[j]), min(natural[j], 6)),
+        )
+        for j, i in enumerate(shown)
+    ]
+
+
+def _droppable_left_out(
+    columns: Sequence[Column],
+    shown: list[int],
+    rows: Sequence[Sequence[str]],
+    headers: bool,
+    width: int,
+) -> list[int]:
+    """`shown` without the droppable columns (highest rank first, the rightmost of a rank
+    first) that keep the table from fitting `width` with only free text (flexible columns)
+    shortened: a column left out is better than names and reasons cut short."""
+    shown = list(shown)
+    while True:
+        titles = [columns[i].header for i in shown]
+        cells = [[_cell(columns[i], row[i]) for i in shown] for row in rows]
+        natural = _natural(titles, cells, headers)
+        minimums = _minimums(columns, shown, titles, natural)
+        needed = sum(
+            minimums[j] if columns[i].flexible else natural[j] for j, i in enumerate(shown)
+        )
+        if needed + len(GAP) * (len(shown) - 1) <= width:
+            return shown
+        candidates = [i for i in shown if columns[i].drop_rank > 0]
+        if not candidates:
+            return shown
+        shown.remove(max(candidates, key=lambda i: (columns[i].drop_rank, i)))
 
 
 def _cell(column: Column, value: object) -> str:

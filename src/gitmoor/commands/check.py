@@ -144,7 +144,7 @@ def crd_verdict(expected: list[dict[str, Any]], live: dict[str, dict[str, Any] |
             return _failed(
                 "CRDs",
                 f"{name} is not gitmoor {__version__}'s: {difference}",
-                "gitmoor install (with this CLI's version) updates it",
+                "gitmoor install",
             )
         if compute(obj).status is not Status.CURRENT:
             return _failed("CRDs", f"{name} is not established", f"kubectl describe crd {name}")
@@ -216,7 +216,7 @@ def rbac_verdict(subject: str, answers: dict[Permission, bool | None]) -> Check:
         return _failed(
             "RBAC",
             f"{subject} may not {', '.join(denied[:3])}{more}",
-            "gitmoor install puts its RBAC back",
+            "gitmoor install",
         )
     # `ServiceAccount ns/name` -> `ns/name`: the line fits 80 columns.
     who = subject.rpartition(" ")[2]

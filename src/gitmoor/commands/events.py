@@ -110,18 +110,21 @@ def oldest_first(rows: list[EventRow]) -> list[EventRow]:
 
 async def scopes_for(kube: Kube, namespace: str, sync: str | None) -> list[Scope]:
     """What to read: every gitmoor resource's Events in `namespace` ("" for all), or those of
-    Sync `sync` and of its GitSource (which may live in another namespace)."""
+    Sync `sync` and of its sources, GitSource and ChartSource (maybe in other namespaces)."""
     if sync is None:
         return [Scope(namespace, f"involvedObject.apiVersion={API_VERSION}")]
     obj = await kube.get(API_VERSION, "Sync", sync, namespace)
     if obj is None:
         raise OperationError(f"Sync {namespace}/{sync} not found")
-    ref = obj["spec"].get("sourceRef") or {}
-    source_ns = str(ref.get("namespace") or namespace)
-    return [
-        Scope(namespace, f"involvedObject.kind=Sync,involvedObject.name={sync}"),
-        Scope(source_ns, f"involvedObject.kind=GitSource,involvedObject.name={ref.get('name')}"),
-    ]
+    scopes = [Scope(namespace, f"involvedObject.kind=Sync,involvedObject.name={sync}")]
+    for kind, key in (("GitSource", "sourceRef"), ("ChartSource", "chartRef")):
+        ref = obj["spec"].get(key)
+        if ref:
+            where = str(ref.get("namespace") or namespace)
+            scopes.append(
+                Scope(where, f"involvedObject.kind={kind},involvedObject.name={ref.get('name')}")
+            )
+    return scopes
 
 
 async def list_events(kube: Kube, scopes: list[Scope]) -> tuple[list[EventRow], list[str]]:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import shlex
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
 
-from gitmoor.errors import GitmoorError, KubeNotFoundError
+from gitmoor.errors import GitmoorError, KubeApiError, KubeNotFoundError
 from gitmoor.kube import Kube
 from gitmoor.model.labels import ALLOW_PRUNE_AT, FORCE_AT, PINNED, REQUESTED_AT
 from gitmoor.model.resources import API_VERSION
@@ -100,7 +100,7 @@ def sync_row(s: dict[str, Any], source: dict[str, Any] | None) -> SyncRow:
     return SyncRow(
         namespace=meta["namespace"],
         name=meta["name"],
-        source=f"{src_ns}/{src_name}",
+        source=f"{src_ns}/{src_name}" if src_name else "",
         source_revision=str(
             (((source or {}).get("status") or {}).get("artifact") or {}).get("revision", "")
         ),
@@ -120,10 +120,50 @@ def sync_row(s: dict[str, Any], source: dict[str, Any] | None) -> SyncRow:
 
 
 async def status_rows(kube: Kube, namespace: str = "") -> tuple[list[SourceRow], list[SyncRow]]:
+    listing = await status_listing(kube, namespace)
+    return listing.sources, listing.syncs
+
+
+@dataclass(frozen=True)
+class StatusListing:
+    """The rows of `gitmoor status`, the Sync list's resourceVersion to watch from, and the
+    GitSources by (namespace, name), which give a Sync row its source's revision."""
+
+    sources: list[SourceRow]
+    syncs: list[SyncRow]
+    version: str
+    source_objects: dict[tuple[str, str], dict[str, Any]]
+
+
+async def status_listing(kube: Kube, namespace: str = "") -> StatusListing:
     sources = await kube.list(API_VERSION, "GitSource", namespace)
-    syncs = await kube.list(API_VERSION, "Sync", namespace)
+    syncs, version = await kube.list_with_version(API_VERSION, "Sync", namespace)
     by_key = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in sources}
-    return [source_row(s) for s in sources], [sync_row(s, by_key.get(source_key(s))) for s in syncs]
+    return StatusListing(
+        [source_row(s) for s in sources],
+        [sync_row(s, by_key.get(source_key(s))) for s in syncs],
+        version,
+        by_key,
+    )
+
+
+async def sync_changes(
+    kube: Kube, namespace: str, version: str, sources: dict[tuple[str, str], dict[str, Any]]
+) -> AsyncIterator[SyncRow]:
+    """Each Sync of `namespace` ("" for all) as it changes after `version`, until cancelled;
+    a deleted one comes as its last state. A watch the server ends is resumed; one whose
+    version is too old starts again from a fresh list (whose rows were shown or are older)."""
+    while True:
+        try:
+            async for change in kube.watch(
+                API_VERSION, "Sync", namespace, resource_version=version
+            ):
+                version = str(change.obj["metadata"].get("resourceVersion") or version)
+                yield sync_row(change.obj, sources.get(source_key(change.obj)))
+        except KubeApiError as problem:
+            if problem.status != 410:
+                raise
+            _, version = await kube.list_with_version(API_VERSION, "Sync", namespace)
 
 
 def _token() -> str:
@@ -220,18 +260,22 @@ async def sync_now(
     force: bool = False,
     allow_prune: bool = False,
     progress: Callable[[str], None] = lambda _: None,
+    hint_flags: str = "",
 ) -> dict[str, Any]:
     """Ask the agent to fetch the source and reconcile the Sync now; return the Sync when the
     agent has handled the request (Ready or not). `force` retries a revision that an atomic
-    Sync rolled back; `allow_prune` lets this one attempt prune more than `pruneLimit`."""
+    Sync rolled back; `allow_prune` lets this one attempt prune more than `pruneLimit`.
+    `hint_flags` end the command a refusal suggests (` --context prod`), so it works pasted."""
     sync = await _get(kube, "Sync", name, namespace)
     if sync["spec"].get("suspend"):
-        raise OperationError(
-            f"Sync {namespace}/{name} is suspended: `gitmoor resume {name} -n {namespace}` first"
-        )
+        resume = f"gitmoor resume {name} -n {namespace}{hint_flags}"
+        raise OperationError(f"Sync {namespace}/{name} is suspended: `{resume}` first")
     deadline = asyncio.get_running_loop().time() + timeout
-    if with_source:
-        ref = sync["spec"].get("sourceRef") or {}
+    # Its sources fetch first: the GitSource, and the ChartSource of a chart Sync.
+    sources = [
+        (kind, ref) for kind, key in _SOURCE_KINDS if (ref := sync["spec"].get(key)) and with_source
+    ]
+    for kind, ref in sources:
         src_ns = ref.get("namespace") or namespace
         kind = ref.get("kind") or "GitSource"  # or OCISource
         source = await _request_and_wait(
@@ -317,6 +361,12 @@ async def rollback(
     """Pin the Sync to `to` (default: the previous healthy revision), wait until the agent has
     applied it, and return what Git should be told."""
     sync = await _get(kube, "Sync", name, namespace)
+    if not sync["spec"].get("sourceRef"):
+        # A pin is a commit of the GitSource; a chart alone is pinned by its version.
+        raise OperationError(
+            f"Sync {namespace}/{name} renders a chart without a GitSource: there is no commit "
+            "to roll back to; set its ChartSource's version to the one to run"
+        )
     target = to or previous_healthy(sync)
     if not target:
         raise OperationError(
@@ -347,6 +397,9 @@ async def rollback(
     )
     head = str((((source or {}).get("status") or {}).get("artifact") or {}).get("revision", ""))
     return RollbackResult(result, target, head)
+
+
+_SOURCE_KINDS = (("GitSource", "sourceRef"), ("ChartSource", "chartRef"))
 
 
 async def unpin(kube: Kube, name: str, namespace: str) -> None:

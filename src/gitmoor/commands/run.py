@@ -145,7 +145,8 @@ async def run_agent(
                 await kube.resource_for("gitmoor.io/v1alpha1", "Sync")
             except UnknownKindError:
                 raise GitmoorError(
-                    "gitmoor's CRDs are not installed: run `gitmoor install` (or pass --config)"
+                    "gitmoor's CRDs are not installed: run `gitmoor install --crds-only` (or pass "
+                    "--config)"
                 ) from None
         elector: LeaderElector | Membership | None = None
         identity = options.identity or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
@@ -169,8 +170,8 @@ async def run_agent(
                 renew=options.lease_renew,
             )
         if elector is not None:
-            if options.resources:
-                await ensure_namespace(kube, options.lease_namespace)
+            # Out of the cluster on a fresh one, nothing has made the Lease's namespace yet.
+            await ensure_namespace(kube, options.lease_namespace)
             # No write leaves this process unless the lease is surely held (and, sharded,
             # unless what it is written for is this replica's).
             kube.fence(elector.check)

@@ -378,12 +378,12 @@ class Kube:
         few minutes (two or three requests) and again after a CRD changed."""
         if self._capabilities and time.monotonic() - self._capabilities[0][0] < _CAPABILITIES_TTL:
             return self._capabilities[0][1]
-        version = await self.request("GET", "/version")
+        version = await self._git_version()
         found: set[str] = set()
         for base in ("/api", "/apis"):
             listing = await self.request("GET", base, accept=_AGGREGATED)
             found.update(_served(listing))
-        read = Capabilities(str(version.get("gitVersion") or ""), tuple(sorted(found)))
+        read = Capabilities(version, tuple(sorted(found)))
         self._capabilities[:] = [(time.monotonic(), read)]
         return read
 
@@ -442,9 +442,13 @@ class Kube:
         return found
 
     async def server_version(self) -> str:
-        """The API server's version, e.g. `v1.37.2`."""
+        """The API server's version, e.g. `v1.37.2`; `unknown` when it does not say."""
+        return await self._git_version() or "unknown"
+
+    async def _git_version(self) -> str:
+        """The one read of /version: its gitVersion, "" when there is none."""
         info = await self.request("GET", "/version")
-        return str((info or {}).get("gitVersion") or "unknown")
+        return str((info or {}).get("gitVersion") or "")
 
     def forget_crd(self, crd: dict[str, Any]) -> None:
         """Drop the cached mappings of every version a CustomResourceDefinition serves: after

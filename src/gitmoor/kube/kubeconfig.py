@@ -48,6 +48,17 @@ def context_namespace(path: Path | None, context: str | None) -> str:
     return namespace_of(config, context)
 
 
+def current_context(path: Path | None) -> str | None:
+    """The kubeconfig's current-context; None when there is none or the file is unreadable."""
+    try:
+        config = yaml.safe_load(existing(path).read_text())
+    except (OSError, yaml.YAMLError, ConnectionFailedError):
+        return None
+    if not isinstance(config, dict) or not config.get("current-context"):
+        return None
+    return str(config["current-context"])
+
+
 def namespace_of(config: Any, context: str | None) -> str:
     """The namespace the named (else current) context of a parsed kubeconfig sets."""
     if not isinstance(config, dict):

@@ -277,12 +277,21 @@ def _sync_settings(context: _Context, obj: Mapping[str, Any]) -> dict[str, Any]:
         )
     if policy.get("managedNamespaceMetadata"):
         builder.skip(
-            who, "spec.syncPolicy.managedNamespaceMetadata", "gitmoor creates no namespace"
+            who,
+            "spec.syncPolicy.managedNamespaceMetadata",
+            "gitmoor labels the namespace it creates as the Sync's only: declare the Namespace "
+            "with its labels and annotations in Git",
         )
     account = _service_account(context, obj, namespace, destination)
     if account:
         out["serviceAccountName"] = account
     return out
+
+
+CREATE_NAMESPACE = (
+    "createNamespace: gitmoor creates the targetNamespace when missing, labelled as the "
+    "Sync's, never prunes it and leaves it when the Sync is deleted"
+)
 
 
 def _sync_options(builder: Builder, who: str, options: list[Any], out: dict[str, Any]) -> None:
@@ -292,8 +301,6 @@ def _sync_options(builder: Builder, who: str, options: list[Any], out: dict[str,
         "ApplyOutOfSyncOnly=true": "gitmoor only writes objects that differ from the cluster",
     }
     reasons = {
-        "CreateNamespace=true": "gitmoor creates no namespace for a Sync: add the Namespace to "
-        "the path, or to a Sync this one dependsOn",
         "Replace=true": "gitmoor applies server-side, never replaces (force: true recreates "
         "objects whose immutable fields changed)",
         "Validate=false": "gitmoor always validates, by a server-side dry run",
@@ -303,6 +310,10 @@ def _sync_options(builder: Builder, who: str, options: list[Any], out: dict[str,
         text = str(option)
         if text in same:
             continue  # gitmoor's own behaviour
+        if text == "CreateNamespace=true":
+            out["createNamespace"] = True
+            builder.check(who, where, CREATE_NAMESPACE)
+            continue
         builder.skip(who, where, f"{text}: {reasons.get(text, 'gitmoor has no equivalent')}")
 
 

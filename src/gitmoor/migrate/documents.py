@@ -16,6 +16,7 @@ from gitmoor.migrate.result import Migration, Skipped, subject
 KINDS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("source.toolkit.fluxcd.io/v1", "source.toolkit.fluxcd.io/v1beta2"), "GitRepository"),
     (("source.toolkit.fluxcd.io/v1", "source.toolkit.fluxcd.io/v1beta2"), "HelmRepository"),
+    (("source.toolkit.fluxcd.io/v1", "source.toolkit.fluxcd.io/v1beta2"), "OCIRepository"),
     (("kustomize.toolkit.fluxcd.io/v1", "kustomize.toolkit.fluxcd.io/v1beta2"), "Kustomization"),
     (
         (
@@ -72,7 +73,6 @@ def _opened(obj: dict[str, Any]) -> list[dict[str, Any]]:
 
 # Other kinds of Flux and Argo CD: listed whole, with what gitmoor offers instead.
 _OTHERS = {
-    "OCIRepository": "gitmoor reads Git repositories only",
     "Bucket": "gitmoor reads Git repositories only",
     "ExternalArtifact": "gitmoor reads Git repositories only",
     "HelmChart": "Flux makes it for a HelmRelease; the Sync of that HelmRelease renders the chart",

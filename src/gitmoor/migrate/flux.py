@@ -1,6 +1,8 @@
 """Flux to gitmoor: GitRepository -> GitSource, Kustomization -> Sync, HelmRelease of a chart
-in a GitRepository -> Sync with `helm`. HelmRepository (and charts from it) has no equivalent
-yet. Pure: documents in, a `Migration` out.
+in a GitRepository -> Sync with `helm`, HelmRelease of a chart in a HelmRepository (https or
+oci) or an OCIRepository -> ChartSource (one per HelmRelease: a ChartSource is one chart of a
+repository) and a Sync with `chartRef` and inline values, which reads nothing from Git. Pure:
+documents in, a `Migration` out.
 
 Flux's defaults differ from gitmoor's in places, and the Syncs written keep Flux's behaviour:
 `prune` and `wait` are false unless Flux set them, a Kustomization's `timeout` is its
@@ -10,6 +12,7 @@ targetNamespace (else its own namespace).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
 from typing import Any
@@ -23,6 +26,7 @@ HELM_GROUP = "helm.toolkit.fluxcd.io"
 KINDS = {
     (SOURCE_GROUP, "GitRepository"),
     (SOURCE_GROUP, "HelmRepository"),
+    (SOURCE_GROUP, "OCIRepository"),
     (KUSTOMIZE_GROUP, "Kustomization"),
     (HELM_GROUP, "HelmRelease"),
     *IMAGE_KINDS,
@@ -51,9 +55,15 @@ def is_flux(obj: Mapping[str, Any]) -> bool:
 def convert(objects: Iterable[Mapping[str, Any]]) -> Migration:
     """GitSources and Syncs for the Flux resources among `objects` (others are ignored)."""
     builder = Builder()
+    objects = [o for o in objects if is_flux(o)]
+    # Chart repositories are carried over through the HelmReleases that use them.
+    repositories = {
+        (str(o.get("kind")), _meta(o)[1], _meta(o)[0]): o
+        for o in objects
+        if o.get("kind") in ("HelmRepository", "OCIRepository")
+    }
+    used: set[tuple[str, str, str]] = set()
     for obj in objects:
-        if not is_flux(obj):
-            continue
         builder.read += 1
         kind = obj.get("kind")
         if kind == "GitRepository":
@@ -61,16 +71,16 @@ def convert(objects: Iterable[Mapping[str, Any]]) -> Migration:
         elif kind == "Kustomization":
             _kustomization(builder, obj)
         elif kind == "HelmRelease":
-            _helm_release(builder, obj)
+            _helm_release(builder, obj, repositories, used)
         elif _group(obj) == IMAGE_GROUP:
             convert_image(builder, obj)
-        else:
+    for key, repository in repositories.items():
+        if key not in used:
             builder.skip(
-                subject(obj),
+                subject(repository),
                 "",
-                "charts from Helm repositories are not supported by gitmoor yet (a later "
-                "issue): HelmReleases using this repository are not carried over; vendor the "
-                "chart into Git to deploy it with a Sync",
+                "no HelmRelease read uses it: a gitmoor ChartSource is one chart of a "
+                "repository, made for each HelmRelease that uses the repository",
             )
     _grant_cross_namespace_access(builder)
     return builder.result()
@@ -339,35 +349,90 @@ _HELM_REASONS = {
     "postRenderers": KUSTOMIZE_FIELDS,
     "commonMetadata": KUSTOMIZE_FIELDS,
     "kubeConfig": OTHER_CLUSTER,
-    "chartRef": "its chart comes from an OCIRepository or HelmChart: gitmoor renders charts "
-    "from Git only, for now",
 }
 
 
-def _helm_release(builder: Builder, obj: Mapping[str, Any]) -> None:
+def _helm_release(
+    builder: Builder,
+    obj: Mapping[str, Any],
+    repositories: Mapping[tuple[str, str, str], Mapping[str, Any]],
+    used: set[tuple[str, str, str]],
+) -> None:
     who = subject(obj)
     name, namespace = _meta(obj)
     spec = _spec(obj)
     chart = (spec.get("chart") or {}).get("spec") or {}
-    source = chart.get("sourceRef") or {}
-    if not chart:
-        builder.skip(who, "spec.chartRef", _HELM_REASONS["chartRef"])
-        return
-    if source.get("kind") != "GitRepository":
+    source = chart.get("sourceRef") or spec.get("chartRef") or {}
+    kind = str(source.get("kind") or "")
+    where = "spec.chart.spec.sourceRef" if chart else "spec.chartRef"
+    if kind == "GitRepository" and chart:
+        out = _git_chart(builder, who, namespace, chart, source)
+    elif kind in ("HelmRepository", "OCIRepository"):
+        key = (kind, str(source.get("namespace") or namespace), str(source.get("name") or ""))
+        repository = repositories.get(key)
+        if repository is None:
+            builder.skip(
+                who,
+                where,
+                f"its chart comes from {kind} {key[1]}/{key[2]}, which is not among the "
+                "resources read: import it together with this HelmRelease",
+            )
+            return
+        used.add(key)  # what it cannot carry over is listed with it, not "unused"
+        chart_source = _chart_source(builder, who, name, namespace, chart, repository)
+        if chart_source is None:
+            builder.skip(
+                who,
+                where,
+                f"{kind} {key[1]}/{key[2]} cannot become a ChartSource (listed with it)",
+            )
+            return
+        if not builder.add(who, chart_source):
+            return
+        out = {"chartRef": {"name": name}}
+    else:
         builder.skip(
             who,
-            "spec.chart.spec.sourceRef",
-            f"its chart comes from a {source.get('kind')}: charts from Helm repositories are "
-            "not supported by gitmoor yet (a later issue); vendor the chart into Git",
+            where,
+            f"its chart comes from a {kind or 'source of no kind'}: gitmoor renders charts from "
+            "Git, Helm repositories and OCI registries",
         )
         return
+    _release(builder, who, name, namespace, spec, out)
+    builder.add(who, document("Sync", name, namespace, out))
+
+
+def _git_chart(
+    builder: Builder,
+    who: str,
+    namespace: str,
+    chart: Mapping[str, Any],
+    source: Mapping[str, Any],
+) -> dict[str, Any]:
+    """A chart in a GitRepository: the Sync renders its path, values files from there."""
     chart_path = str(chart.get("chart") or ".")
+    out: dict[str, Any] = {"sourceRef": _source_ref(source, namespace), "path": chart_path}
+    given = list(chart.get("valuesFiles") or [])
+    if chart.get("valuesFile"):  # v2beta1's single file, before valuesFiles
+        given.insert(0, chart["valuesFile"])
+    files = _values_files(builder, who, chart_path, given)
+    if files:
+        out["helm"] = {"valuesFiles": files}
+    _chart_leftovers(builder, who, chart)
+    return out
+
+
+def _release(
+    builder: Builder,
+    who: str,
+    name: str,
+    namespace: str,
+    spec: Mapping[str, Any],
+    out: dict[str, Any],
+) -> None:
+    """What every HelmRelease carries over, wherever its chart comes from."""
     target = str(spec.get("targetNamespace") or namespace)
-    out: dict[str, Any] = {
-        "sourceRef": _source_ref(source, namespace),
-        "path": chart_path,
-        "targetNamespace": target,
-    }
+    out["targetNamespace"] = target
     builder.check(
         who,
         "spec.targetNamespace",
@@ -381,23 +446,18 @@ def _helm_release(builder: Builder, obj: Mapping[str, Any]) -> None:
             out[key] = spec[key]
     default_release = f"{spec['targetNamespace']}-{name}" if spec.get("targetNamespace") else name
     release = str(spec.get("releaseName") or default_release)
-    helm: dict[str, Any] = {}
+    helm: dict[str, Any] = dict(out.get("helm") or {})
     if release != name:
         helm["releaseName"] = release
     if isinstance(spec.get("values"), Mapping) and spec["values"]:
         helm["values"] = spec["values"]
-    given = list(chart.get("valuesFiles") or [])
-    if chart.get("valuesFile"):  # v2beta1's single file, before valuesFiles
-        given.insert(0, chart["valuesFile"])
-    files = _values_files(builder, who, chart_path, given)
-    if files:
-        helm["valuesFiles"] = files
     if helm:
-        out["helm"] = helm
+        # Keys in gitmoor's order: the release, its values, then files.
+        out["helm"] = {k: helm[k] for k in ("releaseName", "values", "valuesFiles") if k in helm}
     _helm_actions(builder, who, spec, out)
-    _chart_leftovers(builder, who, chart)
     known = {
         "chart",
+        "chartRef",
         "targetNamespace",
         "interval",
         "timeout",
@@ -413,7 +473,145 @@ def _helm_release(builder: Builder, obj: Mapping[str, Any]) -> None:
     for key in spec:
         if key not in known:
             builder.skip(who, f"spec.{key}", _HELM_REASONS.get(key, "gitmoor has no equivalent"))
-    builder.add(who, document("Sync", name, namespace, out))
+
+
+# --- chart repositories: HelmRepository, OCIRepository -> ChartSource -------------------------
+
+_REPOSITORY_REASONS = {
+    "passCredentials": "gitmoor sends a ChartSource's credentials to its repository only",
+    "insecure": "gitmoor reaches chart repositories over TLS (or plain http:// URLs)",
+    "provider": "gitmoor authenticates with the Secret of secretRef only, not a cloud "
+    "provider's identity",
+    "accessFrom": "gitmoor's accessFrom lists namespaces, not selectors: set the "
+    "ChartSource's accessFrom",
+    "layerSelector": "gitmoor reads the chart layer of the artifact",
+    "verify": "gitmoor does not verify chart signatures",
+    "proxySecretRef": "gitmoor has no per-source proxy",
+}
+_CHART_REASONS = {
+    "valuesFiles": "values files inside the chart archive: gitmoor merges the chart's "
+    "values.yaml and helm.values; copy the others into helm.values",
+    "valuesFile": "a values file inside the chart archive: gitmoor merges the chart's "
+    "values.yaml and helm.values; copy it into helm.values",
+    "verify": "gitmoor does not verify chart signatures",
+    "reconcileStrategy": "gitmoor follows the chart's version (Flux's ChartVersion strategy)",
+    "ignoreMissingValuesFiles": "gitmoor reads no values files from a chart archive",
+}
+
+
+def _chart_source(
+    builder: Builder,
+    who: str,
+    name: str,
+    namespace: str,
+    chart: Mapping[str, Any],
+    repository: Mapping[str, Any],
+) -> dict[str, Any] | None:
+    """The ChartSource of one HelmRelease: the repository's URL, credentials and timeout,
+    the release's chart and version. None when it cannot be expressed (said why)."""
+    repo_who = subject(repository)
+    repo = _spec(repository)
+    url = str(repo.get("url") or "")
+    out: dict[str, Any]
+    if repository.get("kind") == "HelmRepository":
+        out = {"url": url, "chart": str(chart.get("chart") or "")}
+        version = str(chart.get("version") or "*")
+        if version != "*":
+            out["version"] = version
+        interval = chart.get("interval") or repo.get("interval")
+        for key, value in chart.items():
+            if key in ("chart", "version", "sourceRef", "interval"):
+                continue
+            if key == "reconcileStrategy" and value == "ChartVersion":
+                continue
+            reason = _CHART_REASONS.get(key, "gitmoor has no equivalent")
+            builder.skip(who, f"spec.chart.spec.{key}", reason)
+        known = {"url", "type", "interval", "timeout", "secretRef", "certSecretRef", "suspend"}
+    else:
+        base, _, chart_name = url.rstrip("/").rpartition("/")
+        out = {"url": base, "chart": chart_name}
+        ref = repo.get("ref") or {}
+        followed = _oci_version(builder, repo_who, ref)
+        if followed is None:
+            return None
+        if followed != "*":
+            out["version"] = followed
+        interval = repo.get("interval")
+        known = {"url", "ref", "interval", "timeout", "secretRef", "certSecretRef", "suspend"}
+    if interval:
+        value = duration(interval)
+        if value is None:
+            builder.skip(repo_who, "spec.interval", f"{interval!r} is not a duration")
+        else:
+            out["interval"] = value
+    _set_duration(builder, repo_who, repo, "timeout", out)
+    secret = (repo.get("secretRef") or {}).get("name")
+    ca = (repo.get("certSecretRef") or {}).get("name")
+    if secret:
+        out["secretRef"] = {"name": secret}
+        builder.check(repo_who, "spec.secretRef", CHART_CREDENTIALS)
+        if ca:
+            builder.skip(
+                repo_who,
+                "spec.certSecretRef",
+                f"gitmoor reads the CA from the secretRef's Secret: copy ca.crt of {ca} into "
+                f"{secret} (client certificates have no equivalent)",
+            )
+    elif ca:
+        out["secretRef"] = {"name": ca}
+        builder.check(
+            repo_who,
+            "spec.certSecretRef",
+            "carried over as secretRef: gitmoor reads its ca.crt; client certificates "
+            "(tls.crt, tls.key) have no equivalent",
+        )
+    if repo.get("suspend"):
+        out["suspend"] = True
+    for key in repo:
+        if key in known:
+            continue
+        if key == "provider" and repo[key] == "generic":
+            continue
+        if key == "type" and repo[key] in ("default", "oci"):
+            continue
+        builder.skip(
+            repo_who, f"spec.{key}", _REPOSITORY_REASONS.get(key, "gitmoor has no equivalent")
+        )
+    builder.check(
+        who,
+        "spec.chart",
+        f"its chart becomes ChartSource {namespace}/{name}, one chart of "
+        f"{repository.get('kind')} {repo_who.split('/', 1)[1]}",
+    )
+    return document("ChartSource", name, namespace, out)
+
+
+CHART_CREDENTIALS = (
+    "the Secret is referenced by name, not read or copied: gitmoor reads username and password "
+    "(or bearerToken) and ca.crt (or caFile) from it"
+)
+_VERSION = re.compile(r"^v?[0-9]+(\.[0-9]+){0,2}([-+].*)?$")
+
+
+def _oci_version(builder: Builder, who: str, ref: Mapping[str, Any]) -> str | None:
+    """An OCIRepository's ref as a ChartSource's version: its semver range, else its tag
+    when that is a version; None (said why) when it follows a digest or a tag like latest."""
+    if ref.get("digest"):
+        builder.skip(who, "spec.ref.digest", "gitmoor follows chart versions, not digests")
+        return None
+    if ref.get("semver"):
+        if ref.get("semverFilter"):
+            builder.skip(who, "spec.ref.semverFilter", "gitmoor has no equivalent")
+        return str(ref["semver"])
+    tag = str(ref.get("tag") or "latest")
+    if not _VERSION.match(tag):
+        builder.skip(
+            who,
+            "spec.ref.tag",
+            f"{tag!r} is not a version: a ChartSource follows a version or a range of versions",
+        )
+        return None
+    return tag.removeprefix("v") if tag.startswith("v") and tag[1:2].isdigit() else tag
 
 
 def _values_files(builder: Builder, who: str, chart: str, files: list[Any]) -> list[str]:
@@ -451,13 +649,15 @@ def _helm_actions(builder: Builder, who: str, spec: Mapping[str, Any], out: dict
             if key == "disableWait":
                 if value:
                     out["wait"] = False
-            elif key == "createNamespace" and value:
-                builder.skip(
-                    who,
-                    where,
-                    "gitmoor creates no namespace for a Sync: add the Namespace to a Sync "
-                    "that runs first (dependsOn)",
-                )
+            elif key == "createNamespace":
+                if value:
+                    out["createNamespace"] = True
+                    builder.check(
+                        who,
+                        where,
+                        "createNamespace: gitmoor creates the targetNamespace when missing, "
+                        "labelled as the Sync's; like Flux it never deletes it",
+                    )
             elif key == "remediation":
                 builder.skip(
                     who,
@@ -525,7 +725,9 @@ def _grant_cross_namespace_access(builder: Builder) -> None:
     }
     for sync in (o for o in builder.objects if o["kind"] == "Sync"):
         own = sync["metadata"]["namespace"]
-        ref = sync["spec"]["sourceRef"]
+        ref = sync["spec"].get("sourceRef")
+        if ref is None:
+            continue  # a chart with inline values: no GitSource
         source = sources.get((ref.get("namespace", own), ref["name"]))
         if source is not None and ref.get("namespace", own) != own:
             allowed = source["spec"].setdefault("accessFrom", [])

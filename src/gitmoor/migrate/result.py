@@ -79,11 +79,11 @@ class Builder:
         return True
 
     def result(self) -> Migration:
-        order = {"GitSource": 0, "Sync": 1}
+        order = {"GitSource": 0, "ChartSource": 1, "Sync": 2}
         objects = sorted(
             self.objects,
             key=lambda o: (
-                order.get(o["kind"], 2),
+                order.get(o["kind"], 3),
                 o["metadata"]["namespace"],
                 o["metadata"]["name"],
             ),

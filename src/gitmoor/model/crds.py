@@ -158,6 +158,25 @@ _RULES: dict[tuple[type[BaseModel], str], tuple[Rule, ...]] = {
             "policy takes exactly one of semver, alphabetical, numerical",
         ),
     ),
+    (SyncSpec, ""): (
+        Rule(
+            "has(self.sourceRef) || has(self.chartRef)",
+            "sourceRef is required (without one, chartRef and helm.values)",
+        ),
+        Rule(
+            "has(self.sourceRef) || !has(self.helm) || !has(self.helm.valuesFiles)"
+            " || size(self.helm.valuesFiles) == 0",
+            "helm.valuesFiles are read from Git: set sourceRef",
+        ),
+        Rule(
+            "has(self.sourceRef) || !has(self.path) || self.path in ['./', '.', '']",
+            "path is a directory of the sourceRef's: set sourceRef",
+        ),
+        Rule(
+            "has(self.sourceRef) || !has(self.decryption)",
+            "decryption reads files of the sourceRef's path: set sourceRef",
+        ),
+    ),
     (SyncSpec, "path"): (
         Rule(
             # A segment of just '..', with / or \ as separators (the regex reads [/\\]).
@@ -189,12 +208,13 @@ def _condition(kind: str, attr: str) -> str:
     return f'.status.conditions[?(@.type=="{kind}")].{attr}'
 
 
-# `kubectl get` shows NAME, READY, STATUS (the reason, one word) and AGE: a row fits 80
-# columns. Revisions, messages and the rest are for `-o wide` (priority 1), where a
-# 40-digit revision or a long message does not push the essentials off the screen.
+# `kubectl get` shows NAME, READY, STATUS (the reason, one word), REVISION (short: 12 hex
+# digits or a chart's name@version) and AGE: a row fits 80 columns. Messages and the rest are
+# for `-o wide` (priority 1), where a long message does not push the essentials off the screen.
 _READY = (
     Column("Ready", _condition("Ready", "status")),
     Column("Status", _condition("Ready", "reason")),
+    Column("Revision", ".status.shortRevision"),
 )
 _AGE = Column("Age", ".metadata.creationTimestamp", "date")
 _MESSAGE = Column("Message", _condition("Ready", "message"), priority=1)
@@ -223,7 +243,6 @@ _NAMES: dict[type[BaseModel], Names] = {
         columns=(
             *_READY,
             _AGE,
-            Column("Revision", ".status.artifact.revision", priority=1),
             Column("URL", ".spec.url", priority=1),
             Column("Suspended", ".spec.suspend", "boolean", priority=1),
             _MESSAGE,
@@ -239,7 +258,6 @@ _NAMES: dict[type[BaseModel], Names] = {
         columns=(
             *_READY,
             _AGE,
-            Column("Revision", ".status.artifact.revision", priority=1),
             Column("URL", ".spec.url", priority=1),
             Column("Suspended", ".spec.suspend", "boolean", priority=1),
             _MESSAGE,
@@ -272,7 +290,6 @@ _NAMES: dict[type[BaseModel], Names] = {
         columns=(
             *_READY,
             _AGE,
-            Column("Revision", ".status.lastAppliedRevision", priority=1),
             Column("Healthy", _condition("Healthy", "status"), priority=1),
             Column("Source", ".spec.sourceRef.name", priority=1),
             Column("Suspended", ".spec.suspend", "boolean", priority=1),

@@ -6,12 +6,15 @@ attempt, awaited until it completes, and deleted as its policy says. gitmoor has
 - `pre`: after the revision's Namespaces and CRDs, before anything else is written;
 - `main`: with the objects of its wave;
 - `post`: after the revision is applied, healthy and pruned;
-- `on-failure`: when writing the revision failed or it did not turn healthy.
+- `on-failure`: when writing the revision failed or it did not turn healthy;
+- `pre-delete`, `post-delete`: when the Sync is deleted and prunes what it applied, before and
+  after the prune (Argo CD's PreDelete/PostDelete, Helm's pre-delete/post-delete).
 
 Argo CD's `argocd.argoproj.io/hook` wins over Helm's `helm.sh/hook` when both are set, as in
 Argo CD. Helm's install hooks run only when the Sync has deployed nothing yet, its upgrade hooks
-only when it has. Hooks that belong to other moments (deleting, rolling back, `helm test`) and
-Argo CD's `Skip` are left out of the revision altogether.
+only when it has. Hooks that belong to other moments (rolling back, `helm test`) and Argo CD's
+`Skip` are left out of the revision altogether. Delete hooks are part of the revision (checked
+by its dry run) but run only at deletion.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ class HookPoint(enum.StrEnum):
     MAIN = "main"
     POST = "post"
     ON_FAILURE = "on-failure"
+    PRE_DELETE = "pre-delete"
+    POST_DELETE = "post-delete"
 
 
 class When(enum.StrEnum):
@@ -59,18 +64,18 @@ _ARGO_POINTS: dict[str, HookPoint | None] = {
     "sync": HookPoint.MAIN,
     "postsync": HookPoint.POST,
     "syncfail": HookPoint.ON_FAILURE,
-    # Not a moment of a deployment: left out.
+    "predelete": HookPoint.PRE_DELETE,
+    "postdelete": HookPoint.POST_DELETE,
+    # Not a moment of gitmoor's: left out.
     "skip": None,
-    "predelete": None,
-    "postdelete": None,
 }
 _HELM_POINTS: dict[str, tuple[HookPoint, When] | None] = {
     "pre-install": (HookPoint.PRE, When.INSTALL),
     "pre-upgrade": (HookPoint.PRE, When.UPGRADE),
     "post-install": (HookPoint.POST, When.INSTALL),
     "post-upgrade": (HookPoint.POST, When.UPGRADE),
-    "pre-delete": None,
-    "post-delete": None,
+    "pre-delete": (HookPoint.PRE_DELETE, When.ALWAYS),
+    "post-delete": (HookPoint.POST_DELETE, When.ALWAYS),
     "pre-rollback": None,
     "post-rollback": None,
     "test": None,
@@ -91,7 +96,7 @@ _POLICIES = {
 @dataclass(frozen=True)
 class Hook:
     """What an object's hook annotations say. `runs` pairs each point with the deployments it
-    runs on; empty means the object is left out (Skip, delete, rollback or test hooks)."""
+    runs on; empty means the object is left out (Skip, rollback or test hooks)."""
 
     runs: frozenset[tuple[HookPoint, When]]
     weight: int = 0
@@ -115,6 +120,7 @@ class Hook:
 
 
 TRACKED = (HookPoint.PRE, HookPoint.MAIN, HookPoint.POST)  # on-failure hooks are not tracked
+DELETION = (HookPoint.PRE_DELETE, HookPoint.POST_DELETE)  # run only when the Sync is deleted
 
 
 @dataclass(frozen=True)
@@ -204,7 +210,9 @@ def _argo_runs(value: str) -> set[tuple[HookPoint, When]]:
     for name in _names(value):
         key = name.lower()
         if key not in _ARGO_POINTS:
-            known = ", ".join(("PreSync", "Sync", "PostSync", "SyncFail", "Skip"))
+            known = ", ".join(
+                ("PreSync", "Sync", "PostSync", "SyncFail", "PreDelete", "PostDelete", "Skip")
+            )
             raise HookAnnotationError(
                 ARGO_HOOK, f'annotation {ARGO_HOOK}: unknown hook "{name}" (known: {known})'
             )

@@ -210,11 +210,13 @@ class Phase:
     """Objects applied together, health-gated before the next phase starts.
 
     `name` is `foundation` (CRDs and Namespaces), or `order-N` for explicit gitmoor.io/order phases
-    (the default order is 0).
+    (the default order is 0). `order` is that N, the wave whose main hooks run with the phase;
+    None for the foundation, which is no wave.
     """
 
     name: str
     objects: tuple[PlannedObject, ...]
+    order: int | None = None
 
 
 @dataclass(frozen=True)

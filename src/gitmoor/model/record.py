@@ -212,6 +212,26 @@ def sha_of(revision: str) -> str:
     return digest if sep else ""
 
 
+def short_revision(revision: str | None) -> str:
+    """A revision in a few characters, for a narrow column (`kubectl get`'s REVISION, the
+    status table): a commit's first 12 hex digits; a chart's `name@version` (its archive
+    digest left out); a chart with values from Git as both, the commit cut to 7 digits.
+    Anything else (an unknown shape) as it is."""
+    if not revision:
+        return ""
+    parts = [p for p in revision.split(";") if p]
+    short = []
+    for part in parts:
+        sha = sha_of(part)
+        if sha:
+            short.append(sha[: 7 if len(parts) > 1 else 12])
+        elif "@sha256:" in part:
+            short.append(part.split("@sha256:", 1)[0])
+        else:
+            short.append(part)
+    return ",".join(short)
+
+
 _POD_SPEC_PATHS: tuple[tuple[str, ...], ...] = (
     ("spec", "template", "spec"),  # Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, ...
     ("spec", "jobTemplate", "spec", "template", "spec"),  # CronJob

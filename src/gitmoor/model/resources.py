@@ -211,6 +211,11 @@ class GitSourceStatus(_Model):
     observed_generation: int | None = None
     conditions: list[Condition] = Field(default_factory=list)
     artifact: Artifact | None = None
+    short_revision: str | None = Field(
+        default=None,
+        description="artifact.revision in a few characters (a commit's first 12 hex digits, a "
+        "chart's name@version), for `kubectl get`.",
+    )
     last_handled_reconcile_at: str | None = None
     replica: str | None = Field(
         default=None,
@@ -314,6 +319,11 @@ class ChartSourceStatus(_Model):
     observed_generation: int | None = None
     conditions: list[Condition] = Field(default_factory=list)
     artifact: ChartArtifact | None = None
+    short_revision: str | None = Field(
+        default=None,
+        description="artifact.revision in a few characters (a commit's first 12 hex digits, a "
+        "chart's name@version), for `kubectl get`.",
+    )
     last_handled_reconcile_at: str | None = None
     replica: str | None = Field(
         default=None,
@@ -515,7 +525,11 @@ class Decryption(_Model):
 
 
 class SyncSpec(_Model):
-    source_ref: SourceReference
+    source_ref: SourceReference | None = Field(
+        default=None,
+        description="The GitSource to render the path of. Required, unless chartRef is set "
+        "and every value is inline (helm.values): then nothing is read from Git.",
+    )
     path: str = Field(
         default="./",
         description="Directory in the source to render; with chartRef, the directory the "
@@ -524,7 +538,8 @@ class SyncSpec(_Model):
     chart_ref: ChartReference | None = Field(
         default=None,
         description="Render this ChartSource's chart instead of the path: the chart comes from "
-        "its repository, its values (helm.values, helm.valuesFiles) from Git.",
+        "its repository, its values from helm.values and, with a sourceRef, helm.valuesFiles "
+        "from Git.",
     )
     interval: Duration = "5m"
     retry_interval: Duration | None = Field(
@@ -619,6 +634,21 @@ class SyncSpec(_Model):
         return (self.deletion_policy or ("Delete" if self.prune else "Orphan")) == "Delete"
 
     @model_validator(mode="after")
+    def _source(self) -> SyncSpec:
+        # Without Git, only a chart with inline values is left to render.
+        if self.source_ref is not None:
+            return self
+        if self.chart_ref is None:
+            raise ValueError("sourceRef is required (without one, chartRef and helm.values)")
+        if self.helm is not None and self.helm.values_files:
+            raise ValueError("helm.valuesFiles are read from Git: set sourceRef")
+        if self.path not in ("./", ".", ""):
+            raise ValueError("path is a directory of the sourceRef's: set sourceRef")
+        if self.decryption is not None:
+            raise ValueError("decryption reads files of the sourceRef's path: set sourceRef")
+        return self
+
+    @model_validator(mode="after")
     def _path(self) -> SyncSpec:
         parts = self.path.replace("\\", "/").split("/")
         if ".." in parts or self.path.startswith("/"):
@@ -669,6 +699,11 @@ class SyncStatus(_Model):
     conditions: list[Condition] = Field(default_factory=list)
     last_attempted_revision: str | None = None
     last_applied_revision: str | None = None
+    short_revision: str | None = Field(
+        default=None,
+        description="lastAppliedRevision in a few characters (a commit's first 12 hex digits, a "
+        "chart's name@version), for `kubectl get`.",
+    )
     last_healthy_revision: str | None = None
     hooks: HookRunsStatus | None = Field(
         default=None,
@@ -677,6 +712,11 @@ class SyncStatus(_Model):
     )
     pinned_revision: str | None = Field(
         default=None, description="Set while `gitmoor rollback` pins the Sync to a revision."
+    )
+    delete_hooks: bool | None = Field(
+        default=None,
+        description="What was applied holds pre-delete or post-delete hooks: a deletion that "
+        "cannot read them from its source says so with a Warning.",
     )
     last_failed_revision: str | None = Field(
         default=None, description="Set when an atomic Sync rolled this revision back."

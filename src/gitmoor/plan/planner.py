@@ -286,7 +286,11 @@ def phases(planned: Sequence[PlannedObject], desired: Sequence[Desired]) -> tupl
         rank = (0, 0, name) if name == FOUNDATION else (1, order, name)
         groups[rank].append(p)
     return tuple(
-        Phase(name, tuple(sorted(groups[(a, b, name)], key=lambda p: sort_key(p.ref))))
+        Phase(
+            name,
+            tuple(sorted(groups[(a, b, name)], key=lambda p: sort_key(p.ref))),
+            None if name == FOUNDATION else b,
+        )
         for (a, b, name) in sorted(groups)
     )
 

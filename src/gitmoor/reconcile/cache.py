@@ -64,10 +64,19 @@ class Cache:
         return {k.short: o for k, o in self._objects.items() if k.kind == "Sync"}
 
     @staticmethod
-    def source_key(sync: Sync) -> Key:
+    def source_key(sync: Sync) -> Key | None:
+        """The Sync's GitSource; None for a chart with inline values only (no sourceRef)."""
         ref = sync.spec.source_ref
+        if ref is None:
+            return None
         return Key(ref.kind, ref.namespace or sync.metadata.namespace, ref.name)
 
     def source_url(self, sync: Sync) -> str:
-        source = self._objects.get(self.source_key(sync)) or {}
+        """Where the Sync's content comes from, for the ledger: its GitSource's URL, else
+        (a chart with inline values only) its ChartSource's."""
+        key = self.source_key(sync)
+        chart = sync.spec.chart_ref
+        if key is None and chart is not None:
+            key = Key("ChartSource", chart.namespace or sync.metadata.namespace, chart.name)
+        source = (self._objects.get(key) if key is not None else None) or {}
         return str((source.get("spec") or {}).get("url", ""))

@@ -100,6 +100,7 @@ class OCISourceReconciler:
         """The artifact `sync` is to apply, or why it must wait. A pinned revision (`gitmoor
         rollback` to a commit) has no meaning for an artifact: it is refused by name."""
         key = self.cache.source_key(sync)
+        assert key is not None  # only Syncs whose sourceRef names an OCISource come here
         named = f"OCISource {key.namespace}/{key.name}"
         obj = self.cache.get(key)
         if obj is not None and (refused := self.tenancy.source_refused(sync, obj)) is not None:

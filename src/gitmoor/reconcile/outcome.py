@@ -46,6 +46,8 @@ class Outcome:
     content: str = ""  # model.content.content_digest of `desired`, once planned
     # Which points' hooks have completed for `content` (None: hooks were not considered).
     hooks: HookRuns | None = None
+    # `content` holds pre-delete or post-delete hooks (status.deleteHooks).
+    delete_hooks: bool = False
     # Per object: its apiVersion, the object as sent, and the server's view of the fields it
     # sets (PlannedObject.baseline): what the drift monitor compares live objects with.
     tracked: dict[ObjectRef, Applied] = field(default_factory=dict)

@@ -44,7 +44,7 @@ from gitmoor.model import (
 )
 from gitmoor.model.content import content_digest
 from gitmoor.model.durations import parse_duration
-from gitmoor.model.hooks import TRACKED, HookPoint, HookRuns
+from gitmoor.model.hooks import DELETION, TRACKED, HookPoint, HookRuns
 from gitmoor.model.resources import Sync
 from gitmoor.reconcile.outcome import Outcome, Stage
 from gitmoor.reconcile.snapshots import Snapshot
@@ -187,6 +187,57 @@ async def restore(
     return await _attempt(outcome, on_stage, body)
 
 
+async def deletion_hooks(
+    kube: Kube,
+    sync: Sync,
+    artifact: Artifact,
+    *,
+    decryption: Keys | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> list[plan.Desired]:
+    """The delete hooks (pre-delete, post-delete) of `artifact`, rendered and prepared as a
+    deployment of it would be (namespace, ownership labels, generated names). Raises
+    GitmoorError when the revision cannot be rendered."""
+    options = dataclasses.replace(
+        render_options(sync, decryption, limits),
+        capabilities=await kube.capabilities(),
+        chart=Path(artifact.chart.path) if artifact.chart is not None else None,
+    )
+    _refuse_unsafe_entries(artifact, sync.spec.path)
+    rendered = await render(Path(artifact.path), sync.spec.path, options)
+    owner = plan.Owner(sync.metadata.name, sync.metadata.namespace)
+    desired, _ = await plan.prepare(
+        kube, list(rendered.manifests), owner, target_namespace=sync.spec.target_namespace
+    )
+    return [
+        d
+        for d in desired
+        if d.hook is not None and any(d.hook.runs_at(p, installing=False) for p in DELETION)
+    ]
+
+
+async def run_deletion_hooks(
+    kube: Kube,
+    sync: Sync,
+    hooks: Sequence[plan.Desired],
+    point: HookPoint,
+    *,
+    health_rules: Overrides | None = None,
+) -> Outcome:
+    """Run the hooks of `point` (pre-delete or post-delete) of a Sync being deleted, by weight,
+    each awaited up to the Sync's timeout. Never raises GitmoorError: it is in Outcome.error
+    (HookFailedError for a hook that did not complete). Delete policies as for every hook: one
+    that none removes stays after the Sync is gone, as Helm leaves it after an uninstall."""
+    due = [d for d in hooks if d.hook is not None and d.hook.runs_at(point, installing=False)]
+    outcome = Outcome(revision="")
+    timeout = parse_duration(sync.spec.timeout)
+
+    async def body(stage: Callable[[Stage], None]) -> None:
+        await _Hooks(kube, due, False, outcome, stage, timeout, health_rules).run(point)
+
+    return await _attempt(outcome, lambda _: None, body)
+
+
 async def _attempt(
     outcome: Outcome,
     on_stage: Callable[[Stage], None],
@@ -259,7 +310,8 @@ async def _converge(
     foundation = [d for d in desired if d.phase == plan.FOUNDATION]
     rest = [d for d in desired if d.phase != plan.FOUNDATION]
     if failures and not foundation:
-        due = _due_hooks(hooks, desired, outcome, hooks_done, installing=not previous)
+        _set_content(outcome, desired, hooks)
+        due, outcome.hooks = _due_hooks(hooks, outcome.content, hooks_done, installing=not previous)
         raise DryRunError([*failures, *(await plan.check_hooks(kube, due) if due else [])])
     if known and foundation and plan.carried_over(foundation, known)[1]:
         known = None  # a new or changed CRD or Namespace may change how the rest validates
@@ -277,8 +329,7 @@ async def _converge(
         outcome.drifted = {
             p.ref: p.changed for p in planned_all if p.action is not Action.UNCHANGED
         }
-        outcome.desired = [d.obj for d in (*desired, *hooks)]
-        outcome.content = content_digest(outcome.desired)
+        _set_content(outcome, desired, hooks)
         outcome.inventory = tuple(previous)
         outcome.applied = True
         return
@@ -311,7 +362,8 @@ async def _converge(
         desired, hooks = _split_hooks(desired)
         rest = [d for d in desired if d.phase != plan.FOUNDATION]
     installing = not previous
-    due = _due_hooks(hooks, desired, outcome, hooks_done, installing=installing)
+    _set_content(outcome, desired, hooks)
+    due, outcome.hooks = _due_hooks(hooks, outcome.content, hooks_done, installing=installing)
     try:
         if due:
             failures = [*failures, *await plan.check_hooks(kube, due)]
@@ -367,17 +419,17 @@ async def _apply_phases(
     on_wait: WaitWatcher,
 ) -> None:
     """Each phase (wave) in turn: its objects, then its main hooks, then the gate."""
-    waves = {int(p.name.removeprefix("order-")): p for p in phases if p.name.startswith("order-")}
-    steps = [p for p in phases if not p.name.startswith("order-")] + [
-        waves.get(w) or Phase(f"order-{w}", ()) for w in sorted({*waves, *hooked.waves()})
+    waves = {p.order: p for p in phases if p.order is not None}
+    steps = [p for p in phases if p.order is None] + [
+        waves.get(w) or Phase(f"order-{w}", (), w) for w in sorted({*waves, *hooked.waves()})
     ]
     # Post hooks start from a healthy revision, whether or not the Sync waits otherwise.
     gate_last = sync.spec.wait or hooked.has(HookPoint.POST)
     for index, phase in enumerate(steps):
         stage(Stage.APPLY)
         outcome.changes = outcome.changes + await apply.apply_phase(kube, phase)
-        if phase.name.startswith("order-"):
-            await hooked.run(HookPoint.MAIN, wave=int(phase.name.removeprefix("order-")))
+        if phase.order is not None:
+            await hooked.run(HookPoint.MAIN, wave=phase.order)
         last = index == len(steps) - 1
         outcome.applied = last
         if last:
@@ -545,28 +597,36 @@ class _Hooks:
             raise HookFailedError(str(point), verdict)
 
 
+def _set_content(outcome: Outcome, desired: list[plan.Desired], hooks: list[plan.Desired]) -> None:
+    """What the attempt deploys (hooks included), its digest (the content hooks run for), and
+    whether it holds delete hooks."""
+    outcome.desired = [d.obj for d in (*desired, *hooks)]
+    outcome.content = content_digest(outcome.desired)
+    outcome.delete_hooks = any(
+        d.hook is not None and any(d.hook.runs_at(p, installing=False) for p in DELETION)
+        for d in hooks
+    )
+
+
 def _due_hooks(
     hooks: list[plan.Desired],
-    desired: list[plan.Desired],
-    outcome: Outcome,
+    content: str,
     done: HookRuns | None,
     *,
     installing: bool,
-) -> list[plan.Desired]:
-    """The hooks this attempt may run: those of points not done yet for the content it deploys
-    (set here, hooks counted in it). None: no hooks at all."""
-    outcome.desired = [d.obj for d in (*desired, *hooks)]
-    outcome.content = content_digest(outcome.desired)
+) -> tuple[list[plan.Desired], HookRuns | None]:
+    """The hooks an attempt of `content` may run (those of points not done yet for it), and
+    the record of runs it starts from. `done` None: no hooks at all (a restore)."""
     if done is None:
-        return []
-    skip = done.done_for(outcome.content)
-    outcome.hooks = HookRuns(outcome.content, skip)
-    return [
+        return [], None
+    skip = done.done_for(content)
+    due = [
         d
         for d in hooks
         if d.hook is not None
         and any(d.hook.runs_at(p, installing=installing) for p in HookPoint if p not in skip)
     ]
+    return due, HookRuns(content, skip)
 
 
 def _split_hooks(desired: list[plan.Desired]) -> tuple[list[plan.Desired], list[plan.Desired]]:

@@ -421,6 +421,56 @@ def pruned_on_deletion(changes: ChangeSet) -> Report:
     )
 
 
+DELETE_HOOK_FAILED = "DeleteHookFailed"
+
+
+def deletion_held(ctx: Context, before: Outcome) -> Report:
+    """A pre-delete hook did not complete: as Helm aborts the uninstall, the Sync stays (its
+    finalizer), with everything it applied, and says so; it is tried again (backoff, a new
+    revision, a spec change). `deletionPolicy: Orphan` deletes it without hooks or pruning."""
+    assert before.error is not None
+    message = (
+        f"deletion held: {before.error}; nothing was pruned. Fix the hook (a new revision is "
+        "tried), or set spec.deletionPolicy: Orphan to delete without hooks and pruning"
+    )
+    status = st.failed_before_apply(
+        ctx.old, ctx.generation, DELETE_HOOK_FAILED, message, stalled=False
+    )
+    return Report(
+        status=status,
+        events=(Event(WARNING, DELETE_HOOK_FAILED, message),),
+        retry=ctx.after(before.error),
+        log=LogLine("warning", "pre-delete hook failed", {"error": str(before.error)}),
+    )
+
+
+def post_delete_hooks(after: Outcome) -> Report:
+    """The post-delete hooks ran after the prune; a failure is told, not held on: what the
+    Sync applied is gone already, and keeping the Sync would protect nothing."""
+    if after.error is None:
+        if not after.changes.changes:
+            return Report()
+        return Report(
+            log=LogLine("info", "post-delete hooks", {"changes": after.changes.summary()})
+        )
+    message = f"post-delete hook did not complete: {after.error}"
+    return Report(
+        events=(Event(WARNING, DELETE_HOOK_FAILED, message),), log=LogLine("warning", message)
+    )
+
+
+def deletion_hooks_unread(error: GitmoorError, *, expected: bool) -> Report:
+    """No revision to read the delete hooks from (source gone or failing, render error): the
+    deletion goes on without them. A Warning when what was applied held some (`expected`, or
+    not known); else only a log line: a GitSource deleted with its Syncs is the usual case."""
+    message = f"no delete hooks ran: the revision to read them from is not there: {error}"
+    if not expected:
+        return Report(log=LogLine("info", message))
+    return Report(
+        events=(Event(WARNING, "DeleteHooksSkipped", message),), log=LogLine("warning", message)
+    )
+
+
 def orphaned(count: int, why: str) -> Report:
     message = f"deleted; left the {count} object(s) it applied in place: {why}"
     return Report(events=(Event(NORMAL, "Orphaned", message),), log=LogLine("info", message))

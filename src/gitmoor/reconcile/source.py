@@ -162,6 +162,8 @@ class SourceReconciler:
     async def artifact_for(self, sync: Sync, pinned: str | None) -> SourceAnswer:
         """The artifact `sync` is to apply: its source's, or the pinned commit's."""
         key = self.cache.source_key(sync)
+        if key is None:
+            raise ValueError(f"Sync {sync.metadata.name} has no sourceRef: it has no artifact")
         named = f"GitSource {key.namespace}/{key.name}"
         obj = self.cache.get(key)
         if obj is not None and (refused := self.tenancy.source_refused(sync, obj)) is not None:

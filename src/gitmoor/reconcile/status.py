@@ -8,6 +8,7 @@ from typing import Any
 from gitmoor.errors import GitmoorError, HealthGateError, SourceVerificationError
 from gitmoor.model import Action, Artifact, ChartArtifact, Health, ObjectRef, Verdict, inventory
 from gitmoor.model.hooks import TRACKED, HookRuns
+from gitmoor.model.record import short_revision
 from gitmoor.reconcile import conditions as cond
 from gitmoor.reconcile.outcome import Outcome
 from gitmoor.reconcile.retry import explained, reason_of
@@ -60,6 +61,8 @@ def sync_status(
     status["lastAttemptedRevision"] = outcome.revision
     if outcome.applied:
         status["lastAppliedRevision"] = outcome.revision
+        status["shortRevision"] = short_revision(outcome.revision)
+        status["deleteHooks"] = outcome.delete_hooks
     if outcome.inventory is not None:
         status["inventory"] = inventory.encode(outcome.inventory)
     if handled:
@@ -196,6 +199,7 @@ def source_status(
         }
         if artifact.signer:
             status["artifact"]["signer"] = artifact.signer
+        status["shortRevision"] = short_revision(artifact.revision)
     conditions = _source_verified(conditions, artifact, err, generation, verifying=verifying)
     if err is None:
         revision = artifact.revision if artifact else ""
@@ -238,6 +242,7 @@ def chart_source_status(
             if before.get("revision") == chart.revision
             else chart.fetched_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
+        status["shortRevision"] = short_revision(chart.revision)
     if err is None:
         message = f"stored chart {chart.revision}" if chart is not None else ""
         conditions = cond.set_condition(
@@ -333,6 +338,8 @@ def rolled_back(
         )
         conditions = _not_ready(conditions, "RolledBack", message, generation, stalled=False)
         status["lastAppliedRevision"] = restored.revision
+        status["shortRevision"] = short_revision(restored.revision)
+        status["deleteHooks"] = restored.delete_hooks
         status["lastHealthyRevision"] = restored.revision
         if restored.content:
             # Its hooks ran when it was deployed; none runs again for it.

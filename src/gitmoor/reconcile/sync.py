@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from gitmoor import apply
+from gitmoor import apply, plan
 from gitmoor.apply import prune as apply_prune
 from gitmoor.errors import (
     ApplyError,
@@ -27,8 +27,9 @@ from gitmoor.health import Overrides, sync_rules
 from gitmoor.kube import Kube
 from gitmoor.model import Artifact, Health, InventoryEntry, Verdict, inventory
 from gitmoor.model.durations import parse_duration
-from gitmoor.model.hooks import HookRuns
+from gitmoor.model.hooks import HookPoint, HookRuns
 from gitmoor.model.labels import ALLOW_PRUNE_AT, FINALIZER, REQUESTED_AT
+from gitmoor.model.pipeline import ChartArtifact, Commit
 from gitmoor.model.record import Record, Trigger
 from gitmoor.model.resources import API_VERSION, Sync
 from gitmoor.reconcile import conditions as cond
@@ -128,6 +129,9 @@ class SyncReconciler:
             sync = Sync.model_validate(obj)
         except ValueError as err:
             return await self.publish(key, report.invalid(obj, err))
+        if obj["metadata"].get("deletionTimestamp"):
+            await self.publish(key, report.Report(drift=report.DriftAction.FORGET))
+            return await self.finalize(key, obj, sync)
         if (obj := await self.lifecycle(key, obj, sync)) is None:
             return None
         ctx = self.context(key, obj, sync)
@@ -232,16 +236,30 @@ class SyncReconciler:
         dependencies, its source, a pinned commit, its keys."""
         if (why := blocked(sync, self.cache.syncs())) is not None:
             return _blocked_error(why)
-        if sync.spec.source_ref.kind == "OCISource":
-            if self.oci is None:
-                return NotReadyError("SourceNotReady", "this agent does not read OCISources")
-            source = await self.oci.artifact_for(sync, ctx.pinned)
-        else:
-            source = await self.sources.artifact_for(sync, ctx.pinned)
-        if source.artifact is None:
-            assert source.problem is not None
-            return source.problem
-        artifact = source.artifact
+        artifact = await self.artifact(sync, ctx.pinned)
+        if isinstance(artifact, GitmoorError):
+            return artifact
+        try:
+            keys = await decryption_keys(self.kube, sync)
+        except GitmoorError as err:
+            return err
+        return artifact, keys
+
+    async def artifact(self, sync: Sync, pinned: str | None) -> Artifact | GitmoorError:
+        """What the Sync renders: its source's artifact (or the pinned commit's), with its
+        chart when it has a chartRef, or the chart alone; else why there is none (yet)."""
+        artifact: Artifact | None = None
+        if sync.spec.source_ref is not None:
+            if sync.spec.source_ref.kind == "OCISource":
+                if self.oci is None:
+                    return NotReadyError("SourceNotReady", "this agent does not read OCISources")
+                source = await self.oci.artifact_for(sync, pinned)
+            else:
+                source = await self.sources.artifact_for(sync, pinned)
+            if source.artifact is None:
+                assert source.problem is not None
+                return source.problem
+            artifact = source.artifact
         if sync.spec.chart_ref is not None:
             if self.charts is None:
                 return NotReadyError("SourceNotReady", "this agent does not read ChartSources")
@@ -249,14 +267,14 @@ class SyncReconciler:
             if chart.chart is None:
                 assert chart.problem is not None
                 return chart.problem
-            # One revision for both: a new chart and a new values commit each are new.
-            revision = f"{chart.chart.revision};{artifact.revision}"
-            artifact = dataclasses.replace(artifact, revision=revision, chart=chart.chart)
-        try:
-            keys = await decryption_keys(self.kube, sync)
-        except GitmoorError as err:
-            return err
-        return artifact, keys
+            if artifact is None:
+                artifact = chart_only(chart.chart)
+            else:
+                # One revision for both: a new chart and a new values commit each are new.
+                revision = f"{chart.chart.revision};{artifact.revision}"
+                artifact = dataclasses.replace(artifact, revision=revision, chart=chart.chart)
+        assert artifact is not None  # the model requires a sourceRef or a chartRef
+        return artifact
 
     def context(self, key: Key, obj: Obj, sync: Sync) -> report.Context:
         return report.Context(
@@ -353,10 +371,6 @@ class SyncReconciler:
     # -- lifecycle: finalizer, suspension, deletion ------------------------------------------
     async def lifecycle(self, key: Key, obj: Obj, sync: Sync) -> Obj | None:
         """The Sync to reconcile (with its finalizer), or None when there is nothing to do."""
-        if obj["metadata"].get("deletionTimestamp"):
-            await self.publish(key, report.Report(drift=report.DriftAction.FORGET))
-            await self.finalize(key, obj, sync)
-            return None
         if sync.spec.suspend:
             await self.publish(key, report.Report(drift=report.DriftAction.FORGET))
             return None
@@ -375,11 +389,14 @@ class SyncReconciler:
         self.cache.refresh(key, updated)
         return updated
 
-    async def finalize(self, key: Key, obj: Obj, sync: Sync) -> None:
+    async def finalize(self, key: Key, obj: Obj, sync: Sync) -> float | None:
         """A deleted Sync takes what it applied with it only when its deletionPolicy says
-        Delete, and never while gitmoor itself is being uninstalled (its CRD deleted)."""
+        Delete, and never while gitmoor itself is being uninstalled (its CRD deleted). Its
+        pre-delete hooks run first: one that fails keeps the Sync (its finalizer) and what it
+        applied, and is tried again (the retry's delay is returned); post-delete hooks run
+        after the prune."""
         if FINALIZER not in (obj["metadata"].get("finalizers") or []):
-            return
+            return None
         entries = _inventory(obj)
         left = ""
         if not entries:
@@ -389,10 +406,23 @@ class SyncReconciler:
         elif await self._uninstalling():
             left = "gitmoor's CRD is being deleted (uninstall)"
         else:
-            changes = await apply_prune(
-                self.kube_for(sync), entries, owner_name=key.name, owner_namespace=key.namespace
+            kube = self.kube_for(sync)
+            hooks = await self.deletion_hooks(key, kube, sync, obj)
+            rules = self.health_rules(key, sync)
+            before = await pipeline.run_deletion_hooks(
+                kube, sync, hooks, HookPoint.PRE_DELETE, health_rules=rules
             )
-            await self.publish(key, report.pruned_on_deletion(changes))
+            if before.error is not None:
+                ctx = self.context(key, obj, sync)
+                return await self.publish(key, report.deletion_held(ctx, before))
+            changes = await apply_prune(
+                kube, entries, owner_name=key.name, owner_namespace=key.namespace
+            )
+            await self.publish(key, report.pruned_on_deletion(before.changes + changes))
+            after = await pipeline.run_deletion_hooks(
+                kube, sync, hooks, HookPoint.POST_DELETE, health_rules=rules
+            )
+            await self.publish(key, report.post_delete_hooks(after))
         if left:
             await self.publish(key, report.orphaned(len(entries), left))
         self.snapshots.delete(key.namespace, key.name)
@@ -404,6 +434,35 @@ class SyncReconciler:
             if err.status not in (404, 409):
                 raise
         self.wake_held(key)
+        return None
+
+    async def deletion_hooks(
+        self, key: Key, kube: Kube, sync: Sync, obj: Obj
+    ) -> list[plan.Desired]:
+        """The delete hooks of what the Sync would deploy now (its source's revision, or its
+        pin). When there is no revision to read them from (the source gone or failing, a render
+        error) the deletion does not wait for one: a Warning Event says no hook ran."""
+        artifact = await self.artifact(sync, self.context(key, obj, sync).pinned)
+        try:
+            if isinstance(artifact, GitmoorError):
+                raise artifact
+            keys = await decryption_keys(self.kube, sync)
+            hooks = await pipeline.deletion_hooks(
+                kube, sync, artifact, decryption=keys, limits=self.placement.limits
+            )
+            # A namespace being deleted takes no new objects: its hooks could never run, and
+            # holding the Sync would hold the namespace's deletion for ever.
+            for namespace in sorted({str(d.obj["metadata"].get("namespace") or "") for d in hooks}):
+                found = await self.kube.get("v1", "Namespace", namespace) if namespace else {}
+                if found is None or (found.get("metadata") or {}).get("deletionTimestamp"):
+                    raise GitmoorError(
+                        f"namespace {namespace} of the delete hooks is being deleted"
+                    )
+            return hooks
+        except GitmoorError as err:
+            expected = (obj.get("status") or {}).get("deleteHooks") is not False
+            await self.publish(key, report.deletion_hooks_unread(err, expected=expected))
+            return []
 
     async def _uninstalling(self) -> bool:
         """gitmoor's Sync CRD is being deleted: every Sync goes with it, and none may take its
@@ -451,7 +510,8 @@ class SyncReconciler:
         sync = Sync.model_validate(obj)
         ctx = self.context(key, obj, sync)
         revision = str(ctx.old.get("lastAppliedRevision") or "")
-        artifact = self.memory.source(self.cache.source_key(sync)).artifact
+        source = self.cache.source_key(sync)
+        artifact = self.memory.source(source).artifact if source is not None else None
         record = records.correction(self.place(key, sync), revision, artifact, at=time.time())
         await self.publish(key, report.Report(begin=record), slot=_DRIFT)
         fix = apply.Correction(
@@ -501,6 +561,21 @@ class SyncReconciler:
             )
             return True
         return False
+
+
+def chart_only(chart: ChartArtifact) -> Artifact:
+    """What a Sync with a chartRef and no sourceRef deploys: the chart alone, its revision the
+    chart's (`podinfo@6.5.1@sha256:...`), its values inline (nothing is read from Git: the
+    chart's own directory stands in for the values path, and no file is read from it)."""
+    return Artifact(
+        url=chart.url,
+        revision=chart.revision,
+        digest=chart.digest,
+        path=chart.path,
+        commit=Commit("", "", "", chart.fetched_at, f"{chart.chart} {chart.version}"),
+        fetched_at=chart.fetched_at,
+        chart=chart,
+    )
 
 
 def _blocked_error(why: Blocked) -> GitmoorError:

@@ -79,14 +79,16 @@ class FoundSync:
             SyncKey(d.namespace or self.key.namespace, d.name) for d in self.sync.spec.depends_on
         ]
 
-    def source(self) -> tuple[str, str]:
+    def source(self) -> tuple[str, str] | None:
+        """The GitSource; None for a chart with inline values only."""
         ref = self.sync.spec.source_ref
-        return ref.namespace or self.key.namespace, ref.name
+        return None if ref is None else (ref.namespace or self.key.namespace, ref.name)
 
     def from_artifact(self) -> bool:
         """Whether the Sync renders an OCISource's artifact: its path is inside the artifact
         the agent pulls, not inside the validated repository."""
-        return self.sync.spec.source_ref.kind == "OCISource"
+        ref = self.sync.spec.source_ref
+        return ref is not None and ref.kind == "OCISource"
 
     def chart(self) -> tuple[str, str] | None:
         """The ChartSource whose chart this Sync renders (its path then holds values only)."""

@@ -403,14 +403,15 @@ class _Session:
                         check="gitmoor",
                         severity=Severity.WARNING,
                     )
-            namespace, name = sync.source()
-            kind = sync.sync.spec.source_ref.kind
+            source = sync.source()
+            ref = sync.sync.spec.source_ref
+            kind = ref.kind if ref is not None else "GitSource"
             known = self.oci_sources if kind == "OCISource" else self.sources
-            if (namespace, name) not in known:
+            if source is not None and source not in known:
                 self.report(
                     placed,
                     ("spec", "sourceRef"),
-                    f"{kind} {namespace}/{name} is declared nowhere in the validated paths",
+                    f"{kind} {source[0]}/{source[1]} is declared nowhere in the validated paths",
                     check="gitmoor",
                     severity=Severity.WARNING,
                 )

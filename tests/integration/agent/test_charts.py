@@ -6,8 +6,10 @@ failures, and says what is wrong."""
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
 import pytest
+import yaml
 
 from gitmoor.ledger import Ledger
 from gitmoor.reconcile import conditions as cond
@@ -15,6 +17,7 @@ from testenv.chartrepo import ChartRepository
 from testenv.gitserver import GitServers
 from testenv.registry import Registry
 from tests.integration.agent.harness import AgentHarness, Obj
+from tests.integration.gitmoor_process import gitmoor
 
 pytestmark = [pytest.mark.cluster, pytest.mark.gitserver]
 
@@ -470,3 +473,53 @@ async def test_an_atomic_sync_rolls_back_to_the_previous_chart_version_and_value
     async with await Ledger.open(h.ledger_url) as ledger:
         [running] = await ledger.where("chart:web@1.x")
     assert (running.sync, running.revision) == (f"{ns}/web", healthy)
+
+
+async def test_a_flux_helmrelease_of_a_helm_repository_imports_and_deploys_without_git(
+    harness: AgentHarness, chart_repository: ChartRepository, tmp_path: Path
+) -> None:
+    """`gitmoor import` of a HelmRepository and its HelmRelease: a ChartSource and a Sync with
+    chartRef, values inline and no sourceRef; applied, the agent deploys the chart."""
+    h, ns, repo = harness, harness.namespace, chart_repository
+    name = f"c{secrets.token_hex(4)}"
+    _publish(repo, name, "1.0.0")
+    _publish(repo, name, "1.1.0")
+    await _chart_secret(h, repo)
+    flux = tmp_path / "flux.yaml"
+    flux.write_text(
+        f"""\
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: HelmRepository
+metadata: {{name: vendor, namespace: {ns}}}
+spec: {{url: "{repo.url}/{name}", interval: 2s, secretRef: {{name: charts-auth}}}}
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: {{name: web, namespace: {ns}}}
+spec:
+  interval: 30s
+  values: {{greeting: imported}}
+  chart:
+    spec: {{chart: web, version: "1.0.x", sourceRef: {{kind: HelmRepository, name: vendor}}}}
+"""
+    )
+    code, out, err = await gitmoor("import", "-f", flux, kubeconfig=h.kubeconfig)
+    assert code == 0, err
+    assert "as 0 GitSource(s), 1 ChartSource(s) and 1 Sync(s)" in err
+    documents = list(yaml.safe_load_all(out))
+    assert [d["kind"] for d in documents] == ["ChartSource", "Sync"]
+    assert "sourceRef" not in documents[1]["spec"]
+    for document in documents:
+        await h.kube.apply(document, field_manager="gitmoor-tests")
+
+    sync = await h.wait_for(
+        "Sync",
+        "web",
+        lambda o: cond.is_true(o, cond.READY),
+        what="Sync web Ready from its chart alone",
+    )
+    assert sync["status"]["lastAppliedRevision"].startswith("web@1.0.0@sha256:")
+    assert sync["status"]["shortRevision"] == "web@1.0.0"
+    live = await h.wait_for_object("v1", "ConfigMap", "web-settings", lambda o: True)
+    # Flux's release name (the HelmRelease's), its values inline, the chart's own defaults.
+    assert live["data"] == {"greeting": "imported", "color": "grey", "chart": "1.0.0"}

@@ -272,3 +272,83 @@ async def test_a_retry_runs_again_only_the_hooks_that_did_not_complete(
     )
     assert found[0] == [migration]
     assert attempted(await harness.get("Sync", "app") or {}).endswith(sha)
+
+
+async def test_delete_hooks_run_when_the_sync_is_deleted_and_a_failed_one_holds_it(
+    harness: AgentHarness, git_servers: GitServers, unique_name: str
+) -> None:
+    """PreDelete and PostDelete (Argo CD) run only when the Sync is deleted, around the prune.
+    A pre-delete hook that fails keeps the Sync and what it applied, and says so; fixed in
+    Git, the next revision's hooks run and the deletion completes."""
+    ns = harness.namespace
+    never = {"gitmoor.test/no-such-node": "true"}
+    repo, tree = harness.repo(git_servers, unique_name)
+    sha = tree.commit(
+        "v1",
+        {
+            "app/cm.yaml": configmap("settings", ns, v="1"),
+            "app/check.yaml": job(
+                ns, hook="PreDelete", name="check", node_selector=never, deadline=2
+            ),
+            "app/after.yaml": hook_configmap("after-delete", ns, "PostDelete"),
+            "kept/cm.yaml": configmap("kept", ns, v="1"),
+            "kept/check.yaml": job(
+                ns, hook="PreDelete", name="kept-check", node_selector=never, deadline=2
+            ),
+        },
+    )
+    tree.push()
+    await harness.source("repo", repo.file_url)
+    await harness.sync("app", "repo", "app", timeout="60s")
+    await harness.sync("kept", "repo", "kept", timeout="60s")
+    applied = await harness.wait_applied("app", sha)
+    await harness.wait_applied("kept", sha)
+    # The Sync knows it carries delete hooks (a deletion that cannot read them warns).
+    assert applied["status"]["deleteHooks"] is True
+
+    assert await harness.kube.get("batch/v1", "Job", "kept-check", ns) is None
+
+    # The way out without a fix: deletionPolicy Orphan deletes at once, no hooks, no prune.
+    await harness.kube.delete("gitmoor.io/v1alpha1", "Sync", "kept", ns)
+    await harness.wait_condition("Sync", "kept", cond.READY, "False", reason="DeleteHookFailed")
+    orphan = {"spec": {"deletionPolicy": "Orphan"}}
+    await harness.kube.patch_merge("gitmoor.io/v1alpha1", "Sync", "kept", ns, orphan)
+
+    async def deleted(name: str) -> bool:
+        harness.check_alive()
+        return await harness.get("Sync", name) is None
+
+    await eventually(lambda: deleted("kept"), bool, within=60, what="Sync kept deleted")
+    assert await harness.kube.get("v1", "ConfigMap", "kept", ns) is not None
+    # The failed hook stays for inspection (no hook-failed policy).
+    assert await harness.kube.get("batch/v1", "Job", "kept-check", ns) is not None
+    # Part of the revision (dry-run with it), but not run by a deployment.
+    assert await jobs(harness) == []
+    assert await harness.kube.get("v1", "ConfigMap", "after-delete", ns) is None
+
+    await harness.kube.delete("gitmoor.io/v1alpha1", "Sync", "app", ns)
+    held = await harness.wait_condition(
+        "Sync", "app", cond.READY, "False", reason="DeleteHookFailed"
+    )
+    message = cond.get_condition(held, cond.READY)["message"]
+    assert "pre-delete hook did not complete" in message, message
+    assert "Job/" in message, message
+    assert "check" in message, message
+    # Held like a failed Helm uninstall: nothing pruned, no post-delete hook.
+    assert await harness.kube.get("v1", "ConfigMap", "settings", ns) is not None
+    assert await harness.kube.get("v1", "ConfigMap", "after-delete", ns) is None
+
+    # Fixed in Git: the next revision's pre-delete hook completes, the rest follows.
+    tree.commit(
+        "v2: a check that passes",
+        {"app/check.yaml": hook_configmap("before-delete", ns, "PreDelete")},
+    )
+    tree.push()
+    await eventually(lambda: deleted("app"), bool, within=90, what="Sync app deleted")
+    assert await harness.kube.get("v1", "ConfigMap", "settings", ns) is None
+    before = await harness.kube.get("v1", "ConfigMap", "before-delete", ns)
+    after = await harness.kube.get("v1", "ConfigMap", "after-delete", ns)
+    # No delete policy: the hooks stay, as Helm leaves them after an uninstall.
+    assert before is not None
+    assert after is not None
+    assert before["metadata"]["creationTimestamp"] <= after["metadata"]["creationTimestamp"]

@@ -96,3 +96,41 @@ def test_events_fit_the_width(width: int) -> None:
         "gitsource/platform",
     ]
     assert lines[2].endswith("…") == (width == 80)
+
+
+@pytest.mark.parametrize("width", [80, 200])
+def test_all_namespaces_fit_without_cutting_names_or_reasons(width: int) -> None:
+    """`events -A`: NAMESPACE too. What does not fit is left out (TYPE first, then MESSAGE),
+    so that every namespace, reason and object is whole, never split mid-word."""
+    rows = [
+        event_row(
+            event("a", lastTimestamp=stamp(timedelta(minutes=3)))
+            | {
+                "metadata": {"name": "a", "namespace": "gitmoor-system"},
+                "involvedObject": {"kind": "GitSource", "name": "shop-config"},
+            }
+        ),
+        event_row(
+            event(
+                "b",
+                lastTimestamp=stamp(timedelta(minutes=2)),
+                type="Warning",
+                reason="HealthCheckFailed",
+                message="Deployment/shop/web: 1 of 4 replicas ready after 2m",
+            )
+            | {"metadata": {"name": "b", "namespace": "team-frontend"}}
+        ),
+    ]
+    cells = [event_cells(r) for r in rows]
+    lines = render(EVENT_COLUMNS, cells, width=width)
+    for line in lines:
+        assert len(line) <= width, line
+    whole = ("gitmoor-system", "team-frontend", "ReconciliationSucceeded", "HealthCheckFailed")
+    for value in (*whole, "gitsource/shop-config", "sync/web"):
+        assert sum(value in line.split() for line in lines) == 1, value
+    headers = lines[0].split()
+    if width == 200:
+        assert headers == ["NAMESPACE", "LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+        assert "Deployment/shop/web: 1 of 4 replicas ready after 2m" in lines[2]
+    else:
+        assert headers == ["NAMESPACE", "LAST", "SEEN", "REASON", "OBJECT"]

@@ -7,6 +7,7 @@ The commands run without a cluster: what they would ask of it is recorded instea
 from __future__ import annotations
 
 import asyncio
+import shlex
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,8 +19,8 @@ from typer.testing import CliRunner
 
 from gitmoor.cli import resources
 from gitmoor.cli.app import app
-from gitmoor.cli.common import namespace_for
-from gitmoor.commands.operations import OperationError, sync_now
+from gitmoor.cli.common import cluster_flags, namespace_for, pasteable
+from gitmoor.commands.operations import OperationError, StatusListing, sync_now
 from gitmoor.kube.kubeconfig import context_namespace
 
 
@@ -82,9 +83,9 @@ def asked(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
     async def connect(*_: object) -> Any:
         return fake_kube()
 
-    async def status_rows(_: object, namespace: str) -> tuple[list[Any], list[Any]]:
+    async def status_listing(_: object, namespace: str) -> StatusListing:
         calls.append(("status", "", namespace))
-        return [], []
+        return StatusListing([], [], "1", {})
 
     async def sync_now(_: object, name: str, namespace: str, **__: Any) -> dict[str, Any]:
         calls.append(("sync", name, namespace))
@@ -98,7 +99,7 @@ def asked(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
 
     for name, fake in (
         ("connect", connect),
-        ("status_rows", status_rows),
+        ("status_listing", status_listing),
         ("sync_now", sync_now),
         ("set_suspended", set_suspended),
         ("unpin", unpin),
@@ -146,3 +147,64 @@ def test_the_suspended_hint_works_when_pasted() -> None:
     with pytest.raises(OperationError) as raised:
         asyncio.run(sync_now(SuspendedSync(), "web", "team-a", timeout=1))  # type: ignore[arg-type]
     assert "`gitmoor resume web -n team-a` first" in str(raised.value)
+
+
+# -- hints that work when pasted: -n, and the cluster flags the user needed -----------------------
+
+
+def test_cluster_flags_name_what_the_defaults_would_not_reach(
+    kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = str(kubeconfig)
+    monkeypatch.setenv("KUBECONFIG", config)
+    cases = {
+        (config, None): "",
+        (config, "team"): "",  # the current context: pasting reaches it anyway
+        (config, "other"): " --context other",
+    }
+    for (path, context), flags in cases.items():
+        assert cluster_flags(path, context) == flags
+    monkeypatch.delenv("KUBECONFIG")  # the file came from --kubeconfig: the hint repeats it
+    assert cluster_flags(config, "other") == f" --kubeconfig {config} --context other"
+    assert pasteable("kubectl -n ns logs deployment/gitmoor", config, None).endswith(
+        f"deployment/gitmoor --kubeconfig {config}"
+    )
+    assert pasteable("ask a cluster admin", config, "other") == "ask a cluster admin"
+
+
+def test_the_suspended_hint_pasted_reaches_the_same_sync(
+    kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`gitmoor sync web --context other` refuses a suspended Sync; the command it prints,
+    pasted as it is, resumes that very Sync (namespace team-b of context other)."""
+    reached: list[tuple[str | None, str, str]] = []
+
+    async def connect(_: object, context: str | None) -> Any:
+        @asynccontextmanager
+        async def cluster() -> AsyncIterator[object]:
+            yield SuspendedSync()
+
+        reached.append((context, "connect", ""))
+        return cluster()
+
+    async def set_suspended(_: object, kind: str, name: str, namespace: str, __: bool) -> None:
+        reached.append((None, f"resume {name}", namespace))
+
+    async def unpin(_: object, name: str, namespace: str) -> None:
+        pass
+
+    monkeypatch.setattr(resources, "connect", connect)
+    monkeypatch.setattr(resources, "set_suspended", set_suspended)
+    monkeypatch.setattr(resources, "unpin", unpin)
+    env = {"KUBECONFIG": str(kubeconfig), "COLUMNS": "300"}
+    refused = CliRunner().invoke(app, ["sync", "web", "--context", "other"], env=env)
+    assert refused.exit_code == 3
+    hint = refused.stderr.split("`")[1]
+    assert hint == "gitmoor resume web -n team-b --context other"
+    reached.clear()
+    command = shlex.split(hint)
+    assert command[0] == "gitmoor"
+    pasted = CliRunner().invoke(app, command[1:], env=env)
+    assert pasted.exit_code == 0, pasted.output
+    assert reached[:2] == [("other", "connect", ""), (None, "resume web", "team-b")]
+    assert {context for context, what, _ in reached if what == "connect"} == {"other"}

@@ -2,7 +2,7 @@
 fit the terminal (COLUMNS), AGE, `-o wide|json|yaml|name`, `--no-headers`, colour only on a
 terminal.
 
-`status` reads the cluster through `status_rows`, replaced here by fixed rows; the ledger
+`status` reads the cluster through `status_listing`, replaced here by fixed rows; the ledger
 commands read a real SQLite ledger.
 """
 
@@ -24,7 +24,7 @@ from typer.testing import CliRunner, Result
 from gitmoor.cli import resources
 from gitmoor.cli.app import app
 from gitmoor.cli.table import Column, age, human_duration, render, shorten
-from gitmoor.commands.operations import SourceRow, SyncRow
+from gitmoor.commands.operations import SourceRow, StatusListing, SyncRow
 from gitmoor.ledger import Ledger
 from tests.integration.ledger.scenario import applied, attempt, failed, record, rolled_back, sha
 
@@ -100,13 +100,13 @@ def cluster(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     async def connect(*_: object) -> Any:
         return fake_kube()
 
-    async def status_rows(_: object, namespace: str) -> tuple[list[SourceRow], list[SyncRow]]:
+    async def status_listing(_: object, namespace: str) -> StatusListing:
         asked.append(namespace)
         keep = [s for s in SOURCES if namespace in ("", s.namespace)]
-        return keep, [y for y in SYNCS if namespace in ("", y.namespace)]
+        return StatusListing(keep, [y for y in SYNCS if namespace in ("", y.namespace)], "1", {})
 
     monkeypatch.setattr(resources, "connect", connect)
-    monkeypatch.setattr(resources, "status_rows", status_rows)
+    monkeypatch.setattr(resources, "status_listing", status_listing)
     return asked
 
 
@@ -196,14 +196,18 @@ def test_status_fits_the_terminal(cluster: list[str], width: int) -> None:
     assert shown.exit_code == 0, shown.output
     lines = _check_fits(shown.stdout, width)
     sources, syncs = lines[0], lines[3]
+    # At 80 columns with -A the short revision gives way, not the reason; SUSPENDED stays
+    # while a row is suspended.
+    revision = ["REVISION"] if width == 200 else []
     assert sources.split()[:7] == [
         "NAMESPACE",
         "NAME",
         "READY",
         "STATUS",
-        "REVISION",
+        *revision,
         "SUSPENDED",
         "AGE",
+        *(["MESSAGE"] if not revision else []),
     ]
     assert lines[2] == ""  # one table per kind, as `kubectl get gitsources,syncs`
     starts = _columns(syncs)
@@ -215,6 +219,7 @@ def test_status_fits_the_terminal(cluster: list[str], width: int) -> None:
     assert web[starts["NAME"] :].startswith(name if width == 200 else "sync/web")
     assert web[starts["AGE"] :].startswith("3d4h")
     assert web[starts["READY"] :].startswith("False")
+    assert web[starts["STATUS"] :].startswith("HealthCheckFailed ")
     if width == 200:
         assert web[starts["REVISION"] :].startswith(sha("v1")[:12])
     paused = rows[2]
@@ -222,6 +227,38 @@ def test_status_fits_the_terminal(cluster: list[str], width: int) -> None:
     assert "MESSAGE" in syncs
     if width == 80:
         assert web.endswith("…")
+
+
+def test_status_leaves_out_suspended_when_narrow_and_nothing_is() -> None:
+    from gitmoor.cli.resources import SYNC_COLUMNS, _sync_row
+
+    api = _sync("api", "team-a", ready="True", ready_reason="ReconciliationSucceeded")
+    rows = [_sync_row(api)[1:]]
+    (header, *_) = render(SYNC_COLUMNS[1:], rows, width=80)
+    assert header.split() == ["NAME", "READY", "STATUS", "REVISION", "AGE", "MESSAGE"]
+    (header, *_) = render(SYNC_COLUMNS[1:], rows, width=200)
+    assert "SUSPENDED" in header.split()
+
+
+def test_droppable_columns_go_highest_rank_first_only_when_needed() -> None:
+    columns = [
+        Column("NAME"),
+        Column("B", drop_rank=1),
+        Column("C", drop_rank=2),
+        Column("MESSAGE", flexible=True),
+    ]
+    row = ["web", "b" * 20, "c" * 20, LONG]
+    cases = {
+        200: "NAME B C MESSAGE",
+        60: "NAME B C MESSAGE",
+        50: "NAME B MESSAGE",
+        30: "NAME MESSAGE",
+    }
+    for width, headers in cases.items():
+        lines = render(columns, [row], width=width)
+        assert lines[0].split() == headers.split(), width
+        assert all(len(line) <= width for line in lines)
+    assert render(columns, [row], width=30, wide=True)[0].split() == ["NAME", "B", "C", "MESSAGE"]
 
 
 def test_status_wide_has_the_whole_message_and_more_columns(cluster: list[str]) -> None:
@@ -349,3 +386,21 @@ def test_help_fits_80_columns_with_every_flag_whole() -> None:
         assert shown.exit_code == 0, shown.output
         _check_fits(shown.stdout, 80)
         assert "…" not in shown.stdout
+
+
+def test_progress_lines_fit_a_terminal_and_stay_whole_in_a_pipe(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gitmoor.cli.common import progress_line
+
+    full = "main@sha1:" + sha("v1")
+    line = f"Sync gitmoor-demo/shop: ReconciliationSucceeded: Applied revision: {full}"
+    monkeypatch.delenv("COLUMNS", raising=False)  # a pipe (pytest's stdout is no terminal)
+    assert progress_line(line) == f"  {line}"
+    monkeypatch.setenv("COLUMNS", "80")
+    shown = progress_line(line)
+    assert len(shown) <= 80
+    assert shown.startswith("  Sync gitmoor-demo/shop: ReconciliationSucceeded: Applied")
+    assert sha("v1")[12:] not in shown
+    monkeypatch.setenv("COLUMNS", "200")
+    assert progress_line(line) == f"  {line.replace(sha('v1'), sha('v1')[:12])}"

@@ -184,11 +184,12 @@ CASES = {
           deletionPolicy: Orphan
           retryInterval: 3m
           path: shop
+          createNamespace: true
         """,
         [
             *COMMON,
             Item(APP, "spec.destination", "deploys to another cluster"),
-            Item(APP, "spec.syncPolicy.syncOptions[0]", "creates no namespace"),
+            Item(APP, "spec.syncPolicy.syncOptions[0]", "when missing", check=True),
             Item(APP, "spec.syncPolicy.syncOptions[3]", "never replaces"),
             Item(APP, "spec.syncPolicy.syncOptions[4]", "no equivalent"),
             Item(APP, "spec.syncPolicy.retry", "without a limit"),

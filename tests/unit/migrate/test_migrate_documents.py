@@ -94,7 +94,7 @@ metadata: {name: unrelated, namespace: shop}
     assert result.objects == ()
     assert result.read == 4
     assert [(s.resource, s.field, s.reason.split(":")[0]) for s in result.skipped] == [
-        ("OCIRepository/flux-system/manifests", "", "gitmoor reads Git repositories only"),
+        ("OCIRepository/flux-system/manifests", "", "no HelmRelease read uses it"),
         (
             "Receiver/flux-system/github",
             "",

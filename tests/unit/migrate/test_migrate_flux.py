@@ -10,6 +10,9 @@ from tests.unit.migrate.cases import Case, Item, run
 REPO = "GitRepository/flux-system/fleet"
 APPS = "Kustomization/flux-system/apps"
 WEB = "HelmRelease/flux-system/web"
+BITNAMI = "HelmRepository/flux-system/bitnami"
+API = "HelmRelease/apps/api"
+PODINFO = "HelmRelease/apps/podinfo"
 
 CASES = {
     "a GitRepository on a branch": Case(
@@ -316,6 +319,7 @@ CASES = {
             values: {replicas: 2, image: {tag: "1.4"}}
             valuesFiles: [values.yaml, prod.yaml]
           wait: false
+          createNamespace: true
           drift: report
         """,
         [
@@ -324,7 +328,7 @@ CASES = {
             Item(WEB, "spec.chart.spec.reconcileStrategy", "at every new revision"),
             Item(WEB, "spec.storageNamespace", "no Helm release storage"),
             Item(WEB, "spec.valuesFrom", "not from ConfigMaps or Secrets"),
-            Item(WEB, "spec.install.createNamespace", "creates no namespace"),
+            Item(WEB, "spec.install.createNamespace", "when missing", check=True),
             Item(WEB, "spec.install.remediation", "atomic: true"),
             Item(WEB, "spec.upgrade.remediation", "atomic: true"),
             Item(WEB, "spec.driftDetection.ignore", "gitmoor.io/drift: ignore"),
@@ -384,31 +388,179 @@ CASES = {
         """,
         [Item(WEB, "spec.targetNamespace", "targetNamespace flux-system", check=True)],
     ),
-    "HelmRepository and its charts: not yet, and said so": Case(
+    "a chart from a HelmRepository: a ChartSource, and a Sync with inline values": Case(
         """
         apiVersion: source.toolkit.fluxcd.io/v1
         kind: HelmRepository
         metadata: {name: bitnami, namespace: flux-system}
-        spec: {interval: 1h, url: https://charts.example.com}
+        spec:
+          interval: 1h0m0s
+          url: https://charts.example.com
+          timeout: 1m0s
+          secretRef: {name: charts-auth}
+          passCredentials: true
         ---
         apiVersion: helm.toolkit.fluxcd.io/v2
         kind: HelmRelease
         metadata: {name: web, namespace: flux-system}
         spec:
           interval: 10m
+          targetNamespace: shop
+          values: {replicaCount: 2}
+          driftDetection: {mode: enabled}
           chart:
-            spec: {chart: nginx, version: 1.x, sourceRef: {kind: HelmRepository, name: bitnami}}
+            spec:
+              chart: nginx
+              version: 1.x
+              sourceRef: {kind: HelmRepository, name: bitnami}
+              valuesFiles: [values-prod.yaml]
+        """,
+        """
+        apiVersion: gitmoor.io/v1alpha1
+        kind: ChartSource
+        metadata: {name: web, namespace: flux-system}
+        spec:
+          url: https://charts.example.com
+          chart: nginx
+          version: 1.x
+          interval: 1h
+          timeout: 1m
+          secretRef: {name: charts-auth}
+        ---
+        apiVersion: gitmoor.io/v1alpha1
+        kind: Sync
+        metadata: {name: web, namespace: flux-system}
+        spec:
+          chartRef: {name: web}
+          targetNamespace: shop
+          interval: 10m
+          helm: {releaseName: shop-web, values: {replicaCount: 2}}
+        """,
+        [
+            Item(WEB, "spec.chart", "ChartSource flux-system/web, one chart of", check=True),
+            Item(WEB, "spec.targetNamespace", "targetNamespace shop", check=True),
+            Item(WEB, "spec.chart.spec.valuesFiles", "inside the chart archive"),
+            Item(BITNAMI, "spec.secretRef", "ca.crt (or caFile)", check=True),
+            Item(BITNAMI, "spec.passCredentials", "to its repository only"),
+        ],
+    ),
+    "a chart from an OCI HelmRepository, every version": Case(
+        """
+        apiVersion: source.toolkit.fluxcd.io/v1
+        kind: HelmRepository
+        metadata: {name: charts, namespace: apps}
+        spec:
+          type: oci
+          url: oci://ghcr.io/org/charts
+          certSecretRef: {name: registry-ca}
+          suspend: true
         ---
         apiVersion: helm.toolkit.fluxcd.io/v2
         kind: HelmRelease
-        metadata: {name: api, namespace: flux-system}
-        spec: {interval: 10m, chartRef: {kind: OCIRepository, name: api}}
+        metadata: {name: api, namespace: apps}
+        spec:
+          chart: {spec: {chart: api, sourceRef: {kind: HelmRepository, name: charts}}}
+          driftDetection: {mode: enabled}
+        """,
+        """
+        apiVersion: gitmoor.io/v1alpha1
+        kind: ChartSource
+        metadata: {name: api, namespace: apps}
+        spec:
+          url: oci://ghcr.io/org/charts
+          chart: api
+          secretRef: {name: registry-ca}
+          suspend: true
+        ---
+        apiVersion: gitmoor.io/v1alpha1
+        kind: Sync
+        metadata: {name: api, namespace: apps}
+        spec: {chartRef: {name: api}, targetNamespace: apps}
+        """,
+        [
+            Item(API, "spec.chart", "ChartSource apps/api", check=True),
+            Item(API, "spec.targetNamespace", "targetNamespace apps", check=True),
+            Item("HelmRepository/apps/charts", "spec.certSecretRef", "its ca.crt", check=True),
+        ],
+    ),
+    "a chart from an OCIRepository (chartRef): the registry path and the range": Case(
+        """
+        apiVersion: source.toolkit.fluxcd.io/v1
+        kind: OCIRepository
+        metadata: {name: podinfo, namespace: apps}
+        spec:
+          interval: 5m
+          url: oci://ghcr.io/stefanprodan/charts/podinfo
+          ref: {semver: ">=6.0.0 <7.0.0"}
+          layerSelector: {mediaType: application/vnd.cncf.helm.chart.content.v1.tar+gzip}
+        ---
+        apiVersion: helm.toolkit.fluxcd.io/v2
+        kind: HelmRelease
+        metadata: {name: podinfo, namespace: apps}
+        spec:
+          chartRef: {kind: OCIRepository, name: podinfo}
+          values: {ui: {color: blue}}
+          driftDetection: {mode: enabled}
+        """,
+        """
+        apiVersion: gitmoor.io/v1alpha1
+        kind: ChartSource
+        metadata: {name: podinfo, namespace: apps}
+        spec:
+          url: oci://ghcr.io/stefanprodan/charts
+          chart: podinfo
+          version: ">=6.0.0 <7.0.0"
+          interval: 5m
+        ---
+        apiVersion: gitmoor.io/v1alpha1
+        kind: Sync
+        metadata: {name: podinfo, namespace: apps}
+        spec:
+          chartRef: {name: podinfo}
+          targetNamespace: apps
+          helm: {values: {ui: {color: blue}}}
+        """,
+        [
+            Item(PODINFO, "spec.chart", "one chart of OCIRepository apps/podinfo", check=True),
+            Item(PODINFO, "spec.targetNamespace", "targetNamespace apps", check=True),
+            Item("OCIRepository/apps/podinfo", "spec.layerSelector", "the chart layer"),
+        ],
+    ),
+    "what cannot become a ChartSource is said, on both sides": Case(
+        """
+        apiVersion: source.toolkit.fluxcd.io/v1
+        kind: OCIRepository
+        metadata: {name: podinfo, namespace: apps}
+        spec: {url: oci://ghcr.io/stefanprodan/charts/podinfo}
+        ---
+        apiVersion: source.toolkit.fluxcd.io/v1
+        kind: HelmRepository
+        metadata: {name: unused, namespace: apps}
+        spec: {url: https://charts.example.com}
+        ---
+        apiVersion: helm.toolkit.fluxcd.io/v2
+        kind: HelmRelease
+        metadata: {name: podinfo, namespace: apps}
+        spec: {chartRef: {kind: OCIRepository, name: podinfo}}
+        ---
+        apiVersion: helm.toolkit.fluxcd.io/v2
+        kind: HelmRelease
+        metadata: {name: web, namespace: apps}
+        spec:
+          chart: {spec: {chart: nginx, sourceRef: {kind: HelmRepository, name: elsewhere}}}
+        ---
+        apiVersion: helm.toolkit.fluxcd.io/v2
+        kind: HelmRelease
+        metadata: {name: api, namespace: apps}
+        spec: {chartRef: {kind: HelmChart, name: api}}
         """,
         "",
         [
-            Item("HelmRepository/flux-system/bitnami", "", "not supported by gitmoor yet"),
-            Item(WEB, "spec.chart.spec.sourceRef", "charts from Helm repositories are not"),
-            Item("HelmRelease/flux-system/api", "spec.chartRef", "OCIRepository or HelmChart"),
+            Item("OCIRepository/apps/podinfo", "spec.ref.tag", "'latest' is not a version"),
+            Item(PODINFO, "spec.chartRef", "cannot become a ChartSource"),
+            Item("HelmRepository/apps/unused", "", "no HelmRelease read uses it"),
+            Item("HelmRelease/apps/web", "spec.chart.spec.sourceRef", "not among the resources"),
+            Item(API, "spec.chartRef", "comes from a HelmChart"),
         ],
     ),
 }

@@ -71,6 +71,22 @@ def test_a_bad_field_is_reported_with_file_line_object_and_field() -> None:
     ]
 
 
+def test_a_sync_needs_a_source_or_a_chart_with_inline_values() -> None:
+    sync = "apiVersion: gitmoor.io/v1alpha1\nkind: Sync\nmetadata: {name: web}\nspec:\n"
+    cases = {
+        "  path: ./web\n": "sourceRef is required (without one, chartRef and helm.values)",
+        "  chartRef: {name: web}\n  path: ./web\n": "path is a directory of the sourceRef's",
+        "  chartRef: {name: web}\n  helm: {valuesFiles: [v.yaml]}\n": "read from Git",
+        "  chartRef: {name: web}\n  decryption: {secretRef: {name: k}}\n": "set sourceRef",
+    }
+    for spec, words in cases.items():
+        with pytest.raises(ConfigError) as caught:
+            load_documents(sync + spec, source="gitmoor.yaml")
+        assert words in str(caught.value), spec
+    (loaded,) = load_documents(sync + "  chartRef: {name: web}\n  helm: {values: {a: 1}}\n")
+    assert loaded.spec.source_ref is None
+
+
 def test_every_problem_of_the_file_is_reported_at_once() -> None:
     text = textwrap.dedent("""\
         apiVersion: gitmoor.io/v1alpha1
@@ -101,8 +117,6 @@ def test_every_problem_of_the_file_is_reported_at_once() -> None:
         "gitmoor.yaml:7: GitSource/default/apps: spec.ref: "
         "ref takes one of branch, tag, semver, commit; got branch, tag",
         "gitmoor.yaml:10: GitSource/default/apps: spec.intervall: unknown field",
-        # A missing field is reported where its parent is.
-        "gitmoor.yaml:16: Sync/default/web: spec.sourceRef: required field is missing",
         "gitmoor.yaml:21: Sync/default/web: spec.healthChecks[0].name: 'Web' is not a name of "
         "lowercase letters, digits, '-' and '.', starting and ending with a letter or digit",
     ]

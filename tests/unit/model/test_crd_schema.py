@@ -113,7 +113,8 @@ def test_optional_fields_are_plain_types_that_are_not_required() -> None:
     assert spec["properties"]["ignore"]["type"] == "string"
     assert "default" not in spec["properties"]["ignore"]
     sync = _at(_schema(Sync), "spec")
-    assert sync["required"] == ["sourceRef"]
+    # sourceRef or chartRef: a rule says it, not `required` (see the CRD's rules).
+    assert "required" not in sync
     assert sync["properties"]["retryInterval"]["type"] == "string"
 
 
@@ -201,16 +202,17 @@ def _columns(model: type[GitSource] | type[ChartSource] | type[Sync]) -> list[tu
 
 
 def test_printer_columns() -> None:
-    # Compact by default (NAME, READY, STATUS reason, AGE fit 80 columns); the rest with -o wide.
+    # Compact by default (NAME, READY, STATUS reason, short REVISION, AGE fit 80 columns); the
+    # rest with -o wide.
     ready = '.status.conditions[?(@.type=="Ready")]'
     common = [
         ("Ready", f"{ready}.status", 0),
         ("Status", f"{ready}.reason", 0),
+        ("Revision", ".status.shortRevision", 0),
         ("Age", ".metadata.creationTimestamp", 0),
     ]
     assert _columns(GitSource) == [
         *common,
-        ("Revision", ".status.artifact.revision", 1),
         ("URL", ".spec.url", 1),
         ("Suspended", ".spec.suspend", 1),
         ("Message", f"{ready}.message", 1),
@@ -218,7 +220,6 @@ def test_printer_columns() -> None:
     assert _columns(ChartSource) == _columns(GitSource)
     assert _columns(Sync) == [
         *common,
-        ("Revision", ".status.lastAppliedRevision", 1),
         ("Healthy", '.status.conditions[?(@.type=="Healthy")].status', 1),
         ("Source", ".spec.sourceRef.name", 1),
         ("Suspended", ".spec.suspend", 1),

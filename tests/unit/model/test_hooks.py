@@ -18,6 +18,7 @@ from gitmoor.model.hooks import (
 
 PRE, MAIN, POST, FAIL = HookPoint.PRE, HookPoint.MAIN, HookPoint.POST, HookPoint.ON_FAILURE
 ALWAYS, INSTALL, UPGRADE = When.ALWAYS, When.INSTALL, When.UPGRADE
+PRE_DELETE, POST_DELETE = HookPoint.PRE_DELETE, HookPoint.POST_DELETE
 BEFORE, OK, KO = DeletePolicy.BEFORE_CREATION, DeletePolicy.SUCCEEDED, DeletePolicy.FAILED
 
 
@@ -41,7 +42,13 @@ CASES: list[tuple[str, dict[str, str], set[tuple[HookPoint, When]], int, set[Del
     ("argo list", {ARGO: "PreSync, PostSync"}, {(PRE, ALWAYS), (POST, ALWAYS)}, 0, {BEFORE}),
     ("argo case-insensitive", {ARGO: "presync"}, {(PRE, ALWAYS)}, 0, {BEFORE}),
     ("argo Skip is left out", {ARGO: "Skip"}, set(), 0, {BEFORE}),
-    ("argo delete hooks are left out", {ARGO: "PreDelete,PostDelete"}, set(), 0, {BEFORE}),
+    (
+        "argo delete hooks",
+        {ARGO: "PreDelete,PostDelete"},
+        {(PRE_DELETE, ALWAYS), (POST_DELETE, ALWAYS)},
+        0,
+        {BEFORE},
+    ),
     (
         "argo wave and policies",
         {ARGO: "PreSync", WAVE: "-2", "argocd.argoproj.io/hook-delete-policy": "HookSucceeded"},
@@ -72,16 +79,16 @@ CASES: list[tuple[str, dict[str, str], set[tuple[HookPoint, When]], int, set[Del
     ),
     ("helm test is left out", {HELM: "test"}, set(), 0, {BEFORE}),
     (
-        "helm delete and rollback are left out",
+        "helm delete runs at deletion, rollback is left out",
         {HELM: "pre-delete,post-rollback"},
-        set(),
+        {(PRE_DELETE, ALWAYS)},
         0,
         {BEFORE},
     ),
     (
         "helm hook that also runs on install",
         {HELM: "pre-install,pre-delete"},
-        {(PRE, INSTALL)},
+        {(PRE, INSTALL), (PRE_DELETE, ALWAYS)},
         0,
         {BEFORE},
     ),

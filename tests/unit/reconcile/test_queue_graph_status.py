@@ -109,3 +109,12 @@ def test_auth_errors_are_retried_not_stalled() -> None:
     reason, stalled = error_reason(SourceAuthError("authentication failed", url="https://h/r"))
     assert reason == "AuthenticationFailed"
     assert not stalled
+
+
+def test_an_applied_revision_is_shown_short_and_says_whether_it_holds_delete_hooks() -> None:
+    revision = "main@sha1:" + "ab" * 20
+    for holds in (False, True):
+        outcome = Outcome(revision=revision, applied=True, finished=1.0, delete_hooks=holds)
+        status = sync_status({}, 1, outcome, wait=True)
+        assert status["shortRevision"] == "ab" * 6
+        assert status["deleteHooks"] is holds
