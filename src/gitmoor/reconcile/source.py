@@ -31,6 +31,7 @@ from gitmoor.reconcile.publish import Publisher
 from gitmoor.reconcile.secrets import SecretWatch
 from gitmoor.reconcile.tenancy import Tenancy
 from gitmoor.sources import GitFetcher
+from gitmoor.sources.sharing import fingerprint
 
 # (source key, its new artifact, what made the source look): the runtime wakes its Syncs.
 OnNewArtifact = Callable[[Key, Artifact, Trigger], None]
@@ -125,7 +126,7 @@ class SourceReconciler:
         previous, memory.artifact = memory.artifact, artifact
         if previous is None or previous.revision != artifact.revision:
             self.on_new_artifact(key, artifact, memory.trigger)
-            self._wake_siblings(key, source, artifact)
+            await self._wake_siblings(key, source, credentials, artifact)
         return artifact
 
     def _max_age(self, key: Key, source: GitSource, trigger: Trigger) -> float:
@@ -138,24 +139,39 @@ class SourceReconciler:
             return parse_duration(source.spec.interval)
         return 0.0
 
-    def _wake_siblings(self, key: Key, source: GitSource, artifact: Artifact) -> None:
-        """Sources that share this one's check (same URL, ref and Secret) learn of the new
-        revision now rather than at their next interval: sharing never delays a change."""
+    async def _wake_siblings(
+        self,
+        key: Key,
+        source: GitSource,
+        credentials: GitCredentials | None,
+        artifact: Artifact,
+    ) -> None:
+        """Sources that share this one's check (same URL and ref, Secrets of the same content:
+        see `sources.sharing`) learn of the new revision now rather than at their next
+        interval: sharing never delays a change."""
         if self.wake is None:
             return
+        mine = fingerprint(credentials)
         for other, obj in self.cache.items("GitSource"):
-            if other == key or other.namespace != key.namespace:
-                continue  # a Secret is per namespace: another namespace's check is its own
+            if other == key:
+                continue
             try:
-                spec = GitSource.model_validate(obj).spec
+                sibling = GitSource.model_validate(obj)
             except ValueError:
                 continue
-            mine = source.spec
-            if (spec.url, spec.ref, spec.secret_ref) != (mine.url, mine.ref, mine.secret_ref):
-                continue
+            spec = sibling.spec
             known = self.memory.source(other).artifact
-            if spec.suspend or (known is not None and known.revision == artifact.revision):
+            if (
+                (spec.url, spec.ref) != (source.spec.url, source.spec.ref)
+                or spec.suspend
+                or (known is not None and known.revision == artifact.revision)
+            ):
                 continue
+            try:
+                if fingerprint(await self._credentials(sibling)) != mine:
+                    continue
+            except GitmoorError:
+                continue  # its own check reports what is wrong with its Secret
             self._woken.add(other)
             self.wake(other, Trigger.INTERVAL)
 

@@ -19,6 +19,8 @@ from pathlib import Path
 from gitmoor.sources.process import GitTimeoutError, run_tool
 
 _EXIT_TIMEOUT = 5.0
+# The directory's path may take this much of a socket path's 104 bytes; the name takes 57.
+_MAX_BASE = 30
 
 
 class ControlMasters:
@@ -29,8 +31,12 @@ class ControlMasters:
     def directory(self) -> Path:
         """Created at first use: most agents never talk ssh."""
         if self._dir is None:
-            # 0700, as mkdtemp makes it: other users cannot reach the masters.
-            self._dir = Path(tempfile.mkdtemp(prefix="gitmoor-ssh-"))
+            # 0700, as mkdtemp makes it: other users cannot reach the masters. A long TMPDIR
+            # would leave no room for the socket's name (104 bytes in all): /tmp then.
+            base = tempfile.gettempdir()
+            if len(base) > _MAX_BASE:
+                base = "/tmp"  # noqa: S108 - a private 0700 directory is made inside
+            self._dir = Path(tempfile.mkdtemp(prefix="gitmoor-ssh-", dir=base))
         return self._dir
 
     def sockets(self) -> list[Path]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from gitmoor.commands.operations import sync_now
 from gitmoor.kube import Kube
 from gitmoor.reconcile import conditions as cond
 from testenv.gitserver import GitServers
@@ -64,3 +65,30 @@ async def test_checks_read_the_credentials_secret_through_a_watch(
     # Many checks, two changes of the Secret: not one GET of it.
     assert advertisements(git_servers, unique_name) >= checks + 5
     assert await secret_reads(harness.kube) == reads
+
+
+async def test_a_source_that_finds_a_new_revision_wakes_the_sources_sharing_its_check(
+    harness: AgentHarness, git_servers: GitServers, unique_name: str
+) -> None:
+    ns = harness.namespace
+    repo, tree = harness.repo(git_servers, unique_name)
+    sha = tree.commit(
+        "v1", {"a/cm.yaml": configmap("a", ns, v="1"), "b/cm.yaml": configmap("b", ns, v="1")}
+    )
+    tree.push()
+    await harness.https_secret(git_servers, "git-auth")
+    for name in ("a", "b"):
+        # Checked every 10 minutes: only a request, or a sibling's news, makes one look sooner.
+        await harness.source(name, repo.https_url, secretRef={"name": "git-auth"}, interval="10m")
+        await harness.sync(f"app-{name}", name, path=f"./{name}")
+    for name in ("a", "b"):
+        await harness.wait_applied(f"app-{name}", sha)
+    moved = tree.commit(
+        "v2", {"a/cm.yaml": configmap("a", ns, v="2"), "b/cm.yaml": configmap("b", ns, v="2")}
+    )
+    tree.push()
+
+    await sync_now(harness.kube, "app-a", ns, timeout=90)  # `gitmoor sync app-a`
+
+    # Source b shares a's check (same URL, ref and Secret): a's news wakes it.
+    await harness.wait_applied("app-b", moved)

@@ -168,3 +168,29 @@ def test_unsupported_urls(url: str, problem: str) -> None:
         parse_remote_url(url)
     assert problem in str(caught.value)
     assert "hunter2" not in str(caught.value)
+
+
+def test_ssh_shares_a_connection_per_host_and_key_only(tmp_path: Path) -> None:
+    control = Path("/tmp/gitmoor-ssh-abcdefgh")
+    remote = parse_remote_url("ssh://git@git.example.com:2222/repo.git")
+    key_a = GitCredentials(identity=b"KEY-A\n", known_hosts=b"hosts\n")
+    key_b = GitCredentials(identity=b"KEY-B\n", known_hosts=b"hosts\n")
+    paths = []
+    for credentials in (key_a, key_a, key_b):
+        with remote_environment(
+            remote,
+            credentials,
+            base={},
+            scratch=tmp_path / "tmp",
+            connect_timeout=10,
+            control_dir=control,
+        ) as running:
+            argv = shlex.split(running.env["GIT_SSH_COMMAND"])
+        options = dict(argv[i + 1].split("=", 1) for i, a in enumerate(argv) if a == "-o")
+        assert options["ControlMaster"] == "auto"
+        assert int(options["ControlPersist"]) > 0
+        paths.append(options["ControlPath"])
+    # %C (host, port, user) is ssh's; the key's digest ours; together short enough for a socket.
+    assert paths[0] == paths[1] != paths[2]
+    assert all(p.startswith(f"{control}/") and p.endswith("-%C") for p in paths)
+    assert len(paths[0].replace("%C", "c" * 40)) < 104
