@@ -221,6 +221,7 @@ async def test_render_and_install_export(tmp_path: Path) -> None:
     assert crds == {
         "gitsources.gitmoor.io",
         "chartsources.gitmoor.io",
+        "ocisources.gitmoor.io",
         "syncs.gitmoor.io",
         "imagerepositories.gitmoor.io",
         "imagepolicies.gitmoor.io",
