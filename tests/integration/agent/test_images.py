@@ -24,6 +24,7 @@ from testenv.images import ImagePusher, protect_branch
 from testenv.ports import free_port
 from testenv.registry import Registry
 from testenv.signing import openpgp_signer
+from testenv.throttle import ThrottlingProxy
 from testenv.wait import eventually
 from tests.integration.agent.harness import AgentHarness, Obj
 from tests.integration.gitmoor_process import gitmoor
@@ -435,3 +436,56 @@ async def test_a_registry_notification_scans_at_once(harness: AgentHarness, tmp_
         ) as answer,
     ):
         assert answer.status == 401
+
+
+async def test_a_throttled_registry_is_retried_when_its_retry_after_says(
+    harness: AgentHarness, oci_registry: Registry, tmp_path: Path
+) -> None:
+    """A registry answering 429 with `Retry-After: 1` (a throttling proxy in front of the real
+    one): the repository says RegistryUnavailable with the wait, and scans again after it, not
+    after its hour-long interval."""
+    h = harness
+    repository = f"team/throttled-{secrets.token_hex(4)}"
+    ImagePusher(oci_registry).push(repository, "1.0.0", created=datetime.now(UTC))
+    with ThrottlingProxy(tmp_path / "throttle", oci_registry, first=2, retry_after=1) as proxy:
+        auths = {
+            "auths": {
+                proxy.host: {"username": oci_registry.username, "password": oci_registry.password}
+            }
+        }
+        await h.kube.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "type": "kubernetes.io/dockerconfigjson",
+                "metadata": {"name": "proxy-auth", "namespace": h.namespace},
+                "stringData": {".dockerconfigjson": json.dumps(auths)},
+            },
+            field_manager="gitmoor-tests",
+        )
+        await h.secret("proxy-ca", {"ca.crt": proxy.ca_path.read_text()})
+        await _apply(
+            h,
+            "ImageRepository",
+            "throttled",
+            {
+                "image": f"{proxy.host}/{repository}",
+                "interval": "1h",
+                "secretRef": {"name": "proxy-auth"},
+                "certSecretRef": {"name": "proxy-ca"},
+            },
+        )
+        throttled = await h.wait_condition(
+            "ImageRepository", "throttled", cond.READY, "False", reason="RegistryUnavailable"
+        )
+        message = cond.get_condition(throttled, cond.READY)["message"]  # type: ignore[index]
+        assert "429" in message
+        assert "retry in 1s (Retry-After)" in message
+        await _event(h, "ImageRepository", "throttled", "RegistryUnavailable", "retry in 1s")
+        # Scanned once the registry lets it: the interval (an hour) did not bring this.
+        scanned = await h.wait_condition("ImageRepository", "throttled", cond.READY, "True")
+        assert scanned["status"]["lastScanResult"]["tagCount"] == 1
+        tags = f"/v2/{repository}/tags/list"
+        assert proxy.throttled == [tags, tags]
+        # Two refused, then the registry's own 401 challenge and the answer: no extra tries.
+        assert proxy.counts[tags] == 4
