@@ -63,7 +63,7 @@ from gitmoor.ledger.chain import ChainStatus
 from gitmoor.ledger.lookup import ImageQuery, parse_query
 from gitmoor.ledger.reader import LedgerReader
 from gitmoor.ledger.times import parse_when
-from gitmoor.ledger.trail import ImageTrail
+from gitmoor.ledger.trail import ImageTrail, with_trail
 from gitmoor.model import Action
 from gitmoor.model.durations import format_duration
 from gitmoor.model.record import Record, Result, sha_of
@@ -416,7 +416,12 @@ def where(
 
     found, trail = _query(ledger, ask, Agent(kubeconfig, context, agent_namespace, agent_service))
     if output in (Output.json, Output.yaml):
-        emit([d.as_dict() for d in found], output)
+        emit(
+            with_trail(found, trail)
+            if isinstance(query, ImageQuery)
+            else [d.as_dict() for d in found],
+            output,
+        )
     elif not _names([d.sync_name for d in found], output):
         if not found:
             _nothing(f"{what} is not deployed anywhere the ledger knows of.")

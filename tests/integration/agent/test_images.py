@@ -15,6 +15,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import yaml
 
 from gitmoor.ledger import Ledger
 from gitmoor.model.resources import API_VERSION
@@ -258,6 +259,25 @@ async def test_a_pushed_tag_becomes_a_signed_commit_that_the_sync_applies_and_th
     assert trail_lines[1].startswith(f"{image}:1.1.0")
     assert commit[:10] in trail_lines[1]
     assert built.strftime("%Y-%m-%d %H:%M") in trail_lines[1]
+    # The same trail for scripts: on the deployment whose Sync applied the update commit.
+    code, out, err = await gitmoor(
+        "where", f"{image}:1.1.0", "--ledger", h.ledger_url, "-o", "json", kubeconfig=h.kubeconfig
+    )
+    assert code == 0, err
+    (deployed,) = json.loads(out)
+    (update,) = deployed["image_updates"]
+    assert (update["commit"], update["automation"], update["policy"]) == (
+        commit,
+        f"{ns}/web",
+        f"{ns}/web",
+    )
+    assert datetime.fromisoformat(update["pushed_at"]) == built
+    assert [a["sync"] for a in update["applied"]] == [f"{ns}/web"]
+    code, out, err = await gitmoor(
+        "where", f"{image}:1.1.0", "--ledger", h.ledger_url, "-o", "yaml", kubeconfig=h.kubeconfig
+    )
+    assert code == 0, err
+    assert yaml.safe_load(out) == [deployed]
     code, out, err = await gitmoor("images", "-n", ns, "-o", "json", kubeconfig=h.kubeconfig)
     assert code == 0, err
     shown = json.loads(out)
