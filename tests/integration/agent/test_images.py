@@ -248,6 +248,10 @@ async def test_a_pushed_tag_becomes_a_signed_commit_that_the_sync_applies_and_th
         assert figures.deployments == 1
         assert figures.lead_time_median is not None
         assert timedelta(hours=1) <= figures.lead_time_median < timedelta(hours=1, minutes=5)
+        # The agent sealed the update row into its cluster's audit chain.
+        statuses = await ledger.verify()
+        assert all(s.ok for s in statuses), statuses
+        assert sum(s.image_updates for s in statuses) == 1
 
     # `gitmoor where IMAGE`: pushed, committed, applied; `gitmoor images`: the whole chain.
     code, out, err = await gitmoor(
