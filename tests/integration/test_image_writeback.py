@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from gitmoor.errors import SourceAuthError
+from gitmoor.errors import SigningKeyError, SourceAuthError
 from gitmoor.model.credentials import GitCredentials
+from gitmoor.reconcile.retry import reason_of
 from gitmoor.sources.images.markers import Image
 from gitmoor.sources.images.writeback import Request, SigningMaterial, Writer
 from testenv.gitserver import GitServers, Repo, Worktree
@@ -168,3 +169,48 @@ async def test_wrong_credentials_push_nothing_and_say_so_without_the_password(
     assert "authentication failed" in str(refused.value)
     assert "not-the-password-0123" not in str(refused.value)
     assert _git(repo, "rev-parse", "main") == base
+
+
+def _protected_keys(directory: Path) -> dict[str, bytes]:
+    """An OpenSSH and an OpenPGP private key, each protected by a passphrase."""
+    directory.mkdir(parents=True)
+    ssh_key = directory / "id_ed25519"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "pass-phrase-1", "-f", str(ssh_key)],
+        check=True,
+    )
+    home = directory / "gnupg"
+    home.mkdir(mode=0o700)
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    locked = ["--batch", "--pinentry-mode", "loopback", "--passphrase", "pass-phrase-1"]
+    subprocess.run(
+        ["gpg", *locked, "--quick-gen-key", "Bot <bot@example.test>", "ed25519", "sign", "never"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    armored = subprocess.run(
+        ["gpg", *locked, "--export-secret-keys", "--armor"],
+        env=env,
+        check=True,
+        capture_output=True,
+    ).stdout
+    subprocess.run(["gpgconf", "--kill", "all"], env=env, check=False)
+    return {"ssh": ssh_key.read_bytes(), "openpgp": armored}
+
+
+async def test_a_signing_key_with_a_passphrase_is_refused_at_once_and_nothing_is_pushed(
+    git_servers: GitServers, tmp_path: Path
+) -> None:
+    """gitmoor has no passphrase to give: a protected key is an InvalidSigningKey saying so
+    (not a signer waiting for a prompt), and the branch keeps its head."""
+    repo, _, base = _repo(git_servers, tmp_path)
+    keys = _protected_keys(tmp_path / "keys")
+    for kind, key in keys.items():
+        request = _request(git_servers, repo, signing=SigningMaterial(kind, key), timeout=60.0)
+        with pytest.raises(SigningKeyError) as refused:
+            await Writer(tmp_path / f"scratch-{kind}").run(request)
+        assert "protected by a passphrase" in str(refused.value), (kind, str(refused.value))
+        assert "pass-phrase-1" not in str(refused.value)
+        assert reason_of(refused.value) == ("InvalidSigningKey", True)
+        assert _git(repo, "rev-parse", "main") == base

@@ -63,7 +63,7 @@ from gitmoor.ledger.chain import ChainStatus
 from gitmoor.ledger.lookup import ImageQuery, parse_query
 from gitmoor.ledger.reader import LedgerReader
 from gitmoor.ledger.times import parse_when
-from gitmoor.ledger.trail import ImageTrail
+from gitmoor.ledger.trail import ImageTrail, with_trail
 from gitmoor.model import Action
 from gitmoor.model.durations import format_duration
 from gitmoor.model.record import Record, Result, sha_of
@@ -416,7 +416,12 @@ def where(
 
     found, trail = _query(ledger, ask, Agent(kubeconfig, context, agent_namespace, agent_service))
     if output in (Output.json, Output.yaml):
-        emit([d.as_dict() for d in found], output)
+        emit(
+            with_trail(found, trail)
+            if isinstance(query, ImageQuery)
+            else [d.as_dict() for d in found],
+            output,
+        )
     elif not _names([d.sync_name for d in found], output):
         if not found:
             _nothing(f"{what} is not deployed anywhere the ledger knows of.")
@@ -595,6 +600,8 @@ def _chains(statuses: list[ChainStatus]) -> str:
     parts = []
     for status in statuses:
         text = f"{status.cluster}: {_count(status.records, 'record')}"
+        if status.image_updates:
+            text += f" and {_count(status.image_updates, 'image update')}"
         if status.pruned:
             text += f" ({status.pruned} pruned)"
         parts.append(f"{text}, head {status.entries}:{status.head[:16]}")
@@ -611,13 +618,15 @@ def _status_json(status: ChainStatus) -> dict[str, object]:
     return {
         "cluster": status.cluster,
         "records": status.records,
+        "image_updates": status.image_updates,
         "pruned": status.pruned,
         "entries": status.entries,
         "head": status.head,
         "broken": None
         if broken is None
         else {
-            "record": broken.record_id,
+            "record": None if broken.image_update else broken.record_id,
+            "image_update": broken.record_id if broken.image_update else None,
             "entry": broken.seq,
             "sync": broken.sync,
             "revision": broken.revision,
@@ -713,6 +722,12 @@ def export(
         None, "--namespace", "-n", parser=namespace_name, help="Only this namespace."
     ),
     cluster: str | None = typer.Option(None, "--cluster", help="Only this cluster."),
+    image_updates: bool = typer.Option(
+        False,
+        "--image-updates",
+        help="Stream the image update commits instead (--since/--until on their commit time, "
+        "-n on the automation's namespace), each with its seal.",
+    ),
     output: ExportFormat = typer.Option(
         ExportFormat.ndjson,
         "--output",
@@ -723,6 +738,10 @@ def export(
 ) -> None:
     """Stream records, oldest first, each with its seal in the audit chain (`chain`: cluster,
     seq, digest, prev, hash), for an auditor. Memory stays flat however many records match."""
+    if image_updates and sync is not None:
+        raise typer.BadParameter(
+            "image updates belong to automations, not Syncs: use -n", param_hint="--sync"
+        )
     start = _when(since, "--since")
     end = _when(until, "--until")
 
@@ -730,9 +749,14 @@ def export(
         first = True
         if output is ExportFormat.json:
             typer.echo("[", nl=False)
-        async for item in book.export(
-            since=start, until=end, sync=sync, namespace=namespace, cluster=cluster
-        ):
+        items = (
+            book.export_image_updates(since=start, until=end, namespace=namespace, cluster=cluster)
+            if image_updates
+            else book.export(
+                since=start, until=end, sync=sync, namespace=namespace, cluster=cluster
+            )
+        )
+        async for item in items:
             line = json.dumps(item, ensure_ascii=False)
             if output is ExportFormat.json:
                 typer.echo(("\n" if first else ",\n") + line, nl=False)

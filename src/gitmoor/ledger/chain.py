@@ -10,6 +10,13 @@ leaves the row disagreeing with its seal. Retention appends a `prune` entry per 
 deletes, so a pruned record is expected to be absent and a deleted one is not. A record in
 progress is not sealed yet (its attempt has not ended).
 
+**Image update rows** (`ledger_image_updates`: one image field an update automation's commit
+changed) are chained too, in the chain of the cluster whose agent pushed the commit: an
+`imgseal` entry when the row is written (it is never changed afterwards), an `imgprune` entry
+when retention deletes it. Verify checks them as it checks records: edited, deleted, unsealed or
+pointed at another entry. Rows written before they were chained (migration 0008) name no
+cluster and are not checked.
+
 **One chain per cluster.** Each cluster's agent is its only writer (one leader at a time), so
 its chain is ordered by its own finishes. Appends take the cluster's row of
 `ledger_chain_heads` with `SELECT ... FOR UPDATE` inside the transaction that writes the
@@ -30,7 +37,7 @@ through it.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,7 +46,7 @@ from sqlalchemy import Connection, and_, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from gitmoor.ledger import rows, seal
-from gitmoor.ledger.schema import chain, chain_heads, images, objects, records
+from gitmoor.ledger.schema import chain, chain_heads, image_updates, images, objects, records
 from gitmoor.model.record import Record, Result
 
 PAGE = 500  # entries or records read per query: memory stays flat whatever the ledger's size
@@ -65,8 +72,12 @@ class ChainBreak:
     seq: int | None = None  # the chain entry where it shows, when there is one
     sync: str | None = None  # namespace/name, when the row is there to say
     revision: str | None = None
+    image_update: bool = False  # record_id is the id of an image update row
 
     def __str__(self) -> str:
+        if self.image_update:  # the detail names the row
+            at = f", entry {self.seq}" if self.seq is not None else ""
+            return f"chain {self.cluster}{at}: {self.problem.value}: {self.detail}"
         where = f"record {self.record_id}"
         if self.sync is not None:
             where += f" (sync {self.sync}, revision {self.revision})"
@@ -84,6 +95,7 @@ class ChainStatus:
     pruned: int  # records retention deleted, as the chain says
     head: str  # the last entry's link hash (GENESIS for an empty chain)
     broken: ChainBreak | None = None
+    image_updates: int = 0  # image update rows checked against their seal
 
     @property
     def ok(self) -> bool:
@@ -248,12 +260,47 @@ def prune(connection: Connection, record_ids: Sequence[int]) -> None:
         connection.execute(delete(records).where(records.c.id.in_(chunk)))
 
 
+def prune_image_updates(connection: Connection, update_ids: Sequence[int]) -> None:
+    """Delete image update rows, with an `imgprune` entry for each chained one in its
+    cluster's chain (carrying the digest of its seal), heads locked in cluster order."""
+    latest: list[tuple[str, int, str]] = []
+    for start in range(0, len(update_ids), PAGE):
+        chunk = update_ids[start : start + PAGE]
+        latest += [
+            (str(row.cluster), int(row.id), str(row.digest or ""))
+            for row in connection.execute(
+                select(image_updates.c.cluster, image_updates.c.id, chain.c.digest)
+                .outerjoin(
+                    chain,
+                    and_(
+                        chain.c.cluster == image_updates.c.cluster,
+                        chain.c.seq == image_updates.c.chain_seq,
+                    ),
+                )
+                .where(image_updates.c.id.in_(chunk), image_updates.c.cluster.is_not(None))
+            )
+        ]
+    for cluster in sorted({c for c, _, _ in latest}):
+        appender = Appender(connection, cluster)
+        for _, update_id, digest in sorted(e for e in latest if e[0] == cluster):
+            appender.append(seal.Event.IMAGE_PRUNE, update_id, digest)
+        appender.done()
+    for start in range(0, len(update_ids), PAGE):
+        chunk = update_ids[start : start + PAGE]
+        connection.execute(delete(image_updates).where(image_updates.c.id.in_(chunk)))
+
+
 # -- verifying -------------------------------------------------------------------------------------
 def clusters(connection: Connection) -> list[str]:
-    """Every cluster with a chain or with records."""
+    """Every cluster with a chain, with records or with chained image updates."""
     found = set(connection.execute(select(chain_heads.c.cluster)).scalars())
     found |= set(connection.execute(select(records.c.cluster).distinct()).scalars())
-    return sorted(found)
+    found |= set(
+        connection.execute(
+            select(image_updates.c.cluster).where(image_updates.c.cluster.is_not(None)).distinct()
+        ).scalars()
+    )
+    return sorted(str(c) for c in found)
 
 
 def _break(
@@ -276,6 +323,36 @@ def _break(
     )
 
 
+_UPDATE_EVENTS = frozenset({seal.Event.IMAGE_SEAL.value, seal.Event.IMAGE_PRUNE.value})
+
+
+def _update_break(
+    cluster: str,
+    update_id: int,
+    problem: Problem,
+    detail: str,
+    *,
+    seq: int | None = None,
+    row: Any = None,
+) -> ChainBreak:
+    """A broken image update row: named as such (its id is not a record's), with its
+    automation and commit when the row is there to say."""
+    what = f"image update {update_id}"
+    if row is not None:
+        what += (
+            f" (automation {row['automation_namespace']}/{row['automation_name']}, "
+            f"commit {str(row['commit_sha'])[:12]})"
+        )
+    return ChainBreak(
+        cluster=cluster,
+        record_id=update_id,
+        problem=problem,
+        detail=f"{what}: {detail}",
+        seq=seq,
+        image_update=True,
+    )
+
+
 def verify(
     connection: Connection, cluster: str, *, anchors: Mapping[int, str] | None = None
 ) -> ChainStatus:
@@ -293,6 +370,7 @@ def verify(
         pruned=walk.pruned,
         head=walk.prev,
         broken=broken,
+        image_updates=walk.checked_updates,
     )
 
 
@@ -304,6 +382,9 @@ class _Facts:
     digests: dict[int, str]
     pruned: dict[int, int]
     sealed_by: dict[int, int]
+    updates: dict[int, Any]  # image update rows named by the page's `imgseal`/`imgprune` entries
+    update_digests: dict[int, str]
+    updates_pruned: dict[int, int]
 
 
 class _Walk:
@@ -316,6 +397,7 @@ class _Walk:
         self.last_record = 0
         self.entries = 0
         self.checked = 0
+        self.checked_updates = 0
         self.pruned = 0
 
     def run(self) -> ChainBreak | None:
@@ -323,7 +405,14 @@ class _Walk:
             broken = self._page(page)
             if broken is not None:
                 return broken
-        return self._head() or self._beyond() or self._pointers() or self._unsealed()
+        return (
+            self._head()
+            or self._beyond()
+            or self._pointers()
+            or self._update_pointers()
+            or self._unsealed()
+            or self._unsealed_updates()
+        )
 
     def _beyond(self) -> ChainBreak | None:
         """An anchor past the chain's end: entries it had are gone."""
@@ -355,14 +444,16 @@ class _Walk:
             last = int(page[-1].seq)
 
     def _page(self, page: list[Any]) -> ChainBreak | None:
-        ids = sorted({int(e.record_id) for e in page})
+        update_entries = [e for e in page if e.event in _UPDATE_EVENTS]
+        page_records = [e for e in page if e.event not in _UPDATE_EVENTS]
+        ids = sorted({int(e.record_id) for e in page_records})
         found = {
             int(row["id"]): row
             for row in self.connection.execute(select(records).where(records.c.id.in_(ids)))
             .mappings()
             .all()
         }
-        seqs = {int(e.seq) for e in page}
+        seqs = {int(e.seq) for e in page_records}
         current = [row for row in found.values() if row["chain_seq"] in seqs]
         digests = stored_digests(self.connection, current)
         missing = [i for i in ids if i not in found]
@@ -377,21 +468,36 @@ class _Walk:
             ):
                 pruned[int(entry.record_id)] = int(entry.seq)
         # Which record each later seal the rows point at belongs to (a row moved to another
-        # id still points at its own seal).
-        sealed_by = {int(e.seq): int(e.record_id) for e in page}
+        # id still points at its own seal); a record's seals are `seal` entries only.
+        sealed_by = {int(e.seq): int(e.record_id) for e in page if e.event == seal.Event.SEAL.value}
         later = sorted(
             {int(r["chain_seq"]) for r in found.values() if r["chain_seq"] is not None} - seqs
         )
         if later:
             for entry in self.connection.execute(
                 select(chain.c.seq, chain.c.record_id).where(
-                    chain.c.cluster == self.cluster, chain.c.seq.in_(later)
+                    chain.c.cluster == self.cluster,
+                    chain.c.seq.in_(later),
+                    chain.c.event == seal.Event.SEAL.value,
                 )
             ):
                 sealed_by[int(entry.seq)] = int(entry.record_id)
-        facts = _Facts(digests=digests, pruned=pruned, sealed_by=sealed_by)
+        updates, update_digests, updates_pruned = self._update_facts(update_entries)
+        facts = _Facts(
+            digests=digests,
+            pruned=pruned,
+            sealed_by=sealed_by,
+            updates=updates,
+            update_digests=update_digests,
+            updates_pruned=updates_pruned,
+        )
         for entry in page:
-            broken = self._entry(entry, found.get(int(entry.record_id)), facts)
+            row = (
+                facts.updates.get(int(entry.record_id))
+                if entry.event in _UPDATE_EVENTS
+                else found.get(int(entry.record_id))
+            )
+            broken = self._entry(entry, row, facts)
             if broken is not None:
                 return broken
             self.prev = str(entry.hash)
@@ -399,6 +505,36 @@ class _Walk:
             self.last_record = int(entry.record_id)
             self.entries += 1
         return None
+
+    def _update_facts(
+        self, entries: list[Any]
+    ) -> tuple[dict[int, Any], dict[int, str], dict[int, int]]:
+        """The image update rows the entries name, their digests, and where the missing ones
+        were pruned."""
+        ids = sorted({int(e.record_id) for e in entries})
+        if not ids:
+            return {}, {}, {}
+        rows_by_id = {
+            int(row["id"]): row
+            for row in self.connection.execute(
+                select(image_updates).where(image_updates.c.id.in_(ids))
+            )
+            .mappings()
+            .all()
+        }
+        digests = {i: seal.update_digest(row) for i, row in rows_by_id.items()}
+        pruned: dict[int, int] = {}
+        missing = [i for i in ids if i not in rows_by_id]
+        if missing:
+            for entry in self.connection.execute(
+                select(chain.c.record_id, chain.c.seq).where(
+                    chain.c.cluster == self.cluster,
+                    chain.c.event == seal.Event.IMAGE_PRUNE.value,
+                    chain.c.record_id.in_(missing),
+                )
+            ):
+                pruned[int(entry.record_id)] = int(entry.seq)
+        return rows_by_id, digests, pruned
 
     def _entry(
         self,
@@ -409,6 +545,8 @@ class _Walk:
         seq, record_id = int(entry.seq), int(entry.record_id)
 
         def broken(problem: Problem, detail: str) -> ChainBreak:
+            if entry.event in _UPDATE_EVENTS:
+                return _update_break(self.cluster, record_id, problem, detail, seq=seq, row=row)
             return _break(self.cluster, record_id, problem, detail, seq=seq, row=row)
 
         if seq != self.seq + 1:
@@ -443,6 +581,8 @@ class _Walk:
                 f"entry {seq} is not the one kept as an anchor ({kept[:16]}): the chain was "
                 "rewritten",
             )
+        if event.image_update:
+            return self._update_entry(event, entry, row, facts, broken)
         if event is seal.Event.PRUNE:
             if row is not None:
                 return broken(Problem.LINK_BROKEN, f"it was pruned at entry {seq} yet is present")
@@ -473,6 +613,39 @@ class _Walk:
                 f"the row, its objects or images differ from what was sealed at entry {seq}",
             )
         self.checked += 1
+        return None
+
+    def _update_entry(
+        self,
+        event: seal.Event,
+        entry: Any,
+        row: Mapping[Any, Any] | None,
+        facts: _Facts,
+        broken: Callable[[Problem, str], ChainBreak],
+    ) -> ChainBreak | None:
+        """An `imgseal` or `imgprune` entry (its link already checked)."""
+        seq, update_id = int(entry.seq), int(entry.record_id)
+        if event is seal.Event.IMAGE_PRUNE:
+            if row is not None:
+                return broken(Problem.LINK_BROKEN, f"it was pruned at entry {seq} yet is present")
+            self.pruned += 1
+            return None
+        if row is None:
+            if facts.updates_pruned.get(update_id, 0) > seq:
+                return None
+            return broken(Problem.RECORD_MISSING, f"sealed at entry {seq}, the row is gone")
+        # An image update row is sealed once, when it is written.
+        if row["chain_seq"] is None or int(row["chain_seq"]) != seq:
+            return broken(
+                Problem.LINK_BROKEN, f"the row no longer points at its seal (entry {seq})"
+            )
+        if row["cluster"] != self.cluster:
+            return broken(Problem.CONTENT_CHANGED, f"its cluster now reads {row['cluster']!r}")
+        if facts.update_digests[update_id] != entry.digest:
+            return broken(
+                Problem.CONTENT_CHANGED, f"the row differs from what was sealed at entry {seq}"
+            )
+        self.checked_updates += 1
         return None
 
     def _head(self) -> ChainBreak | None:
@@ -517,7 +690,11 @@ class _Walk:
                 .where(
                     records.c.cluster == self.cluster,
                     records.c.chain_seq.is_not(None),
-                    or_(chain.c.record_id.is_(None), chain.c.record_id != records.c.id),
+                    or_(
+                        chain.c.record_id.is_(None),
+                        chain.c.record_id != records.c.id,
+                        chain.c.event != seal.Event.SEAL.value,
+                    ),
                 )
                 .order_by(records.c.id)
                 .limit(1)
@@ -533,6 +710,65 @@ class _Walk:
             Problem.LINK_BROKEN,
             f"it points at entry {row['chain_seq']}, which seals another record or none",
             seq=int(row["chain_seq"]),
+            row=row,
+        )
+
+    def _update_pointers(self) -> ChainBreak | None:
+        """An image update row whose seal pointer names an entry that is not its seal."""
+        row = (
+            self.connection.execute(
+                select(image_updates)
+                .outerjoin(
+                    chain,
+                    and_(
+                        chain.c.cluster == image_updates.c.cluster,
+                        chain.c.seq == image_updates.c.chain_seq,
+                    ),
+                )
+                .where(
+                    image_updates.c.cluster == self.cluster,
+                    image_updates.c.chain_seq.is_not(None),
+                    or_(
+                        chain.c.record_id.is_(None),
+                        chain.c.record_id != image_updates.c.id,
+                        chain.c.event != seal.Event.IMAGE_SEAL.value,
+                    ),
+                )
+                .order_by(image_updates.c.id)
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return None
+        return _update_break(
+            self.cluster,
+            int(row["id"]),
+            Problem.LINK_BROKEN,
+            f"it points at entry {row['chain_seq']}, which seals another row or none",
+            seq=int(row["chain_seq"]),
+            row=row,
+        )
+
+    def _unsealed_updates(self) -> ChainBreak | None:
+        row = (
+            self.connection.execute(
+                select(image_updates)
+                .where(image_updates.c.cluster == self.cluster, image_updates.c.chain_seq.is_(None))
+                .order_by(image_updates.c.id)
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return None
+        return _update_break(
+            self.cluster,
+            int(row["id"]),
+            Problem.NOT_SEALED,
+            "a row that was never sealed: written outside gitmoor",
             row=row,
         )
 
@@ -644,3 +880,83 @@ def export_page(
     if len(found) < PAGE:
         return out, None
     return out, (found[-1]["started_at"], int(found[-1]["id"]))
+
+
+@dataclass(frozen=True)
+class UpdateFilter:
+    """Which image update rows an export streams (`since`/`until` on the commit time)."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    namespace: str | None = None  # of the automation
+    cluster: str | None = None
+
+
+def export_updates_page(
+    connection: Connection, where: UpdateFilter, after: Key | None
+) -> tuple[list[dict[str, Any]], Key | None]:
+    """The next page of image update rows (by commit time, then id) after `after`, each with
+    a `chain` member: its seal (cluster, seq, digest, prev, hash), or null for a row from before
+    they were chained; and the key of the page after it (None after the last)."""
+    query = select(
+        image_updates,
+        chain.c.seq.label("seal_seq"),
+        chain.c.digest.label("seal_digest"),
+        chain.c.prev.label("seal_prev"),
+        chain.c.hash.label("seal_hash"),
+    ).outerjoin(
+        chain,
+        and_(
+            chain.c.cluster == image_updates.c.cluster,
+            chain.c.seq == image_updates.c.chain_seq,
+        ),
+    )
+    if where.since is not None:
+        query = query.where(image_updates.c.committed_at >= where.since)
+    if where.until is not None:
+        query = query.where(image_updates.c.committed_at <= where.until)
+    if where.namespace is not None:
+        query = query.where(image_updates.c.automation_namespace == where.namespace)
+    if where.cluster is not None:
+        query = query.where(image_updates.c.cluster == where.cluster)
+    if after is not None:
+        committed, last = after
+        query = query.where(
+            image_updates.c.committed_at >= committed,
+            or_(image_updates.c.committed_at > committed, image_updates.c.id > last),
+        )
+    query = query.order_by(image_updates.c.committed_at, image_updates.c.id).limit(PAGE)
+    found = connection.execute(query).mappings().all()
+    out = []
+    for row in found:
+        pushed = row["image_pushed_at"]
+        out.append(
+            {
+                "id": int(row["id"]),
+                "cluster": row["cluster"],
+                "automation": f"{row['automation_namespace']}/{row['automation_name']}",
+                "policy": row["policy"],
+                "image": row["image"],
+                "old_tag": row["old_tag"],
+                "new_tag": row["new_tag"],
+                "digest": row["digest"],
+                "pushed_at": pushed.isoformat() if pushed is not None else None,
+                "source_url": row["source_url"],
+                "branch": row["branch"],
+                "commit": row["commit_sha"],
+                "committed_at": row["committed_at"].isoformat(),
+                "file": row["file"],
+                "chain": None
+                if row["seal_seq"] is None
+                else {
+                    "cluster": row["cluster"],
+                    "seq": int(row["seal_seq"]),
+                    "digest": row["seal_digest"],
+                    "prev": row["seal_prev"],
+                    "hash": row["seal_hash"],
+                },
+            }
+        )
+    if len(found) < PAGE:
+        return out, None
+    return out, (found[-1]["committed_at"], int(found[-1]["id"]))

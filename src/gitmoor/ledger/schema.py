@@ -37,7 +37,7 @@ from sqlalchemy.types import TypeDecorator
 VERSION_TABLE = "ledger_schema_version"
 # The newest migration in `migrations/versions` (a test checks it against Alembic's head): a
 # ledger at this version is opened without loading Alembic at all.
-HEAD = "0007"
+HEAD = "0008"
 # Any fixed 64-bit key for PostgreSQL's advisory lock around creating or migrating the schema:
 # it only has to be the same for every gitmoor.
 _SCHEMA_LOCK = 0x6769746D6F6F72
@@ -223,6 +223,10 @@ image_updates = Table(
     Column("commit_sha", String, nullable=False),
     Column("committed_at", UTCDateTime(), nullable=False),
     Column("file", Text, nullable=False),
+    # The cluster whose agent wrote it, and the position of its seal in that cluster's chain;
+    # both NULL in rows written before the chain covered image updates (0008).
+    Column("cluster", String, nullable=True),
+    Column("chain_seq", BigInteger, nullable=True),
     sqlite_autoincrement=True,
 )
 Index("ix_ledger_image_updates_commit_sha", image_updates.c.commit_sha)

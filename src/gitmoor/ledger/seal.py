@@ -22,10 +22,17 @@ A column added by a later migration goes into `LATER_COLUMNS`: it joins the form
 holds a value (omitted while NULL), so records sealed before it existed still verify (such a
 migration must leave it NULL in existing rows).
 
+**Content digest** of an image update row (`ledger_image_updates`, one image field an update
+automation's commit changed): SHA-256 (hex) of the canonical JSON of an object holding `id` and
+every column listed in `IMAGE_UPDATE_COLUMNS` as the database stores it. Its entry's event is
+`imgseal` (written once, with the row), or `imgprune` when retention deletes it: an update
+row's id is of its own table, so the event says which table the entry's `record` names.
+
 **Link hash** of a chain entry: SHA-256 (hex) of the canonical JSON of
 `{"cluster", "digest", "event", "prev", "record", "seq"}`: the cluster whose chain it is, the
-record's content digest, the event (`seal` or `prune`), the previous entry's link hash (`GENESIS`
-for the first entry, seq 1), the record id and the position in the chain.
+record's content digest, the event (`seal`, `prune`, `imgseal`, `imgprune`), the previous
+entry's link hash (`GENESIS` for the first entry, seq 1), the record id (of the image update
+row for `imgseal`/`imgprune`) and the position in the chain.
 """
 
 from __future__ import annotations
@@ -78,11 +85,38 @@ COLUMNS = (
 LATER_COLUMNS: tuple[str, ...] = ()
 
 
+# The columns of `ledger_image_updates` an update row's digest covers (besides `id`).
+# `chain_seq` is not content: it points at the seal.
+IMAGE_UPDATE_COLUMNS = (
+    "cluster",
+    "automation_namespace",
+    "automation_name",
+    "policy",
+    "image",
+    "old_tag",
+    "new_tag",
+    "digest",
+    "image_pushed_at",
+    "source_url",
+    "branch",
+    "commit_sha",
+    "committed_at",
+    "file",
+)
+
+
 class Event(enum.StrEnum):
-    """What a chain entry says about its record."""
+    """What a chain entry says about its record (at most 8 characters: the column's width)."""
 
     SEAL = "seal"  # the record's final state (again after a repeat, or when interrupted)
     PRUNE = "prune"  # retention deleted the record: its absence is expected from here on
+    IMAGE_SEAL = "imgseal"  # an image update row as written (it is never changed)
+    IMAGE_PRUNE = "imgprune"  # retention deleted the image update row
+
+    @property
+    def image_update(self) -> bool:
+        """The entry names a row of `ledger_image_updates`, not of `ledger_records`."""
+        return self in (Event.IMAGE_SEAL, Event.IMAGE_PRUNE)
 
 
 def _time(value: datetime) -> str:
@@ -153,6 +187,14 @@ def digest(
 ) -> str:
     """The content digest of a record (see `content`)."""
     return sha256(content(row, objects, images))
+
+
+def update_digest(row: Mapping[Any, Any]) -> str:
+    """The content digest of an image update row (`row` maps its columns, id included)."""
+    data: dict[str, Any] = {"id": int(row["id"])}
+    for name in IMAGE_UPDATE_COLUMNS:
+        data[name] = row[name]
+    return sha256(data)
 
 
 def link(*, cluster: str, seq: int, event: Event, record: int, digest: str, prev: str) -> str:

@@ -448,9 +448,14 @@ class Ledger:
             rules.append(ranked_sq.c.rank > keep)
         with self._writer.begin() as connection:
             if cutoff is not None:
-                # Update commits older than the retention go too (they are not sealed).
-                connection.execute(
-                    image_updates.delete().where(image_updates.c.committed_at < cutoff)
+                # Update commits older than the retention go too, each with its prune entry.
+                chain.prune_image_updates(
+                    connection,
+                    list(
+                        connection.execute(
+                            select(image_updates.c.id).where(image_updates.c.committed_at < cutoff)
+                        ).scalars()
+                    ),
                 )
             candidates = connection.execute(
                 select(
@@ -600,6 +605,32 @@ class Ledger:
     ) -> tuple[list[dict[str, Any]], chain.Key | None]:
         with self._engine.connect() as connection:
             return chain.export_page(connection, where, after)
+
+    async def export_image_updates(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        namespace: str | None = None,
+        cluster: str | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every image update row that matches (`since`/`until` on the commit time; the
+        automation's namespace), oldest commit first, with its seal under `chain`; a page at
+        a time."""
+        where = chain.UpdateFilter(since=since, until=until, namespace=namespace, cluster=cluster)
+        after: chain.Key | None = None
+        while True:
+            page, after = await self._call(self._export_updates_page, where, after)
+            for item in page:
+                yield item
+            if after is None:
+                return
+
+    def _export_updates_page(
+        self, where: chain.UpdateFilter, after: chain.Key | None
+    ) -> tuple[list[dict[str, Any]], chain.Key | None]:
+        with self._engine.connect() as connection:
+            return chain.export_updates_page(connection, where, after)
 
     # -- reading ---------------------------------------------------------------------------------
     async def get(self, record_id: int) -> Record | None:
@@ -908,32 +939,43 @@ class Ledger:
         )
 
     # -- image update automation -----------------------------------------------------------
-    async def record_image_update(self, update: ImageUpdate) -> int:
-        """Keep one image field an automation's commit changed; returns its row id."""
-        return await self._call(self._record_image_update, update)
+    async def record_image_update(self, update: ImageUpdate, *, cluster: str) -> int:
+        """Keep one image field an automation's commit changed, sealed into `cluster`'s chain
+        (the cluster of the agent that pushed the commit); returns its row id."""
+        return await self._call(self._record_image_update, update, cluster)
 
-    def _record_image_update(self, update: ImageUpdate) -> int:
+    def _record_image_update(self, update: ImageUpdate, cluster: str) -> int:
         with self._writer.begin() as connection:
-            inserted = connection.execute(
-                image_updates.insert().values(
-                    automation_namespace=update.automation_namespace,
-                    automation_name=update.automation_name,
-                    policy=update.policy,
-                    image=update.image,
-                    old_tag=update.old_tag,
-                    new_tag=update.new_tag,
-                    digest=update.digest,
-                    image_pushed_at=update.pushed_at,
-                    source_url=update.source_url,
-                    branch=update.branch,
-                    commit_sha=update.commit,
-                    committed_at=update.committed_at,
-                    file=update.file,
-                )
-            )
+            # The chain's head first (it orders this cluster's seals), then the row.
+            appender = chain.Appender(connection, cluster)
+            values: dict[str, Any] = {
+                "cluster": cluster,
+                "automation_namespace": update.automation_namespace,
+                "automation_name": update.automation_name,
+                "policy": update.policy,
+                "image": update.image,
+                "old_tag": update.old_tag,
+                "new_tag": update.new_tag,
+                "digest": update.digest,
+                "image_pushed_at": update.pushed_at,
+                "source_url": update.source_url,
+                "branch": update.branch,
+                "commit_sha": update.commit,
+                "committed_at": update.committed_at,
+                "file": update.file,
+            }
+            inserted = connection.execute(image_updates.insert().values(**values))
             key = inserted.inserted_primary_key
             assert key is not None
-            return int(key[0])
+            update_id = int(key[0])
+            seq = appender.append(
+                seal.Event.IMAGE_SEAL, update_id, seal.update_digest({**values, "id": update_id})
+            )
+            connection.execute(
+                image_updates.update().where(image_updates.c.id == update_id).values(chain_seq=seq)
+            )
+            appender.done()
+            return update_id
 
     async def image_trail(
         self,

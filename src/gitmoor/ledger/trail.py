@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from gitmoor.ledger.deployments import Deployment
 from gitmoor.model.images import ImageUpdate
 
 
@@ -103,6 +104,24 @@ def trail_from_dict(data: dict[str, Any]) -> ImageTrail:
             )
         )
     return ImageTrail(update, tuple(applied))
+
+
+def with_trail(found: list[Deployment], trail: list[ImageTrail]) -> list[dict[str, Any]]:
+    """`where IMAGE` for scripts: each deployment as `Deployment.as_dict` gives it, plus
+    `image_updates`: the trail (pushed, committed by which automation and commit, applied in
+    every environment) of each update commit of the image that this deployment's Sync applied,
+    newest first as `trail` is; empty when the image came to it some other way. The list shape
+    of `where` stays the same for revisions, charts and images."""
+    out = []
+    for d in found:
+        mine = (d.cluster, d.sync_namespace, d.sync_name)
+        updates = [
+            t.as_dict()
+            for t in trail
+            if any((a.cluster, a.sync_namespace, a.sync_name) == mine for a in t.applied)
+        ]
+        out.append({**d.as_dict(), "image_updates": updates})
+    return out
 
 
 def split_image(text: str) -> tuple[str, str | None]:

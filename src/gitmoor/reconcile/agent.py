@@ -665,7 +665,7 @@ class Agent:
         push, the commit and the deployments that follow."""
         ledger = self.publish.ledger
         if ledger is not None:
-            await ledger.record_image_update(update)
+            await ledger.record_image_update(update, cluster=self.options.cluster)
 
     async def _read_secret(self, namespace: str, name: str) -> dict[str, bytes]:
         secret = await self.kube.get("v1", "Secret", name, namespace)

@@ -234,8 +234,13 @@ class Registry:
                     + ("the credentials" if self.credentials else "access (no credentials)"),
                     url=ref.url,
                 ) from None
+            asks = (
+                f"; the registry asks to retry in {err.retry_after:g}s (Retry-After)"
+                if err.retry_after is not None
+                else ""
+            )
             raise RegistryUnavailableError(
-                str(err), url=ref.url, retry_after=err.retry_after
+                f"{err}{asks}", url=ref.url, retry_after=err.retry_after
             ) from None
         except bounded_http.TooLarge as err:
             raise RegistryContentError(str(err), url=ref.url) from None

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import yaml
 
 from gitmoor.ledger import Ledger
 from gitmoor.model.resources import API_VERSION
@@ -24,6 +25,7 @@ from testenv.images import ImagePusher, protect_branch
 from testenv.ports import free_port
 from testenv.registry import Registry
 from testenv.signing import openpgp_signer
+from testenv.throttle import ThrottlingProxy
 from testenv.wait import eventually
 from tests.integration.agent.harness import AgentHarness, Obj
 from tests.integration.gitmoor_process import gitmoor
@@ -246,6 +248,10 @@ async def test_a_pushed_tag_becomes_a_signed_commit_that_the_sync_applies_and_th
         assert figures.deployments == 1
         assert figures.lead_time_median is not None
         assert timedelta(hours=1) <= figures.lead_time_median < timedelta(hours=1, minutes=5)
+        # The agent sealed the update row into its cluster's audit chain.
+        statuses = await ledger.verify()
+        assert all(s.ok for s in statuses), statuses
+        assert sum(s.image_updates for s in statuses) == 1
 
     # `gitmoor where IMAGE`: pushed, committed, applied; `gitmoor images`: the whole chain.
     code, out, err = await gitmoor(
@@ -257,6 +263,25 @@ async def test_a_pushed_tag_becomes_a_signed_commit_that_the_sync_applies_and_th
     assert trail_lines[1].startswith(f"{image}:1.1.0")
     assert commit[:10] in trail_lines[1]
     assert built.strftime("%Y-%m-%d %H:%M") in trail_lines[1]
+    # The same trail for scripts: on the deployment whose Sync applied the update commit.
+    code, out, err = await gitmoor(
+        "where", f"{image}:1.1.0", "--ledger", h.ledger_url, "-o", "json", kubeconfig=h.kubeconfig
+    )
+    assert code == 0, err
+    (deployed,) = json.loads(out)
+    (update,) = deployed["image_updates"]
+    assert (update["commit"], update["automation"], update["policy"]) == (
+        commit,
+        f"{ns}/web",
+        f"{ns}/web",
+    )
+    assert datetime.fromisoformat(update["pushed_at"]) == built
+    assert [a["sync"] for a in update["applied"]] == [f"{ns}/web"]
+    code, out, err = await gitmoor(
+        "where", f"{image}:1.1.0", "--ledger", h.ledger_url, "-o", "yaml", kubeconfig=h.kubeconfig
+    )
+    assert code == 0, err
+    assert yaml.safe_load(out) == [deployed]
     code, out, err = await gitmoor("images", "-n", ns, "-o", "json", kubeconfig=h.kubeconfig)
     assert code == 0, err
     shown = json.loads(out)
@@ -435,3 +460,56 @@ async def test_a_registry_notification_scans_at_once(harness: AgentHarness, tmp_
         ) as answer,
     ):
         assert answer.status == 401
+
+
+async def test_a_throttled_registry_is_retried_when_its_retry_after_says(
+    harness: AgentHarness, oci_registry: Registry, tmp_path: Path
+) -> None:
+    """A registry answering 429 with `Retry-After: 1` (a throttling proxy in front of the real
+    one): the repository says RegistryUnavailable with the wait, and scans again after it, not
+    after its hour-long interval."""
+    h = harness
+    repository = f"team/throttled-{secrets.token_hex(4)}"
+    ImagePusher(oci_registry).push(repository, "1.0.0", created=datetime.now(UTC))
+    with ThrottlingProxy(tmp_path / "throttle", oci_registry, first=2, retry_after=1) as proxy:
+        auths = {
+            "auths": {
+                proxy.host: {"username": oci_registry.username, "password": oci_registry.password}
+            }
+        }
+        await h.kube.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "type": "kubernetes.io/dockerconfigjson",
+                "metadata": {"name": "proxy-auth", "namespace": h.namespace},
+                "stringData": {".dockerconfigjson": json.dumps(auths)},
+            },
+            field_manager="gitmoor-tests",
+        )
+        await h.secret("proxy-ca", {"ca.crt": proxy.ca_path.read_text()})
+        await _apply(
+            h,
+            "ImageRepository",
+            "throttled",
+            {
+                "image": f"{proxy.host}/{repository}",
+                "interval": "1h",
+                "secretRef": {"name": "proxy-auth"},
+                "certSecretRef": {"name": "proxy-ca"},
+            },
+        )
+        throttled = await h.wait_condition(
+            "ImageRepository", "throttled", cond.READY, "False", reason="RegistryUnavailable"
+        )
+        message = cond.get_condition(throttled, cond.READY)["message"]  # type: ignore[index]
+        assert "429" in message
+        assert "retry in 1s (Retry-After)" in message
+        await _event(h, "ImageRepository", "throttled", "RegistryUnavailable", "retry in 1s")
+        # Scanned once the registry lets it: the interval (an hour) did not bring this.
+        scanned = await h.wait_condition("ImageRepository", "throttled", cond.READY, "True")
+        assert scanned["status"]["lastScanResult"]["tagCount"] == 1
+        tags = f"/v2/{repository}/tags/list"
+        assert proxy.throttled == [tags, tags]
+        # Two refused, then the registry's own 401 challenge and the answer: no extra tries.
+        assert proxy.counts[tags] == 4

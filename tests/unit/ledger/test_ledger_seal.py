@@ -171,3 +171,54 @@ def test_every_column_of_a_record_is_sealed_or_deliberately_not() -> None:
     sealed = {"id", *seal.COLUMNS, *seal.LATER_COLUMNS}
     pointer = {"chain_seq"}  # where the record's latest seal is: not content
     assert {c.name for c in schema.records.columns} == sealed | pointer
+
+
+def update_row() -> dict[str, Any]:
+    return {
+        "id": 3,
+        "cluster": "eu-1",
+        "automation_namespace": "team",
+        "automation_name": "apps",
+        "policy": "team/web",
+        "image": "registry.example/team/web",
+        "old_tag": "1.0.0",
+        "new_tag": "1.1.0",
+        "digest": "sha256:" + "a" * 64,
+        "image_pushed_at": datetime(2026, 3, 1, 11, 0, tzinfo=UTC),
+        "source_url": "https://git.example/acme/app.git",
+        "branch": "main",
+        "commit_sha": "b" * 40,
+        "committed_at": datetime(2026, 3, 1, 12, 0, tzinfo=UTC),
+        "file": "deploy/web.yaml:12",
+    }
+
+
+def test_an_image_updates_digest_is_fixed_and_covers_every_column() -> None:
+    row = update_row()
+    base = seal.update_digest(row)
+    # May never change: every chain holding an image update depends on it.
+    assert base == GOLDEN_UPDATE_DIGEST
+    for name in ("id", *seal.IMAGE_UPDATE_COLUMNS):
+        changed = dict(row)
+        changed[name] = 4 if name == "id" else None if row[name] is not None else "x"
+        assert seal.update_digest(changed) != base, name
+
+
+GOLDEN_UPDATE_DIGEST = "cc38cb335ec0682e2f1210c0899570c97af85e52ec3d2fe17756350321408bfe"
+
+
+def test_every_column_of_an_image_update_is_sealed_or_deliberately_not() -> None:
+    # A column added to `ledger_image_updates` must be sealed too (or the seal can be kept
+    # while the row says something else).
+    sealed = {"id", *seal.IMAGE_UPDATE_COLUMNS}
+    pointer = {"chain_seq"}  # where the row's seal is: not content
+    assert {c.name for c in schema.image_updates.columns} == sealed | pointer
+
+
+def test_an_image_updates_entry_is_told_from_a_records() -> None:
+    assert [e for e in seal.Event if e.image_update] == [
+        seal.Event.IMAGE_SEAL,
+        seal.Event.IMAGE_PRUNE,
+    ]
+    # The chain's event column holds 8 characters.
+    assert max(len(e.value) for e in seal.Event) <= 8

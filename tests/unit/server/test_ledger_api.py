@@ -352,7 +352,8 @@ async def test_image_trails_are_scoped_like_the_rest(tmp_path: Path) -> None:
                         commit=f"{minute:040x}",
                         committed_at=T0 + timedelta(seconds=minute),
                         file="web.yaml:3",
-                    )
+                    ),
+                    cluster="here",
                 )
             trails = await ledger.image_trail("registry.example/web")
         finally:

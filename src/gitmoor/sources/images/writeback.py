@@ -334,6 +334,12 @@ class _Git:
         raise self._fail(result, secrets)
 
 
+_PROTECTED = (
+    "signingKey: the {kind} private key in {name} is protected by a passphrase, and gitmoor "
+    "has none to give: store the key without one (a key of its own for the automation)"
+)
+
+
 @contextlib.asynccontextmanager
 async def _signing(
     material: SigningMaterial | None, work: Path, env: dict[str, str], deadline: float
@@ -344,6 +350,19 @@ async def _signing(
         return
     if material.kind == "ssh":
         key = write_private(work / "signing-key", material.key)
+        # Loading it with an empty passphrase tells a protected key (or none) before git
+        # would run ssh-keygen to sign, which asks for a passphrase where it can.
+        loaded = await run_tool(
+            "ssh-keygen", ["-y", "-P", "", "-f", str(key)], env=env, cwd=work, deadline=deadline
+        )
+        if not loaded.ok:
+            raise SigningKeyError(
+                _PROTECTED.format(kind="OpenSSH", name="identity")
+                if "passphrase" in loaded.stderr
+                else "signingKey: identity is not an OpenSSH private key "
+                f"({detail(loaded.stderr)})",
+                url="",
+            )
         yield with_config(dict(env), (("gpg.format", "ssh"), ("user.signingkey", str(key)))), ["-S"]
         return
     # gpg signs through its agent, whose socket path must stay short: a directory in the
@@ -351,6 +370,8 @@ async def _signing(
     home = Path(tempfile.mkdtemp(prefix="gm-sign-"))
     signed = dict(env, GNUPGHOME=str(home))
     try:
+        # Never ask for a passphrase (a pinentry would wait for someone): fail instead.
+        (home / "gpg.conf").write_text("pinentry-mode error\n")
         imported = await run_tool(
             "gpg",
             ["--batch", "--status-fd", "1", "--import"],
@@ -383,6 +404,21 @@ async def _signing(
             raise SigningKeyError(
                 "signingKey: git.asc holds no OpenPGP private key (expected the output of "
                 "`gpg --export-secret-keys --armor`)",
+                url="",
+            )
+        probe = await run_tool(
+            "gpg",
+            ["--batch", "--local-user", primary, "--detach-sign", "--output", "-"],
+            env=signed,
+            cwd=home,
+            deadline=deadline,
+            stdin=b"gitmoor signing probe\n",
+        )
+        if not probe.ok:
+            raise SigningKeyError(
+                _PROTECTED.format(kind="OpenPGP", name="git.asc")
+                if "pinentry" in probe.stderr or "passphrase" in probe.stderr.lower()
+                else f"signingKey: cannot sign with the key in git.asc ({detail(probe.stderr)})",
                 url="",
             )
         config: list[tuple[str, str]] = [("gpg.format", "openpgp"), ("user.signingkey", primary)]
