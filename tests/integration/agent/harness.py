@@ -17,6 +17,7 @@ from gitmoor.cli.agent import (
     ledger_backend,
     webhook_secrets,
 )
+from gitmoor.commands.operations import request_reconcile
 from gitmoor.commands.run import Readiness, RunOptions, run_agent
 from gitmoor.errors import UnknownKindError
 from gitmoor.kube import Kube
@@ -269,6 +270,17 @@ class AgentHarness:
 
         return await self.wait_for(
             kind, name, accept, within=within, what=f"{kind} {name} {type_}={status} {reason or ''}"
+        )
+
+    async def reconcile_now(self, name: str) -> Obj:
+        """Ask for a full reconcile of Sync `name` now, as `gitmoor sync` does (the same kind
+        of attempt as the periodic full one), and return the Sync once the agent handled it."""
+        token = await request_reconcile(self.kube, "Sync", name, self.namespace)
+        return await self.wait_for(
+            "Sync",
+            name,
+            lambda o: (o.get("status") or {}).get("lastHandledReconcileAt") == token,
+            what=f"Sync {name} to handle the request {token}",
         )
 
     async def wait_rolled_back(self, name: str, restored: str, *, within: float = 120) -> Obj:

@@ -571,6 +571,59 @@ async def test_a_chart_in_git_takes_a_newer_dependency_at_its_next_render_and_ro
     }
 
 
+async def test_a_full_reconcile_takes_a_newer_dependency_and_rolls_back_at_the_same_commit(
+    harness: AgentHarness,
+    git_servers: GitServers,
+    chart_repository: ChartRepository,
+    unique_name: str,
+) -> None:
+    """Without a new commit, a full reconcile (hourly, or `gitmoor sync` as here) renders the
+    chart again and takes a newer dependency in range: the same revision then runs other
+    objects, so an atomic Sync keeps those as what it restores, and a newer dependency that
+    never gets healthy is rolled back to them (not to the first render of the commit)."""
+    h, repo = harness, chart_repository
+    name = f"c{secrets.token_hex(4)}"
+
+    def publish(version: str, web: str = DEPLOYMENT) -> None:
+        templates = {"cm.yaml": CONFIGMAP, "web.yaml": web}
+        repo.publish("web", version, templates=templates, values=VALUES, repo=name)
+
+    publish("1.0.0")
+    await _chart_secret(h, repo)
+    await _chart_source(h, repo, name, "1.0.0")
+    git, tree = h.repo(git_servers, unique_name)
+    sha = tree.commit(
+        "app with web 1.x",
+        {
+            "app/Chart.yaml": (
+                "apiVersion: v2\nname: app\nversion: 0.1.0\ndependencies:\n"
+                f"- name: web\n  version: 1.x\n  repository: {repo.url}/{name}\n"
+            )
+        },
+    )
+    tree.push()
+    await h.source("apps", git.file_url)
+    await h.sync("app", "apps", "app", atomic=True, timeout="8s")
+    applied = await h.wait_applied("app", sha)
+    revision = applied["status"]["lastAppliedRevision"]
+    await h.wait_condition("Sync", "app", cond.HEALTHY, "True")
+    assert (await _settings(h, "app"))["chart"] == "1.0.0"
+
+    publish("1.1.0")
+    sync = await h.reconcile_now("app")
+    assert cond.is_true(sync, cond.READY)
+    assert cond.is_true(sync, cond.HEALTHY)
+    assert sync["status"]["lastAppliedRevision"] == revision
+    assert (await _settings(h, "app"))["chart"] == "1.1.0"
+
+    publish("1.2.0", STUCK)
+    await h.reconcile_now("app")
+    sync = await h.wait_rolled_back("app", revision)
+    assert sync["status"]["lastFailedRevision"] == revision
+    await h.wait_available("app")
+    assert (await _settings(h, "app"))["chart"] == "1.1.0"
+
+
 async def test_a_flux_helmrelease_of_a_helm_repository_imports_and_deploys_without_git(
     harness: AgentHarness, chart_repository: ChartRepository, tmp_path: Path
 ) -> None:

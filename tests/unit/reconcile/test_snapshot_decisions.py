@@ -1,0 +1,47 @@
+"""When an atomic Sync's snapshot is written again, and when a failed attempt can be rolled
+back: by what the snapshot holds (revision and content), since one revision can render other
+objects (a chart dependency's range taking a newer version, a spec change)."""
+
+from __future__ import annotations
+
+import pytest
+
+from gitmoor.reconcile import report
+from gitmoor.reconcile.outcome import Outcome
+from gitmoor.reconcile.snapshots import Kept
+
+OLD = Kept("main@sha1:old", "sha256:aaaaaaaaaaaa")
+
+
+def _outcome(revision: str, content: str) -> Outcome:
+    return Outcome(revision=revision, content=content)
+
+
+@pytest.mark.parametrize(
+    ("kept", "revision", "content", "due"),
+    [
+        pytest.param(None, "main@sha1:old", "sha256:aaaaaaaaaaaa", True, id="none kept"),
+        pytest.param(OLD, "main@sha1:new", "sha256:bbbbbbbbbbbb", True, id="a new revision"),
+        pytest.param(OLD, "main@sha1:old", "sha256:bbbbbbbbbbbb", True, id="same, other objects"),
+        pytest.param(OLD, "main@sha1:old", "sha256:aaaaaaaaaaaa", False, id="kept already"),
+    ],
+)
+def test_a_healthy_attempt_is_kept_unless_the_snapshot_holds_it(
+    kept: Kept | None, revision: str, content: str, due: bool
+) -> None:
+    assert report.snapshot_due(kept, _outcome(revision, content)) is due
+
+
+@pytest.mark.parametrize(
+    ("kept", "revision", "content", "restorable"),
+    [
+        pytest.param(None, "main@sha1:new", "sha256:bbbbbbbbbbbb", False, id="nothing kept"),
+        pytest.param(OLD, "main@sha1:new", "sha256:bbbbbbbbbbbb", True, id="a new revision"),
+        pytest.param(OLD, "main@sha1:old", "sha256:bbbbbbbbbbbb", True, id="same, other objects"),
+        pytest.param(OLD, "main@sha1:old", "sha256:aaaaaaaaaaaa", False, id="what is kept failed"),
+    ],
+)
+def test_a_failed_attempt_is_restorable_when_the_snapshot_holds_something_else(
+    kept: Kept | None, revision: str, content: str, restorable: bool
+) -> None:
+    assert report.restorable(kept, _outcome(revision, content)) is restorable
