@@ -291,7 +291,7 @@ class AgentHarness:
         )
         assert sync["status"]["lastAppliedRevision"] == restored
         message = str((cond.get_condition(sync, cond.READY) or {}).get("message", ""))
-        assert message.endswith(f"restored {restored}"), message
+        assert f"restored {restored}" in message, message
         return sync
 
     async def wait_available(self, deployment: str) -> Obj:

@@ -620,6 +620,8 @@ async def test_a_full_reconcile_takes_a_newer_dependency_and_rolls_back_at_the_s
     await h.reconcile_now("app")
     sync = await h.wait_rolled_back("app", revision)
     assert sync["status"]["lastFailedRevision"] == revision
+    message = cond.get_condition(sync, cond.READY)["message"]  # type: ignore[index]
+    assert message.endswith(f"restored {revision} as it rendered before")
     await h.wait_available("app")
     assert (await _settings(h, "app"))["chart"] == "1.1.0"
 

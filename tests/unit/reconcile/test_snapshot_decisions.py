@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from gitmoor.reconcile import report
+from gitmoor.errors import HealthGateError
+from gitmoor.model import Verdict
+from gitmoor.reconcile import report, status
 from gitmoor.reconcile.outcome import Outcome
 from gitmoor.reconcile.snapshots import Kept
 
@@ -45,3 +47,25 @@ def test_a_failed_attempt_is_restorable_when_the_snapshot_holds_something_else(
     kept: Kept | None, revision: str, content: str, restorable: bool
 ) -> None:
     assert report.restorable(kept, _outcome(revision, content)) is restorable
+
+
+@pytest.mark.parametrize(
+    ("restored", "ends"),
+    [
+        pytest.param("main@sha1:old", "restored main@sha1:old", id="another revision"),
+        pytest.param(
+            "main@sha1:new", "restored main@sha1:new as it rendered before", id="the same one"
+        ),
+    ],
+)
+def test_the_rollback_message_says_when_it_restored_the_same_revision(
+    restored: str, ends: str
+) -> None:
+    failed = _outcome("main@sha1:new", "sha256:bbbbbbbbbbbb")
+    failed.error = HealthGateError(Verdict(healthy=False, timed_out=True))
+    back = _outcome(restored, "sha256:aaaaaaaaaaaa")
+
+    new = status.rolled_back({}, 1, failed, back)
+
+    ready = next(c for c in new["conditions"] if c["type"] == "Ready")
+    assert (ready["reason"], ready["message"].endswith(ends)) == ("RolledBack", True)
