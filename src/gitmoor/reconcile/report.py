@@ -45,7 +45,7 @@ from gitmoor.reconcile.retry import (
     progressing,
     reason_of,
 )
-from gitmoor.reconcile.snapshots import Snapshot
+from gitmoor.reconcile.snapshots import Kept, Snapshot
 
 NORMAL = "Normal"
 WARNING = "Warning"
@@ -229,11 +229,11 @@ def finished(
     begun: Record | None,
     unbegun: Record,
     restored: Restored | None,
-    healthy_revision: str,
+    kept_snapshot: Kept | None,
 ) -> Report:
     """Everything that follows an attempt. `begun` is the record opened before it (None when
     the attempt was not expected to change anything); `unbegun` is the record to open now if it
-    did change something after all. `healthy_revision` is the last one saved for rollbacks."""
+    did change something after all. `kept_snapshot` is what the rollback snapshot holds now."""
     old, generation, detect = ctx.old, ctx.generation, run.mode is Mode.DETECT
     events: list[Event] = []
     notes: list[Note] = []
@@ -244,8 +244,7 @@ def finished(
     if outcome.error is None:
         drift, tracked = DriftAction.TRACK, outcome.tracked
         reported = dict(outcome.drifted) if detect else {}
-        fresh = healthy_revision != outcome.revision
-        if ctx.atomic and outcome.desired and not detect and fresh:
+        if ctx.atomic and outcome.desired and not detect and snapshot_due(kept_snapshot, outcome):
             snapshot = Snapshot(outcome.revision, outcome.desired)
         new = st.sync_status(old, generation, outcome, wait=ctx.wait, handled=ctx.requested)
         new = st.with_drift(new, generation, reported)
@@ -358,6 +357,18 @@ def _recovered_health(old: dict[str, Any], outcome: Outcome) -> bool:
 
 def rollback_due(atomic: bool, outcome: Outcome) -> bool:
     return atomic and isinstance(outcome.error, ApplyError | HealthGateError)
+
+
+def snapshot_due(kept: Kept | None, healthy: Outcome) -> bool:
+    """A healthy attempt is kept for rollbacks unless the snapshot holds it already: the same
+    revision may have rendered other objects (a newer chart dependency, a spec change)."""
+    return kept != Kept(healthy.revision, healthy.content)
+
+
+def restorable(kept: Kept | None, failed: Outcome) -> bool:
+    """A failed attempt can be rolled back when a snapshot is kept and holds something else:
+    another revision, or the same one as rendered before (a dependency that moved since)."""
+    return kept is not None and kept != Kept(failed.revision, failed.content)
 
 
 def cancelled(ctx: Context, outcome: Outcome, begun: Record | None, why: str) -> Report:

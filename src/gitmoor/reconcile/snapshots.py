@@ -20,6 +20,8 @@ import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from gitmoor.model.content import content_digest
+
 KEY_SECRET = "gitmoor-snapshot-key"  # noqa: S105 - the Secret's name, not a value
 KEY_FIELD = "key"
 _NONCE = 12
@@ -27,9 +29,22 @@ _MAGIC = b"gmsnap1\n"  # a sealed file; anything else (an old plaintext one) is 
 
 
 @dataclass(frozen=True)
+class Kept:
+    """What a snapshot holds, without its objects: the revision and the digest of its objects
+    (model.content). One revision can render other objects (a chart dependency's range taking a
+    newer version, a spec change), so the revision alone does not say what would be restored."""
+
+    revision: str
+    content: str
+
+
+@dataclass(frozen=True)
 class Snapshot:
     revision: str
     objects: list[dict[str, Any]]
+
+    def kept(self) -> Kept:
+        return Kept(self.revision, content_digest(self.objects))
 
 
 def new_key() -> bytes:
@@ -42,6 +57,9 @@ class SnapshotStore:
             raise ValueError("a snapshot key is 32 bytes")
         self.directory = directory
         self._seal = AESGCM(key)
+        # What each snapshot on disk holds, once read or written: asked at every attempt of an
+        # atomic Sync, it must not cost a decryption each time.
+        self._kept: dict[Path, Kept | None] = {}
 
     def _path(self, namespace: str, name: str) -> Path:
         digest = hashlib.sha256(f"{namespace}/{name}".encode()).hexdigest()[:24]
@@ -63,7 +81,9 @@ class SnapshotStore:
             Path(tmp).replace(target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
+            self._kept.pop(target, None)
             raise
+        self._kept[target] = snapshot.kept()
         # Snapshots written in plaintext by an older agent go at the first new one.
         self._legacy(namespace, name).unlink(missing_ok=True)
 
@@ -85,7 +105,16 @@ class SnapshotStore:
             return None
         return Snapshot(str(raw["revision"]), list(raw["objects"]))
 
+    def kept(self, namespace: str, name: str) -> Kept | None:
+        """What the snapshot of the Sync holds, None when there is none to restore."""
+        path = self._path(namespace, name)
+        if path not in self._kept:
+            snapshot = self.load(namespace, name)
+            self._kept[path] = snapshot.kept() if snapshot is not None else None
+        return self._kept[path]
+
     def delete(self, namespace: str, name: str) -> None:
+        self._kept.pop(self._path(namespace, name), None)
         self._path(namespace, name).unlink(missing_ok=True)
         self._legacy(namespace, name).unlink(missing_ok=True)
 

@@ -333,8 +333,11 @@ def rolled_back(
         if restored.inventory is not None:
             status["inventory"] = _inventory(restored)
     else:
+        # The same revision: the objects it rendered before (a chart dependency moved since).
+        before = " as it rendered before" if restored.revision == failed.revision else ""
         message = (
-            f"revision {failed.revision} failed ({reason}: {err}); restored {restored.revision}"
+            f"revision {failed.revision} failed ({reason}: {err}); "
+            f"restored {restored.revision}{before}"
         )
         conditions = _not_ready(conditions, "RolledBack", message, generation, stalled=False)
         status["lastAppliedRevision"] = restored.revision

@@ -192,6 +192,7 @@ class SyncReconciler:
                 # Stopped, and its last write done, before the attempt's own status is written.
                 reporter.cancel()
                 await asyncio.gather(reporter, return_exceptions=True)
+        kept = self.snapshots.kept(key.namespace, key.name) if sync.spec.atomic else None
         answer = report.finished(
             ctx,
             attempt,
@@ -199,7 +200,7 @@ class SyncReconciler:
             begun=self.publish.begun(key),
             unbegun=record,
             restored=restored,
-            healthy_revision=str(ctx.old.get("lastHealthyRevision") or ""),
+            kept_snapshot=kept,
         )
         error = outcome.error
         held = error.owners.values() if isinstance(error, OwnershipConflictError) else ()
@@ -335,8 +336,10 @@ class SyncReconciler:
     async def roll_back(self, key: Key, sync: Sync, failed: Outcome) -> report.Restored:
         """Restore the last healthy revision of an atomic Sync whose attempt failed. The drift
         watch stays paused: the restore's own writes are not drift."""
+        if not report.restorable(self.snapshots.kept(key.namespace, key.name), failed):
+            return report.Restored(None)
         snapshot = self.snapshots.load(key.namespace, key.name)
-        if snapshot is None or snapshot.revision == failed.revision:
+        if snapshot is None:
             return report.Restored(None)
         log.warning(
             "rolling back", failed=failed.revision, to=snapshot.revision, error=str(failed.error)

@@ -17,6 +17,7 @@ from gitmoor.cli.agent import (
     ledger_backend,
     webhook_secrets,
 )
+from gitmoor.commands.operations import request_reconcile
 from gitmoor.commands.run import Readiness, RunOptions, run_agent
 from gitmoor.errors import UnknownKindError
 from gitmoor.kube import Kube
@@ -270,6 +271,39 @@ class AgentHarness:
         return await self.wait_for(
             kind, name, accept, within=within, what=f"{kind} {name} {type_}={status} {reason or ''}"
         )
+
+    async def reconcile_now(self, name: str) -> Obj:
+        """Ask for a full reconcile of Sync `name` now, as `gitmoor sync` does (the same kind
+        of attempt as the periodic full one), and return the Sync once the agent handled it."""
+        token = await request_reconcile(self.kube, "Sync", name, self.namespace)
+        return await self.wait_for(
+            "Sync",
+            name,
+            lambda o: (o.get("status") or {}).get("lastHandledReconcileAt") == token,
+            what=f"Sync {name} to handle the request {token}",
+        )
+
+    async def wait_rolled_back(self, name: str, restored: str, *, within: float = 120) -> Obj:
+        """The atomic Sync `name` failed a newer revision and restored `restored`, its last
+        healthy one: Ready=False RolledBack, lastAppliedRevision back at `restored`."""
+        sync = await self.wait_condition(
+            "Sync", name, cond.READY, "False", reason="RolledBack", within=within
+        )
+        assert sync["status"]["lastAppliedRevision"] == restored
+        message = str((cond.get_condition(sync, cond.READY) or {}).get("message", ""))
+        assert f"restored {restored}" in message, message
+        return sync
+
+    async def wait_available(self, deployment: str) -> Obj:
+        """Deployment `deployment` of the test namespace Available, and schedulable (no
+        nodeSelector: the tests' stuck versions add one that no node matches)."""
+
+        def available(o: Obj) -> bool:
+            conditions = (o.get("status") or {}).get("conditions") or []
+            up = any(c["type"] == "Available" and c["status"] == "True" for c in conditions)
+            return up and "nodeSelector" not in o["spec"]["template"]["spec"]
+
+        return await self.wait_for_object("apps/v1", "Deployment", deployment, available)
 
     async def resource_version(
         self, api_version: str, kind: str, name: str, namespace: str | None = None

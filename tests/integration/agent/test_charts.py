@@ -6,6 +6,7 @@ failures, and says what is wrong."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,22 @@ data:
 
 
 VALUES = "greeting: from-the-chart\ncolor: grey\n"
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: {{ .Release.Name }}}
+spec:
+  replicas: 1
+  progressDeadlineSeconds: 3
+  selector: {matchLabels: {app: {{ .Release.Name }}}}
+  template:
+    metadata: {labels: {app: {{ .Release.Name }}}}
+    spec:
+      containers: [{name: main, image: "nginx:{{ .Chart.AppVersion | default "1.27" }}"}]
+"""
+# No node has this label: the Deployment of this chart version never becomes Available.
+STUCK = DEPLOYMENT + "      nodeSelector: {no-such-label: anywhere}\n"
 
 
 def _publish(repo: ChartRepository, name: str, version: str) -> None:
@@ -82,6 +99,27 @@ async def _values_repo(h: AgentHarness, git_servers: GitServers, name: str) -> s
     tree.push()
     await h.source("values", repo.file_url)
     return sha
+
+
+def _at_chart(version: str) -> Callable[[Obj], bool]:
+    """A Sync Ready and Healthy at chart `web` `version` (from a ChartSource)."""
+
+    def accept(o: Obj) -> bool:
+        applied = str((o.get("status") or {}).get("lastAppliedRevision", ""))
+        return (
+            applied.startswith(f"web@{version}@sha256:")
+            and cond.is_true(o, cond.READY)
+            and cond.is_true(o, cond.HEALTHY)
+        )
+
+    return accept
+
+
+async def _settings(h: AgentHarness, release: str) -> dict[str, str]:
+    """The data of the chart's ConfigMap of `release`."""
+    live = await h.kube.get("v1", "ConfigMap", f"{release}-settings", h.namespace)
+    assert live is not None
+    return dict(live["data"])
 
 
 async def test_a_chart_in_range_renders_with_values_from_git_and_follows_new_versions(
@@ -281,66 +319,6 @@ async def test_a_range_matching_nothing_is_a_clear_condition_and_the_sync_waits(
     )
 
 
-async def test_a_chart_from_an_oci_registry_renders_with_values_from_git_and_upgrades(
-    harness: AgentHarness,
-    git_servers: GitServers,
-    oci_registry: Registry,
-    unique_name: str,
-) -> None:
-    h, registry = harness, oci_registry
-    path = f"p{secrets.token_hex(4)}"
-    for version in ("1.0.0", "2.0.0"):
-        registry.push("web", version, repo=path, templates={"cm.yaml": CONFIGMAP}, values=VALUES)
-    sha = await _values_repo(h, git_servers, unique_name)
-    await h.secret(
-        "registry-auth",
-        {
-            "username": registry.username,
-            "password": registry.password,
-            "ca.crt": registry.ca_path.read_text(),
-        },
-    )
-    await h.kube.apply(
-        {
-            "apiVersion": "gitmoor.io/v1alpha1",
-            "kind": "ChartSource",
-            "metadata": {"name": "web", "namespace": h.namespace},
-            "spec": {
-                "url": f"oci://{registry.host}/{path}",
-                "chart": "web",
-                "version": "1.x",
-                "interval": "2s",
-                "secretRef": {"name": "registry-auth"},
-            },
-        },
-        field_manager="gitmoor-tests",
-    )
-    await h.sync(
-        "web",
-        "values",
-        "values/prod",
-        chartRef={"name": "web"},
-        helm={"valuesFiles": ["values.yaml"]},
-    )
-    sync = await h.wait_applied("web", sha)
-    assert str(sync["status"]["lastAppliedRevision"]).startswith("web@1.0.0@sha256:")
-    live = await h.wait_for_object("v1", "ConfigMap", "web-settings", lambda o: True)
-    assert live["data"] == {"greeting": "from-the-chart", "color": "blue", "chart": "1.0.0"}
-
-    registry.push("web", "1.1.0", repo=path, templates={"cm.yaml": CONFIGMAP}, values=VALUES)
-    await h.wait_for(
-        "Sync",
-        "web",
-        lambda o: (
-            "web@1.1.0@" in str((o.get("status") or {}).get("lastAppliedRevision", ""))
-            and cond.is_true(o, cond.READY)
-        ),
-        what="Sync web at chart 1.1.0",
-    )
-    live = await h.wait_for_object("v1", "ConfigMap", "web-settings", lambda o: True)
-    assert live["data"]["chart"] == "1.1.0"
-
-
 async def test_a_chart_in_git_gets_its_dependencies_from_the_repository_with_its_credentials(
     harness: AgentHarness,
     git_servers: GitServers,
@@ -399,23 +377,6 @@ async def test_a_chart_in_git_gets_its_dependencies_from_the_repository_with_its
     assert await h.kube.get("v1", "ConfigMap", "app-settings", h.namespace) is not None
 
 
-DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: {{ .Release.Name }}}
-spec:
-  replicas: 1
-  progressDeadlineSeconds: 3
-  selector: {matchLabels: {app: {{ .Release.Name }}}}
-  template:
-    metadata: {labels: {app: {{ .Release.Name }}}}
-    spec:
-      containers: [{name: main, image: "nginx:{{ .Chart.AppVersion | default "1.27" }}"}]
-"""
-# No node has this label: the Deployment of this chart version never becomes Available.
-STUCK = DEPLOYMENT + "      nodeSelector: {no-such-label: anywhere}\n"
-
-
 async def test_an_atomic_sync_rolls_back_to_the_previous_chart_version_and_values(
     harness: AgentHarness,
     git_servers: GitServers,
@@ -456,13 +417,8 @@ async def test_an_atomic_sync_rolls_back_to_the_previous_chart_version_and_value
         values=VALUES,
         repo=name,
     )
-    sync = await h.wait_condition(
-        "Sync", "web", cond.READY, "False", reason="RolledBack", within=120
-    )
-    status = sync["status"]
-    assert status["lastFailedRevision"].startswith("web@1.1.0@sha256:")
-    assert status["lastAppliedRevision"] == healthy
-    assert f"restored {healthy}" in cond.get_condition(sync, cond.READY)["message"]  # type: ignore[index]
+    sync = await h.wait_rolled_back("web", healthy)
+    assert sync["status"]["lastFailedRevision"].startswith("web@1.1.0@sha256:")
     web = await h.kube.get("apps/v1", "Deployment", "web", ns)
     assert web is not None
     assert "nodeSelector" not in web["spec"]["template"]["spec"]
@@ -473,6 +429,201 @@ async def test_an_atomic_sync_rolls_back_to_the_previous_chart_version_and_value
     async with await Ledger.open(h.ledger_url) as ledger:
         [running] = await ledger.where("chart:web@1.x")
     assert (running.sync, running.revision) == (f"{ns}/web", healthy)
+
+
+async def test_a_chart_from_an_oci_registry_with_values_from_git_upgrades_and_rolls_back(
+    harness: AgentHarness,
+    git_servers: GitServers,
+    oci_registry: Registry,
+    unique_name: str,
+) -> None:
+    """oci:// chart, values from Git, atomic: Ready and Healthy, a newer version in range
+    upgrades, one that never gets healthy is rolled back to the one before."""
+    h, registry, ns = harness, oci_registry, harness.namespace
+    path = f"p{secrets.token_hex(4)}"
+
+    def push(version: str, web: str = DEPLOYMENT) -> None:
+        templates = {"cm.yaml": CONFIGMAP, "web.yaml": web}
+        registry.push("web", version, repo=path, templates=templates, values=VALUES)
+
+    push("1.0.0")
+    push("2.0.0")  # out of range
+    sha = await _values_repo(h, git_servers, unique_name)
+    await h.secret(
+        "registry-auth",
+        {
+            "username": registry.username,
+            "password": registry.password,
+            "ca.crt": registry.ca_path.read_text(),
+        },
+    )
+    await h.kube.apply(
+        {
+            "apiVersion": "gitmoor.io/v1alpha1",
+            "kind": "ChartSource",
+            "metadata": {"name": "web", "namespace": ns},
+            "spec": {
+                "url": f"oci://{registry.host}/{path}",
+                "chart": "web",
+                "version": "1.x",
+                "interval": "2s",
+                "secretRef": {"name": "registry-auth"},
+            },
+        },
+        field_manager="gitmoor-tests",
+    )
+    await h.sync(
+        "web",
+        "values",
+        "values/prod",
+        chartRef={"name": "web"},
+        helm={"valuesFiles": ["values.yaml"]},
+        atomic=True,
+        timeout="8s",
+    )
+    sync = await h.wait_applied("web", sha)
+    assert str(sync["status"]["lastAppliedRevision"]).startswith("web@1.0.0@sha256:")
+    await h.wait_for("Sync", "web", _at_chart("1.0.0"), what="Sync web healthy at 1.0.0")
+    assert await _settings(h, "web") == {
+        "greeting": "from-the-chart",
+        "color": "blue",
+        "chart": "1.0.0",
+    }
+
+    push("1.1.0")
+    upgraded = await h.wait_for("Sync", "web", _at_chart("1.1.0"), what="Sync web at 1.1.0")
+    healthy = upgraded["status"]["lastAppliedRevision"]
+    assert healthy.endswith(f";main@sha1:{sha}")
+    assert (await _settings(h, "web"))["chart"] == "1.1.0"
+
+    push("1.2.0", STUCK)
+    sync = await h.wait_rolled_back("web", healthy)
+    assert sync["status"]["lastFailedRevision"].startswith("web@1.2.0@sha256:")
+    await h.wait_available("web")
+    assert await _settings(h, "web") == {
+        "greeting": "from-the-chart",
+        "color": "blue",
+        "chart": "1.1.0",
+    }
+
+
+async def test_a_chart_in_git_takes_a_newer_dependency_at_its_next_render_and_rolls_back(
+    harness: AgentHarness,
+    git_servers: GitServers,
+    chart_repository: ChartRepository,
+    unique_name: str,
+) -> None:
+    """A chart in Git whose dependency (a range, no Chart.lock) comes from the HTTP
+    repository, atomic: Ready and Healthy; a newer dependency version is taken at the next
+    render (here a new commit; else the hourly full reconcile); one that never gets healthy
+    is rolled back to the commit, and so the dependency version, before."""
+    h, repo = harness, chart_repository
+    name = f"c{secrets.token_hex(4)}"
+
+    def publish(version: str, web: str = DEPLOYMENT) -> None:
+        templates = {"cm.yaml": CONFIGMAP, "web.yaml": web}
+        repo.publish("web", version, templates=templates, values=VALUES, repo=name)
+
+    publish("1.0.0")
+    publish("2.0.0")  # out of range
+    # The repository's credentials: from the ChartSource of that URL (Secret charts-auth).
+    await _chart_secret(h, repo)
+    await _chart_source(h, repo, name, "1.0.0")
+    git, tree = h.repo(git_servers, unique_name)
+    chart = (
+        "apiVersion: v2\nname: app\nversion: 0.1.0\ndependencies:\n"
+        f"- name: web\n  version: 1.x\n  repository: {repo.url}/{name}\n"
+    )
+
+    def commit(color: str) -> str:
+        # Only the values change: the dependency's version is whatever the range admits.
+        values = f"web: {{color: {color}}}\n"
+        sha = tree.commit(color, {"app/Chart.yaml": chart, "app/values.yaml": values})
+        tree.push()
+        return sha
+
+    sha = commit("green")
+    await h.source("apps", git.file_url)
+    await h.sync("app", "apps", "app", atomic=True, timeout="8s")
+    await h.wait_applied("app", sha)
+    await h.wait_condition("Sync", "app", cond.HEALTHY, "True")
+    assert await _settings(h, "app") == {
+        "greeting": "from-the-chart",
+        "color": "green",
+        "chart": "1.0.0",
+    }
+
+    publish("1.1.0")
+    sha = commit("teal")
+    upgraded = await h.wait_applied("app", sha)
+    await h.wait_condition("Sync", "app", cond.HEALTHY, "True")
+    assert (await _settings(h, "app"))["chart"] == "1.1.0"
+
+    publish("1.2.0", STUCK)
+    stuck = commit("red")
+    sync = await h.wait_rolled_back("app", upgraded["status"]["lastAppliedRevision"])
+    assert sync["status"]["lastFailedRevision"].endswith(stuck)
+    await h.wait_available("app")
+    assert await _settings(h, "app") == {
+        "greeting": "from-the-chart",
+        "color": "teal",
+        "chart": "1.1.0",
+    }
+
+
+async def test_a_full_reconcile_takes_a_newer_dependency_and_rolls_back_at_the_same_commit(
+    harness: AgentHarness,
+    git_servers: GitServers,
+    chart_repository: ChartRepository,
+    unique_name: str,
+) -> None:
+    """Without a new commit, a full reconcile (hourly, or `gitmoor sync` as here) renders the
+    chart again and takes a newer dependency in range: the same revision then runs other
+    objects, so an atomic Sync keeps those as what it restores, and a newer dependency that
+    never gets healthy is rolled back to them (not to the first render of the commit)."""
+    h, repo = harness, chart_repository
+    name = f"c{secrets.token_hex(4)}"
+
+    def publish(version: str, web: str = DEPLOYMENT) -> None:
+        templates = {"cm.yaml": CONFIGMAP, "web.yaml": web}
+        repo.publish("web", version, templates=templates, values=VALUES, repo=name)
+
+    publish("1.0.0")
+    await _chart_secret(h, repo)
+    await _chart_source(h, repo, name, "1.0.0")
+    git, tree = h.repo(git_servers, unique_name)
+    sha = tree.commit(
+        "app with web 1.x",
+        {
+            "app/Chart.yaml": (
+                "apiVersion: v2\nname: app\nversion: 0.1.0\ndependencies:\n"
+                f"- name: web\n  version: 1.x\n  repository: {repo.url}/{name}\n"
+            )
+        },
+    )
+    tree.push()
+    await h.source("apps", git.file_url)
+    await h.sync("app", "apps", "app", atomic=True, timeout="8s")
+    applied = await h.wait_applied("app", sha)
+    revision = applied["status"]["lastAppliedRevision"]
+    await h.wait_condition("Sync", "app", cond.HEALTHY, "True")
+    assert (await _settings(h, "app"))["chart"] == "1.0.0"
+
+    publish("1.1.0")
+    sync = await h.reconcile_now("app")
+    assert cond.is_true(sync, cond.READY)
+    assert cond.is_true(sync, cond.HEALTHY)
+    assert sync["status"]["lastAppliedRevision"] == revision
+    assert (await _settings(h, "app"))["chart"] == "1.1.0"
+
+    publish("1.2.0", STUCK)
+    await h.reconcile_now("app")
+    sync = await h.wait_rolled_back("app", revision)
+    assert sync["status"]["lastFailedRevision"] == revision
+    message = cond.get_condition(sync, cond.READY)["message"]  # type: ignore[index]
+    assert message.endswith(f"restored {revision} as it rendered before")
+    await h.wait_available("app")
+    assert (await _settings(h, "app"))["chart"] == "1.1.0"
 
 
 async def test_a_flux_helmrelease_of_a_helm_repository_imports_and_deploys_without_git(

@@ -1,7 +1,8 @@
 """Manifests published as OCI artifacts: an OCISource follows a semver range in the real
 registry (docker-registry, TLS, htpasswd; artifacts pushed through the Distribution API as
 `flux push artifact` lays them out), a Sync renders its path like a Git tree, upgrades when a
-newer artifact is pushed, and keeps running it when a later one is refused."""
+newer artifact is pushed, keeps running it when a later one is refused, and (atomic) rolls back
+to it when a later one never gets healthy."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from gitmoor.reconcile import conditions as cond
 from testenv.ociartifact import tar_gz_with
 from testenv.registry import Registry
 from tests.integration.agent.harness import AgentHarness
+from tests.integration.agent.manifests import UNSCHEDULABLE, deployment
 
 pytestmark = [pytest.mark.cluster]
 
@@ -32,8 +34,13 @@ async def test_a_sync_renders_an_artifact_follows_new_ones_and_keeps_the_last_go
     h, registry = harness, oci_registry
     repo = f"manifests/apps{secrets.token_hex(4)}"
     pusher = registry.artifacts()
-    pusher.push(repo, "1.0.0", {"deploy/cm.yaml": CM % "1.0.0", "README.md": "not in path"})
-    pusher.push(repo, "2.0.0", {"deploy/cm.yaml": CM % "2.0.0"})  # out of range
+
+    def files(version: str, pod: str = "") -> dict[str, str]:
+        web = deployment("web", h.namespace, image=f"nginx:{version}", extra_spec=pod)
+        return {"deploy/cm.yaml": CM % version, "deploy/web.yaml": web}
+
+    pusher.push(repo, "1.0.0", {**files("1.0.0"), "README.md": "not in path"})
+    pusher.push(repo, "2.0.0", files("2.0.0"))  # out of range
     await h.secret(
         "registry-auth",
         {
@@ -62,12 +69,18 @@ async def test_a_sync_renders_an_artifact_follows_new_ones_and_keeps_the_last_go
         "deploy",
         sourceRef={"kind": "OCISource", "name": "apps"},
         targetNamespace=h.namespace,
+        atomic=True,
+        timeout="8s",
     )
 
     def at(version: str):
         def accept(o: dict) -> bool:
             applied = str((o.get("status") or {}).get("lastAppliedRevision", ""))
-            return applied.startswith(f"{version}@sha256:") and cond.is_true(o, cond.READY)
+            return (
+                applied.startswith(f"{version}@sha256:")
+                and cond.is_true(o, cond.READY)
+                and cond.is_true(o, cond.HEALTHY)
+            )
 
         return accept
 
@@ -82,8 +95,8 @@ async def test_a_sync_renders_an_artifact_follows_new_ones_and_keeps_the_last_go
     assert live["data"] == {"version": "1.0.0"}
 
     # A newer artifact in range: the Sync moves on the next check.
-    newer = pusher.push(repo, "1.1.0", {"deploy/cm.yaml": CM % "1.1.0"})
-    await h.wait_for("Sync", "apps", at("1.1.0"), what="Sync apps at 1.1.0")
+    newer = pusher.push(repo, "1.1.0", files("1.1.0"))
+    upgraded = await h.wait_for("Sync", "apps", at("1.1.0"), what="Sync apps at 1.1.0")
     live = await h.wait_for_object(
         "v1", "ConfigMap", "settings", lambda o: o["data"]["version"] == "1.1.0"
     )
@@ -106,3 +119,12 @@ async def test_a_sync_renders_an_artifact_follows_new_ones_and_keeps_the_last_go
     sync = await h.get("Sync", "apps")
     assert sync is not None
     assert at("1.1.0")(sync)
+
+    # One that never gets healthy is applied, then 1.1.0 is restored.
+    pusher.push(repo, "1.3.0", files("1.3.0", UNSCHEDULABLE))
+    sync = await h.wait_rolled_back("apps", upgraded["status"]["lastAppliedRevision"])
+    assert sync["status"]["lastFailedRevision"].startswith("1.3.0@sha256:")
+    web = await h.wait_available("web")
+    assert web["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.1.0"
+    live = await h.wait_for_object("v1", "ConfigMap", "settings", lambda o: True)
+    assert live["data"] == {"version": "1.1.0"}

@@ -346,7 +346,7 @@ def test_report(case: dict[str, Any]) -> None:
     run = decide.Run(decide.Mode.FULL, new_content=bool(begun), asked=False)
 
     got = report.finished(
-        ctx, run, outcome, begun=begun, unbegun=RECORD, restored=restored, healthy_revision=""
+        ctx, run, outcome, begun=begun, unbegun=RECORD, restored=restored, kept_snapshot=None
     )
 
     expect = case["expect"]
@@ -425,7 +425,7 @@ def test_a_finished_attempt_that_lacks_a_namespace_says_what_it_awaits() -> None
     run = decide.Run(decide.Mode.FULL, new_content=True, asked=False)
 
     got = report.finished(
-        ctx, run, outcome, begun=RECORD, unbegun=RECORD, restored=None, healthy_revision=""
+        ctx, run, outcome, begun=RECORD, unbegun=RECORD, restored=None, kept_snapshot=None
     )
 
     assert got.awaiting == {Missing.namespace("later")}

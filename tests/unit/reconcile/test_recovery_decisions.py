@@ -18,6 +18,7 @@ from gitmoor.reconcile import decide, report
 from gitmoor.reconcile.memory import Key, Memory
 from gitmoor.reconcile.outcome import Outcome
 from gitmoor.reconcile.retry import classify, progressing
+from gitmoor.reconcile.snapshots import Kept
 from tests.unit.reconcile.test_decisions import RECORD
 
 CASES = Path(__file__).parent / "cases"
@@ -106,7 +107,7 @@ def test_a_timeout_on_progressing_objects_leaves_them_to_the_watch() -> None:
     )
 
     got = report.finished(
-        ctx, RUN, outcome, begun=RECORD, unbegun=RECORD, restored=None, healthy_revision=""
+        ctx, RUN, outcome, begun=RECORD, unbegun=RECORD, restored=None, kept_snapshot=None
     )
 
     assert got.progressing == {ref("web"): "apps/v1"}
@@ -126,7 +127,7 @@ def test_an_attempt_that_stopped_before_writing_everything_keeps_the_last_tracki
     )
 
     got = report.finished(
-        ctx, RUN, outcome, begun=RECORD, unbegun=RECORD, restored=None, healthy_revision=""
+        ctx, RUN, outcome, begun=RECORD, unbegun=RECORD, restored=None, kept_snapshot=None
     )
 
     assert got.drift is report.DriftAction.RESUME
@@ -151,7 +152,7 @@ def test_an_atomic_sync_that_rolled_back_awaits_nothing() -> None:
         begun=RECORD,
         unbegun=RECORD,
         restored=report.Restored(back),
-        healthy_revision="main@sha1:old",
+        kept_snapshot=Kept("main@sha1:old", "sha256:0123456789ab"),
     )
 
     assert got.progressing == {}
@@ -178,7 +179,7 @@ def test_a_revision_found_healthy_after_its_gate_failed_is_recorded(
     )
 
     got = report.finished(
-        ctx, RUN, outcome, begun=None, unbegun=RECORD, restored=None, healthy_revision=""
+        ctx, RUN, outcome, begun=None, unbegun=RECORD, restored=None, kept_snapshot=None
     )
 
     assert (got.finish is not None) is recorded

@@ -51,3 +51,16 @@ def test_a_plaintext_snapshot_of_an_older_agent_is_dropped(tmp_path: Path) -> No
 
     assert store.load("web", "app") is None
     assert not legacy.exists()
+
+
+def test_what_a_snapshot_keeps_is_known_without_reading_it_again(tmp_path: Path) -> None:
+    key = new_key()
+    store = SnapshotStore(tmp_path, key)
+    assert store.kept("web", "app") is None
+    store.save("web", "app", Snapshot("main@sha1:abc", [SECRET]))
+    kept = Snapshot("main@sha1:abc", [SECRET]).kept()
+    assert store.kept("web", "app") == kept
+    # A new agent (a restart) reads it from disk once.
+    assert SnapshotStore(tmp_path, key).kept("web", "app") == kept
+    store.delete("web", "app")
+    assert store.kept("web", "app") is None

@@ -72,7 +72,7 @@ def test_a_takeover_is_an_event_on_the_sync_naming_the_former_owner() -> None:
         begun=BEGUN,
         unbegun=BEGUN,
         restored=None,
-        healthy_revision="",
+        kept_snapshot=None,
     )
 
     assert got.status is not None
