@@ -51,6 +51,7 @@ from gitmoor.errors import (
     ChartRepositoryUnavailableError,
     ChartVersionNotFoundError,
     RegistryAuthError,
+    RegistryDigestError,
     RegistryError,
     RegistryNotFoundError,
     RegistryUnavailableError,
@@ -578,7 +579,7 @@ def _as_chart_error(err: RegistryError, call: _Call) -> ChartError:
         return ChartRepositoryUnavailableError(
             message, url=call.url, chart=call.chart, retry_after=err.retry_after
         )
-    if "digest" in message:
+    if isinstance(err, RegistryDigestError):
         return ChartDigestError(message, url=call.url, chart=call.chart)
     return ChartIndexError(message, url=call.url, chart=call.chart)
 

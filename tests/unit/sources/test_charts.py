@@ -247,3 +247,23 @@ def test_the_sections_helm_writes_are_read_alone_and_agree_with_the_whole_index(
     assert parse_index(b'{"entries": {"podinfo": [{"version": "1.0.0"}]}}', {"podinfo"}) == {
         "podinfo": [ChartVersion("1.0.0", "", ())]
     }
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        ("RegistryDigestError", "ChartDigestError"),
+        # A refusal that merely names a digest is not a digest mismatch.
+        ("RegistryContentError", "ChartIndexError"),
+        ("RegistryAuthError", "ChartAuthError"),
+        ("RegistryNotFoundError", "ChartNotFoundError"),
+        ("RegistryUnavailableError", "ChartRepositoryUnavailableError"),
+    ],
+)
+def test_a_registry_error_becomes_the_chart_error_of_its_kind(error: str, expected: str) -> None:
+    from gitmoor import errors
+    from gitmoor.sources.charts import _as_chart_error, _Call
+
+    cause = getattr(errors, error)("'x' is not a sha256 digest", url="oci://r/charts")
+    call = _Call("oci://r/charts", "web", None, 5.0)
+    assert type(_as_chart_error(cause, call)).__name__ == expected
