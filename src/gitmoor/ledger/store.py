@@ -80,6 +80,8 @@ from gitmoor.model.record import Record, Result, Trigger, sha_of
 from gitmoor.model.refs import ObjectRef
 
 T = TypeVar("T")
+W = TypeVar("W")
+_Page = tuple[list[dict[str, Any]], chain.Key | None]
 
 _CHUNK = 500  # ids per IN (...): far below every backend's parameter limit
 
@@ -592,19 +594,8 @@ class Ledger:
         where = chain.Filter(
             since=since, until=until, sync=sync, namespace=namespace, cluster=cluster
         )
-        after: chain.Key | None = None
-        while True:
-            page, after = await self._call(self._export_page, where, after)
-            for item in page:
-                yield item
-            if after is None:
-                return
-
-    def _export_page(
-        self, where: chain.Filter, after: chain.Key | None
-    ) -> tuple[list[dict[str, Any]], chain.Key | None]:
-        with self._engine.connect() as connection:
-            return chain.export_page(connection, where, after)
+        async for item in self._pages(chain.export_page, where):
+            yield item
 
     async def export_image_updates(
         self,
@@ -618,19 +609,27 @@ class Ledger:
         automation's namespace), oldest commit first, with its seal under `chain`; a page at
         a time."""
         where = chain.UpdateFilter(since=since, until=until, namespace=namespace, cluster=cluster)
+        async for item in self._pages(chain.export_updates_page, where):
+            yield item
+
+    async def _pages(
+        self,
+        page_of: Callable[[Connection, W, chain.Key | None], _Page],
+        where: W,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every item of a paged export, one page (one connection) at a time."""
+
+        def read(after: chain.Key | None) -> _Page:
+            with self._engine.connect() as connection:
+                return page_of(connection, where, after)
+
         after: chain.Key | None = None
         while True:
-            page, after = await self._call(self._export_updates_page, where, after)
+            page, after = await self._call(read, after)
             for item in page:
                 yield item
             if after is None:
                 return
-
-    def _export_updates_page(
-        self, where: chain.UpdateFilter, after: chain.Key | None
-    ) -> tuple[list[dict[str, Any]], chain.Key | None]:
-        with self._engine.connect() as connection:
-            return chain.export_updates_page(connection, where, after)
 
     # -- reading ---------------------------------------------------------------------------------
     async def get(self, record_id: int) -> Record | None:
