@@ -426,6 +426,12 @@ class Agent:
             metrics.REPLICA_OWNED.labels(key.kind).dec()
         if key.kind == "Sync":
             metrics.forget_sync(*key.short)
+            # Its deletion let go of what it held. Woken here, where the deletion is seen, not
+            # at the end of its finalizer: this very event cancels that finalizer's task, which
+            # may still be waiting for the answer to its last write.
+            for other in self.memory.held_by(f"{key.namespace}/{key.name}"):
+                if other != key:
+                    self.enqueue(other, Trigger.RESOURCE)
         else:
             metrics.forget_source(*key.short, kind=key.kind)
         self.queue.forget(key)

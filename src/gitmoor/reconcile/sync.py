@@ -365,8 +365,8 @@ class SyncReconciler:
                 self.wake(Key("Sync", *other), Trigger.RESOURCE)
 
     def wake_held(self, key: Key) -> None:
-        """Syncs refused for objects this one holds: it may have let some go (a new revision,
-        its deletion), so they need not wait for their interval to find out."""
+        """Syncs refused for objects this one holds: its new revision may have let some go, so
+        they need not wait for their interval to find out."""
         for other in self.memory.held_by(f"{key.namespace}/{key.name}"):
             if other != key:
                 self.wake(other, Trigger.RESOURCE)
@@ -436,7 +436,7 @@ class SyncReconciler:
         except KubeApiError as err:
             if err.status not in (404, 409):
                 raise
-        self.wake_held(key)
+        # The Syncs it held are woken when its deletion is seen (the agent's `_gone`).
         return None
 
     async def deletion_hooks(
