@@ -217,7 +217,10 @@ async def test_no_secret_reaches_logs_events_status_ledger_metrics_history_diff_
             )
         assert (await kube.get("v1", "Secret", "db", ns) or {}).get("data")
 
-        # A signed push webhook, as CI sends it.
+        # A failure, so that a signed notification goes out; the signed push webhook (as CI
+        # sends it) has it fetched at once, not at the next interval.
+        web.commit("broken", {"app/broken.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: [\n"})
+        web.push()
         body = orjson.dumps({"url": https_repo.https_url, "ref": "refs/heads/main"})
         headers = {
             "Content-Type": "application/json",
@@ -229,9 +232,6 @@ async def test_no_secret_reaches_logs_events_status_ledger_metrics_history_diff_
         ):
             assert r.status in (200, 202), await r.text()
 
-        # A failure, so that a signed notification goes out.
-        web.commit("broken", {"app/broken.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: [\n"})
-        web.push()
         await eventually(
             lambda: asyncio.sleep(0, notified),
             lambda got: any(n.get("kind") == "failure" for n in got),
