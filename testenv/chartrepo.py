@@ -16,10 +16,12 @@ import secrets
 import subprocess
 import sys
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from types import TracebackType
+
+import yaml
 
 from testenv.gitserver import (
     LOOPBACK,
@@ -159,14 +161,23 @@ class ChartRepository:
         templates: Mapping[str, str] | None = None,
         values: str = "",
         repo: str = "",
+        dependencies: Sequence[Mapping[str, str]] = (),
     ) -> Path:
         """Package chart `name` at `version` into the repository (`repo`: a sub-directory, a
-        repository of its own) and index it again; returns the archive."""
+        repository of its own) and index it again; returns the archive. `dependencies` are
+        listed in its Chart.yaml and not packaged with it (as `helm package` without
+        `--dependency-update` leaves them)."""
         source = self.workdir / "sources" / f"{name}-{version}" / name
         source.mkdir(parents=True, exist_ok=True)
-        (source / "Chart.yaml").write_text(
-            f"apiVersion: v2\nname: {name}\nversion: {version}\ntype: application\n"
-        )
+        chart: dict[str, object] = {
+            "apiVersion": "v2",
+            "name": name,
+            "version": version,
+            "type": "application",
+        }
+        if dependencies:
+            chart["dependencies"] = [dict(d) for d in dependencies]
+        (source / "Chart.yaml").write_text(yaml.safe_dump(chart, sort_keys=False))
         (source / "values.yaml").write_text(textwrap.dedent(values))
         (source / "templates").mkdir(exist_ok=True)
         for file, text in (templates or {}).items():

@@ -377,6 +377,51 @@ async def test_a_chart_in_git_gets_its_dependencies_from_the_repository_with_its
     assert await h.kube.get("v1", "ConfigMap", "app-settings", h.namespace) is not None
 
 
+async def test_a_published_chart_gets_the_dependencies_it_does_not_package(
+    harness: AgentHarness,
+    git_servers: GitServers,
+    chart_repository: ChartRepository,
+    unique_name: str,
+) -> None:
+    """A vendor chart in the HTTP repository whose Chart.yaml lists a dependency it was
+    packaged without: the dependency comes from its repository, with the credentials of the
+    ChartSource of that URL, and renders under the values the Sync gives it from Git."""
+    h, repo = harness, chart_repository
+    name = f"c{secrets.token_hex(4)}"
+    url = f"{repo.url}/{name}"
+    db_configmap = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: '{{ .Release.Name }}-db'}\n"
+        "data: {color: '{{ .Values.color }}', chart: '{{ .Chart.Version }}'}\n"
+    )
+    repo.publish("db", "1.2.0", templates={"cm.yaml": db_configmap}, values=VALUES, repo=name)
+    repo.publish(
+        "web",
+        "1.0.0",
+        templates={"cm.yaml": CONFIGMAP},
+        values=VALUES,
+        repo=name,
+        dependencies=[{"name": "db", "version": "1.x", "repository": url}],
+    )
+    await _chart_secret(h, repo)
+    await _chart_source(h, repo, name, "1.0.0")
+    git, tree = h.repo(git_servers, unique_name)
+    tree.commit("values", {"values/values.yaml": "color: blue\ndb: {color: red}\n"})
+    tree.push()
+    await h.source("values", git.file_url)
+    await h.sync(
+        "web", "values", "values", chartRef={"name": "web"}, helm={"valuesFiles": ["values.yaml"]}
+    )
+
+    await h.wait_for("Sync", "web", _at_chart("1.0.0"))
+    assert (await _settings(h, "web"))["color"] == "blue"
+    # The dependency renders in the parent's release, under its own key of the values.
+    db = await h.kube.get("v1", "ConfigMap", "web-db", h.namespace)
+    assert db is not None
+    assert db["data"] == {"color": "red", "chart": "1.2.0"}
+    found = [r for r in repo.requests() if r.startswith(f"GET /{name}/db-1.2.0.tgz")]
+    assert found, "the dependency was not downloaded from its repository"
+
+
 async def test_an_atomic_sync_rolls_back_to_the_previous_chart_version_and_values(
     harness: AgentHarness,
     git_servers: GitServers,
