@@ -221,6 +221,13 @@ http {{
         server_name localhost;
         ssl_certificate {cert};
         ssl_certificate_key {key};
+        # Authenticated, then denied: as a repository manager answers a user without read
+        # access to one repository.
+        location /forbidden/ {{
+            auth_basic "gitmoor charts";
+            auth_basic_user_file {prefix}/htpasswd;
+            return 403;
+        }}
         location / {{
             auth_basic "gitmoor charts";
             auth_basic_user_file {prefix}/htpasswd;

@@ -51,9 +51,11 @@ class Pusher:
         media_type: str = FLUX_LAYER,
         annotations: Mapping[str, str] | None = None,
         layer_digest: str | None = None,
+        layer_annotations: Mapping[str, str] | None = None,
     ) -> str:
         """Push an artifact of `files` (or the raw `layer`); returns the manifest's digest.
-        `layer_digest` overrides the digest the manifest claims for the layer (a lie)."""
+        `layer_digest` overrides the digest the manifest claims for the layer (a lie);
+        `layer_annotations` are the layer's (`oras push` names a file's layer by its title)."""
         data = layer if layer is not None else tar_gz(files or {})
         config = b"{}"
         config_digest = self.blob(repository, config)
@@ -63,7 +65,12 @@ class Pusher:
             "mediaType": OCI_MANIFEST,
             "config": {"mediaType": FLUX_CONFIG, "digest": config_digest, "size": len(config)},
             "layers": [
-                {"mediaType": media_type, "digest": layer_digest or digest, "size": len(data)}
+                {
+                    "mediaType": media_type,
+                    "digest": layer_digest or digest,
+                    "size": len(data),
+                    **({"annotations": dict(layer_annotations)} if layer_annotations else {}),
+                }
             ],
             "annotations": dict(annotations or {}),
         }

@@ -35,6 +35,10 @@ def _spec(registry: Registry, repo: str, **ref: str) -> OCISourceSpec:
     return OCISourceSpec.model_validate({"url": f"oci://{registry.host}/{repo}", "ref": ref or {}})
 
 
+def _names(directory: str) -> list[str]:
+    return sorted(p.name for p in Path(directory).iterdir())
+
+
 def _text(*parts: str) -> str:
     return Path(*parts).read_text()
 
@@ -98,6 +102,54 @@ def _member(
     info.size = size
     info.linkname = link
     return info
+
+
+async def test_a_copied_layer_is_one_file_named_by_its_title(
+    oci_registry: Registry, tmp_path: Path
+) -> None:
+    """`oras push REF app.yaml:application/yaml`: the layer is the file itself, not a tar."""
+    repo = f"manifests/c{secrets.token_hex(4)}"
+    pusher = oci_registry.artifacts()
+    title = "org.opencontainers.image.title"
+    yaml_type = "application/yaml"
+    pusher.push(
+        repo,
+        "1.0.0",
+        layer=(CM % "one").encode(),
+        media_type=yaml_type,
+        layer_annotations={title: "app.yaml"},
+    )
+    pusher.push(repo, "untitled", layer=(CM % "two").encode(), media_type=yaml_type)
+    pusher.push(
+        repo,
+        "escaping",
+        layer=b"x",
+        media_type=yaml_type,
+        layer_annotations={title: "../../etc/passwd"},
+    )
+    fetcher = OCIArtifactFetcher(tmp_path / "cache")
+
+    def spec(tag: str, operation: str = "copy") -> OCISourceSpec:
+        return OCISourceSpec.model_validate(
+            {
+                "url": f"oci://{oci_registry.host}/{repo}",
+                "ref": {"tag": tag},
+                "layerSelector": {"mediaType": yaml_type, "operation": operation},
+            }
+        )
+
+    named = await fetcher.fetch(spec("1.0.0"), _creds(oci_registry), timeout=10)
+    assert _names(named.path) == ["app.yaml"]
+    assert _text(named.path, "app.yaml") == CM % "one"
+    untitled = await fetcher.fetch(spec("untitled"), _creds(oci_registry), timeout=10)
+    assert _text(untitled.path, "layer") == CM % "two"
+
+    with pytest.raises(RegistryContentError) as refused:
+        await fetcher.fetch(spec("escaping"), _creds(oci_registry), timeout=10)
+    assert "'../../etc/passwd' is not a plain file name" in str(refused.value)
+    # Extracting a layer that is no tar+gzip is refused as such, not read as a file.
+    with pytest.raises(RegistryContentError):
+        await fetcher.fetch(spec("1.0.0", "extract"), _creds(oci_registry), timeout=10)
 
 
 @pytest.mark.parametrize(

@@ -382,13 +382,23 @@ class OCIRef(_Model):
         return value
 
 
+# extract: a tar+gzip of files, unpacked into the tree; copy: one file, as it is (`oras push
+# app.yaml:application/yaml`).
+OCILayerOperation = Literal["extract", "copy"]
+
+
 class OCILayerSelector(_Model):
     media_type: str = Field(
         default=FLUX_LAYER,
         min_length=1,
         max_length=255,
-        description="The media type of the layer to extract (a tar+gzip of manifests); the "
-        "first layer of that type is used.",
+        description="The media type of the layer to use; the first layer of that type is used.",
+    )
+    operation: OCILayerOperation = Field(
+        default="extract",
+        description="extract: the layer is a tar+gzip of files, unpacked. copy: the layer is "
+        "one file, put in the tree under the name its org.opencontainers.image.title "
+        "annotation gives (as oras push records it), or 'layer'.",
     )
 
 

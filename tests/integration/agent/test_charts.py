@@ -234,6 +234,16 @@ async def test_refused_credentials_are_a_clear_condition_and_the_release_keeps_r
     await _chart_secret(h, repo)
     await h.wait_condition("ChartSource", "web", cond.READY, "True", reason="Succeeded")
 
+    # Credentials accepted, access denied (403): as clear, and the release still kept.
+    await _chart_source(h, repo, f"forbidden/{name}", "1.0.0")
+    chart = await h.wait_condition(
+        "ChartSource", "web", cond.READY, "False", reason="AuthenticationFailed"
+    )
+    message = cond.get_condition(chart, cond.READY)["message"]  # type: ignore[index]
+    assert message.startswith(f"{repo.url}/forbidden/{name}/index.yaml answered 403 Forbidden")
+    assert chart["status"]["artifact"]["version"] == "1.0.0"
+    assert await h.kube.get("v1", "ConfigMap", "web-settings", h.namespace) is not None
+
 
 async def test_an_archive_that_is_not_what_the_index_says_is_refused_by_name(
     harness: AgentHarness,
