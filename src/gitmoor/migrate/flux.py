@@ -1,4 +1,5 @@
-"""Flux to gitmoor: GitRepository -> GitSource, Kustomization -> Sync, HelmRelease of a chart
+"""Flux to gitmoor: GitRepository -> GitSource, Kustomization -> Sync (of an OCIRepository:
+OCISource), HelmRelease of a chart
 in a GitRepository -> Sync with `helm`, HelmRelease of a chart in a HelmRepository (https or
 oci) or an OCIRepository -> ChartSource (one per HelmRelease: a ChartSource is one chart of a
 repository) and a Sync with `chartRef` and inline values, which reads nothing from Git. Pure:
@@ -63,6 +64,11 @@ def convert(objects: Iterable[Mapping[str, Any]]) -> Migration:
         if o.get("kind") in ("HelmRepository", "OCIRepository")
     }
     used: set[tuple[str, str, str]] = set()
+    # An OCIRepository a Kustomization reads is manifests: an OCISource of its own.
+    for key in _kustomized_oci(objects):
+        if key in repositories:
+            used.add(key)
+            _oci_source(builder, repositories[key])
     for obj in objects:
         builder.read += 1
         kind = obj.get("kind")
@@ -253,14 +259,17 @@ def _kustomization(builder: Builder, obj: Mapping[str, Any]) -> None:
     name, namespace = _meta(obj)
     spec = _spec(obj)
     source = spec.get("sourceRef") or {}
-    if source.get("kind", "GitRepository") != "GitRepository":
+    if source.get("kind", "GitRepository") not in ("GitRepository", "OCIRepository"):
         builder.skip(
             who,
             "spec.sourceRef",
-            f"its source is a {source.get('kind')}: gitmoor reads Git repositories only",
+            f"its source is a {source.get('kind')}: gitmoor reads Git repositories and OCI "
+            "artifacts",
         )
         return
     out: dict[str, Any] = {"sourceRef": _source_ref(source, namespace)}
+    if source.get("kind") == "OCIRepository":
+        out["sourceRef"] = {"kind": "OCISource", **out["sourceRef"]}
     out["path"] = str(spec.get("path") or "./")
     _set_duration(builder, who, spec, "interval", out)
     _set_duration(builder, who, spec, "retryInterval", out)
@@ -304,6 +313,77 @@ def _kustomization(builder: Builder, obj: Mapping[str, Any]) -> None:
                 who, f"spec.{key}", _KUSTOMIZATION_REASONS.get(key, "gitmoor has no equivalent")
             )
     builder.add(who, document("Sync", name, namespace, out))
+
+
+def _kustomized_oci(objects: Iterable[Mapping[str, Any]]) -> list[tuple[str, str, str]]:
+    """The OCIRepositories Kustomizations read, keyed as `convert`'s repositories."""
+    found = []
+    for obj in objects:
+        if obj.get("kind") != "Kustomization":
+            continue
+        source = _spec(obj).get("sourceRef") or {}
+        if source.get("kind") == "OCIRepository":
+            namespace = str(source.get("namespace") or _meta(obj)[1])
+            key = ("OCIRepository", namespace, str(source.get("name") or ""))
+            if key not in found:
+                found.append(key)
+    return found
+
+
+# --- OCIRepository of manifests -> OCISource ----------------------------------------------------
+
+_OCI_KNOWN = ("url", "ref", "layerSelector", "interval", "timeout", "secretRef", "suspend")
+
+
+def _oci_source(builder: Builder, obj: Mapping[str, Any]) -> None:
+    who = subject(obj)
+    name, namespace = _meta(obj)
+    spec = _spec(obj)
+    out: dict[str, Any] = {"url": spec.get("url")}
+    ref = spec.get("ref") or {}
+    # Flux's precedence: digest, then semver, then tag (latest when none).
+    for key in ("digest", "semver", "tag"):
+        if ref.get(key):
+            out["ref"] = {key: str(ref[key])}
+            break
+    kept = next(iter(out.get("ref", {})), None)
+    for key in ref:
+        if key != kept:
+            builder.skip(
+                who,
+                f"spec.ref.{key}",
+                f"ref.{kept} is kept, as Flux gives it precedence"
+                if kept and key in ("digest", "semver", "tag")
+                else "gitmoor has no equivalent",
+            )
+    selector = spec.get("layerSelector")
+    if isinstance(selector, Mapping):
+        layer = {k: str(selector[k]) for k in ("mediaType", "operation") if selector.get(k)}
+        if layer:
+            out["layerSelector"] = layer
+    _set_duration(builder, who, spec, "interval", out)
+    _set_duration(builder, who, spec, "timeout", out)
+    secret = (spec.get("secretRef") or {}).get("name")
+    if secret:
+        out["secretRef"] = {"name": secret}
+        builder.check(
+            who,
+            "spec.secretRef",
+            "the Secret is referenced by name, not read or copied: gitmoor reads username and "
+            "password or bearerToken, and ca.crt; a docker-registry Secret (.dockerconfigjson) "
+            "must be rewritten in those keys",
+        )
+    if spec.get("suspend"):
+        out["suspend"] = True
+    for key in spec:
+        if key not in _OCI_KNOWN:
+            reason = (
+                "gitmoor does not verify artifact signatures"
+                if key == "verify"
+                else _REPOSITORY_REASONS.get(key, "gitmoor has no equivalent")
+            )
+            builder.skip(who, f"spec.{key}", reason)
+    builder.add(who, document("OCISource", name, namespace, out))
 
 
 def _source_ref(source: Mapping[str, Any], namespace: str) -> dict[str, str]:
@@ -719,16 +799,17 @@ def _grant_cross_namespace_access(builder: Builder) -> None:
     """A Sync using a GitSource of another namespace needs that source's accessFrom when the
     agent refuses cross-namespace references (Flux allows them unless told otherwise)."""
     sources = {
-        (o["metadata"]["namespace"], o["metadata"]["name"]): o
+        (o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]): o
         for o in builder.objects
-        if o["kind"] == "GitSource"
+        if o["kind"] in ("GitSource", "OCISource")
     }
     for sync in (o for o in builder.objects if o["kind"] == "Sync"):
         own = sync["metadata"]["namespace"]
         ref = sync["spec"].get("sourceRef")
         if ref is None:
             continue  # a chart with inline values: no GitSource
-        source = sources.get((ref.get("namespace", own), ref["name"]))
+        kind = ref.get("kind", "GitSource")
+        source = sources.get((kind, ref.get("namespace", own), ref["name"]))
         if source is not None and ref.get("namespace", own) != own:
             allowed = source["spec"].setdefault("accessFrom", [])
             if own not in allowed:

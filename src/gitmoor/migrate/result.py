@@ -79,7 +79,7 @@ class Builder:
         return True
 
     def result(self) -> Migration:
-        order = {"GitSource": 0, "ChartSource": 1, "Sync": 2}
+        order = {"GitSource": 0, "ChartSource": 1, "OCISource": 1, "Sync": 2}
         objects = sorted(
             self.objects,
             key=lambda o: (

@@ -231,15 +231,70 @@ CASES = {
           wait: false
         """,
     ),
-    "a Kustomization of an OCIRepository is not carried over": Case(
+    "a Kustomization of an OCIRepository: an OCISource, Flux's ref precedence": Case(
         """
+        apiVersion: source.toolkit.fluxcd.io/v1
+        kind: OCIRepository
+        metadata: {name: fleet, namespace: flux-system}
+        spec:
+          interval: 5m
+          timeout: 1m
+          url: oci://ghcr.io/acme/manifests/fleet
+          ref: {tag: latest, semver: ">=1.0.0 <2.0.0", semverFilter: ".*-rc.*"}
+          layerSelector: {mediaType: application/vnd.acme.yaml, operation: copy}
+          secretRef: {name: ghcr}
+          verify: {provider: cosign}
+        ---
         apiVersion: kustomize.toolkit.fluxcd.io/v1
         kind: Kustomization
-        metadata: {name: apps, namespace: flux-system}
-        spec: {interval: 5m, prune: true, sourceRef: {kind: OCIRepository, name: fleet}}
+        metadata: {name: apps, namespace: team-a}
+        spec:
+          interval: 5m
+          prune: true
+          sourceRef: {kind: OCIRepository, name: fleet, namespace: flux-system}
+        ---
+        apiVersion: kustomize.toolkit.fluxcd.io/v1
+        kind: Kustomization
+        metadata: {name: infra, namespace: flux-system}
+        spec: {interval: 5m, prune: true, sourceRef: {kind: Bucket, name: fleet}}
         """,
-        "",
-        [Item(APPS, "spec.sourceRef", "its source is a OCIRepository: gitmoor reads Git")],
+        """
+        apiVersion: gitmoor.io/v1alpha1
+        kind: OCISource
+        metadata: {name: fleet, namespace: flux-system}
+        spec:
+          url: oci://ghcr.io/acme/manifests/fleet
+          ref: {semver: ">=1.0.0 <2.0.0"}
+          layerSelector: {mediaType: application/vnd.acme.yaml, operation: copy}
+          interval: 5m
+          timeout: 1m
+          secretRef: {name: ghcr}
+          accessFrom: [team-a]
+        ---
+        apiVersion: gitmoor.io/v1alpha1
+        kind: Sync
+        metadata: {name: apps, namespace: team-a}
+        spec:
+          sourceRef: {kind: OCISource, name: fleet, namespace: flux-system}
+          path: ./
+          interval: 5m
+          timeout: 5m
+          prune: true
+          wait: false
+        """,
+        [
+            Item("OCIRepository/flux-system/fleet", "spec.ref.tag", "ref.semver is kept"),
+            Item("OCIRepository/flux-system/fleet", "spec.ref.semverFilter", "no equivalent"),
+            Item(
+                "OCIRepository/flux-system/fleet", "spec.secretRef", ".dockerconfigjson", check=True
+            ),
+            Item("OCIRepository/flux-system/fleet", "spec.verify", "artifact signatures"),
+            Item(
+                "Kustomization/flux-system/infra",
+                "spec.sourceRef",
+                "its source is a Bucket: gitmoor reads Git repositories and OCI artifacts",
+            ),
+        ],
     ),
     "a source of another namespace: its GitSource lets the Sync's namespace in": Case(
         """
