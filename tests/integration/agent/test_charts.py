@@ -387,7 +387,7 @@ async def test_a_chart_in_git_gets_its_dependencies_from_the_repository_with_its
     assert await h.kube.get("v1", "ConfigMap", "app-settings", h.namespace) is not None
 
 
-async def test_a_published_chart_gets_the_dependencies_it_does_not_package(
+async def test_a_published_chart_gets_the_dependencies_it_does_not_package_and_rolls_back(
     harness: AgentHarness,
     git_servers: GitServers,
     chart_repository: ChartRepository,
@@ -413,16 +413,22 @@ async def test_a_published_chart_gets_the_dependencies_it_does_not_package(
         dependencies=[{"name": "db", "version": "1.x", "repository": url}],
     )
     await _chart_secret(h, repo)
-    await _chart_source(h, repo, name, "1.0.0")
+    await _chart_source(h, repo, name, "1.x")
     git, tree = h.repo(git_servers, unique_name)
     tree.commit("values", {"values/values.yaml": "color: blue\ndb: {color: red}\n"})
     tree.push()
     await h.source("values", git.file_url)
     await h.sync(
-        "web", "values", "values", chartRef={"name": "web"}, helm={"valuesFiles": ["values.yaml"]}
+        "web",
+        "values",
+        "values",
+        chartRef={"name": "web"},
+        helm={"valuesFiles": ["values.yaml"]},
+        atomic=True,
+        timeout="6s",
     )
 
-    await h.wait_for("Sync", "web", _at_chart("1.0.0"))
+    good = await h.wait_for("Sync", "web", _at_chart("1.0.0"))
     assert (await _settings(h, "web"))["color"] == "blue"
     # The dependency renders in the parent's release, under its own key of the values.
     db = await h.kube.get("v1", "ConfigMap", "web-db", h.namespace)
@@ -430,6 +436,24 @@ async def test_a_published_chart_gets_the_dependencies_it_does_not_package(
     assert db["data"] == {"color": "red", "chart": "1.2.0"}
     found = [r for r in repo.requests() if r.startswith(f"GET /{name}/db-1.2.0.tgz")]
     assert found, "the dependency was not downloaded from its repository"
+
+    # A newer version, with a newer dependency, is applied; it never becomes healthy, so the
+    # atomic Sync restores 1.0.0 and its dependency 1.2.0.
+    repo.publish("db", "1.3.0", templates={"cm.yaml": db_configmap}, values=VALUES, repo=name)
+    repo.publish(
+        "web",
+        "1.1.0",
+        templates={"cm.yaml": CONFIGMAP, "web.yaml": STUCK},
+        values=VALUES,
+        repo=name,
+        dependencies=[{"name": "db", "version": "1.x", "repository": url}],
+    )
+    sync = await h.wait_rolled_back("web", good["status"]["lastAppliedRevision"])
+    assert sync["status"]["lastFailedRevision"].startswith("web@1.1.0@sha256:")
+    db = await h.kube.get("v1", "ConfigMap", "web-db", h.namespace)
+    assert db is not None
+    assert db["data"] == {"color": "red", "chart": "1.2.0"}
+    assert await h.kube.get("apps/v1", "Deployment", "web", h.namespace) is None
 
 
 async def test_an_atomic_sync_rolls_back_to_the_previous_chart_version_and_values(
