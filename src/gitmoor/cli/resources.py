@@ -139,7 +139,8 @@ def status(
     kubeconfig: str | None = KUBECONFIG,
     context: str | None = CONTEXT,
 ) -> None:
-    """Show GitSources and Syncs: ready, reason, applied revision, suspended, age, message.
+    """Show GitSources, OCISources and Syncs: ready, reason, applied revision, suspended, age,
+    message.
 
     Like `kubectl get gitsources,syncs`: the context's namespace unless -n or -A is given;
     --watch goes on with a line per changed Sync, as `kubectl get -w` does."""
@@ -191,7 +192,7 @@ class _StatusView:
             return
         if output is Output.name:
             for s in sources:
-                typer.echo(f"gitsource.gitmoor.io/{s.name}")
+                typer.echo(f"{s.kind.lower()}.gitmoor.io/{s.name}")
             for y in syncs:
                 typer.echo(f"sync.gitmoor.io/{y.name}")
             return

@@ -61,6 +61,7 @@ class SourceRow:
     suspended: bool
     message: str
     created: str = ""
+    kind: str = "GitSource"
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -71,7 +72,8 @@ def _cond(obj: dict[str, Any], type_: str) -> dict[str, Any]:
 
 
 def source_row(s: dict[str, Any]) -> SourceRow:
-    """A GitSource as one row (pure: the CLI's `get` and the UI's overview share it)."""
+    """A GitSource or OCISource as one row (pure: the CLI's `get` and the UI's overview share
+    it)."""
     return SourceRow(
         namespace=s["metadata"]["namespace"],
         name=s["metadata"]["name"],
@@ -82,19 +84,25 @@ def source_row(s: dict[str, Any]) -> SourceRow:
         suspended=bool((s.get("spec") or {}).get("suspend")),
         message=str(_cond(s, cond.READY).get("message", "")),
         created=str(s["metadata"].get("creationTimestamp") or ""),
+        kind=str(s.get("kind") or "GitSource"),
     )
 
 
-def source_key(sync: dict[str, Any]) -> tuple[str, str]:
-    """(namespace, name) of the GitSource a Sync reads."""
+def source_key(sync: dict[str, Any]) -> tuple[str, str, str]:
+    """(kind, namespace, name) of the source a Sync reads: a GitSource or an OCISource (name
+    "" when it reads none: a chart with inline values)."""
     ref = (sync.get("spec") or {}).get("sourceRef") or {}
-    return str(ref.get("namespace") or sync["metadata"]["namespace"]), str(ref.get("name", ""))
+    return (
+        str(ref.get("kind") or "GitSource"),
+        str(ref.get("namespace") or sync["metadata"]["namespace"]),
+        str(ref.get("name", "")),
+    )
 
 
 def sync_row(s: dict[str, Any], source: dict[str, Any] | None) -> SyncRow:
-    """A Sync as one row, with the revision its GitSource offers (pure)."""
+    """A Sync as one row, with the revision its source offers (pure)."""
     meta, spec, status = s["metadata"], s.get("spec") or {}, s.get("status") or {}
-    src_ns, src_name = source_key(s)
+    _, src_ns, src_name = source_key(s)
     history = status.get("history") or []
     ready = _cond(s, cond.READY)
     return SyncRow(
@@ -127,18 +135,22 @@ async def status_rows(kube: Kube, namespace: str = "") -> tuple[list[SourceRow],
 @dataclass(frozen=True)
 class StatusListing:
     """The rows of `gitmoor status`, the Sync list's resourceVersion to watch from, and the
-    GitSources by (namespace, name), which give a Sync row its source's revision."""
+    sources by `source_key`, which give a Sync row its source's revision."""
 
     sources: list[SourceRow]
     syncs: list[SyncRow]
     version: str
-    source_objects: dict[tuple[str, str], dict[str, Any]]
+    source_objects: dict[tuple[str, str, str], dict[str, Any]]
 
 
 async def status_listing(kube: Kube, namespace: str = "") -> StatusListing:
-    sources = await kube.list(API_VERSION, "GitSource", namespace)
+    sources = [
+        {**s, "kind": kind}
+        for kind in ("GitSource", "OCISource")
+        for s in await kube.list(API_VERSION, kind, namespace)
+    ]
     syncs, version = await kube.list_with_version(API_VERSION, "Sync", namespace)
-    by_key = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in sources}
+    by_key = {(s["kind"], s["metadata"]["namespace"], s["metadata"]["name"]): s for s in sources}
     return StatusListing(
         [source_row(s) for s in sources],
         [sync_row(s, by_key.get(source_key(s))) for s in syncs],
@@ -148,7 +160,10 @@ async def status_listing(kube: Kube, namespace: str = "") -> StatusListing:
 
 
 async def sync_changes(
-    kube: Kube, namespace: str, version: str, sources: dict[tuple[str, str], dict[str, Any]]
+    kube: Kube,
+    namespace: str,
+    version: str,
+    sources: dict[tuple[str, str, str], dict[str, Any]],
 ) -> AsyncIterator[SyncRow]:
     """Each Sync of `namespace` ("" for all) as it changes after `version`, until cancelled;
     a deleted one comes as its last state. A watch the server ends is resumed; one whose

@@ -158,6 +158,23 @@ def test_chart_sources_are_sources_but_never_a_syncs_git_source() -> None:
     assert found["syncs"][0]["commit_subject"] == "Bump web"  # the GitSource's, same name
 
 
+def test_a_sync_of_an_oci_source_reads_that_source_not_a_git_source_of_its_name() -> None:
+    artifact = "1.2.0@sha256:" + "ab" * 32
+    oci = {
+        "kind": "OCISource",
+        "metadata": {"name": "repo", "namespace": "apps"},
+        "spec": {"url": "oci://registry.example/manifests"},
+        "status": {"artifact": {"revision": artifact, "message": "pushed from CI"}},
+    }
+    sync = _sync("web")
+    sync["spec"]["sourceRef"] = {"kind": "OCISource", "name": "repo"}
+    sync["status"]["lastAppliedRevision"] = artifact
+    found = overview([sync], [SOURCE, oci], {"apps"}, Filter())
+    assert found["syncs"][0]["source_revision"] == artifact
+    assert found["syncs"][0]["commit_subject"] == "pushed from CI"
+    assert [r["kind"] for r in found["sources"]] == ["GitSource", "OCISource"]
+
+
 @pytest.mark.parametrize(
     ("kind", "path", "git", "live", "shown"),
     [

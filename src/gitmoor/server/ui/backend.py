@@ -18,7 +18,7 @@ from gitmoor.reconcile.informer import follow
 from gitmoor.reconcile.memory import Key
 
 Obj = dict[str, Any]
-KINDS = ("GitSource", "ChartSource", "Sync")
+KINDS = ("GitSource", "OCISource", "ChartSource", "Sync")
 
 
 class Backend(Protocol):
@@ -97,7 +97,7 @@ class AgentBackend:
 
 
 class LocalBackend:
-    """`gitmoor ui`: GitSources, ChartSources and Syncs watched with the person's own
+    """`gitmoor ui`: GitSources, OCISources, ChartSources and Syncs watched with the person's own
     credentials (the agent's informer, into a cache of the agent's kind), and a ledger if one
     is given."""
 

@@ -380,7 +380,7 @@ class UiApi:
         return obj
 
     def _source_of(self, sync: dict[str, Any]) -> dict[str, Any] | None:
-        return self.backend.get("GitSource", *source_key(sync))
+        return self.backend.get(*source_key(sync))
 
     # -- reads -------------------------------------------------------------------------------
     async def _overview(self, request: web.Request, who: Who) -> dict[str, Any]:
@@ -392,7 +392,11 @@ class UiApi:
         if problem := chosen.problem():
             raise Refused(400, "BadRequest", problem)
         syncs = self.backend.objects("Sync")
-        sources = self.backend.objects("GitSource") + self.backend.objects("ChartSource")
+        sources = [
+            o
+            for kind in ("GitSource", "OCISource", "ChartSource")
+            for o in self.backend.objects(kind)
+        ]
         present = {o["metadata"].get("namespace", "") for o in syncs + sources}
         readable = await self._readable(who, present)
         answer = views.overview(syncs, sources, readable, chosen)
@@ -557,9 +561,9 @@ class UiApi:
         if action == "sync":
             if (obj.get("spec") or {}).get("suspend"):
                 raise OperationError(f"Sync {namespace}/{name} is suspended: resume it first")
-            src_ns, src_name = source_key(obj)
+            src_kind, src_ns, src_name = source_key(obj)
             with contextlib.suppress(OperationError):  # a missing source: the Sync says so
-                await request_reconcile(kube, "GitSource", src_name, src_ns)
+                await request_reconcile(kube, src_kind, src_name, src_ns)
             token = await request_reconcile(kube, "Sync", name, namespace)
             return {"requested": token}
         if action in ("suspend", "resume"):
@@ -625,7 +629,7 @@ class UiApi:
         if sources:
             # A source's new revision is its Syncs' commit subject: send those rows too.
             for sync in self.backend.objects("Sync"):
-                if Key("GitSource", *source_key(sync)) in sources:
+                if Key(*source_key(sync)) in sources:
                     meta = sync["metadata"]
                     syncs.add(Key("Sync", meta.get("namespace", ""), meta["name"]))
         for key in sorted(sources | syncs):

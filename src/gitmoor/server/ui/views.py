@@ -150,12 +150,16 @@ def overview(
 ) -> dict[str, Any]:
     """The overview of what `readable` namespaces hold: counts over all of it, rows that pass
     the filter (Syncs and sources sorted by namespace and name), and the namespaces there are.
-    Sources are GitSources and ChartSources; a Sync's commit comes from its GitSource."""
+    Sources are GitSources, OCISources and ChartSources; a Sync's commit comes from the
+    source of its sourceRef."""
     sources = list(sources)
     by_key = {
-        (s["metadata"].get("namespace", ""), s["metadata"]["name"]): s
+        (
+            str(s.get("kind") or "GitSource"),
+            s["metadata"].get("namespace", ""),
+            s["metadata"]["name"],
+        ): s
         for s in sources
-        if s.get("kind", "GitSource") == "GitSource"
     }
     sync_rows = [
         sync_view(s, by_key.get(source_key(s)))
