@@ -10,9 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from gitmoor.errors import ChartAuthError, ChartNotFoundError, ChartVersionNotFoundError
+from gitmoor.errors import (
+    ChartArchiveError,
+    ChartAuthError,
+    ChartNotFoundError,
+    ChartVersionNotFoundError,
+)
 from gitmoor.model.credentials import ChartCredentials
 from gitmoor.model.resources import ChartSourceSpec
+from gitmoor.sources.archives import Limits
 from gitmoor.sources.charts import ChartFetcher
 from testenv.registry import Registry
 
@@ -84,3 +90,7 @@ async def test_refusals_and_absences_are_named(oci_registry: Registry, tmp_path:
         await fetcher.fetch(
             _spec(oci_registry, path, "*", chart="nope"), _creds(oci_registry), timeout=10
         )
+    # An archive over the size limit is the archive's fault, named as such; not downloaded.
+    small = ChartFetcher(tmp_path / "small", Limits(max_file_bytes=64))
+    with pytest.raises(ChartArchiveError, match="64"):
+        await small.fetch(_spec(oci_registry, path, "*"), _creds(oci_registry), timeout=10)

@@ -51,6 +51,7 @@ from gitmoor.errors import (
     ChartRepositoryUnavailableError,
     ChartVersionNotFoundError,
     RegistryAuthError,
+    RegistryContentError,
     RegistryDigestError,
     RegistryError,
     RegistryNotFoundError,
@@ -340,9 +341,15 @@ class ChartFetcher:
                 )
                 chart_dir = self._unpacked(hexdigest, call, chosen)
                 return _artifact(call, chosen, hexdigest, blob, chart_dir)
-            data = await registry.blob(
-                reference.repository, digest, limit=self.limits.max_file_bytes
-            )
+            try:
+                data = await registry.blob(
+                    reference.repository, digest, limit=self.limits.max_file_bytes
+                )
+            except RegistryContentError as err:
+                if isinstance(err, RegistryDigestError):
+                    raise
+                # The chart archive itself is unusable (over the size limit), not the listing.
+                raise ChartArchiveError(str(err), url=call.url, chart=call.chart) from None
         except RegistryError as err:
             raise _as_chart_error(err, call) from None
         chart_dir = await asyncio.to_thread(self._store, data, hexdigest, call, chosen)
