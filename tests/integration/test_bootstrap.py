@@ -81,6 +81,15 @@ async def test_install_then_bootstrap_gets_to_ready_and_a_second_run_changes_not
     assert {("GitSource", "cluster"), ("Sync", "cluster"), ("Deployment", "gitmoor")} <= kinds
     assert not any(d["kind"] == "Secret" for d in documents)
     assert git_servers.password not in exported
+    # Managing itself must not make it deletable by one command or one commit: deleting the
+    # Sync leaves everything, and a commit dropping gitmoor's own manifests prunes none of them.
+    (sync,) = [d for d in documents if d["kind"] == "Sync"]
+    assert sync["spec"]["deletionPolicy"] == "Orphan"
+    for d in documents:
+        if d["kind"] in ("CustomResourceDefinition", "Namespace", "Deployment"):
+            annotations = d["metadata"].get("annotations") or {}
+            assert annotations.get("gitmoor.io/prune") == "disabled", d["metadata"]["name"]
+    assert {d["kind"] for d in documents} >= {"CustomResourceDefinition", "Namespace"}
     tree = Worktree.init(tmp_path / "work", remote=repo.file_url)
     sha = tree.commit(
         "the cluster",

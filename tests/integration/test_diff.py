@@ -12,8 +12,13 @@ import yaml
 
 from gitmoor.commands.run import install_crds
 from gitmoor.kube import Kube
+from gitmoor.model import InventoryEntry, ObjectRef, inventory
+from gitmoor.model.resources import API_VERSION
+from gitmoor.reconcile import conditions as cond
 from testenv.gitserver import GitServers, Worktree
 from testenv.ports import free_port
+from testenv.wait import eventually
+from tests.integration.agent import manifests
 from tests.integration.agent.harness import AgentHarness
 from tests.integration.agent.manifests import configmap, deployment
 from tests.integration.gitmoor_process import gitmoor
@@ -242,6 +247,85 @@ async def test_refused_objects_and_missing_syncs_and_bad_arguments_have_their_ex
     code, _, err = await gitmoor("diff", tree.path, kubeconfig=unreachable)
     assert code == 3
     assert "cannot reach the API server" in err
+
+
+async def test_diff_keeps_what_the_agent_keeps_crds_and_namespaces_in_use_and_takeovers(
+    kube: Kube, kubeconfig: Path, namespace: str, tmp_path: Path, unique_name: str
+) -> None:
+    """The inventory of Sync `app` (no agent needed: diff reads only its status) holds a CRD
+    whose custom resource is nobody's, a Namespace holding someone else's ConfigMap, a
+    ConfigMap another Sync took over, and one plain ConfigMap: only the last is to prune."""
+    await install_crds(kube)
+    group, other_ns = f"{unique_name}.example.com", f"{unique_name}-ns"
+    mine = {"gitmoor.io/sync-name": "app", "gitmoor.io/sync-namespace": namespace}
+    crd = yaml.safe_load(manifests.crd(group, "Gear"))
+    crd["metadata"]["labels"] = mine
+    crd_name = crd["metadata"]["name"]
+
+    def cm(name: str, ns: str, owner: dict[str, str]) -> dict[str, object]:
+        meta = {"name": name, "namespace": ns, "labels": owner}
+        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta}
+
+    await kube.apply(crd)
+    await kube.apply(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": other_ns, "labels": mine}}
+    )
+    try:
+        await eventually(
+            lambda: kube.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", crd_name),
+            lambda c: cond.is_true(c or {}, "Established"),
+            within=30,
+            what=f"CRD {crd_name} to be Established",
+        )
+        await kube.apply(
+            yaml.safe_load(manifests.custom(f"{group}/v1", "Gear", "g1", namespace, "{teeth: 3}"))
+        )
+        await kube.apply(cm("theirs", other_ns, {}))
+        await kube.apply(cm("taken", namespace, {**mine, "gitmoor.io/sync-name": "other"}))
+        await kube.apply(cm("plain", namespace, mine))
+        await kube.apply(
+            {
+                "apiVersion": API_VERSION,
+                "kind": "Sync",
+                "metadata": {"name": "app", "namespace": namespace},
+                "spec": {"sourceRef": {"name": "repo"}, "path": ".", "prune": True},
+            },
+            field_manager="gitmoor-tests",
+        )
+        listed = [
+            (ObjectRef("apiextensions.k8s.io", "CustomResourceDefinition", "", crd_name), "v1"),
+            (ObjectRef("", "Namespace", "", other_ns), "v1"),
+            (ObjectRef("", "ConfigMap", namespace, "taken"), "v1"),
+            (ObjectRef("", "ConfigMap", namespace, "plain"), "v1"),
+        ]
+        entries = [InventoryEntry.of(ref, version) for ref, version in listed]
+        await kube.patch_merge(
+            API_VERSION,
+            "Sync",
+            "app",
+            namespace,
+            {"status": {"inventory": inventory.encode(entries)}},
+            subresource="status",
+        )
+        tree = Worktree.init(tmp_path / "tree")
+        tree.write({"stays.yaml": configmap("stays", namespace, a="1")})
+
+        code, out, err = await gitmoor(
+            "diff", tree.path, "--sync", "app", "-n", namespace, "-o", "json", kubeconfig=kubeconfig
+        )
+
+        assert code == 1, err
+        report = json.loads(out)
+        assert [e["subject"] for e in report["pruned"]] == [f"ConfigMap/{namespace}/plain"]
+        kept = "\n".join(report["notes"])
+        assert f"CustomResourceDefinition/{crd_name} left the tree but is kept: 1 Gear" in kept
+        assert f"Namespace/{other_ns} left the tree but is kept: it holds 1 object(s)" in kept
+        assert f"ConfigMap/{other_ns}/theirs" in kept
+        taken = f"ConfigMap/{namespace}/taken left the tree but is kept: owned by Sync"
+        assert f"{taken} {namespace}/other now" in kept
+    finally:
+        await kube.delete("apiextensions.k8s.io/v1", "CustomResourceDefinition", crd_name)
+        await kube.delete("v1", "Namespace", other_ns)
 
 
 def _unreachable(kubeconfig: Path, target: Path) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from gitmoor.apply import guards
@@ -37,45 +38,11 @@ async def prune(
     async def delete(e: InventoryEntry) -> None:
         ref = e.ref
         async with gate:
-            try:
-                live = await kube.get(e.api_version, ref.kind, ref.name, ref.namespace)
-            except UnknownKindError:
-                return  # its CRD went away, and the object with it
-            except KubeApiError as err:
-                # Not even allowed to look (a tenant's ServiceAccount): certainly not to delete.
-                changes.append(ObjectChange(ref, e.api_version, Action.FAILED, message=err.detail))
+            found = await examine(kube, e, owner_name=owner_name, owner_namespace=owner_namespace)
+            if found is None:
                 return
-            if live is None:
-                return
-            holder = owner_of(live)
-            if holder is not None and holder != (owner_namespace, owner_name):
-                # Another Sync took it over: it is that Sync's to keep or prune, not ours.
-                other = f"{holder[0]}/{holder[1]}"
-                changes.append(
-                    ObjectChange(
-                        ref,
-                        e.api_version,
-                        Action.KEPT,
-                        message=f"owned by Sync {other} now",
-                        owner=other,
-                    )
-                )
-                return
-            if not owned_by(live, owner_name, owner_namespace):
-                changes.append(
-                    ObjectChange(
-                        ref, e.api_version, Action.SKIPPED, message="not owned by this Sync"
-                    )
-                )
-                return
-            if annotation(live, PRUNE) == PRUNE_DISABLED:
-                changes.append(
-                    ObjectChange(ref, e.api_version, Action.SKIPPED, message=f"{PRUNE}: disabled")
-                )
-                return
-            in_use = await _in_use(kube, ref, live, owner_name, owner_namespace)
-            if in_use:
-                changes.append(ObjectChange(ref, e.api_version, Action.KEPT, message=in_use))
+            if found.action is not Action.DELETED:
+                changes.append(found)
                 return
             try:
                 gone = await kube.delete(e.api_version, ref.kind, ref.name, ref.namespace)
@@ -88,6 +55,60 @@ async def prune(
     for wave in waves:
         await gather(delete(e) for e in wave)
     return ChangeSet(tuple(sorted(changes, key=lambda c: c.ref)))
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What the prune rules say of one live object, before anything is deleted: `action`
+    DELETED (delete it), KEPT (another Sync's now: `owner`) or SKIPPED, with why; `guarded`:
+    a CRD or Namespace, deleted only when nobody else's objects would go with it."""
+
+    action: Action
+    message: str = ""
+    owner: str = ""
+    guarded: bool = False
+
+
+def judge(ref: ObjectRef, live: dict[str, Any], owner_name: str, owner_namespace: str) -> Judgement:
+    """The prune rules for a live object that left the revision, in order: another Sync took it
+    over; not this Sync's (its labels were removed or changed by hand); opted out with
+    `gitmoor.io/prune: disabled`; else deleted (a CRD or Namespace only if not in use)."""
+    holder = owner_of(live)
+    if holder is not None and holder != (owner_namespace, owner_name):
+        # Another Sync took it over: it is that Sync's to keep or prune, not ours.
+        other = f"{holder[0]}/{holder[1]}"
+        return Judgement(Action.KEPT, f"owned by Sync {other} now", owner=other)
+    if not owned_by(live, owner_name, owner_namespace):
+        return Judgement(Action.SKIPPED, "not owned by this Sync")
+    if annotation(live, PRUNE) == PRUNE_DISABLED:
+        return Judgement(Action.SKIPPED, f"{PRUNE}: disabled")
+    return Judgement(Action.DELETED, guarded=(ref.group, ref.kind) in _LAST)
+
+
+async def examine(
+    kube: Kube, entry: InventoryEntry, *, owner_name: str, owner_namespace: str
+) -> ObjectChange | None:
+    """What prune does with one inventory entry, read from the cluster but not yet done:
+    None when it is gone already; `Action.DELETED` when it is to be deleted; else KEPT,
+    SKIPPED or FAILED (not even allowed to look) with why. `gitmoor diff` shows the same."""
+    ref = entry.ref
+    try:
+        live = await kube.get(entry.api_version, ref.kind, ref.name, ref.namespace)
+    except UnknownKindError:
+        return None  # its CRD went away, and the object with it
+    except KubeApiError as err:
+        # Not even allowed to look (a tenant's ServiceAccount): certainly not to delete.
+        return ObjectChange(ref, entry.api_version, Action.FAILED, message=err.detail)
+    if live is None:
+        return None
+    found = judge(ref, live, owner_name, owner_namespace)
+    if found.guarded:
+        in_use = await _in_use(kube, ref, live, owner_name, owner_namespace)
+        if in_use:
+            return ObjectChange(ref, entry.api_version, Action.KEPT, message=in_use)
+    return ObjectChange(
+        ref, entry.api_version, found.action, message=found.message, owner=found.owner
+    )
 
 
 async def _in_use(

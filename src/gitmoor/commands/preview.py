@@ -19,12 +19,20 @@ from typing import Any
 
 import yaml
 
-from gitmoor import plan
+from gitmoor import apply, plan
 from gitmoor.commands.operations import OperationError
 from gitmoor.concurrency import gather
 from gitmoor.errors import GitmoorError, KubeApiError, UnknownKindError
 from gitmoor.kube import Kube
-from gitmoor.model import Action, InventoryEntry, ObjectRef, PlannedObject, inventory, labels
+from gitmoor.model import (
+    Action,
+    InventoryEntry,
+    ObjectChange,
+    ObjectRef,
+    PlannedObject,
+    inventory,
+    labels,
+)
 from gitmoor.model.resources import API_VERSION, Sync
 from gitmoor.reconcile.decryption import decryption_keys
 from gitmoor.reconcile.pipeline import render_options
@@ -277,23 +285,28 @@ async def _changed(kube: Kube, planned: Sequence[PlannedObject]) -> list[Entry]:
 async def _prunable(
     kube: Kube, entries: Sequence[InventoryEntry], owner: plan.Owner
 ) -> tuple[list[Entry], list[str]]:
-    """What prune would delete, by the same rules: live, owned by the Sync, not opted out."""
+    """What prune would delete, by the agent's own rules (`apply.examine`): live, owned by
+    the Sync, not opted out, not taken over by another Sync, and a CRD or Namespace only when
+    nobody else's objects would go with it. What it keeps is said, with why."""
+    gate = asyncio.Semaphore(_CONCURRENCY)
+
+    async def one(e: InventoryEntry) -> ObjectChange | None:
+        async with gate:
+            return await apply.examine(
+                kube, e, owner_name=owner.name, owner_namespace=owner.namespace
+            )
+
     pruned: list[Entry] = []
     skipped: list[str] = []
-    for e in entries:
-        ref = e.ref
-        try:
-            live = await kube.get(e.api_version, ref.kind, ref.name, ref.namespace)
-        except UnknownKindError:
-            continue  # its CRD is gone, and the object with it
-        if live is None:
-            continue
-        if not labels.owned_by(live, owner.name, owner.namespace):
-            skipped.append(f"{ref.subject} left the tree but is not owned by the Sync: kept")
-        elif labels.annotation(live, labels.PRUNE) == labels.PRUNE_DISABLED:
-            skipped.append(f"{ref.subject} left the tree but has {labels.PRUNE}: disabled: kept")
+    for change in await gather(one(e) for e in entries):
+        if change is None:
+            continue  # gone already
+        if change.action is Action.DELETED:
+            pruned.append(Entry(change.ref, change.api_version))
+        elif change.action is Action.FAILED:
+            skipped.append(f"{change.ref.subject} left the tree; cannot tell: {change.message}")
         else:
-            pruned.append(Entry(ref, e.api_version))
+            skipped.append(f"{change.ref.subject} left the tree but is kept: {change.message}")
     return pruned, skipped
 
 

@@ -372,11 +372,17 @@ def restorable(kept: Kept | None, failed: Outcome) -> bool:
 
 
 def cancelled(ctx: Context, outcome: Outcome, begun: Record | None, why: str) -> Report:
-    """Cut short: whatever was applied stays in the inventory so a later prune finds it."""
+    """Cut short: whatever was applied stays in the inventory so a later prune finds it, and
+    `Reconciling` goes (nothing runs any more; a newer attempt says so again). Ready stays as
+    it was: the cut attempt proved nothing either way."""
+    old = ctx.old
+    conditions = old.get("conditions") or []
     status = None
+    if any(c.get("type") == cond.RECONCILING for c in conditions):
+        status = {**old, "conditions": cond.remove_condition(list(conditions), cond.RECONCILING)}
     progress = outcome.progress
     if progress is not None:
-        status = {**ctx.old, "inventory": inventory.encode(progress)}
+        status = {**(status or old), "inventory": inventory.encode(progress)}
     finish = records.interrupted(begun, outcome, message=why) if begun is not None else None
     return Report(status=status, finish=finish, drift=DriftAction.RESUME)
 

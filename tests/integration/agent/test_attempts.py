@@ -1,15 +1,20 @@
 """What counts as one attempt: a rollback is one record, one Event and one notification (never
-drift); a drift correction is an attempt of its own in the ledger, and one the API server
-refuses keeps the Sync not Ready until it succeeds."""
+drift); a drift correction is an attempt of its own in the ledger and in /metrics, and one the
+API server refuses keeps the Sync not Ready until it succeeds."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from gitmoor.kube import Kube
 from gitmoor.ledger import Ledger
 from gitmoor.model.record import Record, Result, Trigger
 from gitmoor.reconcile import conditions as cond
@@ -20,6 +25,34 @@ from tests.integration.agent.harness import AgentHarness
 from tests.integration.agent.manifests import UNSCHEDULABLE, configmap, deployment
 
 pytestmark = [pytest.mark.cluster, pytest.mark.gitserver]
+
+
+@pytest.fixture
+async def harness(
+    kube: Kube, kubeconfig: Path, namespace: str, tmp_path: Path, crds: None
+) -> AsyncIterator[AgentHarness]:
+    """The agent with its HTTP port, so /metrics is read as Prometheus scrapes it."""
+    h = AgentHarness(kube, kubeconfig, namespace, tmp_path)
+    await h.start(http=True)
+    try:
+        yield h
+    finally:
+        await h.stop()
+
+
+async def counted(harness: AgentHarness, name: str, result: str) -> float:
+    """`gitmoor_sync_drift_corrections_total` of the Sync for `result`, scraped from /metrics."""
+    async with aiohttp.ClientSession() as http, http.get(f"{harness.http_url}/metrics") as r:
+        text = await r.text()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "gitmoor_sync_drift_corrections_total" and sample.labels == {
+                "namespace": harness.namespace,
+                "name": name,
+                "result": result,
+            }:
+                return float(sample.value)
+    return 0.0
 
 
 async def records(harness: AgentHarness, name: str) -> list[Record]:
@@ -103,6 +136,7 @@ async def test_a_hand_edited_secret_from_string_data_is_put_back_and_recorded(
     await harness.sync("app", "repo")
     await harness.wait_applied("app", sha)
 
+    assert await counted(harness, "app", "success") == 0
     edited = base64.b64encode(b"by-hand").decode()
     await harness.kube.patch_merge("v1", "Secret", "db", ns, {"data": {"password": edited}})
 
@@ -129,6 +163,14 @@ async def test_a_hand_edited_secret_from_string_data_is_put_back_and_recorded(
     assert correction.message == f"1 configured: Secret/{ns}/db (data.password)"
     # It deploys nothing new: `where`/`at` still see the apply of the revision.
     assert correction.deployed_revision is None
+    # Counted too (right after the record and the status are written).
+    await eventually(
+        lambda: counted(harness, "app", "success"),
+        lambda count: count >= 1,
+        within=30,
+        what="the correction on /metrics",
+    )
+    assert await counted(harness, "app", "failure") == 0
 
 
 async def test_a_refused_correction_keeps_the_sync_not_ready_until_it_succeeds(
@@ -165,6 +207,13 @@ async def test_a_refused_correction_keeps_the_sync_not_ready_until_it_succeeds(
         assert "terminated" in message
         found = await records(harness, "app")
         assert any(r.trigger is Trigger.DRIFT and r.result is Result.FAILED for r in found)
+        await eventually(
+            lambda: counted(harness, "app", "failure"),
+            lambda count: count >= 1,
+            within=30,
+            what="the failed correction on /metrics",
+        )
+        assert await counted(harness, "app", "success") == 0
     finally:
         await harness.kube.patch_merge(
             "v1", "ConfigMap", "blocker", other, {"metadata": {"finalizers": None}}

@@ -19,6 +19,7 @@ from testenv.gitserver import GitServers
 from testenv.wait import eventually
 from tests.integration.agent.harness import AgentHarness
 from tests.integration.agent.manifests import UNSCHEDULABLE, configmap, crd, deployment
+from tests.integration.gitmoor_process import gitmoor
 
 pytestmark = [pytest.mark.cluster, pytest.mark.gitserver]
 API = "gitmoor.io/v1alpha1"
@@ -144,6 +145,9 @@ async def test_a_namespace_is_not_pruned_while_it_holds_objects_of_others(
         assert kept.get("status") == "True"
         assert f"Namespace/{team}" in kept["message"]
         assert "theirs" in kept["message"]
+        events = await harness.events("Sync", "app")
+        told = [e["message"] for e in events if e["reason"] == "PruneKept"]
+        assert any(f"not pruned Namespace/{team}" in m and "theirs" in m for m in told), told
     finally:
         await harness.kube.delete("v1", "Namespace", team)
 
@@ -207,7 +211,14 @@ async def test_a_revision_pruning_most_of_a_sync_is_held_until_allowed(
     events = await harness.kube.list("v1", "Event", ns)
     assert any(e["reason"] == "PruneBlocked" for e in events)
 
-    sync = await sync_now(harness.kube, "app", ns, timeout=60, allow_prune=True)
+    # As a user lets it through: the command, once.
+    code, out, err = await gitmoor(
+        "sync", "app", "-n", ns, "--allow-prune", "--timeout", "60s", kubeconfig=harness.kubeconfig
+    )
+    assert code == 0, (out, err)
+    assert f"Sync {ns}/app ready at" in out + err
+    sync = await harness.get("Sync", "app")
+    assert sync is not None
     assert cond.is_true(sync, cond.READY), sync["status"]["conditions"]
     assert sync["status"]["lastAppliedRevision"].endswith(sha2)
     assert await harness.kube.get("v1", "ConfigMap", "cm9", ns) is None
