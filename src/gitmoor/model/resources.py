@@ -205,6 +205,12 @@ class Artifact(_Model):
         default=None,
         description="Fingerprint(s) of the key(s) whose signatures were verified (spec.verify).",
     )
+    unsafe_entries: list[str] | None = Field(
+        default=None,
+        description="Entries of the commit's tree left out as unsafe (symlinks leading out of "
+        "the checkout or nowhere, climbing paths, devices), the first 20: every Sync refuses "
+        "this revision until they are gone or excluded by spec.ignore.",
+    )
 
 
 class GitSourceStatus(_Model):

@@ -521,8 +521,23 @@ def fetched(
             message = artifact.commit.message
             subject = message.splitlines()[0] if message else ""
             events = (Event(NORMAL, "NewArtifact", f"{artifact.revision}: {subject}"),)
+            if artifact.refused:
+                events += (Event(WARNING, "UnsafeEntries", unsafe_entries(artifact)),)
         retry = Retry("", False, interval, 0)
     return Report(status=new, events=events, retry=retry, fetch=(result, seconds))
+
+
+def unsafe_entries(artifact: Artifact) -> str:
+    """What a GitSource says of a revision whose tree held entries left out as unsafe."""
+    refused = sorted(artifact.refused)
+    shown = ", ".join(refused[: st.UNSAFE_SHOWN])
+    if len(refused) > st.UNSAFE_SHOWN:
+        shown += f" and {len(refused) - st.UNSAFE_SHOWN} more"
+    return (
+        f"{artifact.revision}: {len(refused)} entries left out as unsafe (symlinks leading out "
+        f"of the checkout or nowhere, climbing paths, devices): {shown}; every Sync refuses this "
+        "revision until they are removed or excluded by spec.ignore"
+    )
 
 
 # (commit, verdict) of the last revision a GitSource's spec.verify refused.
