@@ -590,9 +590,11 @@ class SyncSpec(_Model):
     )
     service_account_name: Name | None = Field(
         default=None,
-        description="Every dry run, apply, prune and health read of this Sync acts as this "
-        "ServiceAccount of the Sync's namespace (impersonation): a tenant gets only what its "
-        "RBAC grants. Default: the agent's --default-service-account, else the agent itself.",
+        description="Every dry run, apply, hook, prune, rollback, drift correction and health "
+        "gate read of this Sync acts as this ServiceAccount of the Sync's namespace "
+        "(impersonation): a tenant gets only what its RBAC grants. The continuous drift and "
+        "health watches read as the agent. Default: the agent's --default-service-account, "
+        "else the agent itself.",
     )
     force: bool = Field(
         default=False,
