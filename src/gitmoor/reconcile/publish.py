@@ -348,14 +348,12 @@ class Publisher:
                     subresource="status",
                 )
             else:
-                # A merge patch keeps what it does not mention: fields we dropped are nulled.
-                patch = {**status, **{k: None for k in current if k not in status}}
                 updated = await self.kube.patch_merge(
                     API_VERSION,
                     key.kind,
                     key.name,
                     key.namespace,
-                    {"status": patch},
+                    {"status": merge_patch(current, status)},
                     subresource="status",
                 )
         except KubeApiError as err:
@@ -374,6 +372,17 @@ class Publisher:
 
 class _GuardFailed(Exception):
     """The API server refused a status write: `status.replica` changed since it was read."""
+
+
+def merge_patch(current: Obj, new: Obj) -> Obj:
+    """The JSON merge patch (RFC 7386) that turns `current` into `new`. A merge patch keeps
+    what it does not mention, in nested objects too: a field `new` dropped at any depth (an
+    artifact's `unsafeEntries` once a clean revision came) is nulled. Lists are replaced."""
+    patch: Obj = {k: None for k in current if k not in new}
+    for k, v in new.items():
+        old = current.get(k)
+        patch[k] = merge_patch(old, v) if isinstance(v, dict) and isinstance(old, dict) else v
+    return patch
 
 
 def owner_guarded(current: Obj, status: Obj) -> list[dict[str, Any]]:

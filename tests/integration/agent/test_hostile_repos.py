@@ -64,6 +64,25 @@ async def test_a_chart_cannot_copy_an_agent_file_into_the_cluster_through_chaine
     assert "chain2/k" in warning["message"]
     assert sha in warning["message"]
 
+    # The chart stops linking out; the chains stay in the repository, left out by spec.ignore
+    # (never judged): the next revision deploys, and the GitSource no longer lists anything.
+    leak = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: leak\ndata:\n  stolen: nothing\n"
+    sha2 = tree.commit(
+        "no link out", {"chart/templates/leak.yaml": leak}, remove=["chart/files/ext"]
+    )
+    tree.push()
+    await harness.source("repo", repo.file_url, ignore="/chain/\n/chain2/\n")
+    await harness.wait_applied("leaky", sha2)
+    source = await harness.wait_for(
+        "GitSource",
+        "repo",
+        lambda o: (
+            ((o.get("status") or {}).get("artifact") or {}).get("revision", "").endswith(sha2)
+        ),
+        what="the fixed revision on the GitSource",
+    )
+    assert "unsafeEntries" not in source["status"]["artifact"]
+
 
 async def test_a_manifest_left_out_as_unsafe_refuses_the_revision_and_says_which(
     harness: AgentHarness, git_servers: GitServers, unique_name: str
