@@ -205,6 +205,12 @@ class Artifact(_Model):
         default=None,
         description="Fingerprint(s) of the key(s) whose signatures were verified (spec.verify).",
     )
+    unsafe_entries: list[str] | None = Field(
+        default=None,
+        description="Entries of the commit's tree left out as unsafe (symlinks leading out of "
+        "the checkout or nowhere, climbing paths, devices), the first 20: every Sync refuses "
+        "this revision until they are gone or excluded by spec.ignore.",
+    )
 
 
 class GitSourceStatus(_Model):
@@ -594,9 +600,11 @@ class SyncSpec(_Model):
     )
     service_account_name: Name | None = Field(
         default=None,
-        description="Every dry run, apply, prune and health read of this Sync acts as this "
-        "ServiceAccount of the Sync's namespace (impersonation): a tenant gets only what its "
-        "RBAC grants. Default: the agent's --default-service-account, else the agent itself.",
+        description="Every dry run, apply, hook, prune, rollback, drift correction and health "
+        "gate read of this Sync acts as this ServiceAccount of the Sync's namespace "
+        "(impersonation): a tenant gets only what its RBAC grants. The continuous drift and "
+        "health watches read as the agent. Default: the agent's --default-service-account, "
+        "else the agent itself.",
     )
     force: bool = Field(
         default=False,

@@ -32,6 +32,8 @@ class SourceMemory:
     trigger: Trigger = Trigger.INTERVAL  # why the current or last reconcile ran
     artifact: Artifact | None = None  # the last fetched
     chart: ChartArtifact | None = None  # a ChartSource's: the last resolved
+    # (commit, verdict) spec.verify refused last, already told to the Syncs' sinks.
+    refusal: tuple[str, str] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 

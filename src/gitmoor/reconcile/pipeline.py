@@ -10,7 +10,7 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import structlog
 
@@ -119,7 +119,7 @@ async def run(
 
     async def body(stage: Callable[[Stage], None]) -> None:
         stage(Stage.RENDER)
-        _refuse_unsafe_entries(artifact, sync.spec.path)
+        _refuse_unsafe_entries(artifact)
         # A chart's .Capabilities: this cluster's version and APIs, as Helm would see them.
         options = dataclasses.replace(
             render_options(sync, decryption, limits),
@@ -203,7 +203,7 @@ async def deletion_hooks(
         capabilities=await kube.capabilities(),
         chart=Path(artifact.chart.path) if artifact.chart is not None else None,
     )
-    _refuse_unsafe_entries(artifact, sync.spec.path)
+    _refuse_unsafe_entries(artifact)
     rendered = await render(Path(artifact.path), sync.spec.path, options)
     owner = plan.Owner(sync.metadata.name, sync.metadata.namespace)
     desired, _ = await plan.prepare(
@@ -655,20 +655,26 @@ async def _create_namespace(
     return [] if change is None else [change]
 
 
-def _refuse_unsafe_entries(artifact: Artifact, path: str) -> None:
-    """The fetch left out unsafe entries below the Sync's path: their manifests would silently
-    be missing, and prune would take their objects away. Say which, and change nothing."""
-    base = PurePosixPath(path.strip("/") or ".")
-    here = [
-        r
-        for r in artifact.refused
-        if base == PurePosixPath(".") or base in PurePosixPath(r).parents
-    ]
-    if here:
-        shown = ", ".join(here[:5]) + (f" and {len(here) - 5} more" if len(here) > 5 else "")
+_UNSAFE_SHOWN = 20  # unsafe entries a refusal names
+
+
+def _refuse_unsafe_entries(artifact: Artifact) -> None:
+    """The fetch left out unsafe entries: a manifest below the Sync's path would silently be
+    missing (and prune take its objects away), and one elsewhere may still be read through an
+    in-tree link, a Kustomize base or a chart dependency outside the path (a chart's `files/ext
+    -> ../../chain2` whose `chain2/k` led to the agent's kubeconfig rendered as ''). Which of
+    them a render reaches is each renderer's business, so any of them refuses the revision:
+    say which, and change nothing. Entries excluded by the GitSource's spec.ignore are never
+    judged, so a repository keeps links it does not deploy out of the way that way."""
+    refused = sorted(artifact.refused)
+    if refused:
+        shown = ", ".join(refused[:_UNSAFE_SHOWN]) + (
+            f" and {len(refused) - _UNSAFE_SHOWN} more" if len(refused) > _UNSAFE_SHOWN else ""
+        )
         raise RenderError(
             f"the commit holds entries left out as unsafe (symlinks leading out of the checkout "
-            f"or nowhere, or paths climbing out): {shown}; nothing was applied"
+            f"or nowhere, or paths climbing out): {shown}; nothing was applied. Remove them, or "
+            "exclude them with the GitSource's spec.ignore if no Sync deploys them"
         )
 
 

@@ -5,7 +5,7 @@ carried out from a `Report`."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,7 @@ from gitmoor.reconcile.cache import Cache, Obj
 from gitmoor.reconcile.drift import DriftMonitor
 from gitmoor.reconcile.events import WARNING, EventRecorder
 from gitmoor.reconcile.memory import Key, Memory
-from gitmoor.reconcile.report import DriftAction, Report
+from gitmoor.reconcile.report import DriftAction, Note, Report
 from gitmoor.reconcile.retry import jittered
 from gitmoor.reconcile.snapshots import SnapshotStore
 
@@ -127,21 +127,8 @@ class Publisher:
             if spooled is not None:
                 # Where people look first (`kubectl describe`, `gitmoor events`); repeats fold.
                 await self.events.emit(obj, WARNING, "LedgerUnavailable", spooled)
-        if sync is not None and sync.spec.notifications:
-            for note in report.notes:
-                self.notifier.notify(
-                    NotificationEvent(
-                        kind=note.kind,
-                        namespace=key.namespace,
-                        name=key.name,
-                        revision=note.revision,
-                        reason=note.reason,
-                        message=note.message,
-                        sinks=tuple(sync.spec.notifications),
-                        source_url=self.cache.source_url(sync),
-                        restored_revision=note.restored,
-                    )
-                )
+        if sync is not None:
+            self.notify(key, sync, report.notes)
         self._metrics(key, report)
         if report.log is not None:
             getattr(bound, report.log.level)(report.log.event, **report.log.fields)
@@ -153,6 +140,25 @@ class Publisher:
             if report.retry.delay is not None and not refused:
                 return jittered(report.retry.delay)
         return jittered(_GUARD_RETRY) if refused else None
+
+    def notify(self, key: Key, sync: Sync, notes: Sequence[Note]) -> None:
+        """Hand `notes` about the Sync `key` to its sinks (none when it has none)."""
+        if not sync.spec.notifications:
+            return
+        for note in notes:
+            self.notifier.notify(
+                NotificationEvent(
+                    kind=note.kind,
+                    namespace=key.namespace,
+                    name=key.name,
+                    revision=note.revision,
+                    reason=note.reason,
+                    message=note.message,
+                    sinks=tuple(sync.spec.notifications),
+                    source_url=self.cache.source_url(sync),
+                    restored_revision=note.restored,
+                )
+            )
 
     async def _connected(self) -> Ledger | None:
         """The ledger, opened now if it could not be at start."""
@@ -342,14 +348,12 @@ class Publisher:
                     subresource="status",
                 )
             else:
-                # A merge patch keeps what it does not mention: fields we dropped are nulled.
-                patch = {**status, **{k: None for k in current if k not in status}}
                 updated = await self.kube.patch_merge(
                     API_VERSION,
                     key.kind,
                     key.name,
                     key.namespace,
-                    {"status": patch},
+                    {"status": merge_patch(current, status)},
                     subresource="status",
                 )
         except KubeApiError as err:
@@ -368,6 +372,17 @@ class Publisher:
 
 class _GuardFailed(Exception):
     """The API server refused a status write: `status.replica` changed since it was read."""
+
+
+def merge_patch(current: Obj, new: Obj) -> Obj:
+    """The JSON merge patch (RFC 7386) that turns `current` into `new`. A merge patch keeps
+    what it does not mention, in nested objects too: a field `new` dropped at any depth (an
+    artifact's `unsafeEntries` once a clean revision came) is nulled. Lists are replaced."""
+    patch: Obj = {k: None for k in current if k not in new}
+    for k, v in new.items():
+        old = current.get(k)
+        patch[k] = merge_patch(old, v) if isinstance(v, dict) and isinstance(old, dict) else v
+    return patch
 
 
 def owner_guarded(current: Obj, status: Obj) -> list[dict[str, Any]]:

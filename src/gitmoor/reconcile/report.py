@@ -16,6 +16,7 @@ from gitmoor.errors import (
     CrashError,
     GitmoorError,
     HealthGateError,
+    SourceVerificationError,
 )
 from gitmoor.model import (
     Action,
@@ -526,8 +527,48 @@ def fetched(
             message = artifact.commit.message
             subject = message.splitlines()[0] if message else ""
             events = (Event(NORMAL, "NewArtifact", f"{artifact.revision}: {subject}"),)
+            if artifact.refused:
+                events += (Event(WARNING, "UnsafeEntries", unsafe_entries(artifact)),)
         retry = Retry("", False, interval, 0)
     return Report(status=new, events=events, retry=retry, fetch=(result, seconds))
+
+
+def unsafe_entries(artifact: Artifact) -> str:
+    """What a GitSource says of a revision whose tree held entries left out as unsafe."""
+    refused = sorted(artifact.refused)
+    shown = ", ".join(refused[: st.UNSAFE_SHOWN])
+    if len(refused) > st.UNSAFE_SHOWN:
+        shown += f" and {len(refused) - st.UNSAFE_SHOWN} more"
+    return (
+        f"{artifact.revision}: {len(refused)} entries left out as unsafe (symlinks leading out "
+        f"of the checkout or nowhere, climbing paths, devices): {shown}; every Sync refuses this "
+        "revision until they are removed or excluded by spec.ignore"
+    )
+
+
+# (commit, verdict) of the last revision a GitSource's spec.verify refused.
+Refusal = tuple[str, str]
+
+
+def refused_revision(
+    error: GitmoorError | None, before: Refusal | None, branch: str | None
+) -> tuple[Refusal | None, tuple[Note, ...]]:
+    """What a GitSource remembers of the revision spec.verify refused last, and the FAILURE
+    notification for the sinks of the Syncs reading it: one per (commit, verdict), not one per
+    check, since the source refuses the same head at every interval. A success forgets it (a
+    later refusal of the same commit, its key removed, is news); another failure (the remote
+    unreachable) judged nothing and keeps it."""
+    if error is None:
+        return None, ()
+    if not isinstance(error, SourceVerificationError):
+        return before, ()
+    refusal = (error.commit, error.verdict)
+    if refusal == before:
+        return before, ()
+    revision = f"{branch}@sha1:{error.commit}" if branch else f"sha1:{error.commit}"
+    signer = f"signed by {error.signer}" if error.signer else "no signature by any key"
+    message = f"{error.verdict} ({signer}): {error}; the Sync keeps its last verified revision"
+    return refusal, (Note(NotificationKind.FAILURE, revision, "VerificationFailed", message),)
 
 
 def chart_fetched(

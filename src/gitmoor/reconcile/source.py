@@ -106,7 +106,26 @@ class SourceReconciler:
             interval=parse_duration(source.spec.interval),
             verifying=source.spec.verify is not None,
         )
-        return await self.publish(key, answer)
+        delay = await self.publish(key, answer)
+        memory.refusal, notes = report.refused_revision(
+            error, memory.refusal, _ref_name(source.spec.ref, before)
+        )
+        for reader, sync in self._readers(key, obj) if notes else ():
+            self.publish.notify(reader, sync, notes)
+        return delay
+
+    def _readers(self, key: Key, obj: dict[str, Any]) -> list[tuple[Key, Sync]]:
+        """The Syncs that read the source `key` (and may: tenancy), for its notifications."""
+        found: list[tuple[Key, Sync]] = []
+        for other, sync_obj in self.cache.items("Sync"):
+            try:
+                sync = Sync.model_validate(sync_obj)
+            except ValueError:
+                continue
+            refused = self.tenancy.source_refused(sync, obj)
+            if self.cache.source_key(sync) == key and refused is None:
+                found.append((other, sync))
+        return found
 
     async def fetch(self, key: Key, source: GitSource) -> Artifact:
         """Fetch the source's revision, one fetch per source at a time; a new revision wakes
@@ -278,6 +297,16 @@ class SourceReconciler:
                 f"Secret {namespace}/{ref.name} named in {field} not found", url=source.spec.url
             )
         return data
+
+
+def _ref_name(ref: GitRef, before: Artifact | None) -> str | None:
+    """The name a revision of `ref` is written with (`main` of `main@sha1:<hex>`), when known
+    without the refused revision's own artifact: a semver range's tag is not."""
+    if ref.branch or ref.tag:
+        return ref.branch or ref.tag
+    if ref.semver or ref.commit or before is None:
+        return None
+    return before.revision.partition("@")[0]  # the remote's HEAD branch, as fetched before
 
 
 def _verifies(obj: dict[str, Any] | None) -> bool:

@@ -174,6 +174,9 @@ def failed_before_apply(
     return {**old, "observedGeneration": generation, "conditions": conditions}
 
 
+UNSAFE_SHOWN = 20  # unsafe entries listed in a GitSource's status
+
+
 def source_status(
     old: dict[str, Any],
     generation: int | None,
@@ -199,6 +202,8 @@ def source_status(
         }
         if artifact.signer:
             status["artifact"]["signer"] = artifact.signer
+        if artifact.refused:
+            status["artifact"]["unsafeEntries"] = sorted(artifact.refused)[:UNSAFE_SHOWN]
         status["shortRevision"] = short_revision(artifact.revision)
     conditions = _source_verified(conditions, artifact, err, generation, verifying=verifying)
     if err is None:

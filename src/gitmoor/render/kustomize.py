@@ -28,7 +28,7 @@ from gitmoor.render.objects import to_manifests
 from gitmoor.render.paths import is_inside, kustomization_file
 from gitmoor.render.problems import Problems
 from gitmoor.render.process import ToolTimeoutError, clean_env, out_of_memory, run_tool
-from gitmoor.render.sops import NO_KEYS, Decryptor, encrypted, memory_dir
+from gitmoor.render.sops import NO_KEYS, Decryptor, encrypted
 from gitmoor.render.tools import RenderTimeoutError, kubectl
 
 ORIGIN = "config.kubernetes.io/origin"
@@ -66,7 +66,7 @@ async def render_kustomize(
     if decryptor is None:
         where = _relative(secret[0], directory)
         raise RenderError(NO_KEYS, file=where)
-    with memory_dir("gitmoor-sops-") as mirror:
+    with decryptor.scratch("gitmoor-sops-") as mirror:
         await asyncio.to_thread(_mirror, root, seen, secret, mirror, decryptor, directory)
         copy = mirror / directory.relative_to(root)
         return await _build(mirror, copy, time_limit, limits)

@@ -3,13 +3,15 @@ wheel), so the MAC is checked exactly as SOPS checks it.
 
 Keys never touch argv or an unencrypted file on disk: age identities go to sops through its
 environment (`SOPS_AGE_KEY`); OpenPGP secret keys are imported into a private keyring that
-lives in memory-backed storage (`/dev/shm` where there is one) for the length of one render.
+lives in memory-backed storage (`/dev/shm`; without it the agent refuses) for one render.
 Decrypted text is only ever held in this process's memory and the pipes to sops.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
 import os
 import re
 import shutil
@@ -23,6 +25,8 @@ from typing import Any
 import yaml
 
 from gitmoor.errors import RenderError
+
+log = logging.getLogger(__name__)
 
 _TIMEOUT = 60.0
 NO_KEYS = (
@@ -74,7 +78,7 @@ class Decryptor:
 
     def __enter__(self) -> Decryptor:
         if self._keys.pgp:
-            self._home = _private_dir("gitmoor-gnupg-")
+            self._home = _private_dir("gitmoor-gnupg-", disk_ok=self._keys.inherit)
             for key in self._keys.pgp:
                 done = subprocess.run(
                     ["gpg", "--batch", "--quiet", "--import"],
@@ -87,6 +91,10 @@ class Decryptor:
                 if done.returncode != 0:
                     raise RenderError("spec.decryption: an OpenPGP key (*.asc) does not import")
         return self
+
+    def scratch(self, prefix: str) -> contextlib.AbstractContextManager[Path]:
+        """Where files decrypted with these keys may be kept for one build (`memory_dir`)."""
+        return memory_dir(prefix, disk_ok=self._keys.inherit)
 
     def __exit__(self, *_: object) -> None:
         if self._home is not None:
@@ -187,17 +195,40 @@ def _sops() -> str:
 
 
 _MEMORY = Path("/dev/shm")  # noqa: S108 - a private 0700 directory is made inside
+NO_MEMORY = (
+    "no writable memory-backed /dev/shm: the decrypted files and OpenPGP secret keys of "
+    "spec.decryption are never written to disk, so nothing SOPS-encrypted that needs them "
+    "(a kustomization's encrypted files, OpenPGP keys) is rendered. Give the agent a /dev/shm "
+    "(container runtimes mount one; else an emptyDir with medium: Memory mounted there)"
+)
 
 
-def _private_dir(prefix: str) -> Path:
-    base = str(_MEMORY) if _MEMORY.is_dir() and os.access(_MEMORY, os.W_OK) else None
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=base))  # mkdtemp is 0700
+def _private_dir(prefix: str, *, disk_ok: bool) -> Path:
+    """A private (0700) directory in memory-backed storage. Without one the agent refuses
+    (RenderError): its keys come from a Secret, and their plaintext must not outlive the pod
+    on a node's disk. `disk_ok` (`gitmoor render --decrypt`: the user's own keys, which their
+    own disk holds already) falls back to the temporary directory, warning once."""
+    if _MEMORY.is_dir() and os.access(_MEMORY, os.W_OK | os.X_OK):
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=_MEMORY))  # mkdtemp is 0700
+    if not disk_ok:
+        raise RenderError(NO_MEMORY)
+    _warn_disk()
+    return Path(tempfile.mkdtemp(prefix=prefix))
+
+
+@functools.cache  # once per process
+def _warn_disk() -> None:
+    log.warning(
+        "no writable /dev/shm: decrypted copies are kept in %s for the length of each build, "
+        "then removed",
+        tempfile.gettempdir(),
+    )
 
 
 @contextlib.contextmanager
-def memory_dir(prefix: str) -> Iterator[Path]:
-    """A private directory in memory-backed storage where there is one, removed after."""
-    path = _private_dir(prefix)
+def memory_dir(prefix: str, *, disk_ok: bool = False) -> Iterator[Path]:
+    """A private directory in memory-backed storage (see `_private_dir`), removed after."""
+    path = _private_dir(prefix, disk_ok=disk_ok)
     try:
         yield path
     finally:

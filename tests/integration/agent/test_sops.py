@@ -4,11 +4,13 @@ nowhere else: not in the Sync's status, its Events, or the ledger."""
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import pytest
 
 from gitmoor.ledger import Ledger
 from gitmoor.reconcile import conditions as cond
+from gitmoor.render import sops
 from testenv.gitserver import GitServers
 from testenv.sops import age_key, encrypt
 from tests.integration.agent.harness import AgentHarness
@@ -67,3 +69,38 @@ async def test_without_the_keys_secret_the_sync_waits_and_names_it(
         "Sync", "app", cond.READY, "False", reason="DecryptionSecretNotFound"
     )
     assert "missing-keys" in (cond.get_condition(sync, cond.READY) or {})["message"]
+
+
+async def test_without_dev_shm_the_agent_refuses_to_decrypt_files_to_disk(
+    harness: AgentHarness,
+    git_servers: GitServers,
+    unique_name: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The agent runs in this process: it finds no writable /dev/shm.
+    monkeypatch.setattr(sops, "_MEMORY", tmp_path / "no-shm")
+    ns = harness.namespace
+    key = age_key()
+    kustomization = (
+        f"namespace: {ns}\nsecretGenerator:\n  - name: db\n    envs: [db.env]\n"
+        "generatorOptions:\n  disableNameSuffixHash: true\n"
+    )
+    repo, tree = harness.repo(git_servers, unique_name)
+    sha = tree.commit(
+        "a generated secret",
+        {
+            "app/kustomization.yaml": kustomization,
+            "app/db.env": encrypt(f"password={SENTINEL}\n", "db.env", key.recipient),
+        },
+    )
+    tree.push()
+    await harness.secret("sops-keys", {"team.agekey": key.identity})
+    await harness.source("repo", repo.file_url)
+    await harness.sync("app", "repo", "app", decryption={"secretRef": {"name": "sops-keys"}})
+
+    sync = await harness.wait_attempted("app", sha)
+    ready = cond.get_condition(sync, cond.READY) or {}
+    assert (ready.get("status"), ready.get("reason")) == ("False", "BuildFailed"), ready
+    assert "no writable memory-backed /dev/shm" in ready["message"]
+    assert await harness.kube.get("v1", "Secret", "db", ns) is None

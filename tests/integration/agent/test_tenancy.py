@@ -72,27 +72,27 @@ async def deployer(kube: Kube, ns: str) -> str:
         field_manager=TESTS,
     )
     user = f"system:serviceaccount:{ns}:deployer"
-
-    async def allowed() -> bool:
-        review = await kube.create(
-            {
-                "apiVersion": "authorization.k8s.io/v1",
-                "kind": "SubjectAccessReview",
-                "spec": {
-                    "user": user,
-                    "groups": ["system:serviceaccounts", f"system:serviceaccounts:{ns}"],
-                    "resourceAttributes": {
-                        "namespace": ns,
-                        "verb": "create",
-                        "resource": "configmaps",
-                    },
-                },
-            }
-        )
-        return bool((review.get("status") or {}).get("allowed"))
-
-    await eventually(allowed, bool, within=30, what=f"RBAC for {user}")
+    await eventually(
+        lambda: may(kube, user, ns, "create"), bool, within=30, what=f"RBAC for {user}"
+    )
     return user
+
+
+async def may(kube: Kube, user: str, ns: str, verb: str) -> bool:
+    """Whether the API server's authorizer lets `user` (a ServiceAccount of `ns`) `verb`
+    ConfigMaps in `ns`."""
+    review = await kube.create(
+        {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SubjectAccessReview",
+            "spec": {
+                "user": user,
+                "groups": ["system:serviceaccounts", f"system:serviceaccounts:{ns}"],
+                "resourceAttributes": {"namespace": ns, "verb": verb, "resource": "configmaps"},
+            },
+        }
+    )
+    return bool((review.get("status") or {}).get("allowed"))
 
 
 @pytest.fixture
@@ -183,6 +183,39 @@ async def test_prune_as_a_tenant_never_deletes_what_it_could_not_have_created(
     assert f"ConfigMap/{other}/theirs" in kept.get("message", "")
     ids = {e["id"] for e in sync["status"]["inventory"]["entries"]}
     assert f"_ConfigMap_{other}_theirs" in ids  # still ours to try again
+
+
+async def test_drift_is_seen_as_the_agent_and_corrected_as_the_tenant(
+    harness: AgentHarness, git_servers: GitServers, unique_name: str
+) -> None:
+    # README, Tenants: the continuous drift and health watches read as the agent; every write,
+    # a drift correction too, acts as the Sync's ServiceAccount.
+    ns = harness.namespace
+    user = await deployer(harness.kube, ns)
+    repo, tree = harness.repo(git_servers, unique_name)
+    sha = tree.commit("v1", {"mine.yaml": configmap("mine", ns, v="1")})
+    tree.push()
+    await harness.source("repo", repo.file_url)
+    await harness.sync("app", "repo", serviceAccountName="deployer")
+    await harness.wait_applied("app", sha)
+
+    # The tenant loses every right in its namespace, reads included.
+    await harness.kube.delete("rbac.authorization.k8s.io/v1", "RoleBinding", "deployer-edit", ns)
+    await eventually(
+        lambda: may(harness.kube, user, ns, "get"), lambda ok: not ok, within=30, what="revoked"
+    )
+    await harness.kube.patch_merge("v1", "ConfigMap", "mine", ns, {"data": {"v": "by-hand"}})
+
+    # Seen (the agent's watch needs no right of the tenant), not put back (the correction
+    # acts as the tenant, who may no longer write).
+    sync = await harness.wait_condition(
+        "Sync", "app", cond.READY, "False", reason="DriftCorrectionFailed"
+    )
+    assert user in message(sync)
+    assert 'cannot patch resource "configmaps"' in message(sync)
+    live = await harness.kube.get("v1", "ConfigMap", "mine", ns)
+    assert live is not None
+    assert live["data"] == {"v": "by-hand"}
 
 
 async def test_the_agent_forces_a_service_account_and_refuses_other_namespaces_sources(

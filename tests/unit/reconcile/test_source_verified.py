@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from gitmoor.errors import SourceUnavailableError, SourceVerificationError
+from gitmoor.errors import GitmoorError, SourceUnavailableError, SourceVerificationError
 from gitmoor.model import Artifact, Commit, Signature
 from gitmoor.model.record import Trigger
 from gitmoor.reconcile import conditions as cond
@@ -142,3 +142,48 @@ def test_the_ledger_record_carries_the_signers_of_the_revision() -> None:
     drift = records.correction(place, f"main@sha1:{OLD}", alone, at=2.0)
     assert drift.signer == ALICE
     assert records.correction(place, f"main@sha1:{NEW}", alone, at=2.0).signer is None
+
+
+def by_bob_unlisted(sha: str) -> SourceVerificationError:
+    return SourceVerificationError(
+        f"commit {sha} of {URL} is signed by a key not listed (key {BOB}): refused",
+        url=URL,
+        signed="commit",
+        sha=sha,
+        commit=sha,
+        signer=BOB,
+        verdict="UnknownKey",
+    )
+
+
+def test_a_refused_revision_is_notified_once_per_commit_and_verdict() -> None:
+    down = SourceUnavailableError("connection refused", url=URL)
+    steps: list[tuple[str, GitmoorError | None, bool]] = [
+        ("first refusal of NEW", unsigned(NEW), True),
+        ("the same head refused at the next interval", unsigned(NEW), False),
+        ("the remote away: nothing judged", down, False),
+        ("NEW again after the outage", unsigned(NEW), False),
+        ("a newer head, also unsigned", unsigned(OLD), True),
+        ("the same head, now signed by an unlisted key", by_bob_unlisted(OLD), True),
+        ("a verified revision", None, False),
+        ("the same refusal as before the success", by_bob_unlisted(OLD), True),
+    ]
+    before: report.Refusal | None = None
+    for what, error, told in steps:
+        before, notes = report.refused_revision(error, before, "main")
+        assert bool(notes) is told, what
+    assert before == (OLD, "UnknownKey")
+
+
+def test_the_notification_names_the_commit_and_the_signer_or_its_absence() -> None:
+    _, (note,) = report.refused_revision(unsigned(NEW), None, "main")
+    assert (note.kind, note.reason, note.revision) == (
+        "failure",
+        "VerificationFailed",
+        f"main@sha1:{NEW}",
+    )
+    assert note.message.startswith("Unsigned (no signature by any key): ")
+    assert NEW in note.message
+    _, (note,) = report.refused_revision(by_bob_unlisted(NEW), None, None)
+    assert note.revision == f"sha1:{NEW}"  # no branch followed: the commit alone
+    assert note.message.startswith(f"UnknownKey (signed by {BOB}): ")

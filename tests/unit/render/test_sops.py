@@ -5,16 +5,18 @@ its recipient. Nothing decrypted is left on disk."""
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
 
 from gitmoor.errors import RenderError
-from gitmoor.render import Keys, RenderOptions, render
+from gitmoor.render import Keys, RenderOptions, render, sops
 from testenv.sops import age_key, encrypt, encrypt_pgp, pgp_key
 
 SENTINEL = "SENTINEL-SOPS-PASSWORD"
@@ -168,3 +170,78 @@ async def test_an_openpgp_encrypted_file_decrypts_with_the_armored_secret_key(
     (secret,) = [m.obj for m in rendered.manifests]
     assert secret["stringData"] == {"password": SENTINEL}
     assert leftovers() == before  # the private keyring went with the render
+
+
+GENERATED = """
+namespace: app
+secretGenerator:
+  - name: db
+    envs: [db.env]
+generatorOptions:
+  disableNameSuffixHash: true
+"""
+
+
+def scratch_dirs() -> set[str]:
+    temp = Path(tempfile.gettempdir())
+    prefixes = ("gitmoor-sops-", "gitmoor-gnupg-")
+    return {p.name for p in temp.iterdir() if p.name.startswith(prefixes)}
+
+
+@pytest.fixture
+def no_shm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine without a writable /dev/shm (a read-only one behaves the same)."""
+    monkeypatch.setattr(sops, "_MEMORY", tmp_path / "no-shm")
+    sops._warn_disk.cache_clear()
+
+
+@pytest.mark.usefixtures("no_shm")
+async def test_without_dev_shm_the_agent_refuses_to_write_decrypted_files_to_disk(
+    tree, tmp_path: Path
+) -> None:
+    key = age_key()
+    root = tree(
+        {
+            "app/kustomization.yaml": GENERATED,
+            "app/db.env": encrypt(f"password={SENTINEL}\n", "db.env", key.recipient),
+            "plain/secret.yaml": encrypt(SECRET, "secret.yaml", key.recipient, only=ONLY_DATA),
+        }
+    )
+    before = scratch_dirs()
+    with pytest.raises(RenderError, match="no writable memory-backed /dev/shm"):
+        await render(root, "app", options(Keys(age=(key.identity,))))
+    pgp = pgp_key(tmp_path / "gnupg")
+    with (
+        pytest.raises(RenderError, match=r"OpenPGP secret keys .* never written to disk"),
+        sops.Decryptor(Keys(pgp=(pgp.secret,))),
+    ):
+        pass  # the keyring is made on entering
+    assert scratch_dirs() == before
+    # A whole document needs no file: the age key goes through sops's environment.
+    rendered = await render(root, "plain", options(Keys(age=(key.identity,))))
+    assert [m.obj["stringData"] for m in rendered.manifests] == [{"password": SENTINEL}]
+
+
+@pytest.mark.usefixtures("no_shm")
+async def test_without_dev_shm_render_decrypt_uses_the_disk_and_warns_once(
+    tree, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = age_key()
+    monkeypatch.setenv("SOPS_AGE_KEY", key.identity)  # your own keys: `gitmoor render --decrypt`
+    root = tree(
+        {
+            "app/kustomization.yaml": GENERATED,
+            "app/db.env": encrypt(f"password={SENTINEL}\n", "db.env", key.recipient),
+        }
+    )
+    before = scratch_dirs()
+    with caplog.at_level(logging.WARNING, logger="gitmoor.render.sops"):
+        for _ in range(2):
+            rendered = await render(root, "app", options(Keys(inherit=True)))
+            (secret,) = [m.obj for m in rendered.manifests]
+            assert base64.b64decode(secret["data"]["password"]).decode() == SENTINEL
+    warnings = [r.getMessage() for r in caplog.records if r.name == "gitmoor.render.sops"]
+    assert len(warnings) == 1, warnings
+    assert "no writable /dev/shm" in warnings[0]
+    assert SENTINEL not in warnings[0]
+    assert scratch_dirs() == before  # the copies were removed after each build

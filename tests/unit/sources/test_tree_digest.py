@@ -207,3 +207,19 @@ def test_links_whose_text_stays_inside_but_which_resolve_outside_are_removed(
             assert Path(os.path.realpath(path, strict=True)).is_relative_to(root), path
     assert not (destination / "chart" / "files" / "ext" / "k").exists()
     assert (destination / "chart" / "templates" / "leak.yaml").is_file()
+
+
+def test_entries_the_ignore_rules_leave_out_are_never_judged_unsafe(tmp_path: Path) -> None:
+    # A repository keeps links it does not deploy (a virtualenv's interpreter) by ignoring them:
+    # an unsafe entry anywhere in a revision refuses it for every Sync.
+    archive = tar_with(
+        tmp_path,
+        [
+            link(".venv/bin/python", "/usr/bin/python3"),
+            ("app/cm.yaml", b"x", 0o644),
+            link("app/up", "../../outside"),
+        ],
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    assert unpack_tree(archive, out, IgnoreRules(".venv/\n")).refused == ("app/up",)
