@@ -88,8 +88,11 @@ class Publisher:
         return None if found is None else found.record
 
     def forget(self, key: Key) -> None:
-        for held in [k for k in self._begun if k[0] == key]:
-            del self._begun[held]
+        """Drop what is kept of `key` (gone): a namesake created later starts afresh, and its
+        failures are never counted as more attempts of this one's record."""
+        for kept in (self._begun, self._failed):
+            for held in [k for k in kept if k[0] == key]:
+                del kept[held]
 
     async def __call__(
         self,
