@@ -591,6 +591,15 @@ def correction_failed(ctx: Context, begun: Record | None, error: ApplyError) -> 
     return _correction_failure(ctx, begun, changes, error, retry, message, line)
 
 
+def correction_crashed(ctx: Context, begun: Record | None, error: BaseException) -> Report:
+    """A correction raised what nobody expected (a bug, a status write refused): as after a
+    crashed reconcile, the Sync says so (`ReconciliationFailed`), the correction's record is
+    finished as failed, and the Sync is tried again with backoff."""
+    crash = error if isinstance(error, CrashError) else CrashError(error)
+    line = LogLine("error", "drift correction crashed", {"error": str(crash)})
+    return _correction_failure(ctx, begun, ChangeSet(), crash, ctx.after(crash), str(crash), line)
+
+
 def _correction_failure(
     ctx: Context,
     begun: Record | None,

@@ -516,19 +516,35 @@ class SyncReconciler:
         source = self.cache.source_key(sync)
         artifact = self.memory.source(source).artifact if source is not None else None
         record = records.correction(self.place(key, sync), revision, artifact, at=time.time())
-        await self.publish(key, report.Report(begin=record), slot=_DRIFT)
         fix = apply.Correction(
             drift.ref, drift.api_version, drift.desired, drift.fields, drift.resource_version
         )
         try:
-            changes = await apply.correct(self.kube_for(sync), [fix])
-        except ApplyError as err:
-            answer = report.correction_failed(ctx, self.publish.begun(key, _DRIFT), err)
-        else:
-            answer = report.corrected(self.publish.begun(key, _DRIFT), changes)
-        delay = await self.publish(key, answer, sync=sync, revision=revision, slot=_DRIFT)
+            await self.publish(key, report.Report(begin=record), slot=_DRIFT)
+            try:
+                changes = await apply.correct(self.kube_for(sync), [fix])
+            except ApplyError as err:
+                answer = report.correction_failed(ctx, self.publish.begun(key, _DRIFT), err)
+            else:
+                answer = report.corrected(self.publish.begun(key, _DRIFT), changes)
+            delay = await self.publish(key, answer, sync=sync, revision=revision, slot=_DRIFT)
+        except Exception as err:  # a bug, a refused write: never a record left in progress
+            delay = await self.correction_crashed(key, ctx, sync, revision, err)
         if delay is not None:
             self.later(key, delay)
+
+    async def correction_crashed(
+        self, key: Key, ctx: report.Context, sync: Sync, revision: str, error: Exception
+    ) -> float | None:
+        """As a crashed reconcile: not Ready, the correction's record finished as failed, a
+        backoff. When even that cannot be written, the backoff still comes."""
+        log.exception("drift correction crashed", object=str(key))
+        answer = report.correction_crashed(ctx, self.publish.begun(key, _DRIFT), error)
+        try:
+            return await self.publish(key, answer, sync=sync, revision=revision, slot=_DRIFT)
+        except Exception:
+            log.exception("could not report the crashed drift correction", object=str(key))
+            return answer.delay
 
     async def on_health(self, sk: tuple[str, str], failing: tuple[Health, ...]) -> None:
         key = Key("Sync", *sk)

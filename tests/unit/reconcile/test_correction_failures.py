@@ -46,8 +46,10 @@ def _context(case: dict[str, Any]) -> report.Context:
 @pytest.mark.parametrize("case", load("correction_failures.yaml"))
 def test_a_failed_correction(case: dict[str, Any]) -> None:
     error = build(case["error"])
-    assert isinstance(error, ApplyError)
-    got = report.correction_failed(_context(case), RECORD, error)
+    if isinstance(error, ApplyError):
+        got = report.correction_failed(_context(case), RECORD, error)
+    else:
+        got = report.correction_crashed(_context(case), RECORD, error)
 
     reason = case["reason"]
     assert got.status is not None
