@@ -463,7 +463,9 @@ class OwnershipConflictError(DryRunError):
 
 class ApplyError(GitmoorError):
     """Applying objects failed part-way; `failures` are the objects refused and `changes` what
-    was written before (a ChangeSet, typed loosely here to keep errors free of pipeline values)."""
+    was written before (a ChangeSet, typed loosely here to keep errors free of pipeline values).
+    `retry_after`: the longest wait the API server asked for (`Retry-After`) among the
+    transient refusals (each failure's `error`), None when none asked."""
 
     def __init__(
         self, failures: list[ObjectFailure], *, transient: bool = False, changes: object = None
@@ -473,6 +475,14 @@ class ApplyError(GitmoorError):
         self.failures = failures
         self.transient = transient
         self.changes = changes
+        # The longest, not the first: retrying before every throttled object may be written
+        # again only fails those again.
+        asked = [
+            f.error.retry_after
+            for f in failures
+            if isinstance(f.error, TransientError) and f.error.retry_after is not None
+        ]
+        self.retry_after: float | None = max(asked) if asked else None
 
 
 class HealthGateError(GitmoorError):

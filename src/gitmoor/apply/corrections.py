@@ -37,7 +37,7 @@ async def correct(kube: Kube, corrections: Sequence[Correction]) -> ChangeSet:
         except GitmoorError as err:
             transient = transient or isinstance(err, TransientError)
             detail = err.detail if isinstance(err, KubeApiError) else str(err)
-            failures.append(ObjectFailure(c.ref, detail))
+            failures.append(ObjectFailure(c.ref, detail, error=err))
             changes.append(ObjectChange(c.ref, c.api_version, Action.FAILED, message=detail))
             continue
         if result is None:

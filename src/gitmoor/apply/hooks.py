@@ -113,7 +113,7 @@ async def create(kube: Kube, hooks: Sequence[HookObject]) -> tuple[list[Created]
         except GitmoorError as err:
             transient = transient or isinstance(err, TransientError)
             detail = err.detail if isinstance(err, KubeApiError) else str(err)
-            failures.append(ObjectFailure(h.ref, detail, where=h.where))
+            failures.append(ObjectFailure(h.ref, detail, where=h.where, error=err))
             changes.append(ObjectChange(h.ref, h.api_version, Action.FAILED, message=detail))
             return
         meta = result.get("metadata") or {}

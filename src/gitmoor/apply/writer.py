@@ -49,7 +49,7 @@ async def apply_phase(kube: Kube, phase: Phase) -> ChangeSet:
         except GitmoorError as err:
             transient = transient or isinstance(err, TransientError)
             detail = err.detail if isinstance(err, KubeApiError) else str(err)
-            failures.append(ObjectFailure(p.ref, detail, where=p.manifest.where))
+            failures.append(ObjectFailure(p.ref, detail, where=p.manifest.where, error=err))
             changes.append(ObjectChange(p.ref, p.api_version, Action.FAILED, message=detail))
             return
         rv = str((result.get("metadata") or {}).get("resourceVersion", ""))

@@ -26,7 +26,7 @@ from gitmoor.ledger import Ledger
 from gitmoor.ledger.spool import Spool
 from gitmoor.model import Artifact, ChartArtifact, Health, Missing
 from gitmoor.model.durations import parse_duration
-from gitmoor.model.images import IMAGE_KINDS, ImageUpdate
+from gitmoor.model.images import IMAGE_KINDS
 from gitmoor.model.labels import REQUESTED_AT
 from gitmoor.model.notifications import ImagePushEvent, PushEvent
 from gitmoor.model.record import Trigger
@@ -150,6 +150,7 @@ class Agent:
             Spool(options.spool_dir or options.cache_dir / "ledger-spool"),
             options.open_ledger,
             replica=membership.identity if membership is not None else None,
+            cluster=options.cluster,
         )
         self.sources = SourceReconciler(
             kube,
@@ -210,7 +211,6 @@ class Agent:
             self.publish,
             options.cache_dir,
             self.enqueue,
-            self._image_update,
             options.tenancy,
         )
         self._listed: set[tuple[str, str]] = set()
@@ -488,7 +488,7 @@ class Agent:
         if taken:
             # Attempts their previous owner left in progress (it died mid-way, or was cut
             # short handing over) are marked interrupted: only those begun before now.
-            task = asyncio.create_task(self._interrupted(taken, datetime.now(UTC)))
+            task = asyncio.create_task(self.publish.interrupted(taken, datetime.now(UTC)))
             self._requests.add(task)
             task.add_done_callback(self._requests.discard)
         for key in gained:
@@ -513,20 +513,6 @@ class Agent:
                 lost=len(lost),
                 syncs=owned["Sync"],
             )
-
-    async def _interrupted(self, syncs: list[tuple[str, str]], before: datetime) -> None:
-        ledger = self.publish.ledger
-        if ledger is None:
-            return
-        try:
-            marked = await ledger.interrupted(
-                cluster=self.options.cluster, syncs=syncs, before=before
-            )
-        except GitmoorError as err:
-            log.warning("could not mark the attempts of Syncs taken over", error=str(err))
-            return
-        if marked:
-            log.info("attempts of Syncs taken over marked interrupted", records=marked)
 
     async def _follow(self, key: Key) -> float | None:
         """A source another replica owns: its owner writes its status, but the Syncs this
@@ -665,13 +651,6 @@ class Agent:
             ):
                 running.cancel()
             self.enqueue(key, trigger)
-
-    async def _image_update(self, update: ImageUpdate) -> None:
-        """An automation pushed an update commit: the ledger keeps it, to link the image's
-        push, the commit and the deployments that follow."""
-        ledger = self.publish.ledger
-        if ledger is not None:
-            await ledger.record_image_update(update, cluster=self.options.cluster)
 
     async def _read_secret(self, namespace: str, name: str) -> dict[str, bytes]:
         secret = await self.kube.get("v1", "Secret", name, namespace)

@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import structlog
 
@@ -56,7 +55,6 @@ log = structlog.get_logger("gitmoor.agent")
 
 Wake = Callable[[Key, Trigger], None]
 # An update commit pushed: recorded in the ledger (when there is one).
-OnPushed = Callable[[ImageUpdate], Any]
 _POLICY_RETRY = 300.0  # the cap of a failing policy's backoff (a scan wakes it anyway)
 
 
@@ -74,7 +72,6 @@ class ImageReconciler:
         publish: Publisher,
         cache_dir: Path,
         wake: Wake,
-        on_pushed: OnPushed,
         tenancy: Tenancy,
     ) -> None:
         self.kube = kube
@@ -82,7 +79,6 @@ class ImageReconciler:
         self.memory = memory
         self.publish = publish
         self.wake = wake
-        self.on_pushed = on_pushed
         self.tenancy = tenancy
         self.writer = Writer(cache_dir / "image-updates")
         self.tags: dict[Key, list[str]] = {}  # the last scan of each ImageRepository
@@ -317,10 +313,7 @@ class ImageReconciler:
                 committed_at=outcome.pushed_at or datetime.now(UTC),
                 file=f"{change.file}:{change.line}",
             )
-            try:
-                await self.on_pushed(update)
-            except Exception:
-                log.exception("recording the image update in the ledger failed")
+            await self.publish.image_updated(update)
 
     def _images(self, namespace: str | None) -> dict[str, Image | None]:
         """Every policy's choice by ns/name (only those of `namespace` when cross-namespace

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -17,6 +18,7 @@ from gitmoor.kube import Kube
 from gitmoor.ledger import Ledger, LedgerError
 from gitmoor.ledger.spool import Spool
 from gitmoor.model import inventory
+from gitmoor.model.images import ImageUpdate
 from gitmoor.model.notifications import NotificationEvent
 from gitmoor.model.record import Record, Result
 from gitmoor.model.resources import API_VERSION, Sync
@@ -58,9 +60,11 @@ class Publisher:
         spool: Spool | None = None,
         open_ledger: Callable[[], Awaitable[Ledger]] | None = None,
         replica: str | None = None,
+        cluster: str = "default",
     ) -> None:
         """`open_ledger`: how to open the ledger when it could not be opened at start (it is
-        tried again, at most every `_REOPEN` seconds; records wait in the spool meanwhile)."""
+        tried again, at most every `_REOPEN` seconds; records wait in the spool meanwhile).
+        `cluster`: the agent's, whose records and image updates it writes."""
         self.kube = kube
         self.cache = cache
         self.memory = memory
@@ -75,6 +79,7 @@ class Publisher:
         self._open_ledger = open_ledger
         # Sharded: this replica's name, written to `status.replica` of what it owns.
         self.replica = replica
+        self.cluster = cluster
         self._opened_at = -_REOPEN
         # Records in progress, per key and slot: a drift correction (slot "drift") may overlap
         # the Sync's own attempt.
@@ -88,8 +93,11 @@ class Publisher:
         return None if found is None else found.record
 
     def forget(self, key: Key) -> None:
-        for held in [k for k in self._begun if k[0] == key]:
-            del self._begun[held]
+        """Drop what is kept of `key` (gone): a namesake created later starts afresh, and its
+        failures are never counted as more attempts of this one's record."""
+        for kept in (self._begun, self._failed):
+            for held in [k for k in kept if k[0] == key]:
+                del kept[held]
 
     async def __call__(
         self,
@@ -159,6 +167,32 @@ class Publisher:
                     restored_revision=note.restored,
                 )
             )
+
+    async def image_updated(self, update: ImageUpdate) -> None:
+        """An automation pushed an update commit: the ledger keeps it, to link the image's
+        push, the commit and the deployments that follow. A ledger away loses it (logged):
+        the commit itself is in Git."""
+        ledger = await self._connected()
+        if ledger is None:
+            return
+        try:
+            await ledger.record_image_update(update, cluster=self.cluster)
+        except LedgerError as err:
+            log.warning("could not record an image update in the ledger", error=str(err))
+
+    async def interrupted(self, syncs: list[tuple[str, str]], before: datetime) -> None:
+        """Attempts of these Syncs that their previous owner left in progress (it died, or was
+        cut short handing over), begun before `before`, are marked interrupted."""
+        ledger = await self._connected()
+        if ledger is None:
+            return
+        try:
+            marked = await ledger.interrupted(cluster=self.cluster, syncs=syncs, before=before)
+        except LedgerError as err:
+            log.warning("could not mark the attempts of Syncs taken over", error=str(err))
+            return
+        if marked:
+            log.info("attempts of Syncs taken over marked interrupted", records=marked)
 
     async def _connected(self) -> Ledger | None:
         """The ledger, opened now if it could not be at start."""

@@ -39,6 +39,7 @@ from gitmoor.reconcile import status as st
 from gitmoor.reconcile.decide import HEALTH_TIMEOUT, Mode, Run, Skip
 from gitmoor.reconcile.outcome import Outcome
 from gitmoor.reconcile.retry import (
+    RETRY_AFTER_CAP,
     Retry,
     backoff_delay,
     classify,
@@ -625,25 +626,53 @@ def corrected(begun: Record | None, changes: ChangeSet) -> Report:
 
 def correction_failed(ctx: Context, begun: Record | None, error: ApplyError) -> Report:
     """A correction the API server refused: the Sync is not Ready until one succeeds (the next
-    attempt, with backoff, corrects it again)."""
+    attempt, with backoff, corrects it again; after the API server's own `Retry-After` when it
+    throttled the writes)."""
     changes = error.changes if isinstance(error.changes, ChangeSet) else ChangeSet()
-    outcome = _correction_outcome(begun, changes, error)
-    reason = "DriftCorrectionFailed"
     message = f"could not put drifted objects back as Git has them: {error}"
+    delay = backoff_delay(ctx.failures + 1, cap=ctx.retry_interval or ctx.interval)
+    if error.retry_after is not None:
+        delay = min(error.retry_after, RETRY_AFTER_CAP)
+    retry = Retry("DriftCorrectionFailed", False, delay, ctx.failures + 1)
+    line = LogLine("warning", "drift correction failed", {"error": str(error)})
+    return _correction_failure(ctx, begun, changes, error, retry, message, line)
+
+
+def correction_crashed(ctx: Context, begun: Record | None, error: BaseException) -> Report:
+    """A correction raised what nobody expected (a bug, a status write refused): as after a
+    crashed reconcile, the Sync says so (`ReconciliationFailed`), the correction's record is
+    finished as failed, and the Sync is tried again with backoff."""
+    crash = error if isinstance(error, CrashError) else CrashError(error)
+    line = LogLine("error", "drift correction crashed", {"error": str(crash)})
+    return _correction_failure(ctx, begun, ChangeSet(), crash, ctx.after(crash), str(crash), line)
+
+
+def _correction_failure(
+    ctx: Context,
+    begun: Record | None,
+    changes: ChangeSet,
+    error: GitmoorError,
+    retry: Retry,
+    message: str,
+    line: LogLine,
+) -> Report:
+    """A correction that did not put everything back: not Ready (`retry.reason`) until one
+    does, its record finished as failed."""
+    outcome = _correction_outcome(begun, changes, error)
+    reason = retry.reason
     finish = None
     if begun is not None:
         finish = records.finished(begun, outcome, reason=reason, message=message)
     status = st.failed_before_apply(ctx.old, ctx.generation, reason, message, stalled=False)
     revision = str(ctx.old.get("lastAppliedRevision") or "")
-    delay = backoff_delay(ctx.failures + 1, cap=ctx.retry_interval or ctx.interval)
     return Report(
         status=status,
         events=(Event(WARNING, reason, message),),
         notes=(Note(NotificationKind.FAILURE, revision, reason, message),),
         finish=finish,
         correction="failure",
-        retry=Retry(reason, False, delay, ctx.failures + 1),
-        log=LogLine("warning", "drift correction failed", {"error": str(error)}),
+        retry=retry,
+        log=line,
     )
 
 

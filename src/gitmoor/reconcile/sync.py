@@ -4,10 +4,11 @@ Sync does, and the reactions to drift and health the watch reports."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import math
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,44 +144,21 @@ class SyncReconciler:
         if isinstance(attempt, decide.Skip):
             return await self.publish(key, report.skipped(ctx, attempt), sync=sync)
         structlog.contextvars.bind_contextvars(revision=artifact.revision)
-        progress = self.progress.setdefault(key, Progress())
-        progress.revision = artifact.revision
+        self.progress[key] = Progress(artifact.revision)
         record = self.record(key, sync, artifact, ctx)
         await self.publish(key, report.started(ctx, attempt, record), sync=sync)
         ctx = dataclasses.replace(ctx, obj=self.cache.get(key) or obj)
         outcome = Outcome(revision=artifact.revision)
-        rules = self.health_rules(key, sync)
         self.drift.pause(key.short)
-        gate = GateWatch()
-        # New content shows Reconciling: it also says which objects a health gate waits on.
-        reporter = (
-            asyncio.create_task(self.report_gate(key, ctx, artifact.revision, gate, sync))
-            if attempt.new_content
-            else None
-        )
         try:
-            await pipeline.run(
-                self.kube_for(sync),
-                sync,
-                artifact,
-                _inventory(ctx.obj),
-                on_stage=lambda stage: setattr(progress, "stage", stage),
-                outcome=outcome,
-                detect_only=attempt.mode is decide.Mode.DETECT,
-                known=self.known(key, attempt),
-                allow_prune=_allowed_prune(ctx.obj),
-                decryption=keys,
-                limits=self.placement.limits,
-                health_rules=rules,
-                hooks_done=HookRuns.of_status(ctx.old.get("hooks")),
-                on_wait=gate.update if reporter is not None else None,
-                dependencies=self.charts.dependencies_for(sync) if self.charts else None,
-            )
-            restored = (
-                await self.roll_back(key, sync, outcome)
-                if report.rollback_due(sync.spec.atomic, outcome)
-                else None
-            )
+            # New content shows Reconciling: it also says which objects a health gate waits on.
+            async with self.gate_reporter(key, ctx, sync, attempt.new_content) as on_wait:
+                await self.run(key, sync, ctx, artifact, attempt, keys, outcome, on_wait)
+                restored = (
+                    await self.roll_back(key, sync, outcome)
+                    if report.rollback_due(sync.spec.atomic, outcome)
+                    else None
+                )
         except asyncio.CancelledError:
             cut = f"cancelled while applying {artifact.revision} (superseded, deleted or stopping)"
             begun = self.publish.begun(key)
@@ -188,32 +166,91 @@ class SyncReconciler:
             raise
         finally:
             self.progress.pop(key, None)
-            if reporter is not None:
-                # Stopped, and its last write done, before the attempt's own status is written.
-                reporter.cancel()
-                await asyncio.gather(reporter, return_exceptions=True)
-        kept = self.snapshots.kept(key.namespace, key.name) if sync.spec.atomic else None
-        answer = report.finished(
-            ctx,
-            attempt,
-            outcome,
-            begun=self.publish.begun(key),
-            unbegun=record,
-            restored=restored,
-            kept_snapshot=kept,
-        )
-        error = outcome.error
-        held = error.owners.values() if isinstance(error, OwnershipConflictError) else ()
+        answer = self.finished(key, sync, ctx, attempt, outcome, record, restored)
         # Remembered before the refusal is published: whoever reads it may let go at once.
-        self.memory.sync(key).held_by = frozenset(held)
+        self.memory.sync(key).held_by = _holders(outcome)
         delay = await self.publish(key, answer, sync=sync, revision=artifact.revision)
-        if error is None:
+        if outcome.error is None:
             self.wake_dependants(key)
             # Only an applied attempt can let objects go: a refused one waking the Syncs it
             # refused would let two Syncs that each hold what the other wants wake each other
             # for ever.
             self.wake_held(key)
         return delay
+
+    async def run(
+        self,
+        key: Key,
+        sync: Sync,
+        ctx: report.Context,
+        artifact: Artifact,
+        attempt: decide.Run,
+        keys: Keys | None,
+        outcome: Outcome,
+        on_wait: Callable[[Verdict], None] | None,
+    ) -> None:
+        """The attempt itself: render, plan, apply, health and prune of `artifact`, filling in
+        `outcome` as it goes (a cancelled attempt still tells what it wrote)."""
+        progress = self.progress[key]
+        await pipeline.run(
+            self.kube_for(sync),
+            sync,
+            artifact,
+            _inventory(ctx.obj),
+            on_stage=lambda stage: setattr(progress, "stage", stage),
+            outcome=outcome,
+            detect_only=attempt.mode is decide.Mode.DETECT,
+            known=self.known(key, attempt),
+            allow_prune=_allowed_prune(ctx.obj),
+            decryption=keys,
+            limits=self.placement.limits,
+            health_rules=self.health_rules(key, sync),
+            hooks_done=HookRuns.of_status(ctx.old.get("hooks")),
+            on_wait=on_wait,
+            dependencies=self.charts.dependencies_for(sync) if self.charts else None,
+        )
+
+    def finished(
+        self,
+        key: Key,
+        sync: Sync,
+        ctx: report.Context,
+        attempt: decide.Run,
+        outcome: Outcome,
+        record: Record,
+        restored: report.Restored | None,
+    ) -> report.Report:
+        """What the attempt ends with, its record (opened or not) and the snapshot kept."""
+        kept = self.snapshots.kept(key.namespace, key.name) if sync.spec.atomic else None
+        begun = self.publish.begun(key)
+        return report.finished(
+            ctx,
+            attempt,
+            outcome,
+            begun=begun,
+            unbegun=record,
+            restored=restored,
+            kept_snapshot=kept,
+        )
+
+    @contextlib.asynccontextmanager
+    async def gate_reporter(
+        self, key: Key, ctx: report.Context, sync: Sync, shown: bool
+    ) -> AsyncIterator[Callable[[Verdict], None] | None]:
+        """While the body runs, publish what its health gate waits on (only when `shown`: an
+        attempt of new content); yields where the gate hands its interim verdicts (None when
+        not shown). Stopped, and its last write done, before the body's own report."""
+        if not shown:
+            yield None
+            return
+        gate = GateWatch()
+        revision = self.progress[key].revision
+        task = asyncio.create_task(self.report_gate(key, ctx, revision, gate, sync))
+        try:
+            yield gate.update
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     async def report_gate(
         self, key: Key, ctx: report.Context, revision: str, gate: GateWatch, sync: Sync
@@ -516,19 +553,35 @@ class SyncReconciler:
         source = self.cache.source_key(sync)
         artifact = self.memory.source(source).artifact if source is not None else None
         record = records.correction(self.place(key, sync), revision, artifact, at=time.time())
-        await self.publish(key, report.Report(begin=record), slot=_DRIFT)
         fix = apply.Correction(
             drift.ref, drift.api_version, drift.desired, drift.fields, drift.resource_version
         )
         try:
-            changes = await apply.correct(self.kube_for(sync), [fix])
-        except ApplyError as err:
-            answer = report.correction_failed(ctx, self.publish.begun(key, _DRIFT), err)
-        else:
-            answer = report.corrected(self.publish.begun(key, _DRIFT), changes)
-        delay = await self.publish(key, answer, sync=sync, revision=revision, slot=_DRIFT)
+            await self.publish(key, report.Report(begin=record), slot=_DRIFT)
+            try:
+                changes = await apply.correct(self.kube_for(sync), [fix])
+            except ApplyError as err:
+                answer = report.correction_failed(ctx, self.publish.begun(key, _DRIFT), err)
+            else:
+                answer = report.corrected(self.publish.begun(key, _DRIFT), changes)
+            delay = await self.publish(key, answer, sync=sync, revision=revision, slot=_DRIFT)
+        except Exception as err:  # a bug, a refused write: never a record left in progress
+            delay = await self.correction_crashed(key, ctx, sync, revision, err)
         if delay is not None:
             self.later(key, delay)
+
+    async def correction_crashed(
+        self, key: Key, ctx: report.Context, sync: Sync, revision: str, error: Exception
+    ) -> float | None:
+        """As a crashed reconcile: not Ready, the correction's record finished as failed, a
+        backoff. When even that cannot be written, the backoff still comes."""
+        log.exception("drift correction crashed", object=str(key))
+        answer = report.correction_crashed(ctx, self.publish.begun(key, _DRIFT), error)
+        try:
+            return await self.publish(key, answer, sync=sync, revision=revision, slot=_DRIFT)
+        except Exception:
+            log.exception("could not report the crashed drift correction", object=str(key))
+            return answer.delay
 
     async def on_health(self, sk: tuple[str, str], failing: tuple[Health, ...]) -> None:
         key = Key("Sync", *sk)
@@ -585,6 +638,12 @@ def _blocked_error(why: Blocked) -> GitmoorError:
     if why.stalled:
         return DependencyCycleError(why.message)
     return NotReadyError(why.reason, why.message, retry_after=why.retry)
+
+
+def _holders(outcome: Outcome) -> frozenset[str]:
+    """The Syncs (`namespace/name`) holding objects that refused the attempt, if any."""
+    error = outcome.error
+    return frozenset(error.owners.values() if isinstance(error, OwnershipConflictError) else ())
 
 
 def _inventory(obj: Obj) -> list[InventoryEntry]:

@@ -4,14 +4,16 @@ crashes."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
+from gitmoor import apply
 from gitmoor.commands.operations import sync_now
 from gitmoor.ledger import Ledger
 from gitmoor.model import InventoryEntry, inventory
-from gitmoor.model.record import Result
+from gitmoor.model.record import Result, Trigger
 from gitmoor.reconcile import conditions as cond
 from gitmoor.reconcile import pipeline, status
 from gitmoor.reconcile.outcome import Outcome
@@ -286,6 +288,57 @@ async def test_a_crashing_reconcile_ends_failed_and_recovers(
     # The backoff brings it back once the cause is gone; no restart needed.
     monkeypatch.setattr(pipeline, "run", real_run)
     await harness.wait_applied("app", sha, within=60)
+
+
+async def test_a_crashing_drift_correction_ends_failed_and_recovers(
+    harness: AgentHarness,
+    git_servers: GitServers,
+    unique_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ns = harness.namespace
+    repo, tree = harness.repo(git_servers, unique_name)
+    sha = tree.commit("v1", {"cm.yaml": configmap("settings", ns, mode="blue")})
+    tree.push()
+    await harness.source("repo", repo.file_url)
+    await harness.sync("app", "repo")
+    await harness.wait_applied("app", sha)
+    real_correct, real_run, release = apply.correct, pipeline.run, asyncio.Event()
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise KeyError("a bug in gitmoor")
+
+    async def held(*args: Any, **kwargs: Any) -> Any:
+        await release.wait()
+        return await real_run(*args, **kwargs)
+
+    # A bug in the correction; the attempt its backoff brings waits until the crash is seen.
+    monkeypatch.setattr(apply, "correct", broken)
+    monkeypatch.setattr(pipeline, "run", held)
+    await harness.kube.patch_merge("v1", "ConfigMap", "settings", ns, {"data": {"mode": "red"}})
+
+    sync = await harness.wait_for(
+        "Sync",
+        "app",
+        lambda o: ready_reason(o) == "ReconciliationFailed",
+        within=30,
+        what="the crashed correction to be reported",
+    )
+    assert "a bug in gitmoor" in (cond.get_condition(sync, cond.READY) or {})["message"]
+    assert cond.get_condition(sync, cond.RECONCILING) is None
+    assert harness.ledger_url is not None
+    async with await Ledger.open(harness.ledger_url) as ledger:
+        records = await ledger.history(sync="app", namespace=ns)
+    assert [r.result for r in records if r.trigger is Trigger.DRIFT] == [Result.FAILED]
+    assert not any(r.result is Result.IN_PROGRESS for r in records)
+
+    # The backoff's attempt puts the object back once the cause is gone; no restart needed.
+    monkeypatch.setattr(apply, "correct", real_correct)
+    release.set()
+    await harness.wait_for_object(
+        "v1", "ConfigMap", "settings", lambda o: o["data"]["mode"] == "blue"
+    )
+    await harness.wait_condition("Sync", "app", cond.READY, "True", within=60)
 
 
 async def test_the_status_of_a_sync_of_fifty_thousand_objects_is_accepted(

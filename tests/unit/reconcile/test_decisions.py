@@ -100,7 +100,20 @@ def build(spec: str) -> Exception:
     name, _, args = spec.partition("(")
     args = args.rstrip(")")
     if name == "ApplyError":
-        return ApplyError([], transient=args == "transient")
+        # `ApplyError(transient, retry_after=42,7)`: one throttled object per wait asked for.
+        kind, _, waits = args.partition(", retry_after=")
+        throttled = [
+            ObjectFailure(
+                REF,
+                "throttled",
+                error=KubeTransientError(
+                    "throttled", ref=REF, status=429, reason="", retry_after=float(wait)
+                ),
+            )
+            for wait in waits.split(",")
+            if wait
+        ]
+        return ApplyError(throttled, transient=kind == "transient")
     if name == "KubeTransientError":
         after = float(re.search(r"retry_after=(\d+)", args).group(1))  # type: ignore[union-attr]
         return KubeTransientError("throttled", ref=None, status=429, reason="", retry_after=after)
