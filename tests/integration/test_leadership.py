@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from gitmoor.kube import Kube
+from gitmoor.reconcile import conditions as cond
 from testenv.cluster import ControlPlane, throwaway
 from testenv.gitserver import GitServers, Worktree
 from testenv.wait import eventually
@@ -55,6 +56,43 @@ async def logged(agent: AgentProcess, event: str) -> int:
     return agent.logged(event)
 
 
+def settled(sync: dict[str, Any] | None, sha: str) -> bool:
+    """The Sync's attempt at `sha` is over: applied, Ready, nothing Reconciling."""
+    status = (sync or {}).get("status") or {}
+    return (
+        str(status.get("lastAppliedRevision")).endswith(sha)
+        and cond.is_true(sync, cond.READY)
+        and cond.get_condition(sync, cond.RECONCILING) is None
+    )
+
+
+async def roles(agents: list[AgentProcess]) -> tuple[AgentProcess, AgentProcess] | None:
+    """(leader, standby) once one leads and the other waits for the lease."""
+    for leader, standby in (agents, agents[::-1]):
+        if leader.logged("became leader") and standby.logged("waiting for leadership"):
+            return leader, standby
+    return None
+
+
+async def written(kube: Kube, ns: str) -> dict[str, Any]:
+    """What an agent could write in `ns`: the ConfigMap, the Sync (status included) and the
+    Events (a repeat bumps an Event's count rather than creating one)."""
+    cm = await settings(kube, ns)
+    sync = await kube.get("gitmoor.io/v1alpha1", "Sync", "app", ns) or {}
+    events = await kube.list("v1", "Event", ns)
+    return {
+        "configmap": (cm.get("metadata") or {}).get("resourceVersion"),
+        "sync": (sync.get("metadata") or {}).get("resourceVersion"),
+        "events": sorted((e["metadata"]["name"], e.get("count")) for e in events),
+    }
+
+
+async def renewal(kube: Kube, ns: str) -> tuple[str, str]:
+    lease = await kube.get("coordination.k8s.io/v1", "Lease", "gitmoor-leader", ns) or {}
+    spec = lease.get("spec") or {}
+    return str(spec.get("holderIdentity")), str(spec.get("renewTime"))
+
+
 async def test_a_paused_leader_writes_nothing_once_it_wakes_past_its_lease(
     kube: Kube,
     kubeconfig: Path,
@@ -66,26 +104,39 @@ async def test_a_paused_leader_writes_nothing_once_it_wakes_past_its_lease(
     ns = namespace
     repo = git_servers.create_repo(unique_name)
     tree = Worktree.init(tmp_path / "work", remote=repo.file_url)
-    tree.commit("v1", {"cm.yaml": configmap("settings", ns, version="1")})
+    sha1 = tree.commit("v1", {"cm.yaml": configmap("settings", ns, version="1")})
     tree.push()
     args = ("--config", str(config(tmp_path / "gitmoor.yaml", ns, repo.file_url)))
-    args += ("--watch-namespace", ns)
-    first = AgentProcess(kubeconfig, tmp_path / "a", lease_namespace=ns, args=args)
-    second = AgentProcess(kubeconfig, tmp_path / "b", lease_namespace=ns, args=args)
-    await first.start()
+    # A short lease: the standby takes over 8 s after the leader stops, not 15.
+    args += ("--watch-namespace", ns, "--lease-duration", "8s", "--lease-renew", "1s")
+    agents = [
+        AgentProcess(
+            kubeconfig,
+            tmp_path / name,
+            lease_namespace=ns,
+            args=args,
+            env={"GITMOOR_POD_NAME": name},
+        )
+        for name in ("a", "b")
+    ]
+    # Both start at once (a process takes seconds to start): whichever wins the lease leads.
+    for agent in agents:
+        await agent.start()
+    first, second = agents
     try:
         await eventually(
-            lambda: settings(kube, ns),
-            lambda cm: (cm.get("data") or {}).get("version") == "1",
-            within=90,
-            what="the first agent to apply v1",
-        )
-        await second.start()
-        await eventually(
-            lambda: logged(second, "waiting for leadership"),
-            lambda n: n >= 1,
+            lambda: roles(agents),
+            lambda found: found is not None,
             within=60,
-            what=f"the second agent to stand by\n{second.tail()}",
+            what=f"one agent to lead, the other to stand by\n{first.tail()}\n{second.tail()}",
+        )
+        first, second = await roles(agents) or agents
+        # Its attempt over, its drift watch follows the ConfigMap.
+        await eventually(
+            lambda: kube.get("gitmoor.io/v1alpha1", "Sync", "app", ns),
+            lambda s: settled(s, sha1),
+            within=90,
+            what="the leader to apply v1",
         )
 
         # The leader stops dead past its lease (a stalled VM, a GC pause, SIGSTOP).
@@ -98,18 +149,16 @@ async def test_a_paused_leader_writes_nothing_once_it_wakes_past_its_lease(
         )
         sha2 = tree.commit("v2", {"cm.yaml": configmap("settings", ns, version="2")})
         tree.push()
-        applied = await eventually(
+        # The new leader's attempt is over (Ready, nothing Reconciling): from here on it has
+        # nothing to write in this namespace, so whatever changes there is the old leader's.
+        await eventually(
             lambda: kube.get("gitmoor.io/v1alpha1", "Sync", "app", ns),
-            lambda s: str(((s or {}).get("status") or {}).get("lastAppliedRevision")).endswith(
-                sha2
-            ),
+            lambda s: settled(s, sha2),
             within=90,
             what="the new leader to apply v2",
         )
-        assert applied is not None
-        cm = await settings(kube, ns)
-        assert cm["data"]["version"] == "2"
-        version = cm["metadata"]["resourceVersion"]
+        assert (await settings(kube, ns))["data"]["version"] == "2"
+        before = await written(kube, ns)
 
         # It wakes with v1 in mind and a watch full of "drift": it must not write any of it.
         first.signal(signal.SIGCONT)
@@ -119,9 +168,28 @@ async def test_a_paused_leader_writes_nothing_once_it_wakes_past_its_lease(
             within=60,
             what=f"the old leader to stand down\n{first.tail()}",
         )
-        cm = await settings(kube, ns)
-        assert cm["data"]["version"] == "2"
-        assert cm["metadata"]["resourceVersion"] == version, "the deposed leader wrote"
+        assert await written(kube, ns) == before, f"the deposed leader wrote\n{first.tail()}"
+        assert first.alive(), first.tail()
+
+        # A little later, whatever it had left in flight would have landed: it has since asked
+        # for the lease again (and been told no), and the new leader renewed the lease twice.
+        await eventually(
+            lambda: logged(first, "waiting for leadership"),
+            lambda n: n >= 1,
+            within=30,
+            what=f"the old leader to wait for the lease\n{first.tail()}",
+        )
+        for _ in range(2):
+            seen = await renewal(kube, ns)
+            await eventually(
+                lambda: renewal(kube, ns),
+                lambda now, seen=seen: now[1] != seen[1],
+                within=30,
+                what="the new leader to renew its lease",
+            )
+        assert (await renewal(kube, ns))[0] == second.env["GITMOOR_POD_NAME"]
+        assert await written(kube, ns) == before, f"the deposed leader wrote\n{first.tail()}"
+        assert (await settings(kube, ns))["data"]["version"] == "2"
         assert first.alive(), first.tail()
     finally:
         if first.alive():
