@@ -1,29 +1,35 @@
-"""Leadership is fenced: a leader paused past its lease writes nothing when it wakes, and an API
-server outage makes the agent wait and lead again instead of exiting. Agents run as `gitmoor
-run` processes; the outage gets a control plane of its own, since its API server is killed."""
+"""Leadership is fenced: a leader paused past its lease writes nothing when it wakes, a leader
+that loses its lease cancels its work at once, and an API server outage makes the agent wait and
+lead again instead of exiting. Agents run as `gitmoor run` processes; the outage gets a control
+plane of its own, since its API server is killed."""
 
 from __future__ import annotations
 
 import signal
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from gitmoor.errors import KubeApiError, UnknownKindError
 from gitmoor.kube import Kube
+from gitmoor.ledger import Ledger
+from gitmoor.model.record import Result
 from gitmoor.reconcile import conditions as cond
 from testenv.cluster import ControlPlane, throwaway
 from testenv.gitserver import GitServers, Worktree
 from testenv.wait import eventually
-from tests.integration.agent.manifests import configmap
+from tests.integration.agent.manifests import UNSCHEDULABLE, configmap, deployment
 from tests.integration.gitmoor_process import AgentProcess
 
 pytestmark = [pytest.mark.cluster, pytest.mark.gitserver]
+_LEASE = "coordination.k8s.io/v1"
 
 
-def config(path: Path, namespace: str, url: str) -> Path:
+def config(path: Path, namespace: str, url: str, **sync: str) -> Path:
     path.write_text(
         yaml.safe_dump_all(
             [
@@ -37,7 +43,7 @@ def config(path: Path, namespace: str, url: str) -> Path:
                     "apiVersion": "gitmoor.io/v1alpha1",
                     "kind": "Sync",
                     "metadata": {"name": "app", "namespace": namespace},
-                    "spec": {"sourceRef": {"name": "repo"}, "interval": "1m"},
+                    "spec": {"sourceRef": {"name": "repo"}, "interval": "1m", **sync},
                 },
             ]
         )
@@ -49,6 +55,14 @@ async def settings(kube: Kube, namespace: str) -> dict[str, Any]:
     try:
         return await kube.get("v1", "ConfigMap", "settings", namespace) or {}
     except Exception:
+        return {}
+
+
+async def app(kube: Kube, namespace: str) -> dict[str, Any]:
+    """The Sync, or {} before it (or gitmoor's CRDs, which the agent installs) exists."""
+    try:
+        return await kube.get("gitmoor.io/v1alpha1", "Sync", "app", namespace) or {}
+    except UnknownKindError:
         return {}
 
 
@@ -75,11 +89,15 @@ async def roles(agents: list[AgentProcess]) -> tuple[AgentProcess, AgentProcess]
 
 
 async def written(kube: Kube, ns: str) -> dict[str, Any]:
-    """What an agent could write in `ns`: the ConfigMap, the Sync (status included) and the
+    """What an agent could write in `ns`: the ConfigMap, the Sync (status included) and its
     Events (a repeat bumps an Event's count rather than creating one)."""
     cm = await settings(kube, ns)
-    sync = await kube.get("gitmoor.io/v1alpha1", "Sync", "app", ns) or {}
-    events = await kube.list("v1", "Event", ns)
+    sync = await app(kube, ns)
+    events = [
+        e
+        for e in await kube.list("v1", "Event", ns)
+        if (e.get("source") or {}).get("component") == "gitmoor"
+    ]
     return {
         "configmap": (cm.get("metadata") or {}).get("resourceVersion"),
         "sync": (sync.get("metadata") or {}).get("resourceVersion"),
@@ -87,8 +105,27 @@ async def written(kube: Kube, ns: str) -> dict[str, Any]:
     }
 
 
+async def steal(kube: Kube, ns: str, rival: str) -> None:
+    """`rival` takes the lease, as it would once it expired, and holds it for an hour."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    for _ in range(10):
+        lease = await kube.get(_LEASE, "Lease", "gitmoor-leader", ns)
+        assert lease is not None
+        spec = lease["spec"]
+        transitions = int(spec.get("leaseTransitions") or 0) + 1
+        spec.update(holderIdentity=rival, leaseDurationSeconds=3600, leaseTransitions=transitions)
+        spec.update(acquireTime=now, renewTime=now)
+        try:
+            await kube.replace(lease)
+            return
+        except KubeApiError as err:
+            if err.status != 409:  # else renewed between our read and write: read again
+                raise
+    raise AssertionError("the lease kept changing under the rival")
+
+
 async def renewal(kube: Kube, ns: str) -> tuple[str, str]:
-    lease = await kube.get("coordination.k8s.io/v1", "Lease", "gitmoor-leader", ns) or {}
+    lease = await kube.get(_LEASE, "Lease", "gitmoor-leader", ns) or {}
     spec = lease.get("spec") or {}
     return str(spec.get("holderIdentity")), str(spec.get("renewTime"))
 
@@ -133,7 +170,7 @@ async def test_a_paused_leader_writes_nothing_once_it_wakes_past_its_lease(
         first, second = await roles(agents) or agents
         # Its attempt over, its drift watch follows the ConfigMap.
         await eventually(
-            lambda: kube.get("gitmoor.io/v1alpha1", "Sync", "app", ns),
+            lambda: app(kube, ns),
             lambda s: settled(s, sha1),
             within=90,
             what="the leader to apply v1",
@@ -152,7 +189,7 @@ async def test_a_paused_leader_writes_nothing_once_it_wakes_past_its_lease(
         # The new leader's attempt is over (Ready, nothing Reconciling): from here on it has
         # nothing to write in this namespace, so whatever changes there is the old leader's.
         await eventually(
-            lambda: kube.get("gitmoor.io/v1alpha1", "Sync", "app", ns),
+            lambda: app(kube, ns),
             lambda s: settled(s, sha2),
             within=90,
             what="the new leader to apply v2",
@@ -196,6 +233,71 @@ async def test_a_paused_leader_writes_nothing_once_it_wakes_past_its_lease(
             first.signal(signal.SIGCONT)
         await first.stop()
         await second.stop()
+
+
+async def test_a_leader_that_loses_its_lease_in_a_health_wait_stops_at_once(
+    kube: Kube,
+    kubeconfig: Path,
+    namespace: str,
+    git_servers: GitServers,
+    unique_name: str,
+    tmp_path: Path,
+) -> None:
+    ns = namespace
+    repo = git_servers.create_repo(unique_name)
+    tree = Worktree.init(tmp_path / "work", remote=repo.file_url)
+    sha = tree.commit("stuck", {"web.yaml": deployment("web", ns, extra_spec=UNSCHEDULABLE)})
+    tree.push()
+    ledger_url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    args = ("--config", str(config(tmp_path / "gitmoor.yaml", ns, repo.file_url, timeout="10m")))
+    args += ("--watch-namespace", ns, "--ledger", ledger_url, "--lease-renew", "1s")
+    agent = AgentProcess(
+        kubeconfig, tmp_path / "agent", lease_namespace=ns, args=args, env={"GITMOOR_POD_NAME": "a"}
+    )
+    await agent.start()
+    try:
+        # Applied, and in a health gate that would wait ten minutes.
+        await eventually(
+            lambda: app(kube, ns),
+            lambda s: (
+                "Deployment" in str((cond.get_condition(s, cond.RECONCILING) or {}).get("message"))
+            ),
+            within=90,
+            what=f"the health gate to wait on the Deployment\n{agent.tail()}",
+        )
+        async with await Ledger.open(ledger_url) as ledger:
+            (running,) = await ledger.history(sync="app", namespace=ns)
+        assert running.result is Result.IN_PROGRESS
+        before = await written(kube, ns)
+
+        await steal(kube, ns, "rival")
+        await eventually(
+            lambda: logged(agent, "leadership lost; waiting to lead again"),
+            lambda n: n >= 1,
+            within=30,
+            what=f"the leader to stand down\n{agent.tail()}",
+        )
+        # By then its attempt was cancelled and its record finished: not ten minutes later.
+        async with await Ledger.open(ledger_url) as ledger:
+            (cut,) = await ledger.history(sync="app", namespace=ns)
+        assert cut.result is Result.INTERRUPTED, cut
+        assert cut.revision == f"main@sha1:{sha}"
+        # The Sync still says what the deposed leader last wrote while it led: it may not
+        # write that its attempt ended (its successor will).
+        assert await written(kube, ns) == before, f"the deposed leader wrote\n{agent.tail()}"
+
+        # A little later (it asked for the lease again, and was told no): still nothing.
+        await eventually(
+            lambda: logged(agent, "waiting for leadership"),
+            lambda n: n >= 1,
+            within=30,
+            what=f"the old leader to wait for the lease\n{agent.tail()}",
+        )
+        assert await written(kube, ns) == before, f"the deposed leader wrote\n{agent.tail()}"
+        assert (await renewal(kube, ns))[0] == "rival"
+        assert agent.alive(), agent.tail()
+    finally:
+        await agent.stop()
 
 
 @pytest.fixture(scope="module")
