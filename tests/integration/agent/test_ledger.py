@@ -20,7 +20,7 @@ from testenv.gitserver import GitServers, Worktree
 from testenv.postgres import Postgres
 from testenv.wait import eventually
 from tests.integration.agent.harness import AgentHarness
-from tests.integration.agent.manifests import configmap, deployment
+from tests.integration.agent.manifests import BULK_LABEL, bulk, configmap, deployment
 from tests.integration.agent.test_cli import gitmoor
 from tests.integration.gitmoor_process import AgentProcess
 
@@ -88,18 +88,7 @@ async def test_every_attempt_is_recorded_with_its_objects_and_a_rollback(
     assert [(w["sync_namespace"], w["sync_name"]) for w in where] == [(ns, "app")]
 
 
-# ConfigMaps in the revision an agent is killed while writing: their writes take seconds.
-BULK = 1000
-BULK_LABEL = "gitmoor-test=bulk"
-
-
-def bulk(namespace: str) -> str:
-    """One file of `BULK` small ConfigMaps."""
-    return "".join(
-        f"---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bulk-{i:04d}\n"
-        f"  namespace: {namespace}\n  labels:\n    gitmoor-test: bulk\ndata:\n  n: '{i}'\n"
-        for i in range(BULK)
-    )
+BULK = 1000  # ConfigMaps in the revision an agent is killed while writing
 
 
 async def test_an_agent_killed_while_writing_leaves_one_interrupted_record_and_converges(
@@ -113,7 +102,7 @@ async def test_an_agent_killed_while_writing_leaves_one_interrupted_record_and_c
     ns = namespace
     repo = git_servers.create_repo(unique_name)
     tree = Worktree.init(tmp_path / "work", remote=repo.file_url)
-    sha = tree.commit("bulk", {"bulk.yaml": bulk(ns)})
+    sha = tree.commit("bulk", {"bulk.yaml": bulk(ns, BULK)})
     tree.push()
     config = tmp_path / "gitmoor.yaml"
     config.write_text(
@@ -181,7 +170,7 @@ async def test_an_agent_killed_while_writing_leaves_one_interrupted_record_and_c
         assert await agent.stop() == 0, agent.tail()
     objects = await written()
     assert len(objects) == BULK, f"{len(objects)} of {BULK} written ({partial} when killed)"
-    assert all(o["data"] == {"n": str(int(o["metadata"]["name"][5:]))} for o in objects)
+    assert all(o["data"]["n"] == str(int(o["metadata"]["name"][5:])) for o in objects)
     async with await Ledger.open(ledger_url) as ledger:
         records = await ledger.history(sync="app", namespace=ns)
         # The interrupted record was sealed when the second agent marked it: the chain holds.
