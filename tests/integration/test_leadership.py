@@ -22,17 +22,25 @@ from gitmoor.reconcile import conditions as cond
 from testenv.cluster import ControlPlane, throwaway
 from testenv.gitserver import GitServers, Worktree
 from testenv.wait import eventually
-from tests.integration.agent.manifests import (
-    BULK_LABEL,
-    UNSCHEDULABLE,
-    bulk,
-    configmap,
-    deployment,
-)
+from tests.integration.agent.manifests import BULK_LABEL, bulk, configmap
 from tests.integration.gitmoor_process import AgentProcess
 
 pytestmark = [pytest.mark.cluster, pytest.mark.gitserver]
 _LEASE = "coordination.k8s.io/v1"
+
+
+LOAD_BALANCER = """apiVersion: v1
+kind: Service
+metadata:
+  name: lb
+  namespace: {namespace}
+spec:
+  type: LoadBalancer
+  selector:
+    app: lb
+  ports:
+    - port: 80
+"""
 
 
 def config(path: Path, namespace: str, url: str, **sync: str) -> Path:
@@ -258,7 +266,9 @@ async def test_a_leader_that_loses_its_lease_in_a_health_wait_stops_at_once(
     ns = namespace
     repo = git_servers.create_repo(unique_name)
     tree = Worktree.init(tmp_path / "work", remote=repo.file_url)
-    sha = tree.commit("stuck", {"web.yaml": deployment("web", ns, extra_spec=UNSCHEDULABLE)})
+    # No controller here gives a load balancer an address: its health gate waits, and what it
+    # reports never changes, so the leader has nothing to write until its timeout.
+    sha = tree.commit("stuck", {"lb.yaml": LOAD_BALANCER.format(namespace=ns)})
     tree.push()
     ledger_url = f"sqlite:///{tmp_path / 'ledger.db'}"
     args = ("--config", str(config(tmp_path / "gitmoor.yaml", ns, repo.file_url, timeout="10m")))
@@ -272,10 +282,10 @@ async def test_a_leader_that_loses_its_lease_in_a_health_wait_stops_at_once(
         await eventually(
             lambda: app(kube, ns),
             lambda s: (
-                "Deployment" in str((cond.get_condition(s, cond.RECONCILING) or {}).get("message"))
+                "Service" in str((cond.get_condition(s, cond.RECONCILING) or {}).get("message"))
             ),
             within=90,
-            what=f"the health gate to wait on the Deployment\n{agent.tail()}",
+            what=f"the health gate to wait on the Service\n{agent.tail()}",
         )
         async with await Ledger.open(ledger_url) as ledger:
             (running,) = await ledger.history(sync="app", namespace=ns)
