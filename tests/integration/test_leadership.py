@@ -119,7 +119,8 @@ async def written(kube: Kube, ns: str) -> dict[str, Any]:
 
 
 async def steal(kube: Kube, ns: str, rival: str) -> None:
-    """`rival` takes the lease, as it would once it expired, and holds it for an hour."""
+    """`rival` takes the lease and holds it for an hour. A real rival waits for the lease to
+    expire; this one does not, so the leader learns of it at its next renewal."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     for _ in range(10):
         lease = await kube.get(_LEASE, "Lease", "gitmoor-leader", ns)
