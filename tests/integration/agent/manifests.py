@@ -84,3 +84,17 @@ def custom(api_version: str, kind: str, name: str, namespace: str, spec: str) ->
         f"apiVersion: {api_version}\nkind: {kind}\nmetadata:\n  name: {name}\n"
         f"  namespace: {namespace}\nspec: {spec}\n"
     )
+
+
+BULK_LABEL = "gitmoor-test=bulk"
+
+
+def bulk(namespace: str, count: int, version: str = "1") -> str:
+    """One file of `count` small ConfigMaps `bulk-0000`..., labelled BULK_LABEL: an agent
+    takes seconds to write them, long enough to stop it in the middle."""
+    return "".join(
+        f"---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bulk-{i:04d}\n"
+        f"  namespace: {namespace}\n  labels:\n    gitmoor-test: bulk\n"
+        f"data:\n  n: '{i}'\n  version: '{version}'\n"
+        for i in range(count)
+    )

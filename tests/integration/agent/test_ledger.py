@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,8 +20,9 @@ from testenv.gitserver import GitServers, Worktree
 from testenv.postgres import Postgres
 from testenv.wait import eventually
 from tests.integration.agent.harness import AgentHarness
-from tests.integration.agent.manifests import configmap, deployment
+from tests.integration.agent.manifests import BULK_LABEL, bulk, configmap, deployment
 from tests.integration.agent.test_cli import gitmoor
+from tests.integration.gitmoor_process import AgentProcess
 
 pytestmark = [pytest.mark.cluster, pytest.mark.gitserver]
 
@@ -89,7 +88,10 @@ async def test_every_attempt_is_recorded_with_its_objects_and_a_rollback(
     assert [(w["sync_namespace"], w["sync_name"]) for w in where] == [(ns, "app")]
 
 
-async def test_an_agent_killed_mid_attempt_leaves_an_interrupted_record_and_recovers(
+BULK = 1000  # ConfigMaps in the revision an agent is killed while writing
+
+
+async def test_an_agent_killed_while_writing_leaves_one_interrupted_record_and_converges(
     kube: Kube,
     kubeconfig: Path,
     namespace: str,
@@ -100,7 +102,7 @@ async def test_an_agent_killed_mid_attempt_leaves_an_interrupted_record_and_reco
     ns = namespace
     repo = git_servers.create_repo(unique_name)
     tree = Worktree.init(tmp_path / "work", remote=repo.file_url)
-    tree.commit("stuck", {"web.yaml": deployment("web", ns, extra_spec=STUCK)})
+    sha = tree.commit("bulk", {"bulk.yaml": bulk(ns, BULK)})
     tree.push()
     config = tmp_path / "gitmoor.yaml"
     config.write_text(
@@ -116,79 +118,69 @@ async def test_an_agent_killed_mid_attempt_leaves_an_interrupted_record_and_reco
                     "apiVersion": "gitmoor.io/v1alpha1",
                     "kind": "Sync",
                     "metadata": {"name": "app", "namespace": ns},
-                    "spec": {"sourceRef": {"name": "repo"}, "timeout": "10m"},
+                    "spec": {"sourceRef": {"name": "repo"}},
                 },
             ]
         )
     )
     ledger_url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    args = ("--config", str(config), "--watch-namespace", ns)
+    args += ("--ledger", ledger_url, "--cluster-name", "east")
+    # Both lives of the agent share a directory (cache, spool) and a name, as a restarted Pod
+    # keeps its volume and name (so it need not wait for its own lease to expire).
+    agent = AgentProcess(
+        kubeconfig,
+        tmp_path / "agent",
+        lease_namespace=ns,
+        args=args,
+        env={"GITMOOR_POD_NAME": "gitmoor-0"},
+    )
 
-    async def agent() -> asyncio.subprocess.Process:
-        return await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "gitmoor",
-            "run",
-            "--config",
-            str(config),
-            "--watch-namespace",
-            ns,
-            "--lease-namespace",
-            ns,
-            "--http-port",
-            "0",
-            "--cache-dir",
-            str(tmp_path / "cache"),
-            "--ledger",
-            ledger_url,
-            "--cluster-name",
-            "east",
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-            env={**os.environ, "KUBECONFIG": str(kubeconfig)},
-        )
+    async def written() -> list[dict[str, object]]:
+        return await kube.list("v1", "ConfigMap", ns, label_selector=BULK_LABEL)
 
-    first = await agent()
+    await agent.start()
     try:
-        # In the middle of the attempt: applied, now waiting for a health that never comes.
+        # Killed in the middle of writing the revision: the first objects are there.
         await eventually(
-            lambda: kube.get("apps/v1", "Deployment", "web", ns),
-            lambda o: bool(o),
-            within=90,
-            what="the stuck revision to be applied",
+            written, bool, within=90, what=f"the first objects written\n{agent.tail()}"
         )
-        async with await Ledger.open(ledger_url) as ledger:
-            (running,) = await ledger.history(sync="app", namespace=ns)
-        assert running.result is Result.IN_PROGRESS
     finally:
-        first.send_signal(signal.SIGKILL)
-        await first.wait()
+        agent.signal(signal.SIGKILL)
+        assert await agent.stop() == -signal.SIGKILL
+    partial = len(await written())
+    assert 0 < partial < BULK, "not killed while writing"
+    async with await Ledger.open(ledger_url) as ledger:
+        (running,) = await ledger.history(sync="app", namespace=ns)
+    assert running.result is Result.IN_PROGRESS
 
-    fixed = tree.commit("fixed", {"web.yaml": deployment("web", ns)})
-    tree.push()
-    second = await agent()
+    await agent.start()
     try:
         await eventually(
             lambda: kube.get("gitmoor.io/v1alpha1", "Sync", "app", ns),
             lambda o: (
                 bool(o)
-                and str((o.get("status") or {}).get("lastAppliedRevision", "")).endswith(fixed)
+                and str((o.get("status") or {}).get("lastAppliedRevision", "")).endswith(sha)
                 and cond.is_true(o, cond.READY)
             ),
             within=120,
-            what="the restarted agent to apply the fix",
+            what=f"the restarted agent to apply the revision\n{agent.tail()}",
         )
     finally:
-        second.send_signal(signal.SIGTERM)
-        await second.wait()
+        assert await agent.stop() == 0, agent.tail()
+    objects = await written()
+    assert len(objects) == BULK, f"{len(objects)} of {BULK} written ({partial} when killed)"
+    assert all(o["data"]["n"] == str(int(o["metadata"]["name"][5:])) for o in objects)
     async with await Ledger.open(ledger_url) as ledger:
         records = await ledger.history(sync="app", namespace=ns)
         # The interrupted record was sealed when the second agent marked it: the chain holds.
         assert all(status.ok for status in await ledger.verify()), await ledger.verify()
-    results = [(r.commit_sha == fixed, r.result) for r in reversed(records)]
-    assert results[0] == (False, Result.INTERRUPTED)
-    assert results[-1] == (True, Result.APPLIED)
+    attempts = [(r.revision, r.result) for r in reversed(records)]
+    assert len(set(attempts)) == len(attempts), f"repeated records: {attempts}"
+    assert [result for _, result in attempts] == [Result.INTERRUPTED, Result.APPLIED]
+    assert {revision for revision, _ in attempts} == {f"main@sha1:{sha}"}
     assert all(r.cluster == "east" for r in records)
+    assert records[0].created + records[0].unchanged + records[0].configured == BULK
 
 
 @pytest.mark.parametrize("backend", ["postgres", "sqlite"])
