@@ -245,6 +245,13 @@ class Kube:
         """Call `check(method, path)` before every write; it raises to refuse one."""
         self._fence = check
 
+    def guard(self, method: str, path: str) -> None:
+        """Raise as the write fence would refuse `method` on `path` (nothing without a fence):
+        for what is written elsewhere on the cluster's behalf (the ledger), which must stop
+        when writes to the cluster do."""
+        if self._fence is not None:
+            self._fence(method, path)
+
     async def bearer_token(self) -> str | None:
         """The bearer token this client authenticates with (a kubeconfig's `token` or
         `tokenFile`, an exec plugin's token, a Pod's ServiceAccount token), refreshed as for a

@@ -109,6 +109,10 @@ class Publisher:
         slot: str = "",
     ) -> float | None:
         """Carry out `report` for the resource `key`; returns the delay until the next try."""
+        if report.begin is not None:
+            # A deposed leader (or a replica whose key moved on) starts no record: the attempt
+            # could not write anything to the cluster, and its ledger would say it did.
+            self.kube.guard("PATCH", _status_path(key))
         bound = log.bind(**{_role(key): f"{key.namespace}/{key.name}"})
         if revision:
             bound = bound.bind(revision=revision)
@@ -443,3 +447,8 @@ def _role(key: Key) -> str:
 
 def _clip(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _status_path(key: Key) -> str:
+    plural = f"{key.kind.lower()}s"
+    return f"/apis/{API_VERSION}/namespaces/{key.namespace}/{plural}/{key.name}/status"

@@ -21,6 +21,7 @@ from gitmoor.errors import (
     DependencyCycleError,
     GitmoorError,
     KubeApiError,
+    NotLeaderError,
     NotReadyError,
     OwnershipConflictError,
 )
@@ -558,6 +559,11 @@ class SyncReconciler:
         )
         try:
             await self.publish(key, report.Report(begin=record), slot=_DRIFT)
+        except NotLeaderError as err:
+            # Deposed (or the Sync moved to another replica): whoever may write corrects it.
+            log.info("drift left to the agent that may write", object=str(drift.ref), why=str(err))
+            return
+        try:
             try:
                 changes = await apply.correct(self.kube_for(sync), [fix])
             except ApplyError as err:

@@ -11,11 +11,14 @@ from pathlib import Path
 import pytest
 from kubernetes_asyncio.client import Configuration
 
+from gitmoor.errors import NotLeaderError
 from gitmoor.kube import Kube
 from gitmoor.ledger import Ledger
 from gitmoor.model.images import ImageUpdate
 from gitmoor.model.record import Record, Result, Trigger
 from gitmoor.reconcile.agent import Agent, AgentOptions
+from gitmoor.reconcile.memory import Key
+from gitmoor.reconcile.report import Report
 
 STARTED = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -77,3 +80,22 @@ async def test_an_update_commit_is_recorded_in_the_agents_cluster(agent: Agent) 
     (trail,) = await agent.ledger.image_trail("registry.example/apps/web:1.1.0")
     assert trail.update.commit == "c" * 40
     assert [(s.cluster, s.image_updates) for s in await agent.ledger.verify()] == [("east", 1)]
+
+
+async def test_an_agent_that_may_not_write_starts_no_record(agent: Agent) -> None:
+    """A deposed leader's drift correction or attempt: the write fence refuses the cluster, so
+    the ledger must not say it began anything either."""
+    assert agent.ledger is not None
+
+    def deposed(method: str, path: str) -> None:
+        raise NotLeaderError(f"{method} refused: the lease is not surely held")
+
+    agent.kube.fence(deposed)
+    with pytest.raises(NotLeaderError):
+        await agent.publish(Key("Sync", "apps", "web"), Report(begin=_record("web")))
+    assert await agent.ledger.history(sync="web", namespace="apps") == []
+
+    agent.kube.fence(None)
+    await agent.publish(Key("Sync", "apps", "web"), Report(begin=_record("web")))
+    (begun,) = await agent.ledger.history(sync="web", namespace="apps")
+    assert begun.result is Result.IN_PROGRESS
