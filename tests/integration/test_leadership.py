@@ -305,6 +305,7 @@ async def test_a_leader_that_loses_its_lease_in_a_health_wait_stops_at_once(
             (cut,) = await ledger.history(sync="app", namespace=ns)
         assert cut.result is Result.INTERRUPTED, cut
         assert cut.revision == f"main@sha1:{sha}"
+        assert "(this agent lost its lease)" in cut.message, cut.message
         # The Sync still says what the deposed leader last wrote while it led: it may not
         # write that its attempt ended (its successor will).
         assert await written(kube, ns) == before, f"the deposed leader wrote\n{agent.tail()}"

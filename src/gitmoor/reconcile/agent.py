@@ -265,7 +265,7 @@ class Agent:
             return
         if at_once:
             for task in tasks:
-                task.cancel()
+                task.cancel("this agent lost its lease")
             await asyncio.wait(tasks, timeout=5)
             return
         # Reconciles in a health wait can take minutes: those are cancelled now; the rest get
@@ -273,10 +273,10 @@ class Agent:
         for key, task in self.running.items():
             progress = self.syncs.progress.get(key)
             if progress is not None and progress.stage is Stage.WAIT:
-                task.cancel()
+                task.cancel("the agent is stopping")
         _, pending = await asyncio.wait(tasks, timeout=self.options.shutdown_grace)
         for task in pending:
-            task.cancel()
+            task.cancel("the agent is stopping")
         if pending:
             await asyncio.wait(pending, timeout=5)
 
@@ -386,7 +386,7 @@ class Agent:
             # Deleting cancels the work in flight at once, as a newer revision does.
             running = self.running.get(key)
             if running is not None:
-                running.cancel()
+                running.cancel("the Sync is being deleted")
             self.enqueue(key, Trigger.RESOURCE)
         elif requested != (old_meta.get("annotations") or {}).get(REQUESTED_AT):
             self.enqueue(key, Trigger.CLI)
@@ -437,7 +437,7 @@ class Agent:
         self.queue.forget(key)
         running = self.running.get(key)
         if running is not None:
-            running.cancel()
+            running.cancel("the Sync is gone")
         else:
             self._forget(key)
 
@@ -478,7 +478,7 @@ class Agent:
         for key in lost:
             running = self.running.get(key)
             if running is not None:
-                running.cancel()
+                running.cancel("it moved to another replica")
             if key.kind == "Sync":
                 self.queue.forget(key)
                 metrics.forget_sync(*key.short)
@@ -628,7 +628,7 @@ class Agent:
                 and progress.stage is Stage.WAIT
                 and progress.revision != artifact.revision
             ):
-                running.cancel()
+                running.cancel("a newer revision came")
             self.enqueue(key, trigger)
 
     def _new_chart(self, source: Key, chart: ChartArtifact, cause: Trigger) -> None:

@@ -160,8 +160,10 @@ class SyncReconciler:
                     if report.rollback_due(sync.spec.atomic, outcome)
                     else None
                 )
-        except asyncio.CancelledError:
-            cut = f"cancelled while applying {artifact.revision} (superseded, deleted or stopping)"
+        except asyncio.CancelledError as cancelled:
+            # Why, as whoever cancelled it said (a newer revision, the deletion, a lost lease).
+            why = str(cancelled.args[0]) if cancelled.args else "superseded, deleted or stopping"
+            cut = f"cancelled while applying {artifact.revision} ({why})"
             begun = self.publish.begun(key)
             await asyncio.shield(self.publish(key, report.cancelled(ctx, outcome, begun, cut)))
             raise
