@@ -69,7 +69,13 @@ async def store(kube: Kube, sync: dict[str, Any], status: dict[str, Any]) -> dic
     meta = sync["metadata"]
     held = status.get("inventory")
     if isinstance(held, dict):
-        split = inventory.split(held, owner=str(meta["name"]), uid=str(meta["uid"]))
+        split = inventory.split(
+            held,
+            owner=str(meta["name"]),
+            uid=str(meta["uid"]),
+            inline_limit=inventory.INLINE_LIMIT,  # read now: tests lower them
+            chunk_bytes=inventory.CHUNK_BYTES,
+        )
         status = {**status, "inventory": split.inventory}
         current = (sync.get("status") or {}).get("inventory")
         if split.chunks and split.inventory != current:

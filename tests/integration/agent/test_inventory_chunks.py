@@ -11,6 +11,9 @@ from typing import Any
 import orjson
 import pytest
 
+from gitmoor.commands.preview import sync_target
+from gitmoor.commands.trace import parse_target, trace
+from gitmoor.commands.tree import read_tree
 from gitmoor.errors import InventoryUnreadableError
 from gitmoor.kube import Kube
 from gitmoor.kube import inventory as stored
@@ -206,3 +209,56 @@ async def test_a_sync_whose_inventory_chunks_were_lost_prunes_nothing_and_says_w
         lambda: harness.get("Sync", "app"), lambda o: o is None, within=60, what="Sync deleted"
     )
     assert await harness.kube.get("v1", "ConfigMap", "old", ns) is not None
+
+
+@pytest.mark.gitserver
+async def test_the_agent_applies_prunes_and_deletes_from_an_inventory_in_chunks(
+    harness: AgentHarness,
+    git_servers: GitServers,
+    unique_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Limits lowered so a few objects take the path of 50,000 (the agent runs in this process).
+    monkeypatch.setattr(inventory, "INLINE_LIMIT", 64)
+    monkeypatch.setattr(inventory, "CHUNK_BYTES", 64)
+    ns = harness.namespace
+    repo, tree = harness.repo(git_servers, unique_name)
+    files = {f"{n}.yaml": configmap(n, ns) for n in ("a", "b", "c")}
+    sha = tree.commit("v1", files)
+    tree.push()
+    await harness.source("repo", repo.file_url)
+    await harness.sync("app", "repo", deletionPolicy="Delete")
+    first = await harness.wait_applied("app", sha)
+
+    held = first["status"]["inventory"]
+    assert held["count"] == 3
+    assert len(held["chunks"]) >= 2
+    assert "entries" not in held
+    assert "compressed" not in held
+    # Every reader reads it whole: diff's target, tree, trace.
+    target = await sync_target(harness.kube, "app", ns)
+    assert {e.ref.name for e in target.inventory} == {"a", "b", "c"}
+    root = await read_tree(harness.kube, "app", ns)
+    assert {n.ref.name for n in root.children} == {"a", "b", "c"}
+    traced = await trace(
+        harness.kube, parse_target("configmap/b"), ns, ledger_url=str(harness.ledger_url)
+    )
+    assert traced.sync is not None
+    assert traced.sync["inInventory"] is True
+
+    # A revision without c prunes it: the previous inventory came from the chunks.
+    sha = tree.commit("drop c", remove=["c.yaml"])
+    tree.push()
+    second = await harness.wait_applied("app", sha)
+    assert await harness.kube.get("v1", "ConfigMap", "c", ns) is None
+    assert second["status"]["inventory"]["count"] == 2
+    names = {c["metadata"]["name"] for c in await chunks_of(harness.kube, second)}
+    assert names == set(inventory.chunk_names(second["status"]["inventory"]))
+
+    # Deleted with deletionPolicy Delete: pruned from the chunks.
+    assert await harness.kube.delete(API, "Sync", "app", ns)
+    await eventually(
+        lambda: harness.get("Sync", "app"), lambda o: o is None, within=60, what="Sync deleted"
+    )
+    for name in ("a", "b"):
+        assert await harness.kube.get("v1", "ConfigMap", name, ns) is None, name
