@@ -560,3 +560,29 @@ class MigrationInputError(PermanentError):
         self.file = file
         self.line = line
         self.cause = cause
+
+
+class InventoryUnreadableError(PermanentError):
+    """A Sync's inventory, kept in chunks beside its status, cannot be read back whole: a chunk
+    is missing or its content no longer matches the digest the status names. Nothing is pruned
+    from it; `chunk` names the one at fault (empty when it is the whole)."""
+
+    def __init__(self, namespace: str, name: str, *, chunk: str, why: str) -> None:
+        super().__init__(
+            f"the inventory of Sync {namespace}/{name} cannot be read: {why}; nothing is pruned "
+            "until it is restored (or reset: see the README, 'Inventory')"
+        )
+        self.namespace = namespace
+        self.name = name
+        self.chunk = chunk
+
+
+class StatusTooLargeError(PermanentError):
+    """A status would exceed what the API server and etcd accept in one object."""
+
+    def __init__(self, namespace: str, name: str, *, size: int, limit: int) -> None:
+        super().__init__(
+            f"the status of {namespace}/{name} would be {size} bytes, over {limit}: not written"
+        )
+        self.namespace = namespace
+        self.name = name

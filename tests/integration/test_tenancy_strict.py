@@ -7,6 +7,7 @@ agent reads both with its own strict role."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,12 @@ import yaml
 
 from gitmoor.install import manifests
 from gitmoor.kube import Kube
+from gitmoor.kube import inventory as stored
+from gitmoor.model import InventoryEntry, inventory
+from gitmoor.model.labels import INVENTORY_OF
 from gitmoor.reconcile import conditions as cond
+from gitmoor.reconcile import status
+from gitmoor.reconcile.outcome import Outcome
 from testenv.cluster import ControlPlane, throwaway
 from testenv.gitserver import GitServers, Worktree
 from testenv.ports import free_port
@@ -131,6 +137,8 @@ async def test_a_strictly_installed_agent_applies_as_each_tenant_and_no_more(
             assert sync["status"]["lastAppliedRevision"].endswith(sha)
             assert await kube.get("v1", "ConfigMap", "settings", TEAM) is not None
             await _a_viewer_sees_the_tenants_sync_page(kube, f"http://127.0.0.1:{port}/ui/api")
+            async with await Kube.from_kubeconfig(token_config) as as_agent:
+                await _the_agent_keeps_a_large_inventory_beside_the_status(kube, as_agent)
 
             takeover = {
                 "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -160,6 +168,43 @@ async def test_a_strictly_installed_agent_applies_as_each_tenant_and_no_more(
             assert agent.alive(), agent.tail()
         finally:
             await agent.stop()
+
+
+async def _the_agent_keeps_a_large_inventory_beside_the_status(kube: Kube, agent: Kube) -> None:
+    """The strict role lets the agent write, read and sweep the ConfigMaps holding an inventory
+    too large for a status (60,000 random names: two chunks), in a tenant's namespace."""
+    sync = await kube.apply(
+        {
+            "apiVersion": API,
+            "kind": "Sync",
+            "metadata": {"name": "big", "namespace": TEAM},
+            "spec": {"sourceRef": {"name": "repo"}, "suspend": True},
+        },
+        field_manager="gitmoor-tests",
+    )
+    many = tuple(
+        InventoryEntry(
+            f"_ConfigMap_{TEAM}_{hashlib.sha256(str(i).encode()).hexdigest()[:24]}", "v1"
+        )
+        for i in range(60_000)
+    )
+    for entries in (many, many[1:]):
+        new = status.sync_status(
+            sync.get("status") or {}, 1, Outcome("r", applied=True, inventory=entries), wait=False
+        )
+        new = await stored.store(agent, sync, new)
+        sync = await agent.patch_merge(
+            API, "Sync", "big", TEAM, {"status": new}, subresource="status"
+        )
+        await stored.sweep(agent, sync, inventory.chunk_names(new["inventory"]))
+        assert await stored.load(agent, sync) == list(entries)
+    left = await kube.list(
+        "v1", "ConfigMap", TEAM, label_selector=f"{INVENTORY_OF}={sync['metadata']['uid']}"
+    )
+    assert sorted(c["metadata"]["name"] for c in left) == sorted(
+        inventory.chunk_names(sync["status"]["inventory"])
+    )
+    assert len(left) == 2
 
 
 async def _a_viewer_sees_the_tenants_sync_page(kube: Kube, api: str) -> None:

@@ -29,6 +29,7 @@ from gitmoor.commands.run import CONFIG_MANAGER
 from gitmoor.errors import GitmoorError
 from gitmoor.health import wait_healthy
 from gitmoor.kube import Kube
+from gitmoor.kube import inventory as stored_inventory
 from gitmoor.model import (
     Action,
     ChangeSet,
@@ -368,7 +369,7 @@ async def _states(kube: Kube, spec: BootstrapSpec) -> tuple[str, tuple[State, ..
             )
         states.append(state)
         if state.ready:
-            queue.extend(_child_syncs(obj or {}))
+            queue.extend(_child_syncs(await stored_inventory.inline(kube, obj or {})))
     return revision, tuple(states)
 
 

@@ -24,15 +24,8 @@ from gitmoor.commands.operations import OperationError
 from gitmoor.concurrency import gather
 from gitmoor.errors import GitmoorError, KubeApiError, UnknownKindError
 from gitmoor.kube import Kube
-from gitmoor.model import (
-    Action,
-    InventoryEntry,
-    ObjectChange,
-    ObjectRef,
-    PlannedObject,
-    inventory,
-    labels,
-)
+from gitmoor.kube import inventory as stored_inventory
+from gitmoor.model import Action, InventoryEntry, ObjectChange, ObjectRef, PlannedObject, labels
 from gitmoor.model.resources import API_VERSION, Sync
 from gitmoor.reconcile.decryption import decryption_keys
 from gitmoor.reconcile.pipeline import render_options
@@ -127,7 +120,7 @@ async def sync_target(kube: Kube, name: str, namespace: str) -> Target:
         sync,
         render_options(sync, keys),
         sync.spec.target_namespace,
-        tuple(inventory.decode((obj.get("status") or {}).get("inventory"))),
+        tuple(await stored_inventory.load(kube, obj)),
     )
 
 

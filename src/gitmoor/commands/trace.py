@@ -16,9 +16,9 @@ from gitmoor.commands.operations import OperationError
 from gitmoor.errors import GitmoorError
 from gitmoor.health import compute
 from gitmoor.kube import Kube
+from gitmoor.kube import inventory as stored_inventory
 from gitmoor.ledger import Ledger, LedgerError
 from gitmoor.model import Action, ObjectRef
-from gitmoor.model.inventory import decode
 from gitmoor.model.labels import SYNC_NAME, SYNC_NAMESPACE
 from gitmoor.model.record import Record, sha_of
 from gitmoor.model.resources import API_VERSION, name_problem
@@ -167,7 +167,7 @@ async def trace(kube: Kube, target: Target, namespace: str, *, ledger_url: str) 
         status = sync.get("status") or {}
         ready = cond.get_condition(sync, cond.READY) or {}
         applied = str(status.get("lastAppliedRevision") or "")
-        held = any(e.ref == ref for e in decode(status.get("inventory")))
+        held = any(e.ref == ref for e in await stored_inventory.load(kube, sync))
         sync_part |= {
             "path": str(sync["spec"].get("path") or "./"),
             "ready": str(ready.get("status", "Unknown")),

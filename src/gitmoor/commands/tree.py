@@ -21,6 +21,7 @@ from typing import Any
 from gitmoor.errors import GitmoorError, UnknownKindError
 from gitmoor.health import compute
 from gitmoor.kube import Kube
+from gitmoor.kube import inventory as stored_inventory
 from gitmoor.model import ObjectRef, Status, inventory
 from gitmoor.model.labels import owner_selector
 from gitmoor.model.pipeline import InventoryEntry
@@ -212,6 +213,7 @@ async def read_tree(kube: Kube, name: str, namespace: str) -> Node:
         raise SyncNotFoundError(f"Sync {namespace}/{name} not found")
     root.setdefault("apiVersion", API_VERSION)
     root.setdefault("kind", "Sync")
+    root = await stored_inventory.inline(kube, root)
     live: dict[ObjectRef, dict[str, Any]] = {ObjectRef.from_object(root): root}
     problems: dict[ObjectRef, str] = {}
     done = {ObjectRef.from_object(root)}
@@ -230,7 +232,9 @@ async def read_tree(kube: Kube, name: str, namespace: str) -> Node:
         for ref, obj in found.items():
             if is_sync(ref) and ref not in done:
                 done.add(ref)
-                level.append(obj)
+                # Listed here, so the tree is built from inventories as the Syncs hold them.
+                live[ref] = await stored_inventory.inline(kube, obj)
+                level.append(live[ref])
     return build(root, live, problems=problems)
 
 

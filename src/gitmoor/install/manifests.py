@@ -3,7 +3,8 @@
 RBAC is split by purpose so each part can be read, audited and narrowed on its own:
 
 - ClusterRole/ClusterRoleBinding `gitmoor`: what the agent needs for itself (its own resources and
-  their status, reading Secrets for Git credentials, recording Events);
+  their status, the ConfigMaps holding large inventories, reading Secrets for Git credentials,
+  recording Events);
 - ClusterRoleBinding `gitmoor-auth-delegator` to `system:auth-delegator`: TokenReviews and
   SubjectAccessReviews, so the ledger API on the agent's port can check its callers' own
   Kubernetes credentials and what they may read;
@@ -188,6 +189,13 @@ def _agent_cluster_role(*, strict: bool = False) -> dict[str, Any]:
                     "syncs/finalizers",
                 ],
                 "verbs": ["get", "update", "patch"],
+            },
+            # A Sync's inventory too large for its status is kept in ConfigMaps beside it, owned
+            # by it (gitmoor.io/inventory-of=<uid>): written, read back, swept when replaced.
+            {
+                "apiGroups": [""],
+                "resources": ["configmaps"],
+                "verbs": ["get", "list", "create", "delete"],
             },
             # Git credentials and verification keys, named by a GitSource's secretRefs: watched
             # in the namespaces of sources that name one (only those named are kept).

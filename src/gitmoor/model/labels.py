@@ -15,6 +15,11 @@ DRIFT_IGNORE = "ignore"
 # On a desired object: take it over even while the Sync owning it still declares it.
 TAKEOVER = "gitmoor.io/takeover"
 TAKEOVER_ALLOWED = "true"
+# On the ConfigMaps holding a large inventory: the uid of the Sync whose inventory they hold,
+# the Sync's name (for people) and the chunk's digest.
+INVENTORY_OF = "gitmoor.io/inventory-of"
+SYNC_ANNOTATION = "gitmoor.io/sync"
+INVENTORY_DIGEST = "gitmoor.io/inventory-digest"
 
 
 def owner_selector(sync_name: str, sync_namespace: str) -> str:

@@ -681,6 +681,11 @@ class InventoryItem(_Model):
     v: str
 
 
+class InventoryChunk(_Model):
+    name: str = Field(description="A ConfigMap in the Sync's namespace holding this chunk.")
+    digest: str = Field(description="sha256 of the chunk's bytes; checked when read.")
+
+
 class Inventory(_Model):
     count: int | None = Field(default=None, description="How many objects the Sync manages.")
     entries: list[InventoryItem] = Field(
@@ -689,6 +694,13 @@ class Inventory(_Model):
     compressed: str | None = Field(
         default=None,
         description="The entries as base64 of gzip of their JSON, for large inventories.",
+    )
+    digest: str | None = Field(
+        default=None, description="sha256 of the gzip the chunks hold, joined in order."
+    )
+    chunks: list[InventoryChunk] = Field(
+        default_factory=list,
+        description="For the largest inventories: where the gzip of the entries' JSON is kept.",
     )
 
 

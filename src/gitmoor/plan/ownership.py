@@ -18,8 +18,9 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from gitmoor.errors import KubeApiError, TransientError, UnknownKindError
+from gitmoor.errors import GitmoorError, KubeApiError, TransientError, UnknownKindError
 from gitmoor.kube import Kube
+from gitmoor.kube import inventory as stored_inventory
 from gitmoor.model import InventoryEntry, ObjectRef, inventory, labels
 from gitmoor.model.resources import API_VERSION
 from gitmoor.plan.prepare import Owner
@@ -173,7 +174,15 @@ class Ownership:
         async with self._lock:
             if owner not in self._syncs:
                 sync, problem = await self._read(owner)
-                listed = inventory_ids(sync) if sync is not None else frozenset()
+                listed: frozenset[str] = frozenset()
+                if sync is not None:
+                    try:
+                        entries = await stored_inventory.load(self._kube, sync)
+                        listed = frozenset(e.id for e in entries)
+                    except TransientError:
+                        raise
+                    except GitmoorError as err:
+                        sync, problem = None, str(err)  # not known: never taken from it
                 self._syncs[owner] = (sync, problem, listed)
             return self._syncs[owner]
 

@@ -83,7 +83,7 @@ async def run(
     kube: Kube,
     sync: Sync,
     artifact: Artifact,
-    previous: Sequence[InventoryEntry],
+    previous: Sequence[InventoryEntry] | Callable[[], Awaitable[Sequence[InventoryEntry]]],
     *,
     on_stage: Callable[[Stage], None] = lambda _: None,
     outcome: Outcome | None = None,
@@ -114,10 +114,14 @@ async def run(
     When cancelled (a newer revision arrived, or shutdown), `outcome` (pass one in to see it)
     still tells what was written and carries an inventory that includes every object that may
     have been created, so a later prune finds them.
+
+    `previous` may be how to read the inventory (kept in chunks beside the status): read
+    first, so an unreadable one fails the attempt before anything is written.
     """
     outcome = outcome or Outcome(revision=artifact.revision)
 
     async def body(stage: Callable[[Stage], None]) -> None:
+        prior = previous if isinstance(previous, Sequence) else await previous()
         stage(Stage.RENDER)
         _refuse_unsafe_entries(artifact)
         # A chart's .Capabilities: this cluster's version and APIs, as Helm would see them.
@@ -139,7 +143,7 @@ async def run(
             kube,
             sync,
             list(rendered.manifests),
-            previous,
+            prior,
             outcome,
             stage,
             detect_only=detect_only,

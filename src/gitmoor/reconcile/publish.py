@@ -15,6 +15,7 @@ import structlog
 from gitmoor import metrics
 from gitmoor.errors import KubeApiError, TransientError
 from gitmoor.kube import Kube
+from gitmoor.kube import inventory as stored_inventory
 from gitmoor.ledger import Ledger, LedgerError
 from gitmoor.ledger.spool import Spool
 from gitmoor.model import inventory
@@ -373,6 +374,14 @@ class Publisher:
         current = obj.get("status") or {}
         if self.replica is not None:
             status = {**status, "replica": self.replica}
+        if key.kind == "Sync":
+            # A large inventory's chunks are written first: the status only ever names chunks
+            # that exist.
+            try:
+                status = await stored_inventory.store(self.kube, obj, status)
+            except TransientError as err:
+                bound.warning("inventory chunks not written", error=str(err))
+                return None
         if status == current:
             return None  # nothing changed: no write
         try:
@@ -405,6 +414,10 @@ class Publisher:
             bound.warning("status update failed", error=str(err))
             return None
         self.cache.refresh(key, updated)
+        before, after = current.get("inventory"), status.get("inventory")
+        if before != after and (inventory.is_chunked(before) or inventory.is_chunked(after)):
+            # Only once no status names them: a crash before this leaves them to the next sweep.
+            await stored_inventory.sweep(self.kube, obj, inventory.chunk_names(after))
         return updated
 
 

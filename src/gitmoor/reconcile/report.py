@@ -441,6 +441,7 @@ def pruned_on_deletion(changes: ChangeSet) -> Report:
 
 
 DELETE_HOOK_FAILED = "DeleteHookFailed"
+INVENTORY_UNREADABLE = "InventoryUnreadable"
 
 
 def deletion_held(ctx: Context, before: Outcome) -> Report:
@@ -460,6 +461,25 @@ def deletion_held(ctx: Context, before: Outcome) -> Report:
         events=(Event(WARNING, DELETE_HOOK_FAILED, message),),
         retry=ctx.after(before.error),
         log=LogLine("warning", "pre-delete hook failed", {"error": str(before.error)}),
+    )
+
+
+def deletion_unreadable(ctx: Context, error: GitmoorError) -> Report:
+    """A Sync deleted with deletionPolicy Delete whose inventory cannot be read whole (a chunk
+    beside its status lost or changed): nothing is pruned from a partial inventory. The Sync
+    stays, says why, and is tried again; Orphan lets it go without pruning."""
+    message = (
+        f"deletion held: {error}. Restore the inventory, or set spec.deletionPolicy: Orphan to "
+        "delete the Sync and leave what it applied"
+    )
+    status = st.failed_before_apply(
+        ctx.old, ctx.generation, INVENTORY_UNREADABLE, message, stalled=True
+    )
+    return Report(
+        status=status,
+        events=(Event(WARNING, INVENTORY_UNREADABLE, message),),
+        retry=ctx.after(error),
+        log=LogLine("warning", "deletion held: inventory unreadable", {"error": str(error)}),
     )
 
 

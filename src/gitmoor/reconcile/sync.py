@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import math
 import time
 from collections.abc import AsyncIterator, Callable
@@ -20,6 +21,7 @@ from gitmoor.errors import (
     ApplyError,
     DependencyCycleError,
     GitmoorError,
+    InventoryUnreadableError,
     KubeApiError,
     NotLeaderError,
     NotReadyError,
@@ -27,7 +29,8 @@ from gitmoor.errors import (
 )
 from gitmoor.health import Overrides, sync_rules
 from gitmoor.kube import Kube
-from gitmoor.model import Artifact, Health, InventoryEntry, Verdict, inventory
+from gitmoor.kube import inventory as stored_inventory
+from gitmoor.model import Artifact, Health, Verdict, inventory
 from gitmoor.model.durations import parse_duration
 from gitmoor.model.hooks import HookPoint, HookRuns
 from gitmoor.model.labels import ALLOW_PRUNE_AT, FINALIZER, REQUESTED_AT
@@ -199,7 +202,7 @@ class SyncReconciler:
             self.kube_for(sync),
             sync,
             artifact,
-            _inventory(ctx.obj),
+            functools.partial(stored_inventory.load, self.kube, ctx.obj),
             on_stage=lambda stage: setattr(progress, "stage", stage),
             outcome=outcome,
             detect_only=attempt.mode is decide.Mode.DETECT,
@@ -440,15 +443,21 @@ class SyncReconciler:
         after the prune."""
         if FINALIZER not in (obj["metadata"].get("finalizers") or []):
             return None
-        entries = _inventory(obj)
+        listed = inventory.count((obj.get("status") or {}).get("inventory"))
         left = ""
-        if not entries:
+        if not listed:
             pass
         elif not sync.spec.deletes_on_removal or sync.spec.suspend:
             left = "its deletionPolicy is Orphan" if not sync.spec.suspend else "it is suspended"
         elif await self._uninstalling():
             left = "gitmoor's CRD is being deleted (uninstall)"
         else:
+            try:
+                entries = await stored_inventory.load(self.kube, obj)
+            except InventoryUnreadableError as err:
+                # Never pruned from a partial inventory: held until it reads whole (or Orphan).
+                ctx = self.context(key, obj, sync)
+                return await self.publish(key, report.deletion_unreadable(ctx, err))
             kube = self.kube_for(sync)
             hooks = await self.deletion_hooks(key, kube, sync, obj)
             rules = self.health_rules(key, sync)
@@ -467,7 +476,7 @@ class SyncReconciler:
             )
             await self.publish(key, report.post_delete_hooks(after))
         if left:
-            await self.publish(key, report.orphaned(len(entries), left))
+            await self.publish(key, report.orphaned(listed, left))
         self.snapshots.delete(key.namespace, key.name)
         finalizers = [f for f in obj["metadata"].get("finalizers") or [] if f != FINALIZER]
         patch = {"metadata": {"finalizers": finalizers, "resourceVersion": _rv(obj)}}
@@ -652,10 +661,6 @@ def _holders(outcome: Outcome) -> frozenset[str]:
     """The Syncs (`namespace/name`) holding objects that refused the attempt, if any."""
     error = outcome.error
     return frozenset(error.owners.values() if isinstance(error, OwnershipConflictError) else ())
-
-
-def _inventory(obj: Obj) -> list[InventoryEntry]:
-    return inventory.decode((obj.get("status") or {}).get("inventory"))
 
 
 def _allowed_prune(obj: Obj) -> bool:

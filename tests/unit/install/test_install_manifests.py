@@ -142,7 +142,7 @@ def _grants(rules: set[tuple[str, str, str]], group: str, resource: str, verb: s
         # The resource tree reads what the Syncs manage: under strict tenancy the agent's own
         # role reads every kind (with cluster-admin, the apply binding does).
         ("apps", "deployments", "get", True),
-        ("", "configmaps", "list", True),
+        ("", "services", "list", True),
     ],
 )
 def test_the_agents_own_role_reads_what_the_ui_shows(
@@ -150,6 +150,18 @@ def test_the_agents_own_role_reads_what_the_ui_shows(
 ) -> None:
     rules = _rules(_one(manifests(tenancy=tenancy), "ClusterRole", "gitmoor"))
     assert _grants(rules, group, resource, verb) == (tenancy == "strict" or not strict_only)
+
+
+@pytest.mark.parametrize("tenancy", ["cluster-admin", "strict"])
+def test_the_agent_may_keep_large_inventories_in_configmaps_under_any_tenancy(
+    tenancy: str,
+) -> None:
+    granted = _rules(_one(manifests(tenancy=tenancy), "ClusterRole", "gitmoor"))
+    for verb in ("get", "list", "create", "delete"):
+        assert _grants(granted, "", "configmaps", verb)
+    # Chunks are immutable: replaced, never edited.
+    if tenancy != "strict":
+        assert not _grants(granted, "", "configmaps", "patch")
 
 
 def test_leases_and_the_snapshot_key_are_granted_in_the_agents_namespace_only() -> None:

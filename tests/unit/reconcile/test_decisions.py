@@ -26,6 +26,7 @@ from gitmoor.errors import (
     HookFailedError,
     ImmutableFieldError,
     InvalidImagePolicyError,
+    InventoryUnreadableError,
     KubePermanentError,
     KubeTransientError,
     MarkerPolicyNotFoundError,
@@ -149,6 +150,9 @@ def build(spec: str) -> Exception:
         "DecryptionKeysError": lambda: DecryptionKeysError("holds no key"),
         "RenderErrors": lambda: RenderErrors([RenderError("a"), RenderError("b")]),
         "SecretNotFoundError": lambda: SecretNotFoundError("no Secret", url="https://x"),
+        "InventoryUnreadableError": lambda: InventoryUnreadableError(
+            "web", "app", chunk="app-inventory-0", why="was changed"
+        ),
         "RefNotFoundError": lambda: RefNotFoundError("no branch", url="https://x"),
         "RegistryNotFoundError": lambda: RegistryNotFoundError("no image", url="oci://r/x"),
         "RegistryContentError": lambda: RegistryContentError("not JSON", url="oci://r/x"),

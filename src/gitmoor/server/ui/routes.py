@@ -50,8 +50,8 @@ from gitmoor.commands.operations import (
 from gitmoor.commands.tree import SyncNotFoundError, read_tree
 from gitmoor.errors import GitmoorError, KubeApiError
 from gitmoor.kube import Kube
+from gitmoor.kube import inventory as stored_inventory
 from gitmoor.ledger import Ledger, LedgerError
-from gitmoor.model import inventory
 from gitmoor.model.record import Record, Trigger
 from gitmoor.model.resources import API_VERSION, name_problem
 from gitmoor.reconcile.memory import Key
@@ -422,11 +422,11 @@ class UiApi:
         found = self.backend.drift(namespace, name)
         if not found:
             return []
-        versions = {
-            e.ref: e.api_version
-            for e in inventory.decode((obj.get("status") or {}).get("inventory"))
-        }
         kube = self._kube()
+        try:
+            versions = {e.ref: e.api_version for e in await stored_inventory.load(kube, obj)}
+        except GitmoorError:
+            versions = {}  # unreadable (the Sync's own status says so): Git's apiVersion
         drifted = []
         # One GET per object shown: a Sync with many drifted objects shows the first few.
         for ref, fields in sorted(found.items())[:DRIFT_SHOWN]:
