@@ -252,8 +252,14 @@ async def test_the_agent_applies_prunes_and_deletes_from_an_inventory_in_chunks(
     second = await harness.wait_applied("app", sha)
     assert await harness.kube.get("v1", "ConfigMap", "c", ns) is None
     assert second["status"]["inventory"]["count"] == 2
-    names = {c["metadata"]["name"] for c in await chunks_of(harness.kube, second)}
-    assert names == set(inventory.chunk_names(second["status"]["inventory"]))
+    # The old chunks go once the status naming the new ones is written (just after it).
+    wanted = set(inventory.chunk_names(second["status"]["inventory"]))
+    await eventually(
+        lambda: chunks_of(harness.kube, second),
+        lambda found: {c["metadata"]["name"] for c in found} == wanted,
+        within=30,
+        what="the old chunks swept",
+    )
 
     # Deleted with deletionPolicy Delete: pruned from the chunks.
     assert await harness.kube.delete(API, "Sync", "app", ns)
