@@ -550,3 +550,11 @@ class MigrationInputError(PermanentError):
         self.file = file
         self.line = line
         self.cause = cause
+
+
+class OperationError(GitmoorError):
+    """A CLI operation could not be carried out (object missing, suspended, timed out)."""
+
+
+class UnknownRevisionError(OperationError):
+    """`rollback --to` named a revision the source does not have: nothing was changed."""

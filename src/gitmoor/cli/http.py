@@ -10,7 +10,6 @@ import typer
 
 from gitmoor.model.durations import parse_duration
 from gitmoor.server.auth import BearerTokens, TokenFileError
-from gitmoor.server.replay import REPLAY_WINDOW
 
 
 @dataclass(frozen=True)
@@ -33,6 +32,8 @@ def http_settings(
     metrics_token_file: Path | None,
 ) -> HttpSettings:
     """The HTTP port's flags, checked; a wrong one is a usage error (exit 2) naming it."""
+    from gitmoor.server.replay import REPLAY_WINDOW
+
     durations: dict[str, float] = {}
     for flag, text in (
         ("--http-header-timeout", header_timeout),

@@ -20,9 +20,8 @@ from typing import Any
 import yaml
 
 from gitmoor import plan
-from gitmoor.commands.operations import OperationError
 from gitmoor.concurrency import gather
-from gitmoor.errors import GitmoorError, KubeApiError, UnknownKindError
+from gitmoor.errors import GitmoorError, KubeApiError, OperationError, UnknownKindError
 from gitmoor.kube import Kube
 from gitmoor.model import Action, InventoryEntry, ObjectRef, PlannedObject, inventory, labels
 from gitmoor.model.resources import API_VERSION, Sync

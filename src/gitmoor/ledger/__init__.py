@@ -21,7 +21,8 @@ from gitmoor.ledger.errors import (
     RecordNotFoundError,
 )
 from gitmoor.ledger.store import Ledger
-from gitmoor.ledger.urls import ENV_VAR, IN_CLUSTER_URL, local_default
+from gitmoor.ledger.urls import ENV_VAR, local_default
+from gitmoor.model.defaults import IN_CLUSTER_URL
 
 __all__ = [
     "ENV_VAR",

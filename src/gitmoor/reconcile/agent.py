@@ -28,6 +28,7 @@ from gitmoor.model import Artifact, ChartArtifact, Health, Missing
 from gitmoor.model.durations import parse_duration
 from gitmoor.model.images import IMAGE_KINDS, ImageUpdate
 from gitmoor.model.labels import REQUESTED_AT
+from gitmoor.model.limits import DEFAULT_LIMITS, Limits
 from gitmoor.model.notifications import ImagePushEvent, PushEvent
 from gitmoor.model.record import Trigger
 from gitmoor.model.resources import API_VERSION, ChartSource, GitSource
@@ -51,7 +52,6 @@ from gitmoor.reconcile.snapshots import SnapshotStore, new_key
 from gitmoor.reconcile.source import SourceReconciler
 from gitmoor.reconcile.sync import Placement, SyncReconciler
 from gitmoor.reconcile.tenancy import Tenancy
-from gitmoor.render.limits import DEFAULT_LIMITS, Limits
 from gitmoor.sources.images.registry import ImageName
 from gitmoor.sources.sweep import DEFAULT_KEEP, sweep
 

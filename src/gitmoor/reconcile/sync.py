@@ -29,6 +29,7 @@ from gitmoor.model import Artifact, Health, InventoryEntry, Verdict, inventory
 from gitmoor.model.durations import parse_duration
 from gitmoor.model.hooks import HookPoint, HookRuns
 from gitmoor.model.labels import ALLOW_PRUNE_AT, FINALIZER, REQUESTED_AT
+from gitmoor.model.limits import DEFAULT_LIMITS, Limits
 from gitmoor.model.pipeline import ChartArtifact, Commit
 from gitmoor.model.record import Record, Trigger
 from gitmoor.model.resources import API_VERSION, Sync
@@ -47,7 +48,6 @@ from gitmoor.reconcile.snapshots import SnapshotStore
 from gitmoor.reconcile.source import SourceReconciler
 from gitmoor.reconcile.tenancy import Tenancy
 from gitmoor.render import Keys
-from gitmoor.render.limits import DEFAULT_LIMITS, Limits
 
 log = structlog.get_logger("gitmoor.agent")
 _FIGHT_WINDOW = 60.0  # seconds
