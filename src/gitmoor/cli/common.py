@@ -10,7 +10,7 @@ import os
 import re
 import shlex
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -36,7 +36,7 @@ from gitmoor.model.names import name_problem
 if TYPE_CHECKING:
     from gitmoor.health import ExprRule
     from gitmoor.health.exprs import Key
-    from gitmoor.sources.chartdeps import DependencyFetcher
+    from gitmoor.render.options import DependencyFetcher
 
 T = TypeVar("T")
 
@@ -251,14 +251,25 @@ def read_rules(path: Path | None, option: str, *, code: int = FAILED) -> dict[Ke
 
 def local_dependencies() -> DependencyFetcher:
     """What `render` and `diff` fetch a chart's unvendored dependencies with: anonymously (a
-    laptop has no ChartSource Secrets), cached under the user's cache directory."""
-    from gitmoor.sources.chartdeps import DependencyFetcher
-    from gitmoor.sources.charts import ChartFetcher
-
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    laptop has no ChartSource Secrets), cached under the user's cache directory. The chart
+    fetcher (an HTTP and OCI client) is made when a chart first lacks a dependency: most
+    renders need none, and should not load it."""
+    cache = (
+        Path(os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")) / "gitmoor" / "cli"
+    )
+    made: list[DependencyFetcher] = []
 
     async def anonymous(_url: str) -> None:
         return None
 
-    fetcher = ChartFetcher(Path(base) / "gitmoor" / "cli")
-    return DependencyFetcher(fetcher, anonymous, timeout=60.0)
+    async def fetch(
+        root: Path, chart: Path, vendored: frozenset[str]
+    ) -> Sequence[tuple[str, Path]]:
+        if not made:
+            from gitmoor.sources.chartdeps import DependencyFetcher as ChartDependencies
+            from gitmoor.sources.charts import ChartFetcher
+
+            made.append(ChartDependencies(ChartFetcher(cache), anonymous, timeout=60.0))
+        return await made[0](root, chart, vendored)
+
+    return fetch

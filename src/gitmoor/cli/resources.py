@@ -52,7 +52,6 @@ from gitmoor.cli.table import (
     use_colour,
 )
 from gitmoor.model.record import short_revision as compact
-from gitmoor.reconcile import conditions as cond
 
 if TYPE_CHECKING:
     from gitmoor.commands.operations import RollbackResult, SourceRow, SyncRow
@@ -287,6 +286,7 @@ def sync(
     Exits 0 when the Sync is Ready afterwards, 1 when it is not."""
     from gitmoor.commands.cluster import connect
     from gitmoor.commands.operations import sync_now
+    from gitmoor.reconcile import conditions as cond
 
     ns = namespace_for(namespace, kubeconfig, context)
 
@@ -405,6 +405,7 @@ def rollback(
     """Apply an earlier revision now and pin the Sync to it until `gitmoor resume`."""
     from gitmoor.commands.cluster import connect
     from gitmoor.commands.operations import rollback as rollback_to
+    from gitmoor.reconcile import conditions as cond
 
     ns = namespace_for(namespace, kubeconfig, context)
     record_id = record_reference(to) if to else None
