@@ -36,9 +36,10 @@ from gitmoor.model import (
     Verdict,
     inventory,
 )
+from gitmoor.model.api import API_VERSION, GROUP
 from gitmoor.model.credentials import GitCredentials
 from gitmoor.model.defaults import BOOTSTRAP_NAME, AgentMode
-from gitmoor.model.resources import API_VERSION, GROUP, GitSource, Sync
+from gitmoor.model.resources import GitSource, Sync
 from gitmoor.reconcile import conditions as cond
 
 PART_OF = "gitmoor"

@@ -21,9 +21,9 @@ from gitmoor.install import manifests
 from gitmoor.install.manifests import STRICT_ARGS
 from gitmoor.kube import Kube
 from gitmoor.model import Status
+from gitmoor.model.api import GROUP
 from gitmoor.model.crds import crds
 from gitmoor.model.defaults import NAME, STRICT
-from gitmoor.model.resources import GROUP
 from gitmoor.reconcile.shards import GROUP_LABEL, REPLICA_GROUP
 
 LEASE = "gitmoor-leader"  # the agent's default --lease-name

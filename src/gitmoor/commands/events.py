@@ -16,7 +16,7 @@ from typing import Any
 
 from gitmoor.errors import GitmoorError, KubeApiError, OperationError
 from gitmoor.kube import Kube
-from gitmoor.model.resources import API_VERSION
+from gitmoor.model.api import API_VERSION
 
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 

@@ -21,8 +21,8 @@ from gitmoor.errors import (
     UnknownRevisionError,
 )
 from gitmoor.kube import Kube
+from gitmoor.model.api import API_VERSION
 from gitmoor.model.labels import ALLOW_PRUNE_AT, FORCE_AT, PINNED, REQUESTED_AT
-from gitmoor.model.resources import API_VERSION
 from gitmoor.reconcile import conditions as cond
 
 

@@ -24,7 +24,8 @@ from gitmoor.concurrency import gather
 from gitmoor.errors import GitmoorError, KubeApiError, OperationError, UnknownKindError
 from gitmoor.kube import Kube
 from gitmoor.model import Action, InventoryEntry, ObjectRef, PlannedObject, inventory, labels
-from gitmoor.model.resources import API_VERSION, Sync
+from gitmoor.model.api import API_VERSION
+from gitmoor.model.resources import Sync
 from gitmoor.reconcile.decryption import decryption_keys
 from gitmoor.reconcile.pipeline import render_options
 from gitmoor.render import RenderOptions, render

@@ -17,12 +17,12 @@ from gitmoor.health import compute
 from gitmoor.kube import Kube
 from gitmoor.ledger import Ledger, LedgerError
 from gitmoor.model import Action, ObjectRef
+from gitmoor.model.api import API_VERSION
 from gitmoor.model.defaults import TRACE_FORMS
 from gitmoor.model.inventory import decode
 from gitmoor.model.labels import SYNC_NAME, SYNC_NAMESPACE
 from gitmoor.model.names import name_problem
 from gitmoor.model.record import Record, sha_of
-from gitmoor.model.resources import API_VERSION
 from gitmoor.reconcile import conditions as cond
 
 _VERSION = re.compile(r"^v[0-9]+((alpha|beta)[0-9]+)?$")

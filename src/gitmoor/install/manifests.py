@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gitmoor.model.api import GROUP
 from gitmoor.model.crds import crds
 from gitmoor.model.defaults import (
     DEFAULT_IMAGE,
@@ -40,7 +41,6 @@ from gitmoor.model.defaults import (
     TENANCY_MODES,
 )
 from gitmoor.model.labels import PRUNE, PRUNE_DISABLED
-from gitmoor.model.resources import GROUP
 
 APPLY_BINDING = "gitmoor-apply"
 LEADER_ELECTION = "gitmoor-leader-election"

@@ -20,14 +20,11 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from gitmoor.model.api import API_VERSION
 from gitmoor.model.cel import CelError, compile_expr
 from gitmoor.model.durations import parse_duration
 from gitmoor.model.names import DNS_LABEL, DNS_SUBDOMAIN
 from gitmoor.model.notifications import NotificationSink
-
-GROUP = "gitmoor.io"
-VERSION = "v1alpha1"
-API_VERSION: Literal["gitmoor.io/v1alpha1"] = "gitmoor.io/v1alpha1"
 
 _DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 _SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:(?!//)")

@@ -21,7 +21,7 @@ from typing import Any
 from gitmoor.errors import KubeApiError, TransientError, UnknownKindError
 from gitmoor.kube import Kube
 from gitmoor.model import InventoryEntry, ObjectRef, inventory, labels
-from gitmoor.model.resources import API_VERSION
+from gitmoor.model.api import API_VERSION
 from gitmoor.plan.prepare import Owner
 
 

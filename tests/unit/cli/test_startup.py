@@ -162,6 +162,7 @@ def test_a_cluster_command_loads_the_client_but_not_the_agent(refused: str, tmp_
     status = loaded("status", *kubeconfig, tmp_path=tmp_path, expect=3)
     assert "kubernetes_asyncio" in status  # it did get as far as the cluster
     assert under(status, LEDGER + AGENT) == []
+    assert "gitmoor.model.resources" not in status  # it names the API group, builds no models
     # `history` reads the ledger (through the agent, without --ledger): that, and no agent.
     history = loaded("history", *kubeconfig, tmp_path=tmp_path, expect=3)
     assert under(history, AGENT) == []

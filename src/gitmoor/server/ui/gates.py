@@ -26,8 +26,8 @@ from typing import Any, Protocol
 
 from gitmoor.errors import GitmoorError
 from gitmoor.kube import Kube
+from gitmoor.model.api import GROUP
 from gitmoor.model.defaults import GROUPS_HEADER, USER_HEADER
-from gitmoor.model.resources import GROUP
 from gitmoor.recent import RecentKeys
 from gitmoor.server.access import Caller, Reviewer, ReviewError, Reviews, caller_token
 

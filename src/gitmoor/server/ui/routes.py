@@ -51,9 +51,9 @@ from gitmoor.errors import GitmoorError, KubeApiError, OperationError
 from gitmoor.kube import Kube
 from gitmoor.ledger import Ledger, LedgerError
 from gitmoor.model import inventory
+from gitmoor.model.api import API_VERSION
 from gitmoor.model.names import name_problem
 from gitmoor.model.record import Record, Trigger
-from gitmoor.model.resources import API_VERSION
 from gitmoor.reconcile.memory import Key
 from gitmoor.server.access import ReviewError, TokenHeaderError
 from gitmoor.server.ui import views
