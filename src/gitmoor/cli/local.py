@@ -199,9 +199,6 @@ def install(
     "gitmoor agent ready"; exits 1 naming what is missing when --timeout passes. With
     --crds-only, only the CRDs, and the command returns once they are served."""
     from gitmoor import install as installer
-    from gitmoor.commands.check import AgentNotReadyError, wait_agent
-    from gitmoor.commands.cluster import connect
-    from gitmoor.commands.crds import CONFIG_MANAGER, install_crds
 
     if crds_only and wait:
         raise typer.BadParameter("--crds-only installs no agent to wait for", param_hint="--wait")
@@ -226,6 +223,10 @@ def install(
     if export:
         typer.echo(installer.render_yaml(objects), nl=False)
         return
+    # Only now: --export prints the manifests without loading the Kubernetes client.
+    from gitmoor.commands.check import AgentNotReadyError, wait_agent
+    from gitmoor.commands.cluster import connect
+    from gitmoor.commands.crds import CONFIG_MANAGER, install_crds
 
     async def main() -> AgentNotReadyError | None:
         async with await connect(kubeconfig_path(kubeconfig), context) as kube:

@@ -71,7 +71,6 @@ def import_(
     With --from-cluster the resources are read through the kubeconfig: the context's namespace,
     or -n NS, or -A for every namespace. Secrets are never read or copied: credentials stay
     referenced by name."""
-    from gitmoor.commands.cluster import connect
     from gitmoor.commands.migration import STDIN, read_cluster, read_files
     from gitmoor.migrate import migrate
 
@@ -87,6 +86,8 @@ def import_(
     objects = list(files.objects)
     where = ", ".join("stdin" if f == STDIN else f for f in filenames)
     if from_cluster:
+        from gitmoor.commands.cluster import connect  # files alone need no Kubernetes client
+
         scope = "" if all_namespaces else namespace_for(namespace, kubeconfig, context)
 
         async def main() -> ClusterRead:
