@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 DEMO_DIR ?= $(CURDIR)/.demo/cluster
 
-.PHONY: setup test lint check demo demo-down cluster-up cluster-down bench
+.PHONY: setup test lint check demo demo-down cluster-up cluster-down bench bench-cli
 
 setup:
 	@scripts/setup
@@ -32,3 +32,7 @@ cluster-down: demo-down
 # Scenarios S1-S5 on gitmoor and on Flux, side by side; BENCH_ARGS=--quick for a smoke run.
 bench: setup
 	$(PY) -m benchmarks $(BENCH_ARGS)
+
+# How long `gitmoor` takes to start (no cluster, about a minute): benchmarks/README.md.
+bench-cli: setup
+	$(PY) -m benchmarks.cli_startup

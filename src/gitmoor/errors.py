@@ -586,3 +586,11 @@ class StatusTooLargeError(PermanentError):
         )
         self.namespace = namespace
         self.name = name
+
+
+class OperationError(GitmoorError):
+    """A CLI operation could not be carried out (object missing, suspended, timed out)."""
+
+
+class UnknownRevisionError(OperationError):
+    """`rollback --to` named a revision the source does not have: nothing was changed."""

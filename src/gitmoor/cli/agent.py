@@ -8,10 +8,10 @@ import os
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from gitmoor import logs
 from gitmoor.cli.common import (
     CONTEXT,
     FAILED,
@@ -24,20 +24,16 @@ from gitmoor.cli.common import (
 )
 from gitmoor.cli.http import http_settings
 from gitmoor.cli.table import one_line
-from gitmoor.commands.run import Readiness, RunOptions, run_agent
-from gitmoor.ledger import IN_CLUSTER_URL, local_default
-from gitmoor.ledger.times import parse_age
-from gitmoor.model.config import ConfigError, Resource, load_documents
-from gitmoor.model.notifications import ImagePushEvent, Provider, PushEvent
-from gitmoor.reconcile.tenancy import Tenancy
-from gitmoor.render.limits import DEFAULT_LIMITS, MAX_DEPTH_CEILING, MIB, Limits
-from gitmoor.server.app import serve
-from gitmoor.server.hooks import CachedSecrets, HookReceiver, secret_values
-from gitmoor.server.ledger_api import LedgerApi, LedgerBackend
-from gitmoor.server.replay import ReplayGuard
-from gitmoor.server.ui import AUTH_MODES, for_agent
-from gitmoor.server.ui.gates import GROUPS_HEADER, USER_HEADER
-from gitmoor.sources.sweep import DEFAULT_KEEP
+from gitmoor.model.defaults import GROUPS_HEADER, IN_CLUSTER_URL, USER_HEADER
+from gitmoor.model.limits import DEFAULT_LIMITS, MAX_DEPTH_CEILING, MIB, Limits
+
+# The agent runtime (the reconcilers, the HTTP server, the ledger) is imported by `run` when it
+# runs: `gitmoor --help` and every other command build this command's flags without it.
+if TYPE_CHECKING:
+    from gitmoor.commands.run import Readiness
+    from gitmoor.model.config import Resource
+    from gitmoor.model.notifications import ImagePushEvent, Provider, PushEvent
+    from gitmoor.server.ledger_api import LedgerBackend
 
 
 def _default_cache() -> Path:
@@ -241,6 +237,17 @@ def run(
     log_format: str = typer.Option("auto", "--log-format", help="json, console or auto."),
 ) -> None:
     """Run the agent: reconcile GitSources and Syncs until stopped (SIGTERM/SIGINT)."""
+    from gitmoor import logs
+    from gitmoor.commands.run import Readiness, RunOptions, run_agent
+    from gitmoor.model.config import ConfigError, load_documents
+    from gitmoor.reconcile.tenancy import Tenancy
+    from gitmoor.server.app import serve
+    from gitmoor.server.hooks import CachedSecrets, HookReceiver
+    from gitmoor.server.ledger_api import LedgerApi
+    from gitmoor.server.replay import ReplayGuard
+    from gitmoor.server.ui import AUTH_MODES, for_agent
+    from gitmoor.sources.sweep import DEFAULT_KEEP
+
     if lease_renew <= 0 or lease_duration < 2 * lease_renew:
         raise typer.BadParameter(
             f"{lease_duration:g}s: must be at least twice --lease-renew ({lease_renew:g}s)",
@@ -351,6 +358,7 @@ def webhook_secrets(
     readiness: Readiness, name: str, namespace: str
 ) -> Callable[[Provider], Awaitable[Sequence[bytes]]]:
     """The keys of the webhook Secret `namespace/name`, read with the running agent's client."""
+    from gitmoor.server.hooks import secret_values
 
     async def secrets_for(provider: Provider) -> Sequence[bytes]:
         if readiness.agent is None:
@@ -367,6 +375,7 @@ def webhook_secrets(
 
 def ledger_backend(readiness: Readiness) -> Callable[[], LedgerBackend | None]:
     """What answers the ledger API: the active agent's client, ledger and cluster name."""
+    from gitmoor.server.ledger_api import LedgerBackend
 
     def backend() -> LedgerBackend | None:
         agent = readiness.agent
@@ -397,6 +406,8 @@ def forward_push(readiness: Readiness) -> Callable[[PushEvent], int]:
 
 
 def _ledger_url(value: str | None) -> str | None:
+    from gitmoor.ledger import local_default
+
     if value == "none":
         return None
     if value:
@@ -418,6 +429,8 @@ def _file_roots(allowed: list[Path]) -> tuple[Path, ...] | None:
 
 
 def _age(text: str, flag: str = "--ledger-retention") -> float | None:
+    from gitmoor.ledger.times import parse_age
+
     if text.strip() in ("0", ""):
         return None
     try:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.text import Text
 
-from gitmoor import install as installer
 from gitmoor.cli.common import (
     CONTEXT,
     FAILED,
@@ -28,18 +28,12 @@ from gitmoor.cli.common import (
     progress_line,
     run_async,
 )
-from gitmoor.commands.bootstrap import (
-    DEFAULT_NAME,
-    AgentMode,
-    BootstrapError,
-    BootstrapResult,
-    BootstrapSpec,
-    BootstrapSpecError,
-)
-from gitmoor.commands.bootstrap import bootstrap as run_bootstrap
-from gitmoor.commands.run import connect
-from gitmoor.model import Action
+from gitmoor.model import Action, defaults
 from gitmoor.model.credentials import GitCredentials
+from gitmoor.model.defaults import AgentMode
+
+if TYPE_CHECKING:
+    from gitmoor.commands.bootstrap import BootstrapResult, BootstrapSpec
 
 
 def bootstrap(
@@ -47,10 +41,13 @@ def bootstrap(
     path: str = typer.Option(..., "--path", help="Directory in the repository for this cluster."),
     branch: str = typer.Option("main", "--branch", help="Branch to follow."),
     name: str = typer.Option(
-        DEFAULT_NAME, "--name", parser=object_name, help="Name of the GitSource and the Sync."
+        defaults.BOOTSTRAP_NAME,
+        "--name",
+        parser=object_name,
+        help="Name of the GitSource and the Sync.",
     ),
     namespace: str = typer.Option(
-        installer.DEFAULT_NAMESPACE, "--namespace", "-n", parser=namespace_name
+        defaults.DEFAULT_NAMESPACE, "--namespace", "-n", parser=namespace_name
     ),
     secret_name: str | None = typer.Option(
         None,
@@ -72,9 +69,9 @@ def bootstrap(
     ),
     interval: str = typer.Option("1m", "--interval", help="How often the source is checked."),
     sync_interval: str = typer.Option("10m", "--sync-interval", help="The Sync's interval."),
-    image: str = typer.Option(installer.DEFAULT_IMAGE, "--image", help="The agent's image."),
+    image: str = typer.Option(defaults.DEFAULT_IMAGE, "--image", help="The agent's image."),
     ledger_volume: str = typer.Option(
-        installer.DEFAULT_LEDGER_VOLUME,
+        defaults.DEFAULT_LEDGER_VOLUME,
         "--ledger-volume",
         parser=ledger_volume_size,
         help="Size of the ledger's PersistentVolumeClaim; `none` keeps it on an emptyDir "
@@ -100,6 +97,11 @@ def bootstrap(
     """Install gitmoor, create a GitSource and a Sync for PATH, and wait until all is Ready.
 
     Idempotent: a second run changes nothing. On a new cluster it restores what Git declares."""
+    from gitmoor import install as installer
+    from gitmoor.commands.bootstrap import BootstrapError, BootstrapSpec, BootstrapSpecError
+    from gitmoor.commands.bootstrap import bootstrap as run_bootstrap
+    from gitmoor.commands.cluster import connect
+
     credentials = _credentials(
         username, password_stdin, ca_file, ssh_key, known_hosts, read_password=not export
     )

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from typing import TYPE_CHECKING
 
 import typer
 from rich.text import Text
 
-from gitmoor import install as installer
 from gitmoor.cli.common import (
     CONTEXT,
     FAILED,
@@ -23,11 +23,15 @@ from gitmoor.cli.common import (
     run_async,
 )
 from gitmoor.cli.table import shorten, terminal_width, use_colour
-from gitmoor.commands.check import Check, Outcome, run_checks
-from gitmoor.commands.run import connect
+from gitmoor.model import defaults
+
+if TYPE_CHECKING:
+    from gitmoor.commands.check import Check
+
 
 _STATUS = 10  # "unchecked " and the rest aligned after it
-_COLOUR = {Outcome.OK: "green", Outcome.FAILED: "red", Outcome.UNCHECKED: "yellow"}
+# By the outcomes' values (Outcome is a StrEnum): the checks themselves load with `check` alone.
+_COLOUR: dict[str, str] = {"ok": "green", "FAILED": "red", "unchecked": "yellow"}
 
 
 class CheckOutput(enum.StrEnum):
@@ -53,7 +57,7 @@ def check_lines(check: Check, width: int | None) -> list[str]:
 
 def check(
     namespace: str = typer.Option(
-        installer.DEFAULT_NAMESPACE,
+        defaults.DEFAULT_NAMESPACE,
         "--namespace",
         "-n",
         parser=namespace_name,
@@ -70,6 +74,8 @@ def check(
     Deployment is available and an agent leads (its Lease renewed lately).
 
     Exits 0 when every check passes, 1 otherwise (also when one could not be checked)."""
+    from gitmoor.commands.check import run_checks
+    from gitmoor.commands.cluster import connect
 
     async def main() -> list[Check]:
         async with await connect(kubeconfig_path(kubeconfig), context) as kube:

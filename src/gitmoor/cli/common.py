@@ -10,9 +10,9 @@ import os
 import re
 import shlex
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 import yaml
@@ -20,16 +20,23 @@ from rich.console import Console
 from rich.text import Text
 
 from gitmoor.cli.table import one_line, shorten, terminal_width
-from gitmoor.commands.operations import OperationError, UnknownRevisionError
-from gitmoor.errors import ConnectionFailedError, GitmoorError, UnknownKindError
-from gitmoor.health import ExprRule, RuleError, load_rules
-from gitmoor.health.exprs import Key
-from gitmoor.kube.kubeconfig import context_namespace, current_context
+from gitmoor.errors import (
+    ConnectionFailedError,
+    GitmoorError,
+    OperationError,
+    UnknownKindError,
+    UnknownRevisionError,
+)
 from gitmoor.model.durations import parse_duration
-from gitmoor.model.resources import name_problem
-from gitmoor.render import merge_values
-from gitmoor.sources.chartdeps import DependencyFetcher
-from gitmoor.sources.charts import ChartFetcher
+from gitmoor.model.names import name_problem
+
+# Every command module imports this one when the CLI starts, for `--help` too: what only some
+# commands need (the Kubernetes client, the renderers, the chart fetcher) is imported where
+# it is used, so that offline commands never load the cluster side.
+if TYPE_CHECKING:
+    from gitmoor.health import ExprRule
+    from gitmoor.health.exprs import Key
+    from gitmoor.render.options import DependencyFetcher
 
 T = TypeVar("T")
 
@@ -119,6 +126,8 @@ def namespace_for(namespace: str | None, kubeconfig: str | None, context: str | 
     """kubectl's rule: `-n`, else the kubeconfig context's namespace, else `default`."""
     if namespace:
         return namespace
+    from gitmoor.kube.kubeconfig import context_namespace
+
     return context_namespace(kubeconfig_path(kubeconfig), context)
 
 
@@ -127,6 +136,8 @@ def cluster_flags(kubeconfig: str | None, context: str | None) -> str:
     when the user chose a context other than the kubeconfig's current one, and
     ` --kubeconfig FILE` when the file came from the flag rather than KUBECONFIG (which the
     shell keeps for the pasted command). "" when the defaults reach it."""
+    from gitmoor.kube.kubeconfig import current_context
+
     flags = ""
     if kubeconfig and kubeconfig != os.environ.get("KUBECONFIG"):
         flags += f" --kubeconfig {shlex.quote(kubeconfig)}"
@@ -145,6 +156,8 @@ def pasteable(hint: str, kubeconfig: str | None, context: str | None) -> str:
 
 def read_values(files: list[Path], option: str) -> dict[str, Any]:
     """Helm values files merged in order, as Helm merges them; a broken one is a usage error."""
+    from gitmoor.render import merge_values
+
     merged: dict[str, Any] = {}
     for file in files:
         try:
@@ -228,6 +241,8 @@ def read_rules(path: Path | None, option: str, *, code: int = FAILED) -> dict[Ke
     cannot be read or a rule does not compile (the agent must not start half-configured)."""
     if path is None:
         return {}
+    from gitmoor.health import RuleError, load_rules
+
     try:
         return load_rules(path.read_text(), f"{option} {path}")
     except (OSError, RuleError) as problem:
@@ -236,11 +251,25 @@ def read_rules(path: Path | None, option: str, *, code: int = FAILED) -> dict[Ke
 
 def local_dependencies() -> DependencyFetcher:
     """What `render` and `diff` fetch a chart's unvendored dependencies with: anonymously (a
-    laptop has no ChartSource Secrets), cached under the user's cache directory."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    laptop has no ChartSource Secrets), cached under the user's cache directory. The chart
+    fetcher (an HTTP and OCI client) is made when a chart first lacks a dependency: most
+    renders need none, and should not load it."""
+    cache = (
+        Path(os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")) / "gitmoor" / "cli"
+    )
+    made: list[DependencyFetcher] = []
 
     async def anonymous(_url: str) -> None:
         return None
 
-    fetcher = ChartFetcher(Path(base) / "gitmoor" / "cli")
-    return DependencyFetcher(fetcher, anonymous, timeout=60.0)
+    async def fetch(
+        root: Path, chart: Path, vendored: frozenset[str]
+    ) -> Sequence[tuple[str, Path]]:
+        if not made:
+            from gitmoor.sources.chartdeps import DependencyFetcher as ChartDependencies
+            from gitmoor.sources.charts import ChartFetcher
+
+            made.append(ChartDependencies(ChartFetcher(cache), anonymous, timeout=60.0))
+        return await made[0](root, chart, vendored)
+
+    return fetch

@@ -10,7 +10,7 @@ import dataclasses
 import enum
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.text import Text
@@ -29,10 +29,10 @@ from gitmoor.cli.common import (
     out,
     run_async,
 )
-from gitmoor.commands.preview import Entry, Preview, Target, preview, sync_target
-from gitmoor.commands.run import connect
 from gitmoor.errors import DryRunError, RenderError, RenderErrors
-from gitmoor.render import RenderOptions
+
+if TYPE_CHECKING:
+    from gitmoor.commands.preview import Entry, Preview
 
 
 class DiffOutput(enum.StrEnum):
@@ -67,6 +67,10 @@ def diff(
     """Show what applying PATH would create, change and prune, by a server-side dry run.
 
     Nothing is written. Exits 1 when there are differences, 0 when there are none."""
+    from gitmoor.commands.cluster import connect
+    from gitmoor.commands.preview import Preview, Target, preview, sync_target
+    from gitmoor.render import RenderOptions
+
     if sync is not None and target_namespace is not None:
         raise typer.BadParameter(
             "the Sync's own targetNamespace is used with --sync", param_hint="--target-namespace"

@@ -4,6 +4,7 @@ first, LAST SEEN, TYPE, REASON, OBJECT, MESSAGE; `--watch` follows new ones."""
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import typer
 import yaml
@@ -24,8 +25,10 @@ from gitmoor.cli.common import (
     run_async,
 )
 from gitmoor.cli.table import Column, age, render, terminal_width, use_colour
-from gitmoor.commands.events import EventRow, follow, list_events, scopes_for
-from gitmoor.commands.run import connect
+
+if TYPE_CHECKING:
+    from gitmoor.commands.events import EventRow
+
 
 _KEPT = 1000  # rows a watch keeps to align new ones with
 
@@ -79,6 +82,9 @@ def events(
 ) -> None:
     """Show the Events of GitSources and Syncs (or of one Sync and its GitSource), oldest
     first, like `kubectl events`; --watch goes on with new ones until interrupted."""
+    from gitmoor.commands.cluster import connect
+    from gitmoor.commands.events import follow, list_events, scopes_for
+
     if output is Output.name:
         raise typer.BadParameter("events prints a table, wide, json or yaml", param_hint="-o")
     if sync is not None and all_namespaces:

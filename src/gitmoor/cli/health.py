@@ -17,7 +17,6 @@ import yaml
 from rich.markup import escape
 
 from gitmoor.cli.common import FAILED, OK, USAGE, err, out, read_rules
-from gitmoor.health import explain
 from gitmoor.model import ObjectRef, Status
 
 
@@ -39,6 +38,8 @@ def health(
     output: Format = typer.Option(Format.text, "-o", "--output"),
 ) -> None:
     """Judge the health of objects offline: the verdict, the rule that decided, and why."""
+    from gitmoor.health import explain
+
     overrides = read_rules(rules, "--rules", code=USAGE)
     objects = _objects(filename)
     verdicts = [explain(obj, rules=overrides) for obj in objects]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from gitmoor.model.durations import parse_duration
-from gitmoor.server.auth import BearerTokens, TokenFileError
-from gitmoor.server.replay import REPLAY_WINDOW
+
+if TYPE_CHECKING:
+    from gitmoor.server.auth import BearerTokens
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,9 @@ def http_settings(
     metrics_token_file: Path | None,
 ) -> HttpSettings:
     """The HTTP port's flags, checked; a wrong one is a usage error (exit 2) naming it."""
+    from gitmoor.server.auth import BearerTokens, TokenFileError
+    from gitmoor.server.replay import REPLAY_WINDOW
+
     durations: dict[str, float] = {}
     for flag, text in (
         ("--http-header-timeout", header_timeout),

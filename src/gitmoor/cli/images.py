@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from gitmoor.cli.common import (
@@ -19,8 +21,10 @@ from gitmoor.cli.common import (
     run_async,
 )
 from gitmoor.cli.table import Column, age, parse_time, print_table, short_sha, status_colour
-from gitmoor.commands.images import AutomationRow, PolicyRow, RepositoryRow, image_rows
-from gitmoor.commands.run import connect
+
+if TYPE_CHECKING:
+    from gitmoor.commands.images import AutomationRow, PolicyRow, RepositoryRow
+
 
 _HEAD = (
     Column("NAMESPACE", identity=True),
@@ -117,6 +121,9 @@ def images(
 ) -> None:
     """Show image repositories (tags, last scan), policies (the chosen tag) and update
     automations (the last commit pushed). The context's namespace unless -n or -A is given."""
+    from gitmoor.commands.cluster import connect
+    from gitmoor.commands.images import image_rows
+
     scope = "" if all_namespaces else namespace_for(namespace, kubeconfig, context)
 
     async def main() -> tuple[list[RepositoryRow], list[PolicyRow], list[AutomationRow]]:

@@ -24,7 +24,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
@@ -46,27 +46,18 @@ from gitmoor.cli.common import (
     run_async,
 )
 from gitmoor.cli.table import Column, age, print_table, short_revision
-from gitmoor.commands.agent_ledger import AGENT_NAMESPACE, DEFAULT_SERVICE, AgentLedger
-from gitmoor.commands.run import connect
 from gitmoor.errors import ConnectionFailedError
-from gitmoor.ledger import (
-    Deployment,
-    Dora,
-    Ledger,
-    LedgerConfigError,
-    LedgerNotFoundError,
-    LedgerSchemaError,
-    LedgerUnavailableError,
-    local_default,
-)
-from gitmoor.ledger.chain import ChainStatus
-from gitmoor.ledger.lookup import ImageQuery, parse_query
-from gitmoor.ledger.reader import LedgerReader
-from gitmoor.ledger.times import parse_when
-from gitmoor.ledger.trail import ImageTrail, with_trail
 from gitmoor.model import Action
+from gitmoor.model.defaults import AGENT_NAMESPACE, AGENT_SERVICE
 from gitmoor.model.durations import format_duration
 from gitmoor.model.record import Record, Result, sha_of
+
+# The ledger (SQLAlchemy) and the agent's ledger API client load when a command reads a ledger.
+if TYPE_CHECKING:
+    from gitmoor.ledger import Deployment, Dora, Ledger
+    from gitmoor.ledger.chain import ChainStatus
+    from gitmoor.ledger.reader import LedgerReader
+    from gitmoor.ledger.trail import ImageTrail
 
 T = TypeVar("T")
 
@@ -86,7 +77,7 @@ AGENT_NAMESPACE_OPTION = typer.Option(
     help="Namespace of the agent asked without --ledger.",
 )
 AGENT_SERVICE_OPTION = typer.Option(
-    DEFAULT_SERVICE,
+    AGENT_SERVICE,
     "--agent-service",
     envvar="GITMOOR_AGENT_SERVICE",
     help="The agent's Service (NAME or NAME:PORT) asked without --ledger.",
@@ -113,7 +104,7 @@ class Agent:
     kubeconfig: str | None = None
     context: str | None = None
     namespace: str = AGENT_NAMESPACE
-    service: str = DEFAULT_SERVICE
+    service: str = AGENT_SERVICE
 
 
 _RECORD = re.compile(r"^(?:record:|#)([0-9]+)$")
@@ -154,6 +145,9 @@ def _query(url: str | None, ask: Callable[[LedgerReader], Awaitable[T]], agent: 
 
 
 def _ask_agent(agent: Agent, ask: Callable[[LedgerReader], Awaitable[T]]) -> T:
+    from gitmoor.commands.agent_ledger import AgentLedger
+    from gitmoor.commands.cluster import connect
+
     async def main() -> T:
         try:
             kube = await connect(kubeconfig_path(agent.kubeconfig), agent.context)
@@ -184,6 +178,13 @@ def _ask_ledger(url: str, ask: Callable[[LedgerReader], Awaitable[T]]) -> T:
 
 def _ask_database(url: str, ask: Callable[[Ledger], Awaitable[T]]) -> T:
     """Open the ledger read-only in spirit, ask, close; ledger problems become exit codes."""
+    from gitmoor.ledger import (
+        Ledger,
+        LedgerConfigError,
+        LedgerNotFoundError,
+        LedgerSchemaError,
+        LedgerUnavailableError,
+    )
 
     async def main() -> T:
         try:
@@ -203,6 +204,8 @@ def _ask_database(url: str, ask: Callable[[Ledger], Awaitable[T]]) -> T:
 
 
 def _when(text: str | None, option: str) -> datetime | None:
+    from gitmoor.ledger.times import parse_when
+
     if text is None:
         return None
     try:
@@ -403,6 +406,9 @@ def where(
     since when (for a chart, REVISION shows its version: chart@version@sha256:...;commit).
 
     Exits 1 when it is deployed nowhere, so scripts can test for it."""
+    from gitmoor.ledger.lookup import ImageQuery, parse_query
+    from gitmoor.ledger.trail import with_trail
+
     try:
         query = parse_query(what)
     except ValueError as problem:
@@ -679,6 +685,8 @@ def verify(
     """Check the audit chain of every cluster (or one): each finished record against its seal,
     each seal against the one before. Exits 1 naming the first broken record of each broken
     chain, or when --cluster names a cluster the ledger has no chain for."""
+    from gitmoor.ledger import local_default
+
     anchors = _anchors(anchor, cluster)
     statuses: list[ChainStatus] = _ask_database(
         ledger or local_default(), lambda book: book.verify(cluster=cluster, anchors=anchors)
@@ -738,6 +746,8 @@ def export(
 ) -> None:
     """Stream records, oldest first, each with its seal in the audit chain (`chain`: cluster,
     seq, digest, prev, hash), for an auditor. Memory stays flat however many records match."""
+    from gitmoor.ledger import local_default
+
     if image_updates and sync is not None:
         raise typer.BadParameter(
             "image updates belong to automations, not Syncs: use -n", param_hint="--sync"

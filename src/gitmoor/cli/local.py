@@ -6,10 +6,10 @@ import enum
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from gitmoor import install as installer
 from gitmoor.cli.common import (
     CONTEXT,
     FAILED,
@@ -27,14 +27,11 @@ from gitmoor.cli.common import (
     read_values,
     run_async,
 )
-from gitmoor.commands.check import AgentNotReadyError, wait_agent
-from gitmoor.commands.render import SyncNotFoundError, release_for
-from gitmoor.commands.run import CONFIG_MANAGER, connect, install_crds
-from gitmoor.commands.uninstall import Uninstalled
-from gitmoor.commands.uninstall import uninstall as remove_gitmoor
+from gitmoor.model import defaults
 from gitmoor.model.capabilities import Capabilities
-from gitmoor.render import Keys, RenderOptions, merge_values
-from gitmoor.render import render as render_path
+
+if TYPE_CHECKING:
+    from gitmoor.commands.uninstall import Uninstalled
 
 
 def _repository_root(path: Path) -> Path:
@@ -110,6 +107,11 @@ def render(
 
     A chart's release is named like the agent names it: after the Sync whose path PATH is.
     Secret values are printed as <masked> unless --show-secrets is given."""
+    from gitmoor import install as installer
+    from gitmoor.commands.render import SyncNotFoundError, release_for
+    from gitmoor.render import Keys, RenderOptions, merge_values
+    from gitmoor.render import render as render_path
+
     path = path.resolve()
     root = _repository_root(path)
     relative = str(path.relative_to(root)) or "."
@@ -143,11 +145,11 @@ def render(
 def install(
     export: bool = typer.Option(False, "--export", help="Print the manifests instead of applying."),
     namespace: str = typer.Option(
-        installer.DEFAULT_NAMESPACE, "--namespace", "-n", parser=namespace_name
+        defaults.DEFAULT_NAMESPACE, "--namespace", "-n", parser=namespace_name
     ),
-    image: str = typer.Option(installer.DEFAULT_IMAGE, "--image", help="The agent's image."),
+    image: str = typer.Option(defaults.DEFAULT_IMAGE, "--image", help="The agent's image."),
     ledger_volume: str = typer.Option(
-        installer.DEFAULT_LEDGER_VOLUME,
+        defaults.DEFAULT_LEDGER_VOLUME,
         "--ledger-volume",
         parser=ledger_volume_size,
         help="Size of the ledger's PersistentVolumeClaim; `none` keeps it on an emptyDir "
@@ -196,11 +198,13 @@ def install(
     With --wait, wait until the agent is available and leads (its Lease renewed), then say
     "gitmoor agent ready"; exits 1 naming what is missing when --timeout passes. With
     --crds-only, only the CRDs, and the command returns once they are served."""
+    from gitmoor import install as installer
+
     if crds_only and wait:
         raise typer.BadParameter("--crds-only installs no agent to wait for", param_hint="--wait")
-    if tenancy not in installer.TENANCY_MODES:
+    if tenancy not in defaults.TENANCY_MODES:
         raise typer.BadParameter(
-            f"{tenancy!r}: choose {' or '.join(installer.TENANCY_MODES)}", param_hint="--tenancy"
+            f"{tenancy!r}: choose {' or '.join(defaults.TENANCY_MODES)}", param_hint="--tenancy"
         )
     try:
         objects = installer.manifests(
@@ -219,6 +223,10 @@ def install(
     if export:
         typer.echo(installer.render_yaml(objects), nl=False)
         return
+    # Only now: --export prints the manifests without loading the Kubernetes client.
+    from gitmoor.commands.check import AgentNotReadyError, wait_agent
+    from gitmoor.commands.cluster import connect
+    from gitmoor.commands.crds import CONFIG_MANAGER, install_crds
 
     async def main() -> AgentNotReadyError | None:
         async with await connect(kubeconfig_path(kubeconfig), context) as kube:
@@ -256,7 +264,7 @@ def install(
 
 def uninstall(
     namespace: str = typer.Option(
-        installer.DEFAULT_NAMESPACE, "--namespace", "-n", parser=namespace_name
+        defaults.DEFAULT_NAMESPACE, "--namespace", "-n", parser=namespace_name
     ),
     timeout: float = typer.Option(
         "2m", "--timeout", parser=duration, help="How long to wait for the CRDs to go."
@@ -265,6 +273,8 @@ def uninstall(
     context: str | None = CONTEXT,
 ) -> None:
     """Remove the agent and gitmoor's CRDs; every object the Syncs applied keeps running."""
+    from gitmoor.commands.cluster import connect
+    from gitmoor.commands.uninstall import uninstall as remove_gitmoor
 
     async def main() -> Uninstalled:
         async with await connect(kubeconfig_path(kubeconfig), context) as kube:

@@ -13,7 +13,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 import yaml
@@ -30,10 +30,11 @@ from gitmoor.cli.common import (
     namespace_for,
     run_async,
 )
-from gitmoor.commands.migration import STDIN, ClusterRead, read_cluster, read_files
-from gitmoor.commands.run import connect
 from gitmoor.errors import MigrationInputError
-from gitmoor.migrate import Migration, Skipped, migrate
+
+if TYPE_CHECKING:
+    from gitmoor.commands.migration import ClusterRead
+    from gitmoor.migrate import Migration, Skipped
 
 
 class Format(enum.StrEnum):
@@ -70,6 +71,9 @@ def import_(
     With --from-cluster the resources are read through the kubeconfig: the context's namespace,
     or -n NS, or -A for every namespace. Secrets are never read or copied: credentials stay
     referenced by name."""
+    from gitmoor.commands.migration import STDIN, read_cluster, read_files
+    from gitmoor.migrate import migrate
+
     if not filenames and not from_cluster:
         fail("give -f FILE (or DIR, or - for stdin) or --from-cluster", USAGE)
     if (namespace or all_namespaces) and not from_cluster:
@@ -82,6 +86,8 @@ def import_(
     objects = list(files.objects)
     where = ", ".join("stdin" if f == STDIN else f for f in filenames)
     if from_cluster:
+        from gitmoor.commands.cluster import connect  # files alone need no Kubernetes client
+
         scope = "" if all_namespaces else namespace_for(namespace, kubeconfig, context)
 
         async def main() -> ClusterRead:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import TYPE_CHECKING
 
 import typer
 import yaml
@@ -50,20 +51,11 @@ from gitmoor.cli.table import (
     terminal_width,
     use_colour,
 )
-from gitmoor.commands.operations import (
-    RollbackResult,
-    SourceRow,
-    SyncRow,
-    set_suspended,
-    status_listing,
-    sync_changes,
-    sync_now,
-    unpin,
-)
-from gitmoor.commands.operations import rollback as rollback_to
-from gitmoor.commands.run import connect
 from gitmoor.model.record import short_revision as compact
-from gitmoor.reconcile import conditions as cond
+
+if TYPE_CHECKING:
+    from gitmoor.commands.operations import RollbackResult, SourceRow, SyncRow
+
 
 # `kubectl get gitsources,syncs`: the same first columns, then each kind's own.
 _COMMON = (
@@ -144,6 +136,9 @@ def status(
 
     Like `kubectl get gitsources,syncs`: the context's namespace unless -n or -A is given;
     --watch goes on with a line per changed Sync, as `kubectl get -w` does."""
+    from gitmoor.commands.cluster import connect
+    from gitmoor.commands.operations import status_listing, sync_changes
+
     scope = "" if all_namespaces else namespace_for(namespace, kubeconfig, context)
     # NAMESPACE only with -A, as kubectl does: one namespace needs no column for it.
     drop = 0 if all_namespaces else 1
@@ -290,6 +285,10 @@ def sync(
     """Fetch the source and reconcile a Sync now; wait, showing progress.
 
     Exits 0 when the Sync is Ready afterwards, 1 when it is not."""
+    from gitmoor.commands.cluster import connect
+    from gitmoor.commands.operations import sync_now
+    from gitmoor.reconcile import conditions as cond
+
     ns = namespace_for(namespace, kubeconfig, context)
 
     async def main() -> dict:  # type: ignore[type-arg]
@@ -337,6 +336,9 @@ def _suspend(
     kubeconfig: str | None,
     context: str | None,
 ) -> str:
+    from gitmoor.commands.cluster import connect
+    from gitmoor.commands.operations import set_suspended
+
     kind = "GitSource" if source else "Sync"
     ns = namespace_for(namespace, kubeconfig, context)
 
@@ -371,6 +373,9 @@ def resume(
     context: str | None = CONTEXT,
 ) -> None:
     """Reconcile a suspended Sync (or GitSource) again, at once."""
+    from gitmoor.commands.cluster import connect
+    from gitmoor.commands.operations import unpin
+
     ns = _suspend(name, namespace, source, False, kubeconfig, context)
     if not source:
 
@@ -399,6 +404,10 @@ def rollback(
     context: str | None = CONTEXT,
 ) -> None:
     """Apply an earlier revision now and pin the Sync to it until `gitmoor resume`."""
+    from gitmoor.commands.cluster import connect
+    from gitmoor.commands.operations import rollback as rollback_to
+    from gitmoor.reconcile import conditions as cond
+
     ns = namespace_for(namespace, kubeconfig, context)
     record_id = record_reference(to) if to else None
     if record_id is not None:

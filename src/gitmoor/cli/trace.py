@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -22,10 +23,10 @@ from gitmoor.cli.common import (
 )
 from gitmoor.cli.ledger import LEDGER
 from gitmoor.cli.table import age, shorten, terminal_width
-from gitmoor.commands.run import connect
-from gitmoor.commands.trace import FORMS, NotManagedError, TargetError, Trace, parse_target
-from gitmoor.commands.trace import trace as follow
-from gitmoor.ledger import local_default
+from gitmoor.model.defaults import TRACE_FORMS
+
+if TYPE_CHECKING:
+    from gitmoor.commands.trace import Trace
 
 
 class TraceOutput(enum.StrEnum):
@@ -107,7 +108,7 @@ def render_trace(found: Trace, width: int | None) -> list[str]:
 
 
 def trace(
-    what: str = typer.Argument(..., metavar="KIND/NAME", help=f"The object: {FORMS}."),
+    what: str = typer.Argument(..., metavar="KIND/NAME", help=f"The object: {TRACE_FORMS}."),
     name: str | None = typer.Argument(None, metavar="[NAME]", help="The name, if not in KIND."),
     namespace: str | None = NAMESPACE,
     output: TraceOutput = typer.Option(
@@ -123,6 +124,11 @@ def trace(
     Kinds are read as kubectl reads them: deployment/web, deploy/web, deployments.apps/web,
     apps/v1/Deployment/web. Exits 1 when gitmoor does not manage the object, 3 when it does
     not exist."""
+    from gitmoor.commands.cluster import connect
+    from gitmoor.commands.trace import NotManagedError, TargetError, parse_target
+    from gitmoor.commands.trace import trace as follow
+    from gitmoor.ledger import local_default
+
     try:
         target = parse_target(what, name)
     except TargetError as problem:

@@ -3,6 +3,8 @@ Syncs it manages as subtrees."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from gitmoor.cli.common import (
@@ -21,8 +23,9 @@ from gitmoor.cli.common import (
     run_async,
 )
 from gitmoor.cli.table import Column, print_table
-from gitmoor.commands.run import connect
-from gitmoor.commands.tree import Node, SyncNotFoundError, lines, read_tree
+
+if TYPE_CHECKING:
+    from gitmoor.commands.tree import Node
 
 
 def _health_colour(value: str) -> str | None:
@@ -40,6 +43,8 @@ TREE_COLUMNS = (
 
 
 def tree_rows(root: Node) -> list[list[str]]:
+    from gitmoor.commands.tree import lines
+
     return [[node.ref.namespace, label, node.health, node.message] for label, node in lines(root)]
 
 
@@ -53,6 +58,9 @@ def tree(
 ) -> None:
     """Show what a Sync manages: its inventory grouped by kind, the health of each object,
     and the Syncs it manages (bootstrap, app of apps) as subtrees."""
+    from gitmoor.commands.cluster import connect
+    from gitmoor.commands.tree import SyncNotFoundError, read_tree
+
     ns = namespace_for(namespace, kubeconfig, context)
 
     async def main() -> Node | SyncNotFoundError:

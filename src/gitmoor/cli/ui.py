@@ -9,9 +9,6 @@ import webbrowser
 import typer
 
 from gitmoor.cli.common import CONTEXT, KUBECONFIG, kubeconfig_path, run_async
-from gitmoor.commands.run import connect
-from gitmoor.ledger import Ledger
-from gitmoor.server.ui.local import serve_local
 
 
 def ui(
@@ -35,6 +32,9 @@ def ui(
 ) -> None:
     """Serve the web UI on 127.0.0.1 against your kubeconfig: you see and do what your own
     RBAC allows. Open the printed URL (it carries a one-time key)."""
+    from gitmoor.commands.cluster import connect
+    from gitmoor.ledger import Ledger
+    from gitmoor.server.ui.local import serve_local
 
     async def main() -> int:
         stop = asyncio.Event()

@@ -12,22 +12,22 @@ import enum
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from gitmoor import validate as validation
 from gitmoor.cli.common import FAILED, OK, read_values
 from gitmoor.errors import GitmoorError, RenderError, RenderErrors
-from gitmoor.migrate import MARKERS, as_syncs
 from gitmoor.model import Manifest
-from gitmoor.render import RenderOptions, detect, render
-from gitmoor.render.documents import Document, parse_json, parse_yaml
-from gitmoor.render.objects import to_manifests
-from gitmoor.render.paths import is_inside, resolve_path
-from gitmoor.render.problems import Problems
+from gitmoor.validate.releases import available_versions
 
-_VERSIONS = validation.available_versions()
+# The validator (jsonschema and the schemas), the renderers and the migration readers load when
+# `validate` runs; its help needs only the releases the installed schemas cover.
+if TYPE_CHECKING:
+    from gitmoor import validate as validation
+    from gitmoor.render.documents import Document
+
+_VERSIONS = available_versions()
 
 
 class Format(enum.StrEnum):
@@ -112,6 +112,9 @@ def validate(
     files are read, and those of --sync FILE. Reports every problem as
     `file:line: Kind/ns/name: field: problem`. Exit code 1 when there are errors, 0 otherwise.
     """
+    from gitmoor import validate as validation
+    from gitmoor.migrate import MARKERS, as_syncs
+
     resolved = [p.resolve() for p in paths]
     top = root.resolve() if root else repository_root(resolved)
     relative = [_inside(top, p) for p in resolved]
@@ -190,6 +193,9 @@ def _inside(root: Path, path: Path) -> str:
 
 
 def _renderer(root: Path) -> validation.Renderer:
+    from gitmoor import validate as validation
+    from gitmoor.render import RenderOptions, render
+
     async def render_one(path: str, spec: validation.RenderSpec) -> validation.Rendering:
         options = RenderOptions(
             release_name=spec.release_name,
@@ -215,6 +221,12 @@ def _salvage(root: Path, path: str) -> list[Manifest]:
 
     (Belongs in `gitmoor.render` as a partial render; kept here until it has one.)
     """
+    from gitmoor.render import detect
+    from gitmoor.render.documents import parse_json, parse_yaml
+    from gitmoor.render.objects import to_manifests
+    from gitmoor.render.paths import resolve_path
+    from gitmoor.render.problems import Problems
+
     try:
         directory = resolve_path(root, path)
     except RenderError:
@@ -234,6 +246,8 @@ def _salvage(root: Path, path: str) -> list[Manifest]:
 
 
 def _plain_files(root: Path, directory: Path) -> list[Path]:
+    from gitmoor.render.paths import is_inside
+
     found: list[Path] = []
     for current, dirs, files in os.walk(directory):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
@@ -301,6 +315,8 @@ def _summary(report: validation.Report) -> str:
 
 def _annotation(problem: validation.Problem) -> str:
     """A GitHub Actions workflow command: `::error file=F,line=L::message`."""
+    from gitmoor import validate as validation
+
     command = "warning" if problem.severity is validation.Severity.WARNING else "error"
     properties = [f"file={_escape_property(problem.file)}"]
     if problem.line:

@@ -19,18 +19,16 @@ from urllib.parse import quote
 
 import orjson
 
-from gitmoor.commands.operations import OperationError
-from gitmoor.install.manifests import DEFAULT_NAMESPACE, HTTP_PORT_NAME, NAME
+from gitmoor.errors import OperationError
 from gitmoor.kube import Kube, RawAnswer
 from gitmoor.ledger.attribution import Origin
 from gitmoor.ledger.deployments import Deployment
 from gitmoor.ledger.dora import Dora
 from gitmoor.ledger.trail import ImageTrail
+from gitmoor.model.defaults import AGENT_NAMESPACE, AGENT_SERVICE, HTTP_PORT_NAME
 from gitmoor.model.ledger_api import MARK_HEADER, PREFIX, TOKEN_HEADER
 from gitmoor.model.record import Record
 
-DEFAULT_SERVICE = f"{NAME}:{HTTP_PORT_NAME}"
-AGENT_NAMESPACE = DEFAULT_NAMESPACE
 _NOT_TOO_LONG = 120.0  # seconds: a ledger question is a few queries
 _OTHERWISE = "or pass --ledger URL to read a ledger database directly"
 
@@ -74,7 +72,7 @@ class AgentLedger:
 
     @classmethod
     async def connect(
-        cls, kube: Kube, *, namespace: str = AGENT_NAMESPACE, service: str = DEFAULT_SERVICE
+        cls, kube: Kube, *, namespace: str = AGENT_NAMESPACE, service: str = AGENT_SERVICE
     ) -> AgentLedger:
         token = await kube.bearer_token()
         if token is None:

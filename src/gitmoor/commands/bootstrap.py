@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from gitmoor import install, plan
-from gitmoor.commands.run import CONFIG_MANAGER
+from gitmoor.commands.crds import CONFIG_MANAGER
 from gitmoor.errors import GitmoorError
 from gitmoor.health import wait_healthy
 from gitmoor.kube import Kube
@@ -38,25 +37,17 @@ from gitmoor.model import (
     Verdict,
     inventory,
 )
+from gitmoor.model.api import API_VERSION, GROUP
 from gitmoor.model.credentials import GitCredentials
-from gitmoor.model.resources import API_VERSION, GROUP, GitSource, Sync
+from gitmoor.model.defaults import BOOTSTRAP_NAME, AgentMode
+from gitmoor.model.resources import GitSource, Sync
 from gitmoor.reconcile import conditions as cond
 
-DEFAULT_NAME = "cluster"
 PART_OF = "gitmoor"
 _POLL = 1.0
 _SUSPENDED = "Suspended"
 
 Progress = Callable[[str], None]
-
-
-class AgentMode(enum.StrEnum):
-    """Where the agent runs: as the installed Deployment (bootstrap waits until it is
-    Available), or elsewhere (`none`: a `gitmoor run` the user starts with the cluster's
-    kubeconfig; the Deployment is installed but not waited for)."""
-
-    IN_CLUSTER = "in-cluster"
-    NONE = "none"
 
 
 class BootstrapError(GitmoorError):
@@ -80,7 +71,7 @@ class BootstrapSpec:
     url: str
     path: str
     branch: str | None = "main"
-    name: str = DEFAULT_NAME
+    name: str = BOOTSTRAP_NAME
     namespace: str = install.DEFAULT_NAMESPACE
     secret_name: str | None = None
     credentials: GitCredentials | None = field(default=None, repr=False)

@@ -18,11 +18,12 @@ from gitmoor import __version__
 from gitmoor.errors import ConnectionFailedError, GitmoorError, KubeApiError
 from gitmoor.health import compute
 from gitmoor.install import manifests
-from gitmoor.install.manifests import NAME, STRICT, STRICT_ARGS
+from gitmoor.install.manifests import STRICT_ARGS
 from gitmoor.kube import Kube
 from gitmoor.model import Status
+from gitmoor.model.api import GROUP
 from gitmoor.model.crds import crds
-from gitmoor.model.resources import GROUP
+from gitmoor.model.defaults import NAME, STRICT
 from gitmoor.reconcile.shards import GROUP_LABEL, REPLICA_GROUP
 
 LEASE = "gitmoor-leader"  # the agent's default --lease-name

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from gitmoor.commands.operations import OperationError
-from gitmoor.errors import GitmoorError, KubeApiError
+from gitmoor.errors import GitmoorError, KubeApiError, OperationError
 from gitmoor.kube import Kube
-from gitmoor.model.resources import API_VERSION
+from gitmoor.model.api import API_VERSION
 
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from gitmoor.kube import Kube
-from gitmoor.model.resources import API_VERSION
+from gitmoor.model.api import API_VERSION
 from gitmoor.reconcile import conditions as cond
 
 

@@ -8,11 +8,14 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitmoor.errors import MigrationInputError, UnknownKindError
-from gitmoor.kube import Kube
 from gitmoor.migrate import KINDS, parse_documents
+
+if TYPE_CHECKING:
+    # Only a type here: `gitmoor import -f FILE` reads files without the Kubernetes client.
+    from gitmoor.kube import Kube
 
 _SUFFIXES = (".yaml", ".yml", ".json")
 STDIN = "-"

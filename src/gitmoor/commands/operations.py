@@ -14,19 +14,16 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
 
-from gitmoor.errors import GitmoorError, KubeApiError, KubeNotFoundError
+from gitmoor.errors import (
+    KubeApiError,
+    KubeNotFoundError,
+    OperationError,
+    UnknownRevisionError,
+)
 from gitmoor.kube import Kube
+from gitmoor.model.api import API_VERSION
 from gitmoor.model.labels import ALLOW_PRUNE_AT, FORCE_AT, PINNED, REQUESTED_AT
-from gitmoor.model.resources import API_VERSION
 from gitmoor.reconcile import conditions as cond
-
-
-class OperationError(GitmoorError):
-    """A CLI operation could not be carried out (object missing, suspended, timed out)."""
-
-
-class UnknownRevisionError(OperationError):
-    """`rollback --to` named a revision the source does not have: nothing was changed."""
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,20 @@ from typing import Any
 import yaml
 
 from gitmoor import apply, plan
-from gitmoor.commands.operations import OperationError
 from gitmoor.concurrency import gather
-from gitmoor.errors import GitmoorError, KubeApiError, UnknownKindError
+from gitmoor.errors import GitmoorError, KubeApiError, OperationError, UnknownKindError
 from gitmoor.kube import Kube
 from gitmoor.kube import inventory as stored_inventory
-from gitmoor.model import Action, InventoryEntry, ObjectChange, ObjectRef, PlannedObject, labels
-from gitmoor.model.resources import API_VERSION, Sync
+from gitmoor.model import (
+    Action,
+    InventoryEntry,
+    ObjectChange,
+    ObjectRef,
+    PlannedObject,
+    labels,
+)
+from gitmoor.model.api import API_VERSION
+from gitmoor.model.resources import Sync
 from gitmoor.reconcile.decryption import decryption_keys
 from gitmoor.reconcile.pipeline import render_options
 from gitmoor.render import RenderOptions, render

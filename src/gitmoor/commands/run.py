@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
@@ -17,13 +16,14 @@ from typing import Any
 import structlog
 
 from gitmoor import memory
+from gitmoor.commands.cluster import connect
+from gitmoor.commands.crds import CONFIG_MANAGER, install_crds
 from gitmoor.errors import GitmoorError, KubeApiError, UnknownKindError
-from gitmoor.health import Overrides, wait_healthy
+from gitmoor.health import Overrides
 from gitmoor.kube import Kube
 from gitmoor.ledger import Ledger, LedgerError
-from gitmoor.model import ObjectRef
 from gitmoor.model.config import Resource, to_document
-from gitmoor.model.crds import crds
+from gitmoor.model.limits import DEFAULT_LIMITS, Limits
 from gitmoor.reconcile.agent import Agent, AgentOptions
 from gitmoor.reconcile.cache import OnChange
 from gitmoor.reconcile.leader import LeaderElector
@@ -32,15 +32,12 @@ from gitmoor.reconcile.memory import Key
 from gitmoor.reconcile.shards import REPLICA_GROUP, SINGLETONS, Standing
 from gitmoor.reconcile.snapshots import KEY_FIELD, KEY_SECRET, new_key
 from gitmoor.reconcile.tenancy import Tenancy
-from gitmoor.render.limits import DEFAULT_LIMITS, Limits
 from gitmoor.sources.sweep import DEFAULT_KEEP
 
 log = structlog.get_logger("gitmoor.run")
 
 _TRIM_EVERY = 30.0  # seconds between handing freed heap memory back to the system
 _CHORE_RETRY = 300.0  # seconds before a replica that does not own the chores looks again
-
-CONFIG_MANAGER = "gitmoor-config"
 
 
 @dataclass
@@ -70,25 +67,6 @@ class RunOptions:
     file_roots: tuple[Path, ...] | None = None  # file:// sources below these (None: anywhere)
     spool_dir: Path | None = None  # where records wait while the ledger is away
     cache_keep: float = DEFAULT_KEEP  # --cache-keep: seconds an unused chart or artifact stays
-
-
-async def connect(kubeconfig: Path | None, context: str | None) -> Kube:
-    if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-        return Kube.in_cluster()
-    return await Kube.from_kubeconfig(kubeconfig, context=context)
-
-
-async def install_crds(kube: Kube, *, timeout: float = 60.0) -> None:
-    """Apply gitmoor's CRDs (a no-op when they are current) and wait until they are served."""
-    targets: list[tuple[ObjectRef, str]] = []
-    for crd in crds():
-        await kube.apply(crd, field_manager=CONFIG_MANAGER)
-        targets.append((ObjectRef.from_object(crd), str(crd["apiVersion"])))
-    verdict = await wait_healthy(kube, targets, timeout=timeout)
-    if not verdict.healthy:
-        raise GitmoorError(f"gitmoor's CRDs did not become established: {verdict.summary()}")
-    for crd in crds():
-        kube.forget_crd(crd)
 
 
 async def ensure_namespace(kube: Kube, name: str) -> None:

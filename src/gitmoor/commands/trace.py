@@ -12,22 +12,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from gitmoor.commands.operations import OperationError
-from gitmoor.errors import GitmoorError
+from gitmoor.errors import GitmoorError, OperationError
 from gitmoor.health import compute
 from gitmoor.kube import Kube
 from gitmoor.kube import inventory as stored_inventory
 from gitmoor.ledger import Ledger, LedgerError
 from gitmoor.model import Action, ObjectRef
+from gitmoor.model.api import API_VERSION
+from gitmoor.model.defaults import TRACE_FORMS
 from gitmoor.model.labels import SYNC_NAME, SYNC_NAMESPACE
+from gitmoor.model.names import name_problem
 from gitmoor.model.record import Record, sha_of
-from gitmoor.model.resources import API_VERSION, name_problem
 from gitmoor.reconcile import conditions as cond
 
 _VERSION = re.compile(r"^v[0-9]+((alpha|beta)[0-9]+)?$")
 _KIND = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 _GROUP = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-FORMS = "KIND/NAME, KIND.GROUP/NAME, VERSION/KIND/NAME or GROUP/VERSION/KIND/NAME"
 
 
 class TargetError(ValueError):
@@ -54,10 +54,10 @@ def parse_target(text: str, name: str | None = None) -> Target:
     `apps/v1/Deployment/web`; or the kind alone and the name as a second argument, as
     kubectl takes `deployment web`."""
     if name is not None and "/" in text:
-        raise TargetError(f"{text!r} {name!r}: expected {FORMS}, or KIND NAME")
+        raise TargetError(f"{text!r} {name!r}: expected {TRACE_FORMS}, or KIND NAME")
     parts = text.split("/") + ([name] if name is not None else [])
     if any(not p for p in parts) or not 2 <= len(parts) <= 4:
-        raise TargetError(f"{text!r}: expected {FORMS}")
+        raise TargetError(f"{text!r}: expected {TRACE_FORMS}")
     *head, kind, object_name = parts
     group: str | None = None
     version: str | None = None
@@ -74,9 +74,9 @@ def parse_target(text: str, name: str | None = None) -> Target:
         if _VERSION.match(first) and rest:  # kubectl's resource.version.group
             version, group = first, rest
     if not _KIND.match(kind):
-        raise TargetError(f"{kind!r} is not a kind: expected {FORMS}")
+        raise TargetError(f"{kind!r} is not a kind: expected {TRACE_FORMS}")
     if group and not _GROUP.match(group):
-        raise TargetError(f"{group!r} is not an API group: expected {FORMS}")
+        raise TargetError(f"{group!r} is not an API group: expected {TRACE_FORMS}")
     if version is not None and not _VERSION.match(version):
         raise TargetError(f"{version!r} is not an API version (v1, v1beta1, ...)")
     problem = name_problem(object_name)

@@ -23,9 +23,9 @@ from gitmoor.health import compute
 from gitmoor.kube import Kube
 from gitmoor.kube import inventory as stored_inventory
 from gitmoor.model import ObjectRef, Status, inventory
+from gitmoor.model.api import API_VERSION, GROUP
 from gitmoor.model.labels import owner_selector
 from gitmoor.model.pipeline import InventoryEntry
-from gitmoor.model.resources import API_VERSION, GROUP
 
 # At least this many objects of one kind in one namespace are read with one LIST.
 LIST_AT = 4

@@ -17,8 +17,8 @@ from gitmoor import install
 from gitmoor.errors import GitmoorError, KubeApiError, KubeNotFoundError, UnknownKindError
 from gitmoor.kube import Kube
 from gitmoor.model import inventory
+from gitmoor.model.api import API_VERSION
 from gitmoor.model.labels import FINALIZER
-from gitmoor.model.resources import API_VERSION
 
 _CRD = ("apiextensions.k8s.io/v1", "CustomResourceDefinition")
 # What stays on purpose: the namespace may hold the GitSources' Secrets and more, the claim the

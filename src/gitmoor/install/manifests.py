@@ -31,23 +31,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitmoor import __version__
+from gitmoor.model.api import GROUP
 from gitmoor.model.crds import crds
+from gitmoor.model.defaults import (
+    DEFAULT_IMAGE,
+    DEFAULT_NAMESPACE,
+    HTTP_PORT_NAME,
+    NAME,
+    STRICT,
+    TENANCY_MODES,
+)
 from gitmoor.model.labels import PRUNE, PRUNE_DISABLED
-from gitmoor.model.resources import GROUP
 
-DEFAULT_NAMESPACE = "gitmoor-system"
-DEFAULT_IMAGE = f"ghcr.io/gitmoor/gitmoor:{__version__}"
-NAME = "gitmoor"
 APPLY_BINDING = "gitmoor-apply"
 LEADER_ELECTION = "gitmoor-leader-election"
 AUTH_DELEGATOR = "gitmoor-auth-delegator"
 LEDGER_READER = "gitmoor-ledger-reader"
-HTTP_PORT_NAME = "http"
 DATA_CLAIM = "gitmoor-data"
 HTTP_PORT = 8080
-# `gitmoor install` and `bootstrap` keep the ledger on a claim of this size unless told `none`.
-DEFAULT_LEDGER_VOLUME = "1Gi"
 # A path inside the agent's container (an emptyDir), not on the machine rendering this.
 _TMP = "/tmp"  # noqa: S108
 # The image's non-root user (the Dockerfile's USER); fixed so file ownership on volumes is
@@ -56,8 +57,6 @@ UID = 65532
 _DATA = "/var/lib/gitmoor"
 
 _PART_OF = {"app.kubernetes.io/part-of": NAME}
-STRICT = "strict"
-TENANCY_MODES = ("cluster-admin", STRICT)
 # Strict tenancy: a Sync acts as its namespace's `default` ServiceAccount unless it names one,
 # and may not use another namespace's GitSource unless that one grants it.
 STRICT_ARGS = ("--default-service-account=default", "--no-cross-namespace-refs")

@@ -27,10 +27,10 @@ from gitmoor.errors import (
 )
 from gitmoor.kube.client import Kube
 from gitmoor.model import inventory
+from gitmoor.model.api import API_VERSION
 from gitmoor.model.inventory import Broken, Chunk
 from gitmoor.model.labels import INVENTORY_DIGEST, INVENTORY_OF, SYNC_ANNOTATION
 from gitmoor.model.pipeline import InventoryEntry
-from gitmoor.model.resources import API_VERSION
 
 log = structlog.get_logger("gitmoor.inventory")
 

@@ -7,21 +7,61 @@ await ledger.where("nginx:1.27")                # where it runs now, and since w
 ledger.raise_broken(await ledger.verify())      # the audit chain: ChainBrokenError if edited
 """
 
-from gitmoor.ledger.chain import ChainBreak, ChainStatus, Problem
-from gitmoor.ledger.deployments import Deployment
-from gitmoor.ledger.dora import Dora
-from gitmoor.ledger.errors import (
-    ChainBrokenError,
-    LedgerConfigError,
-    LedgerError,
-    LedgerNotFoundError,
-    LedgerSchemaError,
-    LedgerUnavailableError,
-    RecordFinishedError,
-    RecordNotFoundError,
-)
-from gitmoor.ledger.store import Ledger
-from gitmoor.ledger.urls import ENV_VAR, IN_CLUSTER_URL, local_default
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from gitmoor.model.defaults import IN_CLUSTER_URL
+
+if TYPE_CHECKING:
+    from gitmoor.ledger.chain import ChainBreak, ChainStatus, Problem
+    from gitmoor.ledger.deployments import Deployment
+    from gitmoor.ledger.dora import Dora
+    from gitmoor.ledger.errors import (
+        ChainBrokenError,
+        LedgerConfigError,
+        LedgerError,
+        LedgerNotFoundError,
+        LedgerSchemaError,
+        LedgerUnavailableError,
+        RecordFinishedError,
+        RecordNotFoundError,
+    )
+    from gitmoor.ledger.store import Ledger
+    from gitmoor.ledger.urls import ENV_VAR, local_default
+
+# Loaded on first use (PEP 562): the CLI asks the agent's ledger API with the plain parts
+# (records, deployments, DORA figures) and loads SQLAlchemy (the store, the chain, URLs) only
+# when it opens a ledger database itself.
+_HOMES = {
+    "ChainBreak": "chain",
+    "ChainStatus": "chain",
+    "Problem": "chain",
+    "Deployment": "deployments",
+    "Dora": "dora",
+    "ChainBrokenError": "errors",
+    "LedgerConfigError": "errors",
+    "LedgerError": "errors",
+    "LedgerNotFoundError": "errors",
+    "LedgerSchemaError": "errors",
+    "LedgerUnavailableError": "errors",
+    "RecordFinishedError": "errors",
+    "RecordNotFoundError": "errors",
+    "Ledger": "store",
+    "ENV_VAR": "urls",
+    "local_default": "urls",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ENV_VAR",

@@ -16,8 +16,6 @@ from sqlalchemy.exc import ArgumentError
 from gitmoor.ledger.errors import LedgerConfigError
 
 ENV_VAR = "GITMOOR_LEDGER"
-# Inside the cluster the agent keeps its ledger on its volume.
-IN_CLUSTER_URL = "sqlite:////var/lib/gitmoor/ledger.db"
 
 _DRIVERS = {
     "sqlite": "sqlite",

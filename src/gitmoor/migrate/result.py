@@ -9,9 +9,9 @@ from typing import Any
 
 import yaml
 
+from gitmoor.model.api import API_VERSION
 from gitmoor.model.config import ConfigError, load_documents
 from gitmoor.model.durations import format_duration, parse_duration
-from gitmoor.model.resources import API_VERSION
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,11 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
+from gitmoor.model.api import API_VERSION, GROUP
 from gitmoor.model.durations import parse_duration
 from gitmoor.model.images import ImagePolicy, ImageRepository, ImageUpdateAutomation
 from gitmoor.model.refs import ObjectRef
 from gitmoor.model.resources import (
-    API_VERSION,
-    GROUP,
     ChartSource,
     Duration,
     GitSource,

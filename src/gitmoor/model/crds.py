@@ -19,10 +19,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from gitmoor.model.api import GROUP, VERSION
 from gitmoor.model.images import ImagePolicy, ImageRepository, ImageUpdateAutomation, Policy
 from gitmoor.model.resources import (
-    GROUP,
-    VERSION,
     ChartSource,
     ChartSourceSpec,
     GitRef,

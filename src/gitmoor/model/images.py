@@ -14,8 +14,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from gitmoor.model.api import API_VERSION
 from gitmoor.model.resources import (
-    API_VERSION,
     Condition,
     Duration,
     LocalObjectReference,

@@ -20,16 +20,12 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from gitmoor.model.api import API_VERSION
 from gitmoor.model.cel import CelError, compile_expr
 from gitmoor.model.durations import parse_duration
+from gitmoor.model.names import DNS_LABEL, DNS_SUBDOMAIN
 from gitmoor.model.notifications import NotificationSink
 
-GROUP = "gitmoor.io"
-VERSION = "v1alpha1"
-API_VERSION: Literal["gitmoor.io/v1alpha1"] = "gitmoor.io/v1alpha1"
-
-_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-_DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 _DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 _SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:(?!//)")
 
@@ -42,24 +38,8 @@ def _duration(value: str) -> str:
 Duration = Annotated[str, Field(pattern=_DURATION), AfterValidator(_duration)]
 
 
-def name_problem(value: str, *, namespace: bool = False) -> str | None:
-    """Why `value` cannot name an object (or, with `namespace`, a Namespace); None if it can."""
-    pattern, limit = (_DNS_LABEL, 63) if namespace else (_DNS_SUBDOMAIN, 253)
-    if not value:
-        return "must not be empty"
-    if len(value) > limit:
-        return f"{value!r} is longer than {limit} characters"
-    if not re.match(pattern, value):
-        return (
-            f"{value!r} is not a valid Kubernetes name: lower-case letters, digits and '-'"
-            + ("" if namespace else " or '.'")
-            + ", starting and ending with a letter or digit"
-        )
-    return None
-
-
-Name = Annotated[str, Field(min_length=1, max_length=253, pattern=_DNS_SUBDOMAIN)]
-NamespaceName = Annotated[str, Field(min_length=1, max_length=63, pattern=_DNS_LABEL)]
+Name = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN)]
+NamespaceName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
 
 
 class _Model(BaseModel):

@@ -22,7 +22,7 @@ from gitmoor.errors import GitmoorError, KubeApiError, TransientError, UnknownKi
 from gitmoor.kube import Kube
 from gitmoor.kube import inventory as stored_inventory
 from gitmoor.model import InventoryEntry, ObjectRef, inventory, labels
-from gitmoor.model.resources import API_VERSION
+from gitmoor.model.api import API_VERSION
 from gitmoor.plan.prepare import Owner
 
 

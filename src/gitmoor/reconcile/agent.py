@@ -25,12 +25,14 @@ from gitmoor.kube import Kube, WatchEvent
 from gitmoor.ledger import Ledger
 from gitmoor.ledger.spool import Spool
 from gitmoor.model import Artifact, ChartArtifact, Health, Missing
+from gitmoor.model.api import API_VERSION
 from gitmoor.model.durations import parse_duration
 from gitmoor.model.images import IMAGE_KINDS
 from gitmoor.model.labels import REQUESTED_AT
+from gitmoor.model.limits import DEFAULT_LIMITS, Limits
 from gitmoor.model.notifications import ImagePushEvent, PushEvent
 from gitmoor.model.record import Trigger
-from gitmoor.model.resources import API_VERSION, ChartSource, GitSource
+from gitmoor.model.resources import ChartSource, GitSource
 from gitmoor.notify import Notifier
 from gitmoor.reconcile import report
 from gitmoor.reconcile.cache import Cache, Obj, OnChange, key_of
@@ -51,7 +53,6 @@ from gitmoor.reconcile.snapshots import SnapshotStore, new_key
 from gitmoor.reconcile.source import SourceReconciler
 from gitmoor.reconcile.sync import Placement, SyncReconciler
 from gitmoor.reconcile.tenancy import Tenancy
-from gitmoor.render.limits import DEFAULT_LIMITS, Limits
 from gitmoor.sources.images.registry import ImageName
 from gitmoor.sources.sweep import DEFAULT_KEEP, sweep
 

@@ -18,6 +18,7 @@ from gitmoor.kube import Kube
 from gitmoor.model import ChartArtifact
 from gitmoor.model.credentials import ChartCredentials
 from gitmoor.model.durations import parse_duration
+from gitmoor.model.limits import DEFAULT_LIMITS, Limits
 from gitmoor.model.record import Trigger
 from gitmoor.model.resources import ChartSource, LocalObjectReference, Sync
 from gitmoor.reconcile import conditions as cond
@@ -26,7 +27,6 @@ from gitmoor.reconcile.cache import Cache
 from gitmoor.reconcile.memory import Key, Memory
 from gitmoor.reconcile.publish import Publisher
 from gitmoor.reconcile.tenancy import Tenancy
-from gitmoor.render.limits import DEFAULT_LIMITS, Limits
 from gitmoor.sources.archives import Limits as ArchiveLimits
 from gitmoor.sources.chartdeps import DependencyFetcher
 from gitmoor.sources.charts import ChartFetcher

@@ -16,6 +16,7 @@ from gitmoor.kube import Kube
 from gitmoor.model import Artifact
 from gitmoor.model.credentials import ChartCredentials
 from gitmoor.model.durations import parse_duration
+from gitmoor.model.limits import DEFAULT_LIMITS, Limits
 from gitmoor.model.resources import OCISource, Sync
 from gitmoor.reconcile import conditions as cond
 from gitmoor.reconcile import report
@@ -25,7 +26,6 @@ from gitmoor.reconcile.memory import Key, Memory
 from gitmoor.reconcile.publish import Publisher
 from gitmoor.reconcile.source import OnNewArtifact, SourceAnswer
 from gitmoor.reconcile.tenancy import Tenancy
-from gitmoor.render.limits import DEFAULT_LIMITS, Limits
 from gitmoor.sources.archives import Limits as ArchiveLimits
 from gitmoor.sources.ociartifact import OCIArtifactFetcher
 

@@ -45,11 +45,11 @@ from gitmoor.model import (
 from gitmoor.model.content import content_digest
 from gitmoor.model.durations import parse_duration
 from gitmoor.model.hooks import DELETION, TRACKED, HookPoint, HookRuns
+from gitmoor.model.limits import DEFAULT_LIMITS, Limits
 from gitmoor.model.resources import Sync
 from gitmoor.reconcile.outcome import Outcome, Stage
 from gitmoor.reconcile.snapshots import Snapshot
 from gitmoor.render import Keys, RenderOptions, render
-from gitmoor.render.limits import DEFAULT_LIMITS, Limits
 from gitmoor.render.options import DependencyFetcher
 
 log = structlog.get_logger("gitmoor.reconcile")

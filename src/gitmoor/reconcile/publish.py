@@ -19,10 +19,11 @@ from gitmoor.kube import inventory as stored_inventory
 from gitmoor.ledger import Ledger, LedgerError
 from gitmoor.ledger.spool import Spool
 from gitmoor.model import inventory
+from gitmoor.model.api import API_VERSION
 from gitmoor.model.images import ImageUpdate
 from gitmoor.model.notifications import NotificationEvent
 from gitmoor.model.record import Record, Result
-from gitmoor.model.resources import API_VERSION, Sync
+from gitmoor.model.resources import Sync
 from gitmoor.notify import Notifier
 from gitmoor.reconcile.cache import Cache, Obj
 from gitmoor.reconcile.drift import DriftMonitor

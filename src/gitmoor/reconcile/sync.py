@@ -31,12 +31,14 @@ from gitmoor.health import Overrides, sync_rules
 from gitmoor.kube import Kube
 from gitmoor.kube import inventory as stored_inventory
 from gitmoor.model import Artifact, Health, Verdict, inventory
+from gitmoor.model.api import API_VERSION
 from gitmoor.model.durations import parse_duration
 from gitmoor.model.hooks import HookPoint, HookRuns
 from gitmoor.model.labels import ALLOW_PRUNE_AT, FINALIZER, REQUESTED_AT
+from gitmoor.model.limits import DEFAULT_LIMITS, Limits
 from gitmoor.model.pipeline import ChartArtifact, Commit
 from gitmoor.model.record import Record, Trigger
-from gitmoor.model.resources import API_VERSION, Sync
+from gitmoor.model.resources import Sync
 from gitmoor.reconcile import conditions as cond
 from gitmoor.reconcile import decide, pipeline, records, report
 from gitmoor.reconcile.cache import Cache, Obj
@@ -52,7 +54,6 @@ from gitmoor.reconcile.snapshots import SnapshotStore
 from gitmoor.reconcile.source import SourceReconciler
 from gitmoor.reconcile.tenancy import Tenancy
 from gitmoor.render import Keys
-from gitmoor.render.limits import DEFAULT_LIMITS, Limits
 
 log = structlog.get_logger("gitmoor.agent")
 _FIGHT_WINDOW = 60.0  # seconds

@@ -17,7 +17,7 @@ from yaml.composer import Composer
 from yaml.events import AliasEvent, Event, NodeEvent
 from yaml.nodes import MappingNode, Node, SequenceNode
 
-from gitmoor.render.limits import Limits
+from gitmoor.model.limits import Limits
 
 
 class LimitExceeded(Exception):

@@ -4,7 +4,7 @@ YAML is read the way kubectl reads it (YAML 1.1 through go-yaml v2): booleans su
 booleans, timestamps and a bare `=` stay strings, and a key given twice in one mapping is an
 error.
 
-Reading keeps to `Limits` (`gitmoor.render.limits`): a document nested too deeply, or whose
+Reading keeps to `Limits` (`gitmoor.model.limits`): a document nested too deeply, or whose
 aliases expand too far, is a `RenderError` before it is built.
 """
 
@@ -18,8 +18,8 @@ import orjson
 import yaml
 
 from gitmoor.errors import RenderError
+from gitmoor.model.limits import DEFAULT_LIMITS, Limits
 from gitmoor.render.composer import BoundedLoader, LimitExceeded
-from gitmoor.render.limits import DEFAULT_LIMITS, Limits
 from gitmoor.render.text import json_text_error, yaml_reader_error
 
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from gitmoor.errors import RenderError
-from gitmoor.render.limits import MIB, Limits
+from gitmoor.model.limits import MIB, Limits
 
 
 def read_bounded(path: Path, source: str, limits: Limits) -> bytes:

@@ -26,11 +26,11 @@ import orjson
 
 from gitmoor.errors import RenderError
 from gitmoor.model import Manifest
+from gitmoor.model.limits import Limits
 from gitmoor.render import chartdeps
 from gitmoor.render.digest import json_default
 from gitmoor.render.documents import Document, load_single, parse_yaml
 from gitmoor.render.files import read_bounded
-from gitmoor.render.limits import Limits
 from gitmoor.render.objects import to_manifests
 from gitmoor.render.options import RenderOptions
 from gitmoor.render.paths import check_tree, resolve_relative

@@ -22,8 +22,8 @@ import yaml
 
 from gitmoor.errors import RenderError
 from gitmoor.model import Manifest
+from gitmoor.model.limits import Limits
 from gitmoor.render.documents import Document, parse_yaml
-from gitmoor.render.limits import Limits
 from gitmoor.render.objects import to_manifests
 from gitmoor.render.paths import is_inside, kustomization_file
 from gitmoor.render.problems import Problems

@@ -8,8 +8,8 @@ from typing import Any
 
 from gitmoor.errors import RenderError
 from gitmoor.model import Manifest, ObjectRef
+from gitmoor.model.limits import DEFAULT_LIMITS, Limits
 from gitmoor.render.documents import Document
-from gitmoor.render.limits import DEFAULT_LIMITS, Limits
 from gitmoor.render.problems import Problems
 
 _NEEDS = "every object needs apiVersion, kind and metadata.name (or metadata.generateName)"

@@ -9,7 +9,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from gitmoor.model.capabilities import Capabilities
-from gitmoor.render.limits import DEFAULT_LIMITS, Limits
+from gitmoor.model.limits import DEFAULT_LIMITS, Limits
 from gitmoor.render.sops import Keys
 
 DEFAULT_TIMEOUT = 120.0
@@ -34,7 +34,7 @@ class RenderOptions:
     directories); `values_files` are relative to the chart directory and merged in order, then
     `values` over them, like `helm template -f a.yaml -f b.yaml --values`. `timeout` bounds each
     external tool run (kubectl kustomize, the Helm worker) in seconds. `limits` bound what
-    reading the manifests may cost (`gitmoor.render.limits`). `capabilities` is what the chart's
+    reading the manifests may cost (`gitmoor.model.limits`). `capabilities` is what the chart's
     `.Capabilities` says about the cluster (None: Helm's defaults, as `helm template` has them).
 
     `chart`, when set, is a chart directory from elsewhere (a ChartSource's unpacked archive):

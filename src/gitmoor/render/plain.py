@@ -13,9 +13,9 @@ from pathlib import Path, PurePosixPath
 
 from gitmoor.errors import RenderError
 from gitmoor.model import Manifest
+from gitmoor.model.limits import DEFAULT_LIMITS, Limits
 from gitmoor.render.documents import Document, parse_json, parse_yaml
 from gitmoor.render.files import read_bounded, size_text
-from gitmoor.render.limits import DEFAULT_LIMITS, Limits
 from gitmoor.render.objects import to_manifests
 from gitmoor.render.paths import is_inside
 from gitmoor.render.problems import Problems

@@ -23,8 +23,8 @@ from typing import Any, Protocol
 
 from gitmoor.errors import GitmoorError
 from gitmoor.kube import Kube
+from gitmoor.model.api import GROUP
 from gitmoor.model.ledger_api import TOKEN_HEADER
-from gitmoor.model.resources import GROUP
 from gitmoor.recent import RecentKeys
 
 __all__ = [

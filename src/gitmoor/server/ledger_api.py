@@ -35,7 +35,7 @@ from gitmoor.kube import Kube
 from gitmoor.ledger import Ledger, LedgerError
 from gitmoor.ledger.lookup import parse_query
 from gitmoor.model.ledger_api import MARK, MARK_HEADER, PREFIX, TOKEN_HEADER
-from gitmoor.model.resources import name_problem
+from gitmoor.model.names import name_problem
 from gitmoor.server.access import (
     Caller,
     Reviewer,

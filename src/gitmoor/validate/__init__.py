@@ -7,11 +7,49 @@ duplicates, objects without a namespace, namespaces declared nowhere, and gitmoo
 GitSource and Sync documents (model, Sync paths, dependsOn cycles). No cluster, no network.
 """
 
-from gitmoor.validate.builtin import KubernetesVersionError, available_versions
-from gitmoor.validate.problems import Problem, Severity, sort_key
-from gitmoor.validate.syncfiles import Foreign, SyncFiles, read_sync_files, scan_repository
-from gitmoor.validate.units import Renderer, Rendering, RenderSpec
-from gitmoor.validate.validator import Options, Report, SyncUse, validate
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gitmoor.validate.builtin import KubernetesVersionError
+    from gitmoor.validate.problems import Problem, Severity, sort_key
+    from gitmoor.validate.releases import available_versions
+    from gitmoor.validate.syncfiles import Foreign, SyncFiles, read_sync_files, scan_repository
+    from gitmoor.validate.units import Renderer, Rendering, RenderSpec
+    from gitmoor.validate.validator import Options, Report, SyncUse, validate
+
+# Loaded on first use (PEP 562): `gitmoor validate --help` reads `releases` alone, which must not
+# bring in the schema checker and jsonschema with it.
+_HOMES = {
+    "KubernetesVersionError": "builtin",
+    "Problem": "problems",
+    "Severity": "problems",
+    "sort_key": "problems",
+    "available_versions": "releases",
+    "Foreign": "syncfiles",
+    "SyncFiles": "syncfiles",
+    "read_sync_files": "syncfiles",
+    "scan_repository": "syncfiles",
+    "Renderer": "units",
+    "Rendering": "units",
+    "RenderSpec": "units",
+    "Options": "validator",
+    "Report": "validator",
+    "SyncUse": "validator",
+    "validate": "validator",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Foreign",

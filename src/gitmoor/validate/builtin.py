@@ -9,7 +9,6 @@ marked by `x-kubernetes-group-version-kind`.
 from __future__ import annotations
 
 import functools
-import importlib.resources
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -20,11 +19,9 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
 from gitmoor.errors import PermanentError
+from gitmoor.validate.releases import available_versions, schemas_dir
 from gitmoor.validate.scopes import CLUSTER_SCOPED
 
-_PACKAGE = "kubernetes_validate"
-_SCHEMAS = "kubernetes-json-schema"
-_RELEASE_DIR = re.compile(r"^v(\d+)\.(\d+)\.\d+-local-strict$")
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.\d+)?$")
 _OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 # Kinds with a group-version-kind that are messages of the API, never stored objects.
@@ -56,22 +53,6 @@ class BuiltinKind:
     @property
     def api_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
-
-
-def available_versions() -> list[str]:
-    """`1.25` ... `1.37`: the releases whose schemas are installed, oldest first."""
-    return list(_release_dirs())
-
-
-@functools.cache
-def _release_dirs() -> dict[str, str]:
-    """`1.37` -> `v1.37.0-local-strict`, oldest release first."""
-    found: dict[tuple[int, int], str] = {}
-    for entry in importlib.resources.files(_PACKAGE).joinpath(_SCHEMAS).iterdir():
-        match = _RELEASE_DIR.match(entry.name)
-        if match:
-            found[(int(match.group(1)), int(match.group(2)))] = entry.name
-    return {f"{major}.{minor}": found[(major, minor)] for major, minor in sorted(found)}
 
 
 def resolve_version(requested: str | None) -> str:
@@ -150,6 +131,6 @@ class BuiltinCatalog:
 
 @functools.cache
 def _load(version: str) -> BuiltinCatalog:
-    directory = importlib.resources.files(_PACKAGE).joinpath(_SCHEMAS, _release_dirs()[version])
+    directory = schemas_dir(version)
     definitions = orjson.loads(directory.joinpath("_definitions.json").read_bytes())
     return BuiltinCatalog(version, definitions)

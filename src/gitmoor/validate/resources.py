@@ -15,10 +15,11 @@ from typing import Any
 import yaml
 
 from gitmoor.errors import RenderError
+from gitmoor.model.api import API_VERSION
 from gitmoor.model.config import ConfigError, load_documents
 from gitmoor.model.graph import describe, find_cycle
 from gitmoor.model.images import IMAGE_KINDS
-from gitmoor.model.resources import API_VERSION, ChartSource, GitSource, OCISource, Sync
+from gitmoor.model.resources import ChartSource, GitSource, OCISource, Sync
 from gitmoor.validate.problems import parse_field_path
 from gitmoor.validate.schema import Finding
 from gitmoor.validate.units import RenderSpec, SyncKey, normalise

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from gitmoor.model.resources import API_VERSION
+from gitmoor.model.api import API_VERSION
 from gitmoor.validate.problems import Problem
 from gitmoor.validate.resources import FoundSync, model_findings
 from gitmoor.validate.units import SyncKey

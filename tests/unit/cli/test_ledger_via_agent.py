@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import orjson
 
-from gitmoor.commands.agent_ledger import (
-    DEFAULT_SERVICE,
-    AgentLedger,
-    proxy_path,
-    service_with_port,
-)
+from gitmoor.commands.agent_ledger import AgentLedger, proxy_path, service_with_port
 from gitmoor.kube import RawAnswer
+from gitmoor.model.defaults import AGENT_SERVICE
 
 
 def test_the_proxy_path_names_the_service_and_its_port() -> None:
-    assert DEFAULT_SERVICE == "gitmoor:http"  # the port `gitmoor install` names
+    assert AGENT_SERVICE == "gitmoor:http"  # the port `gitmoor install` names
     assert service_with_port("gitmoor") == "gitmoor:http"
     assert service_with_port("ledger:8080") == "ledger:8080"
     assert proxy_path("gitmoor-system", "gitmoor", "history") == (

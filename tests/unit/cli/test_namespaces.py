@@ -17,7 +17,6 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from gitmoor.cli import resources
 from gitmoor.cli.app import app
 from gitmoor.cli.common import cluster_flags, namespace_for, pasteable
 from gitmoor.commands.operations import OperationError, StatusListing, sync_now
@@ -97,14 +96,16 @@ def asked(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
     async def unpin(_: object, name: str, namespace: str) -> None:
         calls.append(("unpin", name, namespace))
 
-    for name, fake in (
-        ("connect", connect),
-        ("status_listing", status_listing),
-        ("sync_now", sync_now),
-        ("set_suspended", set_suspended),
-        ("unpin", unpin),
+    # The commands import what they call when they run (the CLI starts without the cluster
+    # side), so the fakes replace it where it is defined.
+    for home, name, fake in (
+        ("gitmoor.commands.cluster", "connect", connect),
+        ("gitmoor.commands.operations", "status_listing", status_listing),
+        ("gitmoor.commands.operations", "sync_now", sync_now),
+        ("gitmoor.commands.operations", "set_suspended", set_suspended),
+        ("gitmoor.commands.operations", "unpin", unpin),
     ):
-        monkeypatch.setattr(resources, name, fake)
+        monkeypatch.setattr(f"{home}.{name}", fake)
     return calls
 
 
@@ -193,9 +194,9 @@ def test_the_suspended_hint_pasted_reaches_the_same_sync(
     async def unpin(_: object, name: str, namespace: str) -> None:
         pass
 
-    monkeypatch.setattr(resources, "connect", connect)
-    monkeypatch.setattr(resources, "set_suspended", set_suspended)
-    monkeypatch.setattr(resources, "unpin", unpin)
+    monkeypatch.setattr("gitmoor.commands.cluster.connect", connect)
+    monkeypatch.setattr("gitmoor.commands.operations.set_suspended", set_suspended)
+    monkeypatch.setattr("gitmoor.commands.operations.unpin", unpin)
     env = {"KUBECONFIG": str(kubeconfig), "COLUMNS": "300"}
     refused = CliRunner().invoke(app, ["sync", "web", "--context", "other"], env=env)
     assert refused.exit_code == 3

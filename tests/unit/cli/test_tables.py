@@ -21,7 +21,6 @@ import pytest
 import yaml
 from typer.testing import CliRunner, Result
 
-from gitmoor.cli import resources
 from gitmoor.cli.app import app
 from gitmoor.cli.table import Column, age, human_duration, render, shorten
 from gitmoor.commands.operations import SourceRow, StatusListing, SyncRow
@@ -105,8 +104,8 @@ def cluster(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         keep = [s for s in SOURCES if namespace in ("", s.namespace)]
         return StatusListing(keep, [y for y in SYNCS if namespace in ("", y.namespace)], "1", {})
 
-    monkeypatch.setattr(resources, "connect", connect)
-    monkeypatch.setattr(resources, "status_listing", status_listing)
+    monkeypatch.setattr("gitmoor.commands.cluster.connect", connect)
+    monkeypatch.setattr("gitmoor.commands.operations.status_listing", status_listing)
     return asked
 
 

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from gitmoor.cli import tree as tree_cli
 from gitmoor.cli.app import app
 from gitmoor.cli.table import render
 from gitmoor.cli.tree import TREE_COLUMNS, tree_rows
@@ -243,8 +242,8 @@ def cluster(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
         asked.append((namespace, name))
         return build(sync("cluster", "ops", APP, APPS_NS), live_of(APP, APPS_NS, WEB, SETTINGS))
 
-    monkeypatch.setattr(tree_cli, "connect", connect)
-    monkeypatch.setattr(tree_cli, "read_tree", read_tree)
+    monkeypatch.setattr("gitmoor.commands.cluster.connect", connect)
+    monkeypatch.setattr("gitmoor.commands.tree.read_tree", read_tree)
     return asked
 
 

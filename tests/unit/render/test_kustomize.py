@@ -7,8 +7,8 @@ import pytest
 import yaml
 
 from gitmoor.errors import RenderError
+from gitmoor.model.limits import Limits
 from gitmoor.render import RenderOptions, render
-from gitmoor.render.limits import Limits
 from gitmoor.render.tools import kubectl
 
 OPTIONS = RenderOptions(release_name="api", namespace="prod")

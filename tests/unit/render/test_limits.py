@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from gitmoor.errors import RenderError, RenderErrors
+from gitmoor.model.limits import DEFAULT_LIMITS, Limits
 from gitmoor.render import RenderOptions, render
 from gitmoor.render.documents import Document, parse_json, parse_yaml
-from gitmoor.render.limits import DEFAULT_LIMITS, Limits
 from gitmoor.render.objects import to_manifests
 from gitmoor.render.problems import Problems
 

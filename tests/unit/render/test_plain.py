@@ -6,8 +6,8 @@ import pytest
 
 from gitmoor.errors import RenderError, RenderErrors
 from gitmoor.model import ObjectRef
+from gitmoor.model.limits import Limits
 from gitmoor.render import RenderOptions, render
-from gitmoor.render.limits import Limits
 
 OPTIONS = RenderOptions(release_name="shop", namespace="shop")
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from gitmoor.commands.run import Readiness
 from gitmoor.kube import Kube
+from gitmoor.model.defaults import GROUPS_HEADER, USER_HEADER
 from gitmoor.server.ui.backend import AgentBackend, LocalBackend
-from gitmoor.server.ui.gates import GROUPS_HEADER, USER_HEADER, LocalGate, ProxyGate, TokenGate
+from gitmoor.server.ui.gates import LocalGate, ProxyGate, TokenGate
 from gitmoor.server.ui.routes import UiApi
 
 __all__ = [

@@ -12,7 +12,7 @@ from gitmoor.commands.run import Readiness
 from gitmoor.kube import Kube
 from gitmoor.ledger import Ledger
 from gitmoor.model import ObjectRef
-from gitmoor.model.resources import API_VERSION
+from gitmoor.model.api import API_VERSION
 from gitmoor.reconcile.cache import Cache, OnChange, key_of
 from gitmoor.reconcile.informer import follow
 from gitmoor.reconcile.memory import Key

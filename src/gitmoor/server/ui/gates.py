@@ -26,7 +26,8 @@ from typing import Any, Protocol
 
 from gitmoor.errors import GitmoorError
 from gitmoor.kube import Kube
-from gitmoor.model.resources import GROUP
+from gitmoor.model.api import GROUP
+from gitmoor.model.defaults import GROUPS_HEADER, USER_HEADER
 from gitmoor.recent import RecentKeys
 from gitmoor.server.access import Caller, Reviewer, ReviewError, Reviews, caller_token
 
@@ -108,10 +109,6 @@ class TokenGate:
         return await self._reviewer.allowed(
             _kube(self._kube_of), principal.key, principal.caller, namespaces, verb
         )
-
-
-USER_HEADER = "X-Forwarded-User"
-GROUPS_HEADER = "X-Forwarded-Groups"
 
 
 class ProxyGate:

@@ -40,7 +40,6 @@ from aiohttp import web
 
 from gitmoor.commands.events import list_events, scopes_for
 from gitmoor.commands.operations import (
-    OperationError,
     pin_request,
     request_reconcile,
     set_suspended,
@@ -48,12 +47,13 @@ from gitmoor.commands.operations import (
     unpin,
 )
 from gitmoor.commands.tree import SyncNotFoundError, read_tree
-from gitmoor.errors import GitmoorError, KubeApiError
+from gitmoor.errors import GitmoorError, KubeApiError, OperationError
 from gitmoor.kube import Kube
 from gitmoor.kube import inventory as stored_inventory
 from gitmoor.ledger import Ledger, LedgerError
+from gitmoor.model.api import API_VERSION
+from gitmoor.model.names import name_problem
 from gitmoor.model.record import Record, Trigger
-from gitmoor.model.resources import API_VERSION, name_problem
 from gitmoor.reconcile.memory import Key
 from gitmoor.server.access import ReviewError, TokenHeaderError
 from gitmoor.server.ui import views
