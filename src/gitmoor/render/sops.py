@@ -159,7 +159,15 @@ def _why(stderr: bytes, data: bytes, kind: str) -> str:
     return f"cannot decrypt: {first[:300]}"
 
 
+# A dotenv file keeps SOPS's metadata flattened into lines: `sops_age__list_0__map_recipient=`.
+_DOTENV_RECIPIENT = re.compile(
+    rb"^sops_(age|pgp)__list_(\d+)__map_(recipient|fp)=(.*?)\r?$", re.MULTILINE
+)
+
+
 def _recipients(data: bytes, kind: str) -> list[str]:
+    if kind == "dotenv":
+        return _dotenv_recipients(data)
     meta: Any = None
     try:
         if kind == "json":
@@ -178,6 +186,19 @@ def _recipients(data: bytes, kind: str) -> list[str]:
     found = [f"age {a.get('recipient')}" for a in meta.get("age") or [] if isinstance(a, dict)]
     found += [f"PGP {p.get('fp')}" for p in meta.get("pgp") or [] if isinstance(p, dict)]
     return found
+
+
+def _dotenv_recipients(data: bytes) -> list[str]:
+    found: dict[tuple[int, int], str] = {}
+    for match in _DOTENV_RECIPIENT.finditer(data):
+        kind, index, field_name, value = match.groups()
+        # age keys are named by their recipient, OpenPGP keys by their fingerprint.
+        if (kind, field_name) not in ((b"age", b"recipient"), (b"pgp", b"fp")):
+            continue
+        order = 0 if kind == b"age" else 1
+        label = "age" if kind == b"age" else "PGP"
+        found[(order, int(index))] = f"{label} {value.decode(errors='replace').strip()}"
+    return [found[key] for key in sorted(found)]
 
 
 def _sops() -> str:
