@@ -21,7 +21,7 @@ from gitmoor.cli.common import FAILED, OK, read_values
 from gitmoor.errors import GitmoorError, RenderError, RenderErrors
 from gitmoor.migrate import MARKERS, as_syncs
 from gitmoor.model import Manifest
-from gitmoor.render import RenderOptions, detect, render
+from gitmoor.render import Keys, RenderOptions, detect, render
 from gitmoor.render.documents import Document, parse_json, parse_yaml
 from gitmoor.render.objects import to_manifests
 from gitmoor.render.paths import is_inside, resolve_path
@@ -104,6 +104,12 @@ def validate(
         "(not when the PATHs' own settings are given: --target-namespace, --release-name, -n, "
         "-f).",
     ),
+    decrypt: bool = typer.Option(
+        False,
+        "--decrypt",
+        help="Decrypt SOPS files with your own sops keys (environment) and check what they "
+        "hold; without it they are checked as written, their ENC[...] values opaque.",
+    ),
 ) -> None:
     """Validate manifests offline: render each PATH like the agent, check every object.
 
@@ -111,6 +117,9 @@ def validate(
     that Sync's, with its targetNamespace and Helm settings: the Syncs of the repository's own
     files are read, and those of --sync FILE. Reports every problem as
     `file:line: Kind/ns/name: field: problem`. Exit code 1 when there are errors, 0 otherwise.
+
+    SOPS-encrypted files need no keys: their `sops` metadata is set aside and their encrypted
+    values are checked as the strings they are (`--decrypt` checks the plaintext instead).
     """
     resolved = [p.resolve() for p in paths]
     top = root.resolve() if root else repository_root(resolved)
@@ -155,7 +164,7 @@ def validate(
             validation.validate(
                 top,
                 relative,
-                _renderer(top),
+                _renderer(top, decrypt=decrypt),
                 options=options,
                 crd_files=[c.resolve() for c in crds],
             )
@@ -189,13 +198,16 @@ def _inside(root: Path, path: Path) -> str:
 # --- rendering ----------------------------------------------------------------------------------
 
 
-def _renderer(root: Path) -> validation.Renderer:
+def _renderer(root: Path, *, decrypt: bool = False) -> validation.Renderer:
     async def render_one(path: str, spec: validation.RenderSpec) -> validation.Rendering:
         options = RenderOptions(
             release_name=spec.release_name,
             namespace=spec.namespace,
             values=spec.values,
             values_files=spec.values_files,
+            # Offline, without keys: SOPS files are checked as written unless asked.
+            decryption=Keys(inherit=True) if decrypt else None,
+            sops_as_written=not decrypt,
         )
         try:
             rendered = await render(root, path, options)

@@ -14,7 +14,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from gitmoor.render.sops import (
     Keys,
     encrypted,
     memory_dir,
+    without_metadata,
 )
 from gitmoor.render.tools import RenderTimeoutError, kubectl
 
@@ -60,12 +61,16 @@ async def render_kustomize(
     time_limit: float,
     limits: Limits,
     keys: Keys | None = None,
+    *,
+    sops_as_written: bool = False,
 ) -> list[Manifest]:
     """The objects `kubectl kustomize` builds from `directory`; `root` is the resolved artifact.
 
     SOPS files anywhere the kustomization reads (secretGenerator files, encrypted resources)
     are decrypted first (with `keys`), into a copy of the directories it reaches kept in
-    memory-backed storage for the length of the build. Finding and decrypting them, and
+    memory-backed storage for the length of the build; without keys, with `sops_as_written`,
+    they are built as written (`gitmoor.render.sops.without_metadata`). Finding and decrypting
+    them, and
     reading what kustomize prints, happen in the render worker (`gitmoor.render.pool`)."""
     seen: set[Path] = set()
     await asyncio.to_thread(_check_local_bases, root, directory, directory, seen, limits)
@@ -78,13 +83,14 @@ async def render_kustomize(
                 "mirror": str(mirror),
                 "rendered": str(directory),
                 "keys": wire.keys_to_json(keys),
+                "as_written": sops_as_written,
             },
             what="the kustomization's SOPS files",
             limits=limits,
             time_limit=time_limit,
         )
         if not answer["value"]:
-            return await _build(root, directory, time_limit, limits)
+            return await _build(root, directory, time_limit, limits, sops_as_written)
         copy = mirror / directory.relative_to(root)
         return await _build(mirror, copy, time_limit, limits)
 
@@ -100,12 +106,15 @@ def decrypt_into(
     rendered: Path,
     decryptor: Decryptor | None,
     limits: Limits,
+    *,
+    as_written: bool = False,
 ) -> bool:
-    """Whether the directories a kustomization reaches hold SOPS files; when they do, they are
-    copied into `mirror` with those files decrypted (an error without a decryptor). Blocking
-    (the render worker runs it)."""
+    """Whether the directories a kustomization reaches hold SOPS files to decrypt; when they
+    do, they are copied into `mirror` with those files decrypted. Without keys that is an
+    error, or with `as_written` they are left as written. Blocking (the render worker runs
+    it)."""
     secret = _encrypted_files(directories, rendered, limits)
-    if not secret:
+    if not secret or (decryptor is None and as_written):
         return False
     if decryptor is None:
         raise RenderError(NO_KEYS, file=_relative(secret[0], rendered))
@@ -138,7 +147,9 @@ def _encrypted_files(directories: set[Path], rendered: Path, limits: Limits) -> 
     return found
 
 
-async def _build(root: Path, directory: Path, time_limit: float, limits: Limits) -> list[Manifest]:
+async def _build(
+    root: Path, directory: Path, time_limit: float, limits: Limits, as_written: bool = False
+) -> list[Manifest]:
     kfile = kustomization_file(directory)
     assert kfile is not None, "render_kustomize needs a kustomization directory"
     kfile_name = kfile.name
@@ -165,6 +176,7 @@ async def _build(root: Path, directory: Path, time_limit: float, limits: Limits)
                 "strip_origin": build.strip_origin,
                 "directory": str(directory),
                 "kfile": kfile_name,
+                "as_written": as_written,
             },
             what=f"{kfile_name}: kustomize's output",
             limits=limits,
@@ -199,11 +211,16 @@ def parse_output(
     directory: Path,
     kfile: str,
     limits: Limits,
+    *,
+    as_written: bool = False,
 ) -> list[Manifest]:
-    """The objects of kustomize's output, each named by the file it came from. Blocking (the
-    render worker runs it)."""
+    """The objects of kustomize's output, each named by the file it came from; with
+    `as_written`, SOPS files' metadata dropped from them. Blocking (the render worker runs
+    it)."""
     problems = Problems()
     parsed = parse_yaml(output, kfile, lines=False, limits=limits)
+    if as_written:
+        parsed = (replace(d, obj=without_metadata(d.obj)) for d in parsed)
     documents = _with_sources(parsed, build, directory, kfile)
     manifests = to_manifests(documents, problems, limits)
     problems.raise_if_any()

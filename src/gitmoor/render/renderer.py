@@ -41,6 +41,7 @@ async def render(root: Path, path: str, options: RenderOptions) -> Rendered:
             options.timeout,
             options.limits,
             options.decryption,
+            sops_as_written=options.sops_as_written,
         )
     elif kind == "helm":
         manifests = await render_helm(real_root, directory, options)
@@ -69,6 +70,7 @@ async def _render_plain(root: Path, directory: Path, options: RenderOptions) -> 
             "root": str(root),
             "directory": str(directory),
             "keys": wire.keys_to_json(options.decryption),
+            "as_written": options.sops_as_written,
         },
         what="the path's manifests",
         limits=options.limits,

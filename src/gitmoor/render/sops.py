@@ -62,6 +62,14 @@ def encrypted(data: bytes) -> bool:
     return b"sops" in data and _ENCRYPTED_VALUE.search(data) is not None
 
 
+def without_metadata(obj: Any) -> Any:
+    """A document of a SOPS file read as written (`gitmoor validate`, offline, without keys):
+    its top-level `sops` metadata dropped, its `ENC[...]` values left as opaque strings."""
+    if isinstance(obj, dict) and isinstance(obj.get("sops"), dict):
+        return {key: value for key, value in obj.items() if key != "sops"}
+    return obj
+
+
 def file_format(name: str) -> str:
     return _FORMATS.get(Path(name).suffix.lower(), "yaml")
 

@@ -34,6 +34,7 @@ def _plain(args: dict[str, Any], _: bytes) -> dict[str, Any]:
         Path(args["directory"]),
         wire.limits_from_json(args["limits"]),
         wire.decryptor_from_json(args["keys"]),
+        as_written=args["as_written"],
     )
     return wire.manifests_answer(manifests)
 
@@ -45,6 +46,7 @@ def _kustomize_output(args: dict[str, Any], output: bytes) -> dict[str, Any]:
         Path(args["directory"]),
         args["kfile"],
         wire.limits_from_json(args["limits"]),
+        as_written=args["as_written"],
     )
     return wire.manifests_answer(manifests)
 
@@ -57,6 +59,7 @@ def _kustomize_sops(args: dict[str, Any], _: bytes) -> dict[str, Any]:
         Path(args["rendered"]),
         wire.decryptor_from_json(args["keys"]),
         wire.limits_from_json(args["limits"]),
+        as_written=args["as_written"],
     )
     return {"value": found}
 

@@ -249,3 +249,18 @@ def test_the_recipients_of_a_sops_file_in_each_format(
     kind: str, data: bytes, expected: list[str]
 ) -> None:
     assert _recipients(data, kind) == expected
+
+
+async def test_read_as_written_an_encrypted_secret_keeps_its_enc_values_and_drops_sops(
+    tree,
+) -> None:
+    key = age_key()
+    root = tree({"app/secret.yaml": encrypt(SECRET, "secret.yaml", key.recipient, only=ONLY_DATA)})
+    options = RenderOptions(release_name="app", namespace="app", sops_as_written=True)
+
+    rendered = await render(root, "app", options)
+
+    (secret,) = [m.obj for m in rendered.manifests]
+    assert "sops" not in secret
+    assert secret["metadata"]["name"] == "db"
+    assert secret["stringData"]["password"].startswith("ENC[AES256_GCM,data:")
