@@ -30,8 +30,6 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from gitmoor.errors import RenderError
 from gitmoor.render import wire
 from gitmoor.render.limits import MIB, Limits
@@ -45,8 +43,6 @@ _MEMORY_DEATHS = {-signal.SIGKILL, -signal.SIGSEGV, -signal.SIGBUS, -signal.SIGA
 _EXITING = 10.0  # seconds a worker that closed its answers may take to exit
 # The worker must import this very gitmoor, installed or not.
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
-
-log = structlog.get_logger("gitmoor.render")
 
 
 class WorkerFailedError(Exception):
@@ -116,7 +112,10 @@ class Worker:
         """Kill the worker at once (from any thread); a pending `ask` returns."""
         if self._stopped_for is None:
             self._stopped_for = reason
+        if self._proc.returncode is not None:
+            return  # reaped already: its pid may be another process's now
         with contextlib.suppress(ProcessLookupError):
+            # Its process group: a sops it started dies with it.
             os.killpg(self._proc.pid, signal.SIGKILL)
 
     def stop(self) -> None:
@@ -225,7 +224,7 @@ class Pool:
 
     def give(self, worker: Worker) -> None:
         if not worker.alive:
-            worker.stop()
+            worker.kill("dead")  # never blocks: the subprocess module reaps it later
             return
         worker.idle_since = time.monotonic()
         with self._lock:
@@ -251,6 +250,12 @@ def _gate() -> asyncio.Semaphore:
     if gate is None:
         gate = _GATES[loop] = asyncio.Semaphore(SIZE)
     return gate
+
+
+def warm_up(limits: Limits) -> None:
+    """Start a worker ahead of the first render, so that no render waits for Python to start
+    and import (the agent calls it once at start)."""
+    POOL.give(POOL.take(limits.max_tool_memory))
 
 
 async def ask(
@@ -287,6 +292,11 @@ async def ask(
 def _render_error(
     err: WorkerFailedError, what: str, limits: Limits, time_limit: float
 ) -> RenderError | RenderTimeoutError:
+    # structlog, so the line carries the reconcile's context (the Sync); imported here, as the
+    # worker imports this module and never logs.
+    import structlog
+
+    log = structlog.get_logger("gitmoor.render")
     log.warning("render worker stopped", reading=what, why=str(err), limit=err.limit)
     if err.limit == "memory":
         return RenderError(
