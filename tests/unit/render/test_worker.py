@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import signal
 from pathlib import Path
 
@@ -73,7 +74,9 @@ async def test_a_file_that_expands_past_the_memory_cap_kills_the_worker_not_the_
     )
     limits = Limits(max_tool_memory=384 * MIB, max_render_bytes=4096 * MIB)
     options = RenderOptions(release_name="r", namespace="n", limits=limits)
-    before = idle_pids()
+    await render(root, "good", options)
+    [worker] = [w for w in POOL._idle if w.memory == limits.max_tool_memory]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
     with pytest.raises(RenderError) as caught:
         await render(root, "bomb", options)
@@ -82,8 +85,10 @@ async def test_a_file_that_expands_past_the_memory_cap_kills_the_worker_not_the_
     assert "384 MiB" in message
     assert "--max-tool-memory" in message
     assert "render worker" in message
-    # The worker that ran out is gone; the next render gets a fresh one and works.
-    assert not any(alive(pid) for pid in idle_pids() - before)
+    # The worker that ran out is gone, and this process never held the expansion.
+    assert not alive(worker.pid)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak < 200 * 1024  # KiB
+    # The next render gets a fresh worker and works.
     rendered = await render(root, "good", options)
     assert [m.obj["metadata"]["name"] for m in rendered.manifests] == ["good"]
 
@@ -109,13 +114,13 @@ async def test_a_render_past_its_time_stops_the_worker_and_the_next_one_works(
     hurried = RenderOptions(
         release_name="r", namespace="n", timeout=0.2, limits=Limits(max_objects=1_000_000)
     )
-    [worker_before] = list(POOL._idle) or [None]
+    await render(root, "good", RenderOptions(release_name="r", namespace="n"))  # a warm worker
+    worker = POOL._idle[-1]  # the one the next render takes
 
     with pytest.raises(RenderTimeoutError, match=r"ran longer than 0\.2s"):
         await render(root, "slow", hurried)
 
-    if worker_before is not None:
-        assert not alive(worker_before.pid)
+    assert not alive(worker.pid)
     rendered = await render(root, "good", RenderOptions(release_name="r", namespace="n"))
     assert len(rendered.manifests) == 1
 
