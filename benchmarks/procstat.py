@@ -41,7 +41,31 @@ def _cpu_seconds(pid: int) -> float:
 def usage(pids: Iterable[int]) -> Usage:
     cpu, rss, peak = 0.0, 0, 0
     for pid in pids:
-        cpu += _cpu_seconds(pid)
-        rss += _status_kib(pid, "VmRSS")
-        peak += _status_kib(pid, "VmHWM")
+        try:
+            cpu += _cpu_seconds(pid)
+            rss += _status_kib(pid, "VmRSS")
+            peak += _status_kib(pid, "VmHWM")
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a child that ended meanwhile: its time is in its parent's now
     return Usage(cpu, rss, peak)
+
+
+def with_descendants(pids: Iterable[int]) -> list[int]:
+    """`pids` and every live process below them."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        parent = int(stat[stat.rindex(")") + 2 :].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    found: list[int] = []
+    pending = list(pids)
+    while pending:
+        pid = pending.pop()
+        found.append(pid)
+        pending.extend(children.get(pid, []))
+    return found

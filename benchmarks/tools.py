@@ -28,6 +28,7 @@ from pathlib import Path
 
 import yaml
 
+from benchmarks import procstat
 from benchmarks.kubeapi import KubeAPI, Obj
 from gitmoor.model.crds import crds as gitmoor_crds
 from gitmoor.notify import signature
@@ -168,7 +169,10 @@ class Tool(abc.ABC):
         self.procs = []
 
     def pids(self) -> list[int]:
-        return [p.popen.pid for p in self.procs]
+        """The tool's processes and their live descendants: gitmoor's render worker is a
+        long-lived child whose CPU and memory are the tool's too (short-lived children, once
+        waited for, are in their parent's CPU time)."""
+        return procstat.with_descendants([p.popen.pid for p in self.procs])
 
     def check_alive(self) -> None:
         for proc in self.procs:

@@ -48,3 +48,15 @@ def chained_symlink_chart(top: Path, outside: Path) -> None:
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: chart\nversion: 1.0.0\n")
     (chart / "templates" / "leak.yaml").write_text(CHART_TEMPLATE)
     (chart / "files" / "ext").symlink_to("../../chain2")
+
+
+def scalar_bomb(name: str, namespace: str, *, scalar_mib: int, aliases: int) -> str:
+    """A ConfigMap of one large string anchored once and aliased many times: a file of a few
+    MiB and a few nodes, far within the size, depth and alias-node limits, that is
+    `scalar_mib * aliases` MiB once written out, as every serialisation of the object is."""
+    big = "x" * (scalar_mib * 1024 * 1024)
+    copies = ", ".join(["*big"] * aliases)
+    return (
+        f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: {namespace}}}\n"
+        f"data:\n  big: &big {big}\n  copies: [{copies}]\n"
+    )

@@ -26,6 +26,7 @@ from gitmoor.model import Manifest
 from gitmoor.validate.builtin import BuiltinCatalog
 from gitmoor.validate.crds import CustomKinds
 from gitmoor.validate.objects import check_object
+from testenv.sops import age_key, encrypt
 
 DATA = Path(__file__).parents[1] / "data" / "validate"
 
@@ -534,3 +535,88 @@ async def test_what_validate_refuses_the_api_server_refuses_too(kube: Kube, name
         except KubeApiError:
             refused_there = True
         assert refused_here == refused_there == (case != "valid"), case
+
+
+SOPS_REPOSITORY = """\
+apiVersion: v1
+kind: Namespace
+metadata: {name: gitmoor-system}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: app}
+---
+apiVersion: gitmoor.io/v1alpha1
+kind: GitSource
+metadata: {name: fleet, namespace: gitmoor-system}
+spec: {url: "https://git.example.com/fleet.git", accessFrom: [app]}
+---
+apiVersion: gitmoor.io/v1alpha1
+kind: Sync
+metadata: {name: app, namespace: gitmoor-system}
+spec:
+  sourceRef: {name: fleet}
+  path: apps/app
+  targetNamespace: app
+  serviceAccountName: deployer
+  decryption: {provider: sops, secretRef: {name: sops-keys}}
+---
+apiVersion: gitmoor.io/v1alpha1
+kind: Sync
+metadata: {name: kust, namespace: gitmoor-system}
+spec:
+  sourceRef: {name: fleet}
+  path: apps/kust
+  targetNamespace: app
+  decryption: {secretRef: {name: sops-keys}}
+"""
+SOPS_SECRET = """\
+apiVersion: v1
+kind: Secret
+metadata: {name: db}
+stringData: {password: SENTINEL-VALIDATE}
+"""
+
+
+def test_sops_files_validate_offline_without_keys_and_with_decrypt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key, other = age_key(), age_key()
+    root = tmp_path / "fleet"
+    files = {
+        "clusters/prod/gitmoor.yaml": SOPS_REPOSITORY,
+        "apps/app/secret.yaml": encrypt(
+            SOPS_SECRET, "secret.yaml", key.recipient, only="^(data|stringData)$"
+        ),
+        "apps/kust/kustomization.yaml": (
+            "resources: [secret.yaml]\nsecretGenerator:\n  - name: env\n    envs: [db.env]\n"
+        ),
+        "apps/kust/secret.yaml": encrypt(
+            SOPS_SECRET.replace("name: db", "name: db2"),
+            "secret.yaml",
+            key.recipient,
+            only="^(data|stringData)$",
+        ),
+        "apps/kust/db.env": encrypt("password=SENTINEL-VALIDATE\n", "db.env", key.recipient),
+    }
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+
+    # No keys: the encrypted values are checked as the strings they are, the metadata set aside.
+    result = gitmoor(root / "clusters" / "prod")
+    assert (result.exit_code, result.stdout) == (0, ""), result.output
+    assert "SENTINEL" not in result.output
+
+    # With the user's own keys, the plaintext is checked.
+    monkeypatch.setenv("SOPS_AGE_KEY", key.identity)
+    result = gitmoor(root / "clusters" / "prod", "--decrypt")
+    assert (result.exit_code, result.stdout) == (0, ""), result.output
+
+    # With a key that does not open the files, --decrypt says whose they are.
+    monkeypatch.setenv("SOPS_AGE_KEY", other.identity)
+    result = gitmoor(root / "apps" / "app", "--decrypt")
+    assert result.exit_code == 1
+    assert key.recipient in result.stdout
+    assert "SENTINEL" not in result.output

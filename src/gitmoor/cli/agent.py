@@ -171,13 +171,15 @@ def run(
         DEFAULT_LIMITS.max_render_bytes // MIB,
         "--max-render-size",
         min=1,
-        help="MiB all the manifest files of one plain path may add up to.",
+        help="MiB all the manifest files of one plain path may add up to; also bounds the text "
+        "YAML aliases add to one file and what one render hands the agent.",
     ),
     max_tool_memory: int = typer.Option(
         DEFAULT_LIMITS.max_tool_memory // MIB,
         "--max-tool-memory",
         min=256,
-        help="MiB of address space one kustomize or Helm run may use.",
+        help="MiB of address space one kustomize or Helm run, or the render worker reading "
+        "a repository, may use.",
     ),
     cache_keep: str = typer.Option(
         "24h",

@@ -104,6 +104,12 @@ def validate(
         "(not when the PATHs' own settings are given: --target-namespace, --release-name, -n, "
         "-f).",
     ),
+    decrypt: bool = typer.Option(
+        False,
+        "--decrypt",
+        help="Decrypt SOPS files with your own sops keys (environment) and check what they "
+        "hold; without it they are checked as written, their ENC[...] values opaque.",
+    ),
 ) -> None:
     """Validate manifests offline: render each PATH like the agent, check every object.
 
@@ -111,6 +117,9 @@ def validate(
     that Sync's, with its targetNamespace and Helm settings: the Syncs of the repository's own
     files are read, and those of --sync FILE. Reports every problem as
     `file:line: Kind/ns/name: field: problem`. Exit code 1 when there are errors, 0 otherwise.
+
+    SOPS-encrypted files need no keys: their `sops` metadata is set aside and their encrypted
+    values are checked as the strings they are (`--decrypt` checks the plaintext instead).
     """
     from gitmoor import validate as validation
     from gitmoor.migrate import MARKERS, as_syncs
@@ -158,7 +167,7 @@ def validate(
             validation.validate(
                 top,
                 relative,
-                _renderer(top),
+                _renderer(top, decrypt=decrypt),
                 options=options,
                 crd_files=[c.resolve() for c in crds],
             )
@@ -192,9 +201,9 @@ def _inside(root: Path, path: Path) -> str:
 # --- rendering ----------------------------------------------------------------------------------
 
 
-def _renderer(root: Path) -> validation.Renderer:
+def _renderer(root: Path, *, decrypt: bool = False) -> validation.Renderer:
     from gitmoor import validate as validation
-    from gitmoor.render import RenderOptions, render
+    from gitmoor.render import Keys, RenderOptions, render
 
     async def render_one(path: str, spec: validation.RenderSpec) -> validation.Rendering:
         options = RenderOptions(
@@ -202,6 +211,9 @@ def _renderer(root: Path) -> validation.Renderer:
             namespace=spec.namespace,
             values=spec.values,
             values_files=spec.values_files,
+            # Offline, without keys: SOPS files are checked as written unless asked.
+            decryption=Keys(inherit=True) if decrypt else None,
+            sops_as_written=not decrypt,
         )
         try:
             rendered = await render(root, path, options)

@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 
-from gitmoor import memory
+from gitmoor import memory, render
 from gitmoor.commands.cluster import connect
 from gitmoor.commands.crds import CONFIG_MANAGER, install_crds
 from gitmoor.errors import GitmoorError, KubeApiError, UnknownKindError
@@ -164,6 +164,8 @@ async def run_agent(
             return await Ledger.open(options.ledger_url, cluster=cluster)
 
         tasks = [asyncio.create_task(_trim())]
+        # The render worker starts while the agent connects and waits for its lease.
+        await asyncio.to_thread(render.warm_up, options.render_limits)
         try:
             while not stop.is_set():
                 if elector is not None and not await elector.acquire(stop):

@@ -33,22 +33,25 @@ class Limits:
     `max_objects` (100,000): objects in one render (items of a List counted one by one). A
     Sync of that many objects is far beyond what one apply round can handle well anyway.
 
-    `max_tool_memory` (2 GiB): the address space of one `kubectl kustomize` or Helm worker run;
-    one that needs more fails alone, the agent unharmed.
+    `max_tool_memory` (2 GiB): the address space of one `kubectl kustomize` or Helm worker run,
+    and of the render worker that reads repository content (`gitmoor.render.pool`); one that
+    needs more fails alone, the agent unharmed.
 
-    `max_render_bytes` (256 MiB): all the manifest files of one plain directory together. Plain
-    YAML is read in the agent's own process: many files each under `max_file_bytes` must not
-    add up to more than the agent can hold.
+    `max_render_bytes` (256 MiB): all the manifest files of one plain directory together; the
+    scalar text YAML aliases add to one file (a large string aliased many times is few nodes
+    but as large as all its copies once written out); and the objects a render worker sends
+    back, as JSON: what the agent itself holds of one render.
     """
 
     max_file_bytes: int = 32 * MIB
     max_depth: int = 100
     max_alias_nodes: int = 1_000_000
     max_objects: int = 100_000
-    # The address space of one kustomize or Helm run (they are processes of their own): 2 GiB,
-    # twice what a large chart needs, far below a node's memory.
+    # The address space of one kustomize or Helm run, and of the render worker (processes of
+    # their own): 2 GiB, twice what a large chart needs, far below a node's memory.
     max_tool_memory: int = 2048 * MIB
-    # All manifest files of one plain render together: what the agent itself holds at once.
+    # All manifest files of one plain render together, the text aliases add to one file, and
+    # the objects of one render as the agent receives them: what it holds at once.
     max_render_bytes: int = 256 * MIB
 
     def __post_init__(self) -> None:

@@ -8,8 +8,17 @@ too long raises `RenderTimeoutError`, a `TransientError`.
 from gitmoor.render.helm import merge_values
 from gitmoor.render.options import RenderOptions
 from gitmoor.render.paths import detect
+from gitmoor.render.pool import warm_up
 from gitmoor.render.renderer import render
 from gitmoor.render.sops import Keys
 from gitmoor.render.tools import RenderTimeoutError
 
-__all__ = ["Keys", "RenderOptions", "RenderTimeoutError", "detect", "merge_values", "render"]
+__all__ = [
+    "Keys",
+    "RenderOptions",
+    "RenderTimeoutError",
+    "detect",
+    "merge_values",
+    "render",
+    "warm_up",
+]

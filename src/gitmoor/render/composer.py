@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 from yaml.composer import Composer
-from yaml.events import AliasEvent, Event, NodeEvent
+from yaml.events import AliasEvent, Event, NodeEvent, ScalarEvent
 from yaml.nodes import MappingNode, Node, SequenceNode
 
 from gitmoor.model.limits import Limits
@@ -45,7 +45,10 @@ class BoundedLoader(Composer, yaml.CSafeLoader):
         self._deepest = 0  # the deepest nesting reached so far, aliases expanded
         self._nodes = 0  # nodes composed so far, aliases expanded
         self._aliased = 0  # nodes that aliases added, over the whole stream
-        self._sizes: dict[str, tuple[int, int]] = {}  # anchor -> (nodes, height), when complete
+        self._text = 0  # scalar characters composed so far, aliases expanded
+        self._aliased_text = 0  # scalar characters that aliases added, over the whole stream
+        # anchor -> (nodes, height, scalar characters), when complete
+        self._sizes: dict[str, tuple[int, int, int]] = {}
 
     def compose_document(self) -> Node | None:
         self._sizes = {}  # anchors name nodes of their own document only
@@ -59,6 +62,8 @@ class BoundedLoader(Composer, yaml.CSafeLoader):
             return self._compose_anchored(event.anchor, parent, index)
         else:
             self._nodes += 1
+            if isinstance(event, ScalarEvent):
+                self._text += len(event.value)
         return super().compose_node(parent, index)
 
     def compose_sequence_node(self, anchor: Any) -> SequenceNode:
@@ -83,11 +88,14 @@ class BoundedLoader(Composer, yaml.CSafeLoader):
 
     def _compose_anchored(self, anchor: str, parent: Node | None, index: int) -> Node | None:
         """Compose a node an alias may name later, and remember its expanded size."""
-        nodes, outer = self._nodes, self._deepest
+        nodes, outer, text = self._nodes, self._deepest, self._text
         self._nodes += 1
+        event = self.peek_event()
+        if isinstance(event, ScalarEvent):
+            self._text += len(event.value)
         self._deepest = self._depth
         node = super().compose_node(parent, index)
-        self._sizes[anchor] = (self._nodes - nodes, self._deepest - self._depth)
+        self._sizes[anchor] = (self._nodes - nodes, self._deepest - self._depth, self._text - text)
         self._deepest = max(outer, self._deepest)
         return node
 
@@ -100,9 +108,19 @@ class BoundedLoader(Composer, yaml.CSafeLoader):
                     _line(event),
                 )
             return  # an undefined alias: PyYAML's composer says so
-        nodes, height = self._sizes[anchor]
+        nodes, height, text = self._sizes[anchor]
         self._nodes += nodes
         self._aliased += nodes
+        self._text += text
+        self._aliased_text += text
+        if self._aliased_text > self._limits.max_render_bytes:
+            # A few large strings aliased many times are few nodes, but written out (the
+            # digest, the apply) they are as large as a file of all the copies.
+            raise LimitExceeded(
+                f"YAML aliases expand beyond {_size(self._limits.max_render_bytes)} of text "
+                "(an alias bomb?)",
+                _line(event),
+            )
         if self._aliased > self._limits.max_alias_nodes:
             raise LimitExceeded(
                 f"YAML aliases expand beyond {self._limits.max_alias_nodes:,} nodes "
@@ -117,6 +135,11 @@ class BoundedLoader(Composer, yaml.CSafeLoader):
 
     def _too_deep(self) -> str:
         return f"YAML nested deeper than {self._limits.max_depth} levels"
+
+
+def _size(count: int) -> str:
+    mib = count / (1024 * 1024)
+    return f"{mib:.0f} MiB" if mib >= 1 else f"{count:,} characters"
 
 
 def _line(event: Event) -> int:

@@ -18,7 +18,7 @@ import dataclasses
 import re
 import shutil
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -27,7 +27,7 @@ import orjson
 from gitmoor.errors import RenderError
 from gitmoor.model import Manifest
 from gitmoor.model.limits import Limits
-from gitmoor.render import chartdeps
+from gitmoor.render import chartdeps, pool, wire
 from gitmoor.render.digest import json_default
 from gitmoor.render.documents import Document, load_single, parse_yaml
 from gitmoor.render.files import read_bounded
@@ -58,7 +58,7 @@ async def render_helm(
     the chart itself (a chart from a repository, its values in Git)."""
     await asyncio.to_thread(check_tree, root, directory)
     values_root, values_dir = values_at or (root, directory)
-    values = await asyncio.to_thread(_user_values, values_root, values_dir, options)
+    values = await _user_values(values_root, values_dir, options)
     chart = directory
     fetcher = options.dependencies
     if fetcher is not None and await asyncio.to_thread(chartdeps.missing, directory):
@@ -98,7 +98,14 @@ async def _render_chart(
     error = answer.get("error")
     if isinstance(error, dict):
         raise _helm_error(str(error.get("kind")), str(error.get("message", "")))
-    manifests = await asyncio.to_thread(_parse, answer, options.limits)
+    parsed = await pool.ask(
+        "helm-output",
+        {"answer": answer},
+        what="Chart.yaml: the chart's output",
+        limits=options.limits,
+        time_limit=options.timeout,
+    )
+    manifests = wire.manifests_from(parsed)
     # Templates that leave the namespace out go to the release's, as with `helm install -n`.
     return [dataclasses.replace(m, default_namespace=options.namespace) for m in manifests]
 
@@ -115,13 +122,32 @@ def merge_values(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[s
     return merged
 
 
-def _user_values(root: Path, directory: Path, options: RenderOptions) -> dict[str, Any]:
+async def _user_values(root: Path, directory: Path, options: RenderOptions) -> dict[str, Any]:
+    """The values files merged in order (read in the render worker), then `options.values`."""
+    values: dict[str, Any] = {}
+    if options.values_files:
+        answer = await pool.ask(
+            "helm-values",
+            {"root": str(root), "directory": str(directory), "files": options.values_files},
+            what="the values files",
+            limits=options.limits,
+            time_limit=options.timeout,
+        )
+        values = answer["value"]
+    return merge_values(values, options.values)
+
+
+def read_values_files(
+    root: Path, directory: Path, files: Sequence[str], limits: Limits
+) -> dict[str, Any]:
+    """The values files `files` (relative to `directory`) merged in order; raises every
+    problem at once. Blocking (the render worker runs it)."""
     problems = Problems()
     values: dict[str, Any] = {}
-    for name in options.values_files:
+    for name in files:
         try:
             path = resolve_relative(root, directory, name, what="values file")
-            data = read_bounded(path, name, options.limits)
+            data = read_bounded(path, name, limits)
         except RenderError as err:
             problems.add(err)
             continue
@@ -129,7 +155,7 @@ def _user_values(root: Path, directory: Path, options: RenderOptions) -> dict[st
             problems.add(RenderError(f"cannot read values file: {err.strerror}", file=name))
             continue
         try:
-            loaded = load_single(data, name, limits=options.limits)
+            loaded = load_single(data, name, limits=limits)
         except RenderError as err:
             problems.add(err)
             continue
@@ -140,7 +166,7 @@ def _user_values(root: Path, directory: Path, options: RenderOptions) -> dict[st
             continue
         values = merge_values(values, loaded)
     problems.raise_if_any()
-    return merge_values(values, options.values)
+    return values
 
 
 async def _run_worker(request: bytes, time_limit: float, memory: int) -> dict[str, Any]:
@@ -189,7 +215,9 @@ def _helm_error(kind: str, message: str) -> RenderError:
     return RenderError(f"helm: {text}")
 
 
-def _parse(answer: dict[str, Any], limits: Limits) -> list[Manifest]:
+def parse_answer(answer: dict[str, Any], limits: Limits) -> list[Manifest]:
+    """The objects of the Helm worker's answer: CRDs first, NOTES.txt and test hooks left out.
+    Blocking (the render worker runs it)."""
     problems = Problems()
     manifests = to_manifests(_documents(answer, problems, limits), problems, limits)
     problems.raise_if_any()

@@ -14,7 +14,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +23,21 @@ import yaml
 from gitmoor.errors import RenderError
 from gitmoor.model import Manifest
 from gitmoor.model.limits import Limits
-from gitmoor.render.documents import Document, parse_yaml
+from gitmoor.render import pool, wire
+from gitmoor.render.documents import Document, load_single, parse_yaml
+from gitmoor.render.files import read_bounded
 from gitmoor.render.objects import to_manifests
 from gitmoor.render.paths import is_inside, kustomization_file
 from gitmoor.render.problems import Problems
 from gitmoor.render.process import ToolTimeoutError, clean_env, out_of_memory, run_tool
-from gitmoor.render.sops import NO_KEYS, Decryptor, encrypted
+from gitmoor.render.sops import (
+    NO_KEYS,
+    Decryptor,
+    Keys,
+    encrypted,
+    memory_dir,
+    without_metadata,
+)
 from gitmoor.render.tools import RenderTimeoutError, kubectl
 
 ORIGIN = "config.kubernetes.io/origin"
@@ -38,7 +47,7 @@ _REMOTE = re.compile(r"^([a-z][a-z0-9+.-]*://|git@|[\w.-]+\.[a-z]{2,}/)", re.IGN
 
 
 @dataclass(frozen=True)
-class _Build:
+class Build:
     """One kustomize run: the directory it builds and where origin paths are relative to."""
 
     target: Path
@@ -51,23 +60,40 @@ async def render_kustomize(
     directory: Path,
     time_limit: float,
     limits: Limits,
-    decryptor: Decryptor | None = None,
+    keys: Keys | None = None,
+    *,
+    sops_as_written: bool = False,
 ) -> list[Manifest]:
     """The objects `kubectl kustomize` builds from `directory`; `root` is the resolved artifact.
 
     SOPS files anywhere the kustomization reads (secretGenerator files, encrypted resources)
-    are decrypted first, into a copy of the directories it reaches kept in memory-backed
-    storage for the length of the build."""
+    are decrypted first (with `keys`), into a copy of the directories it reaches kept in
+    memory-backed storage for the length of the build; without keys, with `sops_as_written`,
+    they are built as written (`gitmoor.render.sops.without_metadata`). Finding and decrypting
+    them, and
+    reading what kustomize prints, happen in the render worker (`gitmoor.render.pool`)."""
     seen: set[Path] = set()
-    await asyncio.to_thread(_check_local_bases, root, directory, directory, seen)
-    secret = await asyncio.to_thread(_encrypted_files, seen)
-    if not secret:
-        return await _build(root, directory, time_limit, limits)
-    if decryptor is None:
-        where = _relative(secret[0], directory)
-        raise RenderError(NO_KEYS, file=where)
-    with decryptor.scratch("gitmoor-sops-") as mirror:
-        await asyncio.to_thread(_mirror, root, seen, secret, mirror, decryptor, directory)
+    await asyncio.to_thread(_check_local_bases, root, directory, directory, seen, limits)
+    # Decrypted copies stay off the disk: without memory-backed storage the agent refuses
+    # (its keys come from a Secret); nothing is decrypted without keys, and your own keys
+    # (`render --decrypt`) may fall back to the temporary directory.
+    with memory_dir("gitmoor-sops-", disk_ok=keys is None or keys.inherit) as mirror:
+        answer = await pool.ask(
+            "kustomize-sops",
+            {
+                "root": str(root),
+                "directories": sorted(str(d) for d in seen),
+                "mirror": str(mirror),
+                "rendered": str(directory),
+                "keys": wire.keys_to_json(keys),
+                "as_written": sops_as_written,
+            },
+            what="the kustomization's SOPS files",
+            limits=limits,
+            time_limit=time_limit,
+        )
+        if not answer["value"]:
+            return await _build(root, directory, time_limit, limits, sops_as_written)
         copy = mirror / directory.relative_to(root)
         return await _build(mirror, copy, time_limit, limits)
 
@@ -76,59 +102,91 @@ def _relative(path: Path, directory: Path) -> str:
     return Path(os.path.relpath(path, directory)).as_posix()
 
 
-def _encrypted_files(directories: set[Path]) -> list[Path]:
+def decrypt_into(
+    root: Path,
+    directories: set[Path],
+    mirror: Path,
+    rendered: Path,
+    decryptor: Decryptor | None,
+    limits: Limits,
+    *,
+    as_written: bool = False,
+) -> bool:
+    """Whether the directories a kustomization reaches hold SOPS files to decrypt; when they
+    do, they are copied into `mirror` with those files decrypted. Without keys that is an
+    error, or with `as_written` they are left as written. Blocking (the render worker runs
+    it)."""
+    secret = _encrypted_files(directories, rendered, limits)
+    if not secret or (decryptor is None and as_written):
+        return False
+    if decryptor is None:
+        raise RenderError(NO_KEYS, file=_relative(secret[0], rendered))
+    for top in sorted(directories):
+        shutil.copytree(top, mirror / top.relative_to(root), dirs_exist_ok=True)
+    with decryptor:
+        for path in secret:
+            shown = _relative(path, rendered)
+            plain = decryptor.decrypt(read_bounded(path, shown, limits), shown)
+            target = mirror / path.relative_to(root)
+            target.write_bytes(plain)
+    return True
+
+
+def _encrypted_files(directories: set[Path], rendered: Path, limits: Limits) -> list[Path]:
     found: list[Path] = []
     for top in sorted(directories):
         for current, dirs, files in os.walk(top):
             dirs[:] = [d for d in dirs if not d.startswith(".")]
             for name in files:
                 path = Path(current, name)
-                if path.suffix.lower() in (".yaml", ".yml", ".json", ".env") and encrypted(
-                    path.read_bytes()
-                ):
+                if path.suffix.lower() not in (".yaml", ".yml", ".json", ".env"):
+                    continue
+                try:
+                    data = read_bounded(path, _relative(path, rendered), limits)
+                except (OSError, RenderError):
+                    continue  # not one sops would read; kustomize says so if it needs it
+                if encrypted(data):
                     found.append(path)
     return found
 
 
-def _mirror(
-    root: Path,
-    directories: set[Path],
-    secret: list[Path],
-    mirror: Path,
-    decryptor: Decryptor,
-    rendered: Path,
-) -> None:
-    """Copy what the kustomization reaches into `mirror`, the SOPS files decrypted."""
-    for top in sorted(directories):
-        shutil.copytree(top, mirror / top.relative_to(root), dirs_exist_ok=True)
-    with decryptor:
-        for path in secret:
-            shown = _relative(path, rendered)
-            plain = decryptor.decrypt(path.read_bytes(), shown)
-            target = mirror / path.relative_to(root)
-            target.write_bytes(plain)
-
-
-async def _build(root: Path, directory: Path, time_limit: float, limits: Limits) -> list[Manifest]:
+async def _build(
+    root: Path, directory: Path, time_limit: float, limits: Limits, as_written: bool = False
+) -> list[Manifest]:
     kfile = kustomization_file(directory)
     assert kfile is not None, "render_kustomize needs a kustomization directory"
     kfile_name = kfile.name
-    top = await asyncio.to_thread(_read_kustomization, kfile)
+    top = await asyncio.to_thread(_read_kustomization, kfile, limits)
     with tempfile.TemporaryDirectory(prefix="gitmoor-kustomize-") as scratch:
         if "originAnnotations" in (top.get("buildMetadata") or []):
-            build = _Build(directory, directory, strip_origin=False)
+            build = Build(directory, directory, strip_origin=False)
         else:
             wrapper = await asyncio.to_thread(_write_wrapper, Path(scratch), directory, top)
-            build = _Build(wrapper, wrapper, strip_origin=True)
+            build = Build(wrapper, wrapper, strip_origin=True)
         output = await _kustomize(build.target, time_limit, kfile_name, limits.max_tool_memory)
         if isinstance(output, str) and build.target != directory:
             # Through the wrapper, kustomize's message drags the wrapper's paths along: build the
             # directory itself to report what its author will recognise.
-            build = _Build(directory, directory, strip_origin=False)
+            build = Build(directory, directory, strip_origin=False)
             output = await _kustomize(directory, time_limit, kfile_name, limits.max_tool_memory)
         if isinstance(output, str):
             raise _kustomize_error(output, root, directory, kfile_name)
-        return await asyncio.to_thread(_parse, output, build, directory, kfile_name, limits)
+        answer = await pool.ask(
+            "kustomize-output",
+            {
+                "target": str(build.target),
+                "origin_base": str(build.origin_base),
+                "strip_origin": build.strip_origin,
+                "directory": str(directory),
+                "kfile": kfile_name,
+                "as_written": as_written,
+            },
+            what=f"{kfile_name}: kustomize's output",
+            limits=limits,
+            time_limit=time_limit,
+            blob=output,
+        )
+        return wire.manifests_from(answer)
 
 
 async def _kustomize(target: Path, time_limit: float, kfile: str, memory: int) -> bytes | str:
@@ -150,11 +208,22 @@ async def _kustomize(target: Path, time_limit: float, kfile: str, memory: int) -
     return done.stderr.decode(errors="replace")
 
 
-def _parse(
-    output: bytes, build: _Build, directory: Path, kfile: str, limits: Limits
+def parse_output(
+    output: bytes,
+    build: Build,
+    directory: Path,
+    kfile: str,
+    limits: Limits,
+    *,
+    as_written: bool = False,
 ) -> list[Manifest]:
+    """The objects of kustomize's output, each named by the file it came from; with
+    `as_written`, SOPS files' metadata dropped from them. Blocking (the render worker runs
+    it)."""
     problems = Problems()
     parsed = parse_yaml(output, kfile, lines=False, limits=limits)
+    if as_written:
+        parsed = (replace(d, obj=without_metadata(d.obj)) for d in parsed)
     documents = _with_sources(parsed, build, directory, kfile)
     manifests = to_manifests(documents, problems, limits)
     problems.raise_if_any()
@@ -162,7 +231,7 @@ def _parse(
 
 
 def _with_sources(
-    documents: Iterator[Document], build: _Build, directory: Path, kfile: str
+    documents: Iterator[Document], build: Build, directory: Path, kfile: str
 ) -> Iterator[Document]:
     for document in documents:
         obj = document.obj
@@ -205,11 +274,12 @@ def _origin_source(text: str, base: Path, directory: Path) -> str | None:
     return Path(os.path.relpath(absolute, directory)).as_posix()
 
 
-def _read_kustomization(kfile: Path) -> dict[str, Any]:
-    """The kustomization's fields, or nothing when it does not parse (kustomize says why)."""
+def _read_kustomization(kfile: Path, limits: Limits) -> dict[str, Any]:
+    """The kustomization's fields, or nothing when it does not parse (kustomize says why).
+    Read in the agent, within the limits: the file is small, and bounded it cannot hurt."""
     try:
-        loaded = yaml.load(kfile.read_bytes(), Loader=yaml.CSafeLoader)
-    except (OSError, yaml.YAMLError):
+        loaded = load_single(read_bounded(kfile, kfile.name, limits), kfile.name, limits=limits)
+    except (OSError, RenderError):
         return {}
     return loaded if isinstance(loaded, dict) else {}
 
@@ -232,7 +302,7 @@ def _write_wrapper(scratch: Path, directory: Path, top: dict[str, Any]) -> Path:
 
 
 def _check_local_bases(
-    root: Path, directory: Path, rendered: Path, seen: set[Path] | None = None
+    root: Path, directory: Path, rendered: Path, seen: set[Path], limits: Limits
 ) -> None:
     """Refuse resources, bases and components that lead out of the artifact or off to the
     network.
@@ -240,14 +310,13 @@ def _check_local_bases(
     kustomize itself keeps files a kustomization reads inside its own directory, but lets it
     include other kustomization directories from anywhere on disk.
     """
-    seen = seen if seen is not None else set()
     if directory in seen:
         return
     seen.add(directory)
     kfile = kustomization_file(directory)
     if kfile is None:
         return
-    top = _read_kustomization(kfile)
+    top = _read_kustomization(kfile, limits)
     where = Path(os.path.relpath(kfile, rendered)).as_posix()
     for field in ("resources", "bases", "components"):
         entries = top.get(field)
@@ -269,7 +338,7 @@ def _check_local_bases(
             if not is_inside(root, target):
                 raise RenderError(f"{field} entry {entry!r} leads outside the source", file=where)
             if target.is_dir():
-                _check_local_bases(root, target.resolve(), rendered, seen)
+                _check_local_bases(root, target.resolve(), rendered, seen, limits)
 
 
 def _kustomize_error(message: str, root: Path, directory: Path, kfile: str) -> RenderError:

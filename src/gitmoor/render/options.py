@@ -42,6 +42,10 @@ class RenderOptions:
 
     `dependencies`, when set, fetches what a chart's `charts/` lacks; without it such a chart
     is refused (nothing rendered), as before dependencies could be fetched.
+
+    `sops_as_written`: without `decryption`, SOPS files are read as they are written, their
+    `sops` metadata dropped and their `ENC[...]` values opaque strings, instead of being an
+    error (`gitmoor validate` checks a repository offline, without keys).
     """
 
     release_name: str
@@ -54,3 +58,4 @@ class RenderOptions:
     capabilities: Capabilities | None = None
     chart: Path | None = None
     dependencies: DependencyFetcher | None = None
+    sops_as_written: bool = False

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 from gitmoor.errors import RenderError
@@ -19,7 +20,7 @@ from gitmoor.render.files import read_bounded, size_text
 from gitmoor.render.objects import to_manifests
 from gitmoor.render.paths import is_inside
 from gitmoor.render.problems import Problems
-from gitmoor.render.sops import NO_KEYS, Decryptor, encrypted
+from gitmoor.render.sops import NO_KEYS, Decryptor, encrypted, without_metadata
 
 _YAML = (".yaml", ".yml")
 _JSON = ".json"
@@ -30,16 +31,19 @@ def render_plain(
     directory: Path,
     limits: Limits = DEFAULT_LIMITS,
     decryptor: Decryptor | None = None,
+    *,
+    as_written: bool = False,
 ) -> list[Manifest]:
     """The objects of every manifest file below `directory`; raises every problem at once.
-    SOPS-encrypted files are decrypted in memory with `decryptor` (an error without one).
+    SOPS-encrypted files are decrypted in memory with `decryptor`; without one they are an
+    error, or with `as_written` read as written (`gitmoor.render.sops.without_metadata`).
 
     Blocking: the caller runs it in a thread.
     """
     problems = Problems()
     files = sorted(_manifest_files(root, directory, problems), key=lambda f: f[0].parts)
     with decryptor if decryptor is not None else contextlib.nullcontext():
-        documents = _documents(files, problems, limits, decryptor)
+        documents = _documents(files, problems, limits, decryptor, as_written)
         manifests = to_manifests(documents, problems, limits)
     problems.raise_if_any()
     return manifests
@@ -50,6 +54,7 @@ def _documents(
     problems: Problems,
     limits: Limits,
     decryptor: Decryptor | None,
+    as_written: bool,
 ) -> Iterator[Document]:
     total = 0
     for relative, path in files:
@@ -67,10 +72,11 @@ def _documents(
                     )
                 )
                 return
-            if encrypted(data):
-                if decryptor is None:
-                    raise RenderError(NO_KEYS, file=source)
+            secret = encrypted(data)
+            if secret and decryptor is not None:
                 data = decryptor.decrypt(data, source)
+            elif secret and not as_written:
+                raise RenderError(NO_KEYS, file=source)
         except OSError as err:
             problems.add(RenderError(f"cannot read: {err.strerror}", file=source))
             continue
@@ -79,7 +85,10 @@ def _documents(
             continue
         parse = parse_json if path.suffix.lower() == _JSON else parse_yaml
         try:
-            yield from parse(data, source, limits=limits)
+            for document in parse(data, source, limits=limits):
+                if secret and decryptor is None:
+                    document = replace(document, obj=without_metadata(document.obj))
+                yield document
         except RenderError as err:
             problems.add(err)
 

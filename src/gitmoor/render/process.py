@@ -44,7 +44,7 @@ async def run_tool(
     timeout or cancellation. With `memory`, its address space is limited to that many bytes
     (through util-linux's `prlimit`, where there is one: a pre-exec hook is unsafe in a
     threaded process), so a hostile chart or kustomization fails alone."""
-    limited = [*_prlimit(memory), *argv]
+    limited = memory_limited(argv, memory)
     proc = await asyncio.create_subprocess_exec(
         *limited,
         stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
@@ -66,11 +66,13 @@ async def run_tool(
     return Finished(proc.returncode if proc.returncode is not None else -1, stdout, stderr)
 
 
-def _prlimit(memory: int | None) -> list[str]:
+def memory_limited(argv: Sequence[str], memory: int | None) -> list[str]:
+    """`argv` run with its address space limited to `memory` bytes, through util-linux's
+    `prlimit` where there is one (as it stands when there is none, or no limit)."""
     tool = _prlimit_path()
     if memory is None or tool is None:
-        return []
-    return [tool, f"--as={memory}", "--"]
+        return list(argv)
+    return [tool, f"--as={memory}", "--", *argv]
 
 
 @functools.cache

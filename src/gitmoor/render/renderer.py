@@ -8,13 +8,12 @@ import time
 from pathlib import Path
 
 from gitmoor.model import Manifest, Rendered
+from gitmoor.render import pool, wire
 from gitmoor.render.digest import manifests_digest
 from gitmoor.render.helm import render_helm
 from gitmoor.render.kustomize import render_kustomize
 from gitmoor.render.options import RenderOptions
 from gitmoor.render.paths import detect, resolve_path
-from gitmoor.render.plain import render_plain
-from gitmoor.render.sops import Decryptor
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +34,14 @@ async def render(root: Path, path: str, options: RenderOptions) -> Rendered:
     directory = await asyncio.to_thread(resolve_path, real_root, path)
     kind = "chart" if options.chart is not None else await asyncio.to_thread(detect, directory)
     manifests: list[Manifest]
-    decryptor = Decryptor(options.decryption) if options.decryption is not None else None
     if kind == "kustomize":
         manifests = await render_kustomize(
-            real_root, directory, options.timeout, options.limits, decryptor
+            real_root,
+            directory,
+            options.timeout,
+            options.limits,
+            options.decryption,
+            sops_as_written=options.sops_as_written,
         )
     elif kind == "helm":
         manifests = await render_helm(real_root, directory, options)
@@ -47,9 +50,7 @@ async def render(root: Path, path: str, options: RenderOptions) -> Rendered:
         chart = await asyncio.to_thread(options.chart.resolve)
         manifests = await render_helm(chart, chart, options, values_at=(real_root, directory))
     else:
-        manifests = await asyncio.to_thread(
-            render_plain, real_root, directory, options.limits, decryptor
-        )
+        manifests = await _render_plain(real_root, directory, options)
     digest = await asyncio.to_thread(manifests_digest, manifests)
     log.debug(
         "rendered %s (%s): %d objects in %.2fs",
@@ -59,3 +60,20 @@ async def render(root: Path, path: str, options: RenderOptions) -> Rendered:
         time.monotonic() - started,
     )
     return Rendered(tuple(manifests), digest)
+
+
+async def _render_plain(root: Path, directory: Path, options: RenderOptions) -> list[Manifest]:
+    """`gitmoor.render.plain` run in the render worker, SOPS files decrypted there."""
+    answer = await pool.ask(
+        "plain",
+        {
+            "root": str(root),
+            "directory": str(directory),
+            "keys": wire.keys_to_json(options.decryption),
+            "as_written": options.sops_as_written,
+        },
+        what="the path's manifests",
+        limits=options.limits,
+        time_limit=options.timeout,
+    )
+    return wire.manifests_from(answer)

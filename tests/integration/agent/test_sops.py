@@ -3,6 +3,7 @@ nowhere else: not in the Sync's status, its Events, or the ledger."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from pathlib import Path
 
@@ -13,10 +14,15 @@ from gitmoor.reconcile import conditions as cond
 from gitmoor.render import sops
 from testenv.gitserver import GitServers
 from testenv.sops import age_key, encrypt
+from testenv.wait import eventually
 from tests.integration.agent.harness import AgentHarness
 
 pytestmark = [pytest.mark.cluster, pytest.mark.gitserver]
 SENTINEL = "SENTINEL-SOPS-IN-CLUSTER"
+
+
+def files_holding(top: Path, needle: bytes) -> list[Path]:
+    return [p for p in top.rglob("*") if p.is_file() and needle in p.read_bytes()]
 
 
 async def test_a_sops_secret_is_applied_decrypted_and_its_value_stays_in_the_secret(
@@ -36,8 +42,12 @@ async def test_a_sops_secret_is_applied_decrypted_and_its_value_stays_in_the_sec
     tree.push()
     await harness.secret("sops-keys", {"team.agekey": key.identity})
     await harness.source("repo", repo.file_url)
+    # Atomic: the agent keeps the healthy revision's objects, the decrypted Secret among them.
     await harness.sync(
-        "app", "repo", decryption={"provider": "sops", "secretRef": {"name": "sops-keys"}}
+        "app",
+        "repo",
+        decryption={"provider": "sops", "secretRef": {"name": "sops-keys"}},
+        atomic=True,
     )
 
     sync = await harness.wait_applied("app", sha)
@@ -53,6 +63,16 @@ async def test_a_sops_secret_is_applied_decrypted_and_its_value_stays_in_the_sec
         records = await ledger.history(sync="app", namespace=ns)
     assert records
     assert SENTINEL not in repr(records)
+    # The rollback snapshot is on disk, sealed: no file the agent wrote holds the value.
+    cache = harness.workdir / "agent-cache"
+    await eventually(
+        lambda: asyncio.to_thread(lambda: list((cache / "healthy").glob("*.snap"))),
+        bool,
+        within=30,
+        what="the atomic Sync's snapshot on disk",
+    )
+    plaintext = await asyncio.to_thread(files_holding, cache, SENTINEL.encode())
+    assert plaintext == []
 
 
 async def test_without_the_keys_secret_the_sync_waits_and_names_it(

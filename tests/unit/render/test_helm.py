@@ -449,3 +449,37 @@ async def test_values_files_of_a_chart_from_elsewhere_stay_in_the_path(data: Pat
     text = str(caught.value)
     assert "../../../etc/passwd" in text
     assert "missing.yaml" in text
+
+
+async def test_lookup_and_file_reads_outside_the_chart_find_nothing(tree) -> None:
+    root = tree(
+        {
+            "outside.txt": "SENTINEL-OUTSIDE-THE-CHART",
+            "app/Chart.yaml": "apiVersion: v2\nname: app\nversion: 1.0.0\n",
+            "app/files/inside.txt": "inside",
+            "app/templates/cm.yaml": """
+            apiVersion: v1
+            kind: ConfigMap
+            metadata: {name: probe}
+            data:
+              secret: {{ lookup "v1" "Secret" "kube-system" "admin" | toJson | quote }}
+              secrets: {{ lookup "v1" "Secret" "" "" | toJson | quote }}
+              up: {{ .Files.Get "../outside.txt" | quote }}
+              absolute: {{ .Files.Get "/etc/hostname" | quote }}
+              glob: {{ .Files.Glob "../*" | len | quote }}
+              inside: {{ .Files.Get "files/inside.txt" | quote }}
+            """,
+        }
+    )
+
+    rendered = await render(root, "app", RenderOptions(release_name="r", namespace="n"))
+
+    # Rendering never reads the cluster, nor a file outside the chart.
+    assert by_subject(rendered)["ConfigMap/probe"]["data"] == {
+        "secret": "{}",
+        "secrets": "{}",
+        "up": "",
+        "absolute": "",
+        "glob": "0",
+        "inside": "inside",
+    }

@@ -5,18 +5,22 @@ its recipient. Nothing decrypted is left on disk."""
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from gitmoor.errors import RenderError
 from gitmoor.render import Keys, RenderOptions, render, sops
+from gitmoor.render.sops import _recipients
 from testenv.sops import age_key, encrypt, encrypt_pgp, pgp_key
 
 SENTINEL = "SENTINEL-SOPS-PASSWORD"
@@ -182,6 +186,16 @@ generatorOptions:
 """
 
 
+GENERATOR = """
+namespace: app
+secretGenerator:
+  - name: db
+    {field}: [{name}]
+generatorOptions:
+  disableNameSuffixHash: true
+"""
+
+
 def scratch_dirs() -> set[str]:
     temp = Path(tempfile.gettempdir())
     prefixes = ("gitmoor-sops-", "gitmoor-gnupg-")
@@ -245,3 +259,85 @@ async def test_without_dev_shm_render_decrypt_uses_the_disk_and_warns_once(
     assert "no writable /dev/shm" in warnings[0]
     assert SENTINEL not in warnings[0]
     assert scratch_dirs() == before  # the copies were removed after each build
+
+
+async def test_a_secret_generator_env_file_for_another_key_names_its_recipient(tree) -> None:
+    theirs, ours = age_key(), age_key()
+    root = tree(
+        {
+            "app/kustomization.yaml": GENERATOR.format(field="envs", name="db.env"),
+            "app/db.env": encrypt(f"password={SENTINEL}\n", "db.env", theirs.recipient),
+        }
+    )
+
+    with pytest.raises(RenderError) as caught:
+        await render(root, "app", options(Keys(age=(ours.identity,))))
+
+    text = str(caught.value)
+    assert caught.value.file == "db.env"
+    assert f"age {theirs.recipient}" in text
+    assert SENTINEL not in text
+    assert ours.identity not in text
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "read"),
+    [
+        ("config.json", f'{{"password": "{SENTINEL}", "port": 5432}}', json.loads),
+        ("config.yaml", f"password: {SENTINEL}\nport: 5432\n", yaml.safe_load),
+    ],
+)
+async def test_a_secret_generator_reads_json_and_yaml_files_decrypted(
+    tree, name: str, content: str, read: Callable[[str], Any]
+) -> None:
+    key = age_key()
+    secret_file = encrypt(content, name, key.recipient)
+    assert SENTINEL not in secret_file
+    root = tree(
+        {
+            "app/kustomization.yaml": GENERATOR.format(field="files", name=name),
+            f"app/{name}": secret_file,
+        }
+    )
+
+    rendered = await render(root, "app", options(Keys(age=(key.identity,))))
+
+    (secret,) = [m.obj for m in rendered.manifests]
+    assert read(base64.b64decode(secret["data"][name]).decode()) == read(content)
+
+
+@pytest.mark.parametrize(
+    ("kind", "data", "expected"),
+    [
+        (
+            "dotenv",
+            b"a=ENC[x]\nsops_age__list_1__map_recipient=age1two\n"
+            b"sops_age__list_0__map_enc=-----BEGIN\nsops_age__list_0__map_recipient=age1one\n"
+            b"sops_pgp__list_0__map_fp=ABCD\r\nsops_pgp__list_0__map_created_at=2026\n",
+            ["age age1one", "age age1two", "PGP ABCD"],
+        ),
+        ("dotenv", b"password=ENC[x]\nsops_mac=ENC[y]\n", []),
+        ("json", b'{"a": "ENC[x]", "sops": {"age": [{"recipient": "age1j"}]}}', ["age age1j"]),
+        ("yaml", b"a: ENC[x]\nsops:\n  pgp:\n    - fp: EF01\n", ["PGP EF01"]),
+        ("yaml", b"a: [unclosed\n", []),
+    ],
+)
+def test_the_recipients_of_a_sops_file_in_each_format(
+    kind: str, data: bytes, expected: list[str]
+) -> None:
+    assert _recipients(data, kind) == expected
+
+
+async def test_read_as_written_an_encrypted_secret_keeps_its_enc_values_and_drops_sops(
+    tree,
+) -> None:
+    key = age_key()
+    root = tree({"app/secret.yaml": encrypt(SECRET, "secret.yaml", key.recipient, only=ONLY_DATA)})
+    options = RenderOptions(release_name="app", namespace="app", sops_as_written=True)
+
+    rendered = await render(root, "app", options)
+
+    (secret,) = [m.obj for m in rendered.manifests]
+    assert "sops" not in secret
+    assert secret["metadata"]["name"] == "db"
+    assert secret["stringData"]["password"].startswith("ENC[AES256_GCM,data:")
