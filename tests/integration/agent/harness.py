@@ -21,10 +21,10 @@ from gitmoor.commands.operations import request_reconcile
 from gitmoor.commands.run import Readiness, RunOptions, run_agent
 from gitmoor.errors import UnknownKindError
 from gitmoor.kube import Kube
+from gitmoor.model.limits import DEFAULT_LIMITS
 from gitmoor.model.resources import API_VERSION
 from gitmoor.reconcile import conditions as cond
 from gitmoor.reconcile.tenancy import Tenancy
-from gitmoor.render.limits import DEFAULT_LIMITS
 from gitmoor.server.app import bound_port, serve
 from gitmoor.server.hooks import CachedSecrets, HookReceiver
 from gitmoor.server.ledger_api import LedgerApi

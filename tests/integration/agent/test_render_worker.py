@@ -8,8 +8,8 @@ import dataclasses
 
 import pytest
 
+from gitmoor.model.limits import MIB
 from gitmoor.reconcile import conditions as cond
-from gitmoor.render.limits import MIB
 from testenv.gitserver import GitServers
 from testenv.hostile import scalar_bomb
 from tests.integration.agent.harness import AgentHarness

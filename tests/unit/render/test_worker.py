@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from gitmoor.errors import RenderError
+from gitmoor.model.limits import MIB, Limits
 from gitmoor.render import RenderOptions, RenderTimeoutError, render
-from gitmoor.render.limits import MIB, Limits
 from gitmoor.render.pool import POOL
 from testenv.hostile import scalar_bomb
 
