@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
+from gitmoor.errors import NotLeaderError
 from gitmoor.kube import Kube
 from testenv.wait import eventually
 
@@ -82,3 +84,26 @@ async def test_capabilities_list_what_the_server_serves_and_follow_a_new_crd(
         assert f"{group}/v1" in found
     finally:
         await kube.delete("apiextensions.k8s.io/v1", "CustomResourceDefinition", f"gizmos.{group}")
+
+
+async def test_a_write_is_fenced_again_once_its_connection_is_ready(
+    kubeconfig: Path, namespace: str
+) -> None:
+    """A leader paused between the fence's first check and the moment its request goes out
+    (waiting for a connection, a TLS handshake) must not write when it runs again: the fence
+    is asked once more when the connection is ready."""
+    asked: list[str] = []
+
+    def lease_lost_meanwhile(method: str, path: str) -> None:
+        asked.append(method)
+        if len(asked) > 1:
+            raise NotLeaderError(f"{method} refused: the lease passed on meanwhile")
+
+    async with await Kube.from_kubeconfig(kubeconfig) as fenced:
+        fenced.fence(lease_lost_meanwhile)
+        with pytest.raises(NotLeaderError):
+            await fenced.apply(_configmap("late", namespace, v="1"))
+        assert asked == ["PATCH", "PATCH"]
+        fenced.fence(None)
+        # Reads are never fenced, and the write never reached the server.
+        assert await fenced.get("v1", "ConfigMap", "late", namespace) is None

@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import builtins
 import copy
+import functools
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
+from types import SimpleNamespace, TracebackType
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -188,6 +189,7 @@ class Kube:
                 connector_owner=False,
                 trust_env=any(os.environ.get(v) for v in _PROXY_VARIABLES),
                 read_bufsize=2**21,  # watch events of large objects exceed the default
+                trace_configs=[_FENCE_AT_SEND],
             )
         return self._session
 
@@ -215,6 +217,15 @@ class Kube:
             headers["Content-Type"] = content_type
         # Bearer tokens (static, from a file, or from an exec plugin) are refreshed here.
         await self._api.update_params_for_auth(headers, [], ["BearerToken"])
+        fence = self._fence
+        # A write is checked again once its connection is ready, the last moment before it goes
+        # out: a leader paused (or starved) while it waited for one must not write when it
+        # runs again after its lease passed on.
+        last_check = (
+            {"check": functools.partial(fence, method, path)}
+            if fence is not None and method != "GET"
+            else None
+        )
         try:
             return await self._pool().request(
                 method,
@@ -222,6 +233,7 @@ class Kube:
                 data=data,
                 headers=headers,
                 timeout=timeout,
+                trace_request_ctx=last_check,
                 **self._options,
             )
         except (aiohttp.ClientConnectionError, TimeoutError, OSError) as err:
@@ -774,3 +786,15 @@ def _api_error(
     return KubePermanentError(
         text, ref=ref, status=status, reason=reason, causes=causes, detail=message
     )
+
+
+async def _check_fence(_session: aiohttp.ClientSession, ctx: SimpleNamespace, _params: Any) -> None:
+    """The write fence, run when a request's connection is ready (reused or new)."""
+    last_check = getattr(ctx, "trace_request_ctx", None)
+    if last_check is not None:
+        last_check["check"]()
+
+
+_FENCE_AT_SEND = aiohttp.TraceConfig()
+_FENCE_AT_SEND.on_connection_reuseconn.append(_check_fence)
+_FENCE_AT_SEND.on_connection_create_end.append(_check_fence)
