@@ -9,9 +9,9 @@ ledger.raise_broken(await ledger.verify())      # the audit chain: ChainBrokenEr
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from gitmoor.lazy import exports
 from gitmoor.model.defaults import IN_CLUSTER_URL
 
 if TYPE_CHECKING:
@@ -54,13 +54,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = exports(__name__, _HOMES)
 
 
 __all__ = [

@@ -9,8 +9,9 @@ GitSource and Sync documents (model, Sync paths, dependsOn cycles). No cluster, 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from gitmoor.lazy import exports
 
 if TYPE_CHECKING:
     from gitmoor.validate.builtin import KubernetesVersionError
@@ -42,13 +43,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = exports(__name__, _HOMES)
 
 
 __all__ = [
