@@ -36,8 +36,10 @@ from gitmoor.render import wire
 from gitmoor.render.process import memory_limited, out_of_memory
 from gitmoor.render.tools import RenderTimeoutError
 
-SIZE = 4  # renders at once, as the agent's default --concurrency
-IDLE = 300.0
+# Renders at once: the agent's default --concurrency, but no more than the CPUs it may use (a
+# render is CPU work; each worker is some 30 MiB the agent's memory pays for).
+SIZE = max(1, min(4, len(os.sched_getaffinity(0))))
+IDLE = 60.0
 _MAX_STDERR = 4000
 _MEMORY_DEATHS = {-signal.SIGKILL, -signal.SIGSEGV, -signal.SIGBUS, -signal.SIGABRT}
 _EXITING = 10.0  # seconds a worker that closed its answers may take to exit
