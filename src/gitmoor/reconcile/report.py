@@ -453,14 +453,8 @@ def deletion_held(ctx: Context, before: Outcome) -> Report:
         f"deletion held: {before.error}; nothing was pruned. Fix the hook (a new revision is "
         "tried), or set spec.deletionPolicy: Orphan to delete without hooks and pruning"
     )
-    status = st.failed_before_apply(
-        ctx.old, ctx.generation, DELETE_HOOK_FAILED, message, stalled=False
-    )
-    return Report(
-        status=status,
-        events=(Event(WARNING, DELETE_HOOK_FAILED, message),),
-        retry=ctx.after(before.error),
-        log=LogLine("warning", "pre-delete hook failed", {"error": str(before.error)}),
+    return _deletion_held(
+        ctx, DELETE_HOOK_FAILED, message, before.error, "pre-delete hook failed", stalled=False
     )
 
 
@@ -472,14 +466,25 @@ def deletion_unreadable(ctx: Context, error: GitmoorError) -> Report:
         f"deletion held: {error}. Restore the inventory, or set spec.deletionPolicy: Orphan to "
         "delete the Sync and leave what it applied"
     )
-    status = st.failed_before_apply(
-        ctx.old, ctx.generation, INVENTORY_UNREADABLE, message, stalled=True
+    return _deletion_held(
+        ctx,
+        INVENTORY_UNREADABLE,
+        message,
+        error,
+        "deletion held: inventory unreadable",
+        stalled=True,
     )
+
+
+def _deletion_held(
+    ctx: Context, reason: str, message: str, error: BaseException, logged: str, *, stalled: bool
+) -> Report:
+    """A deleted Sync kept (its finalizer) for `reason`: not Ready, a Warning, tried again."""
     return Report(
-        status=status,
-        events=(Event(WARNING, INVENTORY_UNREADABLE, message),),
+        status=st.failed_before_apply(ctx.old, ctx.generation, reason, message, stalled=stalled),
+        events=(Event(WARNING, reason, message),),
         retry=ctx.after(error),
-        log=LogLine("warning", "deletion held: inventory unreadable", {"error": str(error)}),
+        log=LogLine("warning", logged, {"error": str(error)}),
     )
 
 
