@@ -721,7 +721,7 @@ class Agent:
             else:
                 delay = await self.syncs.reconcile(key)
         except asyncio.CancelledError:
-            if key not in self.cache.keys(key.kind):
+            if self.cache.get(key) is None:
                 return
             # Superseded by a newer revision, or cut short by a deletion: look again now (a
             # closed queue, when stopping, takes nothing).

@@ -26,28 +26,32 @@ class Cache:
     be quick and never raise."""
 
     def __init__(self, on_change: OnChange | None = None) -> None:
-        self._objects: dict[Key, Obj] = {}
+        # By kind: the agent asks for one kind's objects on hot paths (every fetch looks for
+        # the Syncs that read it), which must not walk every other kind's too.
+        self._objects: dict[str, dict[Key, Obj]] = {}
         self.synced = asyncio.Event()  # both kinds listed once
         self._on_change = on_change
 
     def get(self, key: Key) -> Obj | None:
-        return self._objects.get(key)
+        return self._objects.get(key.kind, {}).get(key)
 
     def put(self, key: Key, obj: Obj) -> Obj | None:
         """Store `obj`; returns what was there before."""
-        old = self._objects.get(key)
-        self._objects[key] = obj
+        objects = self._objects.setdefault(key.kind, {})
+        old = objects.get(key)
+        objects[key] = obj
         self._changed(key)
         return old
 
     def refresh(self, key: Key, obj: Obj) -> None:
         """A newer copy from our own write, kept only while the object is known."""
-        if key in self._objects:
-            self._objects[key] = obj
+        objects = self._objects.get(key.kind, {})
+        if key in objects:
+            objects[key] = obj
             self._changed(key)
 
     def drop(self, key: Key) -> None:
-        if self._objects.pop(key, None) is not None:
+        if self._objects.get(key.kind, {}).pop(key, None) is not None:
             self._changed(key)
 
     def _changed(self, key: Key) -> None:
@@ -55,13 +59,13 @@ class Cache:
             self._on_change(key)
 
     def keys(self, kind: str) -> list[Key]:
-        return [k for k in self._objects if k.kind == kind]
+        return list(self._objects.get(kind, {}))
 
     def items(self, kind: str) -> list[tuple[Key, Obj]]:
-        return [(k, o) for k, o in self._objects.items() if k.kind == kind]
+        return list(self._objects.get(kind, {}).items())
 
     def syncs(self) -> dict[tuple[str, str], Obj]:
-        return {k.short: o for k, o in self._objects.items() if k.kind == "Sync"}
+        return {k.short: o for k, o in self._objects.get("Sync", {}).items()}
 
     @staticmethod
     def source_key(sync: Sync) -> Key | None:
@@ -78,5 +82,5 @@ class Cache:
         chart = sync.spec.chart_ref
         if key is None and chart is not None:
             key = Key("ChartSource", chart.namespace or sync.metadata.namespace, chart.name)
-        source = (self._objects.get(key) if key is not None else None) or {}
+        source = (self.get(key) if key is not None else None) or {}
         return str((source.get("spec") or {}).get("url", ""))

@@ -24,6 +24,8 @@ class Blocked:
 
 def blocked(sync: Sync, syncs: Mapping[SyncKey, dict[str, Any]]) -> Blocked | None:
     """Why `sync` cannot run yet given all Syncs known (`syncs`, live objects), or None."""
+    if not sync.spec.depends_on:
+        return None  # no edge out of it: it cannot be on a cycle, and waits for nothing
     ns = sync.metadata.namespace
     edges = {key: _depends_on(key, obj) for key, obj in syncs.items()}
     cycle = find_cycle((ns, sync.metadata.name), edges)

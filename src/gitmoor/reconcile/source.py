@@ -118,6 +118,9 @@ class SourceReconciler:
         """The Syncs that read the source `key` (and may: tenancy), for its notifications."""
         found: list[tuple[Key, Sync]] = []
         for other, sync_obj in self.cache.items("Sync"):
+            ref = (sync_obj.get("spec") or {}).get("sourceRef") or {}
+            if ref.get("name") != key.name:
+                continue
             try:
                 sync = Sync.model_validate(sync_obj)
             except ValueError:
@@ -172,7 +175,9 @@ class SourceReconciler:
             return
         mine = fingerprint(credentials)
         for other, obj in self.cache.items("GitSource"):
-            if other == key:
+            # Most sources have a URL of their own: compared raw first, as validating every
+            # source at every new revision costs O(sources) models per fetch.
+            if other == key or (obj.get("spec") or {}).get("url") != source.spec.url:
                 continue
             try:
                 sibling = GitSource.model_validate(obj)

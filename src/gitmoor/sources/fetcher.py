@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -487,6 +488,8 @@ class GitFetcher:
         return Target(revision_of(name, sha), sha, target.ref)
 
     async def _has_object(self, call: _Call, repo: Path, sha: str, kind: str) -> bool:
+        if _holds_nothing(repo):
+            return False  # a first fetch: no git process to learn that
         result = await self._git(
             "cat-file",
             [*_in(repo), "cat-file", "-e", f"{sha}^{{{kind}}}"],
@@ -651,6 +654,20 @@ def _shallow_roots(repo: Path) -> int:
         return len((repo / "shallow").read_text(encoding="ascii").split())
     except FileNotFoundError:
         return 0
+
+
+def _holds_nothing(repo: Path) -> bool:
+    """Whether the bare repository has no object at all (just created): no pack and no
+    loose-object directory."""
+    objects = repo / "objects"
+    try:
+        with os.scandir(objects) as entries:
+            names = {e.name for e in entries}
+        with os.scandir(objects / "pack") as packs:
+            packed = any(True for _ in packs)
+    except FileNotFoundError:
+        return False  # not the layout we made: let git answer
+    return not packed and names <= {"info", "pack"}
 
 
 def _remove_stale_locks(repo: Path) -> None:
