@@ -5,6 +5,7 @@ remote, and over SSH one shared connection per host."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -136,7 +137,11 @@ async def test_sources_of_one_remote_share_a_check_but_not_their_credentials(
 
     answers = [
         await fetcher.remote_revision(
-            f"team-{i}/app", source, credentials, timeout=TIMEOUT, max_age=60
+            f"team-{i}/app",
+            source,
+            credentials,
+            timeout=TIMEOUT,
+            fresh_since=time.monotonic() - 60,
         )
         for i in range(5)
     ]
@@ -154,7 +159,9 @@ async def test_sources_of_one_remote_share_a_check_but_not_their_credentials(
     # Another Secret (a wrong password) never gets the answer the right one earned.
     wrong = https_credentials(git_servers, password="not-the-password-1")
     with pytest.raises(SourceAuthError, match=f"authentication failed for {repo.https_url}"):
-        await fetcher.remote_revision("team-9/app", source, wrong, timeout=TIMEOUT, max_age=60)
+        await fetcher.remote_revision(
+            "team-9/app", source, wrong, timeout=TIMEOUT, fresh_since=time.monotonic() - 60
+        )
 
 
 async def test_a_missing_repository_says_so(git_servers: GitServers, fetcher: GitFetcher) -> None:

@@ -121,12 +121,7 @@ def revision_of_record(
 ) -> str:
     """The revision ledger record `record_id` of Sync `namespace/sync` left running (for a
     rollback, the one it restored). Unknown id, or one of another Sync: a usage error."""
-    records = _query(
-        url,
-        lambda book: book.history(sync=sync, namespace=namespace, limit=10_000),
-        agent,
-    )
-    found = next((r for r in records if r.id == record_id), None)
+    found = _query(url, lambda book: book.record(record_id, sync=sync, namespace=namespace), agent)
     if found is None:
         raise typer.BadParameter(
             f"the ledger holds no record {record_id} of Sync {namespace}/{sync} "

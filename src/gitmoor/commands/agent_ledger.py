@@ -145,6 +145,14 @@ class AgentLedger:
         except (KeyError, TypeError, ValueError) as problem:
             raise self._garbled(problem) from None
 
+    async def record(self, record_id: int, *, sync: str, namespace: str) -> Record | None:
+        body = await self._ask("record", id=str(record_id), sync=sync, namespace=namespace)
+        try:
+            found = [Record.from_dict(item) for item in self._items(body)]
+        except (KeyError, TypeError, ValueError) as problem:
+            raise self._garbled(problem) from None
+        return found[0] if found else None
+
     # -- asking ------------------------------------------------------------------------------
     def _items(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         items = body.get("items")

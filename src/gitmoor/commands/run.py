@@ -321,4 +321,6 @@ async def _trim() -> None:
     # Cheap (milliseconds) and harmless when nothing was freed.
     while True:
         await asyncio.sleep(_TRIM_EVERY)
+        # Render workers left idle by a burst go first, so their memory goes too.
+        await asyncio.to_thread(render.reap)
         memory.release()

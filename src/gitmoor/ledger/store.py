@@ -639,6 +639,16 @@ class Ledger:
         )
         return found[0] if found else None
 
+    async def record(
+        self, record_id: int, *, sync: str, namespace: str, cluster: str | None = None
+    ) -> Record | None:
+        """Record `record_id` if it is one of Sync `namespace/sync`'s (of `cluster`, when
+        given), else None: an id alone never reaches another Sync's record."""
+        found = await self.get(record_id)
+        if found is None or (found.sync_namespace, found.sync_name) != (namespace, sync):
+            return None
+        return found if cluster is None or found.cluster == cluster else None
+
     def _select(self, query: Select[Any], *, with_objects: bool = True) -> list[Record]:
         with self._engine.connect() as connection:
             found = connection.execute(query).mappings().all()

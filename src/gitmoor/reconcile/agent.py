@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextvars
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,7 +43,7 @@ from gitmoor.reconcile.events import EventRecorder
 from gitmoor.reconcile.images import ImageReconciler
 from gitmoor.reconcile.informer import follow
 from gitmoor.reconcile.membership import Membership
-from gitmoor.reconcile.memory import Key, Memory
+from gitmoor.reconcile.memory import Key, Memory, SourceMemory
 from gitmoor.reconcile.ocisource import OCISourceReconciler
 from gitmoor.reconcile.outcome import Stage
 from gitmoor.reconcile.publish import Publisher
@@ -411,6 +412,8 @@ class Agent:
         memory = self.memory.of(key)
         if memory.due is None:
             memory.due = trigger
+        if isinstance(memory, SourceMemory) and trigger is not Trigger.INTERVAL:
+            memory.asked_at = time.monotonic()
         self.queue.add(key)
 
     def _later(self, key: Key, delay: float) -> None:

@@ -30,6 +30,9 @@ class SourceMemory:
     failures: int = 0
     due: Trigger | None = None  # why it is queued (None: its interval)
     trigger: Trigger = Trigger.INTERVAL  # why the current or last reconcile ran
+    # When (monotonic) it was last asked to look for something new (a push, a person, a
+    # change): a remote check begun after that answers it, whichever source asked it.
+    asked_at: float | None = None
     artifact: Artifact | None = None  # the last fetched
     chart: ChartArtifact | None = None  # a ChartSource's: the last resolved
     # (commit, verdict) spec.verify refused last, already told to the Syncs' sinks.

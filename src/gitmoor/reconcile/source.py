@@ -31,7 +31,7 @@ from gitmoor.reconcile.publish import Publisher
 from gitmoor.reconcile.secrets import SecretWatch
 from gitmoor.reconcile.tenancy import Tenancy
 from gitmoor.sources import GitFetcher
-from gitmoor.sources.sharing import fingerprint
+from gitmoor.sources.sharing import fingerprint, fresh_since
 
 # (source key, its new artifact, what made the source look): the runtime wakes its Syncs.
 OnNewArtifact = Callable[[Key, Artifact, Trigger], None]
@@ -143,7 +143,7 @@ class SourceReconciler:
                 credentials,
                 timeout=parse_duration(source.spec.timeout),
                 keys=keys,
-                max_age=self._max_age(key, source, memory.trigger),
+                fresh_since=self._fresh_since(key, source, memory.trigger),
             )
         previous, memory.artifact = memory.artifact, artifact
         if previous is None or previous.revision != artifact.revision:
@@ -151,15 +151,18 @@ class SourceReconciler:
             await self._wake_siblings(key, source, credentials, artifact)
         return artifact
 
-    def _max_age(self, key: Key, source: GitSource, trigger: Trigger) -> float:
-        """How old another source's check of the same remote may be to answer this one: up to
+    def _fresh_since(self, key: Key, source: GitSource, trigger: Trigger) -> float:
+        """Since when another source's check of the same remote may answer this one: within
         its interval when its interval (or a sibling) woke it; asked by a person, a webhook or
-        a changed spec, it looks afresh."""
+        a changed spec, a check begun after that ask."""
         woken = key in self._woken
         self._woken.discard(key)
-        if woken or trigger is Trigger.INTERVAL:
-            return parse_duration(source.spec.interval)
-        return 0.0
+        return fresh_since(
+            parse_duration(source.spec.interval),
+            timed=woken or trigger is Trigger.INTERVAL,
+            asked_at=self.memory.source(key).asked_at,
+            now=time.monotonic(),
+        )
 
     async def _wake_siblings(
         self,

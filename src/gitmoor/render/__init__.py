@@ -8,7 +8,7 @@ too long raises `RenderTimeoutError`, a `TransientError`.
 from gitmoor.render.helm import merge_values
 from gitmoor.render.options import RenderOptions
 from gitmoor.render.paths import detect
-from gitmoor.render.pool import warm_up
+from gitmoor.render.pool import reap, warm_up
 from gitmoor.render.renderer import render
 from gitmoor.render.sops import Keys
 from gitmoor.render.tools import RenderTimeoutError
@@ -19,6 +19,7 @@ __all__ = [
     "RenderTimeoutError",
     "detect",
     "merge_values",
+    "reap",
     "render",
     "warm_up",
 ]

@@ -211,18 +211,35 @@ class Pool:
 
     def take(self, memory: int) -> Worker:
         with self._lock:
-            now = time.monotonic()
-            keep: list[Worker] = []
-            spare: list[Worker] = []
-            for worker in self._idle:
-                fits = worker.alive and worker.memory == memory
-                late = keep and now - worker.idle_since > IDLE
-                (keep if fits and not late else spare).append(worker)
-            self._idle = keep
+            spare = self._sort(memory)
             found = self._idle.pop() if self._idle else None
         for old in spare:
             old.stop()
         return found if found is not None else Worker(memory)
+
+    def reap(self) -> int:
+        """Let go the extra workers idle for `IDLE` (the first is kept) now, not at the next
+        render: after a burst, a quiet agent would otherwise hold them (about 30 MiB each)
+        until something changes. Returns how many were let go."""
+        with self._lock:
+            memory = self._idle[0].memory if self._idle else 0
+            spare = self._sort(memory)
+        for old in spare:
+            old.stop()
+        return len(spare)
+
+    def _sort(self, memory: int) -> list[Worker]:
+        """Keep the sound workers of `memory` that are the first or not idle past `IDLE`;
+        returns the others, taken out, to stop (outside the lock: stopping waits)."""
+        now = time.monotonic()
+        keep: list[Worker] = []
+        spare: list[Worker] = []
+        for worker in self._idle:
+            fits = worker.alive and worker.memory == memory
+            late = keep and now - worker.idle_since > IDLE
+            (keep if fits and not late else spare).append(worker)
+        self._idle = keep
+        return spare
 
     def give(self, worker: Worker) -> None:
         if not worker.alive:
@@ -252,6 +269,12 @@ def _gate() -> asyncio.Semaphore:
     if gate is None:
         gate = _GATES[loop] = asyncio.Semaphore(SIZE)
     return gate
+
+
+def reap() -> int:
+    """Let go the render workers idle past `IDLE`, the first apart (the agent calls it now and
+    then)."""
+    return POOL.reap()
 
 
 def warm_up(limits: Limits) -> None:

@@ -102,6 +102,7 @@ class LedgerApi:
             ("at", self._at_query),
             ("dora", self._dora_query),
             ("image-trail", self._image_trail_query),
+            ("record", self._record_query),
         ):
             app.router.add_get(
                 f"{PREFIX}/{name}", functools.partial(self._answer, question=question)
@@ -193,6 +194,25 @@ class LedgerApi:
             return {"items": [t.as_dict() for t in found]}
 
         return ask, None
+
+    @staticmethod
+    def _record_query(params: Params) -> tuple[Query, str | None]:
+        namespace = _name(params, "namespace", namespace=True)
+        sync = _name(params, "sync")
+        if namespace is None or sync is None:
+            raise _bad("namespace and sync: required (a record is read as one Sync's)")
+        text = params.get("id", "")
+        if not text.isdigit() or int(text) <= 0:
+            raise _bad(f"id: required, a record id (a positive integer), not {text!r}")
+        record_id = int(text)
+
+        async def ask(backend: _Open, namespaces: frozenset[str]) -> Answer:
+            found = await backend.ledger.record(
+                record_id, sync=sync, namespace=namespace, cluster=backend.cluster
+            )
+            return {"items": [] if found is None else [found.as_dict()]}
+
+        return ask, namespace
 
     # -- what every question goes through ----------------------------------------------------
     async def _answer(

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -167,12 +168,13 @@ class GitFetcher:
         credentials: GitCredentials | None,
         *,
         timeout: float,
-        max_age: float = 0.0,
+        fresh_since: float = math.inf,
     ) -> tuple[str, str]:
         """The revision (`main@sha1:<hex>`) and commit sha the source's ref names right now
-        (or as another source's check of the same remote saw it at most `max_age` ago)."""
+        (or as another source's check of the same remote saw it, if that check began at or
+        after `fresh_since`, a `time.monotonic()` instant: see `sharing.fresh_since`)."""
         call = self._call(key, spec, credentials, timeout)
-        target = await self._resolve(call, spec, max_age)
+        target = await self._resolve(call, spec, fresh_since)
         return target.revision, target.sha
 
     async def fetch(
@@ -183,17 +185,17 @@ class GitFetcher:
         *,
         timeout: float,
         keys: SigningKeys | None = None,
-        max_age: float = 0.0,
+        fresh_since: float = math.inf,
     ) -> Artifact:
         """The artifact of the commit the source's ref names, fetched if not cached already.
-        `max_age`: as in `remote_revision`.
+        `fresh_since`: as in `remote_revision`.
 
         With `spec.verify`, only when signed as it requires by one of `keys`; otherwise
         SourceVerificationError, and nothing of the revision is unpacked.
         """
         started = time.monotonic()
         call = self._call(key, spec, credentials, timeout)
-        target = await self._resolve(call, spec, max_age)
+        target = await self._resolve(call, spec, fresh_since)
         ignore = spec.ignore or ""
         async with self._lock(key):
             signatures: tuple[Signature, ...] = ()
@@ -250,7 +252,7 @@ class GitFetcher:
                 url=remote.display,
             )
 
-    async def _resolve(self, call: _Call, spec: GitSourceSpec, max_age: float) -> Target:
+    async def _resolve(self, call: _Call, spec: GitSourceSpec, fresh_since: float) -> Target:
         ref = spec.ref
         sha = exact_commit(ref)
         if sha is not None:
@@ -260,7 +262,7 @@ class GitFetcher:
         url = call.remote.display
         query = query_for(ref, url=url)
         key = CheckKey(call.remote.url, query, fingerprint(call.credentials))
-        refs = await self._checks.refs(key, max_age, lambda: self._list_refs(call, query))
+        refs = await self._checks.refs(key, fresh_since, lambda: self._list_refs(call, query))
         return resolve(ref, refs, url=url)
 
     async def _list_refs(self, call: _Call, query: Query) -> RemoteRefs:

@@ -2,9 +2,10 @@
 
 Sources pointing at one URL with one ref and the same credentials ask the server the same thing;
 a platform with one Sync per app and environment has many such. A check's answer is shared with
-any source that asks while it runs, or within the asker's `max_age` after it started (its own
-interval, for a timed check: it never sees the remote older than its interval). A check asked
-for by a person or a webhook passes max_age 0 and always looks afresh. Failures are not kept:
+any source whose answer may be as old as that check (`fresh_since`): a timed check takes one
+begun within its interval (it never sees the remote older than that); a source asked to look by
+a person or a webhook takes only one begun after that ask, so a push announced to fifty sources
+of one repository costs one check, and none of them misses it. Failures are not kept:
 the next asker tries again.
 """
 
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields
 
@@ -33,6 +36,19 @@ def fingerprint(credentials: GitCredentials | None) -> str:
     return digest.hexdigest()
 
 
+def fresh_since(interval: float, *, timed: bool, asked_at: float | None, now: float) -> float:
+    """The earliest start (a `time.monotonic()` instant) of a shared check that may answer a
+    source: one begun within its `interval` when `timed` (its interval, or a sibling's news,
+    woke it), and never one begun before `asked_at`, the last time it was asked to look (a
+    push, a person, a changed spec). An instant, not an age: the source may wait (for its
+    credentials, a lock) between deciding and asking, and must not lose the answer to that.
+    `math.inf`: a check of its own."""
+    floor = asked_at if asked_at is not None else -math.inf
+    if timed:
+        return max(now - interval, floor)
+    return floor if asked_at is not None else math.inf
+
+
 @dataclass(frozen=True)
 class CheckKey:
     url: str
@@ -52,15 +68,16 @@ class SharedChecks:
         self.shared = 0  # answers handed out without asking the remote
 
     async def refs(
-        self, key: CheckKey, max_age: float, ask: Callable[[], Awaitable[RemoteRefs]]
+        self, key: CheckKey, since: float, ask: Callable[[], Awaitable[RemoteRefs]]
     ) -> RemoteRefs:
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+        """The answer of a check begun at or after `since` (running or done), else of a new
+        one."""
+        # time.monotonic, not the loop's clock: askers give `since` on it.
+        now = time.monotonic()
         check = self._checks.get(key)
         usable = (
             check is not None
-            and max_age > 0
-            and now - check.started <= max_age
+            and check.started >= since
             and not (check.task.done() and check.task.exception() is not None)
         )
         if usable:
@@ -85,4 +102,4 @@ class SharedChecks:
             del self._checks[key]
 
 
-__all__ = ["CheckKey", "SharedChecks", "fingerprint"]
+__all__ = ["CheckKey", "SharedChecks", "fingerprint", "fresh_since"]

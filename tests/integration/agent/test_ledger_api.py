@@ -298,6 +298,7 @@ async def test_a_reader_sees_their_namespace_only_and_needs_a_real_token(setup: 
 
     status, body = await _get(f"{api}/history", as_a, all="true")
     assert status == 200, body
+    as_a_history = body["items"]
     assert {r["sync_namespace"] for r in body["items"]} == {setup.a}
     assert len(body["items"]) == 3
     assert body["hidden_namespaces"] == 1  # B's
@@ -315,6 +316,29 @@ async def test_a_reader_sees_their_namespace_only_and_needs_a_real_token(setup: 
     assert status == 403, body
     assert setup.b in body["message"]
     assert "reader-a" in body["message"]
+
+    # One record by its id (`rollback --to record:ID`), read as one Sync's: the id of B's
+    # record asked for as A's Sync is no record at all, asked for as B's it is refused.
+    as_b = {TOKEN_HEADER: setup.tokens["reader-b"]}
+    status, body = await _get(f"{api}/history", as_b, all="true")
+    b_record, a_record = body["items"][0], as_a_history[0]
+    status, body = await _get(
+        f"{api}/record", as_a, id=str(a_record["id"]), namespace=setup.a, sync=a_record["sync_name"]
+    )
+    assert status == 200, body
+    assert [(r["id"], r["revision"]) for r in body["items"]] == [
+        (a_record["id"], a_record["revision"])
+    ]
+    status, body = await _get(
+        f"{api}/record", as_a, id=str(b_record["id"]), namespace=setup.a, sync=a_record["sync_name"]
+    )
+    assert (status, body["items"]) == (200, []), body
+    status, body = await _get(
+        f"{api}/record", as_a, id=str(b_record["id"]), namespace=setup.b, sync=b_record["sync_name"]
+    )
+    assert status == 403, body
+    status, body = await _get(f"{api}/record", as_a, id="x", namespace=setup.a, sync="s")
+    assert status == 400, body
 
     # Authorization: Bearer is read as well as the proxy path's header.
     status, body = await _get(

@@ -45,6 +45,46 @@ async def _post_hook(url: str, body: dict[str, Any], key: bytes) -> tuple[int, d
         return response.status, await response.json()
 
 
+def agent_checks(servers: GitServers, repo: str) -> int:
+    """Ref advertisements the Git server sent to the agent's own checks (its user agent is
+    `gitmoor`; git's fetches name git)."""
+    lines = (servers.logs_dir / "nginx-access.log").read_text(errors="replace").splitlines()
+    asked = f"/{repo}.git/info/refs?service=git-upload-pack"
+    return sum(1 for line in lines if asked in line and line.endswith('"gitmoor"'))
+
+
+async def test_a_push_to_a_repository_several_sources_read_is_checked_once(
+    web_agent: AgentHarness, git_servers: GitServers, unique_name: str
+) -> None:
+    h = web_agent
+    ns = h.namespace
+    apps = ("a", "b", "c")
+    repo, tree = h.repo(git_servers, unique_name)
+    sha = tree.commit("v1", {f"{a}/cm.yaml": configmap(a, ns, v="1") for a in apps})
+    tree.push()
+    await h.https_secret(git_servers, "git-auth")
+    for app in apps:  # one source per app, as teams write them: the same URL and Secret
+        await h.source(app, repo.https_url, interval="1h", secretRef={"name": "git-auth"})
+        await h.sync(f"app-{app}", app, path=f"./{app}", interval="1h")
+    for app in apps:
+        await h.wait_applied(f"app-{app}", sha)
+    before = agent_checks(git_servers, unique_name)
+
+    sha2 = tree.commit("v2", {f"{a}/cm.yaml": configmap(a, ns, v="2") for a in apps})
+    tree.push()
+    status, answer = await _post_hook(
+        h.http_url, {"url": repo.https_url, "ref": "refs/heads/main", "revision": sha2}, KEY
+    )
+    assert status == 202, answer
+    assert answer["matched"] == 3
+    for app in apps:
+        await h.wait_applied(f"app-{app}", sha2, within=30)
+
+    # Each source looked afresh (none kept the answer from before the push), through one
+    # check of the repository.
+    assert agent_checks(git_servers, unique_name) - before == 1
+
+
 async def test_signed_webhook_applies_a_push_without_waiting_for_the_interval(
     web_agent: AgentHarness, git_servers: GitServers, unique_name: str
 ) -> None:

@@ -15,7 +15,7 @@ import pytest
 from gitmoor.errors import RenderError
 from gitmoor.model.limits import MIB, Limits
 from gitmoor.render import RenderOptions, RenderTimeoutError, render
-from gitmoor.render.pool import POOL
+from gitmoor.render.pool import IDLE, POOL, Pool
 from testenv.hostile import scalar_bomb
 
 GOOD = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: good}\ndata: {a: b}\n"
@@ -140,3 +140,24 @@ async def test_a_worker_that_died_while_idle_is_replaced(tmp_path: Path) -> None
     rendered = await render(root, "good", options)
 
     assert len(rendered.manifests) == 1
+
+
+def test_extra_workers_idle_too_long_are_let_go_without_waiting_for_a_render() -> None:
+    pool = Pool()
+    memory = Limits().max_tool_memory
+    workers = [pool.take(memory) for _ in range(3)]  # none idle yet: three processes
+    try:
+        for worker in workers:
+            pool.give(worker)
+        assert pool.reap() == 0  # none idle long enough
+
+        first, *extras = workers
+        for worker in workers:
+            worker.idle_since -= IDLE + 1  # a quiet minute after a burst of renders
+
+        assert pool.reap() == 2
+        assert pool._idle == [first]  # one stays, so the next render starts at once
+        assert first.alive
+        assert not any(alive(worker.pid) for worker in extras)
+    finally:
+        pool.stop_all()
