@@ -25,8 +25,6 @@ from urllib.parse import quote, urlencode
 import aiohttp
 import orjson
 import yaml
-from kubernetes_asyncio import client as k8s_client
-from kubernetes_asyncio import config as k8s_config
 
 from gitmoor import metrics
 from gitmoor.errors import (
@@ -39,12 +37,20 @@ from gitmoor.errors import (
     UnknownKindError,
 )
 from gitmoor.kube.kubeconfig import existing
+from gitmoor.kube.kubelib import (
+    ApiClient,
+    ConfigException,
+    Configuration,
+    load_incluster_config,
+    load_kube_config,
+)
 from gitmoor.model import ObjectRef
 from gitmoor.model.capabilities import Capabilities
 
 FIELD_MANAGER = "gitmoor"
 _CRD = ("apiextensions.k8s.io", "CustomResourceDefinition")
 _TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+_COME_BACK_WITHIN = 10.0  # seconds of 429s a request waits through before it fails
 _ANY = {"Accept": "application/json"}
 # Every group, version and kind in one answer (aggregated discovery); plain JSON from an older
 # server that does not have it.
@@ -106,11 +112,11 @@ class RawAnswer:
 class Kube:
     """One connection pool to one API server. Use as an async context manager."""
 
-    def __init__(self, configuration: k8s_client.Configuration) -> None:
+    def __init__(self, configuration: Configuration) -> None:
         # No limit in the pool itself: each watch holds a connection for minutes, and a full
         # pool would starve requests. `_MAX_REQUESTS` bounds the others.
         configuration.connection_pool_maxsize = 0
-        self._api = k8s_client.ApiClient(configuration)
+        self._api = ApiClient(configuration)
         self._in_flight = asyncio.Semaphore(_MAX_REQUESTS)
         self._resources: dict[tuple[str, str], Resource] = {}
         # (when read, what): shared by impersonating views, like the discovery cache.
@@ -132,7 +138,7 @@ class Kube:
     async def from_kubeconfig(
         cls, path: str | Path | None = None, *, context: str | None = None
     ) -> Kube:
-        configuration = k8s_client.Configuration()
+        configuration = Configuration()
         # KUBECONFIG may list several files, which the library merges: only a file named here,
         # or the default one, is checked first.
         file = (
@@ -141,13 +147,13 @@ class Kube:
             else existing(Path(path) if path else None)
         )
         try:
-            await k8s_config.load_kube_config(
+            await load_kube_config(
                 config_file=str(file) if file else None,
                 context=context,
                 client_configuration=configuration,
                 persist_config=False,
             )
-        except (k8s_config.ConfigException, OSError, yaml.YAMLError) as err:
+        except (ConfigException, OSError, yaml.YAMLError) as err:
             # One line: the YAML parser's message spans several.
             detail = " ".join(str(err).split())
             raise ConnectionFailedError(
@@ -157,8 +163,8 @@ class Kube:
 
     @classmethod
     def in_cluster(cls) -> Kube:
-        configuration = k8s_client.Configuration()
-        k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
+        configuration = Configuration()
+        load_incluster_config(  # type: ignore[no-untyped-call]
             client_configuration=configuration
         )
         return cls(configuration)
@@ -314,10 +320,39 @@ class Kube:
         timeout: float = _REQUEST_TIMEOUT,
         accept: str = "",
     ) -> Any:
-        """Send one request; return the decoded JSON body or raise a typed error."""
+        """Send one request; return the decoded JSON body or raise a typed error.
+
+        Told to come back later (429 with Retry-After: a resource whose storage is still
+        starting, API priority and fairness shedding load), it waits as told and asks again,
+        a few times, as client-go does: the server has not acted on the request."""
         if query:
             path = f"{path}?{urlencode(query)}"
         data = None if body is None else orjson.dumps(body)
+        waited = 0.0
+        while True:
+            try:
+                return await self._request_once(
+                    method, path, data, content_type=content_type, ref=ref, timeout=timeout,
+                    accept=accept,
+                )  # fmt: skip
+            except KubeTransientError as err:
+                pause = _come_back_in(err, waited)
+                if pause is None:
+                    raise
+            await asyncio.sleep(pause)
+            waited += pause
+
+    async def _request_once(
+        self,
+        method: str,
+        path: str,
+        data: bytes | None,
+        *,
+        content_type: str,
+        ref: ObjectRef | None,
+        timeout: float,
+        accept: str,
+    ) -> Any:
         async with self._in_flight:
             # Checked last, once the request may go out: a deposed leader writes nothing.
             if self._fence is not None and method != "GET":
@@ -786,6 +821,14 @@ def _api_error(
     return KubePermanentError(
         text, ref=ref, status=status, reason=reason, causes=causes, detail=message
     )
+
+
+def _come_back_in(err: KubeTransientError, waited: float) -> float | None:
+    """How long to wait before asking again after `err`, or None to give up: only a 429 that
+    says when (Retry-After), at most 1 s a time and _COME_BACK_WITHIN in all."""
+    if err.status != 429 or err.retry_after is None or waited >= _COME_BACK_WITHIN:
+        return None
+    return max(0.1, min(err.retry_after, 1.0, _COME_BACK_WITHIN - waited))
 
 
 async def _check_fence(_session: aiohttp.ClientSession, ctx: SimpleNamespace, _params: Any) -> None:

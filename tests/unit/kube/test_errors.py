@@ -11,7 +11,7 @@ from gitmoor.errors import (
     PermanentError,
     TransientError,
 )
-from gitmoor.kube.client import Resource, _api_error
+from gitmoor.kube.client import Resource, _api_error, _come_back_in
 from gitmoor.model import ObjectRef
 
 REF = ObjectRef("apps", "Deployment", "prod", "web")
@@ -106,3 +106,28 @@ def test_a_missing_namespace_of_another_name_is_only_not_found() -> None:
     assert not isinstance(err, NamespaceNotFoundError)
     other = _api_error("PATCH", "/apis/x", 404, _missing_namespace("staging"), {}, REF)
     assert not isinstance(other, NamespaceNotFoundError)
+
+
+def _told(code: int, retry_after: str | None) -> KubeTransientError:
+    headers = {"Retry-After": retry_after} if retry_after is not None else {}
+    err = _api_error("GET", "/apis/x", code, _status(code, "wait", "TooManyRequests"), headers, REF)
+    assert isinstance(err, KubeTransientError)
+    return err
+
+
+@pytest.mark.parametrize(
+    ("why", "code", "retry_after", "waited", "pause"),
+    [
+        ("storage starting: come back in 1 s", 429, "1", 0.0, 1.0),
+        ("a longer Retry-After is waited 1 s at a time", 429, "5", 0.0, 1.0),
+        ("Retry-After 0: a short pause, not a spin", 429, "0", 0.0, 0.1),
+        ("the last of the budget", 429, "1", 9.5, 0.5),
+        ("the budget spent: the error goes up", 429, "1", 10.0, None),
+        ("a 429 that does not say when: the caller's backoff decides", 429, None, 0.0, None),
+        ("a 503 is the caller's to retry", 503, "1", 0.0, None),
+    ],
+)
+def test_when_to_ask_again_after_being_told_to_come_back(
+    why: str, code: int, retry_after: str | None, waited: float, pause: float | None
+) -> None:
+    assert _come_back_in(_told(code, retry_after), waited) == pause, why
