@@ -202,7 +202,8 @@ class LedgerApi:
         if namespace is None or sync is None:
             raise _bad("namespace and sync: required (a record is read as one Sync's)")
         text = params.get("id", "")
-        if not text.isdigit() or int(text) <= 0:
+        # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+        if not (text.isascii() and text.isdigit()) or int(text) <= 0:
             raise _bad(f"id: required, a record id (a positive integer), not {text!r}")
         record_id = int(text)
 

@@ -337,8 +337,10 @@ async def test_a_reader_sees_their_namespace_only_and_needs_a_real_token(setup: 
         f"{api}/record", as_a, id=str(b_record["id"]), namespace=setup.b, sync=b_record["sync_name"]
     )
     assert status == 403, body
-    status, body = await _get(f"{api}/record", as_a, id="x", namespace=setup.a, sync="s")
-    assert status == 400, body
+    for bad in ("x", "0", "²"):
+        status, body = await _get(f"{api}/record", as_a, id=bad, namespace=setup.a, sync="s")
+        assert status == 400, body
+        assert "id: required" in body["message"]
 
     # Authorization: Bearer is read as well as the proxy path's header.
     status, body = await _get(
