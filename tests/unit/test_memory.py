@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -35,3 +36,52 @@ def test_release_returns_freed_heap_pages_to_the_system() -> None:
     released, before, after = out[0] == "True", int(out[1]), int(out[2])
     assert released
     assert before - after > 100, f"RSS {before} MiB -> {after} MiB"
+
+
+THREADS = textwrap.dedent(
+    """
+    import ctypes, ctypes.util, os, sys, tempfile, threading
+    from gitmoor import memory
+
+    if sys.argv[1] == "limit":
+        print(memory.limit_arenas())
+    else:
+        print(False)
+
+    def work() -> None:
+        kept = [bytearray(200_000) for _ in range(20)]  # C-allocator blocks, in this thread
+        done.wait()
+
+    done = threading.Event()
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    libc.fopen.restype = ctypes.c_void_p
+    path = tempfile.mktemp()
+    handle = libc.fopen(path.encode(), b"w")
+    libc.malloc_info(0, ctypes.c_void_p(handle))
+    libc.fclose(ctypes.c_void_p(handle))
+    done.set()
+    for t in threads:
+        t.join()
+    print(open(path).read().count("<heap nr="))
+    os.unlink(path)
+    """
+)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_info")
+@pytest.mark.parametrize(("mode", "most"), [("limit", 2), ("free", None)])
+def test_helper_threads_share_two_heaps_once_limited(mode: str, most: int | None) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+    out = subprocess.run(
+        [sys.executable, "-c", THREADS, mode], capture_output=True, text=True, check=True, env=env
+    ).stdout.split()
+    limited, heaps = out[0] == "True", int(out[1])
+    if most is None:  # the control: without the cap, glibc gives each new thread its own heap
+        assert not limited
+        assert heaps > 2, heaps
+    else:
+        assert limited
+        assert heaps <= most, heaps

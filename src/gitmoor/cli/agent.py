@@ -239,7 +239,9 @@ def run(
     log_format: str = typer.Option("auto", "--log-format", help="json, console or auto."),
 ) -> None:
     """Run the agent: reconcile GitSources and Syncs until stopped (SIGTERM/SIGINT)."""
-    from gitmoor import logs
+    from gitmoor import logs, memory
+
+    memory.limit_arenas()  # before the first helper thread
     from gitmoor.commands.run import Readiness, RunOptions, run_agent
     from gitmoor.model.config import ConfigError, load_documents
     from gitmoor.reconcile.tenancy import Tenancy

@@ -14,13 +14,14 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from gitmoor.model.content import content_digest
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 KEY_SECRET = "gitmoor-snapshot-key"  # noqa: S105 - the Secret's name, not a value
 KEY_FIELD = "key"
@@ -48,7 +49,7 @@ class Snapshot:
 
 
 def new_key() -> bytes:
-    return AESGCM.generate_key(bit_length=256)
+    return os.urandom(32)  # what AESGCM.generate_key(bit_length=256) returns
 
 
 class SnapshotStore:
@@ -56,10 +57,21 @@ class SnapshotStore:
         if len(key) != 32:
             raise ValueError("a snapshot key is 32 bytes")
         self.directory = directory
-        self._seal = AESGCM(key)
+        self._key = key
+        self._sealer: AESGCM | None = None
         # What each snapshot on disk holds, once read or written: asked at every attempt of an
         # atomic Sync, it must not cost a decryption each time.
         self._kept: dict[Path, Kept | None] = {}
+
+    @property
+    def _seal(self) -> AESGCM:
+        # Imported at the first atomic Sync's snapshot, not at start: the bindings hold ~6 MiB
+        # that an agent without atomic Syncs never needs.
+        if self._sealer is None:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+            self._sealer = AESGCM(self._key)
+        return self._sealer
 
     def _path(self, namespace: str, name: str) -> Path:
         digest = hashlib.sha256(f"{namespace}/{name}".encode()).hexdigest()[:24]
@@ -98,6 +110,8 @@ class SnapshotStore:
         if not sealed.startswith(_MAGIC):
             return None
         body = sealed[len(_MAGIC) :]
+        from cryptography.exceptions import InvalidTag  # late, as in `_seal`
+
         try:
             plain = self._seal.decrypt(body[:_NONCE], body[_NONCE:], _bound(namespace, name))
             raw = orjson.loads(plain)
