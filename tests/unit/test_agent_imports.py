@@ -11,6 +11,11 @@ PROGRAM = textwrap.dedent(
     """
     import sys
     import gitmoor.cli.app, gitmoor.commands.run
+    from gitmoor.health import compute
+
+    # Judging objects of kinds no rule of the library names does not compile the library.
+    for kind in ("ConfigMap", "Deployment"):
+        compute({"apiVersion": "v1", "kind": kind, "metadata": {"name": "x", "generation": 1}})
     print(",".join(sorted({m.split(".")[0] for m in sys.modules})))
     """
 )

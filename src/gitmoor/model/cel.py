@@ -60,7 +60,10 @@ class Bound:
 
 
 class Program:
-    """A compiled expression; compile once (see `compile_expr`), evaluate on many objects."""
+    """A compiled expression; compile once (see `compile_expr`), evaluate on many objects.
+
+    A program made by `deferred` compiles at its first evaluation instead, raising CelError
+    there when it does not compile."""
 
     def __init__(self, source: str, compiled: Any) -> None:
         self.source = source
@@ -75,6 +78,8 @@ class Program:
 
     def evaluate(self, obj: Mapping[str, Any] | Bound) -> Any:
         """The plain value on `obj`, whatever its type."""
+        if self._compiled is None:
+            self._compiled = compile_expr(self.source)._compiled
         try:
             bound = obj if isinstance(obj, Bound) else Bound(obj)
             value = self._compiled.eval(activation=bound.activation)
@@ -85,6 +90,13 @@ class Program:
         if value.type() == _error_type():
             raise CelError(f"{self.source!r}: {value.plain_value()}")
         return value.plain_value()
+
+
+def deferred(source: str) -> Program:
+    """The program of `source`, compiled at its first evaluation: for rules known to compile
+    (the built-in library, checked by its tests), so that loading them costs neither the CEL
+    runtime nor the programs of kinds the cluster never shows."""
+    return Program(source, None)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gitmoor.health import compute
+from gitmoor.health import compute, exprs
 from gitmoor.health.compute import explain
 from gitmoor.health.coverage import markdown
 from gitmoor.health.exprs import LIBRARY, RuleError, find, load_rules, sync_rules
@@ -17,6 +17,7 @@ from gitmoor.model import ObjectRef, Status
 from gitmoor.model.resources import Sync
 from tests.unit.health.cases import FIXTURES, cases
 
+LIBRARY_SOURCE = Path(exprs.__file__).parent / "library"
 LIBRARY_FILES = sorted(p.name for p in (FIXTURES / "library").glob("*.yaml"))
 ALL_CASES = [c for name in LIBRARY_FILES for c in cases(f"library/{name}")]
 
@@ -30,6 +31,14 @@ def test_library_rule(obj: dict[str, Any], status: str, message: str) -> None:
 def test_every_project_of_the_library_has_fixtures() -> None:
     shipped = {Path(v.origin.split("[")[0]).name for r in LIBRARY.values() for v in r.versions()}
     assert sorted(shipped) == LIBRARY_FILES
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in LIBRARY_SOURCE.glob("*.yaml")))
+def test_every_library_rule_compiles(name: str) -> None:
+    # The agent loads the library without compiling it (each kind's rule compiles when one of
+    # its objects is first judged): a rule that does not compile must fail here, not there.
+    rules = load_rules((LIBRARY_SOURCE / name).read_text(), f"library/{name}", compile_now=True)
+    assert rules
 
 
 def test_every_distinct_rule_is_seen_current_and_not_current() -> None:
