@@ -8,7 +8,10 @@ hooks keep their annotations: the plan runs them at their moment (`gitmoor.model
 `.Release` is filled as `helm template` fills it (an install, revision 1), and `.Capabilities`
 with the cluster's version and API versions when the options carry them.
 
-The Helm SDK runs in a worker process (`gitmoor.render.helm_worker`), never in this one.
+The Helm SDK runs in a worker process (`gitmoor.render.helm_worker`), never in this one. The
+values files and the SDK's answer are read in the render worker, with `gitmoor.render.helm_values`
+and `gitmoor.render.helm_output`: this module is the agent's side, which the render worker never
+imports (it would bring asyncio with it).
 """
 
 from __future__ import annotations
@@ -18,27 +21,21 @@ import dataclasses
 import re
 import shutil
 import sys
-from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import orjson
 
 from gitmoor.errors import RenderError
 from gitmoor.model import Manifest
-from gitmoor.model.limits import Limits
 from gitmoor.render import chartdeps, pool, wire
 from gitmoor.render.digest import json_default
-from gitmoor.render.documents import Document, load_single, parse_yaml
-from gitmoor.render.files import read_bounded
-from gitmoor.render.objects import to_manifests
+from gitmoor.render.helm_values import merge_values
 from gitmoor.render.options import RenderOptions
-from gitmoor.render.paths import check_tree, resolve_relative
-from gitmoor.render.problems import Problems
+from gitmoor.render.paths import check_tree
 from gitmoor.render.process import ToolTimeoutError, clean_env, out_of_memory, run_tool
 from gitmoor.render.tools import RenderTimeoutError
 
-HOOK = "helm.sh/hook"
 _TEMPLATE_AT = re.compile(r"[^\s(/]+/((?:charts/[^/\s]+/)*templates/[^\s:()]+):(\d+)")
 _MAX_STDERR = 2000
 # The worker must import this very gitmoor, installed or not.
@@ -110,18 +107,6 @@ async def _render_chart(
     return [dataclasses.replace(m, default_namespace=options.namespace) for m in manifests]
 
 
-def merge_values(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """`override` over `base`: mappings merge key by key, anything else replaces."""
-    merged = dict(base)
-    for key, value in override.items():
-        current = merged.get(key)
-        if isinstance(current, Mapping) and isinstance(value, Mapping):
-            merged[key] = merge_values(current, value)
-        else:
-            merged[key] = value
-    return merged
-
-
 async def _user_values(root: Path, directory: Path, options: RenderOptions) -> dict[str, Any]:
     """The values files merged in order (read in the render worker), then `options.values`."""
     values: dict[str, Any] = {}
@@ -135,38 +120,6 @@ async def _user_values(root: Path, directory: Path, options: RenderOptions) -> d
         )
         values = answer["value"]
     return merge_values(values, options.values)
-
-
-def read_values_files(
-    root: Path, directory: Path, files: Sequence[str], limits: Limits
-) -> dict[str, Any]:
-    """The values files `files` (relative to `directory`) merged in order; raises every
-    problem at once. Blocking (the render worker runs it)."""
-    problems = Problems()
-    values: dict[str, Any] = {}
-    for name in files:
-        try:
-            path = resolve_relative(root, directory, name, what="values file")
-            data = read_bounded(path, name, limits)
-        except RenderError as err:
-            problems.add(err)
-            continue
-        except OSError as err:
-            problems.add(RenderError(f"cannot read values file: {err.strerror}", file=name))
-            continue
-        try:
-            loaded = load_single(data, name, limits=limits)
-        except RenderError as err:
-            problems.add(err)
-            continue
-        if loaded is None:
-            continue
-        if not isinstance(loaded, dict):
-            problems.add(RenderError("a values file must hold a mapping", file=name, line=1))
-            continue
-        values = merge_values(values, loaded)
-    problems.raise_if_any()
-    return values
 
 
 async def _run_worker(request: bytes, time_limit: float, memory: int) -> dict[str, Any]:
@@ -213,60 +166,3 @@ def _helm_error(kind: str, message: str) -> RenderError:
     if kind == "release":
         return RenderError(f"invalid Helm release: {text}")
     return RenderError(f"helm: {text}")
-
-
-def parse_answer(answer: dict[str, Any], limits: Limits) -> list[Manifest]:
-    """The objects of the Helm worker's answer: CRDs first, NOTES.txt and test hooks left out.
-    Blocking (the render worker runs it)."""
-    problems = Problems()
-    manifests = to_manifests(_documents(answer, problems, limits), problems, limits)
-    problems.raise_if_any()
-    return manifests
-
-
-def _documents(answer: dict[str, Any], problems: Problems, limits: Limits) -> Iterator[Document]:
-    crds = sorted(answer.get("crds") or [], key=lambda c: str(c.get("filename", "")))
-    for crd in crds:
-        # CRD files are used as written: their lines are real.
-        source = _in_chart(str(crd["filename"]))
-        yield from _parse_file(str(crd["data"]), source, problems, limits, lines=True)
-    templates: dict[str, str] = answer.get("templates") or {}
-    for name in sorted(templates):
-        if PurePosixPath(name).name == "NOTES.txt":
-            continue
-        parsed = _parse_file(templates[name], _in_chart(name), problems, limits, lines=False)
-        for document in parsed:
-            if not _is_test_hook(document.obj):
-                yield document
-
-
-def _parse_file(
-    text: str, source: str, problems: Problems, limits: Limits, *, lines: bool
-) -> Iterator[Document]:
-    try:
-        yield from parse_yaml(text, source, lines=lines, limits=limits)
-    except RenderError as err:
-        # A rendered template's line numbers are those of the output, not of the template.
-        if lines or err.line is None:
-            problems.add(err)
-        else:
-            problems.add(
-                RenderError(f"{err.cause} (line {err.line} of the rendered output)", file=source)
-            )
-
-
-def _in_chart(name: str) -> str:
-    """`templates/x.yaml` from `<chart>/templates/x.yaml`: relative to the chart directory."""
-    return name.partition("/")[2] or name
-
-
-def _is_test_hook(obj: Any) -> bool:
-    if not isinstance(obj, dict) or not isinstance(obj.get("metadata"), dict):
-        return False
-    annotations = obj["metadata"].get("annotations")
-    if not isinstance(annotations, dict):
-        return False
-    hook = annotations.get(HOOK)
-    if not isinstance(hook, str):
-        return False
-    return any(part.strip().startswith("test") for part in hook.split(","))

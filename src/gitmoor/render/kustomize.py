@@ -4,6 +4,10 @@ kustomize keeps no record of which file an object came from unless asked: gitmoo
 a throwaway kustomization that includes the directory and asks for `originAnnotations`, reads
 each object's source from them and strips them again. Only if the directory's own kustomization
 asks for origin annotations are they left on the objects.
+
+This module is the agent's side. The render worker decrypts SOPS files into the build tree
+(`gitmoor.render.kustomize_sops`) and reads kustomize's output (`gitmoor.render.kustomize_output`)
+without it: it would bring asyncio with it.
 """
 
 from __future__ import annotations
@@ -11,10 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
 import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,35 +25,17 @@ from gitmoor.errors import RenderError
 from gitmoor.model import Manifest
 from gitmoor.model.limits import Limits
 from gitmoor.render import pool, wire
-from gitmoor.render.documents import Document, load_single, parse_yaml
+from gitmoor.render.documents import load_single
 from gitmoor.render.files import read_bounded
-from gitmoor.render.objects import to_manifests
+from gitmoor.render.kustomize_output import Build
 from gitmoor.render.paths import is_inside, kustomization_file
-from gitmoor.render.problems import Problems
 from gitmoor.render.process import ToolTimeoutError, clean_env, out_of_memory, run_tool
-from gitmoor.render.sops import (
-    NO_KEYS,
-    Decryptor,
-    Keys,
-    encrypted,
-    memory_dir,
-    without_metadata,
-)
+from gitmoor.render.sops import Keys, memory_dir
 from gitmoor.render.tools import RenderTimeoutError, kubectl
 
-ORIGIN = "config.kubernetes.io/origin"
 _MAX_MESSAGE = 2000
 _YAML_LINE = re.compile(r"yaml: line (\d+)")
 _REMOTE = re.compile(r"^([a-z][a-z0-9+.-]*://|git@|[\w.-]+\.[a-z]{2,}/)", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Build:
-    """One kustomize run: the directory it builds and where origin paths are relative to."""
-
-    target: Path
-    origin_base: Path
-    strip_origin: bool
 
 
 async def render_kustomize(
@@ -70,8 +53,8 @@ async def render_kustomize(
     are decrypted first (with `keys`), into a copy of the directories it reaches kept in
     memory-backed storage for the length of the build; without keys, with `sops_as_written`,
     they are built as written (`gitmoor.render.sops.without_metadata`). Finding and decrypting
-    them, and
-    reading what kustomize prints, happen in the render worker (`gitmoor.render.pool`)."""
+    them, and reading what kustomize prints, happen in the render worker
+    (`gitmoor.render.pool`)."""
     seen: set[Path] = set()
     await asyncio.to_thread(_check_local_bases, root, directory, directory, seen, limits)
     # Decrypted copies stay off the disk: without memory-backed storage the agent refuses
@@ -96,58 +79,6 @@ async def render_kustomize(
             return await _build(root, directory, time_limit, limits, sops_as_written)
         copy = mirror / directory.relative_to(root)
         return await _build(mirror, copy, time_limit, limits)
-
-
-def _relative(path: Path, directory: Path) -> str:
-    return Path(os.path.relpath(path, directory)).as_posix()
-
-
-def decrypt_into(
-    root: Path,
-    directories: set[Path],
-    mirror: Path,
-    rendered: Path,
-    decryptor: Decryptor | None,
-    limits: Limits,
-    *,
-    as_written: bool = False,
-) -> bool:
-    """Whether the directories a kustomization reaches hold SOPS files to decrypt; when they
-    do, they are copied into `mirror` with those files decrypted. Without keys that is an
-    error, or with `as_written` they are left as written. Blocking (the render worker runs
-    it)."""
-    secret = _encrypted_files(directories, rendered, limits)
-    if not secret or (decryptor is None and as_written):
-        return False
-    if decryptor is None:
-        raise RenderError(NO_KEYS, file=_relative(secret[0], rendered))
-    for top in sorted(directories):
-        shutil.copytree(top, mirror / top.relative_to(root), dirs_exist_ok=True)
-    with decryptor:
-        for path in secret:
-            shown = _relative(path, rendered)
-            plain = decryptor.decrypt(read_bounded(path, shown, limits), shown)
-            target = mirror / path.relative_to(root)
-            target.write_bytes(plain)
-    return True
-
-
-def _encrypted_files(directories: set[Path], rendered: Path, limits: Limits) -> list[Path]:
-    found: list[Path] = []
-    for top in sorted(directories):
-        for current, dirs, files in os.walk(top):
-            dirs[:] = [d for d in dirs if not d.startswith(".")]
-            for name in files:
-                path = Path(current, name)
-                if path.suffix.lower() not in (".yaml", ".yml", ".json", ".env"):
-                    continue
-                try:
-                    data = read_bounded(path, _relative(path, rendered), limits)
-                except (OSError, RenderError):
-                    continue  # not one sops would read; kustomize says so if it needs it
-                if encrypted(data):
-                    found.append(path)
-    return found
 
 
 async def _build(
@@ -206,72 +137,6 @@ async def _kustomize(target: Path, time_limit: float, kfile: str, memory: int) -
             file=kfile,
         )
     return done.stderr.decode(errors="replace")
-
-
-def parse_output(
-    output: bytes,
-    build: Build,
-    directory: Path,
-    kfile: str,
-    limits: Limits,
-    *,
-    as_written: bool = False,
-) -> list[Manifest]:
-    """The objects of kustomize's output, each named by the file it came from; with
-    `as_written`, SOPS files' metadata dropped from them. Blocking (the render worker runs
-    it)."""
-    problems = Problems()
-    parsed = parse_yaml(output, kfile, lines=False, limits=limits)
-    if as_written:
-        parsed = (replace(d, obj=without_metadata(d.obj)) for d in parsed)
-    documents = _with_sources(parsed, build, directory, kfile)
-    manifests = to_manifests(documents, problems, limits)
-    problems.raise_if_any()
-    return manifests
-
-
-def _with_sources(
-    documents: Iterator[Document], build: Build, directory: Path, kfile: str
-) -> Iterator[Document]:
-    for document in documents:
-        obj = document.obj
-        source = kfile
-        annotations = _annotations(obj)
-        if annotations is not None and isinstance(annotations.get(ORIGIN), str):
-            source = _origin_source(annotations[ORIGIN], build.origin_base, directory) or kfile
-            if build.strip_origin:
-                del annotations[ORIGIN]
-                if not annotations:
-                    del obj["metadata"]["annotations"]
-        yield Document(obj, source, None)
-
-
-def _annotations(obj: Any) -> dict[str, Any] | None:
-    if not isinstance(obj, dict):
-        return None
-    meta = obj.get("metadata")
-    if not isinstance(meta, dict):
-        return None
-    annotations = meta.get("annotations")
-    return annotations if isinstance(annotations, dict) else None
-
-
-def _origin_source(text: str, base: Path, directory: Path) -> str | None:
-    """The file an origin annotation names, relative to the rendered directory."""
-    try:
-        origin = yaml.load(text, Loader=yaml.CSafeLoader)
-    except yaml.YAMLError:
-        return None
-    if not isinstance(origin, dict):
-        return None
-    path = origin.get("path") or origin.get("configuredIn")
-    if not isinstance(path, str):
-        return None
-    if isinstance(origin.get("repo"), str):
-        ref = origin.get("ref")
-        return f"{origin['repo']}//{path}" + (f"?ref={ref}" if isinstance(ref, str) else "")
-    absolute = os.path.normpath(base / path)
-    return Path(os.path.relpath(absolute, directory)).as_posix()
 
 
 def _read_kustomization(kfile: Path, limits: Limits) -> dict[str, Any]:

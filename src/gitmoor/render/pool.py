@@ -37,7 +37,7 @@ from gitmoor.render.process import memory_limited, out_of_memory
 from gitmoor.render.tools import RenderTimeoutError
 
 # Renders at once: the agent's default --concurrency, but no more than the CPUs it may use (a
-# render is CPU work; each worker is some 30 MiB the agent's memory pays for).
+# render is CPU work; each worker is some 20 MiB the agent's memory pays for).
 SIZE = max(1, min(4, len(os.sched_getaffinity(0))))
 IDLE = 60.0
 _MAX_STDERR = 4000
@@ -318,7 +318,8 @@ def _render_error(
     err: WorkerFailedError, what: str, limits: Limits, time_limit: float
 ) -> RenderError | RenderTimeoutError:
     # structlog, so the line carries the reconcile's context (the Sync); imported here, as the
-    # worker imports this module and never logs.
+    # offline commands (`gitmoor render`, `validate`) render through this module and load no
+    # structlog unless a worker fails (tests/unit/cli/test_startup.py).
     import structlog
 
     log = structlog.get_logger("gitmoor.render")

@@ -8,6 +8,9 @@ when a request runs past its time; the kernel's OOM killer picks it before the a
 and answers are frames on stdin and stdout (`gitmoor.render.wire`), one request at a time.
 
 A worker that runs out of memory answers so and exits: the agent starts a fresh one.
+
+It imports the blocking readers alone, never the agent's side of rendering (`helm`, `kustomize`,
+`pool`): that brings asyncio and ssl, some 3 MiB more in every worker.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any, BinaryIO
 from gitmoor import memory
 from gitmoor.errors import RenderError, RenderErrors
 from gitmoor.model.limits import MIB
-from gitmoor.render import helm, kustomize, plain, wire
+from gitmoor.render import helm_output, helm_values, kustomize_output, kustomize_sops, plain, wire
 
 _LARGE = 16 * MIB  # after a request this large, freed heap goes back to the system
 
@@ -40,9 +43,11 @@ def _plain(args: dict[str, Any], _: bytes) -> dict[str, Any]:
 
 
 def _kustomize_output(args: dict[str, Any], output: bytes) -> dict[str, Any]:
-    manifests = kustomize.parse_output(
+    manifests = kustomize_output.parse_output(
         output,
-        kustomize.Build(Path(args["target"]), Path(args["origin_base"]), args["strip_origin"]),
+        kustomize_output.Build(
+            Path(args["target"]), Path(args["origin_base"]), args["strip_origin"]
+        ),
         Path(args["directory"]),
         args["kfile"],
         wire.limits_from_json(args["limits"]),
@@ -52,7 +57,7 @@ def _kustomize_output(args: dict[str, Any], output: bytes) -> dict[str, Any]:
 
 
 def _kustomize_sops(args: dict[str, Any], _: bytes) -> dict[str, Any]:
-    found = kustomize.decrypt_into(
+    found = kustomize_sops.decrypt_into(
         Path(args["root"]),
         {Path(d) for d in args["directories"]},
         Path(args["mirror"]),
@@ -65,12 +70,12 @@ def _kustomize_sops(args: dict[str, Any], _: bytes) -> dict[str, Any]:
 
 
 def _helm_output(args: dict[str, Any], _: bytes) -> dict[str, Any]:
-    manifests = helm.parse_answer(args["answer"], wire.limits_from_json(args["limits"]))
+    manifests = helm_output.parse_answer(args["answer"], wire.limits_from_json(args["limits"]))
     return wire.manifests_answer(manifests)
 
 
 def _helm_values(args: dict[str, Any], _: bytes) -> dict[str, Any]:
-    values = helm.read_values_files(
+    values = helm_values.read_values_files(
         Path(args["root"]),
         Path(args["directory"]),
         tuple(args["files"]),
