@@ -40,6 +40,10 @@ from gitmoor.render.tools import RenderTimeoutError
 # render is CPU work; each worker is some 20 MiB the agent's memory pays for).
 SIZE = max(1, min(4, len(os.sched_getaffinity(0))))
 IDLE = 60.0
+# How long a render that finds every worker busy waits for one to come back before it starts
+# another: renders of plain YAML take milliseconds, and many Syncs reconciling at once would
+# otherwise keep SIZE workers alive for overlaps that last less than starting one takes.
+SPARE_AFTER = 0.25
 _MAX_STDERR = 4000
 _MEMORY_DEATHS = {-signal.SIGKILL, -signal.SIGSEGV, -signal.SIGBUS, -signal.SIGABRT}
 _EXITING = 10.0  # seconds a worker that closed its answers may take to exit
@@ -210,12 +214,22 @@ class Pool:
         self._idle: list[Worker] = []
 
     def take(self, memory: int) -> Worker:
-        with self._lock:
-            spare = self._sort(memory)
-            found = self._idle.pop() if self._idle else None
+        """An idle worker of `memory`, else a new one."""
+        found, spare = self.pick(memory)
         for old in spare:
             old.stop()
         return found if found is not None else Worker(memory)
+
+    def pick(self, memory: int) -> tuple[Worker | None, list[Worker]]:
+        """An idle worker of `memory` or None, and the workers to stop (unfit, or extra and
+        idle past `IDLE`), taken out; it never blocks, stopping them does."""
+        with self._lock:
+            spare = self._sort(memory)
+            return (self._idle.pop() if self._idle else None), spare
+
+    def idle(self) -> int:
+        with self._lock:
+            return len(self._idle)
 
     def reap(self) -> int:
         """Let go the extra workers idle for `IDLE` (the first is kept) now, not at the next
@@ -258,17 +272,66 @@ class Pool:
 
 POOL = Pool()
 atexit.register(POOL.stop_all)
-_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-    weakref.WeakKeyDictionary()
-)
 
 
-def _gate() -> asyncio.Semaphore:
+def _stop(workers: list[Worker]) -> None:
+    for worker in workers:
+        worker.stop()
+
+
+class _Lane:
+    """One event loop's renders: at most SIZE at once, and how many hold a worker now."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Semaphore(SIZE)
+        self.returned = asyncio.Condition()  # notified when a render gives its worker back
+        self.busy = 0
+
+    async def take(self, memory: int) -> Worker:
+        # Deciding and counting happen with no await between them, so two renders that both
+        # find no idle worker cannot both start one for an overlap of a few milliseconds.
+        worker, spare = POOL.pick(memory)
+        deadline = time.monotonic() + SPARE_AFTER
+        while worker is None and self.busy:
+            # Another render may pick the worker given back first: wait again, to the deadline.
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            async with self.returned:
+                try:
+                    await asyncio.wait_for(self.returned.wait_for(lambda: POOL.idle() > 0), left)
+                except TimeoutError:
+                    break
+            worker, more = POOL.pick(memory)
+            spare += more
+        self.busy += 1
+        try:
+            if spare:
+                await asyncio.to_thread(_stop, spare)
+            if worker is None:
+                worker = await asyncio.to_thread(Worker, memory)
+        except BaseException:
+            self.busy -= 1
+            if worker is not None:
+                POOL.give(worker)
+            raise
+        return worker
+
+    async def given_back(self) -> None:
+        self.busy -= 1
+        async with self.returned:
+            self.returned.notify()
+
+
+_LANES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Lane] = weakref.WeakKeyDictionary()
+
+
+def _lane() -> _Lane:
     loop = asyncio.get_running_loop()
-    gate = _GATES.get(loop)
-    if gate is None:
-        gate = _GATES[loop] = asyncio.Semaphore(SIZE)
-    return gate
+    lane = _LANES.get(loop)
+    if lane is None:
+        lane = _LANES[loop] = _Lane()
+    return lane
 
 
 def reap() -> int:
@@ -298,8 +361,9 @@ async def ask(
     (a RenderError naming --max-tool-memory) or of time (a RenderTimeoutError, transient like a
     kustomize or Helm run past its time)."""
     request = wire.dump({"op": op, "limits": wire.limits_to_json(limits), **args})
-    async with _gate():
-        worker = await asyncio.to_thread(POOL.take, limits.max_tool_memory)
+    lane = _lane()
+    async with lane.gate:
+        worker = await lane.take(limits.max_tool_memory)
         try:
             answer = await asyncio.to_thread(worker.ask, request, blob, time_limit)
         except WorkerFailedError as err:
@@ -309,7 +373,10 @@ async def ask(
             # `ask` sees the worker end and reaps it.
             worker.kill()
             raise
-        POOL.give(worker)
+        else:
+            POOL.give(worker)
+        finally:
+            await lane.given_back()
     wire.raise_errors(answer)
     return answer
 

@@ -14,9 +14,10 @@ import pytest
 
 from gitmoor.errors import RenderError
 from gitmoor.model.limits import MIB, Limits
-from gitmoor.render import RenderOptions, RenderTimeoutError, render
+from gitmoor.render import RenderOptions, RenderTimeoutError, pool, render
 from gitmoor.render.pool import IDLE, POOL, Pool
 from testenv.hostile import scalar_bomb
+from testenv.wait import eventually
 
 GOOD = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: good}\ndata: {a: b}\n"
 
@@ -140,6 +141,52 @@ async def test_a_worker_that_died_while_idle_is_replaced(tmp_path: Path) -> None
     rendered = await render(root, "good", options)
 
     assert len(rendered.manifests) == 1
+
+
+async def test_renders_that_overlap_for_less_than_spare_after_share_one_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Generous: a render waits for the busy worker to come back, and that is what ends the wait.
+    monkeypatch.setattr(pool, "SPARE_AFTER", 30.0)
+    root = write(tmp_path, {f"app{i}/cm.yaml": GOOD for i in range(6)})
+    options = RenderOptions(release_name="r", namespace="n")
+    POOL.stop_all()
+    await render(root, "app0", options)
+    [first] = idle_pids()
+
+    rendered = await asyncio.gather(*(render(root, f"app{i}", options) for i in range(6)))
+
+    assert all(len(r.manifests) == 1 for r in rendered)
+    assert idle_pids() == {first}  # no second process was started for the overlaps
+
+
+async def test_a_render_that_finds_the_worker_busy_past_spare_after_starts_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pool, "SPARE_AFTER", 0.01)
+    doc = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c%d}\ndata: {a: b}\n"
+    root = write(
+        tmp_path,
+        {"big/all.yaml": "---\n".join(doc % i for i in range(5000)), "small/cm.yaml": GOOD},
+    )
+    options = RenderOptions(release_name="r", namespace="n")
+    POOL.stop_all()
+    await render(root, "small", options)
+    [first] = idle_pids()
+
+    big = asyncio.create_task(render(root, "big", options))
+
+    async def busy() -> int:
+        return pool._lane().busy
+
+    await eventually(busy, bool, within=10, what="the big render to hold the only worker")
+    small = await render(root, "small", options)
+
+    assert not big.done()  # the small one did not wait for it
+    assert len(small.manifests) == 1
+    assert len((await big).manifests) == 5000
+    assert first in idle_pids()
+    assert len(idle_pids()) == 2
 
 
 def test_extra_workers_idle_too_long_are_let_go_without_waiting_for_a_render() -> None:
