@@ -16,7 +16,22 @@ Label values, by convention:
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from collections.abc import Iterator
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.metrics_core import Metric
+
+# No `_created` series beside every counter and histogram: in the text format they are gauge
+# families of their own, one more series per Sync and source for Prometheus to store, and
+# nothing reads them (a counter's reset shows in its value).
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -156,3 +171,33 @@ def forget_source(namespace: str, name: str, kind: str = "GitSource") -> None:
         for metric in (GIT_FETCH_DURATION, GIT_FETCHES):
             metric.remove_by_labels(labels)
     CONDITION.remove_by_labels({"kind": kind, **labels})
+
+
+_SLICE = 1000  # samples formatted at a time
+
+
+class _One:
+    """A registry of one family, for `generate_latest`."""
+
+    def __init__(self, family: Metric) -> None:
+        self._family = family
+
+    def collect(self) -> list[Metric]:
+        return [self._family]
+
+
+def exposition(registry: CollectorRegistry) -> Iterator[bytes]:
+    """The text format of `registry`, a slice of a family at a time: with thousands of Syncs
+    the page is megabytes, and all its lines at once would raise the agent's peak memory by
+    tens of MiB at every scrape. The parts joined are `generate_latest(registry)`."""
+    for family in registry.collect():
+        samples = family.samples
+        for start in range(0, max(len(samples), 1), _SLICE):
+            part = Metric(family.name, family.documentation, family.type, family.unit)
+            part.samples = samples[start : start + _SLICE]
+            text = generate_latest(_One(part))
+            if start:
+                # The family's HELP and TYPE lines come once, before its first sample (with no
+                # `_created` series, a slice is one family: those two lines, then samples).
+                text = text.split(b"\n", 2)[2]
+            yield text

@@ -288,30 +288,36 @@ class _Lane:
         self.busy = 0
 
     async def take(self, memory: int) -> Worker:
-        # Deciding and counting happen with no await between them, so two renders that both
-        # find no idle worker cannot both start one for an overlap of a few milliseconds.
-        worker, spare = POOL.pick(memory)
-        deadline = time.monotonic() + SPARE_AFTER
-        while worker is None and self.busy:
-            # Another render may pick the worker given back first: wait again, to the deadline.
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            async with self.returned:
-                try:
-                    await asyncio.wait_for(self.returned.wait_for(lambda: POOL.idle() > 0), left)
-                except TimeoutError:
-                    break
-            worker, more = POOL.pick(memory)
-            spare += more
+        # Counted first and picked with no await before it: two renders that find no idle
+        # worker see each other, and do not both start one for an overlap of milliseconds.
         self.busy += 1
+        worker, spare = POOL.pick(memory)
         try:
+            deadline = time.monotonic() + SPARE_AFTER
+            while worker is None and self.busy > 1:
+                # Another render may pick the worker given back first: wait again, to the
+                # deadline.
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                async with self.returned:
+                    try:
+                        await asyncio.wait_for(
+                            self.returned.wait_for(lambda: POOL.idle() > 0), left
+                        )
+                    except TimeoutError:
+                        break
+                worker, more = POOL.pick(memory)
+                spare += more
             if spare:
                 await asyncio.to_thread(_stop, spare)
+                spare = []
             if worker is None:
                 worker = await asyncio.to_thread(Worker, memory)
         except BaseException:
             self.busy -= 1
+            for old in spare:
+                old.kill("stopped")  # never blocks, unlike `stop`
             if worker is not None:
                 POOL.give(worker)
             raise

@@ -5,17 +5,18 @@ from __future__ import annotations
 import secrets
 
 from prometheus_client import REGISTRY as GLOBAL_REGISTRY
-from prometheus_client import generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gitmoor import metrics
 
 
 def samples(name: str) -> dict[tuple[tuple[str, str], ...], float]:
-    text = generate_latest(metrics.REGISTRY).decode()
+    # The registry's own samples, not its text parsed back: after the integration tests in the
+    # same run, it holds the series of thousands of Syncs.
     return {
         tuple(sorted(s.labels.items())): s.value
-        for family in text_string_to_metric_families(text)
+        for family in metrics.REGISTRY.collect()
         for s in family.samples
         if s.name == name
     }
@@ -81,3 +82,22 @@ def test_forget_sync_drops_its_series_and_only_those() -> None:
     metrics.forget_source("team-a", gone)
     assert gone not in names("gitmoor_git_fetch_total")
     assert gone not in {dict(k)["name"] for k in samples("gitmoor_condition")}
+
+
+def test_the_page_comes_in_parts_that_join_to_the_whole_with_each_family_declared_once() -> None:
+    registry = CollectorRegistry()
+    seconds = Histogram("t_seconds", "Time.", ["name"], registry=registry, buckets=(1, 2))
+    runs = Counter("t_runs", "Runs.", ["name"], registry=registry)
+    for i in range(1500):  # families larger than one part
+        seconds.labels(f"s{i}").observe(1.5)
+        runs.labels(f"s{i}").inc()
+
+    parts = list(metrics.exposition(registry))
+    page = b"".join(parts)
+
+    assert len(parts) > 2
+    assert page == generate_latest(registry)
+    families = list(text_string_to_metric_families(page.decode()))
+    assert [f.name for f in families] == ["t_seconds", "t_runs"]
+    assert len(families[0].samples) == 1500 * 5  # 3 buckets, count, sum: no `_created`
+    assert page.count(b"# HELP ") == page.count(b"# TYPE ") == 2
