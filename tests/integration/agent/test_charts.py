@@ -17,6 +17,7 @@ from gitmoor.reconcile import conditions as cond
 from testenv.chartrepo import ChartRepository
 from testenv.gitserver import GitServers
 from testenv.registry import Registry
+from testenv.wait import eventually
 from tests.integration.agent.harness import AgentHarness, Obj
 from tests.integration.gitmoor_process import gitmoor
 
@@ -220,8 +221,13 @@ async def test_refused_credentials_are_a_clear_condition_and_the_release_keeps_r
         "credentials of spec.secretRef"
     )
     assert chart["status"]["artifact"]["version"] == "1.0.0"  # the chart in use stays
-    events = await h.events("ChartSource", "web")
-    assert any(e["reason"] == "AuthenticationFailed" for e in events)
+    # The agent creates its events just after the status write that the wait saw.
+    events = await eventually(
+        lambda: h.events("ChartSource", "web"),
+        lambda found: any(e["reason"] == "AuthenticationFailed" for e in found),
+        within=30,
+        what="the AuthenticationFailed event",
+    )
     assert all(wrong not in str(e) for e in events)
     # The Sync keeps its release: still Ready at what it applied.
     sync = await h.get("Sync", "web")
