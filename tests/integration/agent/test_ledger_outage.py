@@ -11,6 +11,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,6 +25,10 @@ from tests.integration.agent.harness import AgentHarness
 from tests.integration.agent.manifests import UNSCHEDULABLE, configmap, deployment
 
 pytestmark = [pytest.mark.cluster, pytest.mark.gitserver]
+
+
+async def ledger_warnings(harness: AgentHarness) -> list[dict[str, Any]]:
+    return [e for e in await harness.events("Sync", "app") if e["reason"] == "LedgerUnavailable"]
 
 
 @pytest.fixture
@@ -66,10 +71,14 @@ async def test_records_of_an_outage_are_spooled_and_written_in_order_when_it_end
         shas.append(sha)
     assert spool.is_file()
     assert len(spool.read_text().splitlines()) >= 2
-    # Said where people look: a Warning on the Sync (repeats folded), and the metric.
-    warnings = [
-        e for e in await harness.events("Sync", "app") if e["reason"] == "LedgerUnavailable"
-    ]
+    # Said where people look: a Warning on the Sync (repeats folded), and the metric. Events
+    # are created just after the status write that the wait saw.
+    warnings = await eventually(
+        lambda: ledger_warnings(harness),
+        lambda found: bool(found) and found[0]["count"] >= 2,
+        within=30,
+        what="the LedgerUnavailable warning, folded",
+    )
     assert len(warnings) == 1, warnings
     assert warnings[0]["type"] == "Warning"
     assert warnings[0]["count"] >= 2
@@ -237,10 +246,12 @@ async def test_a_full_disk_keeps_deploys_going_and_the_ledger_catches_up_when_sp
         tree.push()
         await harness.wait_applied("app", sha, within=120)  # deploys do not wait for the ledger
         shas.append(sha)
-    warnings = [
-        e for e in await harness.events("Sync", "app") if e["reason"] == "LedgerUnavailable"
-    ]
-    assert warnings, "no LedgerUnavailable Event"
+    warnings = await eventually(
+        lambda: ledger_warnings(harness),
+        lambda found: bool(found) and "full" in found[0]["message"],
+        within=30,
+        what="a LedgerUnavailable warning saying the disk is full",
+    )
     assert "full" in warnings[0]["message"], warnings[0]["message"]
     assert metrics.REGISTRY.get_sample_value("gitmoor_ledger_up") == 0
 

@@ -147,7 +147,13 @@ async def test_a_namespace_is_not_pruned_while_it_holds_objects_of_others(
         assert kept.get("status") == "True"
         assert f"Namespace/{team}" in kept["message"]
         assert "theirs" in kept["message"]
-        events = await harness.events("Sync", "app")
+        # Events are created just after the status write that the wait saw.
+        events = await eventually(
+            lambda: harness.events("Sync", "app"),
+            lambda found: any(e["reason"] == "PruneKept" for e in found),
+            within=30,
+            what="the PruneKept event",
+        )
         told = [e["message"] for e in events if e["reason"] == "PruneKept"]
         assert any(f"not pruned Namespace/{team}" in m and "theirs" in m for m in told), told
     finally:
