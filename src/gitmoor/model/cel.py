@@ -19,23 +19,23 @@ TOP_LEVEL = ("apiVersion", "kind", "metadata", "spec", "status", "data")
 
 
 @functools.cache
-def _env() -> Any:
-    # Loaded at the first expression, not at import: the runtime's libraries take ~5 MiB of an
-    # agent's memory, and most clusters declare no CEL health rule.
+def _cel() -> Any:
+    # Loaded at the first expression, not at import: the runtime's libraries take ~12 MiB of
+    # an agent's memory, and most clusters declare no CEL health rule.
     from cel_expr_python import cel  # type: ignore[import-untyped]
+
+    return cel
+
+
+@functools.cache
+def _env() -> Any:
     from cel_expr_python.ext import ext_optional, ext_strings  # type: ignore[import-untyped]
 
+    cel = _cel()
     return cel.NewEnv(
         variables={"self": cel.Type.DYN, **{name: cel.Type.DYN for name in TOP_LEVEL}},
         extensions=[ext_strings.ExtStrings(), ext_optional.ExtOptional()],
     )
-
-
-@functools.cache
-def _error_type() -> Any:
-    from cel_expr_python import cel
-
-    return cel.Type.ERROR
 
 
 class CelError(ValueError):
@@ -87,7 +87,7 @@ class Program:
             raise
         except Exception as err:  # the bindings raise plain RuntimeErrors for odd inputs
             raise CelError(f"{self.source!r}: {err}") from err
-        if value.type() == _error_type():
+        if value.type() == _cel().Type.ERROR:
             raise CelError(f"{self.source!r}: {value.plain_value()}")
         return value.plain_value()
 

@@ -233,7 +233,7 @@ class Pool:
 
     def reap(self) -> int:
         """Let go the extra workers idle for `IDLE` (the first is kept) now, not at the next
-        render: after a burst, a quiet agent would otherwise hold them (about 30 MiB each)
+        render: after a burst, a quiet agent would otherwise hold them (about 20 MiB each)
         until something changes. Returns how many were let go."""
         with self._lock:
             memory = self._idle[0].memory if self._idle else 0

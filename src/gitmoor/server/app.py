@@ -66,7 +66,7 @@ def build_app(
                 return refused
         response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPE_LATEST})
         await response.prepare(request)
-        # Each family formatted in a thread (a second of CPU at a thousand Syncs must not stall
+        # Each slice formatted in a thread (a second of CPU at a thousand Syncs must not stall
         # the reconciles) and sent before the next is made.
         parts = metrics.exposition(served)
         while (part := await asyncio.to_thread(next, parts, None)) is not None:
